@@ -1,0 +1,150 @@
+#include "core/time.hpp"
+
+#include <array>
+#include <cstdio>
+
+namespace casebridge {
+namespace {
+
+using namespace std::chrono;
+
+bool read_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+    if (pos + n > s.size()) {
+        return false;
+    }
+    int v = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const char c = s[pos + i];
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        v = v * 10 + (c - '0');
+    }
+    out = v;
+    return true;
+}
+
+std::optional<sys_days> make_day(int y, int m, int d) {
+    const year_month_day ymd{
+        year{y}, month{static_cast<unsigned>(m)}, day{static_cast<unsigned>(d)}};
+    if (!ymd.ok()) {
+        return std::nullopt;
+    }
+    return sys_days{ymd};
+}
+
+}  // namespace
+
+std::string format_rfc3339(time_point t, int fraction_digits) {
+    const auto day_start = floor<days>(t);
+    const year_month_day ymd{day_start};
+    const hh_mm_ss hms{floor<microseconds>(t - day_start)};
+    std::array<char, 40> buf{};
+    int n = std::snprintf(
+        buf.data(),
+        buf.size(),
+        "%04d-%02u-%02uT%02d:%02d:%02d",
+        static_cast<int>(ymd.year()),
+        static_cast<unsigned>(ymd.month()),
+        static_cast<unsigned>(ymd.day()),
+        static_cast<int>(hms.hours().count()),
+        static_cast<int>(hms.minutes().count()),
+        static_cast<int>(hms.seconds().count())
+    );
+    std::string out(buf.data(), static_cast<std::size_t>(n));
+    const auto us = hms.subseconds().count();
+    if (fraction_digits == 3) {
+        std::snprintf(buf.data(), buf.size(), ".%03lld", static_cast<long long>(us / 1000));
+        out += buf.data();
+    } else if (fraction_digits == 6) {
+        std::snprintf(buf.data(), buf.size(), ".%06lld", static_cast<long long>(us));
+        out += buf.data();
+    }
+    out += 'Z';
+    return out;
+}
+
+std::optional<time_point> parse_date(std::string_view s) {
+    int y = 0;
+    int mo = 0;
+    int d = 0;
+    if (s.size() != 10 || !read_digits(s, 0, 4, y) || s[4] != '-' || !read_digits(s, 5, 2, mo) ||
+        s[7] != '-' || !read_digits(s, 8, 2, d)) {
+        return std::nullopt;
+    }
+    const auto day_point = make_day(y, mo, d);
+    if (!day_point) {
+        return std::nullopt;
+    }
+    return time_point{*day_point};
+}
+
+std::optional<time_point> parse_rfc3339(std::string_view s) {
+    if (s.size() < 20) {
+        return std::nullopt;
+    }
+    const auto date = parse_date(s.substr(0, 10));
+    const char sep = s[10];
+    if (!date || (sep != 'T' && sep != 't' && sep != ' ')) {
+        return std::nullopt;
+    }
+    int hh = 0;
+    int mm = 0;
+    int ss = 0;
+    if (!read_digits(s, 11, 2, hh) || s[13] != ':' || !read_digits(s, 14, 2, mm) || s[16] != ':' ||
+        !read_digits(s, 17, 2, ss) || hh > 23 || mm > 59 || ss > 60) {
+        return std::nullopt;
+    }
+    std::size_t pos = 19;
+    nanoseconds fraction{0};
+    if (pos < s.size() && s[pos] == '.') {
+        ++pos;
+        const std::size_t start = pos;
+        long long value = 0;
+        int digits = 0;
+        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+            if (digits < 9) {
+                value = value * 10 + (s[pos] - '0');
+                ++digits;
+            }
+            ++pos;
+        }
+        if (pos == start) {
+            return std::nullopt;
+        }
+        for (int i = digits; i < 9; ++i) {
+            value *= 10;
+        }
+        fraction = nanoseconds{value};
+    }
+    if (pos >= s.size()) {
+        return std::nullopt;
+    }
+    minutes offset{0};
+    const char z = s[pos];
+    if (z == 'Z' || z == 'z') {
+        ++pos;
+    } else if (z == '+' || z == '-') {
+        int oh = 0;
+        int om = 0;
+        if (!read_digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+            !read_digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
+            return std::nullopt;
+        }
+        offset = hours{oh} + minutes{om};
+        if (z == '-') {
+            offset = -offset;
+        }
+        pos += 6;
+    } else {
+        return std::nullopt;
+    }
+    if (pos != s.size()) {
+        return std::nullopt;
+    }
+    // A leap second (:60) is folded into the next second, as most systems do.
+    const auto t = *date + hours{hh} + minutes{mm} + seconds{ss} - offset;
+    return time_point{duration_cast<time_point::duration>(t.time_since_epoch() + fraction)};
+}
+
+}  // namespace casebridge

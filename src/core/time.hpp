@@ -1,0 +1,22 @@
+// RFC 3339 timestamps: formatting in UTC and strict parsing with offsets.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/clock.hpp"
+
+namespace casebridge {
+
+/// "2025-03-01T08:15:30Z", or with `fraction_digits` (0, 3 or 6) "…30.123Z". Always UTC.
+std::string format_rfc3339(time_point t, int fraction_digits = 0);
+
+/// Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"; 't'/'z' and a space separator are
+/// accepted. Returns nullopt for anything else, including out-of-range fields.
+std::optional<time_point> parse_rfc3339(std::string_view text);
+
+/// Parses "YYYY-MM-DD" as midnight UTC of that day.
+std::optional<time_point> parse_date(std::string_view text);
+
+}  // namespace casebridge

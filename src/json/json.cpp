@@ -1,0 +1,539 @@
+#include "json/json.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace casebridge::json {
+namespace {
+
+constexpr unsigned strict_flags = rapidjson::kParseIterativeFlag |
+                                  rapidjson::kParseValidateEncodingFlag |
+                                  rapidjson::kParseFullPrecisionFlag;
+constexpr unsigned comment_flags =
+    strict_flags | rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag;
+
+std::uint64_t fnv1a(const char* s, std::size_t n) noexcept {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (std::size_t i = 0; i < n; ++i) {
+        h ^= static_cast<unsigned char>(s[i]);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+// A string stream that RapidJSON reads in place (no local copies), so its position is exact
+// whenever a handler runs. RapidJSON copies its own StringStream for speed and writes the
+// position back only after the handler returns; located parsing needs the exact position.
+struct exact_stream : rapidjson::StringStream {
+    using rapidjson::StringStream::StringStream;
+};
+
+// Wraps the document's SAX handler: checks depth and duplicate keys, and (when Track) records
+// the byte offset where each value starts (for object members: where its key starts) under
+// its JSON Pointer.
+template <bool Track, typename Stream>
+class guard_handler {
+public:
+    guard_handler(
+        const Stream& stream,
+        std::string_view text,
+        std::size_t max_depth,
+        std::unordered_map<std::string, std::size_t>* offsets
+    )
+        : stream_(stream), text_(text), max_depth_(max_depth), offsets_(offsets) {}
+
+    void set_target(rapidjson::Document* out) noexcept { out_ = out; }
+
+    bool Null() { return value() && out_->Null(); }
+    bool Bool(bool b) { return value() && out_->Bool(b); }
+    bool Int(int i) { return value() && out_->Int(i); }
+    bool Uint(unsigned u) { return value() && out_->Uint(u); }
+    bool Int64(std::int64_t i) { return value() && out_->Int64(i); }
+    bool Uint64(std::uint64_t u) { return value() && out_->Uint64(u); }
+    bool Double(double d) { return value() && out_->Double(d); }
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
+        return value() && out_->RawNumber(s, n, copy);
+    }
+    bool String(const char* s, rapidjson::SizeType n, bool copy) {
+        return value() && out_->String(s, n, copy);
+    }
+
+    bool StartObject() { return open(true) && out_->StartObject(); }
+    bool EndObject(rapidjson::SizeType n) {
+        close();
+        return out_->EndObject(n);
+    }
+    bool StartArray() { return open(false) && out_->StartArray(); }
+    bool EndArray(rapidjson::SizeType n) {
+        close();
+        return out_->EndArray(n);
+    }
+
+    bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+        const frame& f = frames_.back();
+        const std::uint64_t h = fnv1a(s, n);
+        for (std::size_t i = f.first_key; i < keys_.size(); ++i) {
+            const key_entry& k = keys_[i];
+            if (k.hash == h && k.length == n && std::memcmp(arena_.data() + k.offset, s, n) == 0) {
+                fail(errc::duplicate_key, std::string(s, n));
+                return false;
+            }
+        }
+        keys_.push_back({h, arena_.size(), n});
+        arena_.append(s, n);
+        if constexpr (Track) {
+            offsets_->emplace(pointer_ + '/' + escape_pointer_token({s, n}), start_of_next());
+            previous_end_ = offset();
+        }
+        return out_->Key(s, n, copy);
+    }
+
+    // Error state, read after the reader stops.
+    bool failed() const noexcept { return failed_; }
+    errc error_code() const noexcept { return code_; }
+    std::size_t error_offset() const noexcept { return error_offset_; }
+    const std::string& error_pointer() const noexcept { return error_pointer_; }
+    const std::string& error_key() const noexcept { return error_key_; }
+
+private:
+    struct frame {
+        bool is_object;
+        std::size_t first_key;   // index into keys_ of this object's first key
+        std::size_t index;       // number of elements read so far (arrays)
+        std::size_t arena_size;  // arena_ size to restore on close
+    };
+    struct key_entry {
+        std::uint64_t hash;
+        std::size_t offset;
+        std::size_t length;
+    };
+
+    // The reference token of the value about to be read, relative to its container.
+    std::string child_pointer() const {
+        std::string p = pointer_;
+        if (!frames_.empty()) {
+            p += '/';
+            const frame& f = frames_.back();
+            if (f.is_object) {
+                const key_entry& k = keys_.back();
+                p += escape_pointer_token({arena_.data() + k.offset, k.length});
+            } else {
+                p += std::to_string(f.index);
+            }
+        }
+        return p;
+    }
+
+    // Offset of the first byte after `previous_end_` that is not whitespace, ',', ':' or a
+    // comment: where the next token starts.
+    std::size_t start_of_next() const {
+        std::size_t i = previous_end_;
+        while (i < text_.size()) {
+            const char c = text_[i];
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ':') {
+                ++i;
+            } else if (c == '/' && i + 1 < text_.size() && text_[i + 1] == '/') {
+                while (i < text_.size() && text_[i] != '\n') {
+                    ++i;
+                }
+            } else if (c == '/' && i + 1 < text_.size() && text_[i + 1] == '*') {
+                const auto close = text_.find("*/", i + 2);
+                i = close == std::string_view::npos ? text_.size() : close + 2;
+            } else {
+                break;
+            }
+        }
+        return i;
+    }
+
+    // Called for each scalar value.
+    bool value() {
+        if constexpr (Track) {
+            offsets_->emplace(child_pointer(), start_of_next());
+            previous_end_ = offset();
+        }
+        if (!frames_.empty() && !frames_.back().is_object) {
+            ++frames_.back().index;
+        }
+        return true;
+    }
+
+    bool open(bool is_object) {
+        if (frames_.size() >= max_depth_) {
+            fail(errc::too_deep, {});
+            return false;
+        }
+        if constexpr (Track) {
+            // RapidJSON's iterative parser calls StartObject/StartArray (and the End events)
+            // before it consumes the bracket: offset() is the bracket itself.
+            std::string p = child_pointer();
+            offsets_->emplace(p, offset());
+            previous_end_ = offset() + 1;
+            pointer_lengths_.push_back(pointer_.size());
+            pointer_ = std::move(p);
+        }
+        if (!frames_.empty() && !frames_.back().is_object) {
+            ++frames_.back().index;
+        }
+        frames_.push_back({is_object, keys_.size(), 0, arena_.size()});
+        return true;
+    }
+
+    void close() {
+        const frame& f = frames_.back();
+        keys_.resize(f.first_key);
+        arena_.resize(f.arena_size);
+        frames_.pop_back();
+        if constexpr (Track) {
+            pointer_.resize(pointer_lengths_.back());
+            pointer_lengths_.pop_back();
+            previous_end_ = offset() + 1;
+        }
+    }
+
+    // Exact for exact_stream. For RapidJSON's own StringStream (untracked parsing) it is the
+    // start of the current string or number token, which is where errors should point anyway.
+    std::size_t offset() const noexcept { return stream_.Tell(); }
+
+    // Pointer of the innermost open container.
+    std::string container_pointer() const {
+        std::string p;
+        for (std::size_t depth = 0; depth + 1 < frames_.size(); ++depth) {
+            const frame& f = frames_[depth];
+            p += '/';
+            if (f.is_object) {
+                const key_entry& k = keys_[frames_[depth + 1].first_key - 1];
+                p += escape_pointer_token({arena_.data() + k.offset, k.length});
+            } else {
+                p += std::to_string(f.index - 1);
+            }
+        }
+        return p;
+    }
+
+    void fail(errc code, std::string key) {
+        failed_ = true;
+        code_ = code;
+        error_offset_ = Track ? start_of_next() : offset();
+        error_pointer_ = container_pointer();
+        if (code == errc::duplicate_key) {
+            error_pointer_ += '/' + escape_pointer_token(key);
+        }
+        error_key_ = std::move(key);
+    }
+
+    rapidjson::Document* out_ = nullptr;
+    const Stream& stream_;
+    std::string_view text_;
+    std::size_t max_depth_;
+    std::unordered_map<std::string, std::size_t>* offsets_;
+
+    std::vector<frame> frames_;
+    std::vector<key_entry> keys_;
+    std::string arena_;
+    std::string pointer_;
+    std::vector<std::size_t> pointer_lengths_;
+    std::size_t previous_end_ = 0;
+
+    bool failed_ = false;
+    errc code_ = errc::invalid_json;
+    std::size_t error_offset_ = 0;
+    std::string error_pointer_;
+    std::string error_key_;
+};
+
+std::vector<std::size_t> compute_line_starts(std::string_view text) {
+    std::vector<std::size_t> starts{0};
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\n') {
+            starts.push_back(i + 1);
+        }
+    }
+    return starts;
+}
+
+text_position position_in(
+    std::string_view text, const std::vector<std::size_t>& starts, std::size_t offset
+) {
+    offset = std::min(offset, text.size());
+    const auto it = std::upper_bound(starts.begin(), starts.end(), offset);
+    const std::size_t line = static_cast<std::size_t>(it - starts.begin());
+    const std::size_t begin = *(it - 1);
+    std::size_t column = 1;
+    for (std::size_t i = begin; i < offset; ++i) {
+        // Count code points: skip UTF-8 continuation bytes.
+        if ((static_cast<unsigned char>(text[i]) & 0xC0U) != 0x80U) {
+            ++column;
+        }
+    }
+    return {line, column};
+}
+
+template <bool Track>
+json_result<rapidjson::Document> parse_impl(
+    std::string_view text,
+    dialect d,
+    parse_limits limits,
+    std::unordered_map<std::string, std::size_t>* offsets,
+    const std::vector<std::size_t>* line_starts
+) {
+    auto make_error = [&](errc code, std::size_t offset, std::string pointer, std::string msg) {
+        json_error e;
+        e.code = code;
+        e.offset = offset;
+        if (line_starts != nullptr) {
+            e.position = position_in(text, *line_starts, offset);
+        } else {
+            const auto starts = compute_line_starts(text.substr(0, std::min(offset, text.size())));
+            e.position = position_in(text, starts, offset);
+        }
+        e.pointer = std::move(pointer);
+        e.message = std::move(msg);
+        return e;
+    };
+    if (text.size() > limits.max_bytes) {
+        return make_error(
+            errc::too_large,
+            0,
+            {},
+            "text is " + std::to_string(text.size()) + " bytes, over the limit of " +
+                std::to_string(limits.max_bytes)
+        );
+    }
+    // The reader needs a NUL-terminated buffer; string_view does not promise one.
+    const std::string owned(text);
+    using stream_type = std::conditional_t<Track, exact_stream, rapidjson::StringStream>;
+    stream_type stream(owned.c_str());
+    guard_handler<Track, stream_type> guard(stream, owned, limits.max_depth, offsets);
+    rapidjson::Document doc;
+    rapidjson::Reader reader;
+    bool ok = false;
+    auto generator = [&](rapidjson::Document& target) {
+        guard.set_target(&target);
+        if (d == dialect::strict) {
+            reader.Parse<strict_flags>(stream, guard);
+        } else {
+            reader.Parse<comment_flags>(stream, guard);
+        }
+        ok = !reader.HasParseError();
+        return ok;
+    };
+    doc.Populate(generator);
+    if (ok) {
+        return doc;
+    }
+    if (guard.failed()) {
+        if (guard.error_code() == errc::duplicate_key) {
+            return make_error(
+                errc::duplicate_key,
+                guard.error_offset(),
+                guard.error_pointer(),
+                "duplicate key \"" + guard.error_key() + "\" at " +
+                    (guard.error_pointer().empty() ? "/" : guard.error_pointer())
+            );
+        }
+        return make_error(
+            errc::too_deep,
+            guard.error_offset(),
+            guard.error_pointer(),
+            "nesting deeper than " + std::to_string(limits.max_depth) + " levels"
+        );
+    }
+    const auto code = reader.GetParseErrorCode();
+    std::string msg = rapidjson::GetParseError_En(code);
+    if (!msg.empty() && msg.back() == '.') {
+        msg.pop_back();
+    }
+    // Lower-case the first letter: messages follow "file:line:col: ".
+    if (!msg.empty()) {
+        msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
+    }
+    return make_error(errc::invalid_json, reader.GetErrorOffset(), {}, std::move(msg));
+}
+
+}  // namespace
+
+std::string json_error::describe(std::string_view origin) const {
+    std::string out(origin);
+    if (position.line > 0) {
+        out += ':' + std::to_string(position.line) + ':' + std::to_string(position.column);
+    }
+    out += ": ";
+    out += message;
+    return out;
+}
+
+void throw_exception_from_error(const json_error& e, const boost::source_location&) {
+    throw file_error(e.describe("<json>"), e.code, e.pointer);
+}
+
+text_position located_document::position_of(std::size_t offset) const {
+    return position_in(text_, line_starts_, offset);
+}
+
+text_position located_document::locate(std::string_view pointer) const {
+    std::string p(pointer);
+    while (true) {
+        if (const auto it = offsets_.find(p); it != offsets_.end()) {
+            return position_of(it->second);
+        }
+        if (p.empty()) {
+            return {};
+        }
+        p.resize(p.rfind('/'));
+    }
+}
+
+json_result<rapidjson::Document> parse(std::string_view text, dialect d, parse_limits limits) {
+    return parse_impl<false>(text, d, limits, nullptr, nullptr);
+}
+
+json_result<located_document> parse_located(std::string_view text, dialect d, parse_limits limits) {
+    located_document out;
+    out.text_ = std::string(text);
+    out.line_starts_ = compute_line_starts(out.text_);
+    auto doc = parse_impl<true>(out.text_, d, limits, &out.offsets_, &out.line_starts_);
+    if (!doc) {
+        return doc.error();
+    }
+    out.doc.Swap(*doc);
+    return out;
+}
+
+boost::system::result<std::string> read_file(
+    const std::filesystem::path& path, std::size_t max_bytes
+) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return make_error_code(errc::file_unreadable);
+    }
+    std::string data;
+    std::array<char, 65536> buf{};
+    while (in) {
+        in.read(buf.data(), buf.size());
+        data.append(buf.data(), static_cast<std::size_t>(in.gcount()));
+        if (data.size() > max_bytes) {
+            return make_error_code(errc::too_large);
+        }
+    }
+    if (in.bad()) {
+        return make_error_code(errc::file_unreadable);
+    }
+    return data;
+}
+
+located_document load_file(const std::filesystem::path& path, parse_limits limits) {
+    const std::string origin = path.string();
+    std::error_code fs_ec;
+    if (std::filesystem::is_directory(path, fs_ec)) {
+        throw file_error(
+            origin + ": is a directory, expected a JSON file", errc::file_unreadable, {}
+        );
+    }
+    errno = 0;
+    auto text = read_file(path, limits.max_bytes);
+    if (!text) {
+        const int saved_errno = errno;
+        std::string why =
+            text.error() == errc::too_large
+                ? "file is over the limit of " + std::to_string(limits.max_bytes) + " bytes"
+                : std::string("cannot read file: ") +
+                      (saved_errno != 0 ? std::strerror(saved_errno) : "read error");
+        throw file_error(
+            origin + ": " + why,
+            text.error() == errc::too_large ? errc::too_large : errc::file_unreadable,
+            {}
+        );
+    }
+    std::string& t = *text;
+    // Editors on some systems start UTF-8 files with a byte order mark; it carries nothing.
+    if (t.size() >= 3 && t.compare(0, 3, "\xEF\xBB\xBF") == 0) {
+        t.replace(0, 3, "   ");
+    }
+    auto parsed = parse_located(t, dialect::with_comments, limits);
+    if (!parsed) {
+        throw file_error(
+            parsed.error().describe(origin), parsed.error().code, parsed.error().pointer
+        );
+    }
+    return std::move(*parsed);
+}
+
+std::string escape_pointer_token(std::string_view token) {
+    std::string out;
+    out.reserve(token.size());
+    for (const char c : token) {
+        if (c == '~') {
+            out += "~0";
+        } else if (c == '/') {
+            out += "~1";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+namespace {
+
+void write_canonical(const rapidjson::Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) {
+    if (v.IsObject()) {
+        std::vector<const rapidjson::Value::Member*> members;
+        members.reserve(v.MemberCount());
+        for (const auto& m : v.GetObject()) {
+            members.push_back(&m);
+        }
+        std::sort(members.begin(), members.end(), [](const auto* a, const auto* b) {
+            return std::string_view(a->name.GetString(), a->name.GetStringLength()) <
+                   std::string_view(b->name.GetString(), b->name.GetStringLength());
+        });
+        w.StartObject();
+        for (const auto* m : members) {
+            w.Key(m->name.GetString(), m->name.GetStringLength());
+            write_canonical(m->value, w);
+        }
+        w.EndObject();
+    } else if (v.IsArray()) {
+        w.StartArray();
+        for (const auto& e : v.GetArray()) {
+            write_canonical(e, w);
+        }
+        w.EndArray();
+    } else {
+        v.Accept(w);
+    }
+}
+
+}  // namespace
+
+std::string canonical(const rapidjson::Value& value) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    write_canonical(value, w);
+    return {buf.GetString(), buf.GetSize()};
+}
+
+std::string to_string(const rapidjson::Value& value, bool pretty) {
+    rapidjson::StringBuffer buf;
+    if (pretty) {
+        rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
+        w.SetIndent(' ', 2);
+        value.Accept(w);
+    } else {
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        value.Accept(w);
+    }
+    return {buf.GetString(), buf.GetSize()};
+}
+
+}  // namespace casebridge::json

@@ -1,0 +1,119 @@
+// Guarded JSON parsing for files and upstream bodies: iterative, depth- and size-limited,
+// duplicate keys rejected, errors located by line, column and JSON Pointer.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/assert/source_location.hpp>
+#include <boost/system/result.hpp>
+#include <rapidjson/document.h>
+
+#include "core/error.hpp"
+
+namespace casebridge::json {
+
+/// 1-based line and column (column counts UTF-8 code points); 0 means unknown.
+struct text_position {
+    std::size_t line = 0;
+    std::size_t column = 0;
+};
+
+/// Which syntax a text may use.
+enum class dialect {
+    strict,         ///< RFC 8259 only: every body from a remote system.
+    with_comments,  ///< Also `//` and `/* */` comments and trailing commas: config, mappings,
+                    ///< policies.
+};
+
+/// Limits applied while parsing.
+struct parse_limits {
+    std::size_t max_depth = 64;                ///< Nesting of objects and arrays.
+    std::size_t max_bytes = 16 * 1024 * 1024;  ///< Size of the text.
+};
+
+/// Why a text was refused, and where. `message` is fixed text plus key names; never a value.
+struct json_error {
+    errc code = errc::invalid_json;
+    std::size_t offset = 0;  ///< Byte offset into the text.
+    text_position position;
+    std::string pointer;  ///< JSON Pointer of the place, when known ("" is the root).
+    std::string message;
+
+    /// "origin:line:column: message" (line and column left out when unknown).
+    std::string describe(std::string_view origin) const;
+};
+
+/// Lets boost::system::result<T, json_error>::value() throw.
+[[noreturn]] void throw_exception_from_error(
+    const json_error& e, const boost::source_location& loc
+);
+
+template <typename T>
+using json_result = boost::system::result<T, json_error>;
+
+/// A parsed document that remembers where each value sits in its text.
+class located_document {
+public:
+    rapidjson::Document doc;
+
+    /// Position of the value at `pointer`, or of its nearest recorded ancestor.
+    text_position locate(std::string_view pointer) const;
+    /// Position of a byte offset in the text.
+    text_position position_of(std::size_t offset) const;
+
+private:
+    friend json_result<located_document> parse_located(std::string_view, dialect, parse_limits);
+    std::vector<std::size_t> line_starts_;
+    std::string text_;  // kept for column computation (code points)
+    std::unordered_map<std::string, std::size_t> offsets_;
+};
+
+/// Parses `text` (e.g. an HTTP body). Never recurses; enforces `limits`; rejects duplicate keys.
+json_result<rapidjson::Document> parse(
+    std::string_view text, dialect d = dialect::strict, parse_limits limits = {}
+);
+
+/// As `parse`, and records the position of every value for error messages.
+json_result<located_document> parse_located(
+    std::string_view text, dialect d = dialect::with_comments, parse_limits limits = {}
+);
+
+/// A file that could not be loaded: the message is "file:line:column: what".
+class file_error : public std::runtime_error {
+public:
+    file_error(std::string message, errc code, std::string pointer)
+        : std::runtime_error(std::move(message)), code_(code), pointer_(std::move(pointer)) {}
+    errc code() const noexcept { return code_; }
+    const std::string& pointer() const noexcept { return pointer_; }
+
+private:
+    errc code_;
+    std::string pointer_;
+};
+
+/// Reads a whole file of at most `max_bytes`. Errors: file_unreadable, too_large.
+boost::system::result<std::string> read_file(
+    const std::filesystem::path& path, std::size_t max_bytes = 16 * 1024 * 1024
+);
+
+/// Loads a config, mapping or policy file (JSON with comments, a leading BOM allowed).
+/// Throws file_error naming the file, line and column: a startup error.
+located_document load_file(const std::filesystem::path& path, parse_limits limits = {});
+
+/// Escapes one reference token for a JSON Pointer (RFC 6901: '~' → "~0", '/' → "~1").
+std::string escape_pointer_token(std::string_view token);
+
+/// Compact JSON with object keys sorted (byte order) at every level: stable for hashing and
+/// golden files.
+std::string canonical(const rapidjson::Value& value);
+
+/// Compact (or indented) JSON text of `value`, keys in document order.
+std::string to_string(const rapidjson::Value& value, bool pretty = false);
+
+}  // namespace casebridge::json

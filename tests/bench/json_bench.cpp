@@ -1,0 +1,70 @@
+// Guarded parsing (iterative, depth limit, duplicate-key check) against RapidJSON's plain
+// parse of the same ~5 KB case, side by side in one run:
+//   build/release/tests/bench/casebridge_bench --benchmark_filter=json
+#include <string>
+
+#include <benchmark/benchmark.h>
+#include <rapidjson/document.h>
+
+#include "json/json.hpp"
+
+namespace {
+
+// A synthetic case of about 5 KB: identity, consent, protection fields, three subforms.
+std::string sample_case() {
+    std::string s =
+        R"({"id":"3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d","case_id":"CPIMS-803-100000519",)"
+        R"("name_first":"রহিম","name_last":"Uddin","sex":"male","date_of_birth":"2012-04-03",)"
+        R"("age":13,"consent_for_services":true,"disclosure_other_orgs":true,)"
+        R"("consent_info_sharing":["unhcr","authorities"],"risk_level":"high",)"
+        R"("protection_concerns":["unaccompanied","separated"],"record_state":true,)"
+        R"("last_updated_at":"2025-03-01T08:15:30.123Z",)";
+    for (int i = 0; i < 60; ++i) {
+        s += "\"custom_field_" + std::to_string(i) + "\":\"value " + std::to_string(i * 7) + "\",";
+    }
+    for (const char* sub :
+         {"services_section", "family_details_section", "followup_subform_section"}) {
+        s += '"';
+        s += sub;
+        s += "\":[";
+        for (int r = 0; r < 4; ++r) {
+            s += R"({"unique_id":"a1b2c3d4-0000-4000-8000-00000000000)" + std::to_string(r) +
+                 R"(","type":"education_formal","date":"2025-01-0)" + std::to_string(r + 1) +
+                 R"(","note_id":"n)" + std::to_string(r) + R"(","status":"open"})";
+            s += r < 3 ? "," : "";
+        }
+        s += "],";
+    }
+    s += R"("owned_by":"cp_worker_1"})";
+    return s;
+}
+
+void json_plain_rapidjson(benchmark::State& state) {
+    const std::string text = sample_case();
+    for (auto _ : state) {
+        rapidjson::Document d;
+        d.Parse(text.c_str(), text.size());
+        benchmark::DoNotOptimize(d.MemberCount());
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+    state.counters["records/s"] =
+        benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void json_guarded_parse(benchmark::State& state) {
+    const std::string text = sample_case();
+    for (auto _ : state) {
+        auto d = casebridge::json::parse(text);
+        benchmark::DoNotOptimize(d.has_value());
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+    state.counters["records/s"] =
+        benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(json_plain_rapidjson);
+BENCHMARK(json_guarded_parse);
+
+}  // namespace
+
+BENCHMARK_MAIN();

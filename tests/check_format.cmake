@@ -1,0 +1,20 @@
+# Fails when a tracked C++ source is not formatted as .clang-format says.
+execute_process(COMMAND git ls-files "*.cpp" "*.hpp" WORKING_DIRECTORY ${SOURCE_DIR}
+                OUTPUT_VARIABLE files RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0)
+    message(STATUS "not a git checkout: formatting not checked")
+    return()
+endif()
+string(REPLACE "\n" ";" files "${files}")
+set(bad "")
+foreach(f IN LISTS files)
+    execute_process(COMMAND ${CLANG_FORMAT} --dry-run --Werror ${f}
+                    WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE frc ERROR_QUIET OUTPUT_QUIET)
+    if(NOT frc EQUAL 0)
+        list(APPEND bad ${f})
+    endif()
+endforeach()
+if(bad)
+    list(JOIN bad "\n  " listing)
+    message(FATAL_ERROR "not formatted (run: clang-format -i FILE):\n  ${listing}")
+endif()

@@ -1,0 +1,62 @@
+#include "core/time.hpp"
+
+#include <gtest/gtest.h>
+
+namespace casebridge {
+namespace {
+
+using namespace std::chrono;
+
+TEST(time, formats_utc_with_fractions) {
+    const time_point t =
+        sys_days{year{2025} / 3 / 1} + hours{8} + minutes{15} + seconds{30} + milliseconds{123};
+    EXPECT_EQ(format_rfc3339(t), "2025-03-01T08:15:30Z");
+    EXPECT_EQ(format_rfc3339(t, 3), "2025-03-01T08:15:30.123Z");
+    EXPECT_EQ(format_rfc3339(t, 6), "2025-03-01T08:15:30.123000Z");
+}
+
+TEST(time, parses_offsets_into_utc) {
+    const auto a = parse_rfc3339("2025-03-01T14:15:30+06:00");  // Dhaka
+    const auto b = parse_rfc3339("2025-03-01T08:15:30Z");
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(*a, *b);
+    const auto c = parse_rfc3339("2025-03-01T03:15:30.5-05:00");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(format_rfc3339(*c, 3), "2025-03-01T08:15:30.500Z");
+}
+
+TEST(time, round_trips) {
+    for (const char* s :
+         {"1999-12-31T23:59:59Z", "2024-02-29T00:00:00.001Z", "2038-01-19T03:14:08Z"}) {
+        const auto t = parse_rfc3339(s);
+        ASSERT_TRUE(t) << s;
+        EXPECT_EQ(
+            format_rfc3339(*t, std::string_view(s).find('.') != std::string_view::npos ? 3 : 0), s
+        );
+    }
+}
+
+TEST(time, rejects_malformed) {
+    for (const char* s :
+         {"",
+          "2025-03-01",
+          "2025-02-30T00:00:00Z",
+          "2025-03-01T24:00:00Z",
+          "2025-03-01T08:15:30",
+          "2025-03-01T08:15:30+0600",
+          "2025-3-01T08:15:30Z",
+          "2025-03-01T08:15:30.Z",
+          "2025-03-01T08:15:30Zjunk"}) {
+        EXPECT_FALSE(parse_rfc3339(s)) << s;
+    }
+}
+
+TEST(time, parses_dates) {
+    ASSERT_TRUE(parse_date("2010-06-15"));
+    EXPECT_EQ(format_rfc3339(*parse_date("2010-06-15")), "2010-06-15T00:00:00Z");
+    EXPECT_FALSE(parse_date("2010-13-01"));
+    EXPECT_FALSE(parse_date("15/06/2010"));
+}
+
+}  // namespace
+}  // namespace casebridge

@@ -1,0 +1,179 @@
+#include "json/json.hpp"
+
+#include <gtest/gtest.h>
+
+#include "support/temp_dir.hpp"
+
+namespace casebridge::json {
+namespace {
+
+TEST(json_parse, accepts_plain_json) {
+    const auto r = parse(R"({"case_id":"c-1","age":12,"services":[{"unique_id":"u1"}]})");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(std::string((*r)["case_id"].GetString()), "c-1");
+    EXPECT_EQ((*r)["services"][0]["unique_id"], "u1");
+}
+
+TEST(json_parse, rejects_duplicate_key_at_top_level) {
+    const auto r =
+        parse("{\n  \"consent_for_services\": true,\n  \"consent_for_services\": false\n}");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::duplicate_key);
+    EXPECT_EQ(r.error().pointer, "/consent_for_services");
+    EXPECT_EQ(r.error().position.line, 3u);
+    EXPECT_NE(r.error().message.find("consent_for_services"), std::string::npos);
+}
+
+TEST(json_parse, rejects_duplicate_key_in_nested_rows) {
+    const auto r = parse(
+        R"({"a":{"x":1},"services_section":[{"unique_id":"1"},{"unique_id":"2","unique_id":"3"}]})"
+    );
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::duplicate_key);
+    EXPECT_EQ(r.error().pointer, "/services_section/1/unique_id");
+}
+
+TEST(json_parse, same_key_in_sibling_objects_is_fine) {
+    const auto r = parse(R"([{"id":1},{"id":2},{"id":3,"x":{"id":4}}])");
+    ASSERT_TRUE(r) << r.error().message;
+}
+
+TEST(json_parse, duplicate_key_never_resolved_even_with_escapes) {
+    // "\u0061" is "a": the same key written two ways.
+    const auto r = parse(R"({"a":1,"\u0061":2})");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::duplicate_key);
+}
+
+TEST(json_parse, deep_nesting_is_refused_without_recursion) {
+    // A million brackets would overflow a recursive parser's stack.
+    const std::string deep(1'000'000, '[');
+    const auto r = parse(deep);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::too_deep);
+    const std::string ok = std::string(64, '[') + std::string(64, ']');
+    EXPECT_TRUE(parse(ok));
+    const std::string over = std::string(65, '[') + std::string(65, ']');
+    EXPECT_FALSE(parse(over));
+}
+
+TEST(json_parse, size_limit) {
+    const auto r =
+        parse(R"({"a":"0123456789"})", dialect::strict, {.max_depth = 64, .max_bytes = 10});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::too_large);
+}
+
+TEST(json_parse, strict_rejects_comments_and_trailing_garbage) {
+    EXPECT_FALSE(parse("{\"a\":1} // note"));
+    EXPECT_FALSE(parse("{\"a\":1,}"));
+    EXPECT_FALSE(parse("{\"a\":1} {\"b\":2}"));
+    EXPECT_FALSE(parse("{\"a\":NaN}"));
+    EXPECT_TRUE(parse("{\"a\":1} // note", dialect::with_comments));
+    EXPECT_TRUE(parse("{\"a\":[1,2,],}", dialect::with_comments));
+}
+
+TEST(json_parse, rejects_invalid_utf8) {
+    const auto r = parse("{\"name\":\"\xC3\x28\"}");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::invalid_json);
+}
+
+TEST(json_parse, accepts_bengali_text) {
+    const auto r = parse(R"({"name_first":"রহিম","name_last":"উদ্দিন"})");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(std::string((*r)["name_first"].GetString()), "রহিম");
+}
+
+TEST(json_parse, syntax_error_names_line_and_column) {
+    const auto r = parse("{\n  \"a\": 1,\n  \"b\": tru\n}");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::invalid_json);
+    EXPECT_EQ(r.error().position.line, 3u);
+    EXPECT_EQ(r.error().describe("x.json").rfind("x.json:3:", 0), 0u)
+        << r.error().describe("x.json");
+}
+
+TEST(json_parse, truncated_body_is_an_error) {
+    const auto r = parse(R"({"data":[{"id":"1",)");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::invalid_json);
+}
+
+TEST(json_located, locates_values_keys_and_array_rows) {
+    const std::string text =
+        "{\n"
+        "  // a comment\n"
+        "  \"flows\": [\n"
+        "    {\"id\": \"a\"},\n"
+        "    {\"id\": \"b\", \"purpose\": \"referral\"}\n"
+        "  ],\n"
+        "  \"a/b\": {\"~x\": 1}\n"
+        "}\n";
+    const auto r = parse_located(text);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto p = r->locate("/flows/1/purpose");
+    EXPECT_EQ(p.line, 5u);
+    EXPECT_EQ(p.column, 17u);  // at the key "purpose"
+    EXPECT_EQ(r->locate("/flows/1").line, 5u);
+    EXPECT_EQ(r->locate("/flows/1").column, 5u);
+    EXPECT_EQ(r->locate("/flows/0/id").line, 4u);
+    EXPECT_EQ(r->locate("/a~1b/~0x").line, 7u);
+    // A pointer below a recorded value falls back to the nearest ancestor.
+    EXPECT_EQ(r->locate("/flows/1/missing").line, 5u);
+}
+
+TEST(json_located, columns_count_code_points) {
+    const auto r = parse_located("{\"নাম\": 1, \"x\": 2}");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->locate("/x").column, 12u);
+}
+
+TEST(json_load_file, reports_file_line_column) {
+    test::temp_dir dir;
+    const auto path = dir.write("bad.json", "{\n  \"a\": 1,\n  \"a\": 2\n}\n");
+    try {
+        (void)load_file(path);
+        FAIL() << "expected file_error";
+    } catch (const file_error& e) {
+        EXPECT_EQ(std::string(e.what()), path.string() + ":3:3: duplicate key \"a\" at /a");
+        EXPECT_EQ(e.code(), errc::duplicate_key);
+        EXPECT_EQ(e.pointer(), "/a");
+    }
+}
+
+TEST(json_load_file, missing_file_and_directory) {
+    test::temp_dir dir;
+    try {
+        (void)load_file(dir / "nope.json");
+        FAIL();
+    } catch (const file_error& e) {
+        EXPECT_NE(
+            std::string(e.what()).find("nope.json: cannot read file: No such file"),
+            std::string::npos
+        ) << e.what();
+    }
+    EXPECT_THROW((void)load_file(dir.path()), file_error);
+}
+
+TEST(json_load_file, accepts_comments_and_bom) {
+    test::temp_dir dir;
+    const auto path =
+        dir.write("ok.jsonc", "\xEF\xBB\xBF// policy\n{\"a\": [1, 2,], /* x */ \"b\": 2}\n");
+    const auto doc = load_file(path);
+    EXPECT_EQ(doc.doc["b"].GetInt(), 2);
+    EXPECT_EQ(doc.locate("/b").line, 2u);
+}
+
+TEST(json_canonical, sorts_keys_at_every_level) {
+    const auto r = parse(R"({"b":1,"a":{"z":[{"y":1,"x":2}],"c":null}})");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(canonical(*r), R"({"a":{"c":null,"z":[{"x":2,"y":1}]},"b":1})");
+}
+
+TEST(json_pointer, escapes_tokens) {
+    EXPECT_EQ(escape_pointer_token("a/b~c"), "a~1b~0c");
+}
+
+}  // namespace
+}  // namespace casebridge::json
