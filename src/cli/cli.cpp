@@ -22,6 +22,44 @@ const std::vector<command_spec>& commands() {
             .options = {{"json", "", "print one JSON object instead of text"}},
             .run = run_version,
         },
+        {
+            .name = "policy check",
+            .summary = "validate a DPISP policies file and list its profiles with their hashes",
+            .usage = "--policies FILE [--catalogue FILE]",
+            .description =
+                "Loads the policies file as the daemon does: schema, canonical field names,\n"
+                "contradictory rules, free text without a review note, key references (the\n"
+                "keys themselves must be readable). Prints each profile's id, version, purpose,\n"
+                "recipient and content hash. Errors name file:line:column and the JSON Pointer.",
+            .options =
+                {{"policies", "FILE", "the policies file (e.g. config/policies.json)", true},
+                 {"catalogue",
+                  "FILE",
+                  "canonical catalogue (default mappings/canonical-case.json)"}},
+            .run = run_policy_check,
+        },
+        {
+            .name = "policy explain",
+            .summary = "show the DPISP decision for one canonical record under one profile",
+            .usage = "--policies FILE --profile ID [--input FILE] [options]",
+            .description =
+                "Reads one canonical case (JSON, from --input or stdin) and prints the decision\n"
+                "as JSON: decision (share/withhold), basis, reason, the consent values it read,\n"
+                "fields_sent, fields_withheld with the rule for each, pseudonymised and\n"
+                "generalised fields, the profile id, version and hash, and the redacted payload.\n"
+                "Exit 0 for either decision; 1 for a bad policies file or record.",
+            .options =
+                {{"policies", "FILE", "the policies file", true},
+                 {"profile", "ID", "the profile to apply", true},
+                 {"input", "FILE", "the canonical record (default: stdin)"},
+                 {"catalogue",
+                  "FILE",
+                  "canonical catalogue (default mappings/canonical-case.json)"},
+                 {"as-of", "DATE", "date for age bands, YYYY-MM-DD (default: today, UTC)"},
+                 {"actor", "NAME", "operator who overrides a missing basis"},
+                 {"override-reason", "TEXT", "written reason for the override"}},
+            .run = run_policy_explain,
+        },
     };
     return table;
 }

@@ -1,0 +1,18 @@
+// Hashes and MACs from OpenSSL, as lowercase hex or raw bytes.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace casebridge::crypto {
+
+/// SHA-256 of `data`, 64 lowercase hex characters.
+std::string sha256_hex(std::string_view data);
+
+/// HMAC-SHA-256 of `data` under `key`, raw 32 bytes.
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
+/// Lowercase hex of `bytes`.
+std::string to_hex(std::string_view bytes);
+
+}  // namespace casebridge::crypto

@@ -1,0 +1,69 @@
+// One DPISP decision: may this record go under this profile, on which basis, and with which
+// fields. The redacted payload holds only what the profile shares.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "core/clock.hpp"
+#include "core/result.hpp"
+#include "policy/policy.hpp"
+
+namespace casebridge::policy {
+
+/// A field the profile kept back, and the rule that kept it.
+struct withheld_field {
+    std::string field;  ///< Canonical path without row numbers: "/services_section/service_type".
+    std::string rule;   ///< not_in_share | never | structured_value | generalise_failed |
+                        ///< pseudonymise_failed
+};
+
+/// A value a basis condition read: booleans and codes only (the loader guarantees it).
+struct consent_value {
+    std::string field;
+    std::string value;  ///< "true", "false", "absent", a code, or codes joined by ','.
+};
+
+/// An operator's override of a missing basis.
+struct operator_override {
+    std::string actor;
+    std::string reason;
+};
+
+struct decision {
+    bool share = false;
+    bool aggregate_only = false;  ///< Report profiles: the record is counted, never sent.
+    std::string basis;            ///< The basis that held ("consent", "operator_override", ...).
+    std::string reason;           ///< Why it was withheld; fixed text and field names only.
+    std::vector<consent_value> consent_values;
+    std::vector<std::string> fields_sent;
+    std::vector<withheld_field> fields_withheld;
+    std::vector<std::string> fields_pseudonymised;
+    std::vector<std::string> fields_generalised;
+    std::string profile_id;
+    int profile_version = 0;
+    std::string profile_hash;
+    std::optional<operator_override> override_used;
+    rapidjson::Document payload;  ///< The redacted canonical record; null when withheld.
+};
+
+/// Decides for `record` (a canonical case) under `p`. `as_of` dates age bands.
+/// Errors: errc::bad_payload when the record is not a JSON object; errc::usage when an override
+/// is given without a reason that the profile requires.
+result<decision> decide(
+    const profile& p,
+    const rapidjson::Value& record,
+    time_point as_of,
+    const std::optional<operator_override>& override_request = std::nullopt
+);
+
+/// The pseudonym of `value` under `key`: prefix + 32 hex characters of HMAC-SHA-256.
+std::string pseudonym(std::string_view key, std::string_view prefix, std::string_view value);
+
+/// The decision as JSON for `policy explain`: decision, basis, reason, fields, profile, payload.
+std::string to_json(const decision& d, bool pretty = true);
+
+}  // namespace casebridge::policy

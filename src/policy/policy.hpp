@@ -1,0 +1,121 @@
+// DPISP profiles: per purpose and recipient, which records may leave (legitimate basis) and
+// which fields go with them (share, never, pseudonymise, generalise). Loaded once, validated
+// against the canonical catalogue; default deny.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "json/json.hpp"
+
+namespace casebridge {
+class canonical_catalogue;
+}
+
+namespace casebridge::policy {
+
+enum class purpose { referral, transfer, decision, report };
+std::string_view to_string(purpose p) noexcept;
+
+/// A condition over top-level canonical fields of type boolean, code or code_list.
+struct condition {
+    enum class kind { is, contains, in, present, all, any, negate };
+    kind k = kind::all;
+    std::string field;               ///< Top-level field name (no slash), for leaf kinds.
+    bool flag = false;               ///< `is` / `present` operand.
+    std::vector<std::string> codes;  ///< `contains` (one) / `in` (several).
+    std::vector<condition> children;
+};
+
+/// One legitimate basis and when it holds.
+struct basis_rule {
+    std::string name;  ///< A legitimate_basis code ("consent", "vital_interests", ...).
+    condition when;
+};
+
+enum class generalisation { year, month, age_band, admin_level };
+
+struct age_band {
+    int from = 0;  ///< Inclusive, years.
+    int to = 0;    ///< Inclusive, years.
+};
+
+/// A location hierarchy level whose codes are prefixes of the level below.
+struct location_level {
+    std::string name;
+    std::size_t code_length = 0;
+};
+
+/// What happens to one field (or subform) at one place of the record.
+struct field_rule {
+    bool never = false;  ///< Withheld whatever else says.
+    bool share = false;  ///< The value goes (scalars and arrays of scalars only).
+    std::optional<generalisation> generalise;
+    std::string level;  ///< admin_level: the level name to cut to.
+    std::size_t level_length = 0;
+    std::vector<age_band> bands;
+    std::shared_ptr<const std::string> pseudonym_key;  ///< Set when pseudonymised.
+    std::string pseudonym_key_id;
+    std::string pseudonym_prefix;
+    std::map<std::string, field_rule, std::less<>> children;  ///< Subform row fields.
+};
+
+/// Operator override of a missing basis.
+struct override_policy {
+    bool allowed = false;
+    bool requires_reason = true;
+};
+
+/// One compiled DPISP profile.
+struct profile {
+    std::string id;
+    int version = 0;
+    purpose purpose_ = purpose::referral;
+    std::string recipient;
+    std::string description;
+    bool record_level = true;  ///< false: aggregate report, no record ever leaves.
+    std::vector<basis_rule> bases;
+    override_policy override_rules;
+    std::map<std::string, field_rule, std::less<>> fields;  ///< Top-level rules by name.
+    std::string hash;  ///< "sha256:" + hex of the profile's canonical JSON.
+};
+
+/// Where the key of a pseudonym comes from. Resolved at load; the material never leaves memory.
+struct key_source {
+    std::string file;
+    std::string env;
+};
+
+/// All profiles of one policies file.
+class policy_set {
+public:
+    /// Loads, validates (schema, field names against `catalogue`, contradictions, key
+    /// references) and compiles `path`. Throws json::file_error "file:line:column: at POINTER:
+    /// message": a startup error.
+    static policy_set load(const std::filesystem::path& path, const canonical_catalogue& catalogue);
+    /// As `load`, from a document already read; `origin` names it in messages.
+    static policy_set from_document(
+        const json::located_document& file,
+        std::string_view origin,
+        const canonical_catalogue& catalogue
+    );
+
+    /// The profile `id`, or nullptr.
+    const profile* find(std::string_view id) const noexcept;
+    const std::vector<profile>& profiles() const noexcept { return profiles_; }
+
+private:
+    std::vector<profile> profiles_;
+};
+
+}  // namespace casebridge::policy
+
+namespace casebridge {
+/// The JSON Schema of policies files (config/schema/policies.schema.json), embedded.
+std::string_view policies_schema_text() noexcept;
+}  // namespace casebridge
