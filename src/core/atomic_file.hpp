@@ -1,0 +1,19 @@
+// Writing a file so that readers see either the old content or the new, never half of it,
+// and so that it survives a power cut once the call returns.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+#include <boost/system/result.hpp>
+
+namespace casebridge {
+
+/// Writes `data` to a temporary name in the same folder, fsyncs it, renames it over `path`
+/// and fsyncs the folder. `mode` is applied to the new file (default 0600). Errors carry the
+/// errno of the step that failed.
+boost::system::result<void> write_file_atomically(
+    const std::filesystem::path& path, std::string_view data, unsigned mode = 0600
+);
+
+}  // namespace casebridge

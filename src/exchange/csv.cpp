@@ -1,0 +1,225 @@
+#include "exchange/csv.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <utility>
+
+namespace casebridge::exchange {
+
+namespace {
+
+bool needs_quotes(std::string_view f) {
+    if (f.empty()) {
+        return false;
+    }
+    return f.find_first_of("\",\r\n") != std::string_view::npos || f.front() == ' ' ||
+           f.back() == ' ';
+}
+
+}  // namespace
+
+csv_writer::csv_writer() : text_("\xEF\xBB\xBF") {}
+
+void csv_writer::row(const csv_row& fields) {
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (i > 0) {
+            text_ += ',';
+        }
+        const std::string& f = fields[i];
+        if (!needs_quotes(f)) {
+            text_ += f;
+            continue;
+        }
+        text_ += '"';
+        for (const char c : f) {
+            if (c == '"') {
+                text_ += '"';
+            }
+            text_ += c;
+        }
+        text_ += '"';
+    }
+    text_ += "\r\n";
+    ++rows_;
+}
+
+std::string csv_error::describe(std::string_view origin) const {
+    return std::string(origin) + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+           message;
+}
+
+std::size_t first_invalid_utf8(std::string_view s) noexcept {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t n = 0;
+        std::uint32_t cp = 0;
+        if ((c & 0xE0U) == 0xC0U) {
+            n = 1;
+            cp = c & 0x1FU;
+        } else if ((c & 0xF0U) == 0xE0U) {
+            n = 2;
+            cp = c & 0x0FU;
+        } else if ((c & 0xF8U) == 0xF0U) {
+            n = 3;
+            cp = c & 0x07U;
+        } else {
+            return i;
+        }
+        for (std::size_t k = 1; k <= n; ++k) {
+            if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xC0U) != 0x80U) {
+                return i;
+            }
+            cp = (cp << 6U) | (static_cast<unsigned char>(s[i + k]) & 0x3FU);
+        }
+        const bool overlong =
+            (n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000);
+        if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            return i;
+        }
+        i += n + 1;
+    }
+    return std::string_view::npos;
+}
+
+bool valid_utf8(std::string_view s) noexcept {
+    return first_invalid_utf8(s) == std::string_view::npos;
+}
+
+namespace {
+
+// 1-based line and column (in code points) of byte `offset`.
+std::pair<std::size_t, std::size_t> locate(
+    std::string_view text, std::size_t begin, std::size_t offset
+) {
+    std::size_t line = 1;
+    std::size_t col = 1;
+    for (std::size_t i = begin; i < offset && i < text.size(); ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            col = 1;
+        } else if ((static_cast<unsigned char>(text[i]) & 0xC0U) != 0x80U) {
+            ++col;
+        }
+    }
+    return {line, col};
+}
+
+}  // namespace
+
+boost::system::result<csv_table, csv_error> parse_csv(std::string_view text) {
+    const std::size_t begin = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+    const auto fail = [&](std::size_t at, std::string msg) {
+        const auto [line, col] = locate(text, begin, at);
+        return csv_error{line, col, std::move(msg)};
+    };
+    if (const auto bad = first_invalid_utf8(text.substr(begin)); bad != std::string_view::npos) {
+        return fail(begin + bad, "not valid UTF-8");
+    }
+
+    csv_table table;
+    csv_row current;
+    std::string field;
+    std::size_t row_start = begin;
+    std::size_t pos = begin;
+
+    // Ends the row that began at `row_start`.
+    const auto end_row = [&]() -> std::optional<csv_error> {
+        current.push_back(std::move(field));
+        field.clear();
+        const std::size_t line = locate(text, begin, row_start).first;
+        if (table.header.empty()) {
+            std::set<std::string> names;
+            for (std::size_t i = 0; i < current.size(); ++i) {
+                if (current[i].empty()) {
+                    return csv_error{
+                        line, 1, "header column " + std::to_string(i + 1) + " has no name"};
+                }
+                if (!names.insert(current[i]).second) {
+                    return csv_error{line, 1, "header names column \"" + current[i] + "\" twice"};
+                }
+            }
+            table.header = std::move(current);
+        } else if (current.size() != table.header.size()) {
+            return csv_error{
+                line,
+                1,
+                "row has " + std::to_string(current.size()) + " fields, the header has " +
+                    std::to_string(table.header.size())};
+        } else {
+            table.rows.push_back(std::move(current));
+            table.row_lines.push_back(line);
+        }
+        current.clear();
+        return std::nullopt;
+    };
+
+    while (pos < text.size()) {
+        const char c = text[pos];
+        if (c == '"') {
+            if (!field.empty()) {
+                return fail(pos, "quote inside an unquoted field");
+            }
+            const std::size_t open = pos++;
+            bool closed = false;
+            while (pos < text.size()) {
+                if (text[pos] == '"') {
+                    if (pos + 1 < text.size() && text[pos + 1] == '"') {
+                        field += '"';
+                        pos += 2;
+                        continue;
+                    }
+                    ++pos;
+                    closed = true;
+                    break;
+                }
+                field += text[pos++];
+            }
+            if (!closed) {
+                return fail(open, "quoted field is never closed");
+            }
+            if (pos < text.size() && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n') {
+                return fail(pos, "text after a closing quote");
+            }
+            continue;
+        }
+        if (c == ',') {
+            current.push_back(std::move(field));
+            field.clear();
+            ++pos;
+            continue;
+        }
+        if (c == '\r' || c == '\n') {
+            if (c == '\r' && (pos + 1 >= text.size() || text[pos + 1] != '\n')) {
+                return fail(pos, "carriage return without line feed");
+            }
+            if (pos == row_start) {
+                return fail(pos, "blank line");
+            }
+            if (auto e = end_row()) {
+                return *e;
+            }
+            pos += c == '\r' ? 2 : 1;
+            row_start = pos;
+            continue;
+        }
+        field += c;
+        ++pos;
+    }
+    if (pos > row_start) {
+        if (auto e = end_row()) {
+            return *e;
+        }
+    }
+    if (table.header.empty()) {
+        return csv_error{1, 1, "file is empty: no header row"};
+    }
+    return table;
+}
+
+}  // namespace casebridge::exchange

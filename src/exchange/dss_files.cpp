@@ -1,0 +1,189 @@
+#include "exchange/dss_files.hpp"
+
+#include <algorithm>
+
+#include <rapidjson/document.h>
+
+#include "core/atomic_file.hpp"
+#include "core/crypto.hpp"
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "exchange/aes_zip.hpp"
+#include "json/json.hpp"
+
+namespace casebridge::exchange {
+namespace {
+
+bool safe_name(std::string_view id) {
+    return !id.empty() && id.size() <= 100 && id.front() != '.' &&
+           std::all_of(id.begin(), id.end(), [](char c) {
+               return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.';
+           });
+}
+
+bool code_like(std::string_view s) {
+    return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-' || c == '.' || c == '/';
+    });
+}
+
+}  // namespace
+
+bool is_uuid(std::string_view s) noexcept {
+    if (s.size() != 36) {
+        return false;
+    }
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') {
+                return false;
+            }
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+boost::system::result<written_batch> write_batch(
+    const std::filesystem::path& outbox, const batch& b, std::string_view passphrase, time_point now
+) {
+    if (!safe_name(b.id) || b.header.empty() || passphrase.empty()) {
+        return make_error_code(errc::invalid_config);
+    }
+    csv_writer csv;
+    csv.row(b.header);
+    for (const auto& r : b.rows) {
+        if (r.size() != b.header.size()) {
+            return make_error_code(errc::invalid_config);
+        }
+        csv.row(r);
+    }
+    const std::string zip = make_aes_zip({{b.id + ".csv", csv.text()}}, passphrase, now);
+    written_batch out;
+    out.zip = outbox / (b.id + ".zip");
+    out.manifest = outbox / (b.id + ".manifest.json");
+    out.rows = b.rows.size();
+    out.zip_sha256 = crypto::sha256_hex(zip);
+    out.csv_sha256 = crypto::sha256_hex(csv.text());
+    if (auto r = write_file_atomically(out.zip, zip); !r) {
+        return r.error();
+    }
+    rapidjson::Document m(rapidjson::kObjectType);
+    auto& a = m.GetAllocator();
+    const auto s = [&a](const std::string& v) { return rapidjson::Value(v.c_str(), a); };
+    m.AddMember("file", s(out.zip.filename().string()), a);
+    m.AddMember("rows", static_cast<std::uint64_t>(out.rows), a);
+    m.AddMember("sha256", s(out.zip_sha256), a);
+    m.AddMember("csv_file", s(b.id + ".csv"), a);
+    m.AddMember("csv_sha256", s(out.csv_sha256), a);
+    m.AddMember("schema_version", s(b.schema_version), a);
+    m.AddMember("created_at", s(format_rfc3339(now)), a);
+    m.AddMember("sender", s(b.sender), a);
+    m.AddMember("encryption", s("zip-aes-256 (WinZip AE-2); passphrase sent separately"), a);
+    if (auto r = write_file_atomically(out.manifest, json::to_string(m, true) + "\n"); !r) {
+        return r.error();
+    }
+    return out;
+}
+
+boost::system::result<std::vector<acknowledgement>, ack_error> parse_acknowledgements(
+    std::string_view text, std::string_view origin
+) {
+    auto table = parse_csv(text);
+    if (!table) {
+        return ack_error{table.error().describe(origin)};
+    }
+    const auto column = [&](std::string_view name) -> std::optional<std::size_t> {
+        const auto it = std::find(table->header.begin(), table->header.end(), name);
+        if (it == table->header.end()) {
+            return std::nullopt;
+        }
+        return static_cast<std::size_t>(it - table->header.begin());
+    };
+    const auto id_col = column("exchange_id");
+    const auto status_col = column("status");
+    if (!id_col || !status_col) {
+        return ack_error{
+            std::string(origin) + ":1:1: the header needs the columns exchange_id and status"};
+    }
+    const auto ref_col = column("dss_reference");
+    const auto reason_col = column("reason");
+    std::vector<acknowledgement> acks;
+    std::set<std::string, std::less<>> seen;
+    for (std::size_t i = 0; i < table->rows.size(); ++i) {
+        const auto& row = table->rows[i];
+        const std::size_t line = table->row_lines[i];
+        const auto where = [&](std::size_t col) {
+            return std::string(origin) + ":" + std::to_string(line) + ": column " +
+                   table->header[col] + ": ";
+        };
+        acknowledgement a;
+        a.line = line;
+        a.exchange_id = row[*id_col];
+        a.status = row[*status_col];
+        if (!is_uuid(a.exchange_id)) {
+            return ack_error{where(*id_col) + "not an exchange id (a UUID)"};
+        }
+        if (!seen.insert(a.exchange_id).second) {
+            return ack_error{
+                where(*id_col) + "exchange id " + a.exchange_id + " is acknowledged twice"};
+        }
+        if (a.status != "accepted" && a.status != "rejected" && a.status != "error") {
+            return ack_error{where(*status_col) + "status must be accepted, rejected or error"};
+        }
+        if (ref_col) {
+            a.dss_reference = row[*ref_col];
+            if (!a.dss_reference.empty() && !code_like(a.dss_reference)) {
+                return ack_error{
+                    where(*ref_col) + "a DSS reference has letters, digits, - _ . / only"};
+            }
+        }
+        if (reason_col && !row[*reason_col].empty()) {
+            a.reason = code_like(row[*reason_col]) ? row[*reason_col] : "<text>";
+        }
+        acks.push_back(std::move(a));
+    }
+    return acks;
+}
+
+std::vector<acknowledgement> unknown_acknowledgements(
+    const std::vector<acknowledgement>& acks, const std::set<std::string, std::less<>>& known
+) {
+    std::vector<acknowledgement> out;
+    std::copy_if(acks.begin(), acks.end(), std::back_inserter(out), [&](const auto& a) {
+        return known.find(a.exchange_id) == known.end();
+    });
+    return out;
+}
+
+boost::system::result<std::filesystem::path> quarantine(
+    const std::filesystem::path& file, std::string_view reason
+) {
+    const auto dir = file.parent_path() / "rejected";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        return boost::system::error_code(ec.value(), boost::system::system_category());
+    }
+    auto target = dir / file.filename();
+    for (int n = 1; std::filesystem::exists(target); ++n) {
+        target = dir / (file.filename().string() + "." + std::to_string(n));
+    }
+    // The reason goes first: a crash between the two steps leaves the file in the inbox with its
+    // reason already written, never a rejected file without one.
+    if (auto r = write_file_atomically(target.string() + ".reason.txt", std::string(reason) + "\n");
+        !r) {
+        return r.error();
+    }
+    std::filesystem::rename(file, target, ec);
+    if (ec) {
+        return boost::system::error_code(ec.value(), boost::system::system_category());
+    }
+    return target;
+}
+
+}  // namespace casebridge::exchange
