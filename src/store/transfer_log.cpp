@@ -253,6 +253,10 @@ result<std::vector<log_row>> collect(stmt& s) {
 
 }  // namespace
 
+std::span<const std::string_view> log_columns() {
+    return hashed_columns;
+}
+
 std::string_view to_string(entry_kind k) {
     switch (k) {
         case entry_kind::transfer:

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,9 @@ struct checkpoint {
     /// Errors: errc::invalid_json, errc::schema_violation.
     static result<checkpoint> from_json(std::string_view text);
 };
+
+/// The names of the hashed columns, in table order (export header).
+std::span<const std::string_view> log_columns();
 
 /// Appends entries inside the caller's open transaction. Returns the last sequence number.
 /// Errors: errc::store_failed.
