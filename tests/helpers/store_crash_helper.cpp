@@ -1,8 +1,12 @@
 // Appends pages to a store until killed: 10 log entries, a cursor move and a delivery update
 // per page, a signed checkpoint every 25 entries. Used by the SIGKILL crash test.
-//   store_crash_helper STORE KEY.pem WITNESS.json
+//   store_crash_helper STORE KEY.pem WITNESS.json [READY_FD]
+// READY_FD (a pipe) receives one byte once the store is open, so the parent's random delay
+// starts when appending does (start-up is slow under sanitizers).
 #include <cstdio>
 #include <string>
+
+#include <unistd.h>
 
 #include "core/clock.hpp"
 #include "store/store.hpp"
@@ -11,7 +15,7 @@
 int main(int argc, char** argv) {
     using namespace casebridge;
     using namespace casebridge::store;
-    if (argc != 4) {
+    if (argc != 4 && argc != 5) {
         std::fputs("usage: store_crash_helper STORE KEY WITNESS\n", stderr);
         return 2;
     }
@@ -19,6 +23,13 @@ int main(int argc, char** argv) {
     if (!s) {
         std::fputs("cannot open the store\n", stderr);
         return 1;
+    }
+    if (argc == 5) {
+        const int fd = std::stoi(argv[4]);
+        if (::write(fd, "r", 1) != 1) {
+            return 1;
+        }
+        ::close(fd);
     }
     const token flow("crash_flow");
     auto c = s->get_cursor(flow);

@@ -19,7 +19,7 @@
 namespace casebridge::store {
 namespace {
 
-pid_t spawn(const std::vector<std::string>& argv) {
+pid_t spawn(const std::vector<std::string>& argv, int close_in_child) {
     std::vector<char*> args;
     for (const auto& a : argv) {
         args.push_back(const_cast<char*>(a.c_str()));  // NOLINT: execv's signature
@@ -27,6 +27,7 @@ pid_t spawn(const std::vector<std::string>& argv) {
     args.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid == 0) {
+        ::close(close_in_child);
         ::execv(args[0], args.data());
         ::_exit(127);
     }
@@ -43,13 +44,27 @@ TEST(store_crash, sigkill_at_random_moments_50_times) {
     const unsigned seed = std::random_device{}();
     std::printf("store_crash seed %u\n", seed);
     std::mt19937 rng(seed);
-    std::uniform_int_distribution<int> delay_ms(5, 80);
+    std::uniform_int_distribution<int> delay_ms(0, 60);
     std::int64_t previous = 0;
     int grew = 0;
     for (int round = 0; round < 50; ++round) {
-        const pid_t pid =
-            spawn({CASEBRIDGE_STORE_CRASH_HELPER, path.string(), key.string(), witness.string()});
+        int ready[2];
+        ASSERT_EQ(::pipe(ready), 0);
+        const pid_t pid = spawn(
+            {CASEBRIDGE_STORE_CRASH_HELPER,
+             path.string(),
+             key.string(),
+             witness.string(),
+             std::to_string(ready[1])},
+            ready[0]
+        );
         ASSERT_GT(pid, 0);
+        ::close(ready[1]);
+        // Wait until the helper has opened the store (or died), then a random delay.
+        char byte = 0;
+        const bool started = ::read(ready[0], &byte, 1) == 1;
+        ::close(ready[0]);
+        EXPECT_TRUE(started) << "round " << round << ": helper did not start";
         std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
         ASSERT_EQ(::kill(pid, SIGKILL), 0);
         int status = 0;
