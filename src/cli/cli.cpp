@@ -60,6 +60,75 @@ const std::vector<command_spec>& commands() {
                  {"override-reason", "TEXT", "written reason for the override"}},
             .run = run_policy_explain,
         },
+        {
+            .name = "log verify",
+            .summary = "verify the transfer log's hash chain and signed checkpoints",
+            .usage = "--store FILE [--public-key FILE] [--checkpoint FILE]",
+            .description =
+                "Recomputes every entry's hash from its content and the entry before it, checks\n"
+                "each stored checkpoint's head hash and Ed25519 signature, and that no cursor\n"
+                "points past the last entry. --public-key pins the signing key (otherwise the\n"
+                "keys recorded in the store are used); --checkpoint compares the store with a\n"
+                "checkpoint held elsewhere (the witness file), which also shows a truncated\n"
+                "tail or a chain rewritten with the key. Prints the number of entries and\n"
+                "checkpoints verified, or the first bad entry and what is wrong (exit 1).",
+            .options =
+                {{"store", "FILE", "the store file", true},
+                 {"public-key", "FILE", "Ed25519 public key (PEM) that must have signed"},
+                 {"checkpoint", "FILE", "a checkpoint file kept outside the store"}},
+            .run = run_log_verify,
+        },
+        {
+            .name = "log export",
+            .summary = "export transfer log entries for auditors as CSV or JSON",
+            .usage = "--store FILE [--since T] [--until T] [--format csv|json]",
+            .description =
+                "Writes the entries logged in [--since, --until) (RFC 3339 times) to stdout,\n"
+                "one per row or object, with every column and its entry hash. Entries hold ids,\n"
+                "codes, field names and hashes only, never a field value.",
+            .options =
+                {{"store", "FILE", "the store file", true},
+                 {"since", "T", "first time included (RFC 3339)"},
+                 {"until", "T", "first time excluded (RFC 3339)"},
+                 {"format", "FORMAT", "csv or json (default json)"}},
+            .run = run_log_export,
+        },
+        {
+            .name = "log show",
+            .summary = "show the sharing history of one record across flows",
+            .usage = "--store FILE --record SYSTEM:ID",
+            .description =
+                "Lists every transfer log entry naming the record as source or target: when,\n"
+                "flow, purpose, outcome, the other side, legitimate basis and field names.",
+            .options =
+                {{"store", "FILE", "the store file", true},
+                 {"record", "SYSTEM:ID", "the record, e.g. primero:3f1c9a0e-...", true}},
+            .run = run_log_show,
+        },
+        {
+            .name = "log public-key",
+            .summary = "print the public key of a checkpoint signing key",
+            .usage = "--signing-key FILE",
+            .description =
+                "Reads an Ed25519 private key (PEM, e.g. from 'openssl genpkey -algorithm\n"
+                "ed25519') and prints its public key (PEM) for 'log verify --public-key'.",
+            .options = {{"signing-key", "FILE", "Ed25519 private key (PEM)", true}},
+            .run = run_log_public_key,
+        },
+        {
+            .name = "store purge",
+            .summary = "remove links and deliveries of records closed past the retention period",
+            .usage = "--store FILE --retention-days N [--actor ID]",
+            .description =
+                "Deletes (with secure_delete) the links and deliveries of records closed more\n"
+                "than N days ago, truncates the WAL, and appends a chained transfer log entry\n"
+                "of kind retention_purge with the number of links and deliveries removed.",
+            .options =
+                {{"store", "FILE", "the store file", true},
+                 {"retention-days", "N", "retention period in days", true},
+                 {"actor", "ID", "who runs the purge (default casebridge)"}},
+            .run = run_store_purge,
+        },
     };
     return table;
 }

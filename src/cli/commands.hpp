@@ -7,4 +7,9 @@ namespace casebridge::cli {
 int run_version(const parsed_args& args, command_io& io);
 int run_policy_check(const parsed_args& args, command_io& io);
 int run_policy_explain(const parsed_args& args, command_io& io);
+int run_log_verify(const parsed_args& args, command_io& io);
+int run_log_export(const parsed_args& args, command_io& io);
+int run_log_show(const parsed_args& args, command_io& io);
+int run_log_public_key(const parsed_args& args, command_io& io);
+int run_store_purge(const parsed_args& args, command_io& io);
 }  // namespace casebridge::cli

@@ -1,0 +1,154 @@
+#include "store/migrations.hpp"
+
+#include <array>
+#include <string>
+
+#include "store/try.hpp"
+
+namespace casebridge::store {
+
+namespace {
+
+// Version 1: the whole first schema. Identifiers that name a person appear only as
+// "hmac:<hex>" pseudonyms; record ids that are random system ids are kept as they are.
+constexpr std::string_view v1 = R"sql(
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE transfer_log (
+    seq              INTEGER PRIMARY KEY,
+    ts               TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    flow             TEXT,
+    direction        TEXT,
+    purpose          TEXT,
+    profile_id       TEXT,
+    profile_version  INTEGER,
+    profile_hash     TEXT,
+    legitimate_basis TEXT,
+    consent          TEXT NOT NULL,
+    source_system    TEXT,
+    source_id        TEXT,
+    target_system    TEXT,
+    target_id        TEXT,
+    correlation_key  TEXT,
+    fields_sent      TEXT NOT NULL,
+    fields_withheld  TEXT NOT NULL,
+    payload_sha256   TEXT,
+    outcome          TEXT NOT NULL,
+    remote_txn_id    TEXT,
+    http_status      INTEGER,
+    attempt          INTEGER,
+    actor            TEXT NOT NULL,
+    override_reason  TEXT,
+    counts           TEXT NOT NULL,
+    prev_hash        TEXT NOT NULL,
+    entry_hash       TEXT NOT NULL
+) STRICT;
+CREATE INDEX transfer_log_source ON transfer_log(source_system, source_id);
+CREATE INDEX transfer_log_target ON transfer_log(target_system, target_id);
+CREATE INDEX transfer_log_ts ON transfer_log(ts);
+
+CREATE TABLE checkpoints (
+    size       INTEGER PRIMARY KEY,
+    head_hash  TEXT NOT NULL,
+    ts         TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    signature  TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE cursors (
+    flow       TEXT PRIMARY KEY,
+    position   TEXT NOT NULL,
+    log_seq    INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE links (
+    source_system TEXT NOT NULL,
+    source_id     TEXT NOT NULL,
+    target_system TEXT NOT NULL,
+    target_id     TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    closed_at     TEXT,
+    PRIMARY KEY (source_system, source_id, target_system),
+    UNIQUE (target_system, target_id, source_system)
+) STRICT;
+
+CREATE TABLE deliveries (
+    flow           TEXT NOT NULL,
+    source_system  TEXT NOT NULL,
+    source_id      TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN
+                       ('pending', 'in_flight', 'delivered', 'withheld', 'failed', 'dead')),
+    attempts       INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    source_version TEXT,
+    next_retry     TEXT,
+    reason         TEXT,
+    updated_at     TEXT NOT NULL,
+    closed_at      TEXT,
+    PRIMARY KEY (flow, source_system, source_id)
+) STRICT;
+
+CREATE TABLE dead_letters (
+    id            INTEGER PRIMARY KEY,
+    flow          TEXT NOT NULL,
+    source_system TEXT NOT NULL,
+    source_id     TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    field_names   TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+) STRICT;
+)sql";
+
+// Version 2: where dead letters are looked up by record, and retention scans closed rows.
+constexpr std::string_view v2 = R"sql(
+CREATE INDEX dead_letters_record ON dead_letters(flow, source_system, source_id);
+CREATE INDEX links_closed ON links(closed_at) WHERE closed_at IS NOT NULL;
+CREATE INDEX deliveries_closed ON deliveries(closed_at) WHERE closed_at IS NOT NULL;
+)sql";
+
+constexpr std::array<migration, 2> all = {{
+    {1, v1},
+    {2, v2},
+}};
+
+}  // namespace
+
+std::span<const migration> migrations() {
+    return all;
+}
+
+int schema_version() {
+    return all.back().to;
+}
+
+result<int> migrate(db& database, int up_to) {
+    auto current = database.pragma("user_version");
+    if (!current) {
+        return current.error();
+    }
+    int version = std::stoi(current->empty() ? std::string("0") : *current);
+    if (version > schema_version()) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    const int target = up_to < 0 ? schema_version() : up_to;
+    for (const auto& m : all) {
+        if (m.to <= version || m.to > target) {
+            continue;
+        }
+        auto t = txn::begin(database);
+        if (!t) {
+            return t.error();
+        }
+        STORE_TRY(database.exec(m.sql));
+        STORE_TRY(database.exec("PRAGMA user_version=" + std::to_string(m.to)));
+        STORE_TRY(t->commit());
+        version = m.to;
+    }
+    return version;
+}
+
+}  // namespace casebridge::store

@@ -1,0 +1,234 @@
+#include "store/sqlite.hpp"
+
+#include <utility>
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "store/try.hpp"
+
+namespace casebridge::store {
+
+namespace {
+constexpr int busy_timeout_ms = 5000;
+}
+
+result<db> db::open(const std::filesystem::path& path) {
+    // Create the file 0600 before SQLite does, so no other local user can read it.
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    ::close(fd);
+    sqlite3* handle = nullptr;
+    const int rc = sqlite3_open_v2(
+        path.c_str(),
+        &handle,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+        nullptr
+    );
+    db d(handle, path);
+    if (rc != SQLITE_OK) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    sqlite3_extended_result_codes(handle, 1);
+    sqlite3_busy_timeout(handle, busy_timeout_ms);
+    auto mode = d.pragma("journal_mode=WAL");
+    if (!mode || *mode != "wal") {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    STORE_TRY(d.exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+    return d;
+}
+
+db::db(db&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)) {}
+
+db& db::operator=(db&& other) noexcept {
+    if (this != &other) {
+        if (db_ != nullptr) {
+            sqlite3_close_v2(db_);
+        }
+        db_ = std::exchange(other.db_, nullptr);
+        path_ = std::move(other.path_);
+    }
+    return *this;
+}
+
+db::~db() {
+    if (db_ != nullptr) {
+        sqlite3_close_v2(db_);
+    }
+}
+
+result<void> db::exec(std::string_view sql) {
+    const std::string text(sql);
+    if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    return {};
+}
+
+result<stmt> db::prepare(std::string_view sql) {
+    sqlite3_stmt* s = nullptr;
+    const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &s, nullptr);
+    if (rc != SQLITE_OK || s == nullptr) {
+        if (s != nullptr) {
+            sqlite3_finalize(s);
+        }
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    return stmt(s, db_);
+}
+
+result<std::string> db::pragma(std::string_view name) {
+    auto s = prepare("PRAGMA " + std::string(name));
+    if (!s) {
+        return s.error();
+    }
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    return *row ? s->column_text(0) : std::string();
+}
+
+std::string db::last_error() const {
+    return db_ != nullptr ? sqlite3_errmsg(db_) : "closed";
+}
+int db::last_error_code() const {
+    return db_ != nullptr ? sqlite3_extended_errcode(db_) : 0;
+}
+std::int64_t db::changes() const {
+    return sqlite3_changes64(db_);
+}
+std::int64_t db::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(db_);
+}
+
+stmt::stmt(stmt&& other) noexcept
+    : stmt_(std::exchange(other.stmt_, nullptr)), db_(std::exchange(other.db_, nullptr)) {}
+
+stmt& stmt::operator=(stmt&& other) noexcept {
+    if (this != &other) {
+        if (stmt_ != nullptr) {
+            sqlite3_finalize(stmt_);
+        }
+        stmt_ = std::exchange(other.stmt_, nullptr);
+        db_ = std::exchange(other.db_, nullptr);
+    }
+    return *this;
+}
+
+stmt::~stmt() {
+    if (stmt_ != nullptr) {
+        sqlite3_finalize(stmt_);
+    }
+}
+
+stmt& stmt::bind(int index, std::int64_t value) {
+    sqlite3_bind_int64(stmt_, index, value);
+    return *this;
+}
+
+stmt& stmt::bind(int index, std::string_view text) {
+    sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    return *this;
+}
+
+stmt& stmt::bind_blob(int index, std::string_view bytes) {
+    sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+    return *this;
+}
+
+stmt& stmt::bind_null(int index) {
+    sqlite3_bind_null(stmt_, index);
+    return *this;
+}
+
+stmt& stmt::bind(int index, const std::optional<std::string>& text) {
+    return text ? bind(index, std::string_view(*text)) : bind_null(index);
+}
+
+result<bool> stmt::step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) {
+        return true;
+    }
+    if (rc == SQLITE_DONE) {
+        return false;
+    }
+    const int ext = sqlite3_extended_errcode(db_);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        static constexpr boost::source_location loc = BOOST_CURRENT_LOCATION;
+        return result<bool>(boost::system::in_place_error, make_error(errc::conflict, &loc));
+    }
+    static constexpr boost::source_location loc = BOOST_CURRENT_LOCATION;
+    return result<bool>(boost::system::in_place_error, make_error(errc::store_failed, &loc));
+}
+
+result<void> stmt::run() {
+    for (;;) {
+        auto r = step();
+        if (!r) {
+            reset();
+            return r.error();
+        }
+        if (!*r) {
+            reset();
+            return {};
+        }
+    }
+}
+
+void stmt::reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+}
+
+std::int64_t stmt::column_int(int index) const {
+    return sqlite3_column_int64(stmt_, index);
+}
+
+std::string stmt::column_text(int index) const {
+    const auto* p = sqlite3_column_text(stmt_, index);
+    const int n = sqlite3_column_bytes(stmt_, index);
+    return p != nullptr ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
+                        : std::string();
+}
+
+std::string stmt::column_blob(int index) const {
+    const void* p = sqlite3_column_blob(stmt_, index);
+    const int n = sqlite3_column_bytes(stmt_, index);
+    return p != nullptr ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(n))
+                        : std::string();
+}
+
+bool stmt::column_is_null(int index) const {
+    return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
+}
+
+result<txn> txn::begin(db& database) {
+    STORE_TRY(database.exec("BEGIN IMMEDIATE"));
+    return txn(database);
+}
+
+txn::txn(txn&& other) noexcept : db_(other.db_), open_(std::exchange(other.open_, false)) {}
+
+txn::~txn() {
+    if (open_) {
+        (void)db_->exec("ROLLBACK");
+    }
+}
+
+result<void> txn::commit() {
+    open_ = false;
+    if (auto r = db_->exec("COMMIT"); !r) {
+        (void)db_->exec("ROLLBACK");
+        return r;
+    }
+    return {};
+}
+
+}  // namespace casebridge::store

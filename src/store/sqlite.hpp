@@ -1,0 +1,110 @@
+// RAII wrappers over the SQLite C API: a connection, a prepared statement, a transaction.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace casebridge::store {
+
+class stmt;
+
+/// One SQLite connection. Not thread-safe: one thread (the store thread) uses it at a time.
+class db {
+public:
+    /// Opens (creating if needed) `path` with WAL, synchronous=FULL, foreign_keys=ON and a
+    /// busy timeout; the file is created with mode 0600. Errors: errc::store_failed.
+    static result<db> open(const std::filesystem::path& path);
+
+    db(db&& other) noexcept;
+    db& operator=(db&& other) noexcept;
+    db(const db&) = delete;
+    db& operator=(const db&) = delete;
+    ~db();
+
+    /// Runs one or more statements that return no rows. Errors: errc::store_failed.
+    result<void> exec(std::string_view sql);
+    /// Prepares one statement. Errors: errc::store_failed.
+    result<stmt> prepare(std::string_view sql);
+    /// The value of `PRAGMA name` as text (empty when it returns no row).
+    result<std::string> pragma(std::string_view name);
+
+    /// SQLite's message for the last failure on this connection (no values: SQL text only).
+    std::string last_error() const;
+    /// The extended result code of the last failure.
+    int last_error_code() const;
+    /// Rows changed by the last INSERT/UPDATE/DELETE.
+    std::int64_t changes() const;
+    std::int64_t last_insert_rowid() const;
+    const std::filesystem::path& path() const noexcept { return path_; }
+    sqlite3* handle() const noexcept { return db_; }
+
+private:
+    db(sqlite3* handle, std::filesystem::path path) : db_(handle), path_(std::move(path)) {}
+    sqlite3* db_ = nullptr;
+    std::filesystem::path path_;
+};
+
+/// A prepared statement. Bind parameters are 1-based; columns are 0-based.
+class stmt {
+public:
+    stmt(stmt&& other) noexcept;
+    stmt& operator=(stmt&& other) noexcept;
+    stmt(const stmt&) = delete;
+    stmt& operator=(const stmt&) = delete;
+    ~stmt();
+
+    stmt& bind(int index, std::int64_t value);
+    stmt& bind(int index, std::string_view text);
+    stmt& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
+    stmt& bind_blob(int index, std::string_view bytes);
+    stmt& bind_null(int index);
+    stmt& bind(int index, const std::optional<std::string>& text);
+
+    /// Advances: true when a row is available, false when done. Errors: errc::store_failed,
+    /// or errc::conflict when a UNIQUE/PRIMARY KEY constraint refused the row.
+    result<bool> step();
+    /// Steps to completion (for statements without rows).
+    result<void> run();
+    /// Makes the statement ready to run again with new bindings.
+    void reset();
+
+    std::int64_t column_int(int index) const;
+    std::string column_text(int index) const;
+    std::string column_blob(int index) const;
+    bool column_is_null(int index) const;
+
+private:
+    friend class db;
+    stmt(sqlite3_stmt* handle, sqlite3* owner) : stmt_(handle), db_(owner) {}
+    sqlite3_stmt* stmt_ = nullptr;
+    sqlite3* db_ = nullptr;
+};
+
+/// A transaction (BEGIN IMMEDIATE). Rolls back on destruction unless committed.
+class txn {
+public:
+    /// Errors: errc::store_failed (e.g. the database is locked past the busy timeout).
+    static result<txn> begin(db& database);
+    txn(txn&& other) noexcept;
+    txn& operator=(txn&&) = delete;
+    txn(const txn&) = delete;
+    txn& operator=(const txn&) = delete;
+    ~txn();
+    /// Commits; with synchronous=FULL the transaction is durable when this returns.
+    result<void> commit();
+
+private:
+    explicit txn(db& database) : db_(&database) {}
+    db* db_;
+    bool open_ = true;
+};
+
+}  // namespace casebridge::store

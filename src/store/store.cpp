@@ -1,0 +1,446 @@
+#include "store/store.hpp"
+
+#include <utility>
+
+#include "core/atomic_file.hpp"
+#include "core/time.hpp"
+#include "json/json.hpp"
+#include "store/migrations.hpp"
+#include "store/try.hpp"
+
+namespace casebridge::store {
+
+namespace {
+
+std::string ts_of(time_point t) {
+    return format_rfc3339(t, 6);
+}
+
+std::optional<delivery_state> parse_state(std::string_view s) {
+    for (auto st :
+         {delivery_state::pending,
+          delivery_state::in_flight,
+          delivery_state::delivered,
+          delivery_state::withheld,
+          delivery_state::failed,
+          delivery_state::dead}) {
+        if (to_string(st) == s) {
+            return st;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<token> opt_token(const stmt& s, int col) {
+    if (s.column_is_null(col)) {
+        return std::nullopt;
+    }
+    auto t = token::make(s.column_text(col));
+    return t ? std::optional<token>(*t) : std::nullopt;
+}
+
+}  // namespace
+
+record_id record_id::pseudonymous(
+    token system, token kind, std::string_view personal_value, const keyed_hasher& hasher
+) {
+    auto id = token::make("hmac:" + hasher.hmac_hex(kind.str(), personal_value));
+    return record_id{std::move(system), std::move(*id)};
+}
+
+std::string_view to_string(delivery_state s) {
+    switch (s) {
+        case delivery_state::pending:
+            return "pending";
+        case delivery_state::in_flight:
+            return "in_flight";
+        case delivery_state::delivered:
+            return "delivered";
+        case delivery_state::withheld:
+            return "withheld";
+        case delivery_state::failed:
+            return "failed";
+        case delivery_state::dead:
+            return "dead";
+    }
+    return "unknown";
+}
+
+store::store(db d, store_options o, const clock_source& clock)
+    : db_(std::move(d)), options_(std::move(o)), clock_(&clock) {}
+store::store(store&&) noexcept = default;
+store& store::operator=(store&&) noexcept = default;
+store::~store() = default;
+
+result<store> store::open(
+    const std::filesystem::path& path, store_options options, const clock_source& clock
+) {
+    std::optional<signer> key;
+    if (options.signing_key) {
+        auto k = signer::from_pem_file(*options.signing_key);
+        if (!k) {
+            return k.error();
+        }
+        key.emplace(std::move(*k));
+    }
+    auto d = db::open(path);
+    if (!d) {
+        return d.error();
+    }
+    STORE_TRY(migrate(*d));
+    store s(std::move(*d), std::move(options), clock);
+    s.signer_ = std::move(key);
+    return s;
+}
+
+result<void> store::apply_delivery(const delivery& d) {
+    auto s = db_.prepare(
+        "INSERT INTO deliveries (flow, source_system, source_id, state, attempts, source_version,"
+        " next_retry, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (flow, source_system, source_id) DO UPDATE SET state = excluded.state,"
+        " attempts = excluded.attempts,"
+        " source_version = coalesce(excluded.source_version, source_version),"
+        " next_retry = excluded.next_retry, reason = excluded.reason,"
+        " updated_at = excluded.updated_at"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(d.flow.str()))
+        .bind(2, std::string_view(d.source.system.str()))
+        .bind(3, std::string_view(d.source.id.str()))
+        .bind(4, to_string(d.state))
+        .bind(5, d.attempts);
+    if (d.source_version) {
+        s->bind(6, std::string_view(d.source_version->str()));
+    }
+    if (d.next_retry) {
+        s->bind(7, std::string_view(ts_of(*d.next_retry)));
+    }
+    if (d.reason) {
+        s->bind(8, std::string_view(d.reason->str()));
+    }
+    s->bind(9, std::string_view(ts_of(clock_->now())));
+    return s->run();
+}
+
+result<std::int64_t> store::commit_page(const page_commit& page) {
+    std::optional<checkpoint> cp;
+    std::int64_t last = 0;
+    {
+        auto t = txn::begin(db_);
+        if (!t) {
+            return t.error();
+        }
+        const auto now = clock_->now();
+        auto seq = append_entries(db_, page.entries, now);
+        if (!seq) {
+            return seq.error();
+        }
+        last = *seq;
+        for (const auto& d : page.deliveries) {
+            STORE_TRY(apply_delivery(d));
+        }
+        for (const auto& dl : page.dead_letters) {
+            std::vector<token> names = dl.field_names;
+            rapidjson::Document doc(rapidjson::kArrayType);
+            for (const auto& n : names) {
+                doc.PushBack(
+                    rapidjson::Value(n.str().c_str(), doc.GetAllocator()), doc.GetAllocator()
+                );
+            }
+            auto s = db_.prepare(
+                "INSERT INTO dead_letters (flow, source_system, source_id, reason, field_names,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)"
+            );
+            if (!s) {
+                return s.error();
+            }
+            s->bind(1, std::string_view(dl.flow.str()))
+                .bind(2, std::string_view(dl.source.system.str()))
+                .bind(3, std::string_view(dl.source.id.str()))
+                .bind(4, std::string_view(dl.reason.str()))
+                .bind(5, std::string_view(json::canonical(doc)))
+                .bind(6, std::string_view(ts_of(now)));
+            STORE_TRY(s->run());
+        }
+        if (page.cursor_move) {
+            auto s = db_.prepare(
+                "INSERT INTO cursors (flow, position, log_seq, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (flow) DO UPDATE SET position = excluded.position,"
+                " log_seq = excluded.log_seq, updated_at = excluded.updated_at"
+            );
+            if (!s) {
+                return s.error();
+            }
+            s->bind(1, std::string_view(page.cursor_move->first.str()))
+                .bind(2, std::string_view(page.cursor_move->second.str()))
+                .bind(3, last)
+                .bind(4, std::string_view(ts_of(now)));
+            STORE_TRY(s->run());
+        }
+        if (signer_ && options_.checkpoint_every > 0) {
+            auto latest = latest_checkpoint(db_);
+            if (!latest) {
+                return latest.error();
+            }
+            const std::int64_t covered = *latest ? (*latest)->size : 0;
+            if (last - covered >= options_.checkpoint_every) {
+                auto c = add_checkpoint(db_, *signer_, now);
+                if (!c) {
+                    return c.error();
+                }
+                cp = *c;
+            }
+        }
+        STORE_TRY(t->commit());
+    }
+    if (cp) {
+        STORE_TRY(write_witness(*cp));
+    }
+    return last;
+}
+
+result<std::optional<checkpoint>> store::end_run() {
+    if (!signer_) {
+        return std::optional<checkpoint>();
+    }
+    auto t = txn::begin(db_);
+    if (!t) {
+        return t.error();
+    }
+    auto c = add_checkpoint(db_, *signer_, clock_->now());
+    if (!c) {
+        return c.error();
+    }
+    STORE_TRY(t->commit());
+    STORE_TRY(write_witness(*c));
+    return std::optional<checkpoint>(*c);
+}
+
+result<void> store::write_witness(const checkpoint& c) {
+    if (!options_.witness_file) {
+        return {};
+    }
+    return write_file_atomically(*options_.witness_file, c.to_json());
+}
+
+result<std::optional<cursor>> store::get_cursor(const token& flow) {
+    auto s = db_.prepare("SELECT position, log_seq FROM cursors WHERE flow = ?");
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(flow.str()));
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<cursor>();
+    }
+    auto pos = token::make(s->column_text(0));
+    if (!pos) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    return std::optional<cursor>(cursor{*pos, s->column_int(1)});
+}
+
+result<std::optional<delivery>> store::get_delivery(const token& flow, const record_id& source) {
+    auto s = db_.prepare(
+        "SELECT state, attempts, source_version, next_retry, reason FROM deliveries"
+        " WHERE flow = ? AND source_system = ? AND source_id = ?"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(flow.str()))
+        .bind(2, std::string_view(source.system.str()))
+        .bind(3, std::string_view(source.id.str()));
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<delivery>();
+    }
+    const auto state = parse_state(s->column_text(0));
+    if (!state) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    delivery d{
+        flow, source, *state, s->column_int(1), opt_token(*s, 2), std::nullopt, opt_token(*s, 4)};
+    if (!s->column_is_null(3)) {
+        d.next_retry = parse_rfc3339(s->column_text(3));
+    }
+    return std::optional<delivery>(std::move(d));
+}
+
+result<std::vector<dead_letter>> store::dead_letters(const token& flow) {
+    auto s = db_.prepare(
+        "SELECT source_system, source_id, reason, field_names FROM dead_letters WHERE flow = ?"
+        " ORDER BY id"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(flow.str()));
+    std::vector<dead_letter> out;
+    for (;;) {
+        auto row = s->step();
+        if (!row) {
+            return row.error();
+        }
+        if (!*row) {
+            break;
+        }
+        auto sys = token::make(s->column_text(0));
+        auto id = token::make(s->column_text(1));
+        auto reason = token::make(s->column_text(2));
+        auto names = json::parse(s->column_text(3));
+        if (!sys || !id || !reason || !names || !names->IsArray()) {
+            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+        }
+        dead_letter dl{flow, record_id{*sys, *id}, *reason, {}};
+        for (const auto& n : names->GetArray()) {
+            auto t = n.IsString() ? token::make(n.GetString()) : result<token>(errc::store_failed);
+            if (!t) {
+                CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+            }
+            dl.field_names.push_back(*t);
+        }
+        out.push_back(std::move(dl));
+    }
+    return out;
+}
+
+result<void> store::link(const record_id& source, const record_id& target) {
+    auto s = db_.prepare(
+        "INSERT INTO links (source_system, source_id, target_system, target_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?)"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(source.system.str()))
+        .bind(2, std::string_view(source.id.str()))
+        .bind(3, std::string_view(target.system.str()))
+        .bind(4, std::string_view(target.id.str()))
+        .bind(5, std::string_view(ts_of(clock_->now())));
+    auto r = s->run();
+    if (r) {
+        return {};
+    }
+    if (r.error() != errc::conflict) {
+        return r;
+    }
+    // The pair may already be linked (idempotent), or one side is linked elsewhere.
+    auto existing = linked(source, target.system);
+    if (!existing) {
+        return existing.error();
+    }
+    if (*existing && **existing == target) {
+        return {};
+    }
+    CASEBRIDGE_RETURN_ERROR(errc::multiple_matches);
+}
+
+result<std::optional<record_id>> store::linked(
+    const record_id& source, const token& target_system
+) {
+    auto s = db_.prepare(
+        "SELECT target_id FROM links WHERE source_system = ? AND source_id = ? AND"
+        " target_system = ?"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(source.system.str()))
+        .bind(2, std::string_view(source.id.str()))
+        .bind(3, std::string_view(target_system.str()));
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<record_id>();
+    }
+    auto id = token::make(s->column_text(0));
+    if (!id) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    return std::optional<record_id>(record_id{target_system, *id});
+}
+
+result<void> store::mark_closed(const record_id& record, time_point closed_at) {
+    auto t = txn::begin(db_);
+    if (!t) {
+        return t.error();
+    }
+    const std::string ts = ts_of(closed_at);
+    for (const char* sql : {
+             "UPDATE links SET closed_at = ?3 WHERE closed_at IS NULL AND"
+             " ((source_system = ?1 AND source_id = ?2) OR (target_system = ?1 AND target_id = "
+             "?2))",
+             "UPDATE deliveries SET closed_at = ?3 WHERE closed_at IS NULL AND"
+             " source_system = ?1 AND source_id = ?2",
+         }) {
+        auto s = db_.prepare(sql);
+        if (!s) {
+            return s.error();
+        }
+        s->bind(1, std::string_view(record.system.str()))
+            .bind(2, std::string_view(record.id.str()))
+            .bind(3, std::string_view(ts));
+        STORE_TRY(s->run());
+    }
+    return t->commit();
+}
+
+result<store::purge_counts> store::purge(std::chrono::seconds retention, token actor) {
+    STORE_TRY(db_.exec("PRAGMA secure_delete=ON"));
+    purge_counts counts;
+    {
+        auto t = txn::begin(db_);
+        if (!t) {
+            return t.error();
+        }
+        const auto now = clock_->now();
+        const std::string cutoff = ts_of(now - retention);
+        for (auto [sql, out] : {
+                 std::pair{
+                     "DELETE FROM links WHERE closed_at IS NOT NULL AND closed_at < ?",
+                     &counts.links},
+                 std::pair{
+                     "DELETE FROM deliveries WHERE closed_at IS NOT NULL AND closed_at < ?",
+                     &counts.deliveries},
+             }) {
+            auto s = db_.prepare(sql);
+            if (!s) {
+                return s.error();
+            }
+            s->bind(1, std::string_view(cutoff));
+            STORE_TRY(s->run());
+            *out = db_.changes();
+        }
+        log_entry_input e;
+        e.kind = entry_kind::retention_purge;
+        e.result = outcome::purged;
+        e.actor = std::move(actor);
+        e.counts = {{"links", counts.links}, {"deliveries", counts.deliveries}};
+        auto seq = append_entries(db_, {e}, now);
+        if (!seq) {
+            return seq.error();
+        }
+        counts.log_seq = *seq;
+        STORE_TRY(t->commit());
+    }
+    // Leave no deleted rows behind in the WAL.
+    STORE_TRY(db_.exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+    return counts;
+}
+
+result<verify_report> store::verify(const verify_options& options) {
+    return ::casebridge::store::verify(db_, options);
+}
+
+}  // namespace casebridge::store

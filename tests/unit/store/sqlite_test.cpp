@@ -1,0 +1,139 @@
+#include "store/sqlite.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "store/migrations.hpp"
+#include "support/temp_dir.hpp"
+
+namespace casebridge::store {
+namespace {
+
+TEST(sqlite, opens_a_file_in_wal_with_full_sync_and_foreign_keys) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "s.db");
+    ASSERT_TRUE(d) << d.error().message();
+    EXPECT_EQ(*d->pragma("journal_mode"), "wal");
+    EXPECT_EQ(*d->pragma("synchronous"), "2");  // FULL
+    EXPECT_EQ(*d->pragma("foreign_keys"), "1");
+    EXPECT_EQ(*d->pragma("busy_timeout"), "5000");
+    struct stat st {};
+    ASSERT_EQ(::stat((dir / "s.db").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(sqlite, open_fails_on_an_unusable_path) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "no-such-dir" / "s.db");
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error(), errc::store_failed);
+}
+
+TEST(sqlite, transaction_rolls_back_unless_committed) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "s.db");
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(d->exec("CREATE TABLE t (x INTEGER PRIMARY KEY)"));
+    {
+        auto t = txn::begin(*d);
+        ASSERT_TRUE(t);
+        ASSERT_TRUE(d->exec("INSERT INTO t VALUES (1)"));
+    }
+    {
+        auto t = txn::begin(*d);
+        ASSERT_TRUE(t);
+        ASSERT_TRUE(d->exec("INSERT INTO t VALUES (2)"));
+        ASSERT_TRUE(t->commit());
+    }
+    auto s = d->prepare("SELECT group_concat(x) FROM t");
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(*s->step());
+    EXPECT_EQ(s->column_text(0), "2");
+}
+
+TEST(sqlite, unique_violation_is_a_conflict_and_bad_sql_a_store_failure) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "s.db");
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(d->exec("CREATE TABLE t (x INTEGER PRIMARY KEY)"));
+    auto ins = d->prepare("INSERT INTO t VALUES (?)");
+    ASSERT_TRUE(ins);
+    ASSERT_TRUE(ins->bind(1, std::int64_t{7}).run());
+    auto again = ins->bind(1, std::int64_t{7}).run();
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error(), errc::conflict);
+    auto bad = d->prepare("SELEC nonsense");
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error(), errc::store_failed);
+}
+
+// Each migration step on a real file: the version moves one step at a time, the tables and
+// indexes of that step exist afterwards, and running migrate again changes nothing.
+TEST(migrations, each_step_on_a_real_file) {
+    test::temp_dir dir;
+    const auto path = dir / "m.db";
+    {
+        auto d = db::open(path);
+        ASSERT_TRUE(d);
+        EXPECT_EQ(*d->pragma("user_version"), "0");
+        auto v1 = migrate(*d, 1);
+        ASSERT_TRUE(v1);
+        EXPECT_EQ(*v1, 1);
+        EXPECT_EQ(*d->pragma("user_version"), "1");
+        for (const char* table :
+             {"meta",
+              "transfer_log",
+              "checkpoints",
+              "cursors",
+              "links",
+              "deliveries",
+              "dead_letters"}) {
+            auto s = d->prepare("SELECT count(*) FROM sqlite_schema WHERE type='table' AND name=?");
+            ASSERT_TRUE(s);
+            s->bind(1, table);
+            ASSERT_TRUE(*s->step());
+            EXPECT_EQ(s->column_int(0), 1) << table;
+        }
+        auto idx =
+            d->prepare("SELECT count(*) FROM sqlite_schema WHERE name='dead_letters_record'");
+        ASSERT_TRUE(idx && *idx->step());
+        EXPECT_EQ(idx->column_int(0), 0);
+    }
+    {
+        // Reopen the file: step 2 applies on top of what step 1 left.
+        auto d = db::open(path);
+        ASSERT_TRUE(d);
+        auto v2 = migrate(*d);
+        ASSERT_TRUE(v2);
+        EXPECT_EQ(*v2, schema_version());
+        EXPECT_EQ(*d->pragma("user_version"), std::to_string(schema_version()));
+        auto idx =
+            d->prepare("SELECT count(*) FROM sqlite_schema WHERE name='dead_letters_record'");
+        ASSERT_TRUE(idx && *idx->step());
+        EXPECT_EQ(idx->column_int(0), 1);
+        auto again = migrate(*d);
+        ASSERT_TRUE(again);
+        EXPECT_EQ(*again, schema_version());
+        EXPECT_EQ(*d->pragma("integrity_check"), "ok");
+    }
+}
+
+TEST(migrations, refuses_a_store_from_a_newer_build) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "m.db");
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(d->exec("PRAGMA user_version=" + std::to_string(schema_version() + 1)));
+    auto r = migrate(*d);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), errc::store_failed);
+}
+
+TEST(migrations, versions_are_consecutive) {
+    int expected = 1;
+    for (const auto& m : migrations()) {
+        EXPECT_EQ(m.to, expected++);
+    }
+}
+
+}  // namespace
+}  // namespace casebridge::store

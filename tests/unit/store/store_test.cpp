@@ -1,0 +1,299 @@
+#include "store/store.hpp"
+
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "core/time.hpp"
+#include "store/store_thread.hpp"
+#include "support/run_awaitable.hpp"
+#include "support/temp_dir.hpp"
+#include "unit/store/test_util.hpp"
+
+namespace casebridge::store {
+namespace {
+
+using testing::sample_entry;
+
+time_point t0() {
+    return *parse_rfc3339("2025-03-01T08:00:00Z");
+}
+
+std::string file_bytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+record_id rec(const char* system, const std::string& id) {
+    return record_id{*token::make(system), *token::make(id)};
+}
+
+TEST(token, accepts_ids_codes_and_field_names_only) {
+    EXPECT_TRUE(token::make("3f1c9a0e-8d2b-4c5e-9f00-1a2b3c4d5e6f"));
+    EXPECT_TRUE(token::make("services_section[0].service_type"));
+    EXPECT_TRUE(token::make("hmac:00ff"));
+    EXPECT_FALSE(token::make(""));
+    EXPECT_FALSE(token::make("Amina Begum"));  // free text has spaces
+    EXPECT_FALSE(token::make("a\"b"));
+    EXPECT_FALSE(token::make(std::string(201, 'a')));
+    EXPECT_FALSE(token::make("নাম"));
+}
+
+TEST(store, links_are_idempotent_and_a_second_target_is_a_conflict) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s) << s.error().message();
+    const auto a = rec("primero", "case-1");
+    const auto x = rec("progres", "guid-1");
+    ASSERT_TRUE(s->link(a, x));
+    EXPECT_TRUE(s->link(a, x));  // same pair again: fine
+    auto second_target = s->link(a, rec("progres", "guid-2"));
+    ASSERT_FALSE(second_target);
+    EXPECT_EQ(second_target.error(), errc::multiple_matches);
+    auto second_source = s->link(rec("primero", "case-2"), x);
+    ASSERT_FALSE(second_source);
+    EXPECT_EQ(second_source.error(), errc::multiple_matches);
+    // Nothing was overwritten.
+    auto l = s->linked(a, token("progres"));
+    ASSERT_TRUE(l && *l);
+    EXPECT_EQ(**l, x);
+    // Another target system is another link.
+    EXPECT_TRUE(s->link(a, rec("dss", "ex-1")));
+}
+
+TEST(store, personal_identifiers_are_kept_only_as_keyed_hashes) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    const auto key_file = dir.write("hmac.key", std::string(32, 'k'));
+    auto hasher = keyed_hasher::from_file(key_file);
+    ASSERT_TRUE(hasher);
+    EXPECT_FALSE(keyed_hasher::from_file(dir.write("short.key", "abc")));
+    const std::string individual = "BGD-17-123456";
+    const auto p =
+        record_id::pseudonymous(token("progres"), token("progres_individual"), individual, *hasher);
+    EXPECT_EQ(p.id.str().rfind("hmac:", 0), 0u);
+    EXPECT_EQ(p.id.str().find(individual), std::string::npos);
+    // Same input, same pseudonym; another kind or key, another one.
+    EXPECT_EQ(
+        p,
+        record_id::pseudonymous(token("progres"), token("progres_individual"), individual, *hasher)
+    );
+    EXPECT_NE(p, record_id::pseudonymous(token("progres"), token("fcn"), individual, *hasher));
+    EXPECT_NE(
+        p,
+        record_id::pseudonymous(
+            token("progres"),
+            token("progres_individual"),
+            individual,
+            keyed_hasher(std::string(32, 'z'))
+        )
+    );
+    {
+        auto s = store::open(dir / "s.db", {}, clock);
+        ASSERT_TRUE(s);
+        ASSERT_TRUE(s->link(rec("primero", "case-1"), p));
+        page_commit page;
+        auto e = sample_entry(1);
+        e.target = p;
+        page.entries.push_back(e);
+        ASSERT_TRUE(s->commit_page(page));
+    }
+    for (const char* f : {"s.db", "s.db-wal"}) {
+        const auto bytes = file_bytes(dir / f);
+        EXPECT_EQ(bytes.find(individual), std::string::npos) << f;
+    }
+    EXPECT_NE(file_bytes(dir / "s.db").size() + file_bytes(dir / "s.db-wal").size(), 0u);
+}
+
+TEST(store, page_commit_moves_cursor_deliveries_and_dead_letters_with_the_log) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s);
+    const token flow("primero_to_ping");
+    page_commit page;
+    page.entries = {sample_entry(1), sample_entry(2)};
+    page.cursor_move = {flow, token("2025-03-01T07:59:00Z")};
+    page.deliveries.push_back(delivery{
+        flow,
+        rec("primero", "case-1"),
+        delivery_state::delivered,
+        1,
+        token("v7"),
+        std::nullopt,
+        std::nullopt});
+    page.deliveries.push_back(delivery{
+        flow,
+        rec("primero", "case-2"),
+        delivery_state::failed,
+        2,
+        std::nullopt,
+        t0() + std::chrono::minutes(5),
+        token("remote_unavailable")});
+    page.dead_letters.push_back(dead_letter{
+        flow, rec("primero", "case-3"), token("unmapped_value"), {token("sex")}});
+    auto last = s->commit_page(page);
+    ASSERT_TRUE(last);
+    EXPECT_EQ(*last, 2);
+    auto c = s->get_cursor(flow);
+    ASSERT_TRUE(c && *c);
+    EXPECT_EQ((*c)->position.str(), "2025-03-01T07:59:00Z");
+    EXPECT_EQ((*c)->log_seq, 2);
+    auto d1 = s->get_delivery(flow, rec("primero", "case-1"));
+    ASSERT_TRUE(d1 && *d1);
+    EXPECT_EQ((*d1)->state, delivery_state::delivered);
+    EXPECT_EQ((*d1)->source_version->str(), "v7");
+    auto d2 = s->get_delivery(flow, rec("primero", "case-2"));
+    ASSERT_TRUE(d2 && *d2);
+    EXPECT_EQ((*d2)->attempts, 2);
+    EXPECT_EQ((*d2)->reason->str(), "remote_unavailable");
+    EXPECT_EQ(*(*d2)->next_retry, t0() + std::chrono::minutes(5));
+    auto dl = s->dead_letters(flow);
+    ASSERT_TRUE(dl);
+    ASSERT_EQ(dl->size(), 1u);
+    EXPECT_EQ((*dl)[0].reason.str(), "unmapped_value");
+    EXPECT_EQ((*dl)[0].field_names.at(0).str(), "sex");
+}
+
+TEST(store, a_failing_page_changes_nothing) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s);
+    const token flow("f");
+    page_commit good;
+    good.entries = {sample_entry(1)};
+    good.cursor_move = {flow, token("p1")};
+    ASSERT_TRUE(s->commit_page(good));
+    // A trigger makes the delivery insert fail after the entries were appended.
+    ASSERT_TRUE(s->database().exec(
+        "CREATE TRIGGER no_dead BEFORE INSERT ON deliveries WHEN NEW.state = 'dead'"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ));
+    page_commit bad;
+    bad.entries = {sample_entry(2), sample_entry(3)};
+    bad.cursor_move = {flow, token("p2")};
+    bad.deliveries.push_back(delivery{
+        flow,
+        rec("primero", "case-2"),
+        delivery_state::dead,
+        1,
+        std::nullopt,
+        std::nullopt,
+        token("x")});
+    EXPECT_FALSE(s->commit_page(bad));
+    EXPECT_EQ(*last_seq(s->database()), 1);
+    EXPECT_EQ((*s->get_cursor(flow))->position.str(), "p1");
+    auto v = s->verify({});
+    ASSERT_TRUE(v);
+    EXPECT_TRUE(v->ok) << v->problem;
+}
+
+TEST(store, purge_removes_closed_records_past_retention_and_logs_the_counts) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s);
+    const token flow("f");
+    ASSERT_TRUE(s->link(rec("primero", "old"), rec("progres", "g-old")));
+    ASSERT_TRUE(s->link(rec("primero", "recent"), rec("progres", "g-recent")));
+    ASSERT_TRUE(s->link(rec("primero", "open"), rec("progres", "g-open")));
+    page_commit page;
+    for (const char* id : {"old", "recent", "open"}) {
+        page.deliveries.push_back(delivery{
+            flow,
+            rec("primero", id),
+            delivery_state::delivered,
+            1,
+            std::nullopt,
+            std::nullopt,
+            std::nullopt});
+    }
+    ASSERT_TRUE(s->commit_page(page));
+    ASSERT_TRUE(s->mark_closed(rec("primero", "old"), t0()));
+    ASSERT_TRUE(s->mark_closed(rec("primero", "recent"), t0() + std::chrono::hours(24 * 80)));
+    clock.set(t0() + std::chrono::hours(24 * 100));
+    auto counts = s->purge(std::chrono::hours(24 * 90), token("operator-1"));
+    ASSERT_TRUE(counts);
+    EXPECT_EQ(counts->links, 1);
+    EXPECT_EQ(counts->deliveries, 1);
+    EXPECT_FALSE(*s->linked(rec("primero", "old"), token("progres")));
+    EXPECT_TRUE(*s->linked(rec("primero", "recent"), token("progres")));
+    EXPECT_TRUE(*s->get_delivery(flow, rec("primero", "open")));
+    auto rows = read_entries(s->database(), std::nullopt, std::nullopt);
+    ASSERT_TRUE(rows);
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_NE(
+        rows->back().canonical.find("\"counts\":{\"deliveries\":1,\"links\":1}"), std::string::npos
+    ) << rows->back().canonical;
+    EXPECT_NE(rows->back().canonical.find("\"kind\":\"retention_purge\""), std::string::npos);
+    EXPECT_TRUE(s->verify({})->ok);
+    EXPECT_EQ(file_bytes(dir / "s.db").find("g-old"), std::string::npos);
+}
+
+TEST(store, checkpoint_every_n_entries_goes_to_the_witness_file) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    const auto key = testing::write_key(dir, "k");
+    const auto witness = dir / "w.json";
+    auto s = store::open(dir / "s.db", {key, witness, 3}, clock);
+    ASSERT_TRUE(s);
+    page_commit p;
+    p.entries = {sample_entry(1), sample_entry(2)};
+    ASSERT_TRUE(s->commit_page(p));
+    EXPECT_FALSE(std::filesystem::exists(witness));
+    ASSERT_TRUE(s->commit_page(p));
+    auto c = checkpoint::from_json(file_bytes(witness));
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->size, 4);
+    auto end = s->end_run();
+    ASSERT_TRUE(end && *end);
+    EXPECT_EQ((*end)->size, 4);  // already covered: no new checkpoint
+    ASSERT_TRUE(s->commit_page(p));
+    end = s->end_run();
+    ASSERT_TRUE(end && *end);
+    EXPECT_EQ((*end)->size, 6);
+    EXPECT_EQ(checkpoint::from_json(file_bytes(witness))->size, 6);
+    EXPECT_FALSE(store::open(dir / "t.db", {dir.write("bad.pem", "nope"), {}, 3}, clock));
+}
+
+// The store thread: the work runs there, the caller resumes on its own thread.
+awaitable<void> use_store_thread(store_thread* st, std::thread::id caller, int* checks) {
+    const auto before = std::this_thread::get_id();
+    EXPECT_EQ(before, caller);
+    auto seq = co_await st->run([](store& s) {
+        page_commit p;
+        p.entries = {sample_entry(1)};
+        p.cursor_move = {token("f"), token("p1")};
+        return std::pair{s.commit_page(p), std::this_thread::get_id()};
+    });
+    if (!seq.first) {
+        ADD_FAILURE() << seq.first.error().message();
+        co_return;
+    }
+    EXPECT_EQ(*seq.first, 1);
+    EXPECT_EQ(seq.second, st->thread_id());
+    EXPECT_NE(seq.second, caller);
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    auto v = co_await st->run([](store& s) { return s.verify({}); });
+    EXPECT_TRUE(v && v->ok);
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    *checks += 1;
+}
+
+TEST(store_thread, work_runs_on_the_store_thread_and_resumes_on_the_caller) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s);
+    store_thread st(std::move(*s));
+    int checks = 0;
+    test::run_awaitable(use_store_thread(&st, std::this_thread::get_id(), &checks));
+    EXPECT_EQ(checks, 1);
+}
+
+}  // namespace
+}  // namespace casebridge::store

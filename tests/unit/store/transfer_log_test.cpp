@@ -1,0 +1,252 @@
+#include "store/transfer_log.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/time.hpp"
+#include "json/json.hpp"
+#include "store/store.hpp"
+#include "support/temp_dir.hpp"
+#include "unit/store/test_util.hpp"
+
+namespace casebridge::store {
+namespace {
+
+using testing::sample_entry;
+
+class transfer_log_file : public ::testing::Test {
+protected:
+    void SetUp() override {
+        key_ = testing::write_key(dir_, "signing");
+        auto pub = read_public_key_pem(dir_ / "signing.pub.pem");
+        ASSERT_TRUE(pub);
+        public_key_ = *pub;
+        build(path_, key_, witness_, std::nullopt);
+    }
+
+    /// Ten entries in pages of 2, a checkpoint every 4 entries and one at the end (10).
+    /// `changed` gives entry n another target id (an attacker's rewrite).
+    void build(
+        const std::filesystem::path& path,
+        const std::filesystem::path& key,
+        const std::filesystem::path& witness,
+        std::optional<int> changed
+    ) {
+        manual_clock clock(*parse_rfc3339("2025-03-01T08:00:00Z"));
+        auto s = store::open(path, {key, witness, 4}, clock);
+        ASSERT_TRUE(s) << s.error().message();
+        for (int page = 0; page < 5; ++page) {
+            page_commit p;
+            for (int i = 1; i <= 2; ++i) {
+                const int n = page * 2 + i;
+                auto e = sample_entry(n);
+                if (changed && *changed == n) {
+                    e.target = record_id{token("progres"), token("guid-forged")};
+                }
+                p.entries.push_back(e);
+            }
+            ASSERT_TRUE(s->commit_page(p));
+            clock.advance(std::chrono::seconds(1));
+        }
+        auto end = s->end_run();
+        ASSERT_TRUE(end && *end);
+        EXPECT_EQ((*end)->size, 10);
+    }
+
+    void sql(const std::string& text) {
+        auto d = db::open(path_);
+        ASSERT_TRUE(d);
+        ASSERT_TRUE(d->exec(text)) << d->last_error();
+    }
+
+    verify_report check(verify_options o = {}) {
+        auto d = db::open(path_);
+        EXPECT_TRUE(d);
+        auto r = verify(*d, o);
+        EXPECT_TRUE(r);
+        return r ? *r : verify_report{};
+    }
+
+    checkpoint witness() {
+        auto text = json::read_file(witness_);
+        EXPECT_TRUE(text);
+        auto c = checkpoint::from_json(*text);
+        EXPECT_TRUE(c);
+        return *c;
+    }
+
+    test::temp_dir dir_;
+    std::filesystem::path path_ = dir_ / "store.db";
+    std::filesystem::path witness_ = dir_ / "witness" / "checkpoint.json";
+    std::filesystem::path key_;
+    std::string public_key_;
+
+public:
+    transfer_log_file() { std::filesystem::create_directories(dir_ / "witness"); }
+};
+
+TEST_F(transfer_log_file, untouched_log_verifies_with_all_checks) {
+    const auto r = check({public_key_, witness()});
+    EXPECT_TRUE(r.ok) << r.problem;
+    EXPECT_EQ(r.entries, 10);
+    EXPECT_EQ(r.checkpoints, 4);  // 4, 8, 10 stored + the external one
+    EXPECT_TRUE(r.key_pinned);
+    EXPECT_EQ(witness().size, 10);
+}
+
+TEST_F(transfer_log_file, changed_column_is_found_at_its_entry) {
+    sql("UPDATE transfer_log SET target_id = 'guid-other' WHERE seq = 5");
+    const auto r = check();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 5);
+    EXPECT_NE(r.problem.find("does not match its entry_hash"), std::string::npos) << r.problem;
+}
+
+TEST_F(transfer_log_file, changed_list_column_is_found) {
+    sql("UPDATE transfer_log SET fields_withheld = '[]' WHERE seq = 7");
+    const auto r = check();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 7);
+}
+
+TEST_F(transfer_log_file, deleted_entry_is_found) {
+    sql("DELETE FROM transfer_log WHERE seq = 6");
+    const auto r = check();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 6);
+    EXPECT_NE(r.problem.find("entry 6 is missing"), std::string::npos) << r.problem;
+}
+
+TEST_F(transfer_log_file, swapped_entries_are_found_at_the_first) {
+    sql("UPDATE transfer_log SET seq = -1 WHERE seq = 3;"
+        "UPDATE transfer_log SET seq = 3 WHERE seq = 4;"
+        "UPDATE transfer_log SET seq = 4 WHERE seq = -1;");
+    const auto r = check();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 3);
+}
+
+TEST_F(transfer_log_file, rehashed_edit_breaks_the_next_link_or_a_checkpoint) {
+    // An editor who also recomputes entry 5's own hash still breaks entry 6's prev_hash.
+    sql("UPDATE transfer_log SET entry_hash = "
+        "'1111111111111111111111111111111111111111111111111111111111111111' WHERE seq = 5");
+    const auto r = check();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 5);
+}
+
+TEST_F(transfer_log_file, tail_truncated_with_its_checkpoint_needs_the_external_one) {
+    sql("DELETE FROM transfer_log WHERE seq > 8; DELETE FROM checkpoints WHERE size > 8;");
+    // What is left is a consistent, shorter log: only a checkpoint held elsewhere shows it.
+    const auto alone = check({public_key_, std::nullopt});
+    EXPECT_TRUE(alone.ok) << alone.problem;
+    const auto r = check({public_key_, witness()});
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 9);
+    EXPECT_NE(r.problem.find("truncated"), std::string::npos) << r.problem;
+}
+
+TEST_F(transfer_log_file, tail_truncated_after_a_stored_checkpoint_is_found) {
+    sql("DELETE FROM transfer_log WHERE seq > 8");
+    const auto r = check();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 9);
+    EXPECT_NE(r.problem.find("checkpoint covers 10 entries"), std::string::npos) << r.problem;
+}
+
+TEST_F(transfer_log_file, chain_rewritten_without_the_key_fails_the_stored_checkpoints) {
+    // A consistent forged chain (entry 2 changed, every hash recomputed) under the original,
+    // signed checkpoints: the first checkpoint it passes no longer matches.
+    const auto forged = dir_ / "forged.db";
+    build(forged, testing::write_key(dir_, "attacker"), dir_ / "attacker-witness.json", 2);
+    sql("DELETE FROM transfer_log; ATTACH '" + forged.string() +
+        "' AS f; INSERT INTO transfer_log SELECT * FROM f.transfer_log;");
+    const auto r = check();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 4);
+    EXPECT_NE(r.problem.find("signed checkpoint of size 4"), std::string::npos) << r.problem;
+}
+
+TEST_F(transfer_log_file, chain_and_checkpoints_resigned_with_another_key) {
+    const auto forged = dir_ / "forged.db";
+    build(forged, testing::write_key(dir_, "attacker"), dir_ / "attacker-witness.json", 2);
+    sql("DELETE FROM transfer_log; DELETE FROM checkpoints; ATTACH '" + forged.string() +
+        "' AS f; INSERT INTO transfer_log SELECT * FROM f.transfer_log;"
+        "INSERT INTO checkpoints SELECT * FROM f.checkpoints;");
+    // Self-consistent: passes without a pinned key and without an external checkpoint...
+    EXPECT_TRUE(check().ok);
+    // ...but not against the pinned public key,
+    const auto pinned = check({public_key_, std::nullopt});
+    EXPECT_FALSE(pinned.ok);
+    EXPECT_EQ(pinned.bad_seq, 4);
+    EXPECT_NE(pinned.problem.find("not by the pinned key"), std::string::npos) << pinned.problem;
+    // ...nor against the checkpoint held outside the store.
+    const auto external = check({std::nullopt, witness()});
+    EXPECT_FALSE(external.ok);
+    EXPECT_EQ(external.bad_seq, 10);
+    EXPECT_NE(external.problem.find("external checkpoint"), std::string::npos) << external.problem;
+}
+
+TEST_F(transfer_log_file, forged_checkpoint_signature_is_found) {
+    sql("UPDATE checkpoints SET head_hash = (SELECT entry_hash FROM transfer_log WHERE seq = 8)"
+        " WHERE size = 8");
+    // head_hash still right; now break only the signature.
+    sql("UPDATE checkpoints SET signature = replace(signature, substr(signature, 1, 4), 'AAAA')"
+        " WHERE size = 8");
+    const auto r = check();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 8);
+    EXPECT_NE(r.problem.find("signature does not verify"), std::string::npos) << r.problem;
+}
+
+TEST_F(transfer_log_file, cursor_past_the_log_is_found) {
+    sql("INSERT INTO cursors VALUES ('f1', 'x', 11, '2025-03-01T08:00:00Z')");
+    const auto r = check();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.bad_seq, 11);
+    EXPECT_NE(r.problem.find("cursor of flow f1"), std::string::npos);
+}
+
+// The documented encoding, re-implemented from docs/transfer-log.md with the SQLite CLI's view
+// of the row: canonical JSON of every column but the two hashes, hashed after the previous hash.
+TEST_F(transfer_log_file, entry_hash_follows_the_documented_encoding) {
+    auto d = db::open(path_);
+    ASSERT_TRUE(d);
+    auto rows = read_entries(*d, std::nullopt, std::nullopt);
+    ASSERT_TRUE(rows);
+    ASSERT_EQ(rows->size(), 10u);
+    const auto& first = (*rows)[0];
+    EXPECT_EQ(first.canonical.find("{\"actor\":\"svc-casebridge\",\"attempt\":1,"), 0u)
+        << first.canonical;
+    EXPECT_NE(
+        first.canonical.find("\"consent\":[{\"codes\":[\"unhcr\",\"authorities\"],"
+                             "\"field\":\"consent_info_sharing\"}]"),
+        std::string::npos
+    );
+    EXPECT_NE(first.canonical.find("\"seq\":1,"), std::string::npos);
+    const auto h1 = to_hex(sha256(std::string(32, '\0'), first.canonical));
+    EXPECT_EQ(first.entry_hash, h1);
+    const auto h2 = to_hex(sha256(*from_hex(h1), (*rows)[1].canonical));
+    EXPECT_EQ((*rows)[1].entry_hash, h2);
+}
+
+TEST(checkpoint, json_round_trip_and_signature) {
+    const auto key = signer::generate();
+    checkpoint c{
+        12, std::string(64, 'a'), "2025-03-01T08:00:00.000000Z", to_hex(key.public_key_raw()), ""};
+    c.signature = base64_encode(key.sign(c.body()));
+    auto back = checkpoint::from_json(c.to_json());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->size, 12);
+    EXPECT_EQ(back->body(), c.body());
+    EXPECT_TRUE(
+        verify_signature(key.public_key_raw(), back->body(), *base64_decode(back->signature))
+    );
+    back->size = 13;
+    EXPECT_FALSE(
+        verify_signature(key.public_key_raw(), back->body(), *base64_decode(back->signature))
+    );
+    EXPECT_FALSE(checkpoint::from_json("{\"size\":\"x\"}"));
+}
+
+}  // namespace
+}  // namespace casebridge::store
