@@ -29,30 +29,30 @@ bool looks_like_code(std::string_view s) {
     });
 }
 
-std::string render_consent(const value* v) {
+std::vector<std::string> render_consent(const value* v) {
     if (v == nullptr) {
-        return "absent";
+        return {"#absent"};
     }
     if (v->IsBool()) {
-        return v->GetBool() ? "true" : "false";
+        return {v->GetBool() ? "true" : "false"};
     }
     if (v->IsNull()) {
-        return "null";
+        return {"#null"};
     }
     const auto code = [](const value& e) -> std::string {
         if (e.IsString() && looks_like_code({e.GetString(), e.GetStringLength()})) {
             return {e.GetString(), e.GetStringLength()};
         }
-        return "<not a code>";
+        return "#text";
     };
     if (v->IsArray()) {
-        std::string out;
+        std::vector<std::string> out;
         for (const auto& e : v->GetArray()) {
-            out += (out.empty() ? "" : ",") + code(e);
+            out.push_back(code(e));
         }
         return out;
     }
-    return code(*v);
+    return {code(*v)};
 }
 
 class evaluator {
@@ -102,8 +102,8 @@ public:
 
     std::vector<consent_value> values() const {
         std::vector<consent_value> out;
-        for (const auto& [field, text] : read_) {
-            out.push_back({field, text});
+        for (const auto& [field, values] : read_) {
+            out.push_back({field, values});
         }
         return out;
     }
@@ -118,7 +118,7 @@ private:
     }
 
     const value& record_;
-    std::map<std::string, std::string> read_;
+    std::map<std::string, std::vector<std::string>> read_;
 };
 
 std::optional<std::string> band_label(int age, const std::vector<age_band>& bands) {
@@ -419,7 +419,7 @@ std::string to_json(const decision& d, bool pretty) {
     doc.AddMember("reason", s(d.reason), a);
     value consent(rapidjson::kObjectType);
     for (const auto& c : d.consent_values) {
-        consent.AddMember(s(c.field), s(c.value), a);
+        consent.AddMember(s(c.field), strings(c.values), a);
     }
     doc.AddMember("consent_values", consent, a);
     doc.AddMember("fields_sent", strings(d.fields_sent), a);

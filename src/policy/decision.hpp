@@ -21,10 +21,13 @@ struct withheld_field {
                         ///< pseudonymise_failed
 };
 
-/// A value a basis condition read: booleans and codes only (the loader guarantees it).
+/// The values a basis condition read from one field: booleans and codes only (the loader
+/// guarantees conditions read nothing else). Each value is "true", "false", a code, or a marker
+/// "#absent", "#null" or "#text" (anything that is not a code is never copied). The values fit
+/// the transfer log's token rule, so a decision can be logged as it is.
 struct consent_value {
     std::string field;
-    std::string value;  ///< "true", "false", "absent", a code, or codes joined by ','.
+    std::vector<std::string> values;
 };
 
 /// An operator's override of a missing basis.

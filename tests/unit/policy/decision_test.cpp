@@ -233,13 +233,14 @@ TEST(decide, records_the_consent_values_it_read) {
     auto rec = sample_case();
     const auto d = run("referral-unhcr", rec);
     ASSERT_TRUE(d.share);
-    std::map<std::string, std::string> read;
+    std::map<std::string, std::vector<std::string>> read;
     for (const auto& c : d.consent_values) {
-        read[c.field] = c.value;
+        read[c.field] = c.values;
     }
-    EXPECT_EQ(read["consent_for_services"], "true");
-    EXPECT_EQ(read["disclosure_other_orgs"], "true");
-    EXPECT_EQ(read["consent_info_sharing"], "unhcr,authorities,other_organizations");
+    using v = std::vector<std::string>;
+    EXPECT_EQ(read["consent_for_services"], v{"true"});
+    EXPECT_EQ(read["disclosure_other_orgs"], v{"true"});
+    EXPECT_EQ(read["consent_info_sharing"], (v{"unhcr", "authorities", "other_organizations"}));
     EXPECT_EQ(read.count("name_first"), 0u);
 }
 
@@ -250,11 +251,12 @@ TEST(decide, consent_given_as_a_string_is_not_consent) {
     EXPECT_FALSE(d.share);
     EXPECT_EQ(d.consent_values.front().field, "consent_for_services");
     // Recorded as read (a code-like string), and not taken as the boolean true.
-    EXPECT_EQ(d.consent_values.front().value, "true");
+    EXPECT_EQ(d.consent_values.front().values, std::vector<std::string>{"true"});
     rec["consent_for_services"] = rapidjson::Value("yes, the mother agreed on 3 March");
     const auto d2 = run("referral-unhcr", rec);
     EXPECT_FALSE(d2.share);
-    EXPECT_EQ(d2.consent_values.front().value, "<not a code>");  // free text is never echoed
+    // Free text is never echoed.
+    EXPECT_EQ(d2.consent_values.front().values, std::vector<std::string>{"#text"});
 }
 
 TEST(decide, referral_payload_is_need_to_know) {
