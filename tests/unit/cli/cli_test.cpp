@@ -5,22 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include "support/run_cli.hpp"
+
 namespace casebridge::cli {
 namespace {
 
-struct captured {
-    int code;
-    std::string out;
-    std::string err;
-};
-
-captured run_cli(std::vector<std::string> args) {
-    std::ostringstream out;
-    std::ostringstream err;
-    command_io io{out, err};
-    const int code = run(args, io);
-    return {code, out.str(), err.str()};
-}
+using test::run_cli;
 
 TEST(cli, every_command_has_help) {
     for (const auto& c : commands()) {

@@ -5,25 +5,14 @@
 #include "cli/cli.hpp"
 #include "core/time.hpp"
 #include "store/store.hpp"
+#include "support/run_cli.hpp"
 #include "support/temp_dir.hpp"
 #include "unit/store/test_util.hpp"
 
 namespace casebridge::cli {
 namespace {
 
-struct captured {
-    int code;
-    std::string out;
-    std::string err;
-};
-
-captured run_cli(std::vector<std::string> args) {
-    std::ostringstream out;
-    std::ostringstream err;
-    command_io io{out, err};
-    const int code = run(args, io);
-    return {code, out.str(), err.str()};
-}
+using test::run_cli;
 
 class log_commands : public ::testing::Test {
 protected:

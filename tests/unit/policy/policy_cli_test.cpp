@@ -6,24 +6,15 @@
 #include "cli/cli.hpp"
 #include "json/json.hpp"
 #include "policy_fixture.hpp"
+#include "support/run_cli.hpp"
 #include "support/temp_dir.hpp"
 
 namespace casebridge::cli {
 namespace {
 
-struct captured {
-    int code;
-    std::string out;
-    std::string err;
-};
-
-captured run_cli(std::vector<std::string> args) {
+test::cli_result run_cli(const std::vector<std::string>& args) {
     ::setenv("CASEBRIDGE_PSEUDONYM_KEY", policy::test_support::test_key, 1);
-    std::ostringstream out;
-    std::ostringstream err;
-    command_io io{out, err};
-    const int code = run(args, io);
-    return {code, out.str(), err.str()};
+    return test::run_cli(args);
 }
 
 const std::string catalogue = std::string(CASEBRIDGE_SOURCE_DIR) + "/mappings/canonical-case.json";
