@@ -5,4 +5,6 @@
 
 namespace casebridge::cli {
 int run_version(const parsed_args& args, command_io& io);
+int run_mapping_check(const parsed_args& args, command_io& io);
+int run_mapping_apply(const parsed_args& args, command_io& io);
 }  // namespace casebridge::cli
