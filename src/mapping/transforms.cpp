@@ -233,6 +233,13 @@ std::string html_to_text(std::string_view html) {
     return result;
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
 bool present(const rapidjson::Value* v) {
     return v != nullptr && !v->IsNull() && !(v->IsString() && v->GetStringLength() == 0) &&
            !(v->IsArray() && v->Empty());
@@ -337,13 +344,13 @@ bool apply_transform(
                 return static_cast<char>(std::tolower(ch));
             });
             for (const auto& tv : t.true_values) {
-                if (s == tv) {
+                if (iequals(s, tv)) {
                     out.SetBool(true);
                     return true;
                 }
             }
             for (const auto& fv : t.false_values) {
-                if (s == fv) {
+                if (iequals(s, fv)) {
                     out.SetBool(false);
                     return true;
                 }
