@@ -1,10 +1,11 @@
 #include "app/config.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <cstdlib>
 #include <set>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/canonical_case.hpp"
 #include "json/json.hpp"
@@ -14,7 +15,9 @@
 namespace casebridge::app {
 namespace {
 
-std::string str(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
+std::string str(const rapidjson::Value& v) {
+    return {v.GetString(), v.GetStringLength()};
+}
 
 // Certificates and files casebridge writes are not secrets; every other *_file is.
 bool is_public_file_key(std::string_view key) {
@@ -53,7 +56,10 @@ public:
             fail(at, "secret file \"" + p.string() + "\" cannot be read");
         }
         if ((st.st_mode & 077U) != 0) {
-            fail(at, "secret file \"" + p.string() + "\" is readable by group or others (chmod 600 it)");
+            fail(
+                at,
+                "secret file \"" + p.string() + "\" is readable by group or others (chmod 600 it)"
+            );
         }
         if (::access(p.c_str(), R_OK) != 0) {
             fail(at, "secret file \"" + p.string() + "\" is not readable by this user");
@@ -80,15 +86,13 @@ public:
             const std::string p = at + "/" + json::escape_pointer_token(key);
             if (m.value.IsObject()) {
                 check_secrets(m.value, p);
-            } else if (m.value.IsString() && key.size() > 5 &&
-                       key.compare(key.size() - 5, 5, "_file") == 0) {
+            } else if (m.value.IsString() && key.size() > 5 && key.compare(key.size() - 5, 5, "_file") == 0) {
                 if (is_public_file_key(key)) {
                     existing_file(m.value, p);
                 } else {
                     secret_file(m.value, p);
                 }
-            } else if (m.value.IsString() && key.size() > 4 &&
-                       key.compare(key.size() - 4, 4, "_env") == 0) {
+            } else if (m.value.IsString() && key.size() > 4 && key.compare(key.size() - 4, 4, "_env") == 0) {
                 secret_env(m.value, p);
             }
         }
@@ -139,15 +143,22 @@ config load_config(const std::filesystem::path& path) {
     c.store.path = l.resolve(str(st["path"]));
     const auto store_dir = c.store.path.has_parent_path() ? c.store.path.parent_path() : ".";
     if (::access(store_dir.c_str(), W_OK) != 0) {
-        l.fail("/store/path", "the folder \"" + store_dir.string() + "\" does not exist or is not writable");
+        l.fail(
+            "/store/path",
+            "the folder \"" + store_dir.string() + "\" does not exist or is not writable"
+        );
     }
     c.store.signing_key_file = l.secret_file(st["signing_key_file"], "/store/signing_key_file");
-    c.store.identifier_key_file = l.secret_file(st["identifier_key_file"], "/store/identifier_key_file");
+    c.store.identifier_key_file =
+        l.secret_file(st["identifier_key_file"], "/store/identifier_key_file");
     if (st.HasMember("witness_file")) {
         c.store.witness_file = l.resolve(str(st["witness_file"]));
         const auto wdir = c.store.witness_file.parent_path();
         if (::access(wdir.c_str(), W_OK) != 0) {
-            l.fail("/store/witness_file", "the folder \"" + wdir.string() + "\" does not exist or is not writable");
+            l.fail(
+                "/store/witness_file",
+                "the folder \"" + wdir.string() + "\" does not exist or is not writable"
+            );
         }
     }
     if (st.HasMember("checkpoint_every")) {
@@ -175,6 +186,18 @@ config load_config(const std::filesystem::path& path) {
         system_config s;
         s.id = str(m.name);
         const std::string at = "/systems/" + json::escape_pointer_token(s.id);
+        // Checked here, not with the schema's patternProperties: RapidJSON 1.1.0 crashes when
+        // it tears down patternProperties validators after a failed validation.
+        const bool id_ok = !s.id.empty() && s.id.size() <= 64 && s.id[0] >= 'a' && s.id[0] <= 'z' &&
+                           std::all_of(s.id.begin(), s.id.end(), [](char ch) {
+                               return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                                      ch == '_' || ch == '-';
+                           });
+        if (!id_ok) {
+            l.fail(
+                at, "a system id is lower-case letters, digits, '_' and '-', starting with a letter"
+            );
+        }
         s.kind = str(m.value["kind"]);
         if (m.value.HasMember("description")) {
             s.description = str(m.value["description"]);
@@ -190,8 +213,10 @@ config load_config(const std::filesystem::path& path) {
                 l.fail(at + "/tls", "mutual TLS needs both client_cert_file and client_key_file");
             }
             if (t.HasMember("client_cert_file")) {
-                s.tls.client_cert_file = l.existing_file(t["client_cert_file"], at + "/tls/client_cert_file");
-                s.tls.client_key_file = l.secret_file(t["client_key_file"], at + "/tls/client_key_file");
+                s.tls.client_cert_file =
+                    l.existing_file(t["client_cert_file"], at + "/tls/client_cert_file");
+                s.tls.client_key_file =
+                    l.secret_file(t["client_key_file"], at + "/tls/client_key_file");
             }
             if (t.HasMember("allow_plain_http_on_loopback")) {
                 s.tls.allow_plain_http_on_loopback = t["allow_plain_http_on_loopback"].GetBool();
@@ -229,7 +254,8 @@ config load_config(const std::filesystem::path& path) {
         fc.from_stream = str(f["from"]["stream"]);
         fc.to_system = str(f["to"]["system"]);
         fc.to_stream = f["to"].HasMember("stream") ? str(f["to"]["stream"]) : fc.from_stream;
-        for (const auto& [sys, where] : {std::pair{fc.from_system, "/from/system"}, std::pair{fc.to_system, "/to/system"}}) {
+        for (const auto& [sys, where] :
+             {std::pair{fc.from_system, "/from/system"}, std::pair{fc.to_system, "/to/system"}}) {
             if (c.find_system(sys) == nullptr) {
                 l.fail(at + where, "no system \"" + sys + "\" under /systems");
             }
@@ -241,13 +267,15 @@ config load_config(const std::filesystem::path& path) {
         fc.profile = str(f["profile"]);
         const policy::profile* p = policies.find(fc.profile);
         if (p == nullptr) {
-            l.fail(at + "/profile", "no DPISP profile \"" + fc.profile + "\" in " + c.policies.string());
+            l.fail(
+                at + "/profile", "no DPISP profile \"" + fc.profile + "\" in " + c.policies.string()
+            );
         }
         if (policy::to_string(p->purpose_) != fc.purpose) {
             l.fail(
                 at + "/purpose",
-                "the flow's purpose is " + fc.purpose + " but profile \"" + fc.profile + "\" is for " +
-                    std::string(policy::to_string(p->purpose_))
+                "the flow's purpose is " + fc.purpose + " but profile \"" + fc.profile +
+                    "\" is for " + std::string(policy::to_string(p->purpose_))
             );
         }
         fc.mapping_in = l.existing_file(f["mappings"]["in"], at + "/mappings/in");

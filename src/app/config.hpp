@@ -33,8 +33,8 @@ struct tls_config {
 };
 
 struct limits_config {
-    int max_connections = 20;          ///< Primero's stock nginx allows 20 per client.
-    double requests_per_second = 50;   ///< ... and 50 requests per second.
+    int max_connections = 20;         ///< Primero's stock nginx allows 20 per client.
+    double requests_per_second = 50;  ///< ... and 50 requests per second.
     int timeout_seconds = 30;
 };
 

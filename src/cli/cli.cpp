@@ -143,6 +143,50 @@ const std::vector<command_spec>& commands() {
                  {"actor", "ID", "who runs the purge (default casebridge)"}},
             .run = run_store_purge,
         },
+        {
+            .name = "mapping check",
+            .summary = "validate mapping files against their schema and the canonical vocabulary",
+            .usage = "[--canonical FILE] FILE...",
+            .description =
+                "Loads the canonical case vocabulary, then loads and compiles each mapping\n"
+                "file: JSON syntax, mappings/schema/mapping.schema.json, canonical field names,\n"
+                "value sets, tables (including per-deployment tables in other files) and\n"
+                "transforms. Prints one 'FILE: ok' line per valid file on stdout and one\n"
+                "'file:line:column: at POINTER: message' line per invalid file on stderr.",
+            .options =
+                {{"canonical",
+                  "FILE",
+                  "the canonical vocabulary (default mappings/canonical-case.json, or "
+                  "$CASEBRIDGE_CANONICAL_CASE)"}},
+            .min_positional = 1,
+            .max_positional = unlimited,
+            .run = run_mapping_check,
+        },
+        {
+            .name = "mapping apply",
+            .summary = "map one record (or a list of rows) with a mapping file",
+            .usage = "--mapping FILE --direction in|out [--input FILE] [--now TIME] "
+                     "[--canonical FILE]",
+            .description =
+                "Reads a JSON record (or an array of records; for a grouping mapping, an array\n"
+                "of joined rows) from --input or stdin and prints the mapped JSON on stdout.\n"
+                "Direction 'in' maps a system record to the canonical record, 'out' the reverse.\n"
+                "When a record is held (a code a value table does not list, a missing required\n"
+                "field, a value that does not fit), prints one JSON object naming the record,\n"
+                "the field and the reason, never the value, and exits 3.",
+            .options =
+                {
+                    {"mapping", "FILE", "the mapping file", true},
+                    {"direction",
+                     "in|out",
+                     "in: system to canonical; out: canonical to system",
+                     true},
+                    {"input", "FILE", "the input JSON (default: stdin)"},
+                    {"now", "TIME", "RFC 3339 time used by transforms that need today's date"},
+                    {"canonical", "FILE", "the canonical vocabulary file"},
+                },
+            .run = run_mapping_apply,
+        },
     };
     return table;
 }

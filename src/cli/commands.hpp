@@ -13,4 +13,6 @@ int run_log_export(const parsed_args& args, command_io& io);
 int run_log_show(const parsed_args& args, command_io& io);
 int run_log_public_key(const parsed_args& args, command_io& io);
 int run_store_purge(const parsed_args& args, command_io& io);
+int run_mapping_check(const parsed_args& args, command_io& io);
+int run_mapping_apply(const parsed_args& args, command_io& io);
 }  // namespace casebridge::cli

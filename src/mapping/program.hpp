@@ -1,0 +1,136 @@
+// The compiled form of a mapping file: what mapping_spec.cpp builds once and mapper.cpp runs
+// per record. Internal to src/mapping/.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <rapidjson/pointer.h>
+
+#include "core/canonical_case.hpp"
+#include "mapping/mapping.hpp"
+
+namespace casebridge::mapping {
+
+enum class unknown_policy { reject, drop, pass, use_default };
+
+/// One direction of a value table.
+struct table_side {
+    std::unordered_map<std::string, std::string> codes;
+    unknown_policy unknown = unknown_policy::reject;
+    std::string fallback;  ///< For use_default.
+};
+
+struct value_table {
+    std::string name;
+    table_side in;   ///< system code → canonical code
+    table_side out;  ///< canonical code → system code
+    bool out_ambiguous = false;
+    std::string ambiguous_code;  ///< A canonical code with several system codes (no "out").
+};
+
+enum class transform_kind {
+    none,
+    trim,
+    lower,
+    upper,
+    html_to_text,
+    to_integer,
+    to_string,
+    to_boolean,
+    name_split,
+    first_present,
+    concat,
+    date,
+    datetime,
+    age,
+    list_split,
+    list_join,
+    split_part,
+};
+
+enum class date_format { date, datetime, date_or_datetime, dmy };
+
+struct transform_spec {
+    transform_kind kind = transform_kind::none;
+    std::string name;
+    date_format format = date_format::date;
+    bool has_offset = false;
+    int offset_minutes = 0;
+    std::string separator = " ";
+    std::size_t index = 0;
+    std::vector<std::string> true_values{"true", "yes", "1"};
+    std::vector<std::string> false_values{"false", "no", "0"};
+    bool at_now = true;            ///< age: at the context's "now"
+    rapidjson::Pointer at_system;  ///< age: at the date in this system field
+    std::string at_system_text;
+};
+
+/// A place in a record: a parsed pointer and its text (for messages).
+struct path {
+    rapidjson::Pointer ptr;
+    std::string text;
+};
+
+struct op {
+    bool in = true;
+    bool out = true;
+    std::vector<path> system;
+    std::vector<path> canonical;
+    std::vector<const field_def*> fields;  ///< Per canonical path.
+    bool has_const = false;
+    bool const_is_canonical = false;   ///< The constant fills the canonical side (in).
+    rapidjson::Value constant;         ///< Owned by program::constants.
+    transform_spec transform;          ///< The first transform (it may combine several paths).
+    std::vector<transform_spec> then;  ///< One-value transforms after it (inbound order).
+    const value_table* table = nullptr;
+    bool required = false;
+    std::vector<op> rows;  ///< Subform row rules (relative to a row).
+    bool is_subform = false;
+    bool rows_from_root = false;  ///< `"system": ""`: the row is the system record itself.
+};
+
+struct program {
+    std::string id;
+    std::string system;
+    std::string record;
+    int version = 0;
+    bool in = false;
+    bool out = false;
+    bool field_list = false;
+    bool has_record_id_system = false;
+    bool has_record_id_canonical = false;
+    rapidjson::Pointer record_id_system;
+    rapidjson::Pointer record_id_canonical;
+    bool groups = false;
+    std::string group_by;  ///< A top-level column name.
+    std::vector<std::string> group_lists;
+    std::vector<std::unique_ptr<value_table>> tables;
+    std::vector<op> ops;
+    rapidjson::Document constants;
+};
+
+/// Applies a value transform. `inputs` are the source values (nullptr when absent), `outputs`
+/// receives one value per target (null when nothing is produced). Returns false with `reason`
+/// set (fixed text, never a value) when the input cannot be transformed.
+bool apply_transform(
+    const transform_spec& t,
+    direction d,
+    const std::vector<const rapidjson::Value*>& inputs,
+    const rapidjson::Value* record,
+    std::vector<rapidjson::Value>& outputs,
+    rapidjson::Document::AllocatorType& alloc,
+    const map_context& ctx,
+    std::string& reason
+);
+
+/// Checks a canonical value against its catalogue type; sets `reason` and returns false when
+/// it does not fit. `unmapped` is set when the failure is a code outside a closed value set.
+bool check_canonical_value(
+    const field_def& f, const rapidjson::Value& v, std::string& reason, bool& unmapped
+);
+
+}  // namespace casebridge::mapping
