@@ -23,6 +23,20 @@ const std::vector<command_spec>& commands() {
             .run = run_version,
         },
         {
+            .name = "check",
+            .summary = "validate a configuration and everything it references, offline",
+            .usage = "--config FILE",
+            .description =
+                "Loads the configuration as the daemon does and checks, without network\n"
+                "traffic: the schema; that flows name existing systems and DPISP profiles of the\n"
+                "same purpose; that the catalogue and policies load; that mapping files exist;\n"
+                "that every secret file exists and is readable by its owner only, and every\n"
+                "secret environment variable is set; that the store's folder is writable.\n"
+                "Errors name file:line:column and the JSON Pointer (exit 1).",
+            .options = {{"config", "FILE", "the configuration file", true}},
+            .run = run_check,
+        },
+        {
             .name = "policy check",
             .summary = "validate a DPISP policies file and list its profiles with their hashes",
             .usage = "--policies FILE [--catalogue FILE]",

@@ -5,6 +5,7 @@
 
 namespace casebridge::cli {
 int run_version(const parsed_args& args, command_io& io);
+int run_check(const parsed_args& args, command_io& io);
 int run_policy_check(const parsed_args& args, command_io& io);
 int run_policy_explain(const parsed_args& args, command_io& io);
 int run_log_verify(const parsed_args& args, command_io& io);

@@ -410,6 +410,21 @@ json_result<located_document> parse_located(std::string_view text, dialect d, pa
     return out;
 }
 
+void fail_at(
+    const located_document& file,
+    std::string_view origin,
+    const std::string& pointer,
+    const std::string& message,
+    errc code
+) {
+    json_error e;
+    e.code = code;
+    e.position = file.locate(pointer);
+    e.pointer = pointer;
+    e.message = "at " + (pointer.empty() ? std::string("/") : pointer) + ": " + message;
+    throw file_error(e.describe(origin), e.code, pointer);
+}
+
 boost::system::result<std::string> read_file(
     const std::filesystem::path& path, std::size_t max_bytes
 ) {

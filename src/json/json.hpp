@@ -97,6 +97,16 @@ private:
     std::string pointer_;
 };
 
+/// Throws file_error "origin:line:column: at POINTER: message" for a value of `file` that is
+/// well-formed but unusable (a semantic check after schema validation).
+[[noreturn]] void fail_at(
+    const located_document& file,
+    std::string_view origin,
+    const std::string& pointer,
+    const std::string& message,
+    errc code = errc::invalid_config
+);
+
 /// Reads a whole file of at most `max_bytes`. Errors: file_unreadable, too_large.
 boost::system::result<std::string> read_file(
     const std::filesystem::path& path, std::size_t max_bytes = 16 * 1024 * 1024

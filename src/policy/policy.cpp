@@ -23,12 +23,7 @@ public:
         : file_(file), origin_(origin) {}
 
     [[noreturn]] void fail(const std::string& pointer, const std::string& message) const {
-        json::json_error e;
-        e.code = errc::invalid_config;
-        e.position = file_.locate(pointer);
-        e.pointer = pointer;
-        e.message = "at " + pointer + ": " + message;
-        throw json::file_error(e.describe(origin_), e.code, pointer);
+        json::fail_at(file_, origin_, pointer, message);
     }
 
 private:

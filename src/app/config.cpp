@@ -1,0 +1,303 @@
+#include "app/config.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/canonical_case.hpp"
+#include "json/json.hpp"
+#include "json/json_schema.hpp"
+#include "policy/policy.hpp"
+
+namespace casebridge::app {
+namespace {
+
+std::string str(const rapidjson::Value& v) {
+    return {v.GetString(), v.GetStringLength()};
+}
+
+// Certificates and files casebridge writes are not secrets; every other *_file is.
+bool is_public_file_key(std::string_view key) {
+    return key == "ca_file" || key == "client_cert_file" || key == "witness_file";
+}
+
+class loader {
+public:
+    loader(const json::located_document& file, std::string origin, std::filesystem::path dir)
+        : file_(file), origin_(std::move(origin)), dir_(std::move(dir)) {}
+
+    [[noreturn]] void fail(const std::string& pointer, const std::string& message) const {
+        json::fail_at(file_, origin_, pointer, message);
+    }
+
+    std::filesystem::path resolve(const std::string& p) const {
+        const std::filesystem::path path(p);
+        return path.is_absolute() ? path : dir_ / path;
+    }
+
+    // A file that must exist (not a secret).
+    std::filesystem::path existing_file(const rapidjson::Value& v, const std::string& at) const {
+        const auto p = resolve(str(v));
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(p, ec)) {
+            fail(at, "file \"" + p.string() + "\" does not exist or is not a regular file");
+        }
+        return p;
+    }
+
+    // A secret file: exists, and only its owner may read it. Its content is never read here.
+    std::filesystem::path secret_file(const rapidjson::Value& v, const std::string& at) const {
+        const auto p = existing_file(v, at);
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0) {
+            fail(at, "secret file \"" + p.string() + "\" cannot be read");
+        }
+        if ((st.st_mode & 077U) != 0) {
+            fail(
+                at,
+                "secret file \"" + p.string() + "\" is readable by group or others (chmod 600 it)"
+            );
+        }
+        if (::access(p.c_str(), R_OK) != 0) {
+            fail(at, "secret file \"" + p.string() + "\" is not readable by this user");
+        }
+        return p;
+    }
+
+    void secret_env(const rapidjson::Value& v, const std::string& at) const {
+        const std::string name = str(v);
+        const char* value = std::getenv(name.c_str());
+        if (value == nullptr || *value == '\0') {
+            fail(at, "environment variable " + name + " is not set");
+        }
+    }
+
+    // Walks an adapter's settings block: every "*_file" is a secret file unless it is a
+    // certificate, every "*_env" names a secret environment variable.
+    void check_secrets(const rapidjson::Value& v, const std::string& at) const {
+        if (!v.IsObject()) {
+            return;
+        }
+        for (const auto& m : v.GetObject()) {
+            const std::string key = str(m.name);
+            const std::string p = at + "/" + json::escape_pointer_token(key);
+            if (m.value.IsObject()) {
+                check_secrets(m.value, p);
+            } else if (m.value.IsString() && key.size() > 5 && key.compare(key.size() - 5, 5, "_file") == 0) {
+                if (is_public_file_key(key)) {
+                    existing_file(m.value, p);
+                } else {
+                    secret_file(m.value, p);
+                }
+            } else if (m.value.IsString() && key.size() > 4 && key.compare(key.size() - 4, 4, "_env") == 0) {
+                secret_env(m.value, p);
+            }
+        }
+    }
+
+private:
+    const json::located_document& file_;
+    std::string origin_;
+    std::filesystem::path dir_;
+};
+
+}  // namespace
+
+const system_config* config::find_system(std::string_view id) const noexcept {
+    for (const auto& s : systems) {
+        if (s.id == id) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+const flow_config* config::find_flow(std::string_view id) const noexcept {
+    for (const auto& f : flows) {
+        if (f.id == id) {
+            return &f;
+        }
+    }
+    return nullptr;
+}
+
+config load_config(const std::filesystem::path& path) {
+    const auto file = json::load_file(path);
+    const std::string origin = path.string();
+    static const json::schema schema(config_schema_text(), "config.schema.json");
+    schema.check_file(file, origin);
+    const auto& doc = file.doc;
+    const loader l(file, origin, path.has_parent_path() ? path.parent_path() : ".");
+
+    config c;
+    c.file = path;
+    if (doc.HasMember("log_level")) {
+        c.log_level = str(doc["log_level"]);
+    }
+
+    // Store: its folder must be writable; the keys are secrets.
+    const auto& st = doc["store"];
+    c.store.path = l.resolve(str(st["path"]));
+    const auto store_dir = c.store.path.has_parent_path() ? c.store.path.parent_path() : ".";
+    if (::access(store_dir.c_str(), W_OK) != 0) {
+        l.fail(
+            "/store/path",
+            "the folder \"" + store_dir.string() + "\" does not exist or is not writable"
+        );
+    }
+    c.store.signing_key_file = l.secret_file(st["signing_key_file"], "/store/signing_key_file");
+    c.store.identifier_key_file =
+        l.secret_file(st["identifier_key_file"], "/store/identifier_key_file");
+    if (st.HasMember("witness_file")) {
+        c.store.witness_file = l.resolve(str(st["witness_file"]));
+        const auto wdir = c.store.witness_file.parent_path();
+        if (::access(wdir.c_str(), W_OK) != 0) {
+            l.fail(
+                "/store/witness_file",
+                "the folder \"" + wdir.string() + "\" does not exist or is not writable"
+            );
+        }
+    }
+    if (st.HasMember("checkpoint_every")) {
+        c.store.checkpoint_every = st["checkpoint_every"].GetInt();
+    }
+    if (st.HasMember("retention_days")) {
+        c.store.retention_days = st["retention_days"].GetInt();
+    }
+
+    if (doc.HasMember("admin")) {
+        admin_config a;
+        a.listen = str(doc["admin"]["listen"]);
+        a.token_file = l.secret_file(doc["admin"]["token_file"], "/admin/token_file");
+        c.admin = std::move(a);
+    }
+
+    // Catalogue and policies: loaded now, so their own errors surface at startup.
+    c.catalogue = doc.HasMember("catalogue") ? l.existing_file(doc["catalogue"], "/catalogue")
+                                             : canonical_catalogue::default_path();
+    const auto catalogue = canonical_catalogue::load(c.catalogue);
+    c.policies = l.existing_file(doc["policies"], "/policies");
+    const auto policies = policy::policy_set::load(c.policies, catalogue);
+
+    for (const auto& m : doc["systems"].GetObject()) {
+        system_config s;
+        s.id = str(m.name);
+        const std::string at = "/systems/" + json::escape_pointer_token(s.id);
+        // Checked here, not with the schema's patternProperties: RapidJSON 1.1.0 crashes when
+        // it tears down patternProperties validators after a failed validation.
+        const bool id_ok = !s.id.empty() && s.id.size() <= 64 && s.id[0] >= 'a' && s.id[0] <= 'z' &&
+                           std::all_of(s.id.begin(), s.id.end(), [](char ch) {
+                               return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                                      ch == '_' || ch == '-';
+                           });
+        if (!id_ok) {
+            l.fail(
+                at, "a system id is lower-case letters, digits, '_' and '-', starting with a letter"
+            );
+        }
+        s.kind = str(m.value["kind"]);
+        if (m.value.HasMember("description")) {
+            s.description = str(m.value["description"]);
+        }
+        s.settings.CopyFrom(m.value["settings"], s.settings.GetAllocator());
+        l.check_secrets(m.value["settings"], at + "/settings");
+        if (m.value.HasMember("tls")) {
+            const auto& t = m.value["tls"];
+            if (t.HasMember("ca_file")) {
+                s.tls.ca_file = l.existing_file(t["ca_file"], at + "/tls/ca_file");
+            }
+            if (t.HasMember("client_cert_file") != t.HasMember("client_key_file")) {
+                l.fail(at + "/tls", "mutual TLS needs both client_cert_file and client_key_file");
+            }
+            if (t.HasMember("client_cert_file")) {
+                s.tls.client_cert_file =
+                    l.existing_file(t["client_cert_file"], at + "/tls/client_cert_file");
+                s.tls.client_key_file =
+                    l.secret_file(t["client_key_file"], at + "/tls/client_key_file");
+            }
+            if (t.HasMember("allow_plain_http_on_loopback")) {
+                s.tls.allow_plain_http_on_loopback = t["allow_plain_http_on_loopback"].GetBool();
+            }
+        }
+        if (m.value.HasMember("limits")) {
+            const auto& lim = m.value["limits"];
+            if (lim.HasMember("max_connections")) {
+                s.limits.max_connections = lim["max_connections"].GetInt();
+            }
+            if (lim.HasMember("requests_per_second")) {
+                s.limits.requests_per_second = lim["requests_per_second"].GetDouble();
+            }
+            if (lim.HasMember("timeout_seconds")) {
+                s.limits.timeout_seconds = lim["timeout_seconds"].GetInt();
+            }
+        }
+        c.systems.push_back(std::move(s));
+    }
+
+    std::set<std::string> flow_ids;
+    const auto& flows = doc["flows"];
+    for (rapidjson::SizeType i = 0; i < flows.Size(); ++i) {
+        const auto& f = flows[i];
+        const std::string at = "/flows/" + std::to_string(i);
+        flow_config fc;
+        fc.id = str(f["id"]);
+        if (!flow_ids.insert(fc.id).second) {
+            l.fail(at + "/id", "flow id \"" + fc.id + "\" is used twice");
+        }
+        if (f.HasMember("description")) {
+            fc.description = str(f["description"]);
+        }
+        fc.from_system = str(f["from"]["system"]);
+        fc.from_stream = str(f["from"]["stream"]);
+        fc.to_system = str(f["to"]["system"]);
+        fc.to_stream = f["to"].HasMember("stream") ? str(f["to"]["stream"]) : fc.from_stream;
+        for (const auto& [sys, where] :
+             {std::pair{fc.from_system, "/from/system"}, std::pair{fc.to_system, "/to/system"}}) {
+            if (c.find_system(sys) == nullptr) {
+                l.fail(at + where, "no system \"" + sys + "\" under /systems");
+            }
+        }
+        if (fc.from_system == fc.to_system) {
+            l.fail(at + "/to/system", "a flow goes from one system to another, not to itself");
+        }
+        fc.purpose = str(f["purpose"]);
+        fc.profile = str(f["profile"]);
+        const policy::profile* p = policies.find(fc.profile);
+        if (p == nullptr) {
+            l.fail(
+                at + "/profile", "no DPISP profile \"" + fc.profile + "\" in " + c.policies.string()
+            );
+        }
+        if (policy::to_string(p->purpose_) != fc.purpose) {
+            l.fail(
+                at + "/purpose",
+                "the flow's purpose is " + fc.purpose + " but profile \"" + fc.profile +
+                    "\" is for " + std::string(policy::to_string(p->purpose_))
+            );
+        }
+        fc.mapping_in = l.existing_file(f["mappings"]["in"], at + "/mappings/in");
+        fc.mapping_out = l.existing_file(f["mappings"]["out"], at + "/mappings/out");
+        if (f.HasMember("schedule")) {
+            fc.every_seconds = f["schedule"]["every_seconds"].GetInt();
+        }
+        if (f.HasMember("paused")) {
+            fc.paused = f["paused"].GetBool();
+        }
+        if (f.HasMember("batch_size")) {
+            fc.batch_size = f["batch_size"].GetInt();
+        }
+        if (f.HasMember("concurrency")) {
+            fc.concurrency = f["concurrency"].GetInt();
+        }
+        if (f.HasMember("max_attempts")) {
+            fc.max_attempts = f["max_attempts"].GetInt();
+        }
+        c.flows.push_back(std::move(fc));
+    }
+    return c;
+}
+
+}  // namespace casebridge::app

@@ -1,0 +1,95 @@
+// The daemon's configuration (config/casebridge.example.jsonc, docs/configuration.md): loaded,
+// validated and cross-checked once at startup, without network traffic.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+namespace casebridge::app {
+
+struct store_config {
+    std::filesystem::path path;
+    std::filesystem::path signing_key_file;     ///< Ed25519 private key (PEM) for checkpoints.
+    std::filesystem::path identifier_key_file;  ///< HMAC key for personal identifiers at rest.
+    std::filesystem::path witness_file;         ///< Checkpoint copy outside the store (optional).
+    int checkpoint_every = 1000;
+    int retention_days = 365;
+};
+
+struct admin_config {
+    std::string listen;  ///< "127.0.0.1:8470"
+    std::filesystem::path token_file;
+};
+
+struct tls_config {
+    std::filesystem::path ca_file;
+    std::filesystem::path client_cert_file;
+    std::filesystem::path client_key_file;
+    bool allow_plain_http_on_loopback = false;
+};
+
+struct limits_config {
+    int max_connections = 20;         ///< Primero's stock nginx allows 20 per client.
+    double requests_per_second = 50;  ///< ... and 50 requests per second.
+    int timeout_seconds = 30;
+};
+
+struct system_config {
+    std::string id;
+    std::string kind;  ///< primero | progres_ping | dss_files
+    std::string description;
+    rapidjson::Document settings;  ///< The adapter's own block, checked by its schema.
+    tls_config tls;
+    limits_config limits;
+};
+
+struct flow_config {
+    std::string id;
+    std::string description;
+    std::string from_system;
+    std::string from_stream;
+    std::string to_system;
+    std::string to_stream;
+    std::string purpose;
+    std::string profile;
+    std::filesystem::path mapping_in;
+    std::filesystem::path mapping_out;
+    int every_seconds = 300;
+    bool paused = false;
+    int batch_size = 100;
+    int concurrency = 4;
+    int max_attempts = 8;
+};
+
+struct config {
+    std::filesystem::path file;
+    std::string log_level = "info";
+    std::filesystem::path catalogue;
+    std::filesystem::path policies;
+    store_config store;
+    std::optional<admin_config> admin;
+    std::vector<system_config> systems;
+    std::vector<flow_config> flows;
+
+    const system_config* find_system(std::string_view id) const noexcept;
+    const flow_config* find_flow(std::string_view id) const noexcept;
+};
+
+/// Loads `path` and checks everything that can be checked without the network: the schema;
+/// that flows name existing systems and existing profiles of the same purpose; that the
+/// catalogue and policies load; that mapping files exist; that every secret file exists and
+/// is not readable by group or others, and every secret environment variable is set; that the
+/// store's folder is writable. Relative paths are taken from the config file's folder.
+/// Throws json::file_error "file:line:column: at POINTER: message" on the first problem.
+config load_config(const std::filesystem::path& path);
+
+/// The JSON Schema of the configuration file, embedded.
+}  // namespace casebridge::app
+
+namespace casebridge {
+std::string_view config_schema_text() noexcept;
+}  // namespace casebridge

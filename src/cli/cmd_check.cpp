@@ -1,0 +1,24 @@
+// `casebridge check`: validate a configuration and everything it references, offline.
+#include <ostream>
+
+#include "app/config.hpp"
+#include "cli/commands.hpp"
+
+namespace casebridge::cli {
+
+int run_check(const parsed_args& args, command_io& io) {
+    const auto c = app::load_config(*args.get("config"));
+    io.out << "ok: " << c.file.string() << "\n"
+           << "  store     " << c.store.path.string() << "\n"
+           << "  policies  " << c.policies.string() << "\n";
+    for (const auto& s : c.systems) {
+        io.out << "  system    " << s.id << " (" << s.kind << ")\n";
+    }
+    for (const auto& f : c.flows) {
+        io.out << "  flow      " << f.id << ": " << f.from_system << " -> " << f.to_system << ", "
+               << f.purpose << " under " << f.profile << (f.paused ? " (paused)" : "") << "\n";
+    }
+    return exit_ok;
+}
+
+}  // namespace casebridge::cli

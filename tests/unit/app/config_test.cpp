@@ -1,0 +1,180 @@
+#include "app/config.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "json/json.hpp"
+#include "support/run_cli.hpp"
+#include "support/temp_dir.hpp"
+
+namespace casebridge::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// The example configuration in a folder laid out as it expects: config/, mappings/, state/,
+// secrets/ with owner-only key files.
+class example_config : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const fs::path src = CASEBRIDGE_SOURCE_DIR;
+        fs::create_directories(dir_.path() / "config");
+        fs::copy(src / "mappings", dir_.path() / "mappings", fs::copy_options::recursive);
+        fs::copy_file(src / "config/policies.json", dir_.path() / "config/policies.json");
+        example_ = slurp(src / "config/casebridge.example.jsonc");
+        for (const char* d : {"state/witness", "state/dss/outbox", "state/dss/inbox"}) {
+            fs::create_directories(dir_.path() / d);
+        }
+        for (const char* s :
+             {"checkpoint-signing.pem",
+              "identifier-hmac.key",
+              "admin-token",
+              "cpims-password",
+              "ping-password",
+              "ping-subscription-key",
+              "dss-zip-passphrase"}) {
+            dir_.write(std::string("secrets/") + s, "not-a-real-secret-but-long-enough-0123456789");
+        }
+        ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef-test", 1);
+    }
+
+    // Writes the example with `from` replaced by `to` and loads it; returns the error or "ok".
+    std::string load_with(const std::string& from = "", const std::string& to = "") {
+        std::string text = example_;
+        if (!from.empty()) {
+            const auto at = text.find(from);
+            EXPECT_NE(at, std::string::npos) << from;
+            text.replace(at, from.size(), to);
+        }
+        const auto path = dir_.write("config/casebridge.jsonc", text);
+        try {
+            (void)load_config(path);
+        } catch (const json::file_error& e) {
+            std::string msg = e.what();
+            const std::string prefix = path.string() + ":";
+            return msg.rfind(prefix, 0) == 0 ? "casebridge.jsonc:" + msg.substr(prefix.size())
+                                             : msg;
+        }
+        return "ok";
+    }
+
+    test::temp_dir dir_;
+    std::string example_;
+};
+
+TEST_F(example_config, the_shipped_example_passes) {
+    EXPECT_EQ(load_with(), "ok");
+    const auto c = load_config(dir_.write("config/c.jsonc", example_));
+    EXPECT_EQ(c.systems.size(), 3u);
+    ASSERT_EQ(c.flows.size(), 3u);
+    EXPECT_EQ(c.flows[0].to_stream, "referrals");
+    EXPECT_TRUE(c.flows[2].paused);
+    EXPECT_EQ(c.find_system("cpims-cxb")->limits.max_connections, 20);
+    EXPECT_EQ(c.store.path, dir_.path() / "config/../state/casebridge.db");
+}
+
+TEST_F(example_config, check_command_prints_a_summary) {
+    const auto path = dir_.write("config/c.jsonc", example_);
+    const auto r = test::run_cli({"check", "--config", path.string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(
+        r.out.find("flow      cpims-referrals-to-unhcr: cpims-cxb -> progres, referral under "
+                   "referral-unhcr"),
+        std::string::npos
+    ) << r.out;
+    EXPECT_NE(r.out.find("(paused)"), std::string::npos);
+}
+
+TEST_F(example_config, secret_readable_by_others_is_refused) {
+    fs::permissions(
+        dir_.path() / "secrets/cpims-password", fs::perms::group_read, fs::perm_options::add
+    );
+    const auto msg = load_with();
+    EXPECT_NE(
+        msg.find("at /systems/cpims-cxb/settings/auth/password_file: secret file"),
+        std::string::npos
+    ) << msg;
+    EXPECT_NE(msg.find("readable by group or others"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("not-a-real-secret"), std::string::npos) << "secret content leaked: " << msg;
+}
+
+TEST_F(example_config, missing_secret_file) {
+    fs::remove(dir_.path() / "secrets/ping-subscription-key");
+    const auto msg = load_with();
+    EXPECT_NE(
+        msg.find("at /systems/progres/settings/subscription_key_file: file"), std::string::npos
+    ) << msg;
+}
+
+TEST_F(example_config, secret_env_must_be_set) {
+    ::unsetenv("CASEBRIDGE_TEST_UNSET");
+    const auto msg = load_with(
+        "\"password_file\": \"../secrets/cpims-password\"",
+        "\"password_env\": \"CASEBRIDGE_TEST_UNSET\""
+    );
+    EXPECT_NE(
+        msg.find("at /systems/cpims-cxb/settings/auth/password_env: environment variable "
+                 "CASEBRIDGE_TEST_UNSET is not set"),
+        std::string::npos
+    ) << msg;
+}
+
+TEST_F(example_config, flows_must_reference_real_systems_and_matching_profiles) {
+    auto msg = load_with(
+        "\"to\": {\"system\": \"progres\", \"stream\": \"referrals\"}",
+        "\"to\": {\"system\": \"progress\", \"stream\": \"referrals\"}"
+    );
+    EXPECT_NE(
+        msg.find("at /flows/0/to/system: no system \"progress\" under /systems"), std::string::npos
+    ) << msg;
+    msg = load_with("\"profile\": \"referral-unhcr\"", "\"profile\": \"transfer-agency\"");
+    EXPECT_NE(
+        msg.find("at /flows/0/purpose: the flow's purpose is referral but profile "
+                 "\"transfer-agency\" is for transfer"),
+        std::string::npos
+    ) << msg;
+    msg = load_with("\"profile\": \"referral-unhcr\"", "\"profile\": \"referral-unhrc\"");
+    EXPECT_NE(
+        msg.find("at /flows/0/profile: no DPISP profile \"referral-unhrc\""), std::string::npos
+    ) << msg;
+    msg = load_with("\"id\": \"unhcr-decisions-to-cpims\"", "\"id\": \"cpims-referrals-to-unhcr\"");
+    EXPECT_NE(
+        msg.find("at /flows/1/id: flow id \"cpims-referrals-to-unhcr\" is used twice"),
+        std::string::npos
+    ) << msg;
+}
+
+TEST_F(example_config, schema_errors_name_line_and_pointer) {
+    const auto msg = load_with("\"batch_size\": 100,", "\"batch_size\": 100, \"batchsize\": 3,");
+    EXPECT_NE(msg.find("at /flows/0/batchsize: unknown property \"batchsize\""), std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.rfind("casebridge.jsonc:", 0), 0u) << msg;
+    const auto kind = load_with("\"kind\": \"dss_files\"", "\"kind\": \"dss_sftp\"");
+    EXPECT_NE(kind.find("/systems/dss/kind: value is not one of"), std::string::npos) << kind;
+}
+
+TEST_F(example_config, mutual_tls_needs_both_halves) {
+    const auto msg = load_with(
+        "\"limits\": {\"max_connections\": 4",
+        "\"tls\": {\"client_cert_file\": \"../mappings/dss.event.json\"}, \"limits\": "
+        "{\"max_connections\": 4"
+    );
+    EXPECT_NE(
+        msg.find(
+            "at /systems/progres/tls: mutual TLS needs both client_cert_file and client_key_file"
+        ),
+        std::string::npos
+    ) << msg;
+}
+
+}  // namespace
+}  // namespace casebridge::app
