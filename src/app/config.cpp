@@ -10,6 +10,7 @@
 #include "core/canonical_case.hpp"
 #include "json/json.hpp"
 #include "json/json_schema.hpp"
+#include "mapping/mapping.hpp"
 #include "policy/policy.hpp"
 
 namespace casebridge::app {
@@ -280,6 +281,35 @@ config load_config(const std::filesystem::path& path) {
         }
         fc.mapping_in = l.existing_file(f["mappings"]["in"], at + "/mappings/in");
         fc.mapping_out = l.existing_file(f["mappings"]["out"], at + "/mappings/out");
+        // Each mapping compiles (its own errors name its own file), reads or writes the right
+        // kind of system, and supports the direction the flow uses it in.
+        const struct {
+            const std::filesystem::path& file;
+            const std::string& system;
+            mapping::direction dir;
+            const char* where;
+        } uses[] = {
+            {fc.mapping_in, fc.from_system, mapping::direction::in, "/mappings/in"},
+            {fc.mapping_out, fc.to_system, mapping::direction::out, "/mappings/out"},
+        };
+        for (const auto& u : uses) {
+            const auto m = mapping::compiled_mapping::load(u.file, catalogue);
+            const std::string& kind = c.find_system(u.system)->kind;
+            if (m.system() != kind) {
+                l.fail(
+                    at + u.where,
+                    "mapping \"" + m.id() + "\" is for " + m.system() + " but system \"" +
+                        u.system + "\" is " + kind
+                );
+            }
+            if (!m.supports(u.dir)) {
+                l.fail(
+                    at + u.where,
+                    "mapping \"" + m.id() + "\" has no " +
+                        (u.dir == mapping::direction::in ? "inbound" : "outbound") + " direction"
+                );
+            }
+        }
         if (f.HasMember("schedule")) {
             fc.every_seconds = f["schedule"]["every_seconds"].GetInt();
         }

@@ -30,6 +30,7 @@ protected:
         fs::create_directories(dir_.path() / "config");
         fs::copy(src / "mappings", dir_.path() / "mappings", fs::copy_options::recursive);
         fs::copy_file(src / "config/policies.json", dir_.path() / "config/policies.json");
+        fs::copy(src / "config/tables", dir_.path() / "config/tables", fs::copy_options::recursive);
         example_ = slurp(src / "config/casebridge.example.jsonc");
         for (const char* d : {"state/witness", "state/dss/outbox", "state/dss/inbox"}) {
             fs::create_directories(dir_.path() / d);
@@ -160,6 +161,22 @@ TEST_F(example_config, schema_errors_name_line_and_pointer) {
     EXPECT_EQ(msg.rfind("casebridge.jsonc:", 0), 0u) << msg;
     const auto kind = load_with("\"kind\": \"dss_files\"", "\"kind\": \"dss_sftp\"");
     EXPECT_NE(kind.find("/systems/dss/kind: value is not one of"), std::string::npos) << kind;
+}
+
+TEST_F(example_config, mappings_must_fit_the_systems_and_directions) {
+    auto msg = load_with(
+        "\"out\": \"../mappings/progres_ping.referral_out.json\"",
+        "\"out\": \"../mappings/dss.event.json\""
+    );
+    EXPECT_NE(msg.find("at /flows/0/mappings/out: mapping"), std::string::npos) << msg;
+    EXPECT_NE(
+        msg.find("is for dss_files but system \"progres\" is progres_ping"), std::string::npos
+    ) << msg;
+    msg = load_with(
+        "\"out\": \"../mappings/progres_ping.referral_out.json\"",
+        "\"out\": \"../mappings/progres_ping.referral_in.json\""
+    );
+    EXPECT_NE(msg.find("has no outbound direction"), std::string::npos) << msg;
 }
 
 TEST_F(example_config, mutual_tls_needs_both_halves) {
