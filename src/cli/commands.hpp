@@ -5,4 +5,5 @@
 
 namespace casebridge::cli {
 int run_version(const parsed_args& args, command_io& io);
+int run_sandbox_primero(const parsed_args& args, command_io& io);
 }  // namespace casebridge::cli
