@@ -39,7 +39,7 @@ const std::vector<command_spec>& commands() {
                  {"fault",
                   "KIND[:EVERY]",
                   "inject a fault every EVERY requests (default 10): latency=MS, 500, 502, 503, "
-                  "504, 429, reset, truncate, malformed",
+                  "504, 429, reset, truncate, malformed, lost (handled, then reset)",
                   false,
                   true},
                  {"legacy-jwt", "", "log in as Primero <= 2.10 did: a JWT instead of a session"}},

@@ -74,7 +74,7 @@ int run_sandbox_primero(const parsed_args& args, command_io& io) {
         if (!sandbox::parse_fault_rule(f, rule)) {
             io.err << "casebridge sandbox primero: bad --fault '" << f
                    << "' (KIND[:EVERY], KIND one of latency=MS, 500, 502, 503, 504, 429, reset, "
-                      "truncate, malformed)\n";
+                      "truncate, malformed, lost)\n";
             return exit_usage;
         }
         s.faults.push_back(rule);

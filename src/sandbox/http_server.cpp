@@ -56,6 +56,8 @@ bool parse_fault_rule(const std::string& text, fault_rule& out) {
         f = fault::truncated();
     } else if (kind == "malformed") {
         f = fault::malformed();
+    } else if (kind == "lost") {
+        f = fault::lost();
     } else {
         return false;
     }
@@ -165,6 +167,12 @@ struct http_server::impl {
                     r = h(req);
                     break;
                 }
+            }
+            if (f.kind == fault_kind::lost_response) {
+                boost::system::error_code ignored;
+                socket.set_option(net::socket_base::linger(true, 0), ignored);
+                socket.close(ignored);
+                co_return;
             }
             if (f.kind == fault_kind::truncate_body) {
                 const std::string wire = serialize(

@@ -29,7 +29,16 @@ struct response {
     std::string content_type = "application/json; charset=utf-8";
 };
 
-enum class fault_kind { none, delay, status, rate_limit, reset, truncate_body, malformed_json };
+enum class fault_kind {
+    none,
+    delay,
+    status,
+    rate_limit,
+    reset,           ///< Close with a TCP reset before handling the request.
+    truncate_body,   ///< Handle the request, send half of the body, close.
+    malformed_json,  ///< Answer 200 with invalid JSON.
+    lost_response,   ///< Handle the request (its effect stays), then reset: an ambiguous outcome.
+};
 
 struct fault {
     fault_kind kind = fault_kind::none;
@@ -47,10 +56,11 @@ struct fault {
     static fault reset() { return {fault_kind::reset, {}, 0, {}}; }
     static fault truncated() { return {fault_kind::truncate_body, {}, 200, {}}; }
     static fault malformed() { return {fault_kind::malformed_json, {}, 200, {}}; }
+    static fault lost() { return {fault_kind::lost_response, {}, 0, {}}; }
 };
 
 /// Parses a fault rule "KIND[:EVERY]" (KIND: latency=MS, 500, 502, 503, 429, reset, truncate,
-/// malformed); EVERY defaults to 10. Returns false for anything else.
+/// malformed, lost); EVERY defaults to 10. Returns false for anything else.
 struct fault_rule {
     fault f;
     std::size_t every = 10;
