@@ -72,7 +72,8 @@ protected:
         }
         out.status = r->status;
         out.raw = *r;
-        if (!r->body.empty()) {
+        if (!r->body.empty() &&
+            r->header("content-type").value_or("").find("json") != std::string_view::npos) {
             auto d = json::parse(r->body);
             EXPECT_TRUE(d) << "body is not JSON";
             if (d) {
