@@ -82,10 +82,10 @@ std::string text_of(const Value& v) {
 }
 
 // Primero's own message from an error body: errors[0].message [+ detail], or Devise's
-// {"error": text}. 5xx messages are exception text and are left out.
+// {"error": text}. A 500's message is exception text and is left out.
 std::string remote_message(const http_response& r) {
-    if (r.status >= 500) {
-        return {};
+    if (r.status == 500) {
+        return {};  // exception text, not a message meant for clients
     }
     auto doc = json::parse(r.body);
     if (!doc || !doc->IsObject()) {

@@ -292,6 +292,23 @@ struct host_pool {
     bool started = false;
 };
 
+// An idle keep-alive connection is reusable only if nothing is waiting on it: the server's
+// FIN, a TLS close_notify or an RST all make it readable. Checked before reuse, so a request
+// is never sent twice behind the caller's back.
+bool still_open(connection& c) {
+    auto& socket = c.lowest().socket();
+    boost::system::error_code ec;
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ec);
+    if (ec) {
+        return false;
+    }
+    char byte = 0;
+    socket.receive(net::buffer(&byte, 1), tcp::socket::message_peek, ec);
+    socket.non_blocking(false, ignored);
+    return ec == net::error::would_block;
+}
+
 remote_error transport_error(const boost::system::error_code& ec, std::string_view phase) {
     if (ec == beast::error::timeout) {
         return make_remote_error(errc::remote_unavailable, "timeout during " + std::string(phase));
@@ -487,7 +504,7 @@ struct http_client::impl {
             while (!pool.idle.empty()) {
                 auto conn = std::move(pool.idle.back());
                 pool.idle.pop_back();
-                if (steady::now() - conn->idle_since < settings.idle_timeout) {
+                if (steady::now() - conn->idle_since < settings.idle_timeout && still_open(*conn)) {
                     co_return conn;
                 }
                 conn->close();
@@ -569,18 +586,14 @@ struct http_client::impl {
             verb == http::verb::put) {
             req.prepare_payload();
         }
-        const bool idempotent = verb == http::verb::get || verb == http::verb::head ||
-                                verb == http::verb::put || verb == http::verb::delete_ ||
-                                verb == http::verb::options;
 
-        for (int attempt = 0;; ++attempt) {
+        {
             const auto connect_deadline = steady::now() + settings.connect_timeout;
             auto acquired = co_await acquire(key, *url, connect_deadline);
             if (!acquired) {
                 co_return acquired.error();
             }
             std::unique_ptr<connection> conn = std::move(*acquired);
-            const bool was_reused = conn->reused;
             http::response_parser<http::string_body> parser;
             parser.body_limit(settings.max_body_bytes);
             if (verb == http::verb::head) {
@@ -597,15 +610,6 @@ struct http_client::impl {
             host_pool& p = pools[key];
             if (ec) {
                 release(p, std::move(conn), false);
-                // A kept-alive connection the server had already closed: one fresh try, only
-                // when nothing of the response arrived and repeating cannot do harm.
-                const bool stale =
-                    was_reused && !parser.got_some() &&
-                    (ec == http::error::end_of_stream || ec == net::error::connection_reset ||
-                     ec == net::error::broken_pipe || ec == net::error::eof);
-                if (stale && attempt == 0 && (idempotent || !wrote)) {
-                    continue;
-                }
                 co_return transport_error(ec, "request");
             }
             conn->lowest().expires_never();

@@ -170,6 +170,36 @@ const std::set<std::string, std::less<>> reserved_params = {
     "query_scope",
     "remote"};
 
+// A pre-parsed `<time field>=from..to` filter, compared at second precision.
+struct time_range {
+    std::string from;  // 19 chars or empty (open)
+    std::string to;
+};
+
+std::optional<time_range> time_range_of(const std::string& name, const std::string& value) {
+    const auto dots = value.find("..");
+    if (!is_time_field(name) || dots == std::string::npos) {
+        return std::nullopt;
+    }
+    time_range r;
+    const std::string from = value.substr(0, dots);
+    const std::string to = value.substr(dots + 2);
+    r.from = from.empty() ? std::string{} : second_key(from);
+    r.to = to.empty() ? std::string{} : second_key(to);
+    return r;
+}
+
+bool in_range(const Value& rec, const std::string& name, const time_range& r) {
+    const auto it = rec.FindMember(name.c_str());
+    if (it == rec.MemberEnd() || !it->value.IsString()) {
+        return false;
+    }
+    const std::string_view v(
+        it->value.GetString(), std::min<std::size_t>(19, it->value.GetStringLength())
+    );
+    return (r.from.empty() || v >= r.from) && (r.to.empty() || v <= r.to);
+}
+
 // One filter of the index grammar (§1.6).
 bool matches(const Value& rec, const std::string& name, const std::string& value) {
     if (name == "id") {
@@ -190,8 +220,11 @@ bool matches(const Value& rec, const std::string& name, const std::string& value
                 return false;
             }
             const bool secs = is_time_field(name);
-            const std::string v = secs ? second_key(field->GetString())
-                                       : std::string(field->GetString()).substr(0, 10);
+            const std::string v =
+                secs ? second_key(std::string(
+                           field->GetString(), std::min<std::size_t>(19, field->GetStringLength())
+                       ))
+                     : std::string(field->GetString()).substr(0, 10);
             const std::string f = secs ? second_key(from) : from.substr(0, 10);
             const std::string t = secs ? second_key(to) : to.substr(0, 10);
             return (from.empty() || v >= f) && (to.empty() || v <= t);
@@ -236,6 +269,11 @@ int compare_values(const Value* a, const Value* b) {
         const double x = a->GetDouble();
         const double y = b->GetDouble();
         return x < y ? -1 : (x > y ? 1 : 0);
+    }
+    if (a->IsString() && b->IsString()) {
+        const std::string_view x(a->GetString(), a->GetStringLength());
+        const std::string_view y(b->GetString(), b->GetStringLength());
+        return x < y ? -1 : (x == y ? 0 : 1);
     }
     const std::string x = to_text(*a);
     const std::string y = to_text(*b);
@@ -625,27 +663,21 @@ struct primero_sandbox::impl {
     }
 
     response index(const request& req) {
+        const auto q = req.target.find('?');
         const auto params = parse_query(
-            req.target.find('?') == std::string::npos
-                ? std::string_view{}
-                : std::string_view(req.target).substr(req.target.find('?') + 1)
+            q == std::string::npos ? std::string_view{} : std::string_view(req.target).substr(q + 1)
         );
-        std::vector<const Document*> hits;
-        for (const auto& id : order) {
-            const Document& rec = cases.at(id);
-            bool ok = true;
-            for (const auto& [k, v] : params) {
-                const std::string name = k.rfind("loc:", 0) == 0 ? k.substr(4) : k;
-                if (reserved_params.count(name) != 0) {
-                    continue;
-                }
-                if (!matches(rec, name, v)) {
-                    ok = false;
-                    break;
-                }
+        std::vector<std::pair<std::string, std::string>> filters;
+        std::vector<std::pair<std::string, time_range>> ranges;
+        for (const auto& [k, v] : params) {
+            std::string name = k.rfind("loc:", 0) == 0 ? k.substr(4) : k;
+            if (reserved_params.count(name) != 0) {
+                continue;
             }
-            if (ok) {
-                hits.push_back(&rec);
+            if (auto r = time_range_of(name, v)) {
+                ranges.emplace_back(std::move(name), std::move(*r));
+            } else {
+                filters.emplace_back(std::move(name), v);
             }
         }
         std::string order_by = param(params, "order_by");
@@ -654,29 +686,52 @@ struct primero_sandbox::impl {
         }
         const std::string dir = param(params, "order");
         const bool desc = dir.empty() || dir == "desc";
-        // No tie-breaker, as in Primero: equal keys come out in an order that changes per request.
+        // No tie-breaker, as in Primero: equal keys come out in an order that changes per
+        // request.
         const std::uint64_t salt = ++request_no * 0x9E3779B97F4A7C15ULL;
-        const auto tie = [salt](const Document* d) {
-            std::uint64_t h = salt;
-            for (const char* p = d->operator[]("id").GetString(); *p != 0; ++p) {
-                h = (h ^ static_cast<unsigned char>(*p)) * 0x100000001B3ULL;
-            }
-            return h;
+        struct entry {
+            const Value* key;
+            std::uint64_t tie;
+            const Document* doc;
         };
-        std::stable_sort(hits.begin(), hits.end(), [&](const Document* a, const Document* b) {
-            const auto ia = a->FindMember(order_by.c_str());
-            const auto ib = b->FindMember(order_by.c_str());
-            int c = compare_values(
-                ia == a->MemberEnd() ? nullptr : &ia->value,
-                ib == b->MemberEnd() ? nullptr : &ib->value
-            );
+        std::vector<entry> hits;
+        for (const auto& id : order) {
+            const Document& rec = cases.at(id);
+            bool ok = true;
+            for (const auto& [name, range] : ranges) {
+                if (!in_range(rec, name, range)) {
+                    ok = false;
+                    break;
+                }
+            }
+            for (const auto& [name, value] : filters) {
+                if (!ok) {
+                    break;
+                }
+                if (!matches(rec, name, value)) {
+                    ok = false;
+                    break;
+                }
+            }
+            if (!ok) {
+                continue;
+            }
+            const auto k = rec.FindMember(order_by.c_str());
+            std::uint64_t h = salt;
+            for (char c : id) {
+                h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
+            }
+            hits.push_back({k == rec.MemberEnd() ? nullptr : &k->value, h, &rec});
+        }
+        std::sort(hits.begin(), hits.end(), [desc](const entry& a, const entry& b) {
+            int c = compare_values(a.key, b.key);
             if (desc) {
                 c = -c;
             }
             if (c != 0) {
                 return c < 0;
             }
-            return tie(a) < tie(b);
+            return a.tie < b.tie;
         });
         long per = 20;
         if (const auto p = param(params, "per"); !p.empty()) {
@@ -703,7 +758,9 @@ struct primero_sandbox::impl {
         const std::size_t offset = static_cast<std::size_t>((page - 1) * per);
         for (std::size_t i = offset; i < hits.size() && i < offset + static_cast<std::size_t>(per);
              ++i) {
-            data.PushBack(render_record(*hits[i], fields.empty() ? nullptr : &field_list, a), a);
+            data.PushBack(
+                render_record(*hits[i].doc, fields.empty() ? nullptr : &field_list, a), a
+            );
         }
         d.AddMember("data", data, a);
         Value meta(rapidjson::kObjectType);
