@@ -187,6 +187,29 @@ const std::vector<command_spec>& commands() {
                 },
             .run = run_mapping_apply,
         },
+        {
+            .name = "sandbox primero",
+            .summary = "serve a simulated CPIMS+ (Primero v2) API with synthetic cases",
+            .usage = "[--listen ADDRESS:PORT] [--cases N] [--seed S] [--fault KIND[:EVERY] ...]",
+            .description =
+                "Serves the Primero v2 API as the reference describes it (Basic and session\n"
+                "auth, envelopes and errors, paging, filters, create/update/disable, referrals\n"
+                "and transfers) with N synthetic cases, the same for the same seed. Prints the\n"
+                "base URL on the first line of stdout, then 'user: NAME' and 'password: SECRET',\n"
+                "and serves until interrupted. Plain HTTP: bind it to loopback only.",
+            .options =
+                {{"listen", "ADDRESS:PORT", "where to listen (default 127.0.0.1:0, any free port)"},
+                 {"cases", "N", "synthetic cases to generate (default 0)"},
+                 {"seed", "S", "seed for cases and password (default 1)"},
+                 {"fault",
+                  "KIND[:EVERY]",
+                  "inject a fault every EVERY requests (default 10): latency=MS, 500, 502, 503, "
+                  "504, 429, reset, truncate, malformed, lost (handled, then reset)",
+                  false,
+                  true},
+                 {"legacy-jwt", "", "log in as Primero <= 2.10 did: a JWT instead of a session"}},
+            .run = run_sandbox_primero,
+        },
     };
     return table;
 }

@@ -1,0 +1,11 @@
+// The one list of adapters built into casebridge. Add one line per system.
+#include "adapter/registry.hpp"
+#include "primero/primero_adapter.hpp"
+
+namespace casebridge {
+
+void register_builtin_adapters(adapter_registry& registry) {
+    CASEBRIDGE_CHECK(registry.add(primero::make_factory()).has_value());
+}
+
+}  // namespace casebridge

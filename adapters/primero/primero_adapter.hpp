@@ -1,0 +1,104 @@
+// The CPIMS+ (Primero v2) adapter: auth (Basic, session + CSRF, legacy JWT, IdP bearer),
+// incremental listing by last_updated_at, show, idempotent create, PATCH update, referrals,
+// transfers and the mark_synced write-back. Facts: ../shared/reference/primero-v2-api.md.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "adapter/adapter.hpp"
+#include "net/http_client.hpp"
+
+namespace casebridge::primero {
+
+enum class auth_mode {
+    basic,    ///< HTTP Basic on every request (all v2 versions; the default).
+    session,  ///< POST /api/v2/tokens → `_app_session` cookie + CSRF token (v2.11+).
+    jwt,      ///< POST /api/v2/tokens → JWT in the body (v2.0 – v2.10); refreshed on 401.
+    bearer,   ///< An identity provider's token, read from a file on use.
+};
+
+/// Where a secret comes from: a file (first line) or an environment variable.
+struct secret_source {
+    std::filesystem::path file;
+    std::string env;
+};
+
+struct settings {
+    std::string base_url;  ///< "https://primero.example.org" (no trailing /api/v2).
+    auth_mode auth = auth_mode::basic;
+    std::string user_name;
+    secret_source password;            ///< basic, session, jwt.
+    std::filesystem::path token_file;  ///< bearer.
+    int per_page = 1000;               ///< 1..1000 (Primero clamps at 1000; default 20).
+    std::chrono::seconds overlap{0};   ///< Next window starts this much before the last end.
+};
+
+/// Parses and checks an adapter config block (already schema-validated). Throws
+/// std::invalid_argument on an unusable value (startup).
+settings settings_from_json(const rapidjson::Value& config);
+
+/// The JSON Schema of the config block.
+std::string_view config_schema();
+
+/// The factory registered by register_builtin_adapters.
+adapter_factory make_factory();
+
+enum class transition_kind { referral, transfer };
+
+class primero_adapter final : public adapter {
+public:
+    primero_adapter(settings s, adapter_env env);
+    ~primero_adapter() override;
+
+    // adapter
+    std::string_view system_id() const noexcept override { return "primero"; }
+    /// One Primero page per call. Cursor: a closed window [from .. end] walked by
+    /// second; see README.md.
+    awaitable<remote_result<pull_page>> pull(std::optional<std::string> cursor) override;
+    /// remote_id empty: create with `data.id` = UUIDv5(source_key) (204 and 409 both mean the
+    /// record exists); else PATCH. Subform rows without unique_id get stable ones.
+    awaitable<remote_result<std::string>> push(external_record record) override;
+    /// Authenticated GET of one case summary.
+    awaitable<remote_result<void>> probe() override;
+
+    // Primero-specific operations.
+    awaitable<remote_result<external_record>> show(std::string id);
+    /// DELETE: Primero never deletes, it sets record_state false.
+    awaitable<remote_result<void>> disable(std::string id);
+    /// GET /cases/:id/referrals|transfers → the `data` array.
+    awaitable<remote_result<rapidjson::Document>> list_transitions(
+        std::string id, transition_kind kind
+    );
+    /// POST /cases/:id/referrals|transfers with `data` = `body`; returns the transition.
+    awaitable<remote_result<rapidjson::Document>> create_transition(
+        std::string id, transition_kind kind, rapidjson::Document body
+    );
+    /// PATCH /cases/:id/referrals|transfers/:tid {status, rejected_reason}.
+    awaitable<remote_result<rapidjson::Document>> update_transition(
+        std::string id,
+        transition_kind kind,
+        std::string transition_id,
+        std::string status,
+        std::string rejected_reason
+    );
+    /// The webhook acknowledgement: PATCH {mark_synced, mark_synced_url, mark_synced_status}.
+    awaitable<remote_result<void>> mark_synced(std::string id, std::string url, std::string status);
+
+    /// The deterministic Primero id of a create for `source_key`.
+    static std::string client_id_for(std::string_view source_key);
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace casebridge::primero

@@ -1,0 +1,102 @@
+// `casebridge sandbox primero`: serve the Primero v2 sandbox until SIGINT/SIGTERM.
+#include <csignal>
+#include <ostream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "cli/commands.hpp"
+#include "core/clock.hpp"
+#include "sandbox/primero/primero_sandbox.hpp"
+
+namespace casebridge::cli {
+namespace {
+
+bool parse_number(const std::string& text, std::uint64_t max, std::uint64_t& out) {
+    if (text.empty() || text.size() > 19) {
+        return false;
+    }
+    std::uint64_t v = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (v > max) {
+        return false;
+    }
+    out = v;
+    return true;
+}
+
+bool parse_listen(const std::string& text, std::string& address, unsigned short& port) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+        return false;
+    }
+    address = text.substr(0, colon);
+    if (address.front() == '[' && address.back() == ']') {
+        address = address.substr(1, address.size() - 2);
+    }
+    std::uint64_t p = 0;
+    if (!parse_number(text.substr(colon + 1), 65535, p)) {
+        return false;
+    }
+    port = static_cast<unsigned short>(p);
+    return true;
+}
+
+}  // namespace
+
+int run_sandbox_primero(const parsed_args& args, command_io& io) {
+    sandbox::primero_settings s;
+    if (!parse_listen(args.get_or("listen", "127.0.0.1:0"), s.listen_address, s.port)) {
+        io.err << "casebridge sandbox primero: --listen wants ADDRESS:PORT, e.g. 127.0.0.1:0\n";
+        return exit_usage;
+    }
+    std::uint64_t n = 0;
+    if (const auto cases = args.get("cases")) {
+        if (!parse_number(*cases, 10'000'000, n)) {
+            io.err << "casebridge sandbox primero: --cases wants a number up to 10000000\n";
+            return exit_usage;
+        }
+        s.cases = n;
+    }
+    if (const auto seed = args.get("seed")) {
+        if (!parse_number(*seed, ~std::uint64_t{0}, s.seed)) {
+            io.err << "casebridge sandbox primero: --seed wants a non-negative integer\n";
+            return exit_usage;
+        }
+    }
+    for (const auto& f : args.all("fault")) {
+        sandbox::fault_rule rule;
+        if (!sandbox::parse_fault_rule(f, rule)) {
+            io.err << "casebridge sandbox primero: bad --fault '" << f
+                   << "' (KIND[:EVERY], KIND one of latency=MS, 500, 502, 503, 504, 429, reset, "
+                      "truncate, malformed, lost)\n";
+            return exit_usage;
+        }
+        s.faults.push_back(rule);
+    }
+    s.legacy_jwt = args.has("legacy-jwt");
+    boost::asio::io_context ctx;
+    boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
+    std::unique_ptr<sandbox::primero_sandbox> box;
+    try {
+        box = std::make_unique<sandbox::primero_sandbox>(s, system_clock_source::instance());
+    } catch (const std::exception& e) {
+        io.err << "casebridge sandbox primero: cannot listen on " << s.listen_address << ':'
+               << s.port << ": " << e.what() << '\n';
+        return exit_error;
+    }
+    io.out << box->base_url() << '\n'
+           << "user: " << box->user_name() << '\n'
+           << "password: " << box->password() << '\n';
+    io.out.flush();
+    signals.async_wait([](const boost::system::error_code&, int) {});
+    ctx.run();
+    return exit_ok;
+}
+
+}  // namespace casebridge::cli

@@ -1,0 +1,1494 @@
+#include "sandbox/primero/primero_sandbox.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include <rapidjson/document.h>
+
+#include "core/base64.hpp"
+#include "core/time.hpp"
+#include "json/json.hpp"
+#include "sandbox/primero/synthetic_cases.hpp"
+
+namespace casebridge::sandbox {
+namespace {
+
+using rapidjson::Document;
+using rapidjson::Value;
+using param_list = std::vector<std::pair<std::string, std::string>>;
+
+std::string percent_decode(std::string_view s) {
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') {
+            return c - '0';
+        }
+        if (c >= 'a' && c <= 'f') {
+            return c - 'a' + 10;
+        }
+        if (c >= 'A' && c <= 'F') {
+            return c - 'A' + 10;
+        }
+        return -1;
+    };
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out += ' ';
+            continue;
+        }
+        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+            i += 2;
+            continue;
+        }
+        out += s[i];
+    }
+    return out;
+}
+
+// "status[0]=open&status[1]=closed" → ("status","open,closed"); other pairs as given.
+param_list parse_query(std::string_view q) {
+    param_list raw;
+    while (!q.empty()) {
+        const std::size_t amp = q.find('&');
+        const std::string_view part = q.substr(0, amp);
+        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+        if (part.empty()) {
+            continue;
+        }
+        const std::size_t eq = part.find('=');
+        std::string key = percent_decode(part.substr(0, eq));
+        std::string value =
+            eq == std::string_view::npos ? std::string{} : percent_decode(part.substr(eq + 1));
+        const std::size_t br = key.find('[');
+        if (br != std::string::npos && key.back() == ']') {
+            const std::string inner = key.substr(br + 1, key.size() - br - 2);
+            if (!inner.empty() && std::all_of(inner.begin(), inner.end(), ::isdigit)) {
+                key = key.substr(0, br);
+                auto it = std::find_if(raw.begin(), raw.end(), [&](const auto& p) {
+                    return p.first == key;
+                });
+                if (it != raw.end()) {
+                    it->second += "," + value;
+                    continue;
+                }
+            }
+        }
+        raw.emplace_back(std::move(key), std::move(value));
+    }
+    return raw;
+}
+
+std::string param(const param_list& p, std::string_view name) {
+    for (const auto& [k, v] : p) {
+        if (k == name) {
+            return v;
+        }
+    }
+    return {};
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t pos = s.find(sep, start);
+        out.push_back(s.substr(start, pos - start));
+        if (pos == std::string::npos) {
+            return out;
+        }
+        start = pos + 1;
+    }
+}
+
+bool is_uuid(std::string_view s) {
+    if (s.size() != 36) {
+        return false;
+    }
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') {
+                return false;
+            }
+        } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string to_text(const Value& v) {
+    if (v.IsString()) {
+        return std::string(v.GetString(), v.GetStringLength());
+    }
+    if (v.IsBool()) {
+        return v.GetBool() ? "true" : "false";
+    }
+    if (v.IsNumber() || v.IsNull()) {
+        return json::to_string(v);
+    }
+    return {};
+}
+
+// Second precision, time zone ignored: TO_TIMESTAMP(value, 'YYYY-MM-DD"T"HH24:MI:SS').
+std::string second_key(std::string s) {
+    if (s.size() == 10) {
+        s += "T00:00:00";
+    }
+    if (s.size() > 10) {
+        s[10] = 'T';
+    }
+    return s.substr(0, 19);
+}
+
+bool is_time_field(std::string_view name) {
+    return name == "last_updated_at" || name == "created_at" || name == "posted_at";
+}
+
+bool is_date_field(std::string_view name) {
+    return name == "registration_date" || name == "date_of_birth" || name == "date_closure";
+}
+
+const std::set<std::string, std::less<>> reserved_params = {
+    "page",
+    "per",
+    "order_by",
+    "order",
+    "fields",
+    "total",
+    "format",
+    "query",
+    "id_search",
+    "phonetic",
+    "phone_number",
+    "query_scope",
+    "remote"};
+
+// A pre-parsed `<time field>=from..to` filter, compared at second precision.
+struct time_range {
+    std::string from;  // 19 chars or empty (open)
+    std::string to;
+};
+
+std::optional<time_range> time_range_of(const std::string& name, const std::string& value) {
+    const auto dots = value.find("..");
+    if (!is_time_field(name) || dots == std::string::npos) {
+        return std::nullopt;
+    }
+    time_range r;
+    const std::string from = value.substr(0, dots);
+    const std::string to = value.substr(dots + 2);
+    r.from = from.empty() ? std::string{} : second_key(from);
+    r.to = to.empty() ? std::string{} : second_key(to);
+    return r;
+}
+
+bool in_range(const Value& rec, const std::string& name, const time_range& r) {
+    const auto it = rec.FindMember(name.c_str());
+    if (it == rec.MemberEnd() || !it->value.IsString()) {
+        return false;
+    }
+    const std::string_view v(
+        it->value.GetString(), std::min<std::size_t>(19, it->value.GetStringLength())
+    );
+    return (r.from.empty() || v >= r.from) && (r.to.empty() || v <= r.to);
+}
+
+// One filter of the index grammar (§1.6).
+bool matches(const Value& rec, const std::string& name, const std::string& value) {
+    if (name == "id") {
+        const auto ids = split(value, ',');
+        const std::string id = rec["id"].GetString();
+        return std::find(ids.begin(), ids.end(), id) != ids.end();
+    }
+    const auto it = rec.FindMember(name.c_str());
+    const Value* field = it == rec.MemberEnd() ? nullptr : &it->value;
+    if (const auto dots = value.find(".."); dots != std::string::npos) {
+        const std::string from = value.substr(0, dots);
+        const std::string to = value.substr(dots + 2);
+        if (field == nullptr || field->IsNull()) {
+            return false;
+        }
+        if (is_time_field(name) || is_date_field(name)) {
+            if (!field->IsString()) {
+                return false;
+            }
+            const bool secs = is_time_field(name);
+            const std::string v =
+                secs ? second_key(std::string(
+                           field->GetString(), std::min<std::size_t>(19, field->GetStringLength())
+                       ))
+                     : std::string(field->GetString()).substr(0, 10);
+            const std::string f = secs ? second_key(from) : from.substr(0, 10);
+            const std::string t = secs ? second_key(to) : to.substr(0, 10);
+            return (from.empty() || v >= f) && (to.empty() || v <= t);
+        }
+        if (!field->IsNumber()) {
+            return false;
+        }
+        const double v = field->GetDouble();
+        char* end = nullptr;
+        const double f = from.empty() ? 0 : std::strtod(from.c_str(), &end);
+        const double t = to.empty() ? 0 : std::strtod(to.c_str(), &end);
+        return (from.empty() || v >= f) && (to.empty() || v <= t);
+    }
+    if (value == "true" || value == "false") {
+        const bool want = value == "true";
+        const bool is_true = field != nullptr && ((field->IsBool() && field->GetBool()) ||
+                                                  (field->IsString() && to_text(*field) == "true"));
+        return want ? is_true : !is_true;
+    }
+    if (field == nullptr) {
+        return false;
+    }
+    const auto wanted = split(value, ',');
+    if (field->IsArray()) {
+        for (const auto& item : field->GetArray()) {
+            if (std::find(wanted.begin(), wanted.end(), to_text(item)) != wanted.end()) {
+                return true;
+            }
+        }
+        return false;
+    }
+    return std::find(wanted.begin(), wanted.end(), to_text(*field)) != wanted.end();
+}
+
+int compare_values(const Value* a, const Value* b) {
+    const bool na = a == nullptr || a->IsNull();
+    const bool nb = b == nullptr || b->IsNull();
+    if (na || nb) {
+        return na == nb ? 0 : (na ? 1 : -1);  // NULLS LAST
+    }
+    if (a->IsNumber() && b->IsNumber()) {
+        const double x = a->GetDouble();
+        const double y = b->GetDouble();
+        return x < y ? -1 : (x > y ? 1 : 0);
+    }
+    if (a->IsString() && b->IsString()) {
+        const std::string_view x(a->GetString(), a->GetStringLength());
+        const std::string_view y(b->GetString(), b->GetStringLength());
+        return x < y ? -1 : (x == y ? 0 : 1);
+    }
+    const std::string x = to_text(*a);
+    const std::string y = to_text(*b);
+    return x.compare(y) < 0 ? -1 : (x == y ? 0 : 1);
+}
+
+const std::vector<std::string> short_fields = {
+    "created_at",
+    "owned_by",
+    "owned_by_agency_id",
+    "flag_count",
+    "status",
+    "record_in_scope",
+    "short_id",
+    "alert_count",
+    "case_id_display",
+    "name",
+    "survivor_code_no",
+    "age",
+    "sex",
+    "registration_date",
+    "hidden_name",
+    "workflow",
+    "case_status_reopened",
+    "module_id",
+    "registry_record_id",
+    "client_code",
+    "gender",
+    "reporting_location_hierarchy",
+    "location_current"};
+
+const std::set<std::string, std::less<>> immutable_fields = {
+    "id",
+    "unique_identifier",
+    "short_id",
+    "created_at",
+    "created_by",
+    "case_id",
+    "case_id_display",
+    "enabled"};
+
+struct transition {
+    std::string id;
+    std::string type;  // Referral | Transfer
+    std::string status;
+    std::string record_id;
+    std::string transitioned_by;
+    std::string transitioned_to;
+    std::string transitioned_to_agency;
+    std::string transitioned_to_remote;
+    std::string notes;
+    std::string service;
+    std::string rejected_reason;
+    std::string created_at;
+    std::string responded_at;
+    bool remote = false;
+    bool consent_overridden = false;
+};
+
+struct session_state {
+    std::string user;
+    std::string csrf;
+    time_point last_seen;
+};
+
+enum class auth_kind { none, basic, session, jwt, idp };
+
+struct auth_result {
+    auth_kind kind = auth_kind::none;
+    std::string session_id;
+};
+
+std::string render(const Value& v) {
+    return json::to_string(v);
+}
+
+// Receivers: enabled CP users who can receive referrals and transfers; `system_sync` is a
+// system-category account that cannot.
+const std::set<std::string, std::less<>> receivers = {"cp_worker_2", "cp_manager", "primero_cp"};
+
+}  // namespace
+
+struct primero_sandbox::impl {
+    primero_settings settings;
+    const clock_source* clock;
+    mutable std::mutex mutex;
+    std::map<std::string, Document> cases;
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<transition>> transitions;
+    std::map<std::string, session_state> sessions;
+    std::map<std::string, time_point> jwts;
+    std::mt19937_64 rng;
+    std::mt19937_64 secret_rng;
+    bool locked = false;
+    std::size_t logins = 0;
+    std::size_t failed_logins = 0;
+    int failed_attempts = 0;
+    time_point locked_until{};
+    std::deque<time_point> login_times;
+    std::map<std::string, std::size_t> mark_synced;
+    std::uint64_t request_no = 0;
+    std::unique_ptr<http_server> server;
+
+    impl(primero_settings s, const clock_source& c)
+        : settings(std::move(s)),
+          clock(&c),
+          rng(settings.seed),
+          secret_rng(settings.seed ^ 0x5bd1e995) {
+        if (settings.password.empty()) {
+            settings.password = "sbx-" + random_hex(secret_rng, 16);
+        }
+    }
+
+    static std::string random_hex(std::mt19937_64& r, std::size_t n) {
+        static constexpr char digits[] = "0123456789abcdef";
+        std::string out;
+        for (std::size_t i = 0; i < n; ++i) {
+            out += digits[r() & 15];
+        }
+        return out;
+    }
+
+    std::string new_uuid() { return synthetic_uuid(rng); }
+    std::string now_text() const { return format_rfc3339(clock->now(), 3); }
+
+    // Responses ----------------------------------------------------------------------------
+
+    static response json_response(unsigned status, const Value& v) {
+        response r;
+        r.status = status;
+        r.body = render(v);
+        return r;
+    }
+
+    static response error(
+        unsigned status,
+        const std::string& resource,
+        const std::string& message,
+        const Value* detail = nullptr,
+        const Value* message_array = nullptr
+    ) {
+        Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
+        Value e(rapidjson::kObjectType);
+        e.AddMember("status", status, a);
+        e.AddMember("resource", Value(resource.c_str(), a), a);
+        if (detail != nullptr) {
+            e.AddMember("detail", Value(*detail, a), a);
+        }
+        if (message_array != nullptr) {
+            e.AddMember("message", Value(*message_array, a), a);
+        } else {
+            e.AddMember("message", Value(message.c_str(), a), a);
+        }
+        Value errors(rapidjson::kArrayType);
+        errors.PushBack(e, a);
+        d.AddMember("errors", errors, a);
+        return json_response(status, d);
+    }
+
+    static response error_detail(
+        unsigned status,
+        const std::string& resource,
+        const std::string& message,
+        const std::string& detail
+    ) {
+        Value d(detail.c_str(), static_cast<rapidjson::SizeType>(detail.size()));
+        return error(status, resource, message, &d);
+    }
+
+    static response devise_401(const char* text) {
+        response r;
+        r.status = 401;
+        r.body = std::string(R"({"error":")") + text + "\"}";
+        r.headers.emplace_back("WWW-Authenticate", R"(Bearer realm="Primero" charset="UTF8")");
+        return r;
+    }
+
+    // Auth ---------------------------------------------------------------------------------
+
+    static std::map<std::string, std::string> cookies(const request& req) {
+        std::map<std::string, std::string> out;
+        const auto it = req.headers.find("cookie");
+        if (it == req.headers.end()) {
+            return out;
+        }
+        for (auto& part : split(it->second, ';')) {
+            std::size_t b = part.find_first_not_of(' ');
+            if (b == std::string::npos) {
+                continue;
+            }
+            part = part.substr(b);
+            const auto eq = part.find('=');
+            if (eq != std::string::npos) {
+                out[part.substr(0, eq)] = part.substr(eq + 1);
+            }
+        }
+        return out;
+    }
+
+    bool account_locked() const { return clock->now() < locked_until; }
+
+    void note_failure() {
+        ++failed_attempts;
+        if (failed_attempts >= 6) {
+            locked_until = clock->now() + std::chrono::minutes(30);
+            failed_attempts = 0;
+        }
+    }
+
+    // Checks credentials; the error response when refused.
+    std::optional<response> check_password(const std::string& user, const std::string& pass) {
+        if (account_locked()) {
+            return devise_401("Your account is locked.");
+        }
+        if (user != settings.user_name || pass != settings.password) {
+            note_failure();
+            return devise_401("Invalid User name or password.");
+        }
+        failed_attempts = 0;
+        return std::nullopt;
+    }
+
+    std::optional<response> authenticate(const request& req, auth_result& out) {
+        const auto now = clock->now();
+        const auto auth = req.headers.find("authorization");
+        if (auth != req.headers.end()) {
+            const std::string& h = auth->second;
+            if (h.rfind("Basic ", 0) == 0) {
+                const auto decoded = base64_decode(h.substr(6));
+                const auto colon = decoded ? decoded->find(':') : std::string::npos;
+                if (colon == std::string::npos) {
+                    return devise_401("Invalid User name or password.");
+                }
+                if (auto refused =
+                        check_password(decoded->substr(0, colon), decoded->substr(colon + 1))) {
+                    return refused;
+                }
+                out.kind = auth_kind::basic;
+                return std::nullopt;
+            }
+            if (h.rfind("Bearer ", 0) == 0) {
+                const std::string token = h.substr(7);
+                if (!settings.idp_token.empty() && token == settings.idp_token) {
+                    out.kind = auth_kind::idp;
+                    return std::nullopt;
+                }
+                const auto it = jwts.find(token);
+                if (it == jwts.end()) {
+                    return error(401, path_of(req), "Not enough or too many segments");
+                }
+                if (now >= it->second) {
+                    return error(401, path_of(req), "Signature has expired");
+                }
+                out.kind = auth_kind::jwt;
+                return std::nullopt;
+            }
+            return devise_401("You need to sign in or sign up before continuing.");
+        }
+        const auto jar = cookies(req);
+        const auto sid = jar.find("_app_session");
+        if (sid != jar.end()) {
+            const auto it = sessions.find(sid->second);
+            if (it != sessions.end() && now - it->second.last_seen <= settings.session_timeout) {
+                it->second.last_seen = now;
+                out.kind = auth_kind::session;
+                out.session_id = sid->second;
+                if (req.method != "GET" && req.method != "HEAD") {
+                    const auto token = req.headers.find("x-csrf-token");
+                    if (token == req.headers.end() || token->second != it->second.csrf) {
+                        return error(403, path_of(req), "Can't verify CSRF token authenticity.");
+                    }
+                }
+                return std::nullopt;
+            }
+            if (it != sessions.end()) {
+                sessions.erase(it);
+            }
+        }
+        return devise_401("You need to sign in or sign up before continuing.");
+    }
+
+    static std::string path_of(const request& req) {
+        return req.target.substr(0, req.target.find('?'));
+    }
+
+    response login(const request& req) {
+        const auto now = clock->now();
+        ++logins;
+        // Legacy refresh: a still-valid bearer token and no credentials.
+        const auto auth = req.headers.find("authorization");
+        if (settings.legacy_jwt && auth != req.headers.end() &&
+            auth->second.rfind("Bearer ", 0) == 0 &&
+            req.body.find("password") == std::string::npos) {
+            const auto it = jwts.find(auth->second.substr(7));
+            if (it == jwts.end() || now >= it->second) {
+                ++failed_logins;
+                return error(401, "/api/v2/tokens", "Signature has expired");
+            }
+            return issue_jwt();
+        }
+        auto doc = json::parse(req.body);
+        std::string user;
+        std::string pass;
+        if (doc && doc->IsObject() && doc->HasMember("user") && (*doc)["user"].IsObject()) {
+            const Value& u = (*doc)["user"];
+            if (u.HasMember("user_name") && u["user_name"].IsString()) {
+                user = u["user_name"].GetString();
+            }
+            if (u.HasMember("password") && u["password"].IsString()) {
+                pass = u["password"].GetString();
+            }
+        }
+        // Rack::Attack: 6 logins per user name per minute.
+        while (!login_times.empty() && now - login_times.front() >= std::chrono::minutes(1)) {
+            login_times.pop_front();
+        }
+        if (login_times.size() >= 6) {
+            ++failed_logins;
+            response r;
+            r.status = 429;
+            r.content_type = "text/plain";
+            r.body = "Retry later\n";
+            r.headers.emplace_back("Retry-After", "60");
+            return r;
+        }
+        login_times.push_back(now);
+        if (auto refused = check_password(user, pass)) {
+            ++failed_logins;
+            return *refused;
+        }
+        if (settings.legacy_jwt) {
+            return issue_jwt();
+        }
+        const std::string sid = random_hex(secret_rng, 32);
+        const std::string csrf = base64_encode(random_hex(secret_rng, 24));
+        // A new login ends the user's other sessions.
+        sessions.clear();
+        sessions[sid] = session_state{user, csrf, now};
+        response r;
+        r.body = R"({"id":1,"user_name":")" + settings.user_name + R"(","group_permission":"all"})";
+        r.headers.emplace_back(
+            "Set-Cookie", "_app_session=" + sid + "; path=/; HttpOnly; SameSite=Lax"
+        );
+        r.headers.emplace_back("Set-Cookie", "CSRF-TOKEN=" + csrf + "; path=/; SameSite=Strict");
+        return r;
+    }
+
+    response issue_jwt() {
+        const std::string token = "eyJhbGciOiJIUzI1NiJ9." + random_hex(secret_rng, 40);
+        jwts[token] = clock->now() + settings.session_timeout;
+        response r;
+        r.body = R"({"id":1,"user_name":")" + settings.user_name + R"(","token":")" + token + "\"}";
+        r.headers.emplace_back("Authorization", "Bearer " + token);
+        return r;
+    }
+
+    // Records ------------------------------------------------------------------------------
+
+    Value render_record(
+        const Document& rec,
+        const std::vector<std::string>* fields,
+        rapidjson::Document::AllocatorType& a
+    ) const {
+        Value out(rapidjson::kObjectType);
+        out.AddMember("id", Value(rec["id"], a), a);
+        const bool enabled = !rec.HasMember("record_state") || !rec["record_state"].IsBool() ||
+                             rec["record_state"].GetBool();
+        out.AddMember("enabled", enabled, a);
+        for (const auto& m : rec.GetObject()) {
+            const std::string name = m.name.GetString();
+            if (name == "id") {
+                continue;
+            }
+            if (fields != nullptr && name != "last_updated_at" &&
+                std::find(fields->begin(), fields->end(), name) == fields->end()) {
+                continue;
+            }
+            out.AddMember(Value(m.name, a), Value(m.value, a), a);
+        }
+        if (!out.HasMember("alert_count") &&
+            (fields == nullptr ||
+             std::find(fields->begin(), fields->end(), "alert_count") != fields->end())) {
+            out.AddMember("alert_count", 0, a);
+        }
+        return out;
+    }
+
+    response index(const request& req) {
+        const auto q = req.target.find('?');
+        const auto params = parse_query(
+            q == std::string::npos ? std::string_view{} : std::string_view(req.target).substr(q + 1)
+        );
+        std::vector<std::pair<std::string, std::string>> filters;
+        std::vector<std::pair<std::string, time_range>> ranges;
+        for (const auto& [k, v] : params) {
+            std::string name = k.rfind("loc:", 0) == 0 ? k.substr(4) : k;
+            if (reserved_params.count(name) != 0) {
+                continue;
+            }
+            if (auto r = time_range_of(name, v)) {
+                ranges.emplace_back(std::move(name), std::move(*r));
+            } else {
+                filters.emplace_back(std::move(name), v);
+            }
+        }
+        std::string order_by = param(params, "order_by");
+        if (order_by.empty()) {
+            order_by = "created_at";
+        }
+        const std::string dir = param(params, "order");
+        const bool desc = dir.empty() || dir == "desc";
+        // No tie-breaker, as in Primero: equal keys come out in an order that changes per
+        // request.
+        const std::uint64_t salt = ++request_no * 0x9E3779B97F4A7C15ULL;
+        struct entry {
+            const Value* key;
+            std::uint64_t tie;
+            const Document* doc;
+        };
+        std::vector<entry> hits;
+        for (const auto& id : order) {
+            const Document& rec = cases.at(id);
+            bool ok = true;
+            for (const auto& [name, range] : ranges) {
+                if (!in_range(rec, name, range)) {
+                    ok = false;
+                    break;
+                }
+            }
+            for (const auto& [name, value] : filters) {
+                if (!ok) {
+                    break;
+                }
+                if (!matches(rec, name, value)) {
+                    ok = false;
+                    break;
+                }
+            }
+            if (!ok) {
+                continue;
+            }
+            const auto k = rec.FindMember(order_by.c_str());
+            std::uint64_t h = salt;
+            for (char c : id) {
+                h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
+            }
+            hits.push_back({k == rec.MemberEnd() ? nullptr : &k->value, h, &rec});
+        }
+        std::sort(hits.begin(), hits.end(), [desc](const entry& a, const entry& b) {
+            int c = compare_values(a.key, b.key);
+            if (desc) {
+                c = -c;
+            }
+            if (c != 0) {
+                return c < 0;
+            }
+            return a.tie < b.tie;
+        });
+        long per = 20;
+        if (const auto p = param(params, "per"); !p.empty()) {
+            per = std::strtol(p.c_str(), nullptr, 10);
+            if (per <= 0) {
+                per = 20;
+            }
+            per = std::min(per, 1000L);
+        }
+        long page = 1;
+        if (const auto p = param(params, "page"); !p.empty()) {
+            page = std::max(1L, std::strtol(p.c_str(), nullptr, 10));
+        }
+        std::vector<std::string> field_list;
+        const std::string fields = param(params, "fields");
+        if (fields == "short") {
+            field_list = short_fields;
+        } else if (!fields.empty()) {
+            field_list = split(fields, ',');
+        }
+        Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
+        Value data(rapidjson::kArrayType);
+        const std::size_t offset = static_cast<std::size_t>((page - 1) * per);
+        for (std::size_t i = offset; i < hits.size() && i < offset + static_cast<std::size_t>(per);
+             ++i) {
+            data.PushBack(
+                render_record(*hits[i].doc, fields.empty() ? nullptr : &field_list, a), a
+            );
+        }
+        d.AddMember("data", data, a);
+        Value meta(rapidjson::kObjectType);
+        meta.AddMember("total", static_cast<std::uint64_t>(hits.size()), a);
+        meta.AddMember("per", static_cast<std::int64_t>(per), a);
+        meta.AddMember("page", static_cast<std::int64_t>(page), a);
+        d.AddMember("metadata", meta, a);
+        return json_response(200, d);
+    }
+
+    response show(const request& req, const std::string& id) {
+        const auto it = cases.find(id);
+        if (it == cases.end()) {
+            return not_found(path_of(req), id);
+        }
+        Document d(rapidjson::kObjectType);
+        d.AddMember("data", render_record(it->second, nullptr, d.GetAllocator()), d.GetAllocator());
+        return json_response(200, d);
+    }
+
+    static response not_found(const std::string& resource, const std::string& id) {
+        return error_detail(404, resource, "Not Found", "Couldn't find Child with 'id'=" + id);
+    }
+
+    // Gives every subform row a unique_id.
+    void assign_row_ids(Value& data, rapidjson::Document::AllocatorType& a) {
+        for (auto& m : data.GetObject()) {
+            if (!m.value.IsArray()) {
+                continue;
+            }
+            for (auto& row : m.value.GetArray()) {
+                if (row.IsObject() && !row.HasMember("unique_id")) {
+                    row.AddMember("unique_id", Value(new_uuid().c_str(), a), a);
+                }
+            }
+        }
+    }
+
+    // JSON-schema and model validation of a write; the error response if refused.
+    std::optional<response> validate(const Value& data, const std::string& resource, bool create) {
+        if (create && data.HasMember("id") &&
+            (!data["id"].IsString() || !is_uuid(data["id"].GetString()))) {
+            Value detail(rapidjson::kArrayType);
+            Document tmp;
+            detail.PushBack("/id", tmp.GetAllocator());
+            return error(422, resource, "Invalid Record JSON", &detail);
+        }
+        for (const char* num : {"age"}) {
+            if (data.HasMember(num) && !data[num].IsNull() && !data[num].IsInt()) {
+                Document tmp;
+                Value detail(rapidjson::kArrayType);
+                detail.PushBack(
+                    Value((std::string("/") + num).c_str(), tmp.GetAllocator()), tmp.GetAllocator()
+                );
+                return error(422, resource, "Invalid Record JSON", &detail);
+            }
+        }
+        for (const char* flag : {"record_state", "consent_for_services", "disclosure_other_orgs"}) {
+            if (data.HasMember(flag) && !data[flag].IsBool()) {
+                Document tmp;
+                Value detail(rapidjson::kArrayType);
+                detail.PushBack(
+                    Value((std::string("/") + flag).c_str(), tmp.GetAllocator()), tmp.GetAllocator()
+                );
+                return error(422, resource, "Invalid Record JSON", &detail);
+            }
+        }
+        for (const char* date : {"date_of_birth", "registration_date"}) {
+            if (data.HasMember(date) && !data[date].IsNull() &&
+                (!data[date].IsString() || !parse_date(data[date].GetString()))) {
+                Document tmp;
+                Value detail(date, tmp.GetAllocator());
+                Value msg(rapidjson::kArrayType);
+                msg.PushBack(
+                    Value((std::string("errors.models.child.") + date).c_str(), tmp.GetAllocator()),
+                    tmp.GetAllocator()
+                );
+                return error(422, resource, "", &detail, &msg);
+            }
+        }
+        return std::nullopt;
+    }
+
+    response create(const request& req) {
+        const std::string resource = "/api/v2/cases";
+        auto body = json::parse(req.body);
+        if (!body || !body->IsObject() || !body->HasMember("data") || !(*body)["data"].IsObject()) {
+            return error(422, resource, "param is missing or the value is empty: data");
+        }
+        Value& data = (*body)["data"];
+        if (auto refused = validate(data, resource, true)) {
+            return *refused;
+        }
+        const bool client_id = data.HasMember("id");
+        const std::string id = client_id ? data["id"].GetString() : new_uuid();
+        if (cases.count(id) != 0) {
+            return error(409, resource, "Conflict: A record with this id already exists");
+        }
+        Document rec(rapidjson::kObjectType);
+        auto& a = rec.GetAllocator();
+        rec.AddMember("id", Value(id.c_str(), a), a);
+        for (auto& m : data.GetObject()) {
+            const std::string name = m.name.GetString();
+            if (immutable_fields.count(name) != 0) {
+                continue;
+            }
+            rec.AddMember(Value(m.name, a), Value(m.value, a), a);
+        }
+        assign_row_ids(rec, a);
+        const std::string now = now_text();
+        const std::string uid = new_uuid();
+        const auto set = [&](const char* k, Value v) {
+            if (rec.HasMember(k)) {
+                rec[k] = v;
+            } else {
+                rec.AddMember(Value(k, a), v, a);
+            }
+        };
+        const auto set_default = [&](const char* k, Value v) {
+            if (!rec.HasMember(k)) {
+                rec.AddMember(Value(k, a), v, a);
+            }
+        };
+        set_default("record_state", Value(true));
+        set_default("status", Value("open", a));
+        set_default("workflow", Value("new", a));
+        set_default("module_id", Value("primeromodule-cp", a));
+        set_default("registration_date", Value(now.substr(0, 10).c_str(), a));
+        set("unique_identifier", Value(uid.c_str(), a));
+        set("case_id", Value(uid.c_str(), a));
+        set("short_id", Value(uid.substr(uid.size() - 7).c_str(), a));
+        set("case_id_display", Value(uid.substr(uid.size() - 7).c_str(), a));
+        set("owned_by", Value(settings.user_name.c_str(), a));
+        set("created_by", Value(settings.user_name.c_str(), a));
+        set("created_at", Value(now.c_str(), a));
+        set("posted_at", Value(now.c_str(), a));
+        set("last_updated_at", Value(now.c_str(), a));
+        set("last_updated_by", Value(settings.user_name.c_str(), a));
+        Value assoc(rapidjson::kArrayType);
+        assoc.PushBack(Value(settings.user_name.c_str(), a), a);
+        set("associated_user_names", std::move(assoc));
+        if (!rec.HasMember("name")) {
+            std::string name;
+            for (const char* part : {"name_first", "name_middle", "name_last"}) {
+                if (rec.HasMember(part) && rec[part].IsString() &&
+                    rec[part].GetStringLength() > 0) {
+                    name += (name.empty() ? "" : " ") + std::string(rec[part].GetString());
+                }
+            }
+            if (!name.empty()) {
+                rec.AddMember("name", Value(name.c_str(), a), a);
+            }
+        }
+        order.push_back(id);
+        auto& stored = cases[id];
+        stored.Swap(rec);
+        if (client_id) {
+            response r;
+            r.status = 204;
+            r.content_type = "application/json";
+            return r;
+        }
+        Document d(rapidjson::kObjectType);
+        d.AddMember("data", render_record(stored, nullptr, d.GetAllocator()), d.GetAllocator());
+        return json_response(200, d);
+    }
+
+    // RecordMergeDataHashService: hashes merge, subform rows merge by unique_id (rows with
+    // "_destroy": true removed), arrays of scalars are replaced.
+    static void merge(Value& target, const Value& patch, rapidjson::Document::AllocatorType& a) {
+        for (const auto& m : patch.GetObject()) {
+            auto it = target.FindMember(m.name);
+            if (it == target.MemberEnd()) {
+                Value v(m.value, a);
+                if (v.IsArray()) {
+                    // New subform: drop rows marked for removal.
+                    Value rows(rapidjson::kArrayType);
+                    for (auto& row : v.GetArray()) {
+                        if (!(row.IsObject() && row.HasMember("_destroy") &&
+                              row["_destroy"].IsBool() && row["_destroy"].GetBool())) {
+                            rows.PushBack(Value(row, a), a);
+                        }
+                    }
+                    v = rows;
+                }
+                target.AddMember(Value(m.name, a), v, a);
+                continue;
+            }
+            Value& cur = it->value;
+            const bool subform = m.value.IsArray() && !m.value.Empty() && m.value[0].IsObject();
+            if (subform && cur.IsArray()) {
+                for (const auto& row : m.value.GetArray()) {
+                    if (!row.IsObject()) {
+                        continue;
+                    }
+                    const bool destroy = row.HasMember("_destroy") && row["_destroy"].IsBool() &&
+                                         row["_destroy"].GetBool();
+                    Value* match = nullptr;
+                    rapidjson::SizeType index = 0;
+                    if (row.HasMember("unique_id") && row["unique_id"].IsString()) {
+                        for (rapidjson::SizeType i = 0; i < cur.Size(); ++i) {
+                            if (cur[i].IsObject() && cur[i].HasMember("unique_id") &&
+                                cur[i]["unique_id"] == row["unique_id"]) {
+                                match = &cur[i];
+                                index = i;
+                            }
+                        }
+                    }
+                    if (destroy) {
+                        if (match != nullptr) {
+                            cur.Erase(cur.Begin() + index);
+                        }
+                        continue;
+                    }
+                    if (match != nullptr) {
+                        merge(*match, row, a);
+                    } else {
+                        cur.PushBack(Value(row, a), a);
+                    }
+                }
+            } else if (m.value.IsObject() && cur.IsObject()) {
+                merge(cur, m.value, a);
+            } else {
+                cur.CopyFrom(m.value, a);
+            }
+        }
+    }
+
+    response update(const request& req, const std::string& id) {
+        const std::string resource = path_of(req);
+        const auto it = cases.find(id);
+        if (it == cases.end()) {
+            return not_found(resource, id);
+        }
+        auto body = json::parse(req.body);
+        if (!body || !body->IsObject() || !body->HasMember("data") || !(*body)["data"].IsObject()) {
+            return error(422, resource, "param is missing or the value is empty: data");
+        }
+        Value& data = (*body)["data"];
+        if (auto refused = validate(data, resource, false)) {
+            return *refused;
+        }
+        Document& rec = it->second;
+        auto& a = rec.GetAllocator();
+        Document d(rapidjson::kObjectType);
+        auto& da = d.GetAllocator();
+        Value out(rapidjson::kObjectType);
+        // The sync write-back: not stored, sets the computed sync status (an audit row in Primero).
+        bool synced = false;
+        if (data.HasMember("mark_synced")) {
+            synced = data["mark_synced"].IsBool() && data["mark_synced"].GetBool();
+            data.RemoveMember("mark_synced");
+            data.RemoveMember("mark_synced_url");
+            data.RemoveMember("mark_synced_status");
+        }
+        Value patch(rapidjson::kObjectType);
+        for (auto& m : data.GetObject()) {
+            if (immutable_fields.count(m.name.GetString()) == 0) {
+                patch.AddMember(Value(m.name, a), Value(m.value, a), a);
+            }
+        }
+        if (synced) {
+            ++mark_synced[id];
+            const std::string now = now_text();
+            for (const char* k : {"sync_status", "synced_at"}) {
+                Value v(std::string(k) == "sync_status" ? "synced" : now.c_str(), a);
+                if (rec.HasMember(k)) {
+                    rec[k] = v;
+                } else {
+                    rec.AddMember(Value(k, a), v, a);
+                }
+            }
+        }
+        if (patch.MemberCount() > 0) {
+            merge(rec, patch, a);
+            assign_row_ids(rec, a);
+            const std::string now = now_text();
+            rec["last_updated_at"].SetString(now.c_str(), a);
+            if (rec.HasMember("last_updated_by")) {
+                rec["last_updated_by"].SetString(settings.user_name.c_str(), a);
+            }
+        }
+        out.AddMember("id", Value(id.c_str(), da), da);
+        const bool enabled = !rec["record_state"].IsBool() || rec["record_state"].GetBool();
+        out.AddMember("enabled", enabled, da);
+        out.AddMember("last_updated_at", Value(rec["last_updated_at"], da), da);
+        for (const auto& m : patch.GetObject()) {
+            if (!out.HasMember(m.name) && rec.HasMember(m.name)) {
+                out.AddMember(Value(m.name, da), Value(rec[m.name], da), da);
+            }
+        }
+        d.AddMember("data", out, da);
+        return json_response(200, d);
+    }
+
+    response disable(const request& req, const std::string& id) {
+        const auto it = cases.find(id);
+        if (it == cases.end()) {
+            return not_found(path_of(req), id);
+        }
+        Document& rec = it->second;
+        rec["record_state"].SetBool(false);
+        rec["last_updated_at"].SetString(now_text().c_str(), rec.GetAllocator());
+        Document d(rapidjson::kObjectType);
+        Value data(rapidjson::kObjectType);
+        data.AddMember("id", Value(id.c_str(), d.GetAllocator()), d.GetAllocator());
+        d.AddMember("data", data, d.GetAllocator());
+        return json_response(200, d);
+    }
+
+    // Transitions --------------------------------------------------------------------------
+
+    Value render_transition(
+        const transition& t, bool with_record, rapidjson::Document::AllocatorType& a
+    ) {
+        Value v(rapidjson::kObjectType);
+        const auto str = [&](const char* k, const std::string& s) {
+            if (!s.empty()) {
+                v.AddMember(Value(k, a), Value(s.c_str(), a), a);
+            }
+        };
+        str("id", t.id);
+        str("type", t.type);
+        str("status", t.status);
+        str("record_id", t.record_id);
+        v.AddMember("record_type", "case", a);
+        str("transitioned_by", t.transitioned_by);
+        str("transitioned_to", t.transitioned_to);
+        str("transitioned_to_agency", t.transitioned_to_agency);
+        str("transitioned_to_remote", t.transitioned_to_remote);
+        str("notes", t.notes);
+        str("service", t.service);
+        str("rejected_reason", t.rejected_reason);
+        str("created_at", t.created_at);
+        if (t.responded_at.empty()) {
+            v.AddMember("responded_at", Value(rapidjson::kNullType), a);
+        } else {
+            str("responded_at", t.responded_at);
+        }
+        v.AddMember("remote", t.remote, a);
+        v.AddMember("consent_overridden", t.consent_overridden, a);
+        v.AddMember("record_access_denied", false, a);
+        v.AddMember(
+            "user_can_accept_or_reject",
+            !t.remote && t.status == "in_progress" && t.transitioned_to == settings.user_name,
+            a
+        );
+        if (with_record) {
+            const Document& rec = cases.at(t.record_id);
+            Value r(rapidjson::kObjectType);
+            r.AddMember("id", Value(rec["id"], a), a);
+            r.AddMember(
+                "enabled", rec["record_state"].IsBool() ? rec["record_state"].GetBool() : true, a
+            );
+            r.AddMember("last_updated_at", Value(rec["last_updated_at"], a), a);
+            v.AddMember("record", r, a);
+        }
+        return v;
+    }
+
+    static void set_string_array(
+        Document& rec, const char* key, const std::vector<std::string>& values
+    ) {
+        auto& a = rec.GetAllocator();
+        Value arr(rapidjson::kArrayType);
+        for (const auto& s : values) {
+            arr.PushBack(Value(s.c_str(), a), a);
+        }
+        if (rec.HasMember(key)) {
+            rec[key] = arr;
+        } else {
+            rec.AddMember(Value(key, a), arr, a);
+        }
+    }
+
+    static std::vector<std::string> string_array(const Document& rec, const char* key) {
+        std::vector<std::string> out;
+        if (rec.HasMember(key) && rec[key].IsArray()) {
+            for (const auto& s : rec[key].GetArray()) {
+                if (s.IsString()) {
+                    out.emplace_back(s.GetString());
+                }
+            }
+        }
+        return out;
+    }
+
+    void assign(Document& rec, const std::string& user, bool add) {
+        auto assigned = string_array(rec, "assigned_user_names");
+        assigned.erase(std::remove(assigned.begin(), assigned.end(), user), assigned.end());
+        if (add) {
+            assigned.push_back(user);
+        }
+        set_string_array(rec, "assigned_user_names", assigned);
+        std::vector<std::string> assoc;
+        if (rec.HasMember("owned_by") && rec["owned_by"].IsString()) {
+            assoc.emplace_back(rec["owned_by"].GetString());
+        }
+        assoc.insert(assoc.end(), assigned.begin(), assigned.end());
+        set_string_array(rec, "associated_user_names", assoc);
+    }
+
+    void touch(Document& rec) {
+        rec["last_updated_at"].SetString(now_text().c_str(), rec.GetAllocator());
+    }
+
+    static bool flag(const Document& rec, const char* key) {
+        return rec.HasMember(key) && rec[key].IsBool() && rec[key].GetBool();
+    }
+
+    response transitions_list(const std::string& id, const std::string& type) {
+        Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
+        Value data(rapidjson::kArrayType);
+        for (const auto& t : transitions[id]) {
+            if (t.type == type) {
+                data.PushBack(render_transition(t, false, a), a);
+            }
+        }
+        d.AddMember("data", data, a);
+        return json_response(200, d);
+    }
+
+    response transition_create(const request& req, const std::string& id, const std::string& type) {
+        const std::string resource = path_of(req);
+        auto body = json::parse(req.body);
+        if (!body || !body->IsObject() || !body->HasMember("data") || !(*body)["data"].IsObject()) {
+            return error(422, resource, "param is missing or the value is empty: data");
+        }
+        const Value& data = (*body)["data"];
+        const auto get = [&](const char* k) -> std::string {
+            return data.HasMember(k) && data[k].IsString() ? data[k].GetString() : std::string{};
+        };
+        const auto get_bool = [&](const char* k) {
+            return data.HasMember(k) && data[k].IsBool() && data[k].GetBool();
+        };
+        transition t;
+        t.id = new_uuid();
+        t.type = type;
+        t.status = "in_progress";
+        t.record_id = id;
+        t.transitioned_by = settings.user_name;
+        t.transitioned_to = get("transitioned_to");
+        t.transitioned_to_agency = get("transitioned_to_agency");
+        t.transitioned_to_remote = get("transitioned_to_remote");
+        t.notes = get("notes");
+        t.service = get("service");
+        t.remote = get_bool("remote");
+        t.consent_overridden = get_bool("consent_overridden");
+        t.created_at = now_text();
+        if (!t.remote && (t.transitioned_to.empty() || receivers.count(t.transitioned_to) == 0 ||
+                          t.transitioned_to == settings.user_name)) {
+            Document tmp;
+            Value detail("transitioned_to", tmp.GetAllocator());
+            Value msg(rapidjson::kArrayType);
+            msg.PushBack("transition.errors.to_user_can_receive", tmp.GetAllocator());
+            return error(422, resource, "", &detail, &msg);
+        }
+        Document& rec = cases.at(id);
+        const bool consent = type == "Transfer" ? flag(rec, "disclosure_other_orgs")
+                                                : flag(rec, "disclosure_other_orgs") &&
+                                                      flag(rec, "consent_for_services");
+        if (!consent && !t.consent_overridden) {
+            Document tmp;
+            Value detail("consent", tmp.GetAllocator());
+            Value msg(rapidjson::kArrayType);
+            msg.PushBack("transition.errors.consent", tmp.GetAllocator());
+            return error(422, resource, "", &detail, &msg);
+        }
+        if (!t.remote) {
+            assign(rec, t.transitioned_to, true);
+        }
+        if (type == "Transfer") {
+            auto& a = rec.GetAllocator();
+            if (rec.HasMember("transfer_status")) {
+                rec["transfer_status"].SetString("in_progress", a);
+            } else {
+                rec.AddMember("transfer_status", "in_progress", a);
+            }
+            if (t.remote) {
+                rec["status"].SetString("transferred", a);
+            }
+        }
+        touch(rec);
+        transitions[id].push_back(t);
+        Document d(rapidjson::kObjectType);
+        d.AddMember("data", render_transition(t, true, d.GetAllocator()), d.GetAllocator());
+        return json_response(200, d);
+    }
+
+    response transition_update(
+        const request& req,
+        const std::string& id,
+        const std::string& type,
+        const std::string& tid,
+        bool revoke
+    ) {
+        const std::string resource = path_of(req);
+        auto& list = transitions[id];
+        const auto it = std::find_if(list.begin(), list.end(), [&](const transition& t) {
+            return t.id == tid && t.type == type;
+        });
+        if (it == list.end()) {
+            return error_detail(
+                404, resource, "Not Found", "Couldn't find Transition with 'id'=" + tid
+            );
+        }
+        std::string status = "revoked";
+        std::string reason;
+        if (!revoke) {
+            auto body = json::parse(req.body);
+            if (!body || !body->IsObject() || !body->HasMember("data") ||
+                !(*body)["data"].IsObject() || !(*body)["data"].HasMember("status") ||
+                !(*body)["data"]["status"].IsString()) {
+                return error(422, resource, "param is missing or the value is empty: status");
+            }
+            status = (*body)["data"]["status"].GetString();
+            if ((*body)["data"].HasMember("rejected_reason") &&
+                (*body)["data"]["rejected_reason"].IsString()) {
+                reason = (*body)["data"]["rejected_reason"].GetString();
+            }
+        }
+        const std::set<std::string, std::less<>> allowed =
+            type == "Referral"
+                ? std::set<std::string, std::less<>>{"accepted", "rejected", "done", "revoked"}
+                : std::set<std::string, std::less<>>{"accepted", "rejected", "revoked"};
+        if (allowed.count(status) == 0) {
+            return error_detail(422, resource, "transition.errors.invalid_status", "status");
+        }
+        Document& rec = cases.at(id);
+        auto& a = rec.GetAllocator();
+        it->status = status;
+        it->rejected_reason = reason;
+        it->responded_at = status == "revoked" ? std::string{} : now_text();
+        if (status == "rejected" || status == "revoked") {
+            assign(rec, it->transitioned_to, false);
+        }
+        if (type == "Transfer") {
+            if (rec.HasMember("transfer_status")) {
+                rec["transfer_status"].SetString(status.c_str(), a);
+            }
+            if (status == "accepted") {
+                const std::string previous = rec["owned_by"].GetString();
+                rec["owned_by"].SetString(it->transitioned_to.c_str(), a);
+                if (rec.HasMember("previously_owned_by")) {
+                    rec["previously_owned_by"].SetString(previous.c_str(), a);
+                } else {
+                    rec.AddMember("previously_owned_by", Value(previous.c_str(), a), a);
+                }
+            }
+        }
+        touch(rec);
+        Document d(rapidjson::kObjectType);
+        d.AddMember("data", render_transition(*it, true, d.GetAllocator()), d.GetAllocator());
+        return json_response(200, d);
+    }
+
+    // Routing ------------------------------------------------------------------------------
+
+    response handle(const request& req) {
+        std::lock_guard lock(mutex);
+        const std::string path = path_of(req);
+        if (path == "/health") {
+            return response{200, "{}"};
+        }
+        if (path == "/api/v2/primero" && req.method == "GET") {
+            return response{
+                200,
+                R"({"data":{"sandbox_ui":true,"config_ui":"full","allow_self_registration":false,)"
+                R"("locales":["en","bn"],"webpush_enabled":false,"agencies":[]}})"};
+        }
+        if (path == "/api/v2/tokens" && req.method == "POST") {
+            return login(req);
+        }
+        auth_result who;
+        if (auto refused = authenticate(req, who)) {
+            return *refused;
+        }
+        if (locked) {
+            response r = error_detail(503, path, "Service Unavailable", "Retry-After: 60");
+            r.headers.emplace_back("Retry-After", "60");
+            return r;
+        }
+        if (path == "/api/v2/tokens" && req.method == "DELETE") {
+            if (who.kind == auth_kind::session) {
+                sessions.erase(who.session_id);
+            }
+            return response{200, "{}"};
+        }
+        const std::string prefix = "/api/v2/cases";
+        if (path.rfind(prefix, 0) != 0) {
+            return error(404, path, "Not Found");
+        }
+        std::vector<std::string> parts;
+        if (path.size() > prefix.size()) {
+            if (path[prefix.size()] != '/') {
+                return error(404, path, "Not Found");
+            }
+            parts = split(path.substr(prefix.size() + 1), '/');
+        }
+        if (parts.empty()) {
+            if (req.method == "GET") {
+                return index(req);
+            }
+            if (req.method == "POST") {
+                return create(req);
+            }
+            return error(404, path, "Not Found");
+        }
+        const std::string& id = parts[0];
+        if (cases.count(id) == 0) {
+            return not_found(path, id);
+        }
+        if (parts.size() == 1) {
+            if (req.method == "GET") {
+                return show(req, id);
+            }
+            if (req.method == "PATCH" || req.method == "PUT") {
+                return update(req, id);
+            }
+            if (req.method == "DELETE") {
+                return disable(req, id);
+            }
+            return error(404, path, "Not Found");
+        }
+        const std::string type = parts[1] == "referrals"   ? "Referral"
+                                 : parts[1] == "transfers" ? "Transfer"
+                                                           : "";
+        if (type.empty() || parts.size() > 3) {
+            return error(404, path, "Not Found");
+        }
+        if (parts.size() == 2) {
+            if (req.method == "GET") {
+                return transitions_list(id, type);
+            }
+            if (req.method == "POST") {
+                return transition_create(req, id, type);
+            }
+            return error(404, path, "Not Found");
+        }
+        if (req.method == "PATCH") {
+            return transition_update(req, id, type, parts[2], false);
+        }
+        if (req.method == "DELETE" && type == "Referral") {
+            return transition_update(req, id, type, parts[2], true);
+        }
+        return error(404, path, "Not Found");
+    }
+};
+
+primero_sandbox::primero_sandbox(primero_settings settings, const clock_source& clock)
+    : impl_(std::make_unique<impl>(std::move(settings), clock)) {
+    generate_cases(
+        impl_->settings.seed,
+        impl_->settings.cases,
+        impl_->settings.user_name,
+        [this](Document rec) {
+            const std::string id = rec["id"].GetString();
+            impl_->order.push_back(id);
+            impl_->cases[id].Swap(rec);
+        }
+    );
+    impl_->server = std::make_unique<http_server>(
+        impl_->settings.listen_address,
+        impl_->settings.port,
+        [p = impl_.get()](const request& req) { return p->handle(req); }
+    );
+    impl_->server->set_rules(impl_->settings.faults);
+}
+
+primero_sandbox::~primero_sandbox() {
+    impl_->server.reset();
+}
+
+std::string primero_sandbox::base_url() const {
+    return impl_->server->base_url();
+}
+const std::string& primero_sandbox::user_name() const {
+    return impl_->settings.user_name;
+}
+const std::string& primero_sandbox::password() const {
+    return impl_->settings.password;
+}
+http_server& primero_sandbox::server() {
+    return *impl_->server;
+}
+void primero_sandbox::set_locked(bool locked) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->locked = locked;
+}
+void primero_sandbox::expire_sessions() {
+    std::lock_guard lock(impl_->mutex);
+    impl_->sessions.clear();
+    impl_->jwts.clear();
+}
+std::size_t primero_sandbox::case_count() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->cases.size();
+}
+std::optional<std::string> primero_sandbox::case_json(const std::string& id) const {
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->cases.find(id);
+    if (it == impl_->cases.end()) {
+        return std::nullopt;
+    }
+    return json::to_string(it->second);
+}
+std::vector<std::string> primero_sandbox::case_ids() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->order;
+}
+void primero_sandbox::set_last_updated(const std::string& id, const std::string& timestamp) {
+    std::lock_guard lock(impl_->mutex);
+    auto& rec = impl_->cases.at(id);
+    rec["last_updated_at"].SetString(timestamp.c_str(), rec.GetAllocator());
+}
+std::size_t primero_sandbox::logins() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->logins;
+}
+std::size_t primero_sandbox::failed_logins() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->failed_logins;
+}
+std::size_t primero_sandbox::mark_synced_count(const std::string& id) const {
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->mark_synced.find(id);
+    return it == impl_->mark_synced.end() ? 0 : it->second;
+}
+
+}  // namespace casebridge::sandbox

@@ -1,0 +1,73 @@
+// A faithful in-process Primero v2 (CPIMS+) API for tests and the demo: Basic, session+CSRF,
+// legacy JWT and IdP bearer auth; envelopes and error shapes; paging with the `per` clamp;
+// the filters an incremental sync uses; create 200/204/409/422; PATCH merge with `_destroy`;
+// soft delete; referrals and transfers with the consent rule; configuration lock; faults.
+// Facts: ../shared/reference/primero-v2-api.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "sandbox/http_server.hpp"
+
+namespace casebridge::sandbox {
+
+struct primero_settings {
+    std::string listen_address = "127.0.0.1";
+    unsigned short port = 0;
+    std::size_t cases = 0;   ///< Synthetic cases generated at start.
+    std::uint64_t seed = 1;  ///< Same seed, same cases, same password.
+    std::string user_name = "primero_cp";
+    std::string password;  ///< Empty: derived from the seed.
+    /// Up to v2.10: POST /api/v2/tokens answers a JWT (body `token` + Authorization header)
+    /// instead of a session cookie.
+    bool legacy_jwt = false;
+    /// Accepted as an external identity provider's bearer token when not empty.
+    std::string idp_token;
+    std::chrono::seconds session_timeout{3600};  ///< Sliding session / JWT lifetime.
+    std::vector<fault_rule> faults;              ///< Applied for the whole run.
+};
+
+class primero_sandbox {
+public:
+    /// Generates the cases and starts serving. Throws at startup (address in use).
+    primero_sandbox(primero_settings settings, const clock_source& clock);
+    ~primero_sandbox();
+    primero_sandbox(const primero_sandbox&) = delete;
+    primero_sandbox& operator=(const primero_sandbox&) = delete;
+
+    std::string base_url() const;
+    const std::string& user_name() const;
+    const std::string& password() const;
+
+    // Test hooks; thread-safe.
+    http_server& server();
+    /// Every authenticated call answers 503 + Retry-After: 60 while locked.
+    void set_locked(bool locked);
+    /// Ends every session and invalidates every JWT (as an expiry would).
+    void expire_sessions();
+    std::size_t case_count() const;
+    /// The stored case (flattened, as show renders it), or nullopt.
+    std::optional<std::string> case_json(const std::string& id) const;
+    /// Ids of every case, in creation order.
+    std::vector<std::string> case_ids() const;
+    /// Sets `last_updated_at` of a case (e.g. to build timestamp ties).
+    void set_last_updated(const std::string& id, const std::string& timestamp);
+    /// Number of POST /api/v2/tokens answered, and of those refused.
+    std::size_t logins() const;
+    std::size_t failed_logins() const;
+    /// mark_synced write-backs received for a case.
+    std::size_t mark_synced_count(const std::string& id) const;
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace casebridge::sandbox

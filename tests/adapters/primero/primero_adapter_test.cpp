@@ -1,0 +1,491 @@
+// The Primero adapter against the Primero sandbox over real HTTP on loopback.
+#include "primero/primero_adapter.hpp"
+
+#include <future>
+#include <map>
+#include <set>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include "adapter/registry.hpp"
+#include "core/uuid.hpp"
+#include "json/json.hpp"
+#include "json/json_schema.hpp"
+#include "sandbox/primero/primero_sandbox.hpp"
+#include "support/temp_dir.hpp"
+
+namespace casebridge::primero {
+namespace {
+
+using namespace std::chrono_literals;
+using sandbox::fault;
+
+class primero_adapter_test : public ::testing::Test {
+protected:
+    manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 1 / 10) + 9h};
+    test::temp_dir dir;
+    memory_sink sink;
+    net::io_context ctx;
+    std::unique_ptr<sandbox::primero_sandbox> box;
+    std::unique_ptr<http_client> http;
+
+    void start(std::size_t cases, sandbox::primero_settings s = {}) {
+        s.cases = cases;
+        s.seed = 7;
+        box = std::make_unique<sandbox::primero_sandbox>(s, clock);
+        http_client_settings hs;
+        hs.allow_plain_http_loopback = true;
+        hs.max_requests_per_second = 0;
+        hs.request_timeout = 1s;
+        http = std::move(*http_client::create(ctx.get_executor(), hs, clock));
+    }
+
+    settings basic_settings(int per = 1000) {
+        settings s;
+        s.base_url = box->base_url();
+        s.user_name = box->user_name();
+        s.password.file = dir.write("password", box->password() + "\n");
+        s.per_page = per;
+        return s;
+    }
+
+    std::unique_ptr<primero_adapter> make(settings s) {
+        adapter_env env{
+            ctx.get_executor(), http.get(), &clock, logger(sink, clock, log_level::debug)};
+        return std::make_unique<primero_adapter>(std::move(s), std::move(env));
+    }
+
+    template <typename T>
+    T run(net::awaitable<T> op) {
+        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
+        ctx.restart();
+        while (fut.wait_for(0s) != std::future_status::ready) {
+            if (ctx.run_one_for(10s) == 0) {
+                break;
+            }
+        }
+        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
+        return fut.get();
+    }
+
+    // Pulls until caught up; returns the records and leaves `cursor` at the resume point.
+    std::vector<external_record> walk(primero_adapter& a, std::optional<std::string>& cursor) {
+        std::vector<external_record> out;
+        for (int i = 0; i < 100'000; ++i) {
+            auto page = run(a.pull(cursor));
+            EXPECT_TRUE(page) << page.error().describe();
+            if (!page) {
+                break;
+            }
+            for (auto& r : page->records) {
+                out.push_back(std::move(r));
+            }
+            cursor = page->next_cursor;
+            if (!page->has_more) {
+                break;
+            }
+        }
+        return out;
+    }
+
+    void expect_each_case_once(const std::vector<external_record>& got) {
+        std::multiset<std::string> ids;
+        for (const auto& r : got) {
+            ids.insert(r.remote_id);
+        }
+        const auto all = box->case_ids();
+        EXPECT_EQ(got.size(), all.size());
+        for (const auto& id : all) {
+            EXPECT_EQ(ids.count(id), 1u) << "case " << id;
+        }
+    }
+
+    static rapidjson::Document body(const std::string& text) {
+        auto d = json::parse(text);
+        EXPECT_TRUE(d);
+        return std::move(*d);
+    }
+};
+
+TEST_F(primero_adapter_test, full_walk_of_5000_cases_with_per_1000) {
+    start(5000);
+    auto a = make(basic_settings(1000));
+    std::optional<std::string> cursor;
+    const auto got = walk(*a, cursor);
+    expect_each_case_once(got);
+    std::size_t disabled = 0;
+    for (const auto& r : got) {
+        disabled += r.disabled ? 1 : 0;
+        EXPECT_FALSE(r.updated_at.empty());
+    }
+    EXPECT_GT(disabled, 0u);  // record_state false is seen and reported
+    const auto requests = box->server().requests();
+    EXPECT_NE(
+        requests.front().target.find("last_updated_at=0000-01-01T00:00:00Z.."), std::string::npos
+    ) << requests.front().target;
+    // Every request stays inside one closed window: the same upper bound throughout.
+    const auto end_of = [](const std::string& t) {
+        const auto dots = t.find("..");
+        return t.substr(dots + 2, 20);
+    };
+    for (const auto& req : requests) {
+        if (req.target.find("order_by=last_updated_at") != std::string::npos) {
+            EXPECT_EQ(end_of(req.target), end_of(requests.front().target)) << req.target;
+        }
+    }
+    EXPECT_LT(box->server().request_count(), 20u);
+    // Caught up: the next pull asks for the window after the last one and finds nothing.
+    auto again = run(a->pull(cursor));
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(again->records.empty());
+    EXPECT_FALSE(again->has_more);
+}
+
+TEST_F(primero_adapter_test, full_walk_of_5000_cases_with_the_default_per) {
+    start(5000);
+    auto a = make(basic_settings(20));
+    std::optional<std::string> cursor;
+    const auto got = walk(*a, cursor);
+    expect_each_case_once(got);
+    const auto first = box->server().requests().front().target;
+    EXPECT_NE(first.find("order_by=last_updated_at&order=asc&per=20"), std::string::npos) << first;
+}
+
+TEST_F(primero_adapter_test, timestamp_ties_across_page_boundaries) {
+    start(90);
+    const auto ids = box->case_ids();
+    // 45 cases in one millisecond straddle pages 1–3 of 20; the sandbox orders ties
+    // differently on every request, as Postgres may.
+    for (std::size_t i = 10; i < 55; ++i) {
+        box->set_last_updated(ids[i], "2025-12-01T10:00:00.000Z");
+    }
+    for (std::size_t i = 55; i < 70; ++i) {
+        box->set_last_updated(ids[i], "2025-12-01T10:00:00.500Z");
+    }
+    auto a = make(basic_settings(20));
+    std::optional<std::string> cursor;
+    expect_each_case_once(walk(*a, cursor));
+}
+
+TEST_F(primero_adapter_test, incremental_pull_sees_only_changes_after_the_cursor) {
+    start(300);
+    auto a = make(basic_settings(100));
+    std::optional<std::string> cursor;
+    walk(*a, cursor);
+    clock.advance(30s);
+    const auto id = box->case_ids()[17];
+    external_record change;
+    change.remote_id = id;
+    change.body = body(R"({"risk_level":"high"})");
+    auto pushed = run(a->push(std::move(change)));
+    ASSERT_TRUE(pushed) << pushed.error().describe();
+    auto disabled = run(a->disable(box->case_ids()[18]));
+    ASSERT_TRUE(disabled);
+    clock.advance(5s);
+    const auto got = walk(*a, cursor);
+    ASSERT_EQ(got.size(), 2u);
+    std::map<std::string, bool> seen;  // same second: either order
+    for (const auto& r : got) {
+        seen[r.remote_id] = r.disabled;
+    }
+    ASSERT_EQ(seen.count(id), 1u);
+    EXPECT_FALSE(seen[id]);
+    ASSERT_EQ(seen.count(box->case_ids()[18]), 1u);
+    EXPECT_TRUE(seen[box->case_ids()[18]]);
+    // A change inside the current second waits for the next window (no partial seconds).
+    EXPECT_TRUE(walk(*a, cursor).empty());
+}
+
+TEST_F(primero_adapter_test, create_retried_after_a_lost_response_makes_no_duplicate) {
+    start(0);
+    auto a = make(basic_settings());
+    const auto make_record = [&] {
+        external_record r;
+        r.source_key = "flow-handover/progres/IND-0001";
+        r.body = body(R"({"name_first":"Rahima","sex":"female","age":9,)"
+                      R"("family_details_section":[{"relation":"mother"}]})");
+        return r;
+    };
+    box->server().inject(fault::lost());
+    auto first = run(a->push(make_record()));
+    ASSERT_FALSE(first);
+    EXPECT_TRUE(first.error().transient()) << first.error().describe();
+    EXPECT_EQ(box->case_count(), 1u);  // applied, but the answer never came
+    auto second = run(a->push(make_record()));
+    ASSERT_TRUE(second) << second.error().describe();
+    EXPECT_EQ(*second, primero_adapter::client_id_for("flow-handover/progres/IND-0001"));
+    EXPECT_EQ(box->case_count(), 1u);
+    auto shown = run(a->show(*second));
+    ASSERT_TRUE(shown);
+    // The subform row got a stable unique_id, the same one on the retry.
+    const std::string row_id = shown->body["family_details_section"][0]["unique_id"].GetString();
+    EXPECT_EQ(row_id, uuid_v5(*second + "/family_details_section/0"));
+}
+
+TEST_F(primero_adapter_test, update_merges_subforms_by_stable_unique_id) {
+    start(0);
+    auto a = make(basic_settings());
+    external_record c;
+    c.source_key = "flow/x/1";
+    c.body = body(R"({"name_first":"Nur","family_details_section":[{"relation":"mother"}]})");
+    const auto id = run(a->push(std::move(c)));
+    ASSERT_TRUE(id);
+    const std::string mother = uuid_v5(*id + "/family_details_section/0");
+    for (int i = 0; i < 2; ++i) {  // the same update twice adds the uncle once
+        external_record u;
+        u.remote_id = *id;
+        u.body = body(
+            R"({"family_details_section":[{"unique_id":")" + mother +
+            R"(","relation_age":35},{"relation":"uncle"}]})"
+        );
+        ASSERT_TRUE(run(a->push(std::move(u))));
+    }
+    auto shown = run(a->show(*id));
+    ASSERT_TRUE(shown);
+    const auto& rows = shown->body["family_details_section"];
+    ASSERT_EQ(rows.Size(), 2u);
+    EXPECT_EQ(rows[0]["relation_age"].GetInt(), 35);
+    EXPECT_STREQ(rows[1]["relation"].GetString(), "uncle");
+    external_record d;
+    d.remote_id = *id;
+    d.body =
+        body(R"({"family_details_section":[{"unique_id":")" + mother + R"(","_destroy":true}]})");
+    ASSERT_TRUE(run(a->push(std::move(d))));
+    EXPECT_EQ(run(a->show(*id))->body["family_details_section"].Size(), 1u);
+}
+
+TEST_F(primero_adapter_test, permanent_errors_name_the_record_and_primero_message) {
+    start(1);
+    auto a = make(basic_settings());
+    external_record bad;
+    bad.source_key = "flow/x/bad";
+    bad.body = body(R"({"name_first":"A","date_of_birth":"is invalid"})");
+    auto r = run(a->push(std::move(bad)));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, make_error_code(errc::remote_rejected));
+    EXPECT_FALSE(r.error().transient());
+    EXPECT_EQ(r.error().http_status, 422u);
+    EXPECT_EQ(r.error().record_id, primero_adapter::client_id_for("flow/x/bad"));
+    EXPECT_NE(r.error().detail.find("date_of_birth"), std::string::npos) << r.error().detail;
+    EXPECT_EQ(r.error().describe().find("is invalid"), std::string::npos);  // no value
+
+    auto nf = run(a->show("7e0c2c36-0000-4000-8000-000000000000"));
+    ASSERT_FALSE(nf);
+    EXPECT_EQ(nf.error().code, make_error_code(errc::not_found));
+    EXPECT_EQ(nf.error().record_id, "7e0c2c36-0000-4000-8000-000000000000");
+    EXPECT_NE(nf.error().detail.find("Not Found"), std::string::npos);
+
+    const auto id = box->case_ids()[0];
+    auto wrong_type = body(R"({"age":"nine"})");
+    external_record u;
+    u.remote_id = id;
+    u.body = std::move(wrong_type);
+    auto rej = run(a->push(std::move(u)));
+    ASSERT_FALSE(rej);
+    EXPECT_EQ(rej.error().record_id, id);
+    EXPECT_NE(rej.error().detail.find("Invalid Record JSON [/age]"), std::string::npos)
+        << rej.error().detail;
+}
+
+TEST_F(
+    primero_adapter_test, every_transient_fault_is_reported_once_and_recovered_by_calling_again
+) {
+    start(40);
+    auto a = make(basic_settings(1000));
+    const std::vector<std::pair<fault, errc>> faults = {
+        {fault::error(503, "30"), errc::rate_limited},
+        {fault::error(502), errc::remote_unavailable},
+        {fault::error(504), errc::remote_unavailable},
+        {fault::too_many_requests("2"), errc::rate_limited},
+        {fault::reset(), errc::remote_unavailable},
+        {fault::truncated(), errc::remote_unavailable},
+        {fault::malformed(), errc::bad_payload},
+        {fault::delayed(1500ms), errc::remote_unavailable},  // over the 1 s request deadline
+    };
+    for (const auto& [f, expected] : faults) {
+        box->server().inject(f);
+        const auto before = box->server().request_count();
+        auto r = run(a->pull(std::nullopt));
+        ASSERT_FALSE(r) << "fault kind " << static_cast<int>(f.kind);
+        EXPECT_EQ(r.error().code, make_error_code(expected)) << r.error().describe();
+        if (expected != errc::bad_payload) {
+            EXPECT_TRUE(r.error().transient());
+        }
+        EXPECT_EQ(box->server().request_count(), before + 1) << "the adapter must not retry";
+        auto ok = run(a->pull(std::nullopt));
+        ASSERT_TRUE(ok) << ok.error().describe();
+        EXPECT_EQ(ok->records.size(), 40u);
+    }
+    // The 503 of a configuration lock carries Retry-After: 60.
+    box->set_locked(true);
+    auto locked = run(a->pull(std::nullopt));
+    ASSERT_FALSE(locked);
+    EXPECT_EQ(locked.error().code, make_error_code(errc::rate_limited));
+    ASSERT_TRUE(locked.error().retry_after.has_value());
+    EXPECT_EQ(*locked.error().retry_after, 60s);
+    EXPECT_NE(locked.error().detail.find("Service Unavailable"), std::string::npos);
+    box->set_locked(false);
+    EXPECT_TRUE(run(a->pull(std::nullopt)));
+}
+
+TEST_F(primero_adapter_test, session_auth_logs_in_once_and_again_after_expiry) {
+    start(30);
+    auto s = basic_settings();
+    s.auth = auth_mode::session;
+    auto a = make(s);
+    ASSERT_TRUE(run(a->probe()));
+    std::optional<std::string> cursor;
+    EXPECT_EQ(walk(*a, cursor).size(), 30u);
+    external_record u;  // a write needs the CSRF token
+    u.remote_id = box->case_ids()[0];
+    u.body = body(R"({"risk_level":"low"})");
+    ASSERT_TRUE(run(a->push(std::move(u))));
+    EXPECT_EQ(box->logins(), 1u);
+    for (const auto& req : box->server().requests()) {
+        EXPECT_EQ(req.headers.count("authorization"), 0u) << "session mode sends no Basic";
+    }
+    box->expire_sessions();
+    ASSERT_TRUE(run(a->probe()));
+    EXPECT_EQ(box->logins(), 2u);
+    clock.advance(2h);  // idle past the session timeout
+    ASSERT_TRUE(run(a->probe()));
+    EXPECT_EQ(box->logins(), 3u);
+}
+
+TEST_F(primero_adapter_test, legacy_jwt_is_refreshed_or_renewed_on_401) {
+    sandbox::primero_settings ss;
+    ss.legacy_jwt = true;
+    start(5, ss);
+    auto s = basic_settings();
+    s.auth = auth_mode::jwt;
+    auto a = make(s);
+    ASSERT_TRUE(run(a->probe()));
+    EXPECT_EQ(box->logins(), 1u);
+    clock.advance(2h);  // the token expired: refresh fails, a new login follows
+    auto r = run(a->probe());
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_EQ(box->failed_logins(), 1u);  // the refused refresh
+    EXPECT_EQ(box->logins(), 3u);
+}
+
+TEST_F(primero_adapter_test, bearer_token_is_read_from_its_file) {
+    sandbox::primero_settings ss;
+    ss.idp_token = "idp-token-2";
+    start(5, ss);
+    settings s;
+    s.base_url = box->base_url();
+    s.auth = auth_mode::bearer;
+    s.token_file = dir.write("token", "idp-token-1\n");
+    auto a = make(s);
+    auto refused = run(a->probe());
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, make_error_code(errc::auth_failed));
+    dir.write("token", "idp-token-2\n");  // rotated
+    EXPECT_TRUE(run(a->probe()));
+}
+
+TEST_F(primero_adapter_test, a_refused_login_is_retried_at_most_once) {
+    start(5);
+    auto s = basic_settings();
+    s.auth = auth_mode::session;
+    s.password.file = dir.write("wrong", "not-the-password\n");
+    auto a = make(s);
+    for (int i = 0; i < 5; ++i) {
+        auto r = run(a->probe());
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, make_error_code(errc::auth_failed));
+        EXPECT_FALSE(r.error().transient());
+    }
+    EXPECT_EQ(box->failed_logins(), 2u);         // far from the lockout at six
+    dir.write("wrong", box->password() + "\n");  // fixed: logging in is allowed again
+    EXPECT_TRUE(run(a->probe()));
+
+    auto b = basic_settings();
+    b.password.file = dir.write("wrong2", "nope\n");
+    auto basic = make(b);
+    const auto before = box->server().request_count();
+    auto r = run(basic->probe());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, make_error_code(errc::auth_failed));
+    EXPECT_NE(r.error().detail.find("Invalid User name or password."), std::string::npos);
+    EXPECT_EQ(box->server().request_count(), before + 1);
+}
+
+TEST_F(primero_adapter_test, referrals_transfers_and_mark_synced) {
+    start(0);
+    auto a = make(basic_settings());
+    external_record c;
+    c.source_key = "flow/t/1";
+    c.body =
+        body(R"({"name_first":"Karim","disclosure_other_orgs":true,"consent_for_services":true})");
+    const auto id = run(a->push(std::move(c)));
+    ASSERT_TRUE(id);
+    auto ref = run(a->create_transition(
+        *id, transition_kind::referral, body(R"({"transitioned_to":"cp_worker_2","notes":"n"})")
+    ));
+    ASSERT_TRUE(ref) << ref.error().describe();
+    EXPECT_STREQ((*ref)["status"].GetString(), "in_progress");
+    auto list = run(a->list_transitions(*id, transition_kind::referral));
+    ASSERT_TRUE(list);
+    ASSERT_EQ(list->Size(), 1u);
+    auto done = run(a->update_transition(
+        *id, transition_kind::referral, (*ref)["id"].GetString(), "accepted", {}
+    ));
+    ASSERT_TRUE(done);
+    EXPECT_STREQ((*done)["status"].GetString(), "accepted");
+
+    external_record c2;
+    c2.source_key = "flow/t/2";
+    c2.body = body(R"({"name_first":"Jamal","disclosure_other_orgs":false})");
+    const auto id2 = run(a->push(std::move(c2)));
+    ASSERT_TRUE(id2);
+    auto refused = run(a->create_transition(
+        *id2, transition_kind::transfer, body(R"({"transitioned_to":"cp_worker_2"})")
+    ));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, make_error_code(errc::remote_rejected));
+    EXPECT_EQ(refused.error().record_id, *id2);
+    EXPECT_EQ(refused.error().detail, "transition.errors.consent [consent]");
+
+    ASSERT_TRUE(run(a->mark_synced(*id, "https://casebridge.example/inbox", "synced")));
+    EXPECT_EQ(box->mark_synced_count(*id), 1u);
+    EXPECT_STREQ(run(a->show(*id))->body["sync_status"].GetString(), "synced");
+}
+
+TEST_F(primero_adapter_test, registry_and_config_schema) {
+    adapter_registry registry;
+    register_builtin_adapters(registry);
+    ASSERT_NE(registry.find("primero"), nullptr);
+    EXPECT_FALSE(registry.add(make_factory()));  // duplicate ids are refused
+    const json::schema schema(config_schema(), "primero");
+    auto good = body(R"({"base_url":"https://primero.example.org","auth":{"mode":"session",)"
+                     R"("user_name":"sync","password_env":"PRIMERO_PASSWORD"},"per_page":1000})");
+    EXPECT_FALSE(schema.validate(good).has_value());  // nullopt: conforms
+    auto bad =
+        body(R"({"base_url":"https://p.example.org","auth":{"mode":"basic"},"per_page":5000})");
+    EXPECT_TRUE(schema.validate(bad).has_value());
+    auto no_secret =
+        body(R"({"base_url":"https://p.example.org","auth":{"mode":"basic","user_name":"u"}})");
+    EXPECT_THROW(settings_from_json(no_secret), std::invalid_argument);
+}
+
+TEST_F(primero_adapter_test, logs_carry_no_secret_or_value) {
+    start(20);
+    auto s = basic_settings();
+    s.auth = auth_mode::session;
+    auto a = make(s);
+    std::optional<std::string> cursor;
+    walk(*a, cursor);
+    box->expire_sessions();
+    walk(*a, cursor);
+    const std::string text = sink.text();
+    EXPECT_NE(text.find("primero.login"), std::string::npos);
+    EXPECT_EQ(text.find(box->password()), std::string::npos);
+    auto rec = json::parse(*box->case_json(box->case_ids()[0]));
+    EXPECT_EQ(text.find((*rec)["name_first"].GetString()), std::string::npos);
+}
+
+}  // namespace
+}  // namespace casebridge::primero

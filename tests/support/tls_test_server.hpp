@@ -1,0 +1,40 @@
+// An HTTPS/1.1 server on 127.0.0.1:0 for TLS tests: serves one fixed JSON answer, optionally
+// requires a client certificate signed by a given CA. Runs on its own thread.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace casebridge::test {
+
+struct tls_server_settings {
+    std::filesystem::path cert_file;
+    std::filesystem::path key_file;
+    std::filesystem::path client_ca_file;  ///< Set: a client certificate is required.
+};
+
+class tls_test_server {
+public:
+    explicit tls_test_server(tls_server_settings settings);
+    ~tls_test_server();
+    tls_test_server(const tls_test_server&) = delete;
+    tls_test_server& operator=(const tls_test_server&) = delete;
+
+    unsigned short port() const noexcept { return port_; }
+    /// Requests answered (after a successful handshake).
+    std::size_t requests() const noexcept { return requests_.load(); }
+    /// Handshakes that failed (e.g. the client refused the certificate).
+    std::size_t failed_handshakes() const noexcept { return failed_handshakes_.load(); }
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
+    unsigned short port_ = 0;
+    std::atomic<std::size_t> requests_{0};
+    std::atomic<std::size_t> failed_handshakes_{0};
+};
+
+}  // namespace casebridge::test

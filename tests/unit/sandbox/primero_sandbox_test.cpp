@@ -1,0 +1,529 @@
+// Acceptance checks of reference §5 (primero-v2-api.md) against the Primero sandbox.
+#include "sandbox/primero/primero_sandbox.hpp"
+
+#include <set>
+
+#include <boost/asio/this_coro.hpp>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include "core/base64.hpp"
+#include "json/json.hpp"
+#include "net/http_client.hpp"
+#include "support/run_awaitable.hpp"
+
+namespace casebridge::sandbox {
+namespace {
+
+using namespace std::chrono_literals;
+
+awaitable<remote_result<http_response>> send_one(http_request req) {
+    auto ex = co_await net::this_coro::executor;
+    http_client_settings s;
+    s.allow_plain_http_loopback = true;
+    s.max_requests_per_second = 0;
+    auto client = http_client::create(ex, s, system_clock_source::instance());
+    auto r = co_await (*client)->send(std::move(req));
+    co_return r;
+}
+
+struct api_result {
+    unsigned status = 0;
+    rapidjson::Document doc;
+    http_response raw;
+};
+
+class sandbox_test : public ::testing::Test {
+protected:
+    manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 1 / 10) + 9h};
+    std::unique_ptr<primero_sandbox> box;
+
+    void start(std::size_t cases, primero_settings s = {}) {
+        s.cases = cases;
+        s.seed = 42;
+        box = std::make_unique<primero_sandbox>(s, clock);
+    }
+    std::string basic() const {
+        return "Basic " + base64_encode(box->user_name() + ":" + box->password());
+    }
+    api_result call(
+        const std::string& method,
+        const std::string& path,
+        const std::string& body = {},
+        std::vector<http_header> headers = {},
+        bool auth = true
+    ) {
+        http_request req;
+        req.method = method;
+        req.url = box->base_url() + path;
+        req.body = body;
+        req.headers = std::move(headers);
+        if (auth) {
+            req.headers.push_back({"Authorization", basic()});
+        }
+        if (!body.empty()) {
+            req.headers.push_back({"Content-Type", "application/json"});
+        }
+        auto r = test::run_awaitable(send_one(std::move(req)));
+        EXPECT_TRUE(r) << r.error().describe();
+        api_result out;
+        if (!r) {
+            return out;
+        }
+        out.status = r->status;
+        out.raw = *r;
+        if (!r->body.empty() &&
+            r->header("content-type").value_or("").find("json") != std::string_view::npos) {
+            auto d = json::parse(r->body);
+            EXPECT_TRUE(d) << "body is not JSON";
+            if (d) {
+                out.doc = std::move(*d);
+            }
+        }
+        return out;
+    }
+    std::string first_id() const { return box->case_ids().front(); }
+};
+
+TEST_F(sandbox_test, list_has_envelope_and_metadata) {  // §5.1
+    start(30);
+    auto r = call("GET", "/api/v2/cases");
+    ASSERT_EQ(r.status, 200u);
+    ASSERT_TRUE(r.doc["data"].IsArray());
+    EXPECT_EQ(r.doc["data"].Size(), 20u);
+    EXPECT_EQ(r.doc["metadata"]["total"].GetInt(), 30);
+    EXPECT_EQ(r.doc["metadata"]["per"].GetInt(), 20);
+    EXPECT_EQ(r.doc["metadata"]["page"].GetInt(), 1);
+    for (const auto& c : r.doc["data"].GetArray()) {
+        EXPECT_TRUE(c["id"].IsString());
+        EXPECT_TRUE(c["alert_count"].IsInt());
+        EXPECT_TRUE(c["enabled"].IsBool());
+        EXPECT_TRUE(c["last_updated_at"].IsString());
+    }
+}
+
+TEST_F(sandbox_test, per_is_clamped) {  // §5.2
+    start(5);
+    EXPECT_EQ(call("GET", "/api/v2/cases?per=3000").doc["metadata"]["per"].GetInt(), 1000);
+    EXPECT_EQ(call("GET", "/api/v2/cases?per=999").doc["metadata"]["per"].GetInt(), 999);
+    EXPECT_EQ(call("GET", "/api/v2/cases").doc["metadata"]["per"].GetInt(), 20);
+}
+
+TEST_F(sandbox_test, boolean_false_matches_missing_key) {  // §5.4
+    start(200);
+    const auto t = call("GET", "/api/v2/cases?urgent_protection_concern=true&per=1000");
+    const auto f = call("GET", "/api/v2/cases?urgent_protection_concern=false&per=1000");
+    const int yes = t.doc["metadata"]["total"].GetInt();
+    const int no = f.doc["metadata"]["total"].GetInt();
+    EXPECT_GT(yes, 0);
+    EXPECT_GT(no, yes);
+    EXPECT_EQ(yes + no, 200);
+    for (const auto& c : t.doc["data"].GetArray()) {
+        EXPECT_TRUE(c["urgent_protection_concern"].GetBool());
+    }
+}
+
+TEST_F(sandbox_test, sort_and_bad_filter) {  // §5.5, §5.7
+    start(50);
+    const auto r = call("GET", "/api/v2/cases?fields=short&order=asc&order_by=age&per=100");
+    int prev = -1;
+    for (const auto& c : r.doc["data"].GetArray()) {
+        EXPECT_GE(c["age"].GetInt(), prev);
+        prev = c["age"].GetInt();
+        EXPECT_FALSE(c.HasMember("family_details_section"));  // short fields only
+    }
+    const auto bad = call("GET", "/api/v2/cases?service_implemented_day_times=List[%22user1%22]");
+    EXPECT_EQ(bad.status, 200u);
+    EXPECT_EQ(bad.doc["metadata"]["total"].GetInt(), 0);
+    EXPECT_EQ(bad.doc["data"].Size(), 0u);
+}
+
+TEST_F(sandbox_test, last_updated_at_ranges_have_second_precision) {  // §1.6, §4
+    start(3);
+    const auto ids = box->case_ids();
+    box->set_last_updated(ids[0], "2026-01-01T10:00:00.100Z");
+    box->set_last_updated(ids[1], "2026-01-01T10:00:00.900Z");
+    box->set_last_updated(ids[2], "2026-01-01T10:00:01.000Z");
+    const auto closed = call(
+        "GET", "/api/v2/cases?last_updated_at=2026-01-01T10:00:00.500Z..2026-01-01T10:00:00.500Z"
+    );
+    EXPECT_EQ(closed.doc["metadata"]["total"].GetInt(), 2);  // .100 and .900: same second
+    const auto open = call("GET", "/api/v2/cases?last_updated_at=2026-01-01T10:00:01Z..");
+    ASSERT_EQ(open.doc["metadata"]["total"].GetInt(), 1);
+    EXPECT_EQ(std::string(open.doc["data"][0]["id"].GetString()), ids[2]);
+    const auto all = call("GET", "/api/v2/cases?last_updated_at=0000-01-01T00:00:00Z..");
+    EXPECT_EQ(all.doc["metadata"]["total"].GetInt(), 3);
+}
+
+TEST_F(sandbox_test, show_and_not_found) {  // §5.9
+    start(3);
+    const auto id = first_id();
+    const auto r = call("GET", "/api/v2/cases/" + id);
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(std::string(r.doc["data"]["id"].GetString()), id);
+    EXPECT_TRUE(r.doc["data"].HasMember("enabled"));
+    EXPECT_TRUE(r.doc["data"].HasMember("workflow"));
+    const auto nf = call("GET", "/api/v2/cases/thisdoesntexist");
+    ASSERT_EQ(nf.status, 404u);
+    const auto& e = nf.doc["errors"][0];
+    EXPECT_EQ(e["status"].GetInt(), 404);
+    EXPECT_STREQ(e["resource"].GetString(), "/api/v2/cases/thisdoesntexist");
+    EXPECT_STREQ(e["message"].GetString(), "Not Found");
+    EXPECT_FALSE(e.HasMember("code"));
+}
+
+TEST_F(sandbox_test, create_variants) {  // §5.11 – 5.14
+    start(0);
+    const auto r =
+        call("POST", "/api/v2/cases", R"({"data":{"name":"Test","age":12,"sex":"female"}})");
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_FALSE(std::string(r.doc["data"]["id"].GetString()).empty());
+    EXPECT_STREQ(r.doc["data"]["name"].GetString(), "Test");
+    EXPECT_EQ(r.doc["data"]["age"].GetInt(), 12);
+    EXPECT_STREQ(r.doc["data"]["status"].GetString(), "open");
+    EXPECT_NE(std::string(r.doc["data"]["case_id"].GetString()), r.doc["data"]["id"].GetString());
+
+    const std::string uid = "6b7e5a6c-3c1d-4e7f-9a2b-1c2d3e4f5a6b";
+    const std::string body =
+        R"({"data":{"id":")" + uid + R"(","name":"Test","age":12,"sex":"female"}})";
+    const auto c = call("POST", "/api/v2/cases", body);
+    EXPECT_EQ(c.status, 204u);
+    EXPECT_TRUE(c.raw.body.empty());
+    EXPECT_EQ(call("GET", "/api/v2/cases/" + uid).status, 200u);
+    const auto dup = call("POST", "/api/v2/cases", body);
+    ASSERT_EQ(dup.status, 409u);
+    EXPECT_STREQ(dup.doc["errors"][0]["resource"].GetString(), "/api/v2/cases");
+    EXPECT_STREQ(
+        dup.doc["errors"][0]["message"].GetString(),
+        "Conflict: A record with this id already exists"
+    );
+    const auto bad = call(
+        "POST",
+        "/api/v2/cases",
+        R"({"data":{"name":"Test","age":12,"sex":"female","date_of_birth":"is invalid"}})"
+    );
+    ASSERT_EQ(bad.status, 422u);
+    ASSERT_EQ(bad.doc["errors"].Size(), 1u);
+    EXPECT_STREQ(bad.doc["errors"][0]["resource"].GetString(), "/api/v2/cases");
+    EXPECT_STREQ(bad.doc["errors"][0]["detail"].GetString(), "date_of_birth");
+    EXPECT_TRUE(bad.doc["errors"][0]["message"].IsArray());
+    EXPECT_EQ(box->case_count(), 2u);
+}
+
+TEST_F(sandbox_test, update_and_subform_merge) {  // §5.15, §5.16
+    start(0);
+    const std::string id = "0b9f1e2d-3c4b-4a59-8687-a1b2c3d4e5f6";
+    const std::string m = "11111111-1111-4111-8111-111111111111";
+    const std::string f = "22222222-2222-4222-8222-222222222222";
+    const std::string u = "33333333-3333-4333-8333-333333333333";
+    call(
+        "POST",
+        "/api/v2/cases",
+        R"({"data":{"id":")" + id + R"(","name":"Test","family_details_section":[{"unique_id":")" +
+            m + R"(","relation_type":"mother"},{"unique_id":")" + f +
+            R"(","relation_type":"father"}]}})"
+    );
+    clock.advance(5s);
+    const auto r = call(
+        "PATCH",
+        "/api/v2/cases/" + id,
+        R"({"data":{"id":"ffffffff-ffff-4fff-8fff-ffffffffffff","age":10,"national_id_no":"001",)"
+        R"("family_details_section":[{"unique_id":")" +
+            m + R"(","relation_age":35},{"unique_id":")" + u + R"(","relation_type":"uncle"}]}})"
+    );
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(std::string(r.doc["data"]["id"].GetString()), id);
+    EXPECT_EQ(r.doc["data"]["age"].GetInt(), 10);
+    EXPECT_STREQ(r.doc["data"]["national_id_no"].GetString(), "001");
+    EXPECT_FALSE(r.doc["data"].HasMember("name"));  // only changed fields come back
+    auto stored = json::parse(*box->case_json(id));
+    ASSERT_EQ((*stored)["family_details_section"].Size(), 3u);
+    EXPECT_EQ((*stored)["family_details_section"][0]["relation_age"].GetInt(), 35);
+    EXPECT_STREQ((*stored)["family_details_section"][0]["relation_type"].GetString(), "mother");
+    EXPECT_STRNE((*stored)["last_updated_at"].GetString(), (*stored)["created_at"].GetString());
+    call(
+        "PATCH",
+        "/api/v2/cases/" + id,
+        R"({"data":{"family_details_section":[{"unique_id":")" + m + R"(","_destroy":true}]}})"
+    );
+    stored = json::parse(*box->case_json(id));
+    ASSERT_EQ((*stored)["family_details_section"].Size(), 2u);
+    EXPECT_STREQ((*stored)["family_details_section"][0]["unique_id"].GetString(), f.c_str());
+}
+
+TEST_F(sandbox_test, disable_is_soft) {  // §5.18
+    start(2);
+    const auto id = first_id();
+    const auto r = call("DELETE", "/api/v2/cases/" + id);
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(std::string(r.doc["data"]["id"].GetString()), id);
+    const auto s = call("GET", "/api/v2/cases/" + id);
+    EXPECT_FALSE(s.doc["data"]["enabled"].GetBool());
+    EXPECT_FALSE(s.doc["data"]["record_state"].GetBool());
+    EXPECT_EQ(call("GET", "/api/v2/cases?per=10").doc["metadata"]["total"].GetInt(), 2);
+    EXPECT_EQ(call("GET", "/api/v2/cases?record_state=true").doc["metadata"]["total"].GetInt(), 1);
+    EXPECT_EQ(call("DELETE", "/api/v2/cases/nope").status, 404u);
+}
+
+TEST_F(sandbox_test, transfer_lifecycle_and_consent) {  // §5.19
+    start(0);
+    const std::string id = "44444444-4444-4444-8444-444444444444";
+    call(
+        "POST",
+        "/api/v2/cases",
+        R"({"data":{"id":")" + id + R"(","name":"A","disclosure_other_orgs":true}})"
+    );
+    const auto t = call(
+        "POST",
+        "/api/v2/cases/" + id + "/transfers",
+        R"({"data":{"transitioned_to":"cp_worker_2","notes":"Test Notes"}})"
+    );
+    ASSERT_EQ(t.status, 200u);
+    EXPECT_EQ(std::string(t.doc["data"]["record_id"].GetString()), id);
+    EXPECT_STREQ(t.doc["data"]["status"].GetString(), "in_progress");
+    EXPECT_STREQ(t.doc["data"]["type"].GetString(), "Transfer");
+    EXPECT_STREQ(t.doc["data"]["record_type"].GetString(), "case");
+    EXPECT_STREQ(t.doc["data"]["transitioned_by"].GetString(), "primero_cp");
+    const std::string tid = t.doc["data"]["id"].GetString();
+    EXPECT_EQ(call("GET", "/api/v2/cases/" + id + "/transfers").doc["data"].Size(), 1u);
+    const auto acc = call(
+        "PATCH", "/api/v2/cases/" + id + "/transfers/" + tid, R"({"data":{"status":"accepted"}})"
+    );
+    EXPECT_STREQ(acc.doc["data"]["status"].GetString(), "accepted");
+    EXPECT_TRUE(acc.doc["data"]["responded_at"].IsString());
+    EXPECT_STREQ(
+        call("GET", "/api/v2/cases/" + id).doc["data"]["owned_by"].GetString(), "cp_worker_2"
+    );
+
+    const std::string no = "55555555-5555-4555-8555-555555555555";
+    call(
+        "POST", "/api/v2/cases", R"({"data":{"id":")" + no + R"(","disclosure_other_orgs":false}})"
+    );
+    const auto refused = call(
+        "POST",
+        "/api/v2/cases/" + no + "/transfers",
+        R"({"data":{"transitioned_to":"cp_worker_2"}})"
+    );
+    ASSERT_EQ(refused.status, 422u);
+    EXPECT_STREQ(refused.doc["errors"][0]["detail"].GetString(), "consent");
+    EXPECT_STREQ(refused.doc["errors"][0]["message"][0].GetString(), "transition.errors.consent");
+    const auto overridden = call(
+        "POST",
+        "/api/v2/cases/" + no + "/transfers",
+        R"({"data":{"transitioned_to":"cp_worker_2","consent_overridden":true}})"
+    );
+    EXPECT_EQ(overridden.status, 200u);
+}
+
+TEST_F(sandbox_test, referral_lifecycle) {  // §5.21
+    start(0);
+    const std::string id = "66666666-6666-4666-8666-666666666666";
+    call(
+        "POST",
+        "/api/v2/cases",
+        R"({"data":{"id":")" + id +
+            R"(","disclosure_other_orgs":true,"consent_for_services":true}})"
+    );
+    const auto r = call(
+        "POST",
+        "/api/v2/cases/" + id + "/referrals",
+        R"({"data":{"transitioned_to":"cp_worker_2","notes":"Test Notes"}})"
+    );
+    ASSERT_EQ(r.status, 200u);
+    const std::string rid = r.doc["data"]["id"].GetString();
+    auto stored = json::parse(*box->case_json(id));
+    EXPECT_STREQ((*stored)["assigned_user_names"][0].GetString(), "cp_worker_2");
+    const auto ext = call(
+        "POST",
+        "/api/v2/cases/" + id + "/referrals",
+        R"({"data":{"remote":true,"service":"alternative_care","transitioned_to_agency":"An external agency","transitioned_to_remote":"An external user"}})"
+    );
+    ASSERT_EQ(ext.status, 200u);
+    EXPECT_STREQ(ext.doc["data"]["type"].GetString(), "Referral");
+    EXPECT_FALSE(ext.doc["data"]["user_can_accept_or_reject"].GetBool());
+    const auto sys = call(
+        "POST",
+        "/api/v2/cases/" + id + "/referrals",
+        R"({"data":{"transitioned_to":"system_sync"}})"
+    );
+    ASSERT_EQ(sys.status, 422u);
+    EXPECT_EQ(
+        json::canonical(sys.doc["errors"][0]),
+        R"({"detail":"transitioned_to","message":["transition.errors.to_user_can_receive"],"resource":"/api/v2/cases/)" +
+            id + R"(/referrals","status":422})"
+    );
+    const auto acc = call(
+        "PATCH", "/api/v2/cases/" + id + "/referrals/" + rid, R"({"data":{"status":"accepted"}})"
+    );
+    EXPECT_STREQ(acc.doc["data"]["status"].GetString(), "accepted");
+    const auto del = call("DELETE", "/api/v2/cases/" + id + "/referrals/" + rid);
+    EXPECT_STREQ(del.doc["data"]["status"].GetString(), "revoked");
+    stored = json::parse(*box->case_json(id));
+    EXPECT_EQ((*stored)["assigned_user_names"].Size(), 0u);
+}
+
+TEST_F(sandbox_test, tokens_session_csrf_lockout_and_throttle) {  // §5.28, §1.4
+    start(1);
+    const std::string good =
+        R"({"user":{"user_name":"primero_cp","password":")" + box->password() + "\"}}";
+    const auto login = call("POST", "/api/v2/tokens", good, {}, false);
+    ASSERT_EQ(login.status, 200u);
+    EXPECT_STREQ(login.doc["user_name"].GetString(), "primero_cp");
+    EXPECT_FALSE(login.doc.HasMember("token"));
+    std::string cookie;
+    std::string csrf;
+    for (auto sc : login.raw.headers_named("set-cookie")) {
+        const std::string pair(sc.substr(0, sc.find(';')));
+        cookie += (cookie.empty() ? "" : "; ") + pair;
+        if (pair.rfind("CSRF-TOKEN=", 0) == 0) {
+            csrf = pair.substr(11);
+        }
+    }
+    ASSERT_NE(cookie.find("_app_session="), std::string::npos);
+    ASSERT_FALSE(csrf.empty());
+    EXPECT_EQ(call("GET", "/api/v2/cases", {}, {{"Cookie", cookie}}, false).status, 200u);
+    const auto id = first_id();
+    const std::string patch = R"({"data":{"age":9}})";
+    EXPECT_EQ(
+        call("PATCH", "/api/v2/cases/" + id, patch, {{"Cookie", cookie}}, false).status, 403u
+    );
+    EXPECT_EQ(
+        call(
+            "PATCH",
+            "/api/v2/cases/" + id,
+            patch,
+            {{"Cookie", cookie}, {"X-CSRF-Token", csrf}},
+            false
+        )
+            .status,
+        200u
+    );
+    const auto no_auth = call("GET", "/api/v2/cases", {}, {}, false);
+    EXPECT_EQ(no_auth.status, 401u);
+    EXPECT_TRUE(no_auth.doc["error"].IsString());
+    EXPECT_TRUE(no_auth.raw.header("www-authenticate").has_value());
+
+    const std::string bad = R"({"user":{"user_name":"primero_cp","password":"wrong"}})";
+    const auto refused = call("POST", "/api/v2/tokens", bad, {}, false);
+    EXPECT_EQ(refused.status, 401u);
+    EXPECT_STREQ(refused.doc["error"].GetString(), "Invalid User name or password.");
+    clock.advance(2min);  // a fresh throttle window
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(call("POST", "/api/v2/tokens", bad, {}, false).status, 401u);
+    }
+    const auto locked = call("POST", "/api/v2/tokens", good, {}, false);  // 7th post this minute
+    EXPECT_EQ(locked.status, 429u);
+    clock.advance(2min);
+    const auto still_locked = call("POST", "/api/v2/tokens", good, {}, false);
+    EXPECT_EQ(still_locked.status, 401u);
+    EXPECT_STREQ(still_locked.doc["error"].GetString(), "Your account is locked.");
+    clock.advance(31min);
+    EXPECT_EQ(call("POST", "/api/v2/tokens", good, {}, false).status, 200u);
+}
+
+TEST_F(sandbox_test, legacy_jwt_login_and_expiry) {  // §1.4 (c)
+    primero_settings s;
+    s.legacy_jwt = true;
+    start(1, s);
+    const std::string good =
+        R"({"user":{"user_name":"primero_cp","password":")" + box->password() + "\"}}";
+    const auto login = call("POST", "/api/v2/tokens", good, {}, false);
+    ASSERT_EQ(login.status, 200u);
+    const std::string token = login.doc["token"].GetString();
+    EXPECT_EQ(login.raw.header("authorization").value_or(""), "Bearer " + token);
+    EXPECT_EQ(
+        call("GET", "/api/v2/cases", {}, {{"Authorization", "Bearer " + token}}, false).status, 200u
+    );
+    clock.advance(61min);
+    const auto expired =
+        call("GET", "/api/v2/cases", {}, {{"Authorization", "Bearer " + token}}, false);
+    EXPECT_EQ(expired.status, 401u);
+    EXPECT_EQ(expired.doc["errors"][0]["status"].GetInt(), 401);
+}
+
+TEST_F(sandbox_test, basic_auth_and_config_lock) {  // §5.29, §5.30
+    start(1);
+    EXPECT_EQ(call("GET", "/api/v2/cases").status, 200u);
+    box->set_locked(true);
+    const auto r = call("GET", "/api/v2/cases");
+    ASSERT_EQ(r.status, 503u);
+    EXPECT_STREQ(r.doc["errors"][0]["message"].GetString(), "Service Unavailable");
+    EXPECT_STREQ(r.doc["errors"][0]["detail"].GetString(), "Retry-After: 60");
+    EXPECT_EQ(r.raw.header("retry-after").value_or(""), "60");
+    box->set_locked(false);
+    EXPECT_EQ(call("GET", "/api/v2/cases").status, 200u);
+}
+
+TEST_F(sandbox_test, mark_synced_sets_sync_status_without_touching_the_record) {  // §5.31
+    start(1);
+    const auto id = first_id();
+    const std::string before =
+        call("GET", "/api/v2/cases/" + id).doc["data"]["last_updated_at"].GetString();
+    clock.advance(10s);
+    const auto r = call(
+        "PATCH",
+        "/api/v2/cases/" + id,
+        R"({"data":{"mark_synced":true,"mark_synced_url":"https://example.com/inbox/abc123"}})"
+    );
+    ASSERT_EQ(r.status, 200u);
+    const auto s = call("GET", "/api/v2/cases/" + id);
+    EXPECT_STREQ(s.doc["data"]["sync_status"].GetString(), "synced");
+    EXPECT_EQ(std::string(s.doc["data"]["last_updated_at"].GetString()), before);
+    EXPECT_FALSE(s.doc["data"].HasMember("mark_synced"));
+    EXPECT_EQ(box->mark_synced_count(id), 1u);
+}
+
+TEST_F(sandbox_test, synthetic_cases_are_deterministic_and_realistic) {
+    start(300);
+    const auto a = box->case_ids();
+    primero_sandbox other({.cases = 300, .seed = 42}, clock);
+    EXPECT_EQ(other.case_ids(), a);
+    EXPECT_EQ(other.password(), box->password());
+    primero_sandbox third({.cases = 300, .seed = 43}, clock);
+    EXPECT_NE(third.case_ids(), a);
+    std::size_t bengali = 0;
+    std::size_t ties = 0;
+    std::string prev;
+    std::set<std::string> ids;
+    for (const auto& id : a) {
+        auto rec = json::parse(*box->case_json(id));
+        ASSERT_TRUE(rec);
+        ids.insert(id);
+        const std::string name = (*rec)["name"].GetString();
+        if (static_cast<unsigned char>(name[0]) >= 0xE0) {
+            ++bengali;
+        }
+        const std::string updated = (*rec)["last_updated_at"].GetString();
+        if (updated.substr(0, 19) == prev.substr(0, std::min<std::size_t>(19, prev.size()))) {
+            ++ties;
+        }
+        prev = updated;
+        EXPECT_EQ(
+            std::string((*rec)["short_id"].GetString()),
+            std::string((*rec)["case_id"].GetString()).substr(29)
+        );
+        for (const auto& row : (*rec)["family_details_section"].GetArray()) {
+            EXPECT_TRUE(row["unique_id"].IsString());
+        }
+    }
+    EXPECT_EQ(ids.size(), 300u);
+    EXPECT_GT(bengali, 30u);
+    EXPECT_LT(bengali, 200u);
+    EXPECT_GT(ties, 50u);  // many cases share a second: paging must cope
+}
+
+TEST_F(sandbox_test, fault_rules_parse) {
+    fault_rule r;
+    EXPECT_TRUE(parse_fault_rule("503:4", r));
+    EXPECT_EQ(r.every, 4u);
+    EXPECT_EQ(r.f.kind, fault_kind::status);
+    EXPECT_TRUE(parse_fault_rule("latency=250", r));
+    EXPECT_EQ(r.f.delay, std::chrono::milliseconds(250));
+    EXPECT_TRUE(parse_fault_rule("lost:3", r));
+    EXPECT_FALSE(parse_fault_rule("teapot", r));
+    EXPECT_FALSE(parse_fault_rule("503:0", r));
+    EXPECT_FALSE(parse_fault_rule("503:x", r));
+}
+
+}  // namespace
+}  // namespace casebridge::sandbox
