@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "adapter/registry.hpp"
 #include "core/canonical_case.hpp"
 #include "json/json.hpp"
 #include "json/json_schema.hpp"
@@ -125,7 +126,7 @@ const flow_config* config::find_flow(std::string_view id) const noexcept {
     return nullptr;
 }
 
-config load_config(const std::filesystem::path& path) {
+config load_config(const std::filesystem::path& path, const adapter_registry* adapters) {
     const auto file = json::load_file(path);
     const std::string origin = path.string();
     static const json::schema schema(config_schema_text(), "config.schema.json");
@@ -204,6 +205,18 @@ config load_config(const std::filesystem::path& path) {
             s.description = str(m.value["description"]);
         }
         s.settings.CopyFrom(m.value["settings"], s.settings.GetAllocator());
+        const adapter_factory* factory = adapters != nullptr ? adapters->find(s.kind) : nullptr;
+        if (factory != nullptr) {
+            const json::schema settings_schema(factory->config_schema, s.kind + " settings schema");
+            if (const auto v = settings_schema.validate(s.settings)) {
+                l.fail(at + "/settings" + v->pointer, v->message);
+            }
+        } else {
+            c.notes.push_back(
+                "system \"" + s.id + "\": settings not checked (no " + s.kind +
+                " adapter in this build)"
+            );
+        }
         l.check_secrets(m.value["settings"], at + "/settings");
         if (m.value.HasMember("tls")) {
             const auto& t = m.value["tls"];

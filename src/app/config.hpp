@@ -9,6 +9,10 @@
 
 #include <rapidjson/document.h>
 
+namespace casebridge {
+class adapter_registry;
+}
+
 namespace casebridge::app {
 
 struct store_config {
@@ -74,6 +78,8 @@ struct config {
     std::optional<admin_config> admin;
     std::vector<system_config> systems;
     std::vector<flow_config> flows;
+    /// What could not be checked (for `check` to print), e.g. a kind with no adapter yet.
+    std::vector<std::string> notes;
 
     const system_config* find_system(std::string_view id) const noexcept;
     const flow_config* find_flow(std::string_view id) const noexcept;
@@ -84,8 +90,10 @@ struct config {
 /// catalogue and policies load; that mapping files exist; that every secret file exists and
 /// is not readable by group or others, and every secret environment variable is set; that the
 /// store's folder is writable. Relative paths are taken from the config file's folder.
+/// With `adapters`, each system's `settings` are checked against its adapter's schema; a kind
+/// with no adapter in this build is noted in `config::notes`.
 /// Throws json::file_error "file:line:column: at POINTER: message" on the first problem.
-config load_config(const std::filesystem::path& path);
+config load_config(const std::filesystem::path& path, const adapter_registry* adapters = nullptr);
 
 /// The JSON Schema of the configuration file, embedded.
 }  // namespace casebridge::app

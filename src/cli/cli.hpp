@@ -9,6 +9,10 @@
 
 #include "cli/args.hpp"
 
+namespace casebridge {
+class adapter_registry;
+}
+
 namespace casebridge::cli {
 
 /// Where a command writes. Tests pass string streams.
@@ -36,6 +40,11 @@ const std::vector<command_spec>& commands();
 std::string help_text(const command_spec& command);
 /// Overview: every command with its summary.
 std::string overview_text();
+
+/// The adapters built into this binary, set once by main() before `run` (commands that
+/// check adapter settings use it; nullptr when not set, as in unit tests).
+void set_adapter_registry(const adapter_registry* registry) noexcept;
+const adapter_registry* adapter_registry_in_use() noexcept;
 
 /// Dispatches `args` (without the program name) to a command. Returns the exit code.
 int run(const std::vector<std::string>& args, command_io& io);

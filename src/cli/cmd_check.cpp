@@ -7,7 +7,7 @@
 namespace casebridge::cli {
 
 int run_check(const parsed_args& args, command_io& io) {
-    const auto c = app::load_config(*args.get("config"));
+    const auto c = app::load_config(*args.get("config"), adapter_registry_in_use());
     io.out << "ok: " << c.file.string() << "\n"
            << "  store     " << c.store.path.string() << "\n"
            << "  policies  " << c.policies.string() << "\n";
@@ -17,6 +17,9 @@ int run_check(const parsed_args& args, command_io& io) {
     for (const auto& f : c.flows) {
         io.out << "  flow      " << f.id << ": " << f.from_system << " -> " << f.to_system << ", "
                << f.purpose << " under " << f.profile << (f.paused ? " (paused)" : "") << "\n";
+    }
+    for (const auto& n : c.notes) {
+        io.out << "  note      " << n << "\n";
     }
     return exit_ok;
 }

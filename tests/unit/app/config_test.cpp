@@ -1,9 +1,11 @@
 #include "app/config.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include "json/json.hpp"
 #include "support/run_cli.hpp"
@@ -177,6 +179,39 @@ TEST_F(example_config, mappings_must_fit_the_systems_and_directions) {
         "\"out\": \"../mappings/progres_ping.referral_in.json\""
     );
     EXPECT_NE(msg.find("has no outbound direction"), std::string::npos) << msg;
+}
+
+// Through the real binary, which has the adapters built in: each system's settings are checked
+// against its adapter's schema, and kinds without an adapter yet are reported, not skipped
+// silently.
+TEST_F(example_config, binary_checks_adapter_settings) {
+    const auto run = [&](const std::string& text) {
+        const auto path = dir_.write("config/bin.jsonc", text);
+        const std::string cmd =
+            std::string(CASEBRIDGE_BINARY) + " check --config " + path.string() + " 2>&1";
+        std::string out;
+        FILE* p = ::popen(cmd.c_str(), "r");
+        char buf[4096];
+        std::size_t n = 0;
+        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+            out.append(buf, n);
+        }
+        const int st = ::pclose(p);
+        return std::pair{WEXITSTATUS(st), out};
+    };
+    const auto [ok_code, ok_out] = run(example_);
+    EXPECT_EQ(ok_code, 0) << ok_out;
+    EXPECT_EQ(ok_out.find("\"cpims-cxb\": settings not checked"), std::string::npos) << ok_out;
+    EXPECT_NE(ok_out.find("note      system \"progres\": settings not checked"), std::string::npos)
+        << ok_out;
+    std::string bad = example_;
+    bad.replace(bad.find("\"per_page\": 500"), 15, "\"per_page\": 5000");
+    const auto [bad_code, bad_out] = run(bad);
+    EXPECT_EQ(bad_code, 1);
+    EXPECT_NE(
+        bad_out.find("at /systems/cpims-cxb/settings/per_page: number above the maximum 1000"),
+        std::string::npos
+    ) << bad_out;
 }
 
 TEST_F(example_config, mutual_tls_needs_both_halves) {
