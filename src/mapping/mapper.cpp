@@ -74,6 +74,27 @@ std::string record_id_of(const rapidjson::Value& record, const rapidjson::Pointe
     return key_text(*v);
 }
 
+/// A field name for messages, built only when a message needs it.
+struct lazy_name {
+    const std::string& prefix;
+    const std::string& text;
+    operator std::string() const { return prefix + text; }  // NOLINT(google-explicit-constructor)
+};
+
+const std::string empty_text;
+
+/// Writes `v` at `p` in `dst`: a single-token path is added directly (the compiler has checked
+/// that no two rules of one direction write the same path), deeper paths go through the
+/// pointer.
+void write(const path& p, rapidjson::Value& dst, rapidjson::Value& v, alloc_t& alloc) {
+    if (p.ptr.GetTokenCount() == 1 && dst.IsObject()) {
+        const auto& t = p.ptr.GetTokens()[0];
+        dst.AddMember(rapidjson::Value(t.name, t.length, alloc), v, alloc);
+        return;
+    }
+    p.ptr.Set(dst, v, alloc);
+}
+
 struct runner {
     const program& prog;
     direction dir;
@@ -119,8 +140,8 @@ struct runner {
     bool translate(
         const value_table& t,
         rapidjson::Value& v,
-        const std::string& field,
-        const std::string& system_field,
+        const lazy_name& field,
+        const lazy_name& system_field,
         mapping_error& err
     ) const {
         const auto& side = dir == direction::in ? t.in : t.out;
@@ -168,8 +189,8 @@ struct runner {
         std::vector<const rapidjson::Value*>& inputs,
         const rapidjson::Value& src,
         std::vector<rapidjson::Value>& outputs,
-        const std::string& cfield,
-        const std::string& sfield,
+        const lazy_name& cfield,
+        const lazy_name& sfield,
         mapping_error& err
     ) const {
         std::string reason;
@@ -256,17 +277,16 @@ struct runner {
             }
             const auto& from = in ? o.system : o.canonical;
             const auto& to = in ? o.canonical : o.system;
-            const std::string cfield =
-                join(cprefix, o.canonical.empty() ? "" : o.canonical[0].text);
-            const std::string sfield = join(sprefix, o.system.empty() ? "" : o.system[0].text);
+            const lazy_name cfield{cprefix, o.canonical.empty() ? empty_text : o.canonical[0].text};
+            const lazy_name sfield{sprefix, o.system.empty() ? empty_text : o.system[0].text};
             if (o.has_const) {
                 rapidjson::Value c;
                 c.CopyFrom(o.constant, alloc);
-                to[0].ptr.Set(dst, c, alloc);
+                write(to[0], dst, c, alloc);
                 continue;
             }
             if (o.is_subform) {
-                if (!run_rows(o, src, dst, cfield, sfield, err)) {
+                if (!run_rows(o, src, dst, std::string(cfield), std::string(sfield), err)) {
                     return false;
                 }
                 continue;
@@ -337,7 +357,7 @@ struct runner {
                         return false;
                     }
                 }
-                to[i].ptr.Set(dst, out, alloc);
+                write(to[i], dst, out, alloc);
             }
         }
         return true;
@@ -363,7 +383,7 @@ struct runner {
             if (row.MemberCount() > 0) {
                 rapidjson::Value rows(rapidjson::kArrayType);
                 rows.PushBack(row, alloc);
-                to.ptr.Set(dst, rows, alloc);
+                write(to, dst, rows, alloc);
             } else if (o.required) {
                 err = error(errc::mapping_failed, cfield, sfield, "required subform has no row");
                 return false;
@@ -422,7 +442,7 @@ struct runner {
             rows.PushBack(row, alloc);
         }
         if (!rows.Empty()) {
-            to.ptr.Set(dst, rows, alloc);
+            write(to, dst, rows, alloc);
         }
         return true;
     }

@@ -1,5 +1,6 @@
 // Loading, validation and compilation of mapping files (language: docs/mappings.md).
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "json/json_schema.hpp"
@@ -417,6 +418,7 @@ struct compiler {
                 }
                 for (rapidjson::SizeType j = 0; j < it->value.Size(); ++j) {
                     op o;
+                    o.where = rp + "/same/" + std::to_string(j);
                     o.in = rin;
                     o.out = rout;
                     o.required = required;
@@ -438,6 +440,7 @@ struct compiler {
                 continue;
             }
             op o;
+            o.where = rp;
             o.in = rin;
             o.out = rout;
             o.required = required;
@@ -558,6 +561,35 @@ struct compiler {
         return ops;
     }
 
+    /// No two rules of one direction write the same place (the mapper adds members directly).
+    void check_targets(
+        const std::vector<op>& ops,
+        std::set<std::string>& in_targets,
+        std::set<std::string>& out_targets
+    ) const {
+        for (const auto& o : ops) {
+            if (o.in) {
+                for (const auto& c : o.canonical) {
+                    if (!in_targets.insert(c.text).second) {
+                        fail(o.where, "another inbound rule already writes " + c.text);
+                    }
+                }
+            }
+            if (o.out && !(o.is_subform && o.rows_from_root)) {
+                for (const auto& sp : o.system) {
+                    if (!out_targets.insert(sp.text).second) {
+                        fail(o.where, "another outbound rule already writes " + sp.text);
+                    }
+                }
+            }
+            if (o.is_subform) {
+                std::set<std::string> row_in;
+                std::set<std::string> row_out;
+                check_targets(o.rows, row_in, o.rows_from_root ? out_targets : row_out);
+            }
+        }
+    }
+
     void compile() {
         const auto& d = file.doc;
         prog.id = str(d["mapping"]);
@@ -592,6 +624,9 @@ struct compiler {
         }
         compile_tables();
         prog.ops = compile_rules(d["rules"], "/rules", nullptr);
+        std::set<std::string> in_targets;
+        std::set<std::string> out_targets;
+        check_targets(prog.ops, in_targets, out_targets);
     }
 };
 

@@ -91,6 +91,7 @@ struct op {
     std::vector<op> rows;  ///< Subform row rules (relative to a row).
     bool is_subform = false;
     bool rows_from_root = false;  ///< `"system": ""`: the row is the system record itself.
+    std::string where;            ///< JSON Pointer of the rule in its file (for load errors).
 };
 
 struct program {

@@ -167,6 +167,25 @@ TEST(mapping_load, rule_shape_errors) {
     );
 }
 
+TEST(mapping_load, two_rules_writing_one_place) {
+    EXPECT_EQ(
+        load_error(file_with(
+            "",
+            "{\"same\": [\"sex\"]},\n{\"canonical\": \"/sex\", "
+            "\"system\": \"/gender\", \"direction\": \"in\"}"
+        )),
+        "m.json:6:1: at /rules/1: another inbound rule already writes /sex"
+    );
+    EXPECT_EQ(
+        load_error(file_with(
+            "",
+            "{\"same\": [\"sex\"]},\n{\"canonical\": \"/name\", "
+            "\"system\": \"/sex\", \"direction\": \"out\"}"
+        )),
+        "m.json:6:1: at /rules/1: another outbound rule already writes /sex"
+    );
+}
+
 TEST(mapping_load, direction_errors) {
     EXPECT_EQ(
         load_error(std::string("{\"mapping\": \"t.m\", \"mapping_version\": 1, \"system\": "

@@ -1,0 +1,114 @@
+// Mapping cost against the parse+serialise it sits between, on a full CPIMS+ case (~5 KB:
+// identity, consent, protection, and services, family, case plan and follow-up subforms).
+//   build/<preset>/tests/bench/casebridge_mapping_bench
+// Prints records/s for parse+serialise and for parse+map+serialise, then their ratio
+// (goal >= 0.5: mapping costs no more than the parse+serialise around it).
+#include <cstdio>
+#include <map>
+
+#include <benchmark/benchmark.h>
+
+#include "core/canonical_case.hpp"
+#include "json/json.hpp"
+#include "mapping/mapping.hpp"
+
+namespace {
+
+using namespace casebridge;
+
+const std::filesystem::path source_dir = CASEBRIDGE_SOURCE_DIR;
+
+const std::string& case_text() {
+    static const std::string text =
+        json::read_file(source_dir / "tests/golden/primero.case/in-full-case.input.json").value();
+    return text;
+}
+
+const mapping::compiled_mapping& primero_mapping() {
+    static const canonical_catalogue cat =
+        canonical_catalogue::load(source_dir / "mappings/canonical-case.json");
+    static const auto m =
+        mapping::compiled_mapping::load(source_dir / "mappings/primero.case.json", cat);
+    return m;
+}
+
+void parse_serialise(benchmark::State& state) {
+    const auto& text = case_text();
+    for (auto _ : state) {
+        auto doc = json::parse(text);
+        auto out = json::to_string(*doc);
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
+}
+
+void parse_map_serialise(benchmark::State& state) {
+    const auto& text = case_text();
+    const auto& m = primero_mapping();
+    mapping::map_context ctx;
+    for (auto _ : state) {
+        auto doc = json::parse(text);
+        auto canonical = m.map_in(*doc, ctx);
+        if (!canonical) {
+            state.SkipWithError("mapping failed");
+            break;
+        }
+        auto out = json::to_string(*canonical);
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
+}
+
+void parse_map_out_serialise(benchmark::State& state) {
+    const auto& text = case_text();
+    const auto& m = primero_mapping();
+    mapping::map_context ctx;
+    const auto canonical = m.map_in(*json::parse(text), ctx).value();
+    const auto canonical_text = json::to_string(canonical);
+    for (auto _ : state) {
+        auto doc = json::parse(canonical_text);
+        auto system = m.map_out(*doc, ctx);
+        auto out = json::to_string(*system);
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+
+BENCHMARK(parse_serialise);
+BENCHMARK(parse_map_serialise);
+BENCHMARK(parse_map_out_serialise);
+
+/// Console output as usual, plus the items/s of each run for the closing ratio.
+class rate_reporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+        for (const auto& r : runs) {
+            const auto it = r.counters.find("items_per_second");
+            if (it != r.counters.end()) {
+                rates[r.benchmark_name()] = it->second.value;
+            }
+        }
+        ConsoleReporter::ReportRuns(runs);
+    }
+    std::map<std::string, double> rates;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    rate_reporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    const auto ps = reporter.rates.find("parse_serialise");
+    const auto pms = reporter.rates.find("parse_map_serialise");
+    std::printf("case size: %zu bytes\n", case_text().size());
+    if (ps != reporter.rates.end() && pms != reporter.rates.end() && ps->second > 0) {
+        std::printf("parse+serialise:     %.0f records/s\n", ps->second);
+        std::printf("parse+map+serialise: %.0f records/s\n", pms->second);
+        std::printf("ratio: %.2f (goal >= 0.50)\n", pms->second / ps->second);
+    }
+    benchmark::Shutdown();
+    return 0;
+}
