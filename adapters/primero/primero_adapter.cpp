@@ -426,6 +426,27 @@ struct primero_adapter::impl {
         co_return make_remote_error(errc::auth_failed, "authentication failed after a retry");
     }
 
+    // The `data` object of a transition answer, as its own document.
+    static remote_result<Document> transition_data(
+        const remote_result<http_response>& r, const std::string& id
+    ) {
+        if (!r) {
+            return r.error();
+        }
+        auto doc = parse_body(*r, id);
+        if (!doc) {
+            return doc.error();
+        }
+        if (!doc->HasMember("data") || !(*doc)["data"].IsObject()) {
+            return with_record(
+                make_remote_error(errc::bad_payload, "transition without data", 200), id
+            );
+        }
+        Document out;
+        out.CopyFrom((*doc)["data"], out.GetAllocator());
+        return out;
+    }
+
     static remote_result<Document> parse_body(const http_response& r, const std::string& id) {
         auto doc = json::parse(r.body);
         if (!doc || !doc->IsObject()) {
@@ -750,21 +771,7 @@ awaitable<remote_result<Document>> primero_adapter::create_transition(
     Value data(body, payload.GetAllocator());
     payload.AddMember("data", data, payload.GetAllocator());
     auto r = co_await impl_->call("POST", transitions_path(id, kind), json::to_string(payload), id);
-    if (!r) {
-        co_return r.error();
-    }
-    auto doc = impl::parse_body(*r, id);
-    if (!doc) {
-        co_return doc.error();
-    }
-    if (!doc->HasMember("data") || !(*doc)["data"].IsObject()) {
-        co_return with_record(
-            make_remote_error(errc::bad_payload, "transition without data", 200), id
-        );
-    }
-    Document out;
-    out.CopyFrom((*doc)["data"], out.GetAllocator());
-    co_return out;
+    co_return impl::transition_data(r, id);
 }
 
 awaitable<remote_result<Document>> primero_adapter::update_transition(
@@ -788,21 +795,7 @@ awaitable<remote_result<Document>> primero_adapter::update_transition(
         json::to_string(payload),
         id
     );
-    if (!r) {
-        co_return r.error();
-    }
-    auto doc = impl::parse_body(*r, id);
-    if (!doc) {
-        co_return doc.error();
-    }
-    if (!doc->HasMember("data") || !(*doc)["data"].IsObject()) {
-        co_return with_record(
-            make_remote_error(errc::bad_payload, "transition without data", 200), id
-        );
-    }
-    Document out;
-    out.CopyFrom((*doc)["data"], out.GetAllocator());
-    co_return out;
+    co_return impl::transition_data(r, id);
 }
 
 awaitable<remote_result<void>> primero_adapter::mark_synced(
