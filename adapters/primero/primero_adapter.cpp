@@ -463,6 +463,7 @@ struct primero_adapter::impl {
             return make_remote_error(errc::bad_payload, "a case without a string id");
         }
         external_record rec;
+        rec.stream = "cases";
         rec.remote_id = v["id"].GetString();
         if (!v.HasMember("last_updated_at") || !v["last_updated_at"].IsString() ||
             !parse_rfc3339(v["last_updated_at"].GetString())) {
@@ -670,11 +671,34 @@ std::string primero_adapter::client_id_for(std::string_view source_key) {
     return uuid_v5(std::string("primero/case/") + std::string(source_key));
 }
 
-awaitable<remote_result<pull_page>> primero_adapter::pull(std::optional<std::string> cursor) {
-    return impl_->pull(std::move(cursor));
+namespace {
+bool serves(std::string_view stream) {
+    return stream == "cases";
+}
+}  // namespace
+
+awaitable<remote_result<pull_page>> primero_adapter::pull(
+    std::string stream, std::optional<std::string> cursor
+) {
+    if (!serves(stream)) {
+        co_return make_remote_error(errc::not_found, "the Primero adapter serves stream cases");
+    }
+    co_return co_await impl_->pull(std::move(cursor));
+}
+
+awaitable<remote_result<external_record>> primero_adapter::fetch(
+    std::string stream, std::string remote_id
+) {
+    if (!serves(stream)) {
+        co_return make_remote_error(errc::not_found, "the Primero adapter serves stream cases");
+    }
+    co_return co_await show(std::move(remote_id));
 }
 
 awaitable<remote_result<std::string>> primero_adapter::push(external_record record) {
+    if (!record.stream.empty() && !serves(record.stream)) {
+        co_return make_remote_error(errc::not_found, "the Primero adapter serves stream cases");
+    }
     if (!record.body.IsObject()) {
         co_return make_remote_error(errc::mapping_failed, "record body is not an object");
     }

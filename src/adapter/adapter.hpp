@@ -21,6 +21,8 @@ class http_client;
 
 /// A record in the remote system's own shape.
 struct external_record {
+    /// The record stream ("cases", "referrals", "decisions", "events"): a flow's from/to stream.
+    std::string stream;
     std::string remote_id;   ///< The remote's id; empty when creating.
     std::string updated_at;  ///< RFC 3339 from the remote; drives cursors.
     bool disabled = false;   ///< The remote marks the record disabled (soft-deleted).
@@ -44,13 +46,35 @@ public:
     virtual ~adapter() = default;
     /// Key used in config, in mappings/<id>.*.json and in every audit row.
     virtual std::string_view system_id() const noexcept = 0;
-    /// Records changed at or after `cursor` (opaque to the engine; nullopt: full sync).
-    /// Errors: remote_unavailable, rate_limited, remote_rejected, auth_failed, bad_payload.
+    /// Records of `stream` changed at or after `cursor` (opaque to the engine; nullopt: full
+    /// sync). Errors: remote_unavailable, rate_limited, remote_rejected, auth_failed,
+    /// bad_payload; not_found for a stream the adapter does not serve.
     /// Never retries or sleeps: the engine does, after a transient error.
-    virtual awaitable<remote_result<pull_page>> pull(std::optional<std::string> cursor) = 0;
-    /// Creates (remote_id empty) or updates one mapped and redacted record; returns the
-    /// remote id. Idempotent for the same (source_key or remote_id, body): the engine retries.
+    virtual awaitable<remote_result<pull_page>> pull(
+        std::string stream, std::optional<std::string> cursor
+    ) = 0;
+    /// One record of `stream` by its remote id, read fresh: retries and replays never use a
+    /// stored payload. Errors as pull; not_found when the record does not exist.
+    virtual awaitable<remote_result<external_record>> fetch(
+        std::string stream, std::string remote_id
+    ) = 0;
+    /// Creates (remote_id empty) or updates one mapped and redacted record of
+    /// `record.stream`; returns the remote id. Idempotent for the same (source_key or
+    /// remote_id, body) when `idempotent_create()`; otherwise the engine calls `lookup` after
+    /// an ambiguous outcome before pushing again.
     virtual awaitable<remote_result<std::string>> push(external_record record) = 0;
+    /// True when a repeated create with the same source_key cannot make a second record (a
+    /// client-chosen id, an exchange id the receiver de-duplicates on).
+    virtual bool idempotent_create() const noexcept { return true; }
+    /// The remote id of the record created earlier for `source_key` in `stream`, or nullopt
+    /// when there is none. Adapters whose creates are not idempotent must implement it.
+    virtual awaitable<remote_result<std::optional<std::string>>> lookup(
+        std::string stream, std::string source_key
+    );
+    /// Makes the pushes since the last flush durable on the remote side (a batched file
+    /// exchange writes its file here). The engine logs a page's sends only after this
+    /// succeeds. Default: nothing to do.
+    virtual awaitable<remote_result<void>> flush();
     /// Auth + reachability check, for startup and /healthz.
     virtual awaitable<remote_result<void>> probe() = 0;
 };

@@ -74,7 +74,7 @@ protected:
     std::vector<external_record> walk(primero_adapter& a, std::optional<std::string>& cursor) {
         std::vector<external_record> out;
         for (int i = 0; i < 100'000; ++i) {
-            auto page = run(a.pull(cursor));
+            auto page = run(a.pull("cases", cursor));
             EXPECT_TRUE(page) << page.error().describe();
             if (!page) {
                 break;
@@ -137,7 +137,7 @@ TEST_F(primero_adapter_test, full_walk_of_5000_cases_with_per_1000) {
     }
     EXPECT_LT(box->server().request_count(), 20u);
     // Caught up: the next pull asks for the window after the last one and finds nothing.
-    auto again = run(a->pull(cursor));
+    auto again = run(a->pull("cases", cursor));
     ASSERT_TRUE(again);
     EXPECT_TRUE(again->records.empty());
     EXPECT_FALSE(again->has_more);
@@ -307,27 +307,27 @@ TEST_F(
     for (const auto& [f, expected] : faults) {
         box->server().inject(f);
         const auto before = box->server().request_count();
-        auto r = run(a->pull(std::nullopt));
+        auto r = run(a->pull("cases", std::nullopt));
         ASSERT_FALSE(r) << "fault kind " << static_cast<int>(f.kind);
         EXPECT_EQ(r.error().code, make_error_code(expected)) << r.error().describe();
         if (expected != errc::bad_payload) {
             EXPECT_TRUE(r.error().transient());
         }
         EXPECT_EQ(box->server().request_count(), before + 1) << "the adapter must not retry";
-        auto ok = run(a->pull(std::nullopt));
+        auto ok = run(a->pull("cases", std::nullopt));
         ASSERT_TRUE(ok) << ok.error().describe();
         EXPECT_EQ(ok->records.size(), 40u);
     }
     // The 503 of a configuration lock carries Retry-After: 60.
     box->set_locked(true);
-    auto locked = run(a->pull(std::nullopt));
+    auto locked = run(a->pull("cases", std::nullopt));
     ASSERT_FALSE(locked);
     EXPECT_EQ(locked.error().code, make_error_code(errc::rate_limited));
     ASSERT_TRUE(locked.error().retry_after.has_value());
     EXPECT_EQ(*locked.error().retry_after, 60s);
     EXPECT_NE(locked.error().detail.find("Service Unavailable"), std::string::npos);
     box->set_locked(false);
-    EXPECT_TRUE(run(a->pull(std::nullopt)));
+    EXPECT_TRUE(run(a->pull("cases", std::nullopt)));
 }
 
 TEST_F(primero_adapter_test, session_auth_logs_in_once_and_again_after_expiry) {
