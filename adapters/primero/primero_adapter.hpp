@@ -62,13 +62,11 @@ public:
     std::string_view system_id() const noexcept override { return "primero"; }
     /// Stream "cases" only. One Primero page per call. Cursor: a closed window
     /// [from .. end] walked by second; see README.md.
-    awaitable<remote_result<pull_page>> pull(
-        std::string stream, std::optional<std::string> cursor
-    ) override;
+    awaitable<remote_result<pull_page>> pull(std::string stream, std::optional<std::string> cursor)
+        override;
     /// GET /cases/:id (stream "cases").
-    awaitable<remote_result<external_record>> fetch(
-        std::string stream, std::string remote_id
-    ) override;
+    awaitable<remote_result<external_record>> fetch(std::string stream, std::string remote_id)
+        override;
     /// remote_id empty: create with `data.id` = UUIDv5(source_key) (204 and 409 both mean the
     /// record exists); else PATCH. Subform rows without unique_id get stable ones.
     awaitable<remote_result<std::string>> push(external_record record) override;
