@@ -155,6 +155,18 @@ result<std::int64_t> store::commit_page(const page_commit& page) {
         for (const auto& d : page.deliveries) {
             STORE_TRY(apply_delivery(d));
         }
+        for (const auto& [flow, source] : page.settled_dead_letters) {
+            auto s = db_.prepare(
+                "DELETE FROM dead_letters WHERE flow = ? AND source_system = ? AND source_id = ?"
+            );
+            if (!s) {
+                return s.error();
+            }
+            s->bind(1, std::string_view(flow.str()))
+                .bind(2, std::string_view(source.system.str()))
+                .bind(3, std::string_view(source.id.str()));
+            STORE_TRY(s->run());
+        }
         for (const auto& dl : page.dead_letters) {
             std::vector<token> names = dl.field_names;
             rapidjson::Document doc(rapidjson::kArrayType);
@@ -180,18 +192,6 @@ result<std::int64_t> store::commit_page(const page_commit& page) {
         }
         for (const auto& [source, target] : page.links) {
             STORE_TRY(insert_link(source, target));
-        }
-        for (const auto& [flow, source] : page.settled_dead_letters) {
-            auto s = db_.prepare(
-                "DELETE FROM dead_letters WHERE flow = ? AND source_system = ? AND source_id = ?"
-            );
-            if (!s) {
-                return s.error();
-            }
-            s->bind(1, std::string_view(flow.str()))
-                .bind(2, std::string_view(source.system.str()))
-                .bind(3, std::string_view(source.id.str()));
-            STORE_TRY(s->run());
         }
         for (const auto& r : page.reviews) {
             auto s = db_.prepare(

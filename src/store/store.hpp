@@ -86,8 +86,9 @@ struct page_commit {
     /// Source → target links made by this page's deliveries (see link()). A conflicting
     /// link fails the whole commit with errc::multiple_matches.
     std::vector<std::pair<record_id, record_id>> links;
-    /// Records whose dead letters in this flow are settled by this page (delivered, withheld
-    /// or taken for a retry): their dead-letter rows are deleted.
+    /// Records whose earlier dead letters in this flow are settled by this page (delivered,
+    /// withheld, or dead again): their old dead-letter rows are deleted before this page's
+    /// dead letters are added.
     std::vector<std::pair<token, record_id>> settled_dead_letters;
     std::vector<review_item> reviews;
 };
