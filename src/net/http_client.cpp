@@ -67,7 +67,9 @@ std::optional<errc> status_errc(unsigned status, bool has_retry_after) {
         case 503:
             return has_retry_after ? errc::rate_limited : errc::remote_unavailable;
         default:
-            return errc::remote_rejected;
+            // Other 5xx (500 included) are the server's trouble, not the record's: retried up
+            // to max_attempts, then dead-lettered as retries_exhausted.
+            return status >= 500 ? errc::remote_unavailable : errc::remote_rejected;
     }
 }
 

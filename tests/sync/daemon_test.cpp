@@ -22,6 +22,7 @@
 #include "support/run_awaitable.hpp"
 #include "support/run_cli.hpp"
 #include "support/temp_dir.hpp"
+#include "sync/sandbox_pair.hpp"
 
 namespace casebridge {
 namespace {
@@ -29,120 +30,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
-
-bool eligible(const rapidjson::Value& c) {
-    auto flag = [&](const char* n) { return c.HasMember(n) && c[n].IsBool() && c[n].GetBool(); };
-    if (c.HasMember("record_state") && c["record_state"].IsBool() && !c["record_state"].GetBool()) {
-        return false;
-    }
-    if (!flag("consent_for_services") || !flag("disclosure_other_orgs") ||
-        !c.HasMember("consent_info_sharing")) {
-        return false;
-    }
-    for (const auto& v : c["consent_info_sharing"].GetArray()) {
-        if (std::string_view(v.GetString()) == "other_organizations") {
-            return true;
-        }
-    }
-    return false;
-}
-
-awaitable<remote_result<http_response>> call(
-    std::string method, std::string url, std::string token
-) {
-    auto ex = co_await net::this_coro::executor;
-    http_client_settings s;
-    s.allow_plain_http_loopback = true;
-    auto client = http_client::create(ex, s, system_clock_source::instance());
-    http_request req;
-    req.method = std::move(method);
-    req.url = std::move(url);
-    if (!token.empty()) {
-        req.headers.push_back({"Authorization", "Bearer " + token});
-    }
-    co_return co_await (*client)->send(std::move(req));
-}
-
-class daemon_test : public ::testing::Test {
-protected:
-    test::temp_dir dir;
-    std::unique_ptr<sandbox::primero_sandbox> from;
-    std::unique_ptr<sandbox::primero_sandbox> to;
-    fs::path config;
-    const std::string admin_token = "admin-token-for-the-daemon-test-0123456789";
-
-    void SetUp() override {
-        // In process, as main() does for the binary.
-        static adapter_registry registry = [] {
-            adapter_registry r;
-            register_builtin_adapters(r);
-            return r;
-        }();
-        cli::set_adapter_registry(&registry);
-        ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "daemon-test-pseudonym-key-0123456789abcdef", 1);
-        sandbox::primero_settings a;
-        a.cases = 80;
-        a.seed = 21;
-        from = std::make_unique<sandbox::primero_sandbox>(a, system_clock_source::instance());
-        sandbox::primero_settings b;
-        b.seed = 22;
-        to = std::make_unique<sandbox::primero_sandbox>(b, system_clock_source::instance());
-        const auto key = store::signer::generate();
-        dir.write("secrets/signing.pem", key.private_key_pem());
-        dir.write("secrets/identifier.key", std::string(40, 'i'));
-        dir.write("secrets/admin-token", admin_token + "\n");
-        dir.write("secrets/from-password", from->password() + "\n");
-        dir.write("secrets/to-password", to->password() + "\n");
-        fs::create_directories(dir / "state");
-        const std::string text = R"({
-  "config_version": 1,
-  "log_level": "info",
-  "catalogue": ")" + (source_dir / "mappings/canonical-case.json").string() +
-                                 R"(",
-  "policies": ")" + (source_dir / "config/policies.json").string() +
-                                 R"(",
-  "store": {"path": "state/casebridge.db", "signing_key_file": "secrets/signing.pem",
-            "identifier_key_file": "secrets/identifier.key"},
-  "admin": {"listen": "127.0.0.1:0", "token_file": "secrets/admin-token"},
-  "systems": {
-    "cpims-a": {"kind": "primero", "settings": {"base_url": ")" +
-                                 from->base_url() + R"(",
-                "auth": {"mode": "basic", "user_name": ")" +
-                                 from->user_name() + R"(",
-                         "password_file": "secrets/from-password"}, "per_page": 25},
-                "tls": {"allow_plain_http_on_loopback": true}},
-    "cpims-b": {"kind": "primero", "settings": {"base_url": ")" +
-                                 to->base_url() + R"(",
-                "auth": {"mode": "basic", "user_name": ")" +
-                                 to->user_name() + R"(",
-                         "password_file": "secrets/to-password"}},
-                "tls": {"allow_plain_http_on_loopback": true}}
-  },
-  "flows": [
-    {"id": "handover", "from": {"system": "cpims-a", "stream": "cases"},
-     "to": {"system": "cpims-b", "stream": "cases"}, "purpose": "transfer",
-     "profile": "transfer-agency",
-     "mappings": {"in": ")" + (source_dir / "mappings/primero.case.json").string() +
-                                 R"(",
-                  "out": ")" + (source_dir / "mappings/primero.case.json").string() +
-                                 R"("},
-     "schedule": {"every_seconds": 10}}
-  ]
-})";
-        config = dir.write("casebridge.json", text);
-    }
-
-    std::set<std::string> eligible_ids() {
-        std::set<std::string> out;
-        for (const auto& id : from->case_ids()) {
-            if (eligible(*json::parse(*from->case_json(id)))) {
-                out.insert(id);
-            }
-        }
-        return out;
-    }
-};
+using daemon_test = test::sandbox_pair;
+using test::call;
 
 TEST_F(daemon_test, check_accepts_the_generated_config) {
     const auto r = test::run_cli({"check", "--config", config.string()});
@@ -150,7 +39,6 @@ TEST_F(daemon_test, check_accepts_the_generated_config) {
 }
 
 TEST_F(daemon_test, dry_run_prints_decisions_and_writes_nothing) {
-    std::this_thread::sleep_for(1100ms);  // the sandbox lists up to one second ago
     const auto expected = eligible_ids();
     const auto r =
         test::run_cli({"flow", "run", "handover", "--config", config.string(), "--dry-run"});
@@ -163,7 +51,6 @@ TEST_F(daemon_test, dry_run_prints_decisions_and_writes_nothing) {
 }
 
 TEST_F(daemon_test, flow_run_sends_the_eligible_cases_then_nothing_more) {
-    std::this_thread::sleep_for(1100ms);
     const auto expected = eligible_ids();
     auto r = test::run_cli({"flow", "run", "handover", "--config", config.string()});
     ASSERT_EQ(r.code, 0) << r.err << r.out;

@@ -1,0 +1,224 @@
+// Two Primero sandboxes and a generated configuration for a flow between them, shared by the
+// daemon tests and the drills.
+#pragma once
+
+#include <csignal>
+#include <cstdio>
+#include <set>
+#include <string>
+
+#include <boost/asio/this_coro.hpp>
+#include <gtest/gtest.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "adapter/registry.hpp"
+#include "cli/commands.hpp"
+#include "core/clock.hpp"
+#include "json/json.hpp"
+#include "net/http_client.hpp"
+#include "sandbox/primero/primero_sandbox.hpp"
+#include "store/crypto.hpp"
+#include "support/temp_dir.hpp"
+
+namespace casebridge::test {
+
+namespace fs = std::filesystem;
+
+inline const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
+
+bool eligible(const rapidjson::Value& c) {
+    auto flag = [&](const char* n) { return c.HasMember(n) && c[n].IsBool() && c[n].GetBool(); };
+    if (c.HasMember("record_state") && c["record_state"].IsBool() && !c["record_state"].GetBool()) {
+        return false;
+    }
+    if (!flag("consent_for_services") || !flag("disclosure_other_orgs") ||
+        !c.HasMember("consent_info_sharing")) {
+        return false;
+    }
+    for (const auto& v : c["consent_info_sharing"].GetArray()) {
+        if (std::string_view(v.GetString()) == "other_organizations") {
+            return true;
+        }
+    }
+    return false;
+}
+
+awaitable<remote_result<http_response>> call(
+    std::string method, std::string url, std::string token
+) {
+    auto ex = co_await net::this_coro::executor;
+    http_client_settings s;
+    s.allow_plain_http_loopback = true;
+    auto client = http_client::create(ex, s, system_clock_source::instance());
+    http_request req;
+    req.method = std::move(method);
+    req.url = std::move(url);
+    if (!token.empty()) {
+        req.headers.push_back({"Authorization", "Bearer " + token});
+    }
+    co_return co_await (*client)->send(std::move(req));
+}
+
+class sandbox_pair : public ::testing::Test {
+protected:
+    test::temp_dir dir;
+    std::unique_ptr<sandbox::primero_sandbox> from;
+    std::unique_ptr<sandbox::primero_sandbox> to;
+    fs::path config;
+    const std::string admin_token = "admin-token-for-the-daemon-test-0123456789";
+
+    /// Cases in the source sandbox.
+    virtual std::size_t cases() const { return 80; }
+    /// Faults of the target sandbox, for the whole run.
+    virtual std::vector<sandbox::fault_rule> target_faults() const { return {}; }
+
+    void SetUp() override {
+        // In process, as main() does for the binary.
+        static adapter_registry registry = [] {
+            adapter_registry r;
+            register_builtin_adapters(r);
+            return r;
+        }();
+        cli::set_adapter_registry(&registry);
+        ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "daemon-test-pseudonym-key-0123456789abcdef", 1);
+        sandbox::primero_settings a;
+        a.cases = cases();
+        a.seed = 21;
+        from = std::make_unique<sandbox::primero_sandbox>(a, system_clock_source::instance());
+        sandbox::primero_settings b;
+        b.seed = 22;
+        b.faults = target_faults();
+        to = std::make_unique<sandbox::primero_sandbox>(b, system_clock_source::instance());
+        const auto key = store::signer::generate();
+        dir.write("secrets/signing.pem", key.private_key_pem());
+        dir.write("secrets/identifier.key", std::string(40, 'i'));
+        dir.write("secrets/admin-token", admin_token + "\n");
+        dir.write("secrets/from-password", from->password() + "\n");
+        dir.write("secrets/to-password", to->password() + "\n");
+        fs::create_directories(dir / "state");
+        const std::string text = R"({
+  "config_version": 1,
+  "log_level": "info",
+  "catalogue": ")" + (source_dir / "mappings/canonical-case.json").string() +
+                                 R"(",
+  "policies": ")" + (source_dir / "config/policies.json").string() +
+                                 R"(",
+  "store": {"path": "state/casebridge.db", "signing_key_file": "secrets/signing.pem",
+            "identifier_key_file": "secrets/identifier.key"},
+  "admin": {"listen": "127.0.0.1:0", "token_file": "secrets/admin-token"},
+  "systems": {
+    "cpims-a": {"kind": "primero", "settings": {"base_url": ")" +
+                                 from->base_url() + R"(",
+                "auth": {"mode": "basic", "user_name": ")" +
+                                 from->user_name() + R"(",
+                         "password_file": "secrets/from-password"}, "per_page": 25},
+                "tls": {"allow_plain_http_on_loopback": true}},
+    "cpims-b": {"kind": "primero", "settings": {"base_url": ")" +
+                                 to->base_url() + R"(",
+                "auth": {"mode": "basic", "user_name": ")" +
+                                 to->user_name() + R"(",
+                         "password_file": "secrets/to-password"}},
+                "tls": {"allow_plain_http_on_loopback": true}}
+  },
+  "flows": [
+    {"id": "handover", "from": {"system": "cpims-a", "stream": "cases"},
+     "to": {"system": "cpims-b", "stream": "cases"}, "purpose": "transfer",
+     "profile": "transfer-agency",
+     "mappings": {"in": ")" + (source_dir / "mappings/primero.case.json").string() +
+                                 R"(",
+                  "out": ")" + (source_dir / "mappings/primero.case.json").string() +
+                                 R"("},
+     "schedule": {"every_seconds": 10}}
+  ]
+})";
+        config = dir.write("casebridge.json", text);
+    }
+
+    std::set<std::string> eligible_ids() {
+        std::set<std::string> out;
+        for (const auto& id : from->case_ids()) {
+            if (eligible(*json::parse(*from->case_json(id)))) {
+                out.insert(id);
+            }
+        }
+        return out;
+    }
+};
+
+/// A child process running `casebridge ARGS...` with stdout and stderr piped.
+struct child {
+    pid_t pid = -1;
+    FILE* out = nullptr;
+    int err_fd = -1;
+
+    static child start(const std::vector<std::string>& args) {
+        int out[2];
+        int err[2];
+        child c;
+        if (pipe(out) != 0 || pipe(err) != 0) {
+            return c;
+        }
+        c.pid = fork();
+        if (c.pid == 0) {
+            dup2(out[1], STDOUT_FILENO);
+            dup2(err[1], STDERR_FILENO);
+            close(out[0]);
+            close(out[1]);
+            close(err[0]);
+            close(err[1]);
+            std::vector<char*> argv;
+            argv.push_back(const_cast<char*>(CASEBRIDGE_BINARY));
+            for (const auto& a : args) {
+                argv.push_back(const_cast<char*>(a.c_str()));
+            }
+            argv.push_back(nullptr);
+            execv(CASEBRIDGE_BINARY, argv.data());
+            _exit(127);
+        }
+        close(out[1]);
+        close(err[1]);
+        c.out = fdopen(out[0], "r");
+        c.err_fd = err[0];
+        return c;
+    }
+
+    std::string line() const {
+        char buf[1024] = {};
+        if (out == nullptr || std::fgets(buf, sizeof buf, out) == nullptr) {
+            return {};
+        }
+        std::string s(buf);
+        if (!s.empty() && s.back() == '\n') {
+            s.pop_back();
+        }
+        return s;
+    }
+
+    /// Sends `sig`, waits, and returns the wait status; collects stderr into `logs`.
+    int stop(int sig, std::string* logs = nullptr) {
+        kill(pid, sig);
+        std::string text;
+        char buf[4096];
+        for (;;) {
+            const auto n = read(err_fd, buf, sizeof buf);
+            if (n <= 0) {
+                break;
+            }
+            text.append(buf, static_cast<std::size_t>(n));
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (out != nullptr) {
+            std::fclose(out);
+        }
+        close(err_fd);
+        if (logs != nullptr) {
+            *logs = std::move(text);
+        }
+        return status;
+    }
+};
+
+}  // namespace casebridge::test
