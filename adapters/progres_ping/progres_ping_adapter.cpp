@@ -260,6 +260,8 @@ struct progres_ping_adapter::impl {
     struct pending_write {
         std::string transaction;  // SPHTransactionId; empty when the answer was lost
         steady::time_point since{};
+        std::string found;  // the record it turned out to have written (kept: a later push
+                            // for the same key answers with it instead of writing again)
     };
     std::map<std::pair<std::string, std::string>, pending_write> pending;
 
@@ -833,13 +835,16 @@ struct progres_ping_adapter::impl {
         const std::string& key
     ) {
         const auto it = pending.find({stream_name, source_key});
+        if (it != pending.end() && !it->second.found.empty()) {
+            co_return std::optional<std::string>(it->second.found);
+        }
         if (it != pending.end() && !it->second.transaction.empty()) {
             auto st = co_await check_status(p, it->second.transaction, key);
             if (!st) {
                 co_return st.error();
             }
             if (st->state == item_state::succeeded && !st->id.empty()) {
-                pending.erase(it);
+                it->second.found = st->id;
                 co_return std::optional<std::string>(st->id);
             }
             if (st->state == item_state::failed) {
@@ -858,7 +863,9 @@ struct progres_ping_adapter::impl {
             co_return found.error();
         }
         if (*found) {
-            pending.erase({stream_name, source_key});
+            if (auto p2 = pending.find({stream_name, source_key}); p2 != pending.end()) {
+                p2->second.found = **found;
+            }
             co_return found;
         }
         const auto again = pending.find({stream_name, source_key});
