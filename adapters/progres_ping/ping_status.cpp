@@ -87,6 +87,7 @@ std::optional<status_item> item_of(const Value& v) {
     item.external_id = text_of(member_ci(v, "ExternalId"));
     const std::string status = text_of(member_ci(v, "Status"));
     item.state = state_of(status);
+    item.message = text_of(member_ci(v, "Message"));
     if (const Value* d = member_ci(v, "Data")) {
         if (d->IsObject() || d->IsArray()) {
             item.data.CopyFrom(*d, item.data.GetAllocator());

@@ -23,6 +23,7 @@ enum class item_state {
 struct status_item {
     std::string external_id;  ///< The item's ExternalId, as written.
     item_state state = item_state::unknown;
+    std::string message;       ///< The item's Message (remote text; clean before reporting).
     rapidjson::Document data;  ///< The item's Data object (Null when absent or unreadable).
 };
 

@@ -81,16 +81,33 @@ remote_error record_error(
     return e;
 }
 
+// A remote message fit for an error: control characters dropped, anything quoted (where
+// gateways echo a value) replaced by "...", at most 300 bytes.
 std::string clean_text(std::string_view s) {
     std::string out;
+    char quote = 0;
     for (char c : s) {
-        if (static_cast<unsigned char>(c) >= 0x20) {
+        if (quote != 0) {
+            if (c == quote) {
+                out += "...";
+                out += c;
+                quote = 0;
+            }
+            continue;
+        }
+        if (c == '"' || c == '\'') {
+            quote = c;
+            out += c;
+        } else if (static_cast<unsigned char>(c) >= 0x20) {
             out += c;
         }
         if (out.size() >= 300) {
             out += "...";
             break;
         }
+    }
+    if (quote != 0) {
+        out += "...";
     }
     return out;
 }
@@ -243,7 +260,8 @@ struct page_result {
 // The outcome of one ingestion item.
 struct write_outcome {
     item_state state = item_state::unknown;
-    std::string id;  // result_id_field from the status Data, when present
+    std::string id;       // result_id_field from the status Data, when present
+    std::string message;  // the item's Message, cleaned
 };
 
 }  // namespace
@@ -265,7 +283,17 @@ struct progres_ping_adapter::impl {
     };
     std::map<std::pair<std::string, std::string>, pending_write> pending;
 
-    impl(settings s, adapter_env e) : cfg(std::move(s)), env(std::move(e)) {}
+    // One token request at a time: concurrent calls wait for the one in flight.
+    bool token_in_flight = false;
+    std::shared_ptr<net::steady_timer> token_done;
+    remote_error token_error;  // how the last token request failed
+
+    impl(settings s, adapter_env e)
+        : cfg(std::move(s)),
+          env(std::move(e)),
+          token_done(std::make_shared<net::steady_timer>(
+              env.executor, net::steady_timer::time_point::max()
+          )) {}
 
     const stream_settings* stream(const std::string& name) const {
         const auto it = cfg.streams.find(name);
@@ -275,9 +303,30 @@ struct progres_ping_adapter::impl {
     // Auth -------------------------------------------------------------------------------------
 
     awaitable<remote_result<void>> ensure_token() {
-        if (!token.empty() && env.clock->steady_now() < token_renew_at) {
-            co_return remote_result<void>{};
+        for (;;) {
+            if (!token.empty() && env.clock->steady_now() < token_renew_at) {
+                co_return remote_result<void>{};
+            }
+            if (!token_in_flight) {
+                break;
+            }
+            const auto done = token_done;  // woken by cancel() when the request in flight ends
+            co_await done->async_wait(use_nothrow);
+            if (token.empty()) {
+                co_return token_error;  // the request in flight failed: the same answer
+            }
         }
+        token_in_flight = true;
+        auto r = co_await request_token();
+        token_in_flight = false;
+        if (!r) {
+            token_error = r.error();
+        }
+        token_done->cancel();
+        co_return r;
+    }
+
+    awaitable<remote_result<void>> request_token() {
         token.clear();
         const auto pw = read_secret(cfg.password);
         if (!pw) {
@@ -749,6 +798,7 @@ struct progres_ping_adapter::impl {
         }
         write_outcome out;
         out.state = item->state;
+        out.message = clean_text(item->message);
         if (item->data.IsObject()) {
             out.id = text_of(member(item->data, p.result_id_field));
         }
@@ -902,6 +952,13 @@ struct progres_ping_adapter::impl {
         }
         const bool create = p.writes == write_kind::create;
         std::string key;
+        if (create && !record.remote_id.empty()) {
+            co_return record_error(
+                errc::invalid_config,
+                "this PING stream only creates records; an existing one cannot be updated",
+                record.remote_id
+            );
+        }
         if (create) {
             if (record.source_key.empty()) {
                 co_return record_error(
@@ -1062,7 +1119,11 @@ struct progres_ping_adapter::impl {
             case item_state::failed:
                 pending.erase({stream_name, record.source_key});
                 co_return record_error(
-                    errc::remote_rejected, "PING reports the write as failed", record_id, r->status
+                    errc::remote_rejected,
+                    "PING reports the write as failed" +
+                        (outcome.message.empty() ? std::string{} : ": " + outcome.message),
+                    record_id,
+                    r->status
                 );
             case item_state::pending:
             case item_state::unknown:

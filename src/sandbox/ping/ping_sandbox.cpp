@@ -750,7 +750,10 @@ struct ping_sandbox::impl {
                 }
             }
             if (status == 0) {
-                return fail("progres_primerotransferstatus is not a valid option.");
+                // As Dataverse does, the message quotes the value.
+                return fail(
+                    "Value '" + code + "' is not a valid option for progres_primerotransferstatus."
+                );
             }
             if (!parse_date(values["progres_primerotransferstatusdate"].substr(0, 10))) {
                 return fail("progres_primerotransferstatusdate is not a valid date.");

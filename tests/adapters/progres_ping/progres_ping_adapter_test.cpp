@@ -408,6 +408,26 @@ TEST_F(ping_adapter_test, token_is_renewed_before_expiry_mid_run) {
     }
 }
 
+TEST_F(ping_adapter_test, concurrent_calls_share_one_token_request) {
+    start(20);
+    auto a = make(config());
+    std::vector<std::future<remote_result<pull_page>>> calls;
+    for (int i = 0; i < 4; ++i) {
+        calls.push_back(net::co_spawn(ctx, a->pull("referrals", std::nullopt), net::use_future));
+    }
+    ctx.restart();
+    for (auto& c : calls) {
+        while (c.wait_for(0s) != std::future_status::ready && ctx.run_one_for(10s) != 0) {
+        }
+    }
+    for (auto& c : calls) {
+        ASSERT_EQ(c.wait_for(0s), std::future_status::ready);
+        auto r = c.get();
+        EXPECT_TRUE(r) << r.error().describe();
+    }
+    EXPECT_EQ(box->tokens_issued(), 1u);
+}
+
 TEST_F(ping_adapter_test, a_token_refused_mid_run_is_renewed_once_and_the_page_resent) {
     start(40);
     auto a = make(config());
@@ -594,6 +614,39 @@ TEST_F(ping_adapter_test, decisions_and_transfer_status_write_backs) {
     EXPECT_EQ(refused.error().code, make_error_code(errc::remote_rejected));
     EXPECT_FALSE(refused.error().transient());
     EXPECT_EQ(refused.error().record_id, "9a9a9a9a-0000-4000-8000-000000000000");
+    EXPECT_NE(refused.error().detail.find("No record found"), std::string::npos)
+        << refused.error().detail;
+
+    // A value the remote quotes in its message does not reach the error.
+    external_record odd;
+    odd.stream = "transfer_status";
+    odd.body = golden("progres_ping.transfer_status/out-pending.expected.json");
+    for (auto& f : odd.body["Fields"].GetArray()) {
+        const std::string name = f["Name"].GetString();
+        if (name == "progres_lpinterventionid") {
+            f["Value"].SetString(iv.c_str(), odd.body.GetAllocator());
+        } else if (name == "progres_businessunit") {
+            f["Value"].SetString(box->ids().business_unit.c_str(), odd.body.GetAllocator());
+        } else if (name == "progres_primerotransferstatus") {
+            f["Value"].SetString("125089999", odd.body.GetAllocator());
+        }
+    }
+    auto quoted = run(a->push(std::move(odd)));
+    ASSERT_FALSE(quoted);
+    EXPECT_EQ(quoted.error().code, make_error_code(errc::remote_rejected));
+    EXPECT_NE(quoted.error().detail.find("not a valid option"), std::string::npos)
+        << quoted.error().detail;
+    EXPECT_EQ(quoted.error().describe().find("125089999"), std::string::npos)
+        << quoted.error().describe();
+
+    // The referral stream only creates: an update of an existing referral is refused.
+    auto update = referral("k/u");
+    update.remote_id = *ref;
+    auto no_update = run(a->push(std::move(update)));
+    ASSERT_FALSE(no_update);
+    EXPECT_EQ(no_update.error().code, make_error_code(errc::invalid_config));
+    EXPECT_EQ(no_update.error().record_id, *ref);
+    EXPECT_EQ(box->referral_count(), 1u);
 }
 
 TEST_F(ping_adapter_test, a_field_list_with_the_correlation_field_or_not_a_field_list_is_refused) {
