@@ -247,6 +247,43 @@ const std::vector<command_spec>& commands() {
                  {"legacy-jwt", "", "log in as Primero <= 2.10 did: a JWT instead of a session"}},
             .run = run_sandbox_primero,
         },
+        {
+            .name = "sandbox ping",
+            .summary =
+                "serve a simulated UNHCR PING gateway (proGres v4) with synthetic interventions",
+            .usage =
+                "[--listen ADDRESS:PORT] [--interventions N] [--seed S] [--fault KIND[:EVERY] ...]",
+            .description =
+                "Serves the PING gateway as the reference describes it: the Azure AD B2C token\n"
+                "endpoint (password grant, expiring tokens), API management's subscription-key\n"
+                "check, retrievedatawithpaging with joined rows (duplicates included), the paging\n"
+                "cookie and \"No Data Available\", and ingestion (data, asyncdata, checkstatus "
+                "with\n"
+                "its unescaped Data string), over N synthetic interventions, the same for the "
+                "same\n"
+                "seed. Prints the base URL on the first line of stdout, then 'token_url:', "
+                "'user:',\n"
+                "'password:', 'client_id:', 'subscription_key:', 'scope:', the partner, interop,\n"
+                "business unit and organisation ids, the correlation field and one\n"
+                "'shipping_process.STREAM.OP:' line per query, and serves until interrupted.\n"
+                "Plain HTTP: bind it to loopback only.",
+            .options =
+                {{"listen", "ADDRESS:PORT", "where to listen (default 127.0.0.1:0, any free port)"},
+                 {"interventions", "N", "synthetic interventions to generate (default 0)"},
+                 {"seed", "S", "seed for interventions and credentials (default 1)"},
+                 {"token-lifetime", "SECONDS", "lifetime of the tokens issued (default 3600)"},
+                 {"page-rows", "N", "rows per retrieval page (default 50)"},
+                 {"decide-after",
+                  "SECONDS",
+                  "decide referrals received this long after (default 0: never)"},
+                 {"fault",
+                  "KIND[:EVERY]",
+                  "inject a fault every EVERY requests (default 10): latency=MS, 500, 502, 503, "
+                  "504, 429, reset, truncate, malformed, lost (handled, then reset)",
+                  false,
+                  true}},
+            .run = run_sandbox_ping,
+        },
     };
     return table;
 }

@@ -1,4 +1,4 @@
-// `casebridge sandbox primero`: serve the Primero v2 sandbox until SIGINT/SIGTERM.
+// `casebridge sandbox primero|ping`: serve a sandbox until SIGINT/SIGTERM.
 #include <csignal>
 #include <ostream>
 
@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "core/clock.hpp"
+#include "sandbox/ping/ping_sandbox.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
 
 namespace casebridge::cli {
@@ -93,6 +94,92 @@ int run_sandbox_primero(const parsed_args& args, command_io& io) {
     io.out << box->base_url() << '\n'
            << "user: " << box->user_name() << '\n'
            << "password: " << box->password() << '\n';
+    io.out.flush();
+    signals.async_wait([](const boost::system::error_code&, int) {});
+    ctx.run();
+    return exit_ok;
+}
+
+int run_sandbox_ping(const parsed_args& args, command_io& io) {
+    sandbox::ping_settings s;
+    const auto usage = [&io](const char* what) {
+        io.err << "casebridge sandbox ping: " << what << '\n';
+        return exit_usage;
+    };
+    if (!parse_listen(args.get_or("listen", "127.0.0.1:0"), s.listen_address, s.port)) {
+        return usage("--listen wants ADDRESS:PORT, e.g. 127.0.0.1:0");
+    }
+    std::uint64_t n = 0;
+    if (const auto v = args.get("interventions")) {
+        if (!parse_number(*v, 1'000'000, n)) {
+            return usage("--interventions wants a number up to 1000000");
+        }
+        s.interventions = n;
+    }
+    if (const auto v = args.get("seed")) {
+        if (!parse_number(*v, ~std::uint64_t{0}, s.seed)) {
+            return usage("--seed wants a non-negative integer");
+        }
+    }
+    if (const auto v = args.get("token-lifetime")) {
+        if (!parse_number(*v, 86'400, n) || n == 0) {
+            return usage("--token-lifetime wants seconds, 1 to 86400");
+        }
+        s.token_lifetime = std::chrono::seconds(n);
+    }
+    if (const auto v = args.get("page-rows")) {
+        if (!parse_number(*v, 5000, n) || n == 0) {
+            return usage("--page-rows wants a number from 1 to 5000");
+        }
+        s.page_rows = n;
+    }
+    if (const auto v = args.get("decide-after")) {
+        if (!parse_number(*v, 86'400 * 30, n)) {
+            return usage("--decide-after wants seconds");
+        }
+        s.decide_after = std::chrono::seconds(n);
+    }
+    for (const auto& f : args.all("fault")) {
+        sandbox::fault_rule rule;
+        if (!sandbox::parse_fault_rule(f, rule)) {
+            io.err << "casebridge sandbox ping: bad --fault '" << f
+                   << "' (KIND[:EVERY], KIND one of latency=MS, 500, 502, 503, 504, 429, reset, "
+                      "truncate, malformed, lost)\n";
+            return exit_usage;
+        }
+        s.faults.push_back(rule);
+    }
+    boost::asio::io_context ctx;
+    boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
+    std::unique_ptr<sandbox::ping_sandbox> box;
+    try {
+        box = std::make_unique<sandbox::ping_sandbox>(s, system_clock_source::instance());
+    } catch (const std::exception& e) {
+        io.err << "casebridge sandbox ping: cannot listen on " << s.listen_address << ':' << s.port
+               << ": " << e.what() << '\n';
+        return exit_error;
+    }
+    const auto& ids = box->ids();
+    io.out << box->base_url() << '\n'
+           << "token_url: " << box->token_url() << '\n'
+           << "user: " << box->user_name() << '\n'
+           << "password: " << box->password() << '\n'
+           << "client_id: " << box->client_id() << '\n'
+           << "subscription_key: " << box->subscription_key() << '\n'
+           << "scope: " << ids.scope << '\n'
+           << "partner_id: " << ids.partner_id << '\n'
+           << "interop_id: " << ids.interop_id << '\n'
+           << "business_unit: " << ids.business_unit << '\n'
+           << "organization: " << ids.organization << '\n'
+           << "correlation_field: " << ids.correlation_field << '\n'
+           << "shipping_process.referrals.pull: " << ids.referrals_pull << '\n'
+           << "shipping_process.referrals.fetch: " << ids.intervention_detail << '\n'
+           << "shipping_process.referrals.push: " << ids.referral_ingest << '\n'
+           << "shipping_process.referrals.lookup: " << ids.referral_lookup << '\n'
+           << "shipping_process.decisions.pull: " << ids.decisions_pull << '\n'
+           << "shipping_process.decisions.fetch: " << ids.decision_detail << '\n'
+           << "shipping_process.decisions.push: " << ids.intervention_status << '\n'
+           << "shipping_process.transfer_status.push: " << ids.intervention_status << '\n';
     io.out.flush();
     signals.async_wait([](const boost::system::error_code&, int) {});
     ctx.run();

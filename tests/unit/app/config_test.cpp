@@ -202,8 +202,7 @@ TEST_F(example_config, binary_checks_adapter_settings) {
     const auto [ok_code, ok_out] = run(example_);
     EXPECT_EQ(ok_code, 0) << ok_out;
     EXPECT_EQ(ok_out.find("\"cpims-cxb\": settings not checked"), std::string::npos) << ok_out;
-    EXPECT_NE(ok_out.find("note      system \"progres\": settings not checked"), std::string::npos)
-        << ok_out;
+    EXPECT_EQ(ok_out.find("\"progres\": settings not checked"), std::string::npos) << ok_out;
     std::string bad = example_;
     bad.replace(bad.find("\"per_page\": 500"), 15, "\"per_page\": 5000");
     const auto [bad_code, bad_out] = run(bad);
@@ -212,6 +211,11 @@ TEST_F(example_config, binary_checks_adapter_settings) {
         bad_out.find("at /systems/cpims-cxb/settings/per_page: number above the maximum 1000"),
         std::string::npos
     ) << bad_out;
+    std::string no_streams = example_;
+    no_streams.replace(no_streams.find("\"streams\": {"), 12, "\"stream\": {");
+    const auto [ns_code, ns_out] = run(no_streams);
+    EXPECT_EQ(ns_code, 1);
+    EXPECT_NE(ns_out.find("at /systems/progres/settings"), std::string::npos) << ns_out;
 }
 
 TEST_F(example_config, mutual_tls_needs_both_halves) {

@@ -2,6 +2,8 @@
 // serves the API until SIGTERM.
 #include <csignal>
 #include <cstdio>
+#include <map>
+#include <set>
 #include <string>
 
 #include <boost/asio/this_coro.hpp>
@@ -11,8 +13,10 @@
 #include <unistd.h>
 
 #include "core/base64.hpp"
+#include "json/json.hpp"
 #include "net/http_client.hpp"
 #include "support/run_awaitable.hpp"
+#include "support/run_cli.hpp"
 
 namespace casebridge {
 namespace {
@@ -86,6 +90,156 @@ TEST(sandbox_command, prints_url_user_password_and_serves) {
     EXPECT_NE(r->body.find(R"("total":25)"), std::string::npos);
     EXPECT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+awaitable<remote_result<http_response>> post(
+    std::string url, std::vector<http_header> headers, std::string body
+) {
+    auto ex = co_await net::this_coro::executor;
+    http_client_settings s;
+    s.allow_plain_http_loopback = true;
+    auto client = http_client::create(ex, s, system_clock_source::instance());
+    http_request req;
+    req.method = "POST";
+    req.url = std::move(url);
+    req.headers = std::move(headers);
+    req.body = std::move(body);
+    auto r = co_await (*client)->send(std::move(req));
+    co_return r;
+}
+
+std::string form(const std::string& s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+TEST(sandbox_command, ping_prints_url_credentials_and_ids_and_serves) {
+    int out[2];
+    ASSERT_EQ(pipe(out), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        dup2(out[1], STDOUT_FILENO);
+        close(out[0]);
+        close(out[1]);
+        execl(
+            CASEBRIDGE_BINARY,
+            CASEBRIDGE_BINARY,
+            "sandbox",
+            "ping",
+            "--listen",
+            "127.0.0.1:0",
+            "--interventions",
+            "6",
+            "--seed",
+            "3",
+            "--page-rows",
+            "500",
+            static_cast<char*>(nullptr)
+        );
+        _exit(127);
+    }
+    close(out[1]);
+    FILE* f = fdopen(out[0], "r");
+    ASSERT_NE(f, nullptr);
+    const auto line = [f] {
+        char buf[512] = {};
+        if (std::fgets(buf, sizeof buf, f) == nullptr) {
+            return std::string{};
+        }
+        std::string s(buf);
+        if (!s.empty() && s.back() == '\n') {
+            s.pop_back();
+        }
+        return s;
+    };
+    const std::string url = line();
+    std::map<std::string, std::string> v;
+    for (std::string l = line(); !l.empty(); l = line()) {
+        const auto colon = l.find(": ");
+        ASSERT_NE(colon, std::string::npos) << l;
+        v[l.substr(0, colon)] = l.substr(colon + 2);
+        if (l.rfind("shipping_process.transfer_status.push", 0) == 0) {
+            break;
+        }
+    }
+    EXPECT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << url;
+    for (const char* k :
+         {"token_url",
+          "user",
+          "password",
+          "client_id",
+          "subscription_key",
+          "scope",
+          "partner_id",
+          "interop_id",
+          "shipping_process.referrals.pull"}) {
+        EXPECT_FALSE(v[k].empty()) << k;
+    }
+    auto token = test::run_awaitable(post(
+        v["token_url"],
+        {{"Content-Type", "application/x-www-form-urlencoded"}},
+        "grant_type=password&client_id=" + form(v["client_id"]) + "&username=" + form(v["user"]) +
+            "&password=" + form(v["password"]) + "&scope=" + form(v["scope"])
+    ));
+    std::string access;
+    if (token && token->status == 200) {
+        auto d = json::parse(token->body);
+        access = d ? (*d)["access_token"].GetString() : "";
+    }
+    auto r = test::run_awaitable(post(
+        url + "/primes/fetch/paging/v3/retrievedatawithpaging",
+        {{"Content-Type", "application/json"},
+         {"Authorization", "Bearer " + access},
+         {"Ocp-Apim-Subscription-Key", v["subscription_key"]}},
+        R"({"ShippingProcessId":")" + v["shipping_process.referrals.pull"] + R"(","PartnerId":")" +
+            v["partner_id"] + R"(","InteropID":")" + v["interop_id"] +
+            R"(","APIVersion":"V3","QueryParameters":[]})"
+    ));
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::fclose(f);
+    ASSERT_TRUE(token) << token.error().describe();
+    EXPECT_EQ(token->status, 200u) << token->body;
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_EQ(r->status, 200u);
+    auto d = json::parse(r->body);
+    ASSERT_TRUE(d);
+    std::set<std::string> ids;
+    for (const auto& row : (*d)["Data"].GetArray()) {
+        ids.insert(row["progres_lpinterventionid"].GetString());
+    }
+    EXPECT_EQ(ids.size(), 6u);
+    EXPECT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(sandbox_command, ping_refuses_bad_arguments) {
+    const auto bad_fault = test::run_cli({"sandbox", "ping", "--fault", "sometimes"});
+    EXPECT_EQ(bad_fault.code, 2);
+    EXPECT_NE(bad_fault.err.find("bad --fault 'sometimes'"), std::string::npos) << bad_fault.err;
+    const auto bad_count = test::run_cli({"sandbox", "ping", "--interventions", "many"});
+    EXPECT_EQ(bad_count.code, 2);
+    EXPECT_NE(bad_count.err.find("--interventions"), std::string::npos);
+    const auto bad_listen = test::run_cli({"sandbox", "ping", "--listen", "nowhere"});
+    EXPECT_EQ(bad_listen.code, 2);
+    const auto bad_lifetime = test::run_cli({"sandbox", "ping", "--token-lifetime", "0"});
+    EXPECT_EQ(bad_lifetime.code, 2);
+    EXPECT_TRUE(bad_fault.out.empty());
+    const auto help = test::run_cli({"sandbox", "ping", "--help"});
+    EXPECT_EQ(help.code, 0);
+    EXPECT_NE(help.out.find("--interventions N"), std::string::npos);
 }
 
 }  // namespace
