@@ -81,6 +81,7 @@ TEST_F(example_config, the_shipped_example_passes) {
     ASSERT_EQ(c.flows.size(), 3u);
     EXPECT_EQ(c.flows[0].to_stream, "referrals");
     EXPECT_TRUE(c.flows[2].paused);
+    EXPECT_EQ(c.flows[2].to_stream, "events");
     EXPECT_EQ(c.find_system("cpims-cxb")->limits.max_connections, 20);
     EXPECT_EQ(c.store.path, dir_.path() / "config/../state/casebridge.db");
 }
@@ -202,8 +203,14 @@ TEST_F(example_config, binary_checks_adapter_settings) {
     const auto [ok_code, ok_out] = run(example_);
     EXPECT_EQ(ok_code, 0) << ok_out;
     EXPECT_EQ(ok_out.find("\"cpims-cxb\": settings not checked"), std::string::npos) << ok_out;
+    EXPECT_EQ(ok_out.find("\"dss\": settings not checked"), std::string::npos) << ok_out;
     EXPECT_NE(ok_out.find("note      system \"progres\": settings not checked"), std::string::npos)
         << ok_out;
+    std::string bad_dss = example_;
+    bad_dss.replace(bad_dss.find("\"sender\": \"cpss-cxb\""), 20, "\"sender\": \"../cxb\"");
+    const auto [dss_code, dss_out] = run(bad_dss);
+    EXPECT_EQ(dss_code, 1);
+    EXPECT_NE(dss_out.find("at /systems/dss/settings/sender:"), std::string::npos) << dss_out;
     std::string bad = example_;
     bad.replace(bad.find("\"per_page\": 500"), 15, "\"per_page\": 5000");
     const auto [bad_code, bad_out] = run(bad);
