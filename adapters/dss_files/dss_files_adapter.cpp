@@ -135,6 +135,38 @@ std::string located(
            std::string(column) + ": " + std::string(message);
 }
 
+// The first 16 hex digits of the SHA-256 of a file's bytes.
+std::string file_digest(std::string_view bytes) {
+    return crypto::sha256_hex(bytes).substr(0, 16);
+}
+
+struct cursor_parts {
+    std::string name;
+    std::string digest;
+};
+
+// "v1:<file name>:<digest>", for a file of the stream with `prefix`.
+std::optional<cursor_parts> decode_cursor(std::string_view c, std::string_view prefix) {
+    constexpr std::size_t digest_size = 16;
+    if (c.substr(0, cursor_prefix.size()) != cursor_prefix) {
+        return std::nullopt;
+    }
+    c.remove_prefix(cursor_prefix.size());
+    if (c.size() < digest_size + 2 || c[c.size() - digest_size - 1] != ':') {
+        return std::nullopt;
+    }
+    cursor_parts out;
+    out.name = std::string(c.substr(0, c.size() - digest_size - 1));
+    out.digest = std::string(c.substr(c.size() - digest_size));
+    const bool hex = std::all_of(out.digest.begin(), out.digest.end(), [](char ch) {
+        return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+    });
+    if (!hex || !inbound_name(out.name, prefix, false) || out.name.find('/') != std::string::npos) {
+        return std::nullopt;
+    }
+    return out;
+}
+
 // One row of a case file.
 struct case_row {
     external_record record;
@@ -506,6 +538,7 @@ struct dss_files_adapter::impl {
         std::vector<external_record> records;
         std::string refused;
         bool io_failed = false;
+        std::string digest;  // of the file's bytes: part of the cursor
     };
 
     file_records read_inbound(const fs::path& path, std::string_view stream, bool report) {
@@ -520,6 +553,7 @@ struct dss_files_adapter::impl {
             }
             return out;
         }
+        out.digest = file_digest(*text);
         const std::string mtime = file_time_rfc3339(path);
         if (stream == cases_stream) {
             auto rows = parse_case_file(*text, name, mtime);
@@ -569,6 +603,35 @@ struct dss_files_adapter::impl {
         return out;
     }
 
+    // Removes files of processed/ delivered more than processed_retention_days ago.
+    void prune_processed() {
+        if (cfg.processed_retention_days == 0) {
+            return;
+        }
+        const fs::path dir = cfg.inbox / processed_folder;
+        auto files = list_files(dir, [](const std::string& n) { return n.front() != '.'; });
+        if (!files) {
+            return;  // no processed/ folder yet
+        }
+        const auto cutoff = env.clock->now() - std::chrono::days(cfg.processed_retention_days);
+        std::int64_t removed = 0;
+        for (const auto& name : *files) {
+            std::error_code ec;
+            const auto ft = fs::last_write_time(dir / name, ec);
+            if (!ec && std::chrono::file_clock::to_sys(ft) < cutoff && fs::remove(dir / name, ec)) {
+                ++removed;
+            }
+        }
+        if (removed > 0) {
+            (void)fsync_directory(dir);
+            env.log.info(
+                "dss.processed_pruned",
+                "processed inbound files past their retention removed",
+                {.counts = {{"files", removed}}}
+            );
+        }
+    }
+
     remote_result<pull_page> pull(const std::string& stream, const std::optional<std::string>& c) {
         const auto prefix = prefix_of(stream);
         if (!prefix) {
@@ -576,26 +639,29 @@ struct dss_files_adapter::impl {
                 errc::not_found, "the DSS adapter pulls streams acknowledgements and cases"
             );
         }
-        // The cursor names the last file returned: the engine settled it, so it moves on.
-        std::string last;
+        // The cursor names the last file returned and its digest: the engine settled it, so it
+        // moves on. A file that has since been replaced by another of the same name stays.
         if (c && !c->empty()) {
-            if (c->rfind(cursor_prefix, 0) != 0 ||
-                !inbound_name(std::string_view(*c).substr(cursor_prefix.size()), *prefix, false) ||
-                c->find('/') != std::string::npos) {
+            const auto settled = decode_cursor(*c, *prefix);
+            if (!settled) {
                 return make_remote_error(errc::invalid_config, "unrecognised DSS cursor");
             }
-            last = c->substr(cursor_prefix.size());
+            const fs::path path = cfg.inbox / settled->name;
             std::error_code ec;
-            if (fs::exists(fs::symlink_status(cfg.inbox / last, ec))) {
-                if (auto moved = exchange::move_aside(cfg.inbox / last, processed_folder); !moved) {
-                    return error_for(
-                        errc::remote_unavailable,
-                        "a settled file could not be moved to processed (" +
-                            error_name(moved.error()) + ")",
-                        last
-                    );
+            if (fs::symlink_status(path, ec).type() == fs::file_type::regular) {
+                const auto text = json::read_file(path, cfg.max_file_bytes);
+                if (text && file_digest(*text) == settled->digest) {
+                    if (auto moved = exchange::move_aside(path, processed_folder); !moved) {
+                        return error_for(
+                            errc::remote_unavailable,
+                            "a settled file could not be moved to processed (" +
+                                error_name(moved.error()) + ")",
+                            settled->name
+                        );
+                    }
                 }
             }
+            prune_processed();
         }
         auto files = list_files(cfg.inbox, [&](const std::string& n) {
             return inbound_name(n, *prefix, false);
@@ -632,7 +698,7 @@ struct dss_files_adapter::impl {
             {.counts = {{"records", static_cast<std::int64_t>(read.records.size())}}}
         );
         page.records = std::move(read.records);
-        page.next_cursor = std::string(cursor_prefix) + name;
+        page.next_cursor = std::string(cursor_prefix) + name + ":" + read.digest;
         page.has_more = files->size() > 1;
         return page;
     }
@@ -720,7 +786,8 @@ std::string_view config_schema() {
     "passphrase_file": {"type": "string", "minLength": 1},
     "sender": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
     "max_rows_per_batch": {"type": "integer", "minimum": 1, "maximum": 100000},
-    "max_file_bytes": {"type": "integer", "minimum": 1024, "maximum": 1073741824}
+    "max_file_bytes": {"type": "integer", "minimum": 1024, "maximum": 1073741824},
+    "processed_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650}
   }
 })";
 }
@@ -738,6 +805,9 @@ settings settings_from_json(const rapidjson::Value& config) {
     }
     if (config.HasMember("max_file_bytes")) {
         s.max_file_bytes = config["max_file_bytes"].GetUint64();
+    }
+    if (config.HasMember("processed_retention_days")) {
+        s.processed_retention_days = config["processed_retention_days"].GetUint();
     }
     const auto same = [](const fs::path& a, const fs::path& b) {
         return a.lexically_normal() == b.lexically_normal();

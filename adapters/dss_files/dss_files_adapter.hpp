@@ -29,6 +29,8 @@ struct settings {
     std::string sender;                     ///< Sending organisation id: manifest, file names.
     std::size_t max_rows_per_batch = 1000;  ///< Rows per batch file; more pending make more.
     std::size_t max_file_bytes = 64 * 1024 * 1024;  ///< Larger inbound files are refused.
+    /// Files in `inbox/processed/` delivered longer ago than this are removed; 0: kept.
+    unsigned processed_retention_days = 0;
 };
 
 /// Parses and checks an adapter config block (already schema-validated). Throws
@@ -49,11 +51,12 @@ public:
     // adapter
     std::string_view system_id() const noexcept override { return "dss_files"; }
     /// "acknowledgements" or "cases": one inbox file per page, in name order. The cursor names
-    /// the last file returned; a pull with that cursor first moves that file into
-    /// `inbox/processed/`. An unreadable file is moved into `inbox/rejected/` with a reason
-    /// file and reported as bad_payload (record_id: the file name); the next pull goes on with
-    /// the next file. Errors: not_found (other streams), invalid_config (a foreign cursor),
-    /// remote_unavailable (a folder or file that cannot be read or moved), bad_payload.
+    /// the last file returned and a digest of its bytes; a pull with that cursor first moves
+    /// that file (when it is still the same) into `inbox/processed/`. An unreadable file is moved
+    /// into `inbox/rejected/` with a reason file and reported as bad_payload (record_id: the file
+    /// name); the next pull goes on with the next file. Errors: not_found (other streams),
+    /// invalid_config (a foreign cursor), remote_unavailable (a folder or file that cannot be read
+    /// or moved), bad_payload.
     awaitable<remote_result<pull_page>> pull(std::string stream, std::optional<std::string> cursor)
         override;
     /// "cases" by DSS reference, "acknowledgements" by exchange id: read again from the files in

@@ -519,6 +519,62 @@ TEST_F(dss_files_adapter_test, acknowledgements_come_one_file_per_page_and_the_c
     EXPECT_EQ(std::string(p4->records[0].body["file"].GetString()), "ack-20251120-999.csv");
 }
 
+TEST_F(dss_files_adapter_test, a_new_file_with_a_settled_files_name_is_read_not_moved) {
+    auto a = make(make_settings());
+    const std::string id1 = "0b5e8c1a-1111-4a2b-9c3d-000000000001";
+    const std::string id2 = "0b5e8c1a-1111-4a2b-9c3d-000000000002";
+    dir.write("inbox/ack-001.csv", ack_file({{id1, "accepted", "DSS/1", ""}}));
+    auto p1 = run(a->pull("acknowledgements", std::nullopt));
+    ASSERT_TRUE(p1);
+    auto p2 = run(a->pull("acknowledgements", p1->next_cursor));
+    ASSERT_TRUE(p2);
+    EXPECT_TRUE(p2->records.empty());
+    EXPECT_TRUE(fs::exists(inbox() / "processed/ack-001.csv"));
+    // DSS delivers another file under the same name; the stored cursor still names the first.
+    dir.write("inbox/ack-001.csv", ack_file({{id2, "rejected", "", "duplicate"}}));
+    auto p3 = run(a->pull("acknowledgements", p2->next_cursor));
+    ASSERT_TRUE(p3) << p3.error().describe();
+    ASSERT_EQ(p3->records.size(), 1u);
+    EXPECT_EQ(p3->records[0].remote_id, id2);
+    EXPECT_NE(p3->next_cursor, p2->next_cursor);
+    ASSERT_TRUE(run(a->pull("acknowledgements", p3->next_cursor)));
+    EXPECT_EQ(
+        names_in(inbox() / "processed"), (std::vector<std::string>{"ack-001.csv", "ack-001.csv.1"})
+    );
+    // Both stay readable by fetch.
+    auto f = run(a->fetch("acknowledgements", id1));
+    ASSERT_TRUE(f) << f.error().describe();
+    EXPECT_EQ(std::string(f->body["status"].GetString()), "accepted");
+    f = run(a->fetch("acknowledgements", id2));
+    ASSERT_TRUE(f) << f.error().describe();
+    EXPECT_EQ(std::string(f->body["status"].GetString()), "rejected");
+}
+
+TEST_F(dss_files_adapter_test, processed_files_are_removed_after_their_retention) {
+    auto s = make_settings();
+    s.processed_retention_days = 30;
+    auto a = make(s);
+    const auto old_file = dir.write("inbox/processed/case-old.csv", "dss_reference\r\nDSS-1\r\n");
+    const auto recent = dir.write("inbox/processed/case-recent.csv", "dss_reference\r\nDSS-2\r\n");
+    const auto to_file_time = [](time_point t) {
+        return std::chrono::time_point_cast<fs::file_time_type::duration>(
+            std::chrono::file_clock::from_sys(std::chrono::time_point_cast<std::chrono::seconds>(t))
+        );
+    };
+    fs::last_write_time(old_file, to_file_time(clock.now() - std::chrono::days(31)));
+    fs::last_write_time(recent, to_file_time(clock.now() - std::chrono::days(29)));
+    dir.write("inbox/case-new.csv", "dss_reference\r\nDSS-3\r\n");
+    auto p1 = run(a->pull("cases", std::nullopt));
+    ASSERT_TRUE(p1);
+    EXPECT_TRUE(fs::exists(old_file));  // pruning happens when a settled file moves on
+    ASSERT_TRUE(run(a->pull("cases", p1->next_cursor)));
+    EXPECT_FALSE(fs::exists(old_file));
+    EXPECT_TRUE(fs::exists(recent));
+    EXPECT_TRUE(fs::exists(inbox() / "processed/case-new.csv"));
+    EXPECT_FALSE(run(a->fetch("cases", "DSS-1")));
+    EXPECT_TRUE(run(a->fetch("cases", "DSS-2")));
+}
+
 TEST_F(dss_files_adapter_test, a_malformed_acknowledgement_file_is_quarantined_and_the_next_read) {
     auto a = make(make_settings());
     const std::string ok_id = "0b5e8c1a-1111-4a2b-9c3d-000000000001";
@@ -660,7 +716,7 @@ TEST_F(dss_files_adapter_test, case_rows_become_records_that_map_to_canonical_ca
     auto acks = run(a->pull("acknowledgements", std::nullopt));
     ASSERT_TRUE(acks);
     EXPECT_TRUE(acks->records.empty());
-    EXPECT_EQ(acks->next_cursor, "v1:ack-1.csv");
+    EXPECT_EQ(acks->next_cursor.rfind("v1:ack-1.csv:", 0), 0u) << acks->next_cursor;
 }
 
 TEST_F(dss_files_adapter_test, a_case_file_without_updated_at_uses_the_file_time) {
@@ -812,7 +868,13 @@ TEST_F(dss_files_adapter_test, foreign_streams_and_cursors_are_refused) {
     auto r = run(a->pull("events", std::nullopt));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, make_error_code(errc::not_found));
-    for (const std::string c : {"v1:ack-1.csv", "garbage", "v1:case-1.txt", "v1:case/../x.csv"}) {
+    for (const std::string c :
+         {"v1:ack-1.csv:0123456789abcdef",
+          "garbage",
+          "v1:case-1.csv",
+          "v1:case-1.txt:0123456789abcdef",
+          "v1:case-1.csv:0123456789ABCDEF",
+          "v1:case/../x.csv:0123456789abcdef"}) {
         auto p = run(a->pull("cases", c));
         ASSERT_FALSE(p) << c;
         EXPECT_EQ(p.error().code, make_error_code(errc::invalid_config)) << c;
@@ -831,8 +893,9 @@ TEST_F(dss_files_adapter_test, logs_hold_no_case_values_and_no_secret) {
             case_line("DSS-CXB-77", "2024-06-03 10:00", "Sentinel Karim", "Sentinel reason")
     );
     dir.write("inbox/case-2.csv", "dss_reference,address\r\nDSS-CXB-78,Sentinel Road\r\n");
-    ASSERT_TRUE(run(a->pull("cases", std::nullopt)));
-    const auto rejected = run(a->pull("cases", "v1:case-1.csv"));
+    const auto first = run(a->pull("cases", std::nullopt));
+    ASSERT_TRUE(first);
+    const auto rejected = run(a->pull("cases", first->next_cursor));
     ASSERT_FALSE(rejected);
     const std::string logs = sink.text();
     EXPECT_NE(logs.find("dss.batch_written"), std::string::npos);
@@ -1020,7 +1083,8 @@ TEST(dss_dictionary, the_case_dictionary_describes_exactly_the_case_mapping) {
 
 TEST(dss_dictionary, the_sources_are_the_files_in_mappings) {
     EXPECT_EQ(
-        event_dictionary_text(), *json::read_file(source_dir / "mappings/dictionaries/dss.event.csv")
+        event_dictionary_text(),
+        *json::read_file(source_dir / "mappings/dictionaries/dss.event.csv")
     );
     EXPECT_EQ(
         case_dictionary_text(), *json::read_file(source_dir / "mappings/dictionaries/dss.case.csv")
