@@ -187,9 +187,11 @@ boost::system::result<std::vector<case_row>, std::string> parse_case_file(
     for (std::size_t i = 0; i < table->header.size(); ++i) {
         const auto& name = table->header[i];
         if (dict.find(name) == nullptr) {
-            return located(
-                file, table->header_positions[i], name, "not in the DSS case data dictionary"
-            );
+            // Not echoed: a file without a header row starts with a row of case data.
+            const auto& at = table->header_positions[i];
+            return file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
+                   ": header column " + std::to_string(i + 1) +
+                   " is not in the DSS case data dictionary";
         }
         if (name == reference_column) {
             ref_col = i;

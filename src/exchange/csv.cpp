@@ -1,8 +1,8 @@
 #include "exchange/csv.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
-#include <set>
 #include <utility>
 
 namespace casebridge::exchange {
@@ -151,15 +151,20 @@ boost::system::result<csv_table, csv_error> parse_csv(std::string_view text) {
         current_pos.push_back(field_start);
         field.clear();
         if (!have_header) {
-            std::set<std::string, std::less<>> names;
+            // A header is checked without echoing it: a file without one starts with data.
+            std::map<std::string, std::size_t, std::less<>> names;
             for (std::size_t i = 0; i < current.size(); ++i) {
                 if (current[i].empty()) {
                     return fail(
                         current_pos[i], "header column " + std::to_string(i + 1) + " has no name"
                     );
                 }
-                if (!names.insert(current[i]).second) {
-                    return fail(current_pos[i], "header names column \"" + current[i] + "\" twice");
+                if (const auto [it, fresh] = names.emplace(current[i], i + 1); !fresh) {
+                    return fail(
+                        current_pos[i],
+                        "header column " + std::to_string(i + 1) + " has the name of column " +
+                            std::to_string(it->second) + ": a name appears twice"
+                    );
                 }
             }
             table.header = std::move(current);

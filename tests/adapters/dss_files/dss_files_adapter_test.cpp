@@ -751,7 +751,7 @@ TEST_F(dss_files_adapter_test, bad_case_files_are_quarantined_with_line_and_colu
     dir.write("inbox/case-5.csv", "child_name,sex\r\nRina,F\r\n");
     dir.write("inbox/case-6.csv", "dss_reference,child_name\r\nDSS-6,Rina\r\n");
     const std::vector<std::pair<std::string, std::string>> expected = {
-        {"case-1.csv", "case-1.csv:1:26: column address: not in the DSS case data dictionary"},
+        {"case-1.csv", "case-1.csv:1:26: header column 3 is not in the DSS case data dictionary"},
         {"case-2.csv", "case-2.csv:3:1: column dss_reference: the same reference is on line 2"},
         {"case-3.csv", "case-3.csv:2:12: column updated_at: not a date and time"},
         {"case-4.csv", "case-4.csv:2:6: column dss_reference: a DSS reference is"},
