@@ -110,9 +110,25 @@ CREATE INDEX links_closed ON links(closed_at) WHERE closed_at IS NOT NULL;
 CREATE INDEX deliveries_closed ON deliveries(closed_at) WHERE closed_at IS NOT NULL;
 )sql";
 
-constexpr std::array<migration, 2> all = {{
+// Version 3: review items; the transfer log's reason code; consent withdrawals as an outcome.
+constexpr std::string_view v3 = R"sql(
+CREATE TABLE reviews (
+    id            INTEGER PRIMARY KEY,
+    flow          TEXT NOT NULL,
+    source_system TEXT NOT NULL,
+    source_id     TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    target_system TEXT,
+    target_id     TEXT,
+    created_at    TEXT NOT NULL
+) STRICT;
+ALTER TABLE transfer_log ADD COLUMN reason TEXT;
+)sql";
+
+constexpr std::array<migration, 3> all = {{
     {1, v1},
     {2, v2},
+    {3, v3},
 }};
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "store/store.hpp"
 
+#include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "core/atomic_file.hpp"
@@ -40,6 +42,18 @@ std::optional<token> opt_token(const stmt& s, int col) {
 }
 
 }  // namespace
+
+bool is_cursor_text(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 8192) {
+        return false;
+    }
+    for (const char c : s) {
+        if (c < 0x20 || c > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
 
 record_id record_id::pseudonymous(
     token system, token kind, std::string_view personal_value, const keyed_hasher& hasher
@@ -141,6 +155,18 @@ result<std::int64_t> store::commit_page(const page_commit& page) {
         for (const auto& d : page.deliveries) {
             STORE_TRY(apply_delivery(d));
         }
+        for (const auto& [flow, source] : page.settled_dead_letters) {
+            auto s = db_.prepare(
+                "DELETE FROM dead_letters WHERE flow = ? AND source_system = ? AND source_id = ?"
+            );
+            if (!s) {
+                return s.error();
+            }
+            s->bind(1, std::string_view(flow.str()))
+                .bind(2, std::string_view(source.system.str()))
+                .bind(3, std::string_view(source.id.str()));
+            STORE_TRY(s->run());
+        }
         for (const auto& dl : page.dead_letters) {
             std::vector<token> names = dl.field_names;
             rapidjson::Document doc(rapidjson::kArrayType);
@@ -164,7 +190,32 @@ result<std::int64_t> store::commit_page(const page_commit& page) {
                 .bind(6, std::string_view(ts_of(now)));
             STORE_TRY(s->run());
         }
+        for (const auto& [source, target] : page.links) {
+            STORE_TRY(insert_link(source, target));
+        }
+        for (const auto& r : page.reviews) {
+            auto s = db_.prepare(
+                "INSERT INTO reviews (flow, source_system, source_id, kind, target_system,"
+                " target_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            );
+            if (!s) {
+                return s.error();
+            }
+            s->bind(1, std::string_view(r.flow.str()))
+                .bind(2, std::string_view(r.source.system.str()))
+                .bind(3, std::string_view(r.source.id.str()))
+                .bind(4, std::string_view(r.kind.str()));
+            if (r.target) {
+                s->bind(5, std::string_view(r.target->system.str()))
+                    .bind(6, std::string_view(r.target->id.str()));
+            }
+            s->bind(7, std::string_view(ts_of(now)));
+            STORE_TRY(s->run());
+        }
         if (page.cursor_move) {
+            if (!is_cursor_text(page.cursor_move->second)) {
+                CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+            }
             auto s = db_.prepare(
                 "INSERT INTO cursors (flow, position, log_seq, updated_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (flow) DO UPDATE SET position = excluded.position,"
@@ -174,7 +225,7 @@ result<std::int64_t> store::commit_page(const page_commit& page) {
                 return s.error();
             }
             s->bind(1, std::string_view(page.cursor_move->first.str()))
-                .bind(2, std::string_view(page.cursor_move->second.str()))
+                .bind(2, std::string_view(page.cursor_move->second))
                 .bind(3, last)
                 .bind(4, std::string_view(ts_of(now)));
             STORE_TRY(s->run());
@@ -238,11 +289,11 @@ result<std::optional<cursor>> store::get_cursor(const token& flow) {
     if (!*row) {
         return std::optional<cursor>();
     }
-    auto pos = token::make(s->column_text(0));
-    if (!pos) {
+    std::string pos = s->column_text(0);
+    if (!is_cursor_text(pos)) {
         CASEBRIDGE_RETURN_ERROR(errc::store_failed);
     }
-    return std::optional<cursor>(cursor{*pos, s->column_int(1)});
+    return std::optional<cursor>(cursor{std::move(pos), s->column_int(1)});
 }
 
 result<std::optional<delivery>> store::get_delivery(const token& flow, const record_id& source) {
@@ -275,16 +326,133 @@ result<std::optional<delivery>> store::get_delivery(const token& flow, const rec
     return std::optional<delivery>(std::move(d));
 }
 
+namespace {
+
+/// Reads (flow, source_system, source_id, reason, field_names) at columns `first`...
+result<dead_letter> read_dead_letter(const stmt& s, int first) {
+    auto flow = token::make(s.column_text(first));
+    auto sys = token::make(s.column_text(first + 1));
+    auto id = token::make(s.column_text(first + 2));
+    auto reason = token::make(s.column_text(first + 3));
+    auto names = json::parse(s.column_text(first + 4));
+    if (!flow || !sys || !id || !reason || !names || !names->IsArray()) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    dead_letter dl{*flow, record_id{*sys, *id}, *reason, {}};
+    for (const auto& n : names->GetArray()) {
+        auto t = n.IsString() ? token::make(n.GetString()) : result<token>(errc::store_failed);
+        if (!t) {
+            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+        }
+        dl.field_names.push_back(*t);
+    }
+    return dl;
+}
+
+}  // namespace
+
 result<std::vector<dead_letter>> store::dead_letters(const token& flow) {
+    auto listed = list_dead_letters(flow, -1);
+    if (!listed) {
+        return listed.error();
+    }
+    std::vector<dead_letter> out;
+    for (auto& [row, dl] : *listed) {
+        out.push_back(std::move(dl));
+    }
+    return out;
+}
+
+result<std::vector<std::pair<dead_letter_row, dead_letter>>> store::list_dead_letters(
+    std::optional<token> flow, std::int64_t limit
+) {
     auto s = db_.prepare(
-        "SELECT source_system, source_id, reason, field_names FROM dead_letters WHERE flow = ?"
-        " ORDER BY id"
+        "SELECT id, created_at, flow, source_system, source_id, reason, field_names FROM"
+        " dead_letters WHERE (?1 IS NULL OR flow = ?1) ORDER BY id LIMIT ?2"
     );
     if (!s) {
         return s.error();
     }
-    s->bind(1, std::string_view(flow.str()));
-    std::vector<dead_letter> out;
+    if (flow) {
+        s->bind(1, std::string_view(flow->str()));
+    }
+    s->bind(2, limit);
+    std::vector<std::pair<dead_letter_row, dead_letter>> out;
+    for (;;) {
+        auto row = s->step();
+        if (!row) {
+            return row.error();
+        }
+        if (!*row) {
+            break;
+        }
+        auto dl = read_dead_letter(*s, 2);
+        if (!dl) {
+            return dl.error();
+        }
+        out.emplace_back(dead_letter_row{s->column_int(0), s->column_text(1)}, std::move(*dl));
+    }
+    return out;
+}
+
+result<std::optional<dead_letter>> store::get_dead_letter(std::int64_t id) {
+    auto s = db_.prepare(
+        "SELECT flow, source_system, source_id, reason, field_names FROM dead_letters WHERE id = ?"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, id);
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<dead_letter>();
+    }
+    auto dl = read_dead_letter(*s, 0);
+    if (!dl) {
+        return dl.error();
+    }
+    return std::optional<dead_letter>(std::move(*dl));
+}
+
+result<std::vector<flow_cursor>> store::cursors() {
+    auto s = db_.prepare("SELECT flow, position, log_seq, updated_at FROM cursors ORDER BY flow");
+    if (!s) {
+        return s.error();
+    }
+    std::vector<flow_cursor> out;
+    for (;;) {
+        auto row = s->step();
+        if (!row) {
+            return row.error();
+        }
+        if (!*row) {
+            break;
+        }
+        auto flow = token::make(s->column_text(0));
+        if (!flow) {
+            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+        }
+        out.push_back(flow_cursor{
+            *flow, cursor{s->column_text(1), s->column_int(2)}, s->column_text(3)});
+    }
+    return out;
+}
+
+result<std::vector<delivery>> store::deliveries_in(
+    const token& flow, delivery_state state, std::int64_t limit
+) {
+    auto s = db_.prepare(
+        "SELECT source_system, source_id, attempts, source_version, reason FROM deliveries"
+        " WHERE flow = ? AND state = ? ORDER BY updated_at LIMIT ?"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(flow.str())).bind(2, to_string(state)).bind(3, limit);
+    std::vector<delivery> out;
     for (;;) {
         auto row = s->step();
         if (!row) {
@@ -295,25 +463,93 @@ result<std::vector<dead_letter>> store::dead_letters(const token& flow) {
         }
         auto sys = token::make(s->column_text(0));
         auto id = token::make(s->column_text(1));
-        auto reason = token::make(s->column_text(2));
-        auto names = json::parse(s->column_text(3));
-        if (!sys || !id || !reason || !names || !names->IsArray()) {
+        if (!sys || !id) {
             CASEBRIDGE_RETURN_ERROR(errc::store_failed);
         }
-        dead_letter dl{flow, record_id{*sys, *id}, *reason, {}};
-        for (const auto& n : names->GetArray()) {
-            auto t = n.IsString() ? token::make(n.GetString()) : result<token>(errc::store_failed);
-            if (!t) {
+        out.push_back(delivery{
+            flow,
+            record_id{*sys, *id},
+            state,
+            s->column_int(2),
+            opt_token(*s, 3),
+            std::nullopt,
+            opt_token(*s, 4)});
+    }
+    return out;
+}
+
+result<std::vector<std::pair<delivery_state, std::int64_t>>> store::delivery_counts(
+    const token& flow
+) {
+    auto s = db_.prepare("SELECT state, count(*) FROM deliveries WHERE flow = ? GROUP BY state");
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(flow.str()));
+    std::vector<std::pair<delivery_state, std::int64_t>> out;
+    for (;;) {
+        auto row = s->step();
+        if (!row) {
+            return row.error();
+        }
+        if (!*row) {
+            break;
+        }
+        const auto st = parse_state(s->column_text(0));
+        if (!st) {
+            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+        }
+        out.emplace_back(*st, s->column_int(1));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+result<std::vector<review_item>> store::reviews(std::int64_t limit) {
+    auto s = db_.prepare(
+        "SELECT id, flow, source_system, source_id, kind, target_system, target_id, created_at"
+        " FROM reviews ORDER BY id LIMIT ?"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, limit);
+    std::vector<review_item> out;
+    for (;;) {
+        auto row = s->step();
+        if (!row) {
+            return row.error();
+        }
+        if (!*row) {
+            break;
+        }
+        auto flow = token::make(s->column_text(1));
+        auto sys = token::make(s->column_text(2));
+        auto id = token::make(s->column_text(3));
+        auto kind = token::make(s->column_text(4));
+        if (!flow || !sys || !id || !kind) {
+            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+        }
+        review_item r{
+            s->column_int(0), *flow, record_id{*sys, *id}, *kind, std::nullopt, s->column_text(7)};
+        if (!s->column_is_null(5)) {
+            auto tsys = token::make(s->column_text(5));
+            auto tid = token::make(s->column_text(6));
+            if (!tsys || !tid) {
                 CASEBRIDGE_RETURN_ERROR(errc::store_failed);
             }
-            dl.field_names.push_back(*t);
+            r.target = record_id{*tsys, *tid};
         }
-        out.push_back(std::move(dl));
+        out.push_back(std::move(r));
     }
     return out;
 }
 
 result<void> store::link(const record_id& source, const record_id& target) {
+    return insert_link(source, target);
+}
+
+result<void> store::insert_link(const record_id& source, const record_id& target) {
     auto s = db_.prepare(
         "INSERT INTO links (source_system, source_id, target_system, target_id, created_at)"
         " VALUES (?, ?, ?, ?, ?)"
@@ -342,6 +578,33 @@ result<void> store::link(const record_id& source, const record_id& target) {
         return {};
     }
     CASEBRIDGE_RETURN_ERROR(errc::multiple_matches);
+}
+
+result<std::optional<record_id>> store::linked_from(
+    const record_id& target, const token& source_system
+) {
+    auto s = db_.prepare(
+        "SELECT source_id FROM links WHERE target_system = ? AND target_id = ? AND"
+        " source_system = ?"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(target.system.str()))
+        .bind(2, std::string_view(target.id.str()))
+        .bind(3, std::string_view(source_system.str()));
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<record_id>();
+    }
+    auto id = token::make(s->column_text(0));
+    if (!id) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    return std::optional<record_id>(record_id{source_system, *id});
 }
 
 result<std::optional<record_id>> store::linked(

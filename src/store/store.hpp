@@ -32,10 +32,38 @@ struct delivery {
     std::optional<token> reason;  ///< Reason code (dead letters, withheld, failures).
 };
 
+/// True for 1..8192 printable ASCII characters: an adapter's cursor (a timestamp window, a
+/// paging cookie). Cursors hold times and remote paging state, never case content.
+bool is_cursor_text(std::string_view s) noexcept;
+
 /// Where a flow has read up to, and the last log entry that covers it.
 struct cursor {
-    token position;  ///< Opaque to the store: the source's last_updated_at, a page token...
+    std::string position;  ///< Opaque to the store: the adapter's cursor (is_cursor_text).
     std::int64_t log_seq = 0;
+};
+
+/// One cursor with its flow, for listings.
+struct flow_cursor {
+    token flow;
+    cursor at;
+    std::string updated_at;  ///< RFC 3339 UTC of the commit that moved it.
+};
+
+/// Something a person must look at: a consent withdrawn after sharing, several candidate
+/// matches for one identity, a shared record disabled at its source. Ids and codes only.
+struct review_item {
+    std::int64_t id = 0;  ///< Set when read back.
+    token flow;
+    record_id source;
+    token kind;  ///< consent_withdrawn | multiple_matches | source_disabled
+    std::optional<record_id> target;
+    std::string created_at;  ///< Set when read back.
+};
+
+/// A dead letter as listed, with its row id and time.
+struct dead_letter_row {
+    std::int64_t id = 0;
+    std::string created_at;
 };
 
 /// One dead letter: ids, a reason code and the names of the fields involved. No values.
@@ -51,9 +79,18 @@ struct dead_letter {
 /// so it is never ahead of its log.
 struct page_commit {
     std::vector<log_entry_input> entries;
-    std::optional<std::pair<token, token>> cursor_move;  ///< (flow, new position)
+    /// (flow, new position); the position must be is_cursor_text.
+    std::optional<std::pair<token, std::string>> cursor_move;
     std::vector<delivery> deliveries;
     std::vector<dead_letter> dead_letters;
+    /// Source → target links made by this page's deliveries (see link()). A conflicting
+    /// link fails the whole commit with errc::multiple_matches.
+    std::vector<std::pair<record_id, record_id>> links;
+    /// Records whose earlier dead letters in this flow are settled by this page (delivered,
+    /// withheld, or dead again): their old dead-letter rows are deleted before this page's
+    /// dead letters are added.
+    std::vector<std::pair<token, record_id>> settled_dead_letters;
+    std::vector<review_item> reviews;
 };
 
 struct store_options {
@@ -86,6 +123,22 @@ public:
     result<std::optional<cursor>> get_cursor(const token& flow);
     result<std::optional<delivery>> get_delivery(const token& flow, const record_id& source);
     result<std::vector<dead_letter>> dead_letters(const token& flow);
+    /// Dead letters of every flow (or one), oldest first, at most `limit`.
+    result<std::vector<std::pair<dead_letter_row, dead_letter>>> list_dead_letters(
+        std::optional<token> flow, std::int64_t limit
+    );
+    /// One dead letter by row id.
+    result<std::optional<dead_letter>> get_dead_letter(std::int64_t id);
+    /// Every flow's cursor.
+    result<std::vector<flow_cursor>> cursors();
+    /// Deliveries of `flow` in `state` (e.g. in_flight after a crash), at most `limit`.
+    result<std::vector<delivery>> deliveries_in(
+        const token& flow, delivery_state state, std::int64_t limit
+    );
+    /// Number of deliveries per state for `flow` (for metrics), in delivery_state order.
+    result<std::vector<std::pair<delivery_state, std::int64_t>>> delivery_counts(const token& flow);
+    /// Open review items, oldest first, at most `limit`.
+    result<std::vector<review_item>> reviews(std::int64_t limit);
 
     /// Records that `source` and `target` are the same case. Linking the same pair again is
     /// fine; linking `source` to a second record of the same target system (or a second source
@@ -93,6 +146,10 @@ public:
     result<void> link(const record_id& source, const record_id& target);
     /// The record linked to `source` in `target_system`.
     result<std::optional<record_id>> linked(const record_id& source, const token& target_system);
+    /// The record in `source_system` that `target` is linked from (the reverse of linked()).
+    result<std::optional<record_id>> linked_from(
+        const record_id& target, const token& source_system
+    );
     /// Marks a record closed (its links and deliveries become subject to retention).
     result<void> mark_closed(const record_id& record, time_point closed_at);
 
@@ -112,6 +169,7 @@ private:
     store(db d, store_options o, const clock_source& clock);
     result<void> write_witness(const checkpoint& c);
     result<void> apply_delivery(const delivery& d);
+    result<void> insert_link(const record_id& source, const record_id& target);
 
     db db_;
     store_options options_;

@@ -36,7 +36,7 @@ struct column_value {
 };
 
 /// The hashed columns, in table order (every column but prev_hash and entry_hash).
-constexpr std::array<std::string_view, 26> hashed_columns = {
+constexpr std::array<std::string_view, 27> hashed_columns = {
     "seq",
     "ts",
     "kind",
@@ -63,7 +63,20 @@ constexpr std::array<std::string_view, 26> hashed_columns = {
     "actor",
     "override_reason",
     "counts",
+    "reason",
 };
+/// Columns added after the first schema: left out of the canonical encoding when NULL, so an
+/// entry written before they existed keeps its hash.
+constexpr std::array<std::string_view, 1> later_columns = {"reason"};
+
+bool is_later_column(std::string_view name) {
+    for (const auto c : later_columns) {
+        if (c == name) {
+            return true;
+        }
+    }
+    return false;
+}
 constexpr std::array<std::string_view, 4> json_columns = {
     "consent", "fields_sent", "fields_withheld", "counts"};
 
@@ -142,6 +155,7 @@ row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts
     r["actor"] = column_value::text(e.actor.str());
     r["override_reason"] = column_value::opt_text(e.override_reason);
     r["counts"] = column_value::json_text(json_of_counts(e.counts));
+    r["reason"] = column_value::opt_text(e.reason);
     return r;
 }
 
@@ -153,7 +167,9 @@ result<std::string> canonical_of(const row_map& r) {
         rapidjson::Value key(name.c_str(), a);
         switch (v.t) {
             case column_value::type::null:
-                d.AddMember(key, rapidjson::Value(), a);
+                if (!is_later_column(name)) {
+                    d.AddMember(key, rapidjson::Value(), a);
+                }
                 break;
             case column_value::type::integer:
                 d.AddMember(key, rapidjson::Value(static_cast<int64_t>(v.i)), a);
@@ -285,6 +301,8 @@ std::string_view to_string(outcome o) {
             return "rejected";
         case outcome::delivery_failed:
             return "delivery_failed";
+        case outcome::consent_withdrawn:
+            return "consent_withdrawn";
         case outcome::purged:
             return "purged";
     }

@@ -20,7 +20,16 @@ namespace casebridge::store {
 enum class entry_kind { transfer, retention_purge };
 enum class direction { outbound, inbound };
 /// What happened to one sharing event.
-enum class outcome { sent, withheld, failed, acknowledged, rejected, delivery_failed, purged };
+enum class outcome {
+    sent,
+    withheld,
+    failed,
+    acknowledged,
+    rejected,
+    delivery_failed,
+    purged,
+    consent_withdrawn,  ///< A record shared earlier no longer has its basis.
+};
 
 std::string_view to_string(entry_kind k);
 std::string_view to_string(direction d);
@@ -63,6 +72,8 @@ struct log_entry_input {
     token actor = "casebridge";
     std::optional<token> override_reason;
     std::vector<entry_count> counts;
+    /// Why (withheld, failed, rejected...): a reason code such as no_basis or unmapped_value.
+    std::optional<token> reason;
 };
 
 /// A stored entry as read back: every column as text (NULL as nullopt), for show/export.

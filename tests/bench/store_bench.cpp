@@ -52,7 +52,7 @@ void log_append(benchmark::State& state) {
             for (std::int64_t i = 0; i < group; ++i) {
                 page.entries.push_back(entry(++n));
             }
-            page.cursor_move = {token("primero_to_ping"), *token::make("p" + std::to_string(n))};
+            page.cursor_move = {token("primero_to_ping"), "p" + std::to_string(n)};
             if (!s->commit_page(page)) {
                 state.SkipWithError("commit failed");
                 break;

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
         for (int i = 0; i < 10; ++i) {
             p.entries.push_back(testing::sample_entry(static_cast<int>(page_no * 10 + i)));
         }
-        p.cursor_move = {flow, *token::make("page-" + std::to_string(page_no))};
+        p.cursor_move = {flow, "page-" + std::to_string(page_no)};
         p.deliveries.push_back(delivery{
             flow,
             record_id{token("primero"), *token::make("case-" + std::to_string(page_no))},

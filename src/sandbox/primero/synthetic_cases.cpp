@@ -161,6 +161,9 @@ void generate_cases(
         if (refugee) {
             sharing.PushBack("unhcr", a);
         }
+        if (rng() % 10 < 6) {
+            sharing.PushBack("other_organizations", a);
+        }
         d.AddMember("consent_info_sharing", sharing, a);
         Value pc(rapidjson::kArrayType);
         pc.PushBack(Value(pick(rng, concerns), a), a);

@@ -94,7 +94,7 @@ TEST(store_crash, sigkill_at_random_moments_50_times) {
         if (*c) {
             EXPECT_LE((*c)->log_seq, *last) << "round " << round;
             // The cursor moved with its page: page k covers entries up to 10k, never beyond.
-            EXPECT_EQ((*c)->position.str(), "page-" + std::to_string((*c)->log_seq / 10));
+            EXPECT_EQ((*c)->position, "page-" + std::to_string((*c)->log_seq / 10));
             EXPECT_EQ((*c)->log_seq, *last) << "every page commits its entries with its cursor";
         }
         EXPECT_EQ(*s->database().pragma("integrity_check"), "ok");

@@ -116,7 +116,7 @@ TEST(store, page_commit_moves_cursor_deliveries_and_dead_letters_with_the_log) {
     const token flow("primero_to_ping");
     page_commit page;
     page.entries = {sample_entry(1), sample_entry(2)};
-    page.cursor_move = {flow, token("2025-03-01T07:59:00Z")};
+    page.cursor_move = {flow, "2025-03-01T07:59:00Z"};
     page.deliveries.push_back(delivery{
         flow,
         rec("primero", "case-1"),
@@ -140,7 +140,7 @@ TEST(store, page_commit_moves_cursor_deliveries_and_dead_letters_with_the_log) {
     EXPECT_EQ(*last, 2);
     auto c = s->get_cursor(flow);
     ASSERT_TRUE(c && *c);
-    EXPECT_EQ((*c)->position.str(), "2025-03-01T07:59:00Z");
+    EXPECT_EQ((*c)->position, "2025-03-01T07:59:00Z");
     EXPECT_EQ((*c)->log_seq, 2);
     auto d1 = s->get_delivery(flow, rec("primero", "case-1"));
     ASSERT_TRUE(d1 && *d1);
@@ -166,7 +166,7 @@ TEST(store, a_failing_page_changes_nothing) {
     const token flow("f");
     page_commit good;
     good.entries = {sample_entry(1)};
-    good.cursor_move = {flow, token("p1")};
+    good.cursor_move = {flow, "p1"};
     ASSERT_TRUE(s->commit_page(good));
     // A trigger makes the delivery insert fail after the entries were appended.
     ASSERT_TRUE(s->database().exec(
@@ -175,7 +175,7 @@ TEST(store, a_failing_page_changes_nothing) {
     ));
     page_commit bad;
     bad.entries = {sample_entry(2), sample_entry(3)};
-    bad.cursor_move = {flow, token("p2")};
+    bad.cursor_move = {flow, "p2"};
     bad.deliveries.push_back(delivery{
         flow,
         rec("primero", "case-2"),
@@ -186,7 +186,7 @@ TEST(store, a_failing_page_changes_nothing) {
         token("x")});
     EXPECT_FALSE(s->commit_page(bad));
     EXPECT_EQ(*last_seq(s->database()), 1);
-    EXPECT_EQ((*s->get_cursor(flow))->position.str(), "p1");
+    EXPECT_EQ((*s->get_cursor(flow))->position, "p1");
     auto v = s->verify({});
     ASSERT_TRUE(v);
     EXPECT_TRUE(v->ok) << v->problem;
@@ -267,7 +267,7 @@ awaitable<void> use_store_thread(store_thread* st, std::thread::id caller, int* 
     auto seq = co_await st->run([](store& s) {
         page_commit p;
         p.entries = {sample_entry(1)};
-        p.cursor_move = {token("f"), token("p1")};
+        p.cursor_move = {token("f"), "p1"};
         return std::pair{s.commit_page(p), std::this_thread::get_id()};
     });
     if (!seq.first) {

@@ -1,0 +1,934 @@
+#include "sync/flow_runner.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+#include <utility>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <rapidjson/pointer.h>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "json/json.hpp"
+#include "mapping/mapping.hpp"
+#include "policy/decision.hpp"
+#include "policy/policy.hpp"
+#include "store/crypto.hpp"
+#include "store/store_thread.hpp"
+
+namespace casebridge::sync {
+
+using rapidjson::Document;
+using rapidjson::Value;
+
+std::chrono::milliseconds backoff_delay(
+    const retry_policy& p,
+    int attempt,
+    std::optional<std::chrono::seconds> retry_after,
+    double jitter01
+) {
+    const int shift = std::clamp(attempt - 1, 0, 30);
+    const double base = std::min(
+        static_cast<double>(p.max.count()),
+        static_cast<double>(p.initial.count()) * std::ldexp(1.0, shift)
+    );
+    const double factor = 0.5 + 0.5 * std::clamp(jitter01, 0.0, 1.0);
+    auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(base * factor));
+    if (retry_after) {
+        wait = std::max<std::chrono::milliseconds>(wait, *retry_after);
+    }
+    return wait;
+}
+
+namespace {
+
+constexpr char row_separator = '~';
+
+/// What the runner does with one record (or row) of a page.
+enum class action { skip, withhold, withdraw, dead, send };
+
+struct item {
+    store::record_id source{"unset", "unset"};       ///< With "~<row>" when split.
+    store::record_id case_source{"unset", "unset"};  ///< The record itself.
+    std::string version;                             ///< The source's updated_at.
+    std::optional<store::delivery> prior;
+    action act = action::skip;
+    std::string reason;                      ///< Reason code (withheld, dead).
+    std::vector<std::string> reason_fields;  ///< Field names for dead letters.
+    std::shared_ptr<policy::decision> dec;   ///< Shared by the rows of one record.
+    Document out_body;
+    std::optional<store::record_id> target;  ///< Known target (update) or result of a create.
+    std::vector<store::record_id> identities;
+    bool review = false;  ///< Raise a review item (withdrawals, conflicts, disabled).
+    // outcome of the delivery
+    std::optional<remote_error> error;
+    int attempts = 0;
+    bool resolved_by_lookup = false;
+};
+
+store::token token_or_hash(std::string_view text) {
+    auto t = store::token::make(text);
+    if (t) {
+        return *t;
+    }
+    // An id that is not token text (spaces, quotes): refer to it by its hash.
+    return *store::token::make("sha256:" + store::to_hex(store::sha256(text)));
+}
+
+std::optional<store::sha256_digest> digest_of_hex(std::string_view text) {
+    if (text.starts_with("sha256:")) {
+        text.remove_prefix(7);
+    }
+    if (text.size() != 64) {
+        return std::nullopt;
+    }
+    store::sha256_digest d{};
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') {
+            return c - '0';
+        }
+        if (c >= 'a' && c <= 'f') {
+            return c - 'a' + 10;
+        }
+        if (c >= 'A' && c <= 'F') {
+            return c - 'A' + 10;
+        }
+        return -1;
+    };
+    for (std::size_t i = 0; i < 32; ++i) {
+        const int hi = nibble(text[2 * i]);
+        const int lo = nibble(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return std::nullopt;
+        }
+        d[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+    }
+    return d;
+}
+
+std::vector<store::token> tokens_of(const std::vector<std::string>& v) {
+    std::vector<store::token> out;
+    out.reserve(v.size());
+    for (const auto& s : v) {
+        out.push_back(token_or_hash(s));
+    }
+    return out;
+}
+
+/// Field names without row numbers: "/services_section/0/x" → "/services_section/x".
+std::string without_row_numbers(std::string_view path) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < path.size()) {
+        const auto next = path.find('/', i + 1);
+        const auto part = path.substr(i, next == std::string_view::npos ? next : next - i);
+        const bool numeric =
+            part.size() > 1 &&
+            std::all_of(part.begin() + 1, part.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!numeric) {
+            out += part;
+        }
+        if (next == std::string_view::npos) {
+            break;
+        }
+        i = next;
+    }
+    return out;
+}
+
+/// A reason code: the error's name without its category ("unmapped_value").
+std::string reason_of(const boost::system::error_code& ec) {
+    std::string name = error_name(ec);
+    const auto colon = name.find(':');
+    return colon == std::string::npos ? name : name.substr(colon + 1);
+}
+
+external_record copy_record(const external_record& r) {
+    external_record c;
+    c.stream = r.stream;
+    c.remote_id = r.remote_id;
+    c.updated_at = r.updated_at;
+    c.disabled = r.disabled;
+    c.source_key = r.source_key;
+    c.body.CopyFrom(r.body, c.body.GetAllocator());
+    return c;
+}
+
+}  // namespace
+
+struct flow_runner::impl {
+    flow_binding b;
+    store::store_thread* st;
+    const clock_source* clock;
+    logger log;
+    flow_metrics* metrics;
+    std::minstd_rand rng{std::random_device{}()};
+
+    void count(std::atomic<std::int64_t> flow_metrics::*m, std::int64_t n) {
+        if (metrics != nullptr) {
+            (metrics->*m).fetch_add(n, std::memory_order_relaxed);
+        }
+    }
+
+    awaitable<void> sleep_for(std::chrono::milliseconds d) {
+        net::steady_timer t(co_await net::this_coro::executor);
+        t.expires_after(d);
+        co_await t.async_wait(use_nothrow);
+    }
+
+    double jitter() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+
+    std::string source_key(const store::record_id& source) const {
+        return b.flow.str() + "/" + source.system.str() + "/" + source.id.str();
+    }
+
+    /// Calls `op` until it succeeds, fails permanently, or attempts run out.
+    template <typename T, typename Op>
+    awaitable<remote_result<T>> with_retries(Op op, run_counts& counts, int* attempts_out) {
+        int attempt = 0;
+        for (;;) {
+            ++attempt;
+            auto r = co_await op();
+            if (attempts_out != nullptr) {
+                *attempts_out = attempt;
+            }
+            if (r || !r.error().transient() || attempt >= b.retry.max_attempts) {
+                co_return r;
+            }
+            if (r.error().retry_after && *r.error().retry_after > b.retry.max_retry_after) {
+                co_return r;
+            }
+            ++counts.retries;
+            count(&flow_metrics::retries, 1);
+            log.warn(
+                "retry",
+                "transient error; retrying",
+                {.system = b.target_system.str(), .error = r.error().code}
+            );
+            co_await sleep_for(backoff_delay(b.retry, attempt, r.error().retry_after, jitter()));
+        }
+    }
+
+    // ---- phase 1: map, decide, map out ------------------------------------------------
+
+    void prepare_record(const external_record& rec, time_point now, std::vector<item>& items)
+        const {
+        item base;
+        base.case_source = store::record_id{b.source_system, token_or_hash(rec.remote_id)};
+        base.source = base.case_source;
+        base.version = rec.updated_at;
+
+        auto dead = [&](item it, std::string reason, std::vector<std::string> fields) {
+            it.act = action::dead;
+            it.reason = std::move(reason);
+            it.reason_fields = std::move(fields);
+            items.push_back(std::move(it));
+        };
+
+        mapping::map_context ctx{now, nullptr, &log};
+        mapping::map_result<Document> canonical = Document();
+        if (b.map_in->groups_rows()) {
+            auto groups = b.map_in->group(rec.body);
+            if (!groups) {
+                return dead(
+                    std::move(base), reason_of(groups.error().error_code()), {groups.error().field}
+                );
+            }
+            if (groups->size() != 1) {
+                return dead(std::move(base), "mapping_failed", {});
+            }
+            canonical = b.map_in->map_in((*groups)[0], ctx);
+        } else {
+            canonical = b.map_in->map_in(rec.body, ctx);
+        }
+        if (!canonical) {
+            return dead(
+                std::move(base),
+                reason_of(canonical.error().error_code()),
+                {without_row_numbers(canonical.error().field)}
+            );
+        }
+        if (b.identities != nullptr) {
+            for (const auto& path : b.identity_fields) {
+                const Value* v = rapidjson::Pointer(path.c_str()).Get(*canonical);
+                if (v == nullptr || !v->IsString() || v->GetStringLength() == 0) {
+                    continue;
+                }
+                const auto kind = token_or_hash("identity." + path.substr(1));
+                base.identities.push_back(store::record_id::pseudonymous(
+                    kind,
+                    kind,
+                    std::string_view(v->GetString(), v->GetStringLength()),
+                    *b.identities
+                ));
+            }
+        }
+        auto decided = policy::decide(*b.profile, *canonical, now);
+        if (!decided) {
+            return dead(std::move(base), reason_of(decided.error()), {});
+        }
+        base.dec = std::make_shared<policy::decision>(std::move(*decided));
+        const policy::decision& d = *base.dec;
+        if (rec.disabled) {
+            base.act = action::withhold;
+            base.reason = "source_disabled";
+        } else if (!d.share) {
+            base.act = action::withhold;
+            base.reason = d.aggregate_only ? "aggregate_only" : "no_basis";
+        } else {
+            base.act = action::send;
+        }
+
+        // One record per row of a subform (referrals, events), ids from the unredacted rows.
+        if (!b.one_record_per_row_of.empty()) {
+            const Value* rows = rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(*canonical);
+            const Value* sent_rows =
+                d.share ? rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(d.payload)
+                        : nullptr;
+            if (rows == nullptr || !rows->IsArray()) {
+                return;  // nothing to send for this record
+            }
+            for (rapidjson::SizeType i = 0; i < rows->Size(); ++i) {
+                const Value& row = (*rows)[i];
+                const Value* uid =
+                    row.IsObject() && row.HasMember("unique_id") ? &row["unique_id"] : nullptr;
+                item it;
+                it.case_source = base.case_source;
+                it.version = base.version;
+                it.dec = base.dec;
+                it.identities = base.identities;
+                if (uid == nullptr || !uid->IsString()) {
+                    dead(std::move(it), "mapping_failed", {b.one_record_per_row_of + "/unique_id"});
+                    continue;
+                }
+                it.source = store::record_id{
+                    b.source_system,
+                    token_or_hash(base.case_source.id.str() + row_separator + uid->GetString())};
+                it.act = base.act;
+                it.reason = base.reason;
+                if (it.act == action::send) {
+                    Document one;
+                    one.CopyFrom(d.payload, one.GetAllocator());
+                    Value only(rapidjson::kArrayType);
+                    if (sent_rows != nullptr && sent_rows->IsArray() && i < sent_rows->Size()) {
+                        only.PushBack(
+                            Value((*sent_rows)[i], one.GetAllocator()), one.GetAllocator()
+                        );
+                    }
+                    rapidjson::Pointer(b.one_record_per_row_of.c_str()).Set(one, only);
+                    map_out(it, one, ctx);
+                }
+                items.push_back(std::move(it));
+            }
+            return;
+        }
+        if (base.act == action::send) {
+            map_out(base, d.payload, ctx);
+        }
+        items.push_back(std::move(base));
+    }
+
+    void map_out(item& it, const Value& payload, const mapping::map_context& ctx) const {
+        auto out = b.map_out->map_out(payload, ctx);
+        if (!out) {
+            it.act = action::dead;
+            it.reason = reason_of(out.error().error_code());
+            it.reason_fields = {without_row_numbers(out.error().field)};
+            return;
+        }
+        it.out_body = std::move(*out);
+    }
+
+    /// Store lookups for a page, in one call on the store thread: prior deliveries, targets,
+    /// identity conflicts.
+    awaitable<result<void>> resolve(std::vector<item>& items) {
+        const flow_binding* bind = &b;
+        auto* list = &items;
+        // Named, not a temporary in the co_await expression: GCC 12 destroys such captures
+        // twice (the same applies to every store call below).
+        auto lookups = [bind, list](store::store& s) -> result<void> {
+            std::map<std::string, std::string> claimed;  // identity → case source, this page
+            for (auto& it : *list) {
+                auto prior = s.get_delivery(bind->flow, it.source);
+                if (!prior) {
+                    return prior.error();
+                }
+                it.prior = *prior;
+                if (it.act != action::send && it.act != action::withhold) {
+                    continue;
+                }
+                auto t = s.linked(it.source, bind->target_system);
+                if (!t) {
+                    return t.error();
+                }
+                if (*t) {
+                    it.target = **t;
+                } else {
+                    // A record that came from the target (a decision on a referral we sent).
+                    auto back = s.linked_from(it.case_source, bind->target_system);
+                    if (!back) {
+                        return back.error();
+                    }
+                    if (*back) {
+                        const auto& id = (*back)->id.str();
+                        const auto cut = id.find(row_separator);
+                        it.target =
+                            store::record_id{bind->target_system, token_or_hash(id.substr(0, cut))};
+                    }
+                }
+                if (it.act != action::send) {
+                    continue;
+                }
+                for (const auto& ident : it.identities) {
+                    auto owner = s.linked_from(ident, bind->source_system);
+                    if (!owner) {
+                        return owner.error();
+                    }
+                    auto mine = s.linked(it.case_source, ident.system);
+                    if (!mine) {
+                        return mine.error();
+                    }
+                    const auto key = ident.str();
+                    auto seen = claimed.find(key);
+                    const bool other_owner = *owner && !(**owner == it.case_source);
+                    const bool other_in_page =
+                        seen != claimed.end() && seen->second != it.case_source.str();
+                    const bool changed = *mine && !(**mine == ident);
+                    if (other_owner || other_in_page || changed) {
+                        it.act = action::dead;
+                        it.reason = changed ? "identity_changed" : "multiple_matches";
+                        it.reason_fields = {"/" + ident.system.str().substr(9)};
+                        it.review = true;
+                        break;
+                    }
+                    claimed.emplace(key, it.case_source.str());
+                }
+            }
+            return {};
+        };
+        co_return co_await st->run(std::move(lookups));
+    }
+
+    /// Settles what phase 1 decided but the prior state changes: skips and withdrawals.
+    void apply_prior(item& it, bool force) const {
+        const auto& p = it.prior;
+        if (!force && p && p->source_version && p->source_version->str() == it.version &&
+            (p->state == store::delivery_state::delivered ||
+             p->state == store::delivery_state::withheld ||
+             p->state == store::delivery_state::dead)) {
+            it.act = action::skip;
+            return;
+        }
+        if (it.act == action::withhold && p && p->state == store::delivery_state::delivered) {
+            it.act = action::withdraw;
+            it.review = true;
+            if (it.reason == "no_basis") {
+                it.reason = "consent_withdrawn";
+            }
+        }
+        if (it.act == action::send && !b.create && !it.target) {
+            it.act = action::dead;
+            it.reason = "not_found";
+        }
+    }
+
+    // ---- phase 3: deliver --------------------------------------------------------------
+
+    awaitable<void> deliver(item& it, run_counts& counts) {
+        external_record rec;
+        rec.stream = b.target_stream;
+        rec.updated_at = it.version;
+        rec.source_key = source_key(it.source);
+        if (it.target) {
+            rec.remote_id = it.target->id.str();
+        }
+        rec.body.CopyFrom(it.out_body, rec.body.GetAllocator());
+
+        const bool needs_lookup = !it.target && !b.target->idempotent_create();
+        // An attempt without a recorded outcome (a crash, a lost response): look first.
+        bool look = needs_lookup && it.prior && it.prior->state == store::delivery_state::in_flight;
+        int attempt = 0;
+        for (;;) {
+            if (look) {
+                int n = 0;
+                auto found = co_await with_retries<std::optional<std::string>>(
+                    [&]() { return b.target->lookup(b.target_stream, rec.source_key); }, counts, &n
+                );
+                if (!found) {
+                    it.error = found.error();
+                    it.attempts = attempt + n;
+                    co_return;
+                }
+                if (*found) {
+                    it.target = store::record_id{b.target_system, token_or_hash(**found)};
+                    it.resolved_by_lookup = true;
+                    it.attempts = attempt;
+                    co_return;
+                }
+            }
+            ++attempt;
+            external_record attempt_record = copy_record(rec);
+            auto r = co_await b.target->push(std::move(attempt_record));
+            it.attempts = attempt;
+            if (r) {
+                it.target = store::record_id{b.target_system, token_or_hash(*r)};
+                it.error.reset();
+                co_return;
+            }
+            it.error = r.error();
+            if (!r.error().transient() || attempt >= b.retry.max_attempts ||
+                (r.error().retry_after && *r.error().retry_after > b.retry.max_retry_after)) {
+                co_return;
+            }
+            ++counts.retries;
+            count(&flow_metrics::retries, 1);
+            log.warn(
+                "delivery_retry",
+                "delivery failed transiently; retrying",
+                {.system = b.target_system.str(),
+                 .record = record_ref{it.source.system.str(), it.source.id.str()},
+                 .error = r.error().code}
+            );
+            co_await sleep_for(backoff_delay(b.retry, attempt, r.error().retry_after, jitter()));
+            // No response means the create may have happened: look before sending again.
+            look = needs_lookup && r.error().http_status == 0;
+        }
+    }
+
+    awaitable<void> deliver_all(std::vector<item*> work, run_counts& counts) {
+        if (work.empty()) {
+            co_return;
+        }
+        auto ex = co_await net::this_coro::executor;
+        std::size_t next = 0;
+        std::size_t running = 0;
+        net::steady_timer done(ex);
+        done.expires_at(net::steady_timer::time_point::max());
+        const std::size_t width = std::min<std::size_t>(
+            work.size(), static_cast<std::size_t>(std::max(1, b.concurrency))
+        );
+        auto worker = [&]() -> awaitable<void> {
+            while (next < work.size()) {
+                item* it = work[next++];
+                co_await deliver(*it, counts);
+            }
+        };
+        for (std::size_t i = 0; i < width; ++i) {
+            ++running;
+            net::co_spawn(ex, worker(), [&](std::exception_ptr) {
+                if (--running == 0) {
+                    done.cancel();
+                }
+            });
+        }
+        co_await done.async_wait(use_nothrow);
+    }
+
+    // ---- phase 5: settle ---------------------------------------------------------------
+
+    /// Attempts over every run: those recorded before (a crash, a retry) plus this run's.
+    static std::int64_t total_attempts(const item& it) {
+        return (it.prior ? it.prior->attempts : 0) + it.attempts;
+    }
+
+    store::log_entry_input entry_for(const item& it, store::outcome o) const {
+        store::log_entry_input e;
+        e.flow = b.flow;
+        e.dir = store::direction::outbound;
+        e.purpose = b.purpose;
+        e.source = it.source;
+        e.result = o;
+        if (it.dec) {
+            const auto& d = *it.dec;
+            e.profile_id = token_or_hash(d.profile_id);
+            e.profile_version = d.profile_version;
+            e.profile_hash = digest_of_hex(d.profile_hash);
+            if (!d.basis.empty()) {
+                e.legitimate_basis = token_or_hash(d.basis);
+            }
+            for (const auto& cv : d.consent_values) {
+                store::consent_value c{token_or_hash(cv.field), tokens_of(cv.values)};
+                e.consent.push_back(std::move(c));
+            }
+            std::vector<std::string> withheld;
+            for (const auto& w : d.fields_withheld) {
+                withheld.push_back(w.field);
+            }
+            e.fields_withheld = tokens_of(withheld);
+            if (o == store::outcome::sent) {
+                e.fields_sent = tokens_of(d.fields_sent);
+            }
+        }
+        if (!it.reason.empty()) {
+            e.reason = token_or_hash(it.reason);
+        }
+        if (it.attempts > 0) {
+            e.attempt = total_attempts(it);
+        }
+        return e;
+    }
+
+    void settle(const item& it, store::page_commit& page, run_report& report, bool dry_run) {
+        record_report rr;
+        rr.source_id = it.source.id.str();
+        rr.reason = it.reason;
+        rr.attempts = static_cast<int>(total_attempts(it));
+        if (it.dec) {
+            rr.basis = it.dec->basis;
+            rr.fields_sent = it.dec->fields_sent;
+            for (const auto& w : it.dec->fields_withheld) {
+                rr.fields_withheld.push_back(w.field);
+            }
+        }
+        auto put = [&](store::delivery_state state, std::optional<std::string> reason) {
+            store::delivery d{b.flow, it.source, state};
+            d.attempts = total_attempts(it);
+            d.source_version = token_or_hash(it.version);
+            if (reason) {
+                d.reason = token_or_hash(*reason);
+            }
+            page.deliveries.push_back(std::move(d));
+        };
+        switch (it.act) {
+            case action::skip:
+                rr.outcome = "skipped";
+                ++report.counts.skipped;
+                count(&flow_metrics::skipped, 1);
+                break;
+            case action::withhold: {
+                rr.outcome = "withheld";
+                rr.fields_sent.clear();
+                ++report.counts.withheld;
+                count(&flow_metrics::withheld, 1);
+                page.entries.push_back(entry_for(it, store::outcome::withheld));
+                put(store::delivery_state::withheld, it.reason);
+                page.settled_dead_letters.emplace_back(b.flow, it.source);
+                if (it.reason == "source_disabled" && it.prior &&
+                    it.prior->state == store::delivery_state::delivered) {
+                    page.reviews.push_back(
+                        {0, b.flow, it.source, store::token("source_disabled"), std::nullopt, {}}
+                    );
+                }
+                break;
+            }
+            case action::withdraw: {
+                rr.outcome = "consent_withdrawn";
+                rr.fields_sent.clear();
+                ++report.counts.withdrawn;
+                count(&flow_metrics::withdrawn, 1);
+                page.entries.push_back(entry_for(it, store::outcome::consent_withdrawn));
+                put(store::delivery_state::withheld, it.reason);
+                page.reviews.push_back(
+                    {0, b.flow, it.source, store::token("consent_withdrawn"), it.target, {}}
+                );
+                break;
+            }
+            case action::dead: {
+                rr.outcome = "dead";
+                rr.fields_sent.clear();
+                ++report.counts.dead;
+                count(&flow_metrics::dead, 1);
+                auto e = entry_for(it, store::outcome::failed);
+                e.fields_sent.clear();
+                if (it.error && it.error->http_status != 0) {
+                    e.http_status = it.error->http_status;
+                }
+                if (it.target) {
+                    e.target = it.target;
+                }
+                page.entries.push_back(std::move(e));
+                put(store::delivery_state::dead, it.reason);
+                page.settled_dead_letters.emplace_back(b.flow, it.source);  // one per record
+                store::dead_letter dl{b.flow, it.source, token_or_hash(it.reason), {}};
+                dl.field_names = tokens_of(it.reason_fields);
+                page.dead_letters.push_back(std::move(dl));
+                if (it.review) {
+                    page.reviews.push_back(
+                        {0, b.flow, it.source, token_or_hash(it.reason), std::nullopt, {}}
+                    );
+                }
+                break;
+            }
+            case action::send: {
+                rr.outcome = dry_run ? "would_send" : "sent";
+                if (it.target) {
+                    rr.target_id = it.target->id.str();
+                }
+                if (dry_run) {
+                    break;
+                }
+                ++report.counts.sent;
+                count(&flow_metrics::sent, 1);
+                auto e = entry_for(it, store::outcome::sent);
+                e.target = it.target;
+                e.correlation_key = token_or_hash(source_key(it.source));
+                e.payload_sha256 = store::sha256(json::canonical(it.out_body));
+                page.entries.push_back(std::move(e));
+                put(store::delivery_state::delivered, std::nullopt);
+                page.links.emplace_back(it.source, *it.target);
+                for (const auto& ident : it.identities) {
+                    page.links.emplace_back(it.case_source, ident);
+                }
+                page.settled_dead_letters.emplace_back(b.flow, it.source);
+                break;
+            }
+        }
+        if (keep_records) {
+            report.records.push_back(std::move(rr));
+        }
+    }
+
+    bool keep_records = false;
+
+    /// A delivery that failed: permanent (or retries exhausted) → dead letter.
+    static void fail(item& it) {
+        it.act = action::dead;
+        it.reason = it.error ? reason_of(it.error->code) : "remote_unavailable";
+        if (it.error && it.error->transient()) {
+            it.reason = "retries_exhausted";
+        }
+    }
+
+    /// Runs records through the pipeline and settles them; moves the cursor to `next_cursor`
+    /// when given. Returns false (with report.error) when the page could not be settled.
+    awaitable<bool> process(
+        const std::vector<external_record>& records,
+        std::optional<std::string> next_cursor,
+        bool force,
+        bool dry_run,
+        run_report& report
+    ) {
+        const auto now = clock->now();
+        std::vector<item> items;
+        for (const auto& rec : records) {
+            prepare_record(rec, now, items);
+        }
+        auto resolved = co_await resolve(items);
+        if (!resolved) {
+            report.error = "store: " + error_name(resolved.error());
+            co_return false;
+        }
+        std::vector<item*> to_send;
+        for (auto& it : items) {
+            apply_prior(it, force);
+            if (it.act == action::send) {
+                to_send.push_back(&it);
+            }
+        }
+        if (!dry_run && !to_send.empty()) {
+            // Intent before effect: the attempts are on disk before any request leaves.
+            store::page_commit intent;
+            for (item* it : to_send) {
+                store::delivery d{b.flow, it->source, store::delivery_state::in_flight};
+                d.attempts = (it->prior ? it->prior->attempts : 0) + 1;
+                intent.deliveries.push_back(std::move(d));
+            }
+            auto write_intent = [intent = std::move(intent)](store::store& s) {
+                return s.commit_page(intent);
+            };
+            auto committed = co_await st->run(std::move(write_intent));
+            if (!committed) {
+                report.error = "store: " + error_name(committed.error());
+                co_return false;
+            }
+            co_await deliver_all(to_send, report.counts);
+            for (item* it : to_send) {
+                if (it->error || !it->target) {
+                    fail(*it);
+                }
+            }
+            int flush_attempts = 0;
+            auto flushed = co_await with_retries<void>(
+                [&]() { return b.target->flush(); }, report.counts, &flush_attempts
+            );
+            if (!flushed) {
+                // Nothing of this page is logged as sent; the attempts stay in flight and the
+                // next run sends them again with the same ids.
+                report.error = flushed.error().describe();
+                co_return false;
+            }
+        }
+        store::page_commit page;
+        for (const auto& it : items) {
+            settle(it, page, report, dry_run);
+        }
+        if (dry_run) {
+            co_return true;
+        }
+        if (next_cursor) {
+            page.cursor_move = std::pair{b.flow, std::move(*next_cursor)};
+        }
+        auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
+        auto committed = co_await st->run(std::move(write_page));
+        if (!committed) {
+            report.error = "store: " + error_name(committed.error());
+            co_return false;
+        }
+        co_return true;
+    }
+};
+
+flow_runner::flow_runner(
+    flow_binding binding,
+    store::store_thread& st,
+    const clock_source& clock,
+    logger log,
+    flow_metrics* metrics
+)
+    : impl_(std::make_unique<impl>(impl{std::move(binding), &st, &clock, std::move(log), metrics})
+      ) {
+    CASEBRIDGE_CHECK(
+        impl_->b.source != nullptr && impl_->b.target != nullptr && impl_->b.map_in != nullptr &&
+        impl_->b.map_out != nullptr && impl_->b.profile != nullptr
+    );
+}
+
+flow_runner::~flow_runner() = default;
+
+const flow_binding& flow_runner::binding() const noexcept {
+    return impl_->b;
+}
+
+awaitable<run_report> flow_runner::run_once(run_options options) {
+    auto& m = *impl_;
+    m.keep_records = options.keep_records;
+    run_report report;
+    const auto started = std::chrono::steady_clock::now();
+    m.count(&flow_metrics::runs, 1);
+    const store::token flow = m.b.flow;
+    auto read_cursor = [flow](store::store& s) { return s.get_cursor(flow); };
+    auto cur = co_await m.st->run(std::move(read_cursor));
+    if (!cur) {
+        report.error = "store: " + error_name(cur.error());
+        m.count(&flow_metrics::failed_runs, 1);
+        co_return report;
+    }
+    std::optional<std::string> cursor;
+    if (*cur) {
+        cursor = (*cur)->position;
+    }
+    m.log.info("flow_run_started", "flow run started", {.flow = flow.str()});
+    for (;;) {
+        if (options.stop_requested && options.stop_requested()) {
+            report.stopped = true;
+            break;
+        }
+        if (options.max_pages && report.counts.pages >= *options.max_pages) {
+            break;
+        }
+        int attempts = 0;
+        auto page = co_await m.with_retries<pull_page>(
+            [&]() { return m.b.source->pull(m.b.source_stream, cursor); }, report.counts, &attempts
+        );
+        if (!page) {
+            report.error = page.error().describe();
+            break;
+        }
+        ++report.counts.pages;
+        report.counts.fetched += static_cast<std::int64_t>(page->records.size());
+        m.count(&flow_metrics::fetched, static_cast<std::int64_t>(page->records.size()));
+        if (!store::is_cursor_text(page->next_cursor)) {
+            report.error = "the source returned an unusable cursor";
+            break;
+        }
+        const bool ok =
+            co_await m.process(page->records, page->next_cursor, false, options.dry_run, report);
+        if (!ok) {
+            break;
+        }
+        cursor = page->next_cursor;
+        if (!page->has_more) {
+            report.caught_up = true;
+            break;
+        }
+    }
+    if (!options.dry_run) {
+        auto finish = [](store::store& s) { return s.end_run(); };
+        auto cp = co_await m.st->run(std::move(finish));
+        if (!cp && !report.error) {
+            report.error = "store: " + error_name(cp.error());
+        }
+    }
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started
+    );
+    if (m.metrics != nullptr) {
+        m.metrics->last_run_millis.store(elapsed.count(), std::memory_order_relaxed);
+        if (!report.error) {
+            m.metrics->last_success_unix.store(
+                std::chrono::duration_cast<std::chrono::seconds>(m.clock->now().time_since_epoch())
+                    .count(),
+                std::memory_order_relaxed
+            );
+        }
+    }
+    if (report.error) {
+        m.count(&flow_metrics::failed_runs, 1);
+        m.log.error(
+            "flow_run_failed",
+            "flow run stopped early",
+            {.flow = flow.str(),
+             .counts = {{"fetched", report.counts.fetched}, {"sent", report.counts.sent}}}
+        );
+    } else {
+        m.log.info(
+            "flow_run_finished",
+            "flow run finished",
+            {.flow = flow.str(),
+             .counts =
+                 {{"fetched", report.counts.fetched},
+                  {"sent", report.counts.sent},
+                  {"withheld", report.counts.withheld},
+                  {"consent_withdrawn", report.counts.withdrawn},
+                  {"dead", report.counts.dead},
+                  {"skipped", report.counts.skipped},
+                  {"retries", report.counts.retries}}}
+        );
+    }
+    co_return report;
+}
+
+awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dead_letter_id) {
+    auto& m = *impl_;
+    m.keep_records = true;
+    auto read_letter = [dead_letter_id](store::store& s) {
+        return s.get_dead_letter(dead_letter_id);
+    };
+    auto dl = co_await m.st->run(std::move(read_letter));
+    if (!dl) {
+        co_return dl.error();
+    }
+    if (!*dl || !((*dl)->flow == m.b.flow)) {
+        CASEBRIDGE_CO_RETURN_ERROR(errc::not_found);
+    }
+    const std::string& id = (*dl)->source.id.str();
+    const auto row_cut = id.find(row_separator);
+    run_counts fetch_counts;
+    auto fetched = co_await m.with_retries<external_record>(
+        [&]() { return m.b.source->fetch(m.b.source_stream, id.substr(0, row_cut)); },
+        fetch_counts,
+        nullptr
+    );
+    if (!fetched) {
+        co_return fetched.error().code;
+    }
+    std::vector<external_record> one;
+    one.push_back(std::move(*fetched));
+    run_report report;
+    const bool ok = co_await m.process(one, std::nullopt, true, false, report);
+    if (!ok) {
+        CASEBRIDGE_CO_RETURN_ERROR(errc::store_failed);
+    }
+    for (auto& r : report.records) {
+        if (r.source_id == id) {
+            co_return std::move(r);
+        }
+    }
+    CASEBRIDGE_CO_RETURN_ERROR(errc::not_found);
+}
+
+}  // namespace casebridge::sync

@@ -1,0 +1,160 @@
+// The flow runner: fetch a page → map in → consent gate and redaction → map out → deliver →
+// log, with the page settled as a unit before its cursor moves (docs/sync.md).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "adapter/adapter.hpp"
+#include "core/clock.hpp"
+#include "core/result.hpp"
+#include "log/log.hpp"
+#include "net/async.hpp"
+#include "store/store.hpp"
+
+namespace casebridge::mapping {
+class compiled_mapping;
+}
+namespace casebridge::policy {
+struct profile;
+}
+namespace casebridge::store {
+class store_thread;
+class keyed_hasher;
+}  // namespace casebridge::store
+
+namespace casebridge::sync {
+
+/// Exponential backoff with jitter for transient errors.
+struct retry_policy {
+    int max_attempts = 8;  ///< Attempts per request, the first included.
+    std::chrono::milliseconds initial{500};
+    std::chrono::milliseconds max{std::chrono::seconds(60)};
+    /// A Retry-After longer than this is not waited for within a run: the record fails.
+    std::chrono::seconds max_retry_after{std::chrono::minutes(5)};
+};
+
+/// The wait before attempt `attempt + 1` after `attempt` failed: min(max, initial·2^(attempt-1))
+/// scaled by a jitter factor in [0.5, 1], and never less than `retry_after` when given.
+std::chrono::milliseconds backoff_delay(
+    const retry_policy& p,
+    int attempt,
+    std::optional<std::chrono::seconds> retry_after,
+    double jitter01
+);
+
+/// Everything one flow needs. The pointers are owned elsewhere and outlive the runner.
+struct flow_binding {
+    store::token flow{"unset"};
+    store::token purpose{"unset"};
+    store::token source_system{"unset"};  ///< Config ids of the systems (not their kinds).
+    std::string source_stream;
+    store::token target_system{"unset"};
+    std::string target_stream;
+    adapter* source = nullptr;
+    adapter* target = nullptr;
+    const mapping::compiled_mapping* map_in = nullptr;   ///< Source shape → canonical.
+    const mapping::compiled_mapping* map_out = nullptr;  ///< Canonical → target shape.
+    const policy::profile* profile = nullptr;
+    /// Keys personal identifiers for identity links; without it no identity check is made.
+    const store::keyed_hasher* identities = nullptr;
+    /// Canonical identifier fields that name one person: two source records with the same
+    /// value are a conflict for review, never "take the first".
+    std::vector<std::string> identity_fields = {
+        "/unhcr_individual_no", "/national_id_no", "/birth_registration_no", "/moha_id", "/dss_id"};
+    /// When set (e.g. "/services_section"), each row of this subform is sent as its own record
+    /// (a referral or an event), with id "<record id>~<row unique_id>".
+    std::string one_record_per_row_of;
+    /// False: a record with no linked target is dead-lettered (not_found), never created.
+    bool create = true;
+    int concurrency = 4;
+    retry_policy retry;
+};
+
+/// What happened to one record (or row) in a run; ids, codes and field names only.
+struct record_report {
+    std::string source_id;
+    std::string outcome;  ///< sent | withheld | consent_withdrawn | dead | skipped (dry run:
+                          ///< would_send for sent)
+    std::string basis;
+    std::string reason;
+    std::string target_id;
+    std::vector<std::string> fields_sent;
+    std::vector<std::string> fields_withheld;
+    int attempts = 0;
+};
+
+struct run_counts {
+    std::int64_t pages = 0;
+    std::int64_t fetched = 0;
+    std::int64_t sent = 0;
+    std::int64_t withheld = 0;
+    std::int64_t withdrawn = 0;
+    std::int64_t dead = 0;
+    std::int64_t skipped = 0;
+    std::int64_t retries = 0;
+};
+
+struct run_report {
+    run_counts counts;
+    std::vector<record_report> records;  ///< Filled when run_options::keep_records.
+    bool caught_up = false;              ///< The source had nothing more.
+    std::optional<std::string> error;    ///< What stopped the run early (describe()).
+    bool stopped = false;                ///< A stop was requested and honoured.
+};
+
+struct run_options {
+    bool dry_run = false;  ///< Read and decide; write nothing upstream or to the store.
+    bool keep_records = false;
+    std::optional<std::int64_t> max_pages;
+    /// Checked between pages and between records' retries: true ends the run after the page
+    /// in hand is settled.
+    std::function<bool()> stop_requested;
+};
+
+/// Counters the admin API reads (relaxed atomics; one writer, the runner).
+struct flow_metrics {
+    std::atomic<std::int64_t> fetched{0}, sent{0}, withheld{0}, withdrawn{0}, dead{0}, skipped{0},
+        retries{0}, runs{0}, failed_runs{0};
+    std::atomic<std::int64_t> last_success_unix{0};
+    std::atomic<std::int64_t> last_run_millis{0};
+};
+
+class flow_runner {
+public:
+    flow_runner(
+        flow_binding binding,
+        store::store_thread& st,
+        const clock_source& clock,
+        logger log,
+        flow_metrics* metrics = nullptr
+    );
+    ~flow_runner();
+    flow_runner(const flow_runner&) = delete;
+    flow_runner& operator=(const flow_runner&) = delete;
+
+    const flow_binding& binding() const noexcept;
+
+    /// One run: pages from the flow's cursor until caught up, an error, a stop request or
+    /// `max_pages`. Each page is settled and committed with its cursor move.
+    awaitable<run_report> run_once(run_options options);
+
+    /// Re-reads the dead letter's record from its source (never a stored payload), runs it
+    /// through the consent gate and delivers it again; the dead letter is settled by the
+    /// outcome. Errors: not_found (no such dead letter or not this flow's), store_failed,
+    /// and the source's error when the record cannot be fetched.
+    awaitable<result<record_report>> retry_dead_letter(std::int64_t dead_letter_id);
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace casebridge::sync

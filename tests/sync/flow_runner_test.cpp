@@ -1,0 +1,483 @@
+// The flow runner end to end: Primero sandbox → runner → Primero sandbox, over real HTTP on
+// loopback, with a real SQLite store. Eligibility is computed here straight from the consent
+// fields of the source cases (the transfer-agency rule), not through the runner's code.
+#include "sync/flow_runner.hpp"
+
+#include <cstdlib>
+#include <future>
+#include <set>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include "core/canonical_case.hpp"
+#include "json/json.hpp"
+#include "mapping/mapping.hpp"
+#include "net/http_client.hpp"
+#include "policy/policy.hpp"
+#include "primero/primero_adapter.hpp"
+#include "sandbox/primero/primero_sandbox.hpp"
+#include "store/store_thread.hpp"
+#include "support/temp_dir.hpp"
+
+namespace casebridge::sync {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
+
+/// The transfer-agency basis, read from a Primero case as the sandbox stores it.
+bool eligible(const rapidjson::Value& c) {
+    auto flag = [&](const char* name) {
+        return c.HasMember(name) && c[name].IsBool() && c[name].GetBool();
+    };
+    if (c.HasMember("record_state") && c["record_state"].IsBool() && !c["record_state"].GetBool()) {
+        return false;  // disabled at the source: never shared
+    }
+    if (!flag("consent_for_services") || !flag("disclosure_other_orgs")) {
+        return false;
+    }
+    if (!c.HasMember("consent_info_sharing") || !c["consent_info_sharing"].IsArray()) {
+        return false;
+    }
+    for (const auto& v : c["consent_info_sharing"].GetArray()) {
+        if (v.IsString() && std::string_view(v.GetString()) == "other_organizations") {
+            return true;
+        }
+    }
+    return false;
+}
+
+class flow_runner_test : public ::testing::Test {
+protected:
+    manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 3 / 10) + 9h};
+    test::temp_dir dir;
+    memory_sink sink;
+    net::io_context ctx;
+    std::unique_ptr<sandbox::primero_sandbox> from;
+    std::unique_ptr<sandbox::primero_sandbox> to;
+    std::unique_ptr<http_client> http;
+    std::unique_ptr<primero::primero_adapter> source;
+    std::unique_ptr<primero::primero_adapter> target;
+    std::optional<canonical_catalogue> catalogue;
+    std::optional<policy::policy_set> policies;
+    std::optional<mapping::compiled_mapping> mapping;
+    std::unique_ptr<store::store_thread> st;
+    std::unique_ptr<store::keyed_hasher> hasher;
+    std::unique_ptr<flow_runner> runner;
+    flow_metrics metrics;
+
+    void SetUp() override {
+        ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "flow-runner-test-key-0123456789abcdef0123", 1);
+        catalogue.emplace(canonical_catalogue::load(source_dir / "mappings/canonical-case.json"));
+        policies.emplace(policy::policy_set::load(source_dir / "config/policies.json", *catalogue));
+        mapping.emplace(
+            mapping::compiled_mapping::load(source_dir / "mappings/primero.case.json", *catalogue)
+        );
+        hasher = std::make_unique<store::keyed_hasher>(std::string(32, 'k'));
+    }
+
+    void TearDown() override {
+        runner.reset();
+        st.reset();
+    }
+
+    primero::settings settings_for(
+        sandbox::primero_sandbox& box, const std::string& name, int per
+    ) {
+        primero::settings s;
+        s.base_url = box.base_url();
+        s.user_name = box.user_name();
+        s.password.file = dir.write(name, box.password() + "\n");
+        s.per_page = per;
+        return s;
+    }
+
+    void start(std::size_t cases, int per = 1000, flow_binding tweak = {}) {
+        sandbox::primero_settings a;
+        a.cases = cases;
+        a.seed = 11;
+        from = std::make_unique<sandbox::primero_sandbox>(a, clock);
+        sandbox::primero_settings b;
+        b.seed = 12;
+        to = std::make_unique<sandbox::primero_sandbox>(b, clock);
+        http_client_settings hs;
+        hs.allow_plain_http_loopback = true;
+        hs.max_requests_per_second = 0;
+        hs.request_timeout = 2s;
+        http = std::move(*http_client::create(ctx.get_executor(), hs, clock));
+        auto env = [&] {
+            return adapter_env{
+                ctx.get_executor(), http.get(), &clock, logger(sink, clock, log_level::debug)};
+        };
+        source = std::make_unique<primero::primero_adapter>(
+            settings_for(*from, "from-password", per), env()
+        );
+        target = std::make_unique<primero::primero_adapter>(
+            settings_for(*to, "to-password", 1000), env()
+        );
+        auto opened = store::store::open(dir / "store.db", {}, clock);
+        ASSERT_TRUE(opened) << opened.error().message();
+        st = std::make_unique<store::store_thread>(std::move(*opened));
+
+        flow_binding bnd = std::move(tweak);
+        bnd.flow = "agency-handover";
+        bnd.purpose = "transfer";
+        bnd.source_system = "cpims-a";
+        bnd.source_stream = "cases";
+        bnd.target_system = "cpims-b";
+        bnd.target_stream = "cases";
+        bnd.source = source.get();
+        bnd.target = target.get();
+        bnd.map_in = &*mapping;
+        bnd.map_out = &*mapping;
+        bnd.profile = policies->find("transfer-agency");
+        bnd.identities = hasher.get();
+        bnd.retry.initial = 1ms;
+        bnd.retry.max = 5ms;
+        bnd.retry.max_retry_after = 1s;
+        runner = std::make_unique<flow_runner>(
+            std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+        );
+    }
+
+    template <typename T>
+    T run(net::awaitable<T> op) {
+        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
+        ctx.restart();
+        while (fut.wait_for(0s) != std::future_status::ready) {
+            if (ctx.run_one_for(20s) == 0) {
+                break;
+            }
+        }
+        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
+        return fut.get();
+    }
+
+    run_report run_flow(bool dry_run = false) {
+        run_options o;
+        o.dry_run = dry_run;
+        o.keep_records = true;
+        return run(runner->run_once(o));
+    }
+
+    rapidjson::Document source_case(const std::string& id) {
+        auto text = from->case_json(id);
+        EXPECT_TRUE(text.has_value());
+        return std::move(*json::parse(*text));
+    }
+
+    std::set<std::string> eligible_ids() {
+        std::set<std::string> out;
+        for (const auto& id : from->case_ids()) {
+            if (eligible(source_case(id))) {
+                out.insert(id);
+            }
+        }
+        return out;
+    }
+
+    /// Changes a source case through the API (so last_updated_at moves) and lets time pass.
+    void patch_source(const std::string& id, const std::string& data_json) {
+        external_record r;
+        r.stream = "cases";
+        r.remote_id = id;
+        r.body = std::move(*json::parse(data_json));
+        auto pushed = run(source->push(std::move(r)));
+        ASSERT_TRUE(pushed) << pushed.error().describe();
+        clock.advance(5s);
+    }
+
+    std::int64_t count_log(std::string_view outcome) {
+        auto n = run(st->run([o = std::string(outcome)](store::store& s) -> std::int64_t {
+            auto q = s.database().prepare("SELECT count(*) FROM transfer_log WHERE outcome = ?");
+            q->bind(1, std::string_view(o));
+            (void)q->step();
+            return q->column_int(0);
+        }));
+        return n;
+    }
+
+    store::verify_report verify() {
+        return *run(st->run([](store::store& s) { return s.verify({}); }));
+    }
+
+    std::string first_with(bool want_eligible) {
+        for (const auto& id : from->case_ids()) {
+            if (eligible(source_case(id)) == want_eligible) {
+                return id;
+            }
+        }
+        ADD_FAILURE() << "no such case in the sandbox";
+        return {};
+    }
+};
+
+TEST_F(flow_runner_test, sends_every_eligible_case_once_and_skips_them_on_the_next_run) {
+    start(300, 40);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    ASSERT_GT(expected.size(), 20u);
+    ASSERT_LT(expected.size(), 300u);
+
+    auto first = run_flow();
+    ASSERT_FALSE(first.error) << *first.error;
+    EXPECT_TRUE(first.caught_up);
+    EXPECT_EQ(first.counts.fetched, 300);
+    EXPECT_EQ(first.counts.sent, static_cast<std::int64_t>(expected.size()));
+    EXPECT_EQ(first.counts.sent + first.counts.withheld + first.counts.dead, 300);
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+    EXPECT_EQ(
+        count_log("withheld") + count_log("failed"),
+        300 - static_cast<std::int64_t>(expected.size())
+    );
+    for (const auto& r : first.records) {
+        EXPECT_EQ(r.outcome == "sent", expected.count(r.source_id) == 1)
+            << r.source_id << " " << r.outcome << " " << r.reason << " " << r.basis;
+    }
+
+    // Nothing changed: the overlapping window re-reads, nothing is sent or logged twice.
+    clock.advance(30s);
+    auto second = run_flow();
+    ASSERT_FALSE(second.error) << *second.error;
+    EXPECT_EQ(second.counts.sent, 0);
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+    EXPECT_TRUE(verify().ok);
+    EXPECT_EQ(metrics.sent.load(), static_cast<std::int64_t>(expected.size()));
+}
+
+TEST_F(flow_runner_test, dry_run_writes_nothing_and_reports_each_decision) {
+    start(60);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    auto report = run_flow(true);
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(to->case_count(), 0u);
+    EXPECT_EQ(count_log("sent") + count_log("withheld"), 0);
+    ASSERT_EQ(report.records.size(), 60u);
+    std::size_t would = 0;
+    for (const auto& r : report.records) {
+        if (r.outcome == "would_send") {
+            ++would;
+            EXPECT_EQ(r.basis, "consent");
+            EXPECT_FALSE(r.fields_sent.empty());
+            EXPECT_TRUE(expected.count(r.source_id)) << r.source_id;
+        } else {
+            EXPECT_EQ(r.outcome, "withheld");
+            EXPECT_FALSE(r.reason.empty());
+        }
+    }
+    EXPECT_EQ(would, expected.size());
+    auto c = run(st->run([](store::store& s) { return s.get_cursor("agency-handover"); }));
+    EXPECT_FALSE(c->has_value()) << "a dry run must not move the cursor";
+}
+
+TEST_F(flow_runner_test, an_edit_is_sent_as_an_update_of_the_same_target_record) {
+    start(40);
+    clock.advance(5s);
+    ASSERT_FALSE(run_flow().error);
+    const auto before = to->case_count();
+    const std::string id = first_with(true);
+    patch_source(id, R"({"risk_level": "high", "name_nickname": "Edited once"})");
+    patch_source(id, R"({"name_nickname": "Edited twice"})");
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.sent, 1);
+    EXPECT_EQ(to->case_count(), before);
+    const auto target_id = primero::primero_adapter::client_id_for("agency-handover/cpims-a/" + id);
+    auto stored = to->case_json(target_id);
+    ASSERT_TRUE(stored);
+    EXPECT_NE(stored->find("Edited twice"), std::string::npos);
+}
+
+TEST_F(flow_runner_test, consent_withdrawn_after_sharing_is_logged_and_raised_for_review) {
+    start(40);
+    clock.advance(5s);
+    ASSERT_FALSE(run_flow().error);
+    const std::string id = first_with(true);
+    patch_source(id, R"({"disclosure_other_orgs": false})");
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.withdrawn, 1);
+    EXPECT_EQ(report.counts.sent, 0);
+    EXPECT_EQ(count_log("consent_withdrawn"), 1);
+    auto reviews = *run(st->run([](store::store& s) { return s.reviews(10); }));
+    ASSERT_EQ(reviews.size(), 1u);
+    EXPECT_EQ(reviews[0].kind.str(), "consent_withdrawn");
+    EXPECT_EQ(reviews[0].source.id.str(), id);
+    ASSERT_TRUE(reviews[0].target.has_value());
+
+    // Run again without changes: the withdrawal is not logged twice.
+    clock.advance(10s);
+    EXPECT_EQ(run_flow().counts.withdrawn, 0);
+    EXPECT_EQ(count_log("consent_withdrawn"), 1);
+}
+
+TEST_F(flow_runner_test, two_cases_with_one_unhcr_number_are_a_conflict_not_a_first_match) {
+    start(60);
+    std::vector<std::string> ids;
+    for (const auto& id : from->case_ids()) {
+        if (eligible(source_case(id))) {
+            ids.push_back(id);
+        }
+    }
+    ASSERT_GE(ids.size(), 2u);
+    patch_source(ids[0], R"({"unhcr_individual_no": "555-00099999"})");
+    patch_source(ids[1], R"({"unhcr_individual_no": "555-00099999"})");
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    auto dead = *run(st->run([](store::store& s) { return s.dead_letters("agency-handover"); }));
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_EQ(dead[0].reason.str(), "multiple_matches");
+    ASSERT_EQ(dead[0].field_names.size(), 1u);
+    EXPECT_EQ(dead[0].field_names[0].str(), "/unhcr_individual_no");
+    auto reviews = *run(st->run([](store::store& s) { return s.reviews(10); }));
+    ASSERT_EQ(reviews.size(), 1u);
+    EXPECT_EQ(reviews[0].kind.str(), "multiple_matches");
+}
+
+TEST_F(flow_runner_test, an_unmapped_code_is_dead_lettered_with_its_field_name) {
+    start(30);
+    const std::string id = first_with(true);
+    patch_source(id, R"({"sex": "nonbinary_4b34795"})");
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    auto dead = *run(st->run([](store::store& s) { return s.dead_letters("agency-handover"); }));
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_EQ(dead[0].source.id.str(), id);
+    EXPECT_EQ(dead[0].reason.str(), "unmapped_value");
+    ASSERT_EQ(dead[0].field_names.size(), 1u);
+    EXPECT_EQ(dead[0].field_names[0].str(), "/sex");
+    EXPECT_EQ(count_log("failed"), 1);
+}
+
+TEST_F(flow_runner_test, a_422_from_the_target_is_a_dead_letter_and_a_retry_resends_fresh) {
+    flow_binding tweak;
+    tweak.concurrency = 1;
+    start(30, 1000, std::move(tweak));
+    clock.advance(5s);
+    ASSERT_FALSE(run_flow().error);
+    const auto sent_before = count_log("sent");
+    const std::string id = first_with(true);
+    patch_source(id, R"({"risk_level": "low"})");
+    to->server().inject(sandbox::fault::error(422));
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.dead, 1);
+    auto listed =
+        *run(st->run([](store::store& s) { return s.list_dead_letters(std::nullopt, 10); }));
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].second.reason.str(), "remote_rejected");
+
+    // The retry fetches the case again from the source and re-runs the consent gate.
+    auto retried = run(runner->retry_dead_letter(listed[0].first.id));
+    ASSERT_TRUE(retried) << retried.error().message();
+    EXPECT_EQ(retried->outcome, "sent");
+    EXPECT_EQ(count_log("sent"), sent_before + 1);
+    auto after =
+        *run(st->run([](store::store& s) { return s.list_dead_letters(std::nullopt, 10); }));
+    EXPECT_TRUE(after.empty());
+    EXPECT_TRUE(verify().ok);
+}
+
+TEST_F(flow_runner_test, a_retry_of_a_record_whose_consent_was_withdrawn_sends_nothing) {
+    flow_binding tweak;
+    tweak.concurrency = 1;
+    start(30, 1000, std::move(tweak));
+    clock.advance(5s);
+    const std::string id = first_with(true);
+    to->server().inject(sandbox::fault::error(422));
+    // Only this case is new to the flow: make it the first request by running it alone.
+    auto report = run_flow();
+    ASSERT_FALSE(report.error);
+    auto listed =
+        *run(st->run([](store::store& s) { return s.list_dead_letters(std::nullopt, 10); }));
+    ASSERT_EQ(listed.size(), 1u);
+    const std::string dead_id = listed[0].second.source.id.str();
+    patch_source(dead_id, R"({"consent_for_services": false})");
+    const auto sent_before = count_log("sent");
+    auto retried = run(runner->retry_dead_letter(listed[0].first.id));
+    ASSERT_TRUE(retried);
+    EXPECT_EQ(retried->outcome, "withheld");
+    EXPECT_EQ(count_log("sent"), sent_before);
+}
+
+TEST_F(flow_runner_test, transient_faults_are_retried_and_every_case_arrives_once) {
+    start(120, 25);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    to->server().set_rules({
+        {sandbox::fault::error(503, "0"), 5},
+        {sandbox::fault::too_many_requests("0"), 7},
+        {sandbox::fault::reset(), 11},
+        {sandbox::fault::lost(), 13},
+    });
+    from->server().set_rules({{sandbox::fault::error(502), 4}});
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_GT(report.counts.retries, 0);
+    EXPECT_EQ(report.counts.dead, 0);
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+}
+
+TEST_F(flow_runner_test, timestamp_ties_across_page_boundaries_lose_nothing) {
+    start(90, 7);
+    const auto ids = from->case_ids();
+    // Sixty cases share one second: every page boundary falls inside the tie.
+    for (std::size_t i = 0; i < 60; ++i) {
+        from->set_last_updated(ids[i], "2026-03-10T08:30:00.000Z");
+    }
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.fetched, 90);
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+}
+
+TEST_F(flow_runner_test, an_attempt_left_in_flight_by_a_crash_is_resent_idempotently) {
+    start(20);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    // A crash after the intent was committed and the request sent, before the outcome.
+    const std::string id = *expected.begin();
+    auto source_key = std::string("agency-handover/cpims-a/") + id;
+    external_record pre;
+    pre.stream = "cases";
+    pre.source_key = source_key;
+    auto text = from->case_json(id);
+    pre.body = std::move(*json::parse(*text));
+    pre.body.RemoveMember("id");
+    ASSERT_TRUE(run(target->push(std::move(pre))));
+    auto marked = run(st->run([&](store::store& s) {
+        store::page_commit p;
+        store::delivery d{
+            "agency-handover",
+            {"cpims-a", *store::token::make(id)},
+            store::delivery_state::in_flight};
+        d.attempts = 1;
+        p.deliveries.push_back(d);
+        return s.commit_page(p);
+    }));
+    ASSERT_TRUE(marked);
+    ASSERT_EQ(to->case_count(), 1u);
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(to->case_count(), expected.size()) << "the create answered 409 and counted as done";
+    auto d = *run(st->run([&](store::store& s) {
+        return s.get_delivery("agency-handover", {"cpims-a", *store::token::make(id)});
+    }));
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->state, store::delivery_state::delivered);
+    EXPECT_EQ(d->attempts, 2);
+}
+
+}  // namespace
+}  // namespace casebridge::sync
