@@ -141,27 +141,82 @@ std::string file_digest(std::string_view bytes) {
 }
 
 struct cursor_parts {
-    std::string name;
+    std::string name;  // empty: no file returned yet
     std::string digest;
 };
 
-// "v1:<file name>:<digest>", for a file of the stream with `prefix`.
+// A cursor is printable ASCII: other bytes of a file name (and '%') are percent-encoded.
+std::string encode_name(std::string_view name) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const char ch : name) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c >= 0x7f || c == '%') {
+            out += '%';
+            out += hex[c >> 4U];
+            out += hex[c & 15U];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+std::optional<std::string> decode_name(std::string_view text) {
+    const auto value = [](char c) -> int {
+        if (c >= '0' && c <= '9') {
+            return c - '0';
+        }
+        if (c >= 'A' && c <= 'F') {
+            return c - 'A' + 10;
+        }
+        return -1;
+    };
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out += text[i];
+            continue;
+        }
+        if (i + 2 >= text.size() || value(text[i + 1]) < 0 || value(text[i + 2]) < 0) {
+            return std::nullopt;
+        }
+        out += static_cast<char>(value(text[i + 1]) * 16 + value(text[i + 2]));
+        i += 2;
+    }
+    return out;
+}
+
+std::string encode_cursor(const std::string& name, const std::string& digest) {
+    return std::string(cursor_prefix) + encode_name(name) + ":" + digest;
+}
+
+// "v1:" (nothing returned yet) or "v1:<file name>:<digest>", for a file of the stream with
+// `prefix`.
 std::optional<cursor_parts> decode_cursor(std::string_view c, std::string_view prefix) {
     constexpr std::size_t digest_size = 16;
     if (c.substr(0, cursor_prefix.size()) != cursor_prefix) {
         return std::nullopt;
     }
     c.remove_prefix(cursor_prefix.size());
+    if (c.empty()) {
+        return cursor_parts{};
+    }
     if (c.size() < digest_size + 2 || c[c.size() - digest_size - 1] != ':') {
         return std::nullopt;
     }
     cursor_parts out;
-    out.name = std::string(c.substr(0, c.size() - digest_size - 1));
+    auto name = decode_name(c.substr(0, c.size() - digest_size - 1));
+    if (!name) {
+        return std::nullopt;
+    }
+    out.name = std::move(*name);
     out.digest = std::string(c.substr(c.size() - digest_size));
     const bool hex = std::all_of(out.digest.begin(), out.digest.end(), [](char ch) {
         return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
     });
-    if (!hex || !inbound_name(out.name, prefix, false) || out.name.find('/') != std::string::npos) {
+    if (!hex || !inbound_name(out.name, prefix, false) ||
+        out.name.find_first_of(std::string_view("/\0", 2)) != std::string::npos) {
         return std::nullopt;
     }
     return out;
@@ -650,7 +705,8 @@ struct dss_files_adapter::impl {
             }
             const fs::path path = cfg.inbox / settled->name;
             std::error_code ec;
-            if (fs::symlink_status(path, ec).type() == fs::file_type::regular) {
+            if (!settled->name.empty() &&
+                fs::symlink_status(path, ec).type() == fs::file_type::regular) {
                 const auto text = json::read_file(path, cfg.max_file_bytes);
                 if (text && file_digest(*text) == settled->digest) {
                     if (auto moved = exchange::move_aside(path, processed_folder); !moved) {
@@ -672,7 +728,7 @@ struct dss_files_adapter::impl {
             return make_remote_error(errc::remote_unavailable, "the inbox cannot be read");
         }
         pull_page page;
-        page.next_cursor = c.value_or(std::string{});
+        page.next_cursor = c && !c->empty() ? *c : std::string(cursor_prefix);
         if (files->empty()) {
             return page;
         }
@@ -700,7 +756,7 @@ struct dss_files_adapter::impl {
             {.counts = {{"records", static_cast<std::int64_t>(read.records.size())}}}
         );
         page.records = std::move(read.records);
-        page.next_cursor = std::string(cursor_prefix) + name + ":" + read.digest;
+        page.next_cursor = encode_cursor(name, read.digest);
         page.has_more = files->size() > 1;
         return page;
     }

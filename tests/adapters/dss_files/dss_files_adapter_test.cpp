@@ -22,6 +22,7 @@
 #include "json/json.hpp"
 #include "json/json_schema.hpp"
 #include "mapping/mapping.hpp"
+#include "store/store.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 
@@ -879,8 +880,25 @@ TEST_F(dss_files_adapter_test, foreign_streams_and_cursors_are_refused) {
         ASSERT_FALSE(p) << c;
         EXPECT_EQ(p.error().code, make_error_code(errc::invalid_config)) << c;
     }
-    // An empty cursor is a first pull.
-    EXPECT_TRUE(run(a->pull("cases", std::string{})));
+    // An empty cursor is a first pull; with nothing to read the cursor is still usable text.
+    auto empty = run(a->pull("cases", std::string{}));
+    ASSERT_TRUE(empty);
+    EXPECT_EQ(empty->next_cursor, "v1:");
+    EXPECT_TRUE(store::is_cursor_text(empty->next_cursor));
+    EXPECT_TRUE(run(a->pull("cases", empty->next_cursor)));
+}
+
+TEST_F(dss_files_adapter_test, cursors_are_printable_text_whatever_the_file_name) {
+    auto a = make(make_settings());
+    const std::string name = "case-কক্সবাজার 100%.csv";
+    dir.write("inbox/" + name, "dss_reference\r\nDSS-1\r\n");
+    auto p1 = run(a->pull("cases", std::nullopt));
+    ASSERT_TRUE(p1) << p1.error().describe();
+    ASSERT_EQ(p1->records.size(), 1u);
+    EXPECT_TRUE(store::is_cursor_text(p1->next_cursor)) << p1->next_cursor;
+    EXPECT_EQ(p1->next_cursor.rfind("v1:case-%E0%A6%95", 0), 0u) << p1->next_cursor;
+    ASSERT_TRUE(run(a->pull("cases", p1->next_cursor)));
+    EXPECT_TRUE(fs::exists(inbox() / "processed" / name));
 }
 
 TEST_F(dss_files_adapter_test, logs_hold_no_case_values_and_no_secret) {
