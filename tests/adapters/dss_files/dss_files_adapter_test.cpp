@@ -775,6 +775,22 @@ TEST_F(dss_files_adapter_test, bad_case_files_are_quarantined_with_line_and_colu
     EXPECT_EQ(ok->records[0].remote_id, "DSS-6");
 }
 
+TEST_F(dss_files_adapter_test, a_file_over_the_size_limit_is_refused_whole) {
+    auto s = make_settings();
+    s.max_file_bytes = 1024;
+    auto a = make(s);
+    std::string big = "dss_reference,child_name\r\n";
+    for (int i = 0; big.size() <= 1024; ++i) {
+        big += "DSS-" + std::to_string(i) + ",Rina\r\n";
+    }
+    dir.write("inbox/case-big.csv", big);
+    auto r = run(a->pull("cases", std::nullopt));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, make_error_code(errc::bad_payload));
+    EXPECT_EQ(r.error().detail, "case-big.csv:1:1: the file is larger than max_file_bytes");
+    EXPECT_EQ(slurp(inbox() / "rejected/case-big.csv"), big);
+}
+
 TEST_F(dss_files_adapter_test, fetch_reads_a_case_again_from_the_inbox_or_processed) {
     auto a = make(make_settings());
     dir.write(
