@@ -25,7 +25,6 @@ namespace casebridge::dss_files {
 namespace {
 
 namespace fs = std::filesystem;
-using rapidjson::Document;
 using rapidjson::Value;
 
 constexpr std::string_view ack_prefix = "ack";
