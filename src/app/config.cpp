@@ -338,6 +338,16 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
         if (f.HasMember("max_attempts")) {
             fc.max_attempts = f["max_attempts"].GetInt();
         }
+        if (f.HasMember("one_record_per_row_of")) {
+            fc.one_record_per_row_of = f["one_record_per_row_of"].GetString();
+            const auto* def = catalogue.resolve(fc.one_record_per_row_of);
+            if (def == nullptr || def->type != field_type::subform) {
+                l.fail(at + "/one_record_per_row_of", "not a subform of the canonical case");
+            }
+        }
+        if (f.HasMember("create")) {
+            fc.create = f["create"].GetBool();
+        }
         c.flows.push_back(std::move(fc));
     }
     return c;

@@ -67,6 +67,8 @@ struct flow_config {
     int batch_size = 100;
     int concurrency = 4;
     int max_attempts = 8;
+    std::string one_record_per_row_of;  ///< "/services_section": one record per row.
+    bool create = true;                 ///< false: only update records already linked.
 };
 
 struct config {

@@ -188,6 +188,43 @@ const std::vector<command_spec>& commands() {
             .run = run_mapping_apply,
         },
         {
+            .name = "run",
+            .summary = "the daemon: run every flow on its schedule, with the admin API",
+            .usage = "--config FILE [--shutdown-grace SECONDS]",
+            .description =
+                "Loads and checks the configuration, opens the store, and runs every flow that\n"
+                "is not paused on its schedule (one run at a time per flow). Prints 'admin: URL'\n"
+                "when the admin API listens, then 'running'. SIGTERM or SIGINT: the pages in\n"
+                "hand are settled and committed, then it exits 0 (within --shutdown-grace,\n"
+                "default 30 s). SIGHUP: the configuration is read again; a configuration that\n"
+                "does not load is refused and the old one keeps running. Logs go to stderr as\n"
+                "JSON lines, with ids, counts and field names only.",
+            .options =
+                {{"config", "FILE", "the configuration file", true},
+                 {"shutdown-grace", "SECONDS", "how long runs in hand may take at shutdown"}},
+            .run = run_daemon_command,
+        },
+        {
+            .name = "flow run",
+            .summary = "run one flow once now, or decide without sending (--dry-run)",
+            .usage = "FLOW --config FILE [--dry-run] [--max-pages N]",
+            .description =
+                "Runs FLOW once from its cursor until the source is caught up, then prints the\n"
+                "counts. With --dry-run it reads and decides but writes nothing upstream and\n"
+                "nothing to the store, and prints one line per record: its id, the decision\n"
+                "(would_send, withheld, consent_withdrawn, dead, skipped), the basis, the reason,\n"
+                "and the names of the fields that would be sent and withheld. Exit 0 when every\n"
+                "record was settled, 3 when some were dead-lettered, 1 when the run stopped\n"
+                "early (the cursor stays at the last settled page).",
+            .options =
+                {{"config", "FILE", "the configuration file", true},
+                 {"dry-run", "", "decide and report; send and store nothing"},
+                 {"max-pages", "N", "stop after N pages"}},
+            .min_positional = 1,
+            .max_positional = 1,
+            .run = run_flow_run,
+        },
+        {
             .name = "sandbox primero",
             .summary = "serve a simulated CPIMS+ (Primero v2) API with synthetic cases",
             .usage = "[--listen ADDRESS:PORT] [--cases N] [--seed S] [--fault KIND[:EVERY] ...]",

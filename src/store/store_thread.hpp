@@ -1,6 +1,7 @@
 // The store on its own thread: the io_context thread never blocks on SQLite or fsync.
 #pragma once
 
+#include <future>
 #include <optional>
 #include <thread>
 #include <type_traits>
@@ -8,6 +9,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "net/async.hpp"
 #include "store/store.hpp"
@@ -45,6 +47,17 @@ public:
         co_return co_await net::co_spawn(
             ctx_.get_executor(), call<value_type, F>(this, std::move(f)), net::use_awaitable
         );
+    }
+
+    /// Runs `f(store&)` on the store thread and blocks until it returns. For threads that are
+    /// not coroutines (the admin API's server thread); never call it on the store thread.
+    template <typename F>
+    std::invoke_result_t<F&, store&> call(F f) {
+        using value_type = std::invoke_result_t<F&, store&>;
+        std::promise<value_type> done;
+        auto fut = done.get_future();
+        net::post(ctx_, [this, &f, &done] { done.set_value(f(store_)); });
+        return fut.get();
     }
 
 private:

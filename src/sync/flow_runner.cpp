@@ -858,6 +858,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     );
     if (m.metrics != nullptr) {
         m.metrics->last_run_millis.store(elapsed.count(), std::memory_order_relaxed);
+        m.metrics->run_duration.observe(elapsed);
         if (!report.error) {
             m.metrics->last_success_unix.store(
                 std::chrono::duration_cast<std::chrono::seconds>(m.clock->now().time_since_epoch())

@@ -2,6 +2,7 @@
 // log, with the page settled as a unit before its cursor moves (docs/sync.md).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -118,12 +119,29 @@ struct run_options {
     std::function<bool()> stop_requested;
 };
 
+/// A Prometheus-style histogram of durations (seconds).
+struct duration_histogram {
+    static constexpr std::array<double, 8> bounds = {0.1, 0.5, 1, 5, 10, 30, 60, 300};
+    std::array<std::atomic<std::int64_t>, bounds.size() + 1> counts{};  ///< Last: over all.
+    std::atomic<std::int64_t> sum_millis{0};
+    void observe(std::chrono::milliseconds d) noexcept {
+        const double s = static_cast<double>(d.count()) / 1000.0;
+        std::size_t i = 0;
+        while (i < bounds.size() && s > bounds[i]) {
+            ++i;
+        }
+        counts[i].fetch_add(1, std::memory_order_relaxed);
+        sum_millis.fetch_add(d.count(), std::memory_order_relaxed);
+    }
+};
+
 /// Counters the admin API reads (relaxed atomics; one writer, the runner).
 struct flow_metrics {
     std::atomic<std::int64_t> fetched{0}, sent{0}, withheld{0}, withdrawn{0}, dead{0}, skipped{0},
         retries{0}, runs{0}, failed_runs{0};
     std::atomic<std::int64_t> last_success_unix{0};
     std::atomic<std::int64_t> last_run_millis{0};
+    duration_histogram run_duration;
 };
 
 class flow_runner {

@@ -1,0 +1,468 @@
+#include "app/admin_api.hpp"
+
+#include <charconv>
+#include <map>
+#include <sstream>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "app/engine.hpp"
+#include "core/crypto.hpp"
+#include "core/time.hpp"
+#include "json/json.hpp"
+#include "store/store_thread.hpp"
+
+namespace casebridge::app {
+
+namespace {
+
+using writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+sandbox::response json_answer(unsigned status, const rapidjson::StringBuffer& body) {
+    sandbox::response r;
+    r.status = status;
+    r.body = std::string(body.GetString(), body.GetSize()) + "\n";
+    return r;
+}
+
+sandbox::response error_answer(unsigned status, std::string_view code) {
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    w.Key("error");
+    w.String(code.data(), static_cast<rapidjson::SizeType>(code.size()));
+    w.EndObject();
+    auto r = json_answer(status, sb);
+    if (status == 401) {
+        r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    }
+    return r;
+}
+
+void str(writer& w, std::string_view key, std::string_view value) {
+    w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+void num(writer& w, std::string_view key, std::int64_t value) {
+    w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+    w.Int64(value);
+}
+
+/// Constant-time comparison of the presented token.
+bool token_ok(const sandbox::request& req, const std::string& token) {
+    auto h = req.headers.find("authorization");
+    if (h == req.headers.end() || token.empty()) {
+        return false;
+    }
+    const std::string_view v = h->second;
+    if (!v.starts_with("Bearer ")) {
+        return false;
+    }
+    return crypto::sha256_hex(v.substr(7)) == crypto::sha256_hex(token);
+}
+
+/// Splits "/a/b?x=1&y=2" into path parts and query parameters (percent-decoding not needed:
+/// parameters are ids, codes and RFC 3339 times).
+struct target {
+    std::vector<std::string> parts;
+    std::map<std::string, std::string> query;
+};
+
+target parse_target(std::string_view t) {
+    target out;
+    const auto q = t.find('?');
+    std::string_view path = t.substr(0, q);
+    std::size_t i = 0;
+    while (i < path.size()) {
+        const auto next = path.find('/', i + 1);
+        auto part = path.substr(i + 1, next == std::string_view::npos ? next : next - i - 1);
+        if (!part.empty()) {
+            out.parts.emplace_back(part);
+        }
+        if (next == std::string_view::npos) {
+            break;
+        }
+        i = next;
+    }
+    if (q != std::string_view::npos) {
+        std::string_view rest = t.substr(q + 1);
+        while (!rest.empty()) {
+            const auto amp = rest.find('&');
+            const auto kv = rest.substr(0, amp);
+            const auto eq = kv.find('=');
+            out.query[std::string(kv.substr(0, eq))] =
+                eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
+            rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+        }
+    }
+    return out;
+}
+
+std::optional<std::int64_t> to_int(std::string_view s) {
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+std::string prometheus_label(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out;
+}
+
+sandbox::response metrics(engine& e, const clock_source& clock) {
+    std::ostringstream o;
+    auto cursors = e.store().call([](store::store& s) { return s.cursors(); });
+    std::map<std::string, std::string> moved;
+    if (cursors) {
+        for (const auto& c : *cursors) {
+            moved[c.flow.str()] = c.updated_at;
+        }
+    }
+    o << "# HELP casebridge_records_total Records by flow and outcome.\n"
+         "# TYPE casebridge_records_total counter\n";
+    for (auto& f : e.flows()) {
+        const auto id = prometheus_label(f->cfg->id);
+        const auto& m = f->metrics;
+        for (auto [name, v] : {
+                 std::pair{"fetched", m.fetched.load()},
+                 std::pair{"sent", m.sent.load()},
+                 std::pair{"withheld", m.withheld.load()},
+                 std::pair{"consent_withdrawn", m.withdrawn.load()},
+                 std::pair{"dead", m.dead.load()},
+                 std::pair{"skipped", m.skipped.load()},
+             }) {
+            o << "casebridge_records_total{flow=\"" << id << "\",outcome=\"" << name << "\"} " << v
+              << "\n";
+        }
+    }
+    o << "# HELP casebridge_retries_total Transient failures retried.\n"
+         "# TYPE casebridge_retries_total counter\n";
+    for (auto& f : e.flows()) {
+        o << "casebridge_retries_total{flow=\"" << prometheus_label(f->cfg->id) << "\"} "
+          << f->metrics.retries.load() << "\n";
+    }
+    o << "# HELP casebridge_runs_total Flow runs, and runs that stopped on an error.\n"
+         "# TYPE casebridge_runs_total counter\n";
+    for (auto& f : e.flows()) {
+        const auto id = prometheus_label(f->cfg->id);
+        o << "casebridge_runs_total{flow=\"" << id << "\",result=\"all\"} "
+          << f->metrics.runs.load() << "\n";
+        o << "casebridge_runs_total{flow=\"" << id << "\",result=\"failed\"} "
+          << f->metrics.failed_runs.load() << "\n";
+    }
+    o << "# HELP casebridge_last_success_timestamp_seconds End of the last run without error.\n"
+         "# TYPE casebridge_last_success_timestamp_seconds gauge\n";
+    for (auto& f : e.flows()) {
+        o << "casebridge_last_success_timestamp_seconds{flow=\"" << prometheus_label(f->cfg->id)
+          << "\"} " << f->metrics.last_success_unix.load() << "\n";
+    }
+    o << "# HELP casebridge_cursor_lag_seconds Seconds since the flow's cursor last moved.\n"
+         "# TYPE casebridge_cursor_lag_seconds gauge\n";
+    const auto now = clock.now();
+    for (auto& f : e.flows()) {
+        auto it = moved.find(f->cfg->id);
+        if (it == moved.end()) {
+            continue;
+        }
+        auto t = parse_rfc3339(it->second);
+        if (!t) {
+            continue;
+        }
+        const auto lag = std::chrono::duration_cast<std::chrono::seconds>(now - *t).count();
+        o << "casebridge_cursor_lag_seconds{flow=\"" << prometheus_label(f->cfg->id) << "\"} "
+          << lag << "\n";
+    }
+    o << "# HELP casebridge_run_duration_seconds Duration of flow runs.\n"
+         "# TYPE casebridge_run_duration_seconds histogram\n";
+    for (auto& f : e.flows()) {
+        const auto id = prometheus_label(f->cfg->id);
+        const auto& h = f->metrics.run_duration;
+        std::int64_t cumulative = 0;
+        for (std::size_t i = 0; i < sync::duration_histogram::bounds.size(); ++i) {
+            cumulative += h.counts[i].load();
+            o << "casebridge_run_duration_seconds_bucket{flow=\"" << id << "\",le=\""
+              << sync::duration_histogram::bounds[i] << "\"} " << cumulative << "\n";
+        }
+        cumulative += h.counts.back().load();
+        o << "casebridge_run_duration_seconds_bucket{flow=\"" << id << "\",le=\"+Inf\"} "
+          << cumulative << "\n";
+        o << "casebridge_run_duration_seconds_sum{flow=\"" << id << "\"} "
+          << static_cast<double>(h.sum_millis.load()) / 1000.0 << "\n";
+        o << "casebridge_run_duration_seconds_count{flow=\"" << id << "\"} " << cumulative << "\n";
+    }
+    sandbox::response r;
+    r.body = o.str();
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+}
+
+sandbox::response flows(engine& e) {
+    auto cursors = e.store().call([](store::store& s) { return s.cursors(); });
+    std::map<std::string, store::flow_cursor> by_flow;
+    if (cursors) {
+        for (auto& c : *cursors) {
+            by_flow.emplace(c.flow.str(), c);
+        }
+    }
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    w.Key("flows");
+    w.StartArray();
+    for (auto& f : e.flows()) {
+        const auto& c = *f->cfg;
+        w.StartObject();
+        str(w, "id", c.id);
+        str(w, "from", c.from_system);
+        str(w, "to", c.to_system);
+        str(w, "purpose", c.purpose);
+        str(w, "profile", c.profile);
+        w.Key("paused");
+        w.Bool(f->paused.load());
+        w.Key("running");
+        w.Bool(f->running.load());
+        num(w, "every_seconds", c.every_seconds);
+        auto cur = by_flow.find(c.id);
+        if (cur != by_flow.end()) {
+            str(w, "cursor_moved_at", cur->second.updated_at);
+            num(w, "cursor_log_seq", cur->second.at.log_seq);
+        }
+        w.Key("counts");
+        w.StartObject();
+        num(w, "fetched", f->metrics.fetched.load());
+        num(w, "sent", f->metrics.sent.load());
+        num(w, "withheld", f->metrics.withheld.load());
+        num(w, "consent_withdrawn", f->metrics.withdrawn.load());
+        num(w, "dead", f->metrics.dead.load());
+        num(w, "retries", f->metrics.retries.load());
+        w.EndObject();
+        w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return json_answer(200, sb);
+}
+
+sandbox::response transfers(engine& e, const target& t) {
+    std::optional<std::string> since;
+    if (auto it = t.query.find("since"); it != t.query.end() && !it->second.empty()) {
+        if (!parse_rfc3339(it->second)) {
+            return error_answer(400, "since_is_not_rfc3339");
+        }
+        since = it->second;
+    }
+    std::int64_t limit = 100;
+    if (auto it = t.query.find("limit"); it != t.query.end()) {
+        auto n = to_int(it->second);
+        if (!n || *n < 1 || *n > 10000) {
+            return error_answer(400, "limit_must_be_1_to_10000");
+        }
+        limit = *n;
+    }
+    std::string flow;
+    if (auto it = t.query.find("flow"); it != t.query.end()) {
+        flow = it->second;
+    }
+    auto rows = e.store().call([since](store::store& s) {
+        return store::read_entries(s.database(), since, std::nullopt);
+    });
+    if (!rows) {
+        return error_answer(500, "store_failed");
+    }
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    w.Key("entries");
+    w.StartArray();
+    std::int64_t n = 0;
+    for (const auto& r : *rows) {
+        if (n >= limit) {
+            break;
+        }
+        auto doc = json::parse(r.canonical);
+        if (!doc) {
+            continue;
+        }
+        if (!flow.empty()) {
+            const auto& f = (*doc)["flow"];
+            if (!f.IsString() || flow != f.GetString()) {
+                continue;
+            }
+        }
+        // Every column is an id, code, field name, hash or number (docs/transfer-log.md).
+        doc->AddMember(
+            "entry_hash",
+            rapidjson::Value(r.entry_hash.c_str(), doc->GetAllocator()),
+            doc->GetAllocator()
+        );
+        doc->Accept(w);
+        ++n;
+    }
+    w.EndArray();
+    w.EndObject();
+    return json_answer(200, sb);
+}
+
+void write_dead_letter(writer& w, const store::dead_letter_row& row, const store::dead_letter& d) {
+    w.StartObject();
+    num(w, "id", row.id);
+    str(w, "created_at", row.created_at);
+    str(w, "flow", d.flow.str());
+    str(w, "source_system", d.source.system.str());
+    str(w, "source_id", d.source.id.str());
+    str(w, "reason", d.reason.str());
+    w.Key("fields");
+    w.StartArray();
+    for (const auto& f : d.field_names) {
+        w.String(f.str().c_str());
+    }
+    w.EndArray();
+    w.EndObject();
+}
+
+sandbox::response dead_letters(engine& e, const target& t) {
+    std::optional<store::token> flow;
+    if (auto it = t.query.find("flow"); it != t.query.end()) {
+        auto tok = store::token::make(it->second);
+        if (!tok) {
+            return error_answer(400, "bad_flow_id");
+        }
+        flow = *tok;
+    }
+    auto rows = e.store().call([flow](store::store& s) { return s.list_dead_letters(flow, 1000); });
+    if (!rows) {
+        return error_answer(500, "store_failed");
+    }
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    w.Key("dead_letters");
+    w.StartArray();
+    for (const auto& [row, d] : *rows) {
+        write_dead_letter(w, row, d);
+    }
+    w.EndArray();
+    w.EndObject();
+    return json_answer(200, sb);
+}
+
+sandbox::response reviews(engine& e) {
+    auto rows = e.store().call([](store::store& s) { return s.reviews(1000); });
+    if (!rows) {
+        return error_answer(500, "store_failed");
+    }
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    w.Key("reviews");
+    w.StartArray();
+    for (const auto& r : *rows) {
+        w.StartObject();
+        num(w, "id", r.id);
+        str(w, "created_at", r.created_at);
+        str(w, "flow", r.flow.str());
+        str(w, "kind", r.kind.str());
+        str(w, "source_system", r.source.system.str());
+        str(w, "source_id", r.source.id.str());
+        if (r.target) {
+            str(w, "target_system", r.target->system.str());
+            str(w, "target_id", r.target->id.str());
+        }
+        w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return json_answer(200, sb);
+}
+
+sandbox::response simple(unsigned status, std::string_view key, std::string_view value) {
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    str(w, key, value);
+    w.EndObject();
+    return json_answer(status, sb);
+}
+
+}  // namespace
+
+sandbox::response handle_admin(const sandbox::request& req, admin_context& ctx) {
+    if (!token_ok(req, ctx.token)) {
+        return error_answer(401, "unauthorised");
+    }
+    const auto t = parse_target(req.target);
+    const auto& p = t.parts;
+    const bool get = req.method == "GET";
+    const bool post = req.method == "POST";
+    if (get && p.size() == 1 && p[0] == "healthz") {
+        return simple(200, "status", "ok");
+    }
+    auto e = ctx.current ? ctx.current() : nullptr;
+    if (get && p.size() == 1 && p[0] == "readyz") {
+        return e ? simple(200, "status", "ready") : simple(503, "status", "reloading");
+    }
+    if (!e) {
+        return error_answer(503, "reloading");
+    }
+    if (get && p.size() == 1 && p[0] == "metrics") {
+        return metrics(*e, *ctx.clock);
+    }
+    if (get && p.size() == 1 && p[0] == "flows") {
+        return flows(*e);
+    }
+    if (post && p.size() == 3 && p[0] == "flows") {
+        auto* slot = e->find(p[1]);
+        if (slot == nullptr) {
+            return error_answer(404, "no_such_flow");
+        }
+        if (p[2] == "pause" || p[2] == "resume") {
+            slot->paused = p[2] == "pause";
+            return simple(200, "status", slot->paused ? "paused" : "resumed");
+        }
+        if (p[2] == "run") {
+            if (!ctx.run_now || !ctx.run_now(p[1])) {
+                return error_answer(409, "already_running");
+            }
+            return simple(202, "status", "started");
+        }
+        return error_answer(404, "not_found");
+    }
+    if (get && p.size() == 1 && p[0] == "transfers") {
+        return transfers(*e, t);
+    }
+    if (get && p.size() == 1 && p[0] == "dead-letters") {
+        return dead_letters(*e, t);
+    }
+    if (post && p.size() == 3 && p[0] == "dead-letters" && p[2] == "retry") {
+        auto id = to_int(p[1]);
+        if (!id) {
+            return error_answer(404, "no_such_dead_letter");
+        }
+        unsigned status = 404;
+        std::string body = ctx.retry_dead_letter ? ctx.retry_dead_letter(*id, status) : "";
+        if (body.empty()) {
+            return error_answer(status, status == 404 ? "no_such_dead_letter" : "retry_failed");
+        }
+        sandbox::response r;
+        r.status = status;
+        r.body = body + "\n";
+        return r;
+    }
+    if (get && p.size() == 1 && p[0] == "reviews") {
+        return reviews(*e);
+    }
+    return error_answer(404, "not_found");
+}
+
+}  // namespace casebridge::app

@@ -1,0 +1,337 @@
+#include "app/daemon.hpp"
+
+#include <csignal>
+#include <fstream>
+#include <mutex>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "adapter/registry.hpp"
+#include "app/admin_api.hpp"
+#include "app/config.hpp"
+#include "app/engine.hpp"
+#include "json/json.hpp"
+#include "net/async.hpp"
+#include "store/store_thread.hpp"
+
+namespace casebridge::app {
+
+namespace {
+
+std::string read_token(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+        line.pop_back();
+    }
+    return line;
+}
+
+/// The daemon's state, all touched on the io_context thread except where noted.
+struct daemon_state {
+    explicit daemon_state(logger l) : log(std::move(l)) {}
+    net::io_context ctx;
+    std::filesystem::path config_file;
+    const adapter_registry* adapters = nullptr;
+    const clock_source* clock = nullptr;
+    logger log;
+    daemon_options options;
+
+    std::mutex engine_mutex;  ///< Guards `current` (read by the admin thread).
+    std::shared_ptr<engine> current;
+    bool stopping = false;
+    std::atomic<bool> stop_flag{false};
+    std::size_t generation = 0;  ///< Bumped by a reload: old schedulers end.
+    std::map<std::string, std::unique_ptr<net::steady_timer>> wakeups;
+
+    std::shared_ptr<engine> engine_now() {
+        std::lock_guard lock(engine_mutex);
+        return current;
+    }
+
+    /// `e` keeps the engine alive while its flow runs (a reload may replace it meanwhile).
+    awaitable<void> run_flow(std::shared_ptr<engine> e, flow_slot* slot) {
+        const auto keep = std::move(e);
+        if (slot->running.exchange(true)) {
+            co_return;  // single flight
+        }
+        sync::run_options o;
+        o.stop_requested = [this] { return stop_flag.load(); };
+        try {
+            (void)co_await slot->runner->run_once(o);
+        } catch (const std::exception&) {
+            log.error(
+                "flow_run_exception", "a flow run ended with an exception", {.flow = slot->cfg->id}
+            );
+        }
+        slot->running = false;
+    }
+
+    awaitable<void> schedule(std::shared_ptr<engine> e, flow_slot* slot, std::size_t gen) {
+        auto& timer = *wakeups[slot->cfg->id];
+        for (;;) {
+            if (stopping || gen != generation) {
+                co_return;
+            }
+            if (!slot->paused) {
+                co_await run_flow(e, slot);
+            }
+            if (stopping || gen != generation) {
+                co_return;
+            }
+            timer.expires_after(std::chrono::seconds(slot->cfg->every_seconds));
+            co_await timer.async_wait(use_nothrow);
+        }
+    }
+
+    void start_schedulers() {
+        auto e = engine_now();
+        wakeups.clear();
+        for (auto& slot : e->flows()) {
+            wakeups[slot->cfg->id] = std::make_unique<net::steady_timer>(ctx);
+        }
+        for (auto& slot : e->flows()) {
+            net::co_spawn(ctx, schedule(e, slot.get(), generation), net::detached);
+        }
+    }
+
+    void wake_all() {
+        for (auto& [id, t] : wakeups) {
+            t->cancel();
+        }
+    }
+
+    bool any_running() {
+        auto e = engine_now();
+        if (!e) {
+            return false;
+        }
+        for (auto& slot : e->flows()) {
+            if (slot->running) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// Waits until no flow runs, or `limit` passes. True when all finished.
+    awaitable<bool> drain(std::chrono::seconds limit) {
+        net::steady_timer t(ctx);
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (any_running()) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                co_return false;
+            }
+            t.expires_after(std::chrono::milliseconds(50));
+            co_await t.async_wait(use_nothrow);
+        }
+        co_return true;
+    }
+
+    awaitable<void> reload() {
+        std::optional<config> fresh;
+        try {
+            fresh.emplace(load_config(config_file, adapters));
+        } catch (const std::exception&) {
+            // The message may quote the file: it goes to the log only as a fixed event.
+            log.error(
+                "config_reload_refused", "the new configuration is invalid; keeping the old one"
+            );
+            co_return;
+        }
+        ++generation;
+        wake_all();
+        stop_flag = true;
+        (void)co_await drain(options.shutdown_grace);
+        stop_flag = false;
+        std::shared_ptr<engine> next;
+        try {
+            next = std::make_shared<engine>(
+                std::move(*fresh),
+                *adapters,
+                ctx.get_executor(),
+                *clock,
+                log,
+                engine_options{false, options.allow_plain_http_loopback}
+            );
+        } catch (const std::exception&) {
+            log.error(
+                "config_reload_refused",
+                "the new configuration could not be started; keeping the old one"
+            );
+            ++generation;
+            start_schedulers();
+            co_return;
+        }
+        {
+            std::lock_guard lock(engine_mutex);
+            current = std::move(next);
+        }
+        ++generation;
+        start_schedulers();
+        log.info("config_reloaded", "configuration reloaded");
+    }
+};
+
+}  // namespace
+
+int run_daemon(
+    const std::filesystem::path& config_file,
+    const adapter_registry& adapters,
+    const clock_source& clock,
+    logger log,
+    std::ostream& err,
+    daemon_options options
+) {
+    daemon_state d(log);
+    d.config_file = config_file;
+    d.adapters = &adapters;
+    d.clock = &clock;
+    d.options = options;
+    try {
+        auto cfg = load_config(config_file, &adapters);
+        d.current = std::make_shared<engine>(
+            std::move(cfg),
+            adapters,
+            d.ctx.get_executor(),
+            clock,
+            log,
+            engine_options{false, options.allow_plain_http_loopback}
+        );
+    } catch (const std::exception& e) {
+        err << "casebridge run: " << e.what() << "\n";
+        return 1;
+    }
+
+    // The admin API, on its own thread.
+    std::unique_ptr<sandbox::http_server> admin;
+    admin_context actx;
+    if (d.current->cfg().admin) {
+        const auto& a = *d.current->cfg().admin;
+        actx.token = read_token(a.token_file);
+        if (actx.token.empty()) {
+            err << "casebridge run: admin.token_file " << a.token_file.string() << " is empty\n";
+            return 1;
+        }
+        actx.clock = &clock;
+        actx.current = [&d] { return d.engine_now(); };
+        actx.run_now = [&d](const std::string& id) {
+            auto e = d.engine_now();
+            auto* slot = e ? e->find(id) : nullptr;
+            if (slot == nullptr || slot->running) {
+                return false;
+            }
+            net::co_spawn(d.ctx, d.run_flow(e, slot), net::detached);
+            return true;
+        };
+        actx.retry_dead_letter = [&d](std::int64_t id, unsigned& status) -> std::string {
+            auto e = d.engine_now();
+            if (!e) {
+                status = 503;
+                return {};
+            }
+            auto letter = e->store().call([id](store::store& s) { return s.get_dead_letter(id); });
+            if (!letter || !*letter) {
+                status = 404;
+                return {};
+            }
+            auto* slot = e->find((*letter)->flow.str());
+            if (slot == nullptr) {
+                status = 404;
+                return {};
+            }
+            auto fut = net::co_spawn(d.ctx, slot->runner->retry_dead_letter(id), net::use_future);
+            if (fut.wait_for(std::chrono::minutes(2)) != std::future_status::ready) {
+                status = 504;
+                return {};
+            }
+            auto r = fut.get();
+            if (!r) {
+                status = 502;
+                return {};
+            }
+            rapidjson::StringBuffer sb;
+            rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+            w.StartObject();
+            w.Key("source_id");
+            w.String(r->source_id.c_str());
+            w.Key("outcome");
+            w.String(r->outcome.c_str());
+            w.Key("reason");
+            w.String(r->reason.c_str());
+            w.Key("target_id");
+            w.String(r->target_id.c_str());
+            w.EndObject();
+            status = 200;
+            return std::string(sb.GetString(), sb.GetSize());
+        };
+        const auto colon = a.listen.rfind(':');
+        const std::string host = a.listen.substr(0, colon);
+        const auto port = static_cast<unsigned short>(std::stoi(a.listen.substr(colon + 1)));
+        try {
+            admin = std::make_unique<sandbox::http_server>(
+                host, port, [&actx](const sandbox::request& r) { return handle_admin(r, actx); }
+            );
+        } catch (const std::exception& e) {
+            err << "casebridge run: admin API cannot listen on " << a.listen << ": " << e.what()
+                << "\n";
+            return 1;
+        }
+        if (options.on_admin_listening) {
+            options.on_admin_listening(admin->base_url());
+        }
+    }
+
+    net::signal_set stop_signals(d.ctx, SIGINT, SIGTERM);
+    net::signal_set hup(d.ctx, SIGHUP);
+    std::function<void()> wait_hup = [&] {
+        hup.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) {
+                return;
+            }
+            net::co_spawn(d.ctx, d.reload(), net::detached);
+            wait_hup();
+        });
+    };
+    wait_hup();
+    bool clean = true;
+    stop_signals.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) {
+            return;
+        }
+        log.info("shutdown", "stopping: finishing the pages in hand");
+        d.stopping = true;
+        d.stop_flag = true;
+        d.wake_all();
+        hup.cancel();
+        net::co_spawn(
+            d.ctx,
+            [&]() -> awaitable<void> {
+                clean = co_await d.drain(d.options.shutdown_grace);
+                d.ctx.stop();
+            },
+            net::detached
+        );
+    });
+    d.start_schedulers();
+    log.info("started", "casebridge is running");
+    if (options.on_started) {
+        options.on_started();
+    }
+    d.ctx.run();
+    admin.reset();
+    if (!clean) {
+        log.warn("shutdown_timeout", "runs still in hand at the shutdown bound were abandoned");
+    }
+    log.info("stopped", "casebridge stopped");
+    return 0;
+}
+
+}  // namespace casebridge::app

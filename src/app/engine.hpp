@@ -1,0 +1,70 @@
+// The engine: everything a configuration describes, built and wired — the store, one HTTP
+// client and adapter per system, mappings and profiles, and one flow runner per flow.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "app/config.hpp"
+#include "core/clock.hpp"
+#include "log/log.hpp"
+#include "net/async.hpp"
+#include "sync/flow_runner.hpp"
+
+namespace casebridge {
+class adapter_registry;
+}
+namespace casebridge::store {
+class store_thread;
+}
+
+namespace casebridge::app {
+
+struct engine_options {
+    /// Open the store only if it exists; otherwise use a throw-away one (dry runs write
+    /// nothing to the configured store).
+    bool read_only_store = false;
+    /// Allows http:// to loopback hosts (the sandboxes of the demo and the tests).
+    bool allow_plain_http_loopback = false;
+};
+
+/// One configured flow with its runner and counters.
+struct flow_slot {
+    const flow_config* cfg = nullptr;
+    std::unique_ptr<sync::flow_runner> runner;
+    sync::flow_metrics metrics;
+    std::atomic<bool> paused{false};
+    std::atomic<bool> running{false};
+};
+
+class engine {
+public:
+    /// Builds everything from `cfg` (already checked by load_config). Throws
+    /// std::runtime_error naming the system, flow or file on a startup failure (an unreadable
+    /// key, an adapter that refuses its settings, a store that cannot be opened).
+    engine(
+        config cfg,
+        const adapter_registry& adapters,
+        net::any_io_executor executor,
+        const clock_source& clock,
+        logger log,
+        engine_options options = {}
+    );
+    ~engine();
+    engine(const engine&) = delete;
+    engine& operator=(const engine&) = delete;
+
+    const config& cfg() const noexcept;
+    std::vector<std::unique_ptr<flow_slot>>& flows() noexcept;
+    flow_slot* find(std::string_view flow_id) noexcept;
+    store::store_thread& store() noexcept;
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace casebridge::app
