@@ -835,11 +835,11 @@ std::string_view config_schema() {
     return R"({
   "type": "object",
   "additionalProperties": false,
-  "required": ["outbox", "inbox", "sent_register", "passphrase_file", "sender"],
+  "required": ["outbox_dir", "inbox_dir", "sent_register_dir", "passphrase_file", "sender"],
   "properties": {
-    "outbox": {"type": "string", "minLength": 1},
-    "inbox": {"type": "string", "minLength": 1},
-    "sent_register": {"type": "string", "minLength": 1},
+    "outbox_dir": {"type": "string", "minLength": 1},
+    "inbox_dir": {"type": "string", "minLength": 1},
+    "sent_register_dir": {"type": "string", "minLength": 1},
     "passphrase_file": {"type": "string", "minLength": 1},
     "sender": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
     "max_rows_per_batch": {"type": "integer", "minimum": 1, "maximum": 100000},
@@ -852,9 +852,9 @@ std::string_view config_schema() {
 settings settings_from_json(const rapidjson::Value& config) {
     settings s;
     const auto str = [&](const char* k) { return std::string(config[k].GetString()); };
-    s.outbox = str("outbox");
-    s.inbox = str("inbox");
-    s.sent_register = str("sent_register");
+    s.outbox = str("outbox_dir");
+    s.inbox = str("inbox_dir");
+    s.sent_register = str("sent_register_dir");
     s.passphrase_file = str("passphrase_file");
     s.sender = str("sender");
     if (config.HasMember("max_rows_per_batch")) {
@@ -871,7 +871,9 @@ settings settings_from_json(const rapidjson::Value& config) {
     };
     if (same(s.outbox, s.inbox) || same(s.outbox, s.sent_register) ||
         same(s.inbox, s.sent_register)) {
-        throw std::invalid_argument("dss_files: outbox, inbox and sent_register must differ");
+        throw std::invalid_argument(
+            "dss_files: outbox_dir, inbox_dir and sent_register_dir must differ"
+        );
     }
     return s;
 }

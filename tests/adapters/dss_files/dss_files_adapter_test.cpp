@@ -964,20 +964,22 @@ TEST(dss_files_settings, the_example_configuration_block_is_valid) {
         auto doc = json::parse(text);
         return schema.validate(*doc).has_value();
     };
-    EXPECT_TRUE(bad(R"({"outbox":"o","inbox":"i","sent_register":"s","passphrase_file":"p"})"));
+    EXPECT_TRUE(
+        bad(R"({"outbox_dir":"o","inbox_dir":"i","sent_register_dir":"s","passphrase_file":"p"})")
+    );
     EXPECT_TRUE(bad(
-        R"({"outbox":"o","inbox":"i","sent_register":"s","passphrase_file":"p","sender":"../x"})"
+        R"({"outbox_dir":"o","inbox_dir":"i","sent_register_dir":"s","passphrase_file":"p","sender":"../x"})"
     ));
-    EXPECT_TRUE(
-        bad(R"({"outbox":"o","inbox":"i","sent_register":"s","passphrase_file":"p","sender":"x",)"
-            R"("passphrase":"inline"})")
-    );
-    EXPECT_TRUE(
-        bad(R"({"outbox":"o","inbox":"i","sent_register":"s","passphrase_file":"p","sender":"x",)"
-            R"("max_rows_per_batch":0})")
-    );
+    EXPECT_TRUE(bad(
+        R"({"outbox_dir":"o","inbox_dir":"i","sent_register_dir":"s","passphrase_file":"p","sender":"x",)"
+        R"("passphrase":"inline"})"
+    ));
+    EXPECT_TRUE(bad(
+        R"({"outbox_dir":"o","inbox_dir":"i","sent_register_dir":"s","passphrase_file":"p","sender":"x",)"
+        R"("max_rows_per_batch":0})"
+    ));
     auto same = json::parse(
-        R"({"outbox":"d/x","inbox":"d/./x","sent_register":"s","passphrase_file":"p","sender":"x"})"
+        R"({"outbox_dir":"d/x","inbox_dir":"d/./x","sent_register_dir":"s","passphrase_file":"p","sender":"x"})"
     );
     EXPECT_FALSE(schema.validate(*same).has_value());
     EXPECT_THROW(settings_from_json(*same), std::invalid_argument);

@@ -34,7 +34,8 @@ protected:
         fs::copy_file(src / "config/policies.json", dir_.path() / "config/policies.json");
         fs::copy(src / "config/tables", dir_.path() / "config/tables", fs::copy_options::recursive);
         example_ = slurp(src / "config/casebridge.example.jsonc");
-        for (const char* d : {"state/witness", "state/dss/outbox", "state/dss/inbox"}) {
+        for (const char* d :
+             {"state/witness", "state/dss/outbox", "state/dss/inbox", "state/dss/sent"}) {
             fs::create_directories(dir_.path() / d);
         }
         for (const char* s :
@@ -117,6 +118,14 @@ TEST_F(example_config, missing_secret_file) {
     EXPECT_NE(
         msg.find("at /systems/progres/settings/subscription_key_file: file"), std::string::npos
     ) << msg;
+}
+
+TEST_F(example_config, adapter_folders_must_exist) {
+    fs::remove(dir_.path() / "state/dss/sent");
+    const auto msg = load_with();
+    EXPECT_NE(msg.find("at /systems/dss/settings/sent_register_dir: folder"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("does not exist or is not a folder"), std::string::npos) << msg;
 }
 
 TEST_F(example_config, secret_env_must_be_set) {
