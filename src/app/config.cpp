@@ -69,6 +69,15 @@ public:
         return p;
     }
 
+    // A folder that must exist (an adapter's "*_dir" setting).
+    void existing_dir(const rapidjson::Value& v, const std::string& at) const {
+        const auto p = resolve(str(v));
+        std::error_code ec;
+        if (!std::filesystem::is_directory(p, ec)) {
+            fail(at, "folder \"" + p.string() + "\" does not exist or is not a folder");
+        }
+    }
+
     void secret_env(const rapidjson::Value& v, const std::string& at) const {
         const std::string name = str(v);
         const char* value = std::getenv(name.c_str());
@@ -78,7 +87,8 @@ public:
     }
 
     // Walks an adapter's settings block: every "*_file" is a secret file unless it is a
-    // certificate, every "*_env" names a secret environment variable.
+    // certificate, every "*_env" names a secret environment variable, every "*_dir" an
+    // existing folder.
     void check_secrets(const rapidjson::Value& v, const std::string& at) const {
         if (!v.IsObject()) {
             return;
@@ -96,6 +106,8 @@ public:
                 }
             } else if (m.value.IsString() && key.size() > 4 && key.compare(key.size() - 4, 4, "_env") == 0) {
                 secret_env(m.value, p);
+            } else if (m.value.IsString() && key.size() > 4 && key.compare(key.size() - 4, 4, "_dir") == 0) {
+                existing_dir(m.value, p);
             }
         }
     }

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Makes every relative "*_file" in an adapter's settings absolute, from the config's folder.
+/// Makes every relative "*_file" and "*_dir" in an adapter's settings absolute, from the
+/// config's folder.
 void resolve_files(
     rapidjson::Value& v, const fs::path& base, rapidjson::Document::AllocatorType& a
 ) {
@@ -32,7 +33,7 @@ void resolve_files(
         const std::string_view key(m.name.GetString(), m.name.GetStringLength());
         if (m.value.IsObject()) {
             resolve_files(m.value, base, a);
-        } else if (m.value.IsString() && key.ends_with("_file")) {
+        } else if (m.value.IsString() && (key.ends_with("_file") || key.ends_with("_dir"))) {
             const fs::path p(m.value.GetString());
             if (p.is_relative()) {
                 m.value.SetString((base / p).lexically_normal().string().c_str(), a);

@@ -58,6 +58,10 @@ boost::system::result<void> write_file_atomically(
         ::unlink(tmp.c_str());
         return ec;
     }
+    return fsync_directory(dir);
+}
+
+boost::system::result<void> fsync_directory(const std::filesystem::path& dir) {
     const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
     if (dfd < 0) {
         return last_error();
@@ -66,6 +70,24 @@ boost::system::result<void> write_file_atomically(
     ::close(dfd);
     if (rc != 0) {
         return last_error();
+    }
+    return {};
+}
+
+boost::system::result<void> rename_durably(
+    const std::filesystem::path& from, const std::filesystem::path& to
+) {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+        return last_error();
+    }
+    const auto parent = [](const std::filesystem::path& p) {
+        return p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+    };
+    if (auto r = fsync_directory(parent(to)); !r) {
+        return r;
+    }
+    if (parent(from) != parent(to)) {
+        return fsync_directory(parent(from));
     }
     return {};
 }

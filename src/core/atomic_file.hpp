@@ -16,4 +16,13 @@ boost::system::result<void> write_file_atomically(
     const std::filesystem::path& path, std::string_view data, unsigned mode = 0600
 );
 
+/// Renames `from` to `to` (same file system) and fsyncs the folders of both, so the move
+/// survives a power cut once the call returns. Errors carry the errno of the step that failed.
+boost::system::result<void> rename_durably(
+    const std::filesystem::path& from, const std::filesystem::path& to
+);
+
+/// Fsyncs a folder, making the creation, rename or removal of its entries durable.
+boost::system::result<void> fsync_directory(const std::filesystem::path& dir);
+
 }  // namespace casebridge

@@ -1,8 +1,8 @@
 #include "exchange/csv.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
-#include <set>
 #include <utility>
 
 namespace casebridge::exchange {
@@ -114,48 +114,77 @@ std::pair<std::size_t, std::size_t> locate(
 
 boost::system::result<csv_table, csv_error> parse_csv(std::string_view text) {
     const std::size_t begin = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
-    const auto fail = [&](std::size_t at, std::string msg) {
-        const auto [line, col] = locate(text, begin, at);
-        return csv_error{line, col, std::move(msg)};
-    };
     if (const auto bad = first_invalid_utf8(text.substr(begin)); bad != std::string_view::npos) {
-        return fail(begin + bad, "not valid UTF-8");
+        const auto [line, col] = locate(text, begin, begin + bad);
+        return csv_error{line, col, "not valid UTF-8"};
     }
 
     csv_table table;
+    bool have_header = false;
     csv_row current;
+    std::vector<csv_position> current_pos;
     std::string field;
-    std::size_t row_start = begin;
     std::size_t pos = begin;
+    csv_position here{1, 1};       // position of text[pos]
+    csv_position row_start{1, 1};  // where the current row began
+    csv_position field_start{1, 1};
+    std::size_t row_start_offset = begin;
 
-    // Ends the row that began at `row_start`.
+    // Moves past one byte, keeping `here` (columns count code points).
+    const auto step = [&]() {
+        const auto c = static_cast<unsigned char>(text[pos]);
+        if (c == '\n') {
+            ++here.line;
+            here.column = 1;
+        } else if ((c & 0xC0U) != 0x80U) {
+            ++here.column;
+        }
+        ++pos;
+    };
+    const auto fail = [](const csv_position& at, std::string msg) {
+        return csv_error{at.line, at.column, std::move(msg)};
+    };
+
+    // Ends the current field and the row it belongs to.
     const auto end_row = [&]() -> std::optional<csv_error> {
         current.push_back(std::move(field));
+        current_pos.push_back(field_start);
         field.clear();
-        const std::size_t line = locate(text, begin, row_start).first;
-        if (table.header.empty()) {
-            std::set<std::string> names;
+        if (!have_header) {
+            // A header is checked without echoing it: a file without one starts with data.
+            std::map<std::string, std::size_t, std::less<>> names;
             for (std::size_t i = 0; i < current.size(); ++i) {
                 if (current[i].empty()) {
-                    return csv_error{
-                        line, 1, "header column " + std::to_string(i + 1) + " has no name"};
+                    return fail(
+                        current_pos[i], "header column " + std::to_string(i + 1) + " has no name"
+                    );
                 }
-                if (!names.insert(current[i]).second) {
-                    return csv_error{line, 1, "header names column \"" + current[i] + "\" twice"};
+                if (const auto [it, fresh] = names.emplace(current[i], i + 1); !fresh) {
+                    return fail(
+                        current_pos[i],
+                        "header column " + std::to_string(i + 1) + " has the name of column " +
+                            std::to_string(it->second) + ": a name appears twice"
+                    );
                 }
             }
             table.header = std::move(current);
+            table.header_positions = std::move(current_pos);
+            have_header = true;
         } else if (current.size() != table.header.size()) {
-            return csv_error{
-                line,
-                1,
+            const csv_position at =
+                current.size() > table.header.size() ? current_pos[table.header.size()] : row_start;
+            return fail(
+                at,
                 "row has " + std::to_string(current.size()) + " fields, the header has " +
-                    std::to_string(table.header.size())};
+                    std::to_string(table.header.size())
+            );
         } else {
             table.rows.push_back(std::move(current));
-            table.row_lines.push_back(line);
+            table.positions.push_back(std::move(current_pos));
+            table.row_lines.push_back(row_start.line);
         }
         current.clear();
+        current_pos.clear();
         return std::nullopt;
     };
 
@@ -163,60 +192,70 @@ boost::system::result<csv_table, csv_error> parse_csv(std::string_view text) {
         const char c = text[pos];
         if (c == '"') {
             if (!field.empty()) {
-                return fail(pos, "quote inside an unquoted field");
+                return fail(here, "quote inside an unquoted field");
             }
-            const std::size_t open = pos++;
+            const csv_position open = here;
+            step();
             bool closed = false;
             while (pos < text.size()) {
                 if (text[pos] == '"') {
                     if (pos + 1 < text.size() && text[pos + 1] == '"') {
                         field += '"';
-                        pos += 2;
+                        step();
+                        step();
                         continue;
                     }
-                    ++pos;
+                    step();
                     closed = true;
                     break;
                 }
-                field += text[pos++];
+                field += text[pos];
+                step();
             }
             if (!closed) {
                 return fail(open, "quoted field is never closed");
             }
             if (pos < text.size() && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n') {
-                return fail(pos, "text after a closing quote");
+                return fail(here, "text after a closing quote");
             }
             continue;
         }
         if (c == ',') {
             current.push_back(std::move(field));
+            current_pos.push_back(field_start);
             field.clear();
-            ++pos;
+            step();
+            field_start = here;
             continue;
         }
         if (c == '\r' || c == '\n') {
             if (c == '\r' && (pos + 1 >= text.size() || text[pos + 1] != '\n')) {
-                return fail(pos, "carriage return without line feed");
+                return fail(here, "carriage return without line feed");
             }
-            if (pos == row_start) {
-                return fail(pos, "blank line");
+            if (pos == row_start_offset) {
+                return fail(here, "blank line");
             }
             if (auto e = end_row()) {
                 return *e;
             }
-            pos += c == '\r' ? 2 : 1;
-            row_start = pos;
+            if (c == '\r') {
+                step();
+            }
+            step();
+            row_start = here;
+            field_start = here;
+            row_start_offset = pos;
             continue;
         }
         field += c;
-        ++pos;
+        step();
     }
-    if (pos > row_start) {
+    if (pos > row_start_offset) {
         if (auto e = end_row()) {
             return *e;
         }
     }
-    if (table.header.empty()) {
+    if (!have_header) {
         return csv_error{1, 1, "file is empty: no header row"};
     }
     return table;

@@ -35,11 +35,20 @@ struct csv_error {
     std::string describe(std::string_view origin) const;
 };
 
+/// Where a field starts: 1-based line and column (column counts code points).
+struct csv_position {
+    std::size_t line = 0;
+    std::size_t column = 0;
+};
+
 /// A parsed CSV text: the header and the data rows, each as long as the header.
 struct csv_table {
     csv_row header;
     std::vector<csv_row> rows;
-    std::vector<std::size_t> row_lines;  ///< Line where each data row starts.
+    std::vector<std::size_t> row_lines;          ///< Line where each data row starts.
+    std::vector<csv_position> header_positions;  ///< Where each header name starts.
+    /// Where each field of each data row starts (the same shape as `rows`).
+    std::vector<std::vector<csv_position>> positions;
 };
 
 /// Parses `text` strictly: optional BOM; CRLF or LF; RFC 4180 quoting (fields may span

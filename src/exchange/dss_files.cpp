@@ -69,6 +69,12 @@ boost::system::result<written_batch> write_batch(
     out.rows = b.rows.size();
     out.zip_sha256 = crypto::sha256_hex(zip);
     out.csv_sha256 = crypto::sha256_hex(csv.text());
+    if (!b.dictionary.empty()) {
+        out.dictionary = outbox / (b.id + ".dictionary.csv");
+        if (auto r = write_file_atomically(out.dictionary, b.dictionary); !r) {
+            return r.error();
+        }
+    }
     if (auto r = write_file_atomically(out.zip, zip); !r) {
         return r.error();
     }
@@ -80,6 +86,10 @@ boost::system::result<written_batch> write_batch(
     m.AddMember("sha256", s(out.zip_sha256), a);
     m.AddMember("csv_file", s(b.id + ".csv"), a);
     m.AddMember("csv_sha256", s(out.csv_sha256), a);
+    if (!out.dictionary.empty()) {
+        m.AddMember("dictionary_file", s(out.dictionary.filename().string()), a);
+        m.AddMember("dictionary_sha256", s(crypto::sha256_hex(b.dictionary)), a);
+    }
     m.AddMember("schema_version", s(b.schema_version), a);
     m.AddMember("created_at", s(format_rfc3339(now)), a);
     m.AddMember("sender", s(b.sender), a);
@@ -116,13 +126,13 @@ boost::system::result<std::vector<acknowledgement>, ack_error> parse_acknowledge
     std::set<std::string, std::less<>> seen;
     for (std::size_t i = 0; i < table->rows.size(); ++i) {
         const auto& row = table->rows[i];
-        const std::size_t line = table->row_lines[i];
         const auto where = [&](std::size_t col) {
-            return std::string(origin) + ":" + std::to_string(line) + ": column " +
-                   table->header[col] + ": ";
+            const csv_position& at = table->positions[i][col];
+            return std::string(origin) + ":" + std::to_string(at.line) + ":" +
+                   std::to_string(at.column) + ": column " + table->header[col] + ": ";
         };
         acknowledgement a;
-        a.line = line;
+        a.line = table->row_lines[i];
         a.exchange_id = row[*id_col];
         a.status = row[*status_col];
         if (!is_uuid(a.exchange_id)) {
@@ -160,28 +170,77 @@ std::vector<acknowledgement> unknown_acknowledgements(
     return out;
 }
 
+namespace {
+
+boost::system::error_code from_std(const std::error_code& ec) {
+    return {ec.value(), boost::system::system_category()};
+}
+
+// The subfolder `folder` of `dir`, created (and `dir` fsynced) when missing.
+boost::system::result<std::filesystem::path> ensure_folder(
+    const std::filesystem::path& dir, std::string_view folder
+) {
+    const auto sub = dir / folder;
+    std::error_code ec;
+    if (std::filesystem::create_directory(sub, ec)) {
+        if (auto r = fsync_directory(dir); !r) {
+            return r.error();
+        }
+    }
+    if (ec) {
+        return from_std(ec);
+    }
+    return sub;
+}
+
+// A name in `dir` that is free, also for the `.reason.txt` beside it.
+std::filesystem::path free_name(const std::filesystem::path& dir, const std::string& name) {
+    auto target = dir / name;
+    const auto taken = [](const std::filesystem::path& p) {
+        std::error_code ec;
+        return std::filesystem::exists(std::filesystem::symlink_status(p, ec)) ||
+               std::filesystem::exists(
+                   std::filesystem::symlink_status(p.string() + ".reason.txt", ec)
+               );
+    };
+    for (int n = 1; taken(target); ++n) {
+        target = dir / (name + "." + std::to_string(n));
+    }
+    return target;
+}
+
+}  // namespace
+
+boost::system::result<std::filesystem::path> move_aside(
+    const std::filesystem::path& file, std::string_view folder
+) {
+    auto dir = ensure_folder(file.parent_path(), folder);
+    if (!dir) {
+        return dir.error();
+    }
+    const auto target = free_name(*dir, file.filename().string());
+    if (auto r = rename_durably(file, target); !r) {
+        return r.error();
+    }
+    return target;
+}
+
 boost::system::result<std::filesystem::path> quarantine(
     const std::filesystem::path& file, std::string_view reason
 ) {
-    const auto dir = file.parent_path() / "rejected";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) {
-        return boost::system::error_code(ec.value(), boost::system::system_category());
+    auto dir = ensure_folder(file.parent_path(), "rejected");
+    if (!dir) {
+        return dir.error();
     }
-    auto target = dir / file.filename();
-    for (int n = 1; std::filesystem::exists(target); ++n) {
-        target = dir / (file.filename().string() + "." + std::to_string(n));
-    }
+    const auto target = free_name(*dir, file.filename().string());
     // The reason goes first: a crash between the two steps leaves the file in the inbox with its
     // reason already written, never a rejected file without one.
     if (auto r = write_file_atomically(target.string() + ".reason.txt", std::string(reason) + "\n");
         !r) {
         return r.error();
     }
-    std::filesystem::rename(file, target, ec);
-    if (ec) {
-        return boost::system::error_code(ec.value(), boost::system::system_category());
+    if (auto r = rename_durably(file, target); !r) {
+        return r.error();
     }
     return target;
 }

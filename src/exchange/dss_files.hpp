@@ -23,6 +23,8 @@ struct batch {
     std::string sender;          ///< Sending organisation id.
     csv_row header;              ///< Stable machine names.
     std::vector<csv_row> rows;   ///< One row per referral/transfer event.
+    /// Optional data dictionary (CSV text) written beside the ZIP as `<id>.dictionary.csv`.
+    std::string dictionary;
 };
 
 /// What was written.
@@ -30,15 +32,18 @@ struct written_batch {
     std::filesystem::path zip;
     std::filesystem::path manifest;
     std::size_t rows = 0;
-    std::string zip_sha256;  ///< Of the ZIP file's bytes, as in the manifest.
-    std::string csv_sha256;  ///< Of the CSV inside, as in the manifest.
+    std::string zip_sha256;            ///< Of the ZIP file's bytes, as in the manifest.
+    std::string csv_sha256;            ///< Of the CSV inside, as in the manifest.
+    std::filesystem::path dictionary;  ///< Empty when the batch has none.
 };
 
-/// Writes `<outbox>/<id>.zip` (holding `<id>.csv`, AES-256, passphrase from `passphrase`)
-/// and then `<outbox>/<id>.manifest.json` (file, rows, sha256, csv_sha256, schema_version,
-/// created_at, sender), each atomically with mode 0600. The manifest is written last, so
-/// its presence means the batch is complete. Errors: invalid_config (bad id, rows that do
-/// not match the header), and the errno of a failed write.
+/// Writes `<outbox>/<id>.dictionary.csv` (when the batch has a dictionary), then
+/// `<outbox>/<id>.zip` (holding `<id>.csv`, AES-256, passphrase from `passphrase`) and then
+/// `<outbox>/<id>.manifest.json` (file, rows, sha256, csv_file, csv_sha256, dictionary_file,
+/// dictionary_sha256, schema_version, created_at, sender), each atomically with mode 0600.
+/// The manifest is written last, so its presence means the batch is complete. Errors:
+/// invalid_config (bad id, rows that do not match the header), and the errno of a failed
+/// write.
 boost::system::result<written_batch> write_batch(
     const std::filesystem::path& outbox, const batch& b, std::string_view passphrase, time_point now
 );
@@ -52,7 +57,8 @@ struct acknowledgement {
     std::size_t line = 0;
 };
 
-/// Why an acknowledgement file was refused: "file:line:column: message".
+/// Why an acknowledgement file was refused: "file:line:column: message" (for a field:
+/// "file:line:column: column NAME: message").
 struct ack_error {
     std::string message;
 };
@@ -69,8 +75,16 @@ std::vector<acknowledgement> unknown_acknowledgements(
     const std::vector<acknowledgement>& acks, const std::set<std::string, std::less<>>& known
 );
 
+/// Moves `file` into the subfolder `folder` of its own folder (created when missing), under
+/// its own name or, when that is taken, `<name>.1`, `<name>.2`, ...; both folders are fsynced.
+/// Returns the new path. Errors carry the errno of the step that failed.
+boost::system::result<std::filesystem::path> move_aside(
+    const std::filesystem::path& file, std::string_view folder
+);
+
 /// Moves an unreadable inbound file into `<folder>/rejected/` and writes `<name>.reason.txt`
-/// beside it with `reason` (which names the line and column). Returns the new path.
+/// beside it with `reason` (which names the line and column). Returns the new path. The
+/// reason is written first: a crash between the steps leaves the file where it was.
 boost::system::result<std::filesystem::path> quarantine(
     const std::filesystem::path& file, std::string_view reason
 );

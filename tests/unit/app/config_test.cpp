@@ -34,7 +34,8 @@ protected:
         fs::copy_file(src / "config/policies.json", dir_.path() / "config/policies.json");
         fs::copy(src / "config/tables", dir_.path() / "config/tables", fs::copy_options::recursive);
         example_ = slurp(src / "config/casebridge.example.jsonc");
-        for (const char* d : {"state/witness", "state/dss/outbox", "state/dss/inbox"}) {
+        for (const char* d :
+             {"state/witness", "state/dss/outbox", "state/dss/inbox", "state/dss/sent"}) {
             fs::create_directories(dir_.path() / d);
         }
         for (const char* s :
@@ -81,6 +82,7 @@ TEST_F(example_config, the_shipped_example_passes) {
     ASSERT_EQ(c.flows.size(), 3u);
     EXPECT_EQ(c.flows[0].to_stream, "referrals");
     EXPECT_TRUE(c.flows[2].paused);
+    EXPECT_EQ(c.flows[2].to_stream, "events");
     EXPECT_EQ(c.find_system("cpims-cxb")->limits.max_connections, 20);
     EXPECT_EQ(c.store.path, dir_.path() / "config/../state/casebridge.db");
 }
@@ -116,6 +118,14 @@ TEST_F(example_config, missing_secret_file) {
     EXPECT_NE(
         msg.find("at /systems/progres/settings/subscription_key_file: file"), std::string::npos
     ) << msg;
+}
+
+TEST_F(example_config, adapter_folders_must_exist) {
+    fs::remove(dir_.path() / "state/dss/sent");
+    const auto msg = load_with();
+    EXPECT_NE(msg.find("at /systems/dss/settings/sent_register_dir: folder"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("does not exist or is not a folder"), std::string::npos) << msg;
 }
 
 TEST_F(example_config, secret_env_must_be_set) {
@@ -203,6 +213,12 @@ TEST_F(example_config, binary_checks_adapter_settings) {
     EXPECT_EQ(ok_code, 0) << ok_out;
     EXPECT_EQ(ok_out.find("\"cpims-cxb\": settings not checked"), std::string::npos) << ok_out;
     EXPECT_EQ(ok_out.find("\"progres\": settings not checked"), std::string::npos) << ok_out;
+    EXPECT_EQ(ok_out.find("\"dss\": settings not checked"), std::string::npos) << ok_out;
+    std::string bad_dss = example_;
+    bad_dss.replace(bad_dss.find("\"sender\": \"cpss-cxb\""), 20, "\"sender\": \"../cxb\"");
+    const auto [dss_code, dss_out] = run(bad_dss);
+    EXPECT_EQ(dss_code, 1);
+    EXPECT_NE(dss_out.find("at /systems/dss/settings/sender:"), std::string::npos) << dss_out;
     std::string bad = example_;
     bad.replace(bad.find("\"per_page\": 500"), 15, "\"per_page\": 5000");
     const auto [bad_code, bad_out] = run(bad);

@@ -70,12 +70,41 @@ TEST(csv, errors_name_line_and_column) {
     ASSERT_FALSE(e);
     EXPECT_EQ(e.error().describe("f"), "f:3:1: blank line");
 
-    e = parse_csv("a,a\r\n");
+    e = parse_csv("x,Rina,Rina\r\n");
     ASSERT_FALSE(e);
-    EXPECT_NE(e.error().message.find("twice"), std::string::npos);
+    EXPECT_EQ(
+        e.error().describe("f"),
+        "f:1:8: header column 3 has the name of column 2: a name appears twice"
+    );
 
     EXPECT_FALSE(parse_csv(""));
     EXPECT_FALSE(parse_csv("a,b\r1,2"));
+}
+
+TEST(csv, every_field_knows_where_it_starts) {
+    const auto t = parse_csv(
+        "\xEF\xBB\xBF"
+        "id,নাম,note\r\n"
+        "1,রহিম,\"two\r\nlines\"\r\n"
+        "2,\"a,b\",x\r\n"
+    );
+    ASSERT_TRUE(t) << t.error().message;
+    ASSERT_EQ(t->header_positions.size(), 3u);
+    EXPECT_EQ(t->header_positions[1].line, 1u);
+    EXPECT_EQ(t->header_positions[1].column, 4u);
+    EXPECT_EQ(t->header_positions[2].column, 8u);  // columns count code points, not bytes
+    ASSERT_EQ(t->positions.size(), 2u);
+    EXPECT_EQ(t->positions[0][2].line, 2u);
+    EXPECT_EQ(t->positions[0][2].column, 8u);
+    EXPECT_EQ(t->positions[1][0].line, 4u);  // the field before spans two lines
+    EXPECT_EQ(t->positions[1][2].column, 9u);
+    EXPECT_EQ(t->row_lines[1], 4u);
+}
+
+TEST(csv, too_many_fields_point_at_the_first_extra_one) {
+    const auto e = parse_csv("a,b\r\n1,2,3\r\n");
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().describe("f"), "f:2:5: row has 3 fields, the header has 2");
 }
 
 TEST(csv, invalid_utf8_is_located) {

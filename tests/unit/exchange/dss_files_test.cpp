@@ -131,6 +131,50 @@ TEST(dss_files, batch_writes_zip_then_manifest_with_0600) {
     }
 }
 
+TEST(dss_files, batch_ships_its_dictionary_beside_the_zip) {
+    test::temp_dir dir;
+    auto b = sample_batch();
+    b.dictionary =
+        "\xEF\xBB\xBF"
+        "column,label_en\r\nexchange_id,Exchange id\r\n";
+    const auto w = write_batch(dir.path(), b, "pass-phrase-123", when);
+    ASSERT_TRUE(w) << w.error().message();
+    EXPECT_EQ(w->dictionary, dir.path() / "dss-20251120-0001.dictionary.csv");
+    EXPECT_EQ(slurp(w->dictionary), b.dictionary);
+    struct stat st {};
+    ASSERT_EQ(::stat(w->dictionary.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777U, 0600U);
+    const auto m = json::load_file(w->manifest);
+    EXPECT_EQ(
+        std::string(m.doc["dictionary_file"].GetString()), "dss-20251120-0001.dictionary.csv"
+    );
+    EXPECT_EQ(
+        std::string(m.doc["dictionary_sha256"].GetString()), crypto::sha256_hex(b.dictionary)
+    );
+    // Without a dictionary the manifest does not name one.
+    std::filesystem::create_directories(dir.path() / "plain");
+    const auto plain = write_batch(dir.path() / "plain", sample_batch(), "pass-phrase-123", when);
+    ASSERT_TRUE(plain);
+    EXPECT_TRUE(plain->dictionary.empty());
+    EXPECT_FALSE(json::load_file(plain->manifest).doc.HasMember("dictionary_file"));
+}
+
+TEST(dss_files, move_aside_keeps_both_files_of_one_name) {
+    test::temp_dir dir;
+    const auto first = dir.write("inbox/case-1.csv", "one");
+    const auto moved = move_aside(first, "processed");
+    ASSERT_TRUE(moved) << moved.error().message();
+    EXPECT_EQ(*moved, dir.path() / "inbox/processed/case-1.csv");
+    EXPECT_FALSE(std::filesystem::exists(first));
+    const auto second = dir.write("inbox/case-1.csv", "two");
+    const auto moved2 = move_aside(second, "processed");
+    ASSERT_TRUE(moved2);
+    EXPECT_EQ(*moved2, dir.path() / "inbox/processed/case-1.csv.1");
+    EXPECT_EQ(slurp(*moved), "one");
+    EXPECT_EQ(slurp(*moved2), "two");
+    EXPECT_FALSE(move_aside(dir.path() / "inbox/absent.csv", "processed"));
+}
+
 TEST(dss_files, batch_refuses_bad_ids_and_ragged_rows) {
     test::temp_dir dir;
     auto b = sample_batch();
@@ -166,13 +210,14 @@ TEST(dss_files, bad_acknowledgements_are_refused_whole) {
     const auto e1 =
         parse_acknowledgements("exchange_id,status\r\nnot-a-uuid,accepted\r\n", "ack.csv");
     ASSERT_FALSE(e1);
-    EXPECT_EQ(e1.error().message, "ack.csv:2: column exchange_id: not an exchange id (a UUID)");
+    EXPECT_EQ(e1.error().message, "ack.csv:2:1: column exchange_id: not an exchange id (a UUID)");
     const auto e2 = parse_acknowledgements(
         "exchange_id,status\r\n0b5e8c1a-1111-4a2b-9c3d-000000000001,maybe\r\n", "ack.csv"
     );
     ASSERT_FALSE(e2);
     EXPECT_EQ(
-        e2.error().message, "ack.csv:2: column status: status must be accepted, rejected or error"
+        e2.error().message,
+        "ack.csv:2:38: column status: status must be accepted, rejected or error"
     );
     const auto e3 = parse_acknowledgements(
         "exchange_id,status\r\n0b5e8c1a-1111-4a2b-9c3d-000000000001,accepted\r\n"

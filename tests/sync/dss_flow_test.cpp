@@ -1,0 +1,463 @@
+// The DSS file exchange under the flow runner: CPIMS+ services rows (Primero sandbox) → one DSS
+// event row each in an encrypted batch, and DSS case files → CPIMS+ cases, with a real store.
+// The two test profiles below share exactly what the DSS mappings need.
+#include <array>
+#include <cstdio>
+#include <future>
+#include <set>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include "core/canonical_case.hpp"
+#include "dss_files/dss_files_adapter.hpp"
+#include "exchange/csv.hpp"
+#include "json/json.hpp"
+#include "mapping/mapping.hpp"
+#include "net/http_client.hpp"
+#include "policy/policy.hpp"
+#include "primero/primero_adapter.hpp"
+#include "sandbox/primero/primero_sandbox.hpp"
+#include "store/store_thread.hpp"
+#include "support/temp_dir.hpp"
+#include "sync/flow_runner.hpp"
+
+namespace casebridge::sync {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
+constexpr std::string_view passphrase = "flow test passphrase 42";
+
+constexpr std::string_view test_profiles = R"([
+  {"id": "events-to-dss", "version": 1, "purpose": "transfer", "recipient": "dss",
+   "share": ["/case_id", "/dss_id", "/birth_registration_no", "/name_first", "/name_middle",
+             "/name_last", "/sex", "/date_of_birth", "/age", "/language", "/location_admin1",
+             "/location_admin2", "/location_admin3", "/location_admin4", "/consent_for_services",
+             "/consent_info_sharing", "/risk_level", "/urgent_protection_concern",
+             "/services_section/unique_id", "/services_section/service_response_type",
+             "/services_section/service_response_day_time", "/services_section/service_type",
+             {"field": "/services_section/service_referral_notes",
+              "reviewed": "Test profile: the reason is written for the DSS officer."},
+             "/services_section/service_request_agency"],
+   "basis": [{"name": "consent", "when": {"all": [
+     {"field": "/consent_for_services", "is": true},
+     {"field": "/consent_info_sharing", "contains": "authorities"}]}}]},
+  {"id": "cases-from-dss", "version": 1, "purpose": "transfer", "recipient": "partner-agency",
+   "share": ["/dss_id", "/birth_registration_no", "/name_first", "/name_middle", "/name_last",
+             "/sex", "/date_of_birth", "/age", "/language", "/location_admin1",
+             "/location_admin2", "/location_admin3", "/location_admin4", "/consent_for_services",
+             "/consent_info_sharing", "/risk_level", "/urgent_protection_concern",
+             "/services_section/unique_id", "/services_section/service_response_type",
+             "/services_section/service_response_day_time", "/services_section/service_type",
+             {"field": "/services_section/service_referral_notes",
+              "reviewed": "Test profile: DSS writes the reason for the receiving agency."},
+             "/services_section/service_request_agency"],
+   "basis": [{"name": "consent", "when": {"field": "/consent_for_services", "is": true}}]}
+])";
+
+std::string run_command(const std::string& cmd, int* status = nullptr) {
+    std::string out;
+    FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
+    std::array<char, 4096> buf{};
+    std::size_t n = 0;
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) {
+        out.append(buf.data(), n);
+    }
+    const int st = ::pclose(p);
+    if (status != nullptr) {
+        *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+    return out;
+}
+
+bool have_7z() {
+    int status = 0;
+    run_command("command -v 7z", &status);
+    return status == 0;
+}
+
+class dss_flow_test : public ::testing::Test {
+protected:
+    manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 3 / 10) + 9h};
+    test::temp_dir dir;
+    memory_sink sink;
+    net::io_context ctx;
+    std::unique_ptr<sandbox::primero_sandbox> box;
+    std::unique_ptr<http_client> http;
+    std::unique_ptr<primero::primero_adapter> cpims;
+    std::unique_ptr<dss_files::dss_files_adapter> dss;
+    std::optional<canonical_catalogue> catalogue;
+    std::optional<policy::policy_set> policies;
+    std::optional<mapping::compiled_mapping> primero_map;
+    std::optional<mapping::compiled_mapping> event_map;
+    std::optional<mapping::compiled_mapping> case_map;
+    std::unique_ptr<store::store_thread> st;
+    std::unique_ptr<store::keyed_hasher> hasher;
+
+    void SetUp() override {
+        ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "dss-flow-test-key-0123456789abcdef0123456", 1);
+        catalogue.emplace(canonical_catalogue::load(source_dir / "mappings/canonical-case.json"));
+        // The shipped policies plus the two test profiles.
+        auto shipped = json::load_file(source_dir / "config/policies.json");
+        auto extra = json::parse(test_profiles);
+        ASSERT_TRUE(extra);
+        auto& a = shipped.doc.GetAllocator();
+        for (auto& p : extra->GetArray()) {
+            shipped.doc["profiles"].PushBack(rapidjson::Value(p, a), a);
+        }
+        const auto policies_file = dir.write("policies.json", json::to_string(shipped.doc));
+        policies.emplace(policy::policy_set::load(policies_file, *catalogue));
+        const auto load = [&](const char* name) {
+            return mapping::compiled_mapping::load(source_dir / "mappings" / name, *catalogue);
+        };
+        primero_map.emplace(load("primero.case.json"));
+        event_map.emplace(load("dss.event.json"));
+        case_map.emplace(load("dss.case.json"));
+        hasher = std::make_unique<store::keyed_hasher>(std::string(32, 'k'));
+
+        sandbox::primero_settings ps;
+        ps.cases = 30;
+        ps.seed = 21;
+        box = std::make_unique<sandbox::primero_sandbox>(ps, clock);
+        http_client_settings hs;
+        hs.allow_plain_http_loopback = true;
+        hs.max_requests_per_second = 0;
+        hs.request_timeout = 2s;
+        http = std::move(*http_client::create(ctx.get_executor(), hs, clock));
+        primero::settings cs;
+        cs.base_url = box->base_url();
+        cs.user_name = box->user_name();
+        cs.password.file = dir.write("cpims-password", box->password() + "\n");
+        cpims = std::make_unique<primero::primero_adapter>(cs, env());
+
+        dss_files::settings ds;
+        for (const char* d : {"outbox", "inbox", "sent"}) {
+            fs::create_directories(dir / d);
+        }
+        ds.outbox = dir / "outbox";
+        ds.inbox = dir / "inbox";
+        ds.sent_register = dir / "sent";
+        ds.passphrase_file = dir.write("passphrase", std::string(passphrase) + "\n");
+        ds.sender = "cpss-cxb";
+        ds.max_rows_per_batch = 8;
+        dss = std::make_unique<dss_files::dss_files_adapter>(ds, env());
+
+        auto opened = store::store::open(dir / "store.db", {}, clock);
+        ASSERT_TRUE(opened) << opened.error().message();
+        st = std::make_unique<store::store_thread>(std::move(*opened));
+    }
+
+    void TearDown() override { st.reset(); }
+
+    adapter_env env() {
+        return adapter_env{
+            ctx.get_executor(), http.get(), &clock, logger(sink, clock, log_level::debug)};
+    }
+
+    flow_binding base_binding() {
+        flow_binding b;
+        b.purpose = "transfer";
+        b.identities = hasher.get();
+        b.retry.initial = 1ms;
+        b.retry.max = 5ms;
+        b.retry.max_retry_after = 1s;
+        return b;
+    }
+
+    std::unique_ptr<flow_runner> events_runner() {
+        auto b = base_binding();
+        b.flow = "cpims-events-to-dss";
+        b.source_system = "cpims-cxb";
+        b.source_stream = "cases";
+        b.target_system = "dss";
+        b.target_stream = "events";
+        b.source = cpims.get();
+        b.target = dss.get();
+        b.map_in = &*primero_map;
+        b.map_out = &*event_map;
+        b.profile = policies->find("events-to-dss");
+        b.one_record_per_row_of = "/services_section";
+        return std::make_unique<flow_runner>(
+            std::move(b), *st, clock, logger(sink, clock, log_level::debug)
+        );
+    }
+
+    std::unique_ptr<flow_runner> cases_runner() {
+        auto b = base_binding();
+        b.flow = "dss-cases-to-cpims";
+        b.source_system = "dss";
+        b.source_stream = "cases";
+        b.target_system = "cpims-cxb";
+        b.target_stream = "cases";
+        b.source = dss.get();
+        b.target = cpims.get();
+        b.map_in = &*case_map;
+        b.map_out = &*primero_map;
+        b.profile = policies->find("cases-from-dss");
+        return std::make_unique<flow_runner>(
+            std::move(b), *st, clock, logger(sink, clock, log_level::debug)
+        );
+    }
+
+    template <typename T>
+    T run(net::awaitable<T> op) {
+        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
+        ctx.restart();
+        while (fut.wait_for(0s) != std::future_status::ready) {
+            if (ctx.run_one_for(20s) == 0) {
+                break;
+            }
+        }
+        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
+        return fut.get();
+    }
+
+    run_report run_flow(flow_runner& r) {
+        run_options o;
+        o.keep_records = true;
+        return run(r.run_once(o));
+    }
+
+    rapidjson::Document source_case(const std::string& id) {
+        return std::move(*json::parse(*box->case_json(id)));
+    }
+
+    // Gives every source case exactly one complete services row (a referral to DSS), removing
+    // the sandbox's own rows; returns the ids of the cases the test profile lets through.
+    std::set<std::string> prepare_referrals() {
+        std::set<std::string> eligible;
+        for (const auto& id : box->case_ids()) {
+            auto c = source_case(id);
+            std::string rows;
+            if (c.HasMember("services_section")) {
+                for (const auto& row : c["services_section"].GetArray()) {
+                    rows += R"({"unique_id": ")" + std::string(row["unique_id"].GetString()) +
+                            R"(", "_destroy": true},)";
+                }
+            }
+            rows += R"({"unique_id": "svc-)" + id.substr(0, 8) +
+                    R"(", "service_response_type": "external_referral",)"
+                    R"( "service_response_day_time": "2026-03-09T03:00:00.000Z",)"
+                    R"( "service_type": "alternative_care",)"
+                    R"( "service_referral_notes": "Needs a \"safe\" place, soon,\nwith kin",)"
+                    R"( "service_request_agency": "agency-cxb-cp"})";
+            patch(id, R"({"services_section": [)" + rows + "]}");
+            auto after = source_case(id);
+            const bool enabled =
+                !after.HasMember("record_state") || after["record_state"].GetBool();
+            if (enabled && after["consent_for_services"].GetBool()) {
+                eligible.insert(id);
+            }
+        }
+        clock.advance(5s);
+        return eligible;
+    }
+
+    void patch(const std::string& id, const std::string& data_json) {
+        external_record r;
+        r.stream = "cases";
+        r.remote_id = id;
+        r.body = std::move(*json::parse(data_json));
+        auto pushed = run(cpims->push(std::move(r)));
+        ASSERT_TRUE(pushed) << pushed.error().describe();
+    }
+
+    std::vector<std::string> manifests() const {
+        std::vector<std::string> out;
+        for (const auto& e : fs::directory_iterator(dir / "outbox")) {
+            const auto n = e.path().filename().string();
+            if (n.size() > 14 && n.compare(n.size() - 14, 14, ".manifest.json") == 0) {
+                out.push_back(n);
+            }
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+    // Exchange ids in the batches named by `names` (needs 7z).
+    std::multiset<std::string> exchange_ids(const std::vector<std::string>& names) {
+        std::multiset<std::string> ids;
+        for (const auto& n : names) {
+            const auto m = json::load_file(dir / "outbox" / n);
+            const std::string csv = run_command(
+                "7z x -so -p'" + std::string(passphrase) + "' " +
+                (dir / "outbox" / m.doc["file"].GetString()).string() + " " +
+                m.doc["csv_file"].GetString()
+            );
+            const auto t = exchange::parse_csv(csv);
+            EXPECT_TRUE(t) << n;
+            if (!t) {
+                continue;
+            }
+            EXPECT_EQ(t->header.front(), "exchange_id");
+            for (const auto& row : t->rows) {
+                ids.insert(row.front());
+            }
+        }
+        return ids;
+    }
+};
+
+TEST_F(dss_flow_test, referrals_become_event_rows_in_batches_once) {
+    const auto eligible = prepare_referrals();
+    ASSERT_GT(eligible.size(), 10u);
+    auto runner = events_runner();
+    auto first = run_flow(*runner);
+    ASSERT_FALSE(first.error) << *first.error;
+    EXPECT_TRUE(first.caught_up);
+    EXPECT_EQ(first.counts.sent, static_cast<std::int64_t>(eligible.size()));
+    EXPECT_EQ(first.counts.dead, 0);
+    std::multiset<std::string> targets;
+    for (const auto& r : first.records) {
+        if (r.outcome == "sent") {
+            targets.insert(r.target_id);
+        }
+    }
+    EXPECT_EQ(targets.size(), eligible.size());
+    EXPECT_EQ(dss->pending_rows(), 0u);
+
+    // Batches of at most 8 rows, each complete with its manifest.
+    const auto batches = manifests();
+    EXPECT_EQ(batches.size(), (eligible.size() + 7) / 8);
+    std::size_t rows = 0;
+    for (const auto& n : batches) {
+        const auto m = json::load_file(dir / "outbox" / n);
+        EXPECT_LE(m.doc["rows"].GetInt(), 8);
+        rows += static_cast<std::size_t>(m.doc["rows"].GetInt());
+    }
+    EXPECT_EQ(rows, eligible.size());
+    if (have_7z()) {
+        // Each sent row's exchange id is the target id the engine linked.
+        EXPECT_EQ(exchange_ids(batches), targets);
+    }
+
+    // Nothing changed: nothing is written again.
+    clock.advance(30s);
+    auto second = run_flow(*runner);
+    ASSERT_FALSE(second.error) << *second.error;
+    EXPECT_EQ(second.counts.sent, 0);
+    EXPECT_EQ(manifests(), batches);
+}
+
+// Disabled until the engine can link a source row to a new target id per version: the DSS
+// adapter gives each version of an event its own exchange id (UUIDv5 of source key and version),
+// while the store keeps one link per source record and target system, so the page commit of
+// the changed record fails with multiple_matches (see adapters/dss_files/README.md, "Limits").
+TEST_F(dss_flow_test, DISABLED_a_new_version_of_a_referral_is_a_new_event) {
+    const auto eligible = prepare_referrals();
+    ASSERT_FALSE(eligible.empty());
+    auto runner = events_runner();
+    auto first = run_flow(*runner);
+    ASSERT_FALSE(first.error) << *first.error;
+    std::multiset<std::string> targets;
+    for (const auto& r : first.records) {
+        if (r.outcome == "sent") {
+            targets.insert(r.target_id);
+        }
+    }
+    const auto batches = manifests();
+    // A new version of one referral is a new event with a new exchange id.
+    const std::string changed = *eligible.begin();
+    patch(changed, R"({"risk_level": "high"})");
+    clock.advance(5s);
+    auto next = run_flow(*runner);
+    ASSERT_FALSE(next.error) << *next.error;
+    EXPECT_EQ(next.counts.sent, 1);
+    auto after = manifests();
+    ASSERT_EQ(after.size(), batches.size() + 1);
+    if (have_7z()) {
+        std::vector<std::string> fresh;
+        std::set_difference(
+            after.begin(), after.end(), batches.begin(), batches.end(), std::back_inserter(fresh)
+        );
+        const auto ids = exchange_ids(fresh);
+        ASSERT_EQ(ids.size(), 1u);
+        EXPECT_EQ(targets.count(*ids.begin()), 0u);
+    }
+}
+
+TEST_F(dss_flow_test, dss_case_files_become_cpims_cases_and_move_on_when_settled) {
+    const auto before = box->case_count();
+    exchange::csv_writer w;
+    w.row(
+        {"dss_reference",
+         "updated_at",
+         "child_name",
+         "sex",
+         "date_of_birth",
+         "consent_for_services",
+         "consent_sharing",
+         "event_id",
+         "event_type",
+         "event_time",
+         "service_code",
+         "referral_reason",
+         "referring_agency"}
+    );
+    const std::vector<std::array<std::string, 4>> rows = {
+        {"DSS-CXB-2026-000101", "মোঃ আরিফ হোসেন", "M", "yes"},
+        {"DSS-CXB-2026-000102", "Nur Begum", "F", "yes"},
+        {"DSS-CXB-2026-000103", "Rina Akter", "F", "no"},
+    };
+    for (const auto& r : rows) {
+        w.row(
+            {r[0],
+             "2026-03-10 11:00",
+             r[1],
+             r[2],
+             "15/09/2014",
+             r[3],
+             "authorities|other_organizations",
+             "EV-" + r[0],
+             "transfer",
+             "2026-03-10 10:30",
+             "DSS-PSS",
+             "Follow-up after \"1098\" call, family agrees",
+             "dss-ukhia"}
+        );
+    }
+    dir.write("inbox/case-20260310-ukhia.csv", w.text());
+
+    auto runner = cases_runner();
+    auto first = run_flow(*runner);
+    ASSERT_FALSE(first.error) << *first.error;
+    EXPECT_EQ(first.counts.fetched, 3);
+    EXPECT_EQ(first.counts.sent, 2);
+    EXPECT_EQ(first.counts.withheld, 1);  // no consent for services
+    EXPECT_EQ(box->case_count(), before + 2);
+    const auto id =
+        primero::primero_adapter::client_id_for("dss-cases-to-cpims/dss/DSS-CXB-2026-000101");
+    const auto stored = box->case_json(id);
+    ASSERT_TRUE(stored);
+    EXPECT_NE(stored->find("DSS-CXB-2026-000101"), std::string::npos);
+    EXPECT_NE(stored->find("আরিফ"), std::string::npos);
+    EXPECT_TRUE(fs::exists(dir / "inbox/case-20260310-ukhia.csv"));  // not settled yet
+
+    // The next run comes back with the cursor: the file moves on and nothing is sent twice.
+    clock.advance(1min);
+    auto second = run_flow(*runner);
+    ASSERT_FALSE(second.error) << *second.error;
+    EXPECT_EQ(second.counts.sent, 0);
+    EXPECT_FALSE(fs::exists(dir / "inbox/case-20260310-ukhia.csv"));
+    EXPECT_TRUE(fs::exists(dir / "inbox/processed/case-20260310-ukhia.csv"));
+    EXPECT_EQ(box->case_count(), before + 2);
+
+    // A broken file stops the run with its name and is set aside; the next run goes on.
+    dir.write("inbox/case-20260311-a.csv", "dss_reference,child_name\r\nDSS 1,x\r\n");
+    dir.write("inbox/case-20260311-b.csv", "dss_reference,child_name,sex,consent_for_services\r\n");
+    auto third = run_flow(*runner);
+    ASSERT_TRUE(third.error);
+    EXPECT_NE(third.error->find("case-20260311-a.csv:2:1"), std::string::npos) << *third.error;
+    EXPECT_TRUE(fs::exists(dir / "inbox/rejected/case-20260311-a.csv.reason.txt"));
+    auto fourth = run_flow(*runner);
+    ASSERT_FALSE(fourth.error) << *fourth.error;
+    EXPECT_TRUE(fourth.caught_up);
+}
+
+}  // namespace
+}  // namespace casebridge::sync
