@@ -62,6 +62,7 @@ struct item {
     std::shared_ptr<policy::decision> dec;   ///< Shared by the rows of one record.
     Document out_body;
     std::optional<store::record_id> target;  ///< Known target (update) or result of a create.
+    std::optional<store::record_id> linked;  ///< The target linked before this delivery.
     std::vector<store::record_id> identities;
     bool review = false;  ///< Raise a review item (withdrawals, conflicts, disabled).
     // outcome of the delivery
@@ -367,6 +368,7 @@ struct flow_runner::impl {
                 }
                 if (*t) {
                     it.target = **t;
+                    it.linked = **t;
                 } else {
                     // A record that came from the target (a decision on a referral we sent).
                     auto back = s.linked_from(it.case_source, bind->target_system);
@@ -669,7 +671,11 @@ struct flow_runner::impl {
                 e.payload_sha256 = store::sha256(json::canonical(it.out_body));
                 page.entries.push_back(std::move(e));
                 put(store::delivery_state::delivered, std::nullopt);
-                page.links.emplace_back(it.source, *it.target);
+                // An event-like target answers each version with a new id (a DSS exchange id):
+                // the link stays on the first; the log entry names this one.
+                if (!it.linked || *it.linked == *it.target) {
+                    page.links.emplace_back(it.source, *it.target);
+                }
                 for (const auto& ident : it.identities) {
                     page.links.emplace_back(it.case_source, ident);
                 }

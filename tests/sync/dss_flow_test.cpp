@@ -344,11 +344,9 @@ TEST_F(dss_flow_test, referrals_become_event_rows_in_batches_once) {
     EXPECT_EQ(manifests(), batches);
 }
 
-// Disabled until the engine can link a source row to a new target id per version: the DSS
-// adapter gives each version of an event its own exchange id (UUIDv5 of source key and version),
-// while the store keeps one link per source record and target system, so the page commit of
-// the changed record fails with multiple_matches (see adapters/dss_files/README.md, "Limits").
-TEST_F(dss_flow_test, DISABLED_a_new_version_of_a_referral_is_a_new_event) {
+// The DSS adapter gives each version of an event its own exchange id (UUIDv5 of source key and
+// version); the engine keeps the link on the first and logs the new one.
+TEST_F(dss_flow_test, a_new_version_of_a_referral_is_a_new_event) {
     const auto eligible = prepare_referrals();
     ASSERT_FALSE(eligible.empty());
     auto runner = events_runner();
