@@ -188,6 +188,29 @@ const std::vector<command_spec>& commands() {
             .run = run_mapping_apply,
         },
         {
+            .name = "demo",
+            .summary = "run every flow once between in-process sandboxes and show what moved",
+            .usage = "[--dir DIR] [--cases N] [--data DIR] [--serve]",
+            .description =
+                "Starts the CPIMS+ (Primero) and UNHCR PING sandboxes in this process with N\n"
+                "synthetic cases (default 300), writes a configuration, keys and the store into\n"
+                "a fresh folder (default ./casebridge-demo-TIME), runs each flow once: CPIMS+\n"
+                "referrals to UNHCR, UNHCR decisions back to CPIMS+, the caseload to the DSS\n"
+                "exchange folder (a password-protected ZIP, its manifest and the data\n"
+                "dictionary; the passphrase is in secrets/). Prints what was shared, withheld\n"
+                "and dead-lettered and why, the last transfer-log entries, the result of log\n"
+                "verify and where the files are, then exits, leaving nothing running. With\n"
+                "--serve the daemon and its admin API keep running until Ctrl-C. --data names\n"
+                "the folder holding mappings/ and config/ (default: found from the current\n"
+                "folder or the binary's source tree).",
+            .options =
+                {{"dir", "DIR", "the folder to write (must not hold a demo already)"},
+                 {"cases", "N", "synthetic CPIMS+ cases (default 300)"},
+                 {"data", "DIR", "where mappings/ and config/policies.json are"},
+                 {"serve", "", "keep the daemon and the admin API running afterwards"}},
+            .run = run_demo,
+        },
+        {
             .name = "run",
             .summary = "the daemon: run every flow on its schedule, with the admin API",
             .usage = "--config FILE [--shutdown-grace SECONDS]",

@@ -48,11 +48,13 @@ constexpr std::array concerns = {
     "child_marriage"};
 constexpr std::array relations = {"mother", "father", "aunt", "uncle", "grandmother", "sibling"};
 constexpr std::array services = {
-    "health_medical_service",
-    "psychosocial_service",
+    "medical",
+    "basic_psychosocial_support",
     "family_tracing_and_reunification",
     "education_formal",
-    "safehouse_service"};
+    "legal_support",
+    "documentation",
+    "safehouse_service"};  // a deployment code no exchange table lists: held, never guessed
 
 template <typename Array>
 const char* pick(std::mt19937_64& rng, const Array& values) {
@@ -192,6 +194,8 @@ void generate_cases(
             Value row(rapidjson::kObjectType);
             row.AddMember("unique_id", Value(synthetic_uuid(rng).c_str(), a), a);
             row.AddMember("service_type", Value(pick(rng, services), a), a);
+            row.AddMember("service_response_type", "external_referral", a);
+            row.AddMember("service_response_day_time", Value(created.c_str(), a), a);
             row.AddMember("service_implemented", "not_implemented", a);
             svc.PushBack(row, a);
             d.AddMember("services_section", svc, a);

@@ -677,7 +677,7 @@ TEST_F(ping_adapter_test, every_transient_fault_is_reported_once_and_recovered_b
     ASSERT_TRUE(run(a->probe()));
     const std::vector<std::pair<fault, errc>> faults = {
         {fault::error(503, "30"), errc::rate_limited},
-        {fault::error(500), errc::remote_rejected},
+        {fault::error(500), errc::remote_unavailable},
         {fault::error(502), errc::remote_unavailable},
         {fault::error(504), errc::remote_unavailable},
         {fault::too_many_requests("2"), errc::rate_limited},

@@ -121,7 +121,7 @@ TEST(policy_cli, check_lists_profiles_with_hashes) {
          catalogue}
     );
     ASSERT_EQ(r.code, exit_ok) << r.err;
-    EXPECT_NE(r.out.find("referral-unhcr v1 (referral to unhcr) sha256:"), std::string::npos)
+    EXPECT_NE(r.out.find("referral-unhcr v2 (referral to unhcr) sha256:"), std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find("aggregate-report v1 (report to cpss)"), std::string::npos) << r.out;
 }

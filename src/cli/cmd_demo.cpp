@@ -1,0 +1,380 @@
+// `casebridge demo`: the Primero and PING sandboxes in process, a DSS exchange folder, a
+// generated configuration, each flow run once, and a report of what moved where.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <ostream>
+#include <random>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <unistd.h>
+
+#include "app/config.hpp"
+#include "app/daemon.hpp"
+#include "app/engine.hpp"
+#include "cli/commands.hpp"
+#include "core/crypto.hpp"
+#include "core/time.hpp"
+#include "json/json.hpp"
+#include "log/log.hpp"
+#include "sandbox/ping/ping_sandbox.hpp"
+#include "sandbox/primero/primero_sandbox.hpp"
+#include "store/crypto.hpp"
+#include "store/store_thread.hpp"
+
+namespace casebridge::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Where mappings/ and config/policies.json are: --data, the current folder, or the source
+/// tree the binary was built in (build/<preset>/src/casebridge).
+std::optional<fs::path> find_data(const std::optional<std::string>& given) {
+    std::vector<fs::path> candidates;
+    if (given) {
+        candidates.emplace_back(*given);
+    } else {
+        candidates.emplace_back(fs::current_path());
+        std::error_code ec;
+        const auto exe = fs::read_symlink("/proc/self/exe", ec);
+        if (!ec) {
+            candidates.push_back(exe.parent_path() / "../../..");
+            candidates.push_back(exe.parent_path() / "../share/casebridge");
+        }
+        candidates.emplace_back("/usr/share/casebridge");
+    }
+    for (const auto& c : candidates) {
+        if (fs::exists(c / "mappings/canonical-case.json") &&
+            fs::exists(c / "config/policies.json")) {
+            return fs::weakly_canonical(c);
+        }
+    }
+    return std::nullopt;
+}
+
+std::string random_hex(std::size_t bytes) {
+    std::random_device rd;
+    std::string raw;
+    for (std::size_t i = 0; i < bytes; ++i) {
+        raw += static_cast<char>(rd() & 0xff);
+    }
+    return crypto::to_hex(raw);
+}
+
+void write_secret(const fs::path& p, const std::string& content) {
+    {
+        std::ofstream out(p, std::ios::trunc);
+        out << content << "\n";
+    }
+    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
+std::string quoted(const fs::path& p) {
+    std::string out = "\"";
+    for (const char c : p.string()) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + "\"";
+}
+
+struct flow_result {
+    std::string id;
+    std::string from;
+    std::string to;
+    sync::run_report report;
+};
+
+}  // namespace
+
+int run_demo(const parsed_args& args, command_io& io) {
+    if (adapter_registry_in_use() == nullptr) {
+        io.err << "casebridge demo: this build has no adapters registered\n";
+        return exit_error;
+    }
+    const auto data = find_data(args.get("data"));
+    if (!data) {
+        io.err << "casebridge demo: cannot find mappings/ and config/policies.json; run it from "
+                  "the source folder or give --data DIR\n";
+        return exit_usage;
+    }
+    std::size_t cases = 300;
+    if (auto c = args.get("cases")) {
+        try {
+            cases = std::stoul(*c);
+        } catch (const std::exception&) {
+            io.err << "casebridge demo: --cases takes a number\n";
+            return exit_usage;
+        }
+    }
+    const auto& clock = system_clock_source::instance();
+    fs::path dir =
+        args.get("dir")
+            ? fs::path(*args.get("dir"))
+            : fs::current_path() / ("casebridge-demo-" + format_rfc3339(clock.now()).substr(0, 19));
+    {
+        auto name = dir.filename().string();
+        std::replace(name.begin(), name.end(), ':', '-');
+        dir = dir.parent_path() / name;
+    }
+    if (fs::exists(dir / "casebridge.json")) {
+        io.err << "casebridge demo: " << dir.string()
+               << " already holds a demo; give another --dir or remove it\n";
+        return exit_usage;
+    }
+    for (const char* sub : {"secrets", "state/dss/outbox", "state/dss/inbox", "state/dss/sent"}) {
+        fs::create_directories(dir / sub);
+    }
+    fs::permissions(dir / "secrets", fs::perms::owner_all, fs::perm_options::replace);
+    if (const char* k = std::getenv("CASEBRIDGE_PSEUDONYM_KEY"); k == nullptr || *k == '\0') {
+        ::setenv("CASEBRIDGE_PSEUDONYM_KEY", random_hex(32).c_str(), 1);
+    }
+
+    // The systems.
+    sandbox::primero_settings ps;
+    ps.cases = cases;
+    ps.seed = 2026;
+    sandbox::ping_settings gs;
+    gs.seed = 2026;
+    std::unique_ptr<sandbox::primero_sandbox> cpims;
+    std::unique_ptr<sandbox::ping_sandbox> ping;
+    try {
+        cpims = std::make_unique<sandbox::primero_sandbox>(ps, clock);
+        ping = std::make_unique<sandbox::ping_sandbox>(gs, clock);
+    } catch (const std::exception& e) {
+        io.err << "casebridge demo: a sandbox cannot listen on 127.0.0.1: " << e.what() << "\n";
+        return exit_error;
+    }
+    const auto secrets = dir / "secrets";
+    write_secret(secrets / "checkpoint-signing.pem", store::signer::generate().private_key_pem());
+    write_secret(secrets / "identifier-hmac.key", random_hex(32));
+    write_secret(secrets / "admin-token", random_hex(24));
+    write_secret(secrets / "cpims-password", cpims->password());
+    write_secret(secrets / "ping-password", ping->password());
+    write_secret(secrets / "ping-subscription-key", ping->subscription_key());
+    const std::string passphrase = random_hex(12);
+    write_secret(secrets / "dss-zip-passphrase", passphrase);
+
+    const std::string config_text =
+        std::string("{\n  \"config_version\": 1,\n  \"log_level\": \"warn\",\n") +
+        "  \"catalogue\": " + quoted(*data / "mappings/canonical-case.json") + ",\n" +
+        "  \"policies\": " + quoted(*data / "config/policies.json") + ",\n" +
+        "  \"store\": {\"path\": \"state/casebridge.db\", \"signing_key_file\": "
+        "\"secrets/checkpoint-signing.pem\", \"identifier_key_file\": "
+        "\"secrets/identifier-hmac.key\", \"witness_file\": \"state/checkpoint.json\"},\n" +
+        "  \"admin\": {\"listen\": \"127.0.0.1:0\", \"token_file\": \"secrets/admin-token\"},\n" +
+        "  \"systems\": {\n" +
+        "    \"cpims-cxb\": {\"kind\": \"primero\", \"description\": \"CPIMS+ sandbox\", "
+        "\"settings\": {\"base_url\": \"" +
+        cpims->base_url() + "\", \"auth\": {\"mode\": \"basic\", \"user_name\": \"" +
+        cpims->user_name() +
+        "\", \"password_file\": \"secrets/cpims-password\"}, \"per_page\": 100}, "
+        "\"tls\": {\"allow_plain_http_on_loopback\": true}},\n" +
+        "    \"progres\": {\"kind\": \"progres_ping\", \"description\": \"PING sandbox\", "
+        "\"settings\": " +
+        ping->adapter_settings_json(
+            "secrets/ping-password", "secrets/ping-subscription-key", false
+        ) +
+        ", \"tls\": {\"allow_plain_http_on_loopback\": true}},\n" +
+        "    \"dss\": {\"kind\": \"dss_files\", \"description\": \"DSS exchange folder\", "
+        "\"settings\": {\"outbox_dir\": \"state/dss/outbox\", \"inbox_dir\": \"state/dss/inbox\", "
+        "\"sent_register_dir\": \"state/dss/sent\", \"passphrase_file\": "
+        "\"secrets/dss-zip-passphrase\", \"sender\": \"cpss-cxb\"}}\n  },\n" +
+        "  \"flows\": [\n" +
+        "    {\"id\": \"cpims-referrals-to-unhcr\", \"from\": {\"system\": \"cpims-cxb\", "
+        "\"stream\": \"cases\"}, \"to\": {\"system\": \"progres\", \"stream\": \"referrals\"}, "
+        "\"purpose\": \"referral\", \"profile\": \"referral-unhcr\", \"mappings\": {\"in\": " +
+        quoted(*data / "mappings/primero.case.json") +
+        ", \"out\": " + quoted(*data / "mappings/progres_ping.referral_out.json") +
+        "}, \"one_record_per_row_of\": \"/services_section\", \"schedule\": {\"every_seconds\": "
+        "60}},\n" +
+        "    {\"id\": \"unhcr-decisions-to-cpims\", \"from\": {\"system\": \"progres\", "
+        "\"stream\": \"decisions\"}, \"to\": {\"system\": \"cpims-cxb\", \"stream\": \"cases\"}, "
+        "\"purpose\": \"decision\", \"profile\": \"decision-feedback\", \"mappings\": {\"in\": " +
+        quoted(*data / "mappings/progres_ping.decision_in.json") +
+        ", \"out\": " + quoted(*data / "mappings/primero.case.json") +
+        "}, \"create\": false, \"schedule\": {\"every_seconds\": 60}},\n" +
+        "    {\"id\": \"caseload-to-dss\", \"from\": {\"system\": \"cpims-cxb\", \"stream\": "
+        "\"cases\"}, \"to\": {\"system\": \"dss\", \"stream\": \"events\"}, \"purpose\": "
+        "\"transfer\", \"profile\": \"caseload-dss\", \"mappings\": {\"in\": " +
+        quoted(*data / "mappings/primero.case.json") +
+        ", \"out\": " + quoted(*data / "mappings/dss.event.json") +
+        "}, \"one_record_per_row_of\": \"/services_section\", \"paused\": true}\n  ]\n}\n";
+    const auto config_file = dir / "casebridge.json";
+    {
+        std::ofstream out(config_file);
+        out << config_text;
+    }
+
+    memory_sink quiet;  // the demo prints its own report; warnings are counted in it
+    logger log(quiet, clock, log_level::warn);
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<flow_result> results;
+    std::vector<store::log_row> tail;
+    std::optional<store::verify_report> verified;
+    std::map<std::string, std::int64_t> dead_by_reason;
+    {
+        net::io_context ctx;
+        std::unique_ptr<app::engine> e;
+        try {
+            e = std::make_unique<app::engine>(
+                app::load_config(config_file, adapter_registry_in_use()),
+                *adapter_registry_in_use(),
+                ctx.get_executor(),
+                clock,
+                log,
+                app::engine_options{false, true}
+            );
+        } catch (const std::exception& ex) {
+            io.err << "casebridge demo: " << ex.what() << "\n";
+            return exit_error;
+        }
+        auto run = [&](const std::string& id) {
+            auto* slot = e->find(id);
+            sync::run_options o;
+            o.keep_records = true;
+            auto fut = net::co_spawn(ctx, slot->runner->run_once(o), net::use_future);
+            ctx.restart();
+            ctx.run();
+            results.push_back({id, slot->cfg->from_system, slot->cfg->to_system, fut.get()});
+        };
+        run("cpims-referrals-to-unhcr");
+        // UNHCR decides on what it received (the sandbox's seeded caseworker).
+        std::size_t n = 0;
+        for (const auto& r : ping->referral_ids()) {
+            ping->decide(r, n++ % 4 != 3);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // a new second
+        run("unhcr-decisions-to-cpims");
+        // The cases the decisions updated are listed once their second has passed.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+        run("caseload-to-dss");
+        auto& st = e->store();
+        auto rows = st.call([](store::store& s) {
+            return store::read_entries(s.database(), std::nullopt, std::nullopt);
+        });
+        if (rows) {
+            const auto from = rows->size() > 5 ? rows->size() - 5 : 0;
+            tail.assign(rows->begin() + static_cast<std::ptrdiff_t>(from), rows->end());
+        }
+        auto dead =
+            st.call([](store::store& s) { return s.list_dead_letters(std::nullopt, 100000); });
+        if (dead) {
+            for (const auto& [row, d] : *dead) {
+                ++dead_by_reason[d.flow.str() + ": " + d.reason.str()];
+            }
+        }
+        auto v = st.call([](store::store& s) { return s.verify({}); });
+        if (v) {
+            verified = *v;
+        }
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started
+    );
+
+    auto& o = io.out;
+    o << "casebridge demo in " << dir.string() << "\n\n"
+      << "Systems (sandboxes on loopback): CPIMS+ " << cpims->base_url() << " with " << cases
+      << " synthetic cases; UNHCR PING " << ping->base_url() << "; DSS exchange folder "
+      << (dir / "state/dss").string() << "\n\n";
+    for (const auto& r : results) {
+        const auto& c = r.report.counts;
+        o << "flow " << r.id << " (" << r.from << " -> " << r.to << ")\n"
+          << "  read " << c.fetched << " records; shared " << c.sent << ", withheld " << c.withheld
+          << ", dead-lettered " << c.dead << ", retries " << c.retries << "\n";
+        std::map<std::string, int> why;
+        for (const auto& rec : r.report.records) {
+            if (rec.outcome == "withheld" || rec.outcome == "dead") {
+                ++why[rec.outcome + " " + rec.reason];
+            }
+        }
+        for (const auto& [reason, count] : why) {
+            o << "    " << reason << ": " << count << "\n";
+        }
+        if (r.report.error) {
+            o << "  stopped early: " << *r.report.error << "\n";
+        }
+    }
+    o << "\nUNHCR received " << ping->referral_count() << " referrals; DSS outbox holds:";
+    std::vector<std::string> outbox;
+    for (const auto& f : fs::directory_iterator(dir / "state/dss/outbox")) {
+        outbox.push_back(f.path().filename().string());
+    }
+    std::sort(outbox.begin(), outbox.end());
+    for (const auto& f : outbox) {
+        o << " " << f;
+    }
+    o << (outbox.empty() ? " nothing" : "") << "\n";
+    if (!dead_by_reason.empty()) {
+        o << "\nDead letters (records held for a person to look at):\n";
+        for (const auto& [k, v] : dead_by_reason) {
+            o << "  " << k << ": " << v << "\n";
+        }
+    }
+    o << "\nLast transfer-log entries (ids, codes and field names only):\n";
+    for (const auto& row : tail) {
+        auto d = json::parse(row.canonical);
+        if (!d) {
+            continue;
+        }
+        auto s = [&](const char* k) {
+            const auto& v = (*d)[k];
+            return v.IsString() ? std::string(v.GetString()) : std::string("-");
+        };
+        const auto& sent = (*d)["fields_sent"];
+        o << "  #" << row.seq << " " << s("ts").substr(0, 19) << " " << s("flow") << " "
+          << s("outcome") << " " << s("source_system") << ":" << s("source_id") << " -> "
+          << s("target_system") << ":" << s("target_id") << " basis " << s("legitimate_basis")
+          << ", " << (sent.IsArray() ? sent.Size() : 0) << " fields sent\n";
+    }
+    o << "\nlog verify: ";
+    if (verified && verified->ok) {
+        o << "ok, " << verified->entries << " entries, " << verified->checkpoints
+          << " signed checkpoints\n";
+    } else {
+        o << "FAILED" << (verified ? ": " + verified->problem : std::string()) << "\n";
+    }
+    o << "\nFiles:\n"
+      << "  configuration   " << config_file.string() << "\n"
+      << "  store           " << (dir / "state/casebridge.db").string() << "\n"
+      << "  DSS outbox      " << (dir / "state/dss/outbox").string()
+      << " (open the ZIP with 7-Zip; the passphrase is in "
+      << (secrets / "dss-zip-passphrase").string() << ")\n"
+      << "  secrets         " << secrets.string() << " (owner-only files)\n"
+      << "\nTry: casebridge log show --store " << (dir / "state/casebridge.db").string()
+      << " --record cpims-cxb:ID, or casebridge flow run ID --config " << config_file.string()
+      << " --dry-run\n"
+      << "Done in " << took.count() << " ms.\n";
+    o.flush();
+
+    if (args.has("serve")) {
+        app::daemon_options d;
+        d.allow_plain_http_loopback = true;
+        d.on_admin_listening = [&o, &secrets](const std::string& url) {
+            o << "\nadmin API: " << url << " (bearer token in "
+              << (secrets / "admin-token").string() << ")\n";
+            o.flush();
+        };
+        d.on_started = [&o] {
+            o << "daemon running; stop it with Ctrl-C\n";
+            o.flush();
+        };
+        logger daemon_log(stderr_sink::instance(), clock, log_level::info);
+        return app::run_daemon(
+            config_file, *adapter_registry_in_use(), clock, daemon_log, io.err, d
+        );
+    }
+    return verified && verified->ok ? exit_ok : exit_error;
+}
+
+}  // namespace casebridge::cli
