@@ -930,6 +930,10 @@ awaitable<remote_result<std::optional<std::string>>> dss_files_adapter::lookup(
     co_return impl_->lookup(stream, source_key);
 }
 
+void dss_files_adapter::discard_pending() noexcept {
+    impl_->forget(impl_->pending.size());
+}
+
 awaitable<remote_result<void>> dss_files_adapter::flush() {
     co_return impl_->flush();
 }

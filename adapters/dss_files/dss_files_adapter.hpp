@@ -71,6 +71,10 @@ public:
     awaitable<remote_result<std::string>> push(external_record record) override;
     /// True: DSS keeps one row per exchange id, and a re-sent event has the same one.
     bool idempotent_create() const noexcept override { return true; }
+    /// Pulling past a file moves it to processed/.
+    bool pull_has_side_effects() const noexcept override { return true; }
+    /// Drops the rows not yet written (after a failed flush).
+    void discard_pending() noexcept override;
     /// Stream "events": the exchange id last written for `source_key`, from the register.
     awaitable<remote_result<std::optional<std::string>>> lookup(
         std::string stream, std::string source_key

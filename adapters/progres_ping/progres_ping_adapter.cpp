@@ -1451,6 +1451,11 @@ awaitable<remote_result<std::string>> progres_ping_adapter::push(external_record
     co_return co_await impl_->push(stream, *s->push, std::move(record));
 }
 
+bool progres_ping_adapter::can_update(std::string_view stream) const noexcept {
+    const stream_settings* s = impl_->stream(std::string(stream));
+    return s == nullptr || !s->push || s->push->writes != write_kind::create;
+}
+
 awaitable<remote_result<std::optional<std::string>>> progres_ping_adapter::lookup(
     std::string stream, std::string source_key
 ) {

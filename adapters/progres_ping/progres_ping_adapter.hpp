@@ -139,6 +139,8 @@ public:
     awaitable<remote_result<std::string>> push(external_record record) override;
     /// PING writes carry no idempotency key.
     bool idempotent_create() const noexcept override { return false; }
+    /// False for streams configured with `"writes": "create"` (interoperability referrals).
+    bool can_update(std::string_view stream) const noexcept override;
     /// create streams: the record written for `source_key`, found by its correlation key;
     /// update streams: always nullopt (repeating an update is safe).
     awaitable<remote_result<std::optional<std::string>>> lookup(

@@ -66,6 +66,15 @@ public:
     /// True when a repeated create with the same source_key cannot make a second record (a
     /// client-chosen id, an exchange id the receiver de-duplicates on).
     virtual bool idempotent_create() const noexcept { return true; }
+    /// False for streams whose records cannot be changed once written (a PING referral): the
+    /// engine then never re-sends a linked record of that stream when its source changes.
+    virtual bool can_update(std::string_view /*stream*/) const noexcept { return true; }
+    /// True when pulling past a cursor changes the source (a file inbox moves settled files
+    /// aside): a dry run then reads one page only.
+    virtual bool pull_has_side_effects() const noexcept { return false; }
+    /// Drops what was pushed since the last successful flush (the engine calls it when a flush
+    /// fails; it sends those records again later, after a fresh consent check).
+    virtual void discard_pending() noexcept {}
     /// The remote id of the record created earlier for `source_key` in `stream`, or nullopt
     /// when there is none. Adapters whose creates are not idempotent must implement it.
     virtual awaitable<remote_result<std::optional<std::string>>> lookup(

@@ -452,7 +452,12 @@ sandbox::response handle_admin(const sandbox::request& req, admin_context& ctx) 
         unsigned status = 404;
         std::string body = ctx.retry_dead_letter ? ctx.retry_dead_letter(*id, status) : "";
         if (body.empty()) {
-            return error_answer(status, status == 404 ? "no_such_dead_letter" : "retry_failed");
+            return error_answer(
+                status,
+                status == 404   ? "no_such_dead_letter"
+                : status == 409 ? "flow_is_running"
+                                : "retry_failed"
+            );
         }
         sandbox::response r;
         r.status = status;

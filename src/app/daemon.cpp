@@ -135,7 +135,19 @@ struct daemon_state {
         co_return true;
     }
 
+    bool reloading = false;
+
     awaitable<void> reload() {
+        if (reloading) {
+            log.warn("config_reload_busy", "a reload is under way; this one is ignored");
+            co_return;
+        }
+        reloading = true;
+        co_await reload_once();
+        reloading = false;
+    }
+
+    awaitable<void> reload_once() {
         std::optional<config> fresh;
         try {
             fresh.emplace(load_config(config_file, adapters));
@@ -149,8 +161,18 @@ struct daemon_state {
         ++generation;
         wake_all();
         stop_flag = true;
-        (void)co_await drain(options.shutdown_grace);
+        const bool drained = co_await drain(options.shutdown_grace);
         stop_flag = false;
+        if (!drained) {
+            // Never two runners on one flow: keep the old engine and try again on the next HUP.
+            log.error(
+                "config_reload_refused",
+                "runs did not finish in time; keeping the old configuration"
+            );
+            ++generation;
+            start_schedulers();
+            co_return;
+        }
         std::shared_ptr<engine> next;
         try {
             next = std::make_shared<engine>(
@@ -247,12 +269,28 @@ int run_daemon(
                 status = 404;
                 return {};
             }
-            auto fut = net::co_spawn(d.ctx, slot->runner->retry_dead_letter(id), net::use_future);
-            if (fut.wait_for(std::chrono::minutes(2)) != std::future_status::ready) {
-                status = 504;
+            if (slot->running.exchange(true)) {
+                status = 409;  // one thing at a time per flow: its run holds the record
                 return {};
             }
-            auto r = fut.get();
+            // The coroutine holds the engine (a reload may replace it) and the flow's slot.
+            auto retry = [](std::shared_ptr<engine> keep, flow_slot* s, std::int64_t letter_id
+                         ) -> awaitable<result<sync::record_report>> {
+                auto r = co_await s->runner->retry_dead_letter(letter_id);
+                s->running = false;
+                (void)keep;
+                co_return r;
+            };
+            auto fut = net::co_spawn(d.ctx, retry(e, slot, id), net::use_future);
+            sync::record_report dummy;
+            result<sync::record_report> r = dummy;
+            try {
+                r = fut.get();
+            } catch (const std::exception&) {
+                slot->running = false;
+                status = 500;
+                return {};
+            }
             if (!r) {
                 status = 502;
                 return {};
@@ -277,7 +315,18 @@ int run_daemon(
         const auto port = static_cast<unsigned short>(std::stoi(a.listen.substr(colon + 1)));
         try {
             admin = std::make_unique<sandbox::http_server>(
-                host, port, [&actx](const sandbox::request& r) { return handle_admin(r, actx); }
+                host,
+                port,
+                [&actx](const sandbox::request& r) {
+                    try {
+                        return handle_admin(r, actx);
+                    } catch (const std::exception&) {
+                        sandbox::response e;
+                        e.status = 500;
+                        e.body = "{\"error\":\"internal\"}\n";
+                        return e;
+                    }
+                }
             );
         } catch (const std::exception& e) {
             err << "casebridge run: admin API cannot listen on " << a.listen << ": " << e.what()

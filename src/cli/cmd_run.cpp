@@ -129,6 +129,9 @@ int run_flow_run(const parsed_args& args, command_io& io) {
            << ", withheld " << c.withheld << ", consent withdrawn " << c.withdrawn
            << ", dead-lettered " << c.dead << ", unchanged " << c.skipped << ", retries "
            << c.retries << (report.caught_up ? ", caught up" : "") << "\n";
+    if (report.note) {
+        io.out << "note: " << *report.note << "\n";
+    }
     if (report.error) {
         io.err << "casebridge flow run: stopped early: " << *report.error << "\n";
         return exit_error;

@@ -49,7 +49,15 @@ namespace {
 constexpr char row_separator = '~';
 
 /// What the runner does with one record (or row) of a page.
-enum class action { skip, withhold, withdraw, dead, send };
+enum class action {
+    skip,        ///< Settled at this version before: nothing to do.
+    withhold,    ///< No basis (or disabled, aggregate only): logged, not sent.
+    withdraw,    ///< Shared before, no basis now: logged, raised for review.
+    dead,        ///< Held for a person: dead letter.
+    send,        ///< Deliver.
+    keep,        ///< Sent before to a target that cannot update it: the new version stays here.
+    unresolved,  ///< A create whose outcome is unknown (no idempotency key): resolved next run.
+};
 
 struct item {
     store::record_id source{"unset", "unset"};       ///< With "~<row>" when split.
@@ -425,12 +433,19 @@ struct flow_runner::impl {
             it.act = action::skip;
             return;
         }
-        if (it.act == action::withhold && p && p->state == store::delivery_state::delivered) {
+        // In flight counts as possibly delivered: an attempt whose outcome was never recorded.
+        if (it.act == action::withhold && p &&
+            (p->state == store::delivery_state::delivered ||
+             p->state == store::delivery_state::in_flight)) {
             it.act = action::withdraw;
             it.review = true;
             if (it.reason == "no_basis") {
                 it.reason = "consent_withdrawn";
             }
+        }
+        if (it.act == action::send && it.linked && !b.target->can_update(b.target_stream)) {
+            it.act = action::keep;
+            return;
         }
         if (it.act == action::send && !b.create && !it.target) {
             it.act = action::dead;
@@ -452,7 +467,7 @@ struct flow_runner::impl {
 
         const bool needs_lookup = !it.target && !b.target->idempotent_create();
         // An attempt without a recorded outcome (a crash, a lost response): look first.
-        bool look = needs_lookup && it.prior && it.prior->state == store::delivery_state::in_flight;
+        bool look = needs_lookup && it.prior.has_value();
         int attempt = 0;
         for (;;) {
             if (look) {
@@ -469,6 +484,7 @@ struct flow_runner::impl {
                     it.target = store::record_id{b.target_system, token_or_hash(**found)};
                     it.resolved_by_lookup = true;
                     it.attempts = attempt;
+                    it.error.reset();  // the earlier attempt did create it
                     co_return;
                 }
             }
@@ -655,6 +671,26 @@ struct flow_runner::impl {
                 }
                 break;
             }
+            case action::keep:
+                rr.outcome = "kept";
+                rr.fields_sent.clear();
+                ++report.counts.skipped;
+                count(&flow_metrics::skipped, 1);
+                put(store::delivery_state::delivered, std::nullopt);
+                break;
+            case action::unresolved: {
+                rr.outcome = "unresolved";
+                rr.fields_sent.clear();
+                auto e = entry_for(it, store::outcome::failed);
+                e.fields_sent.clear();
+                e.reason = store::token("outcome_unknown");
+                page.entries.push_back(std::move(e));
+                store::delivery d{b.flow, it.source, store::delivery_state::in_flight};
+                d.attempts = total_attempts(it);
+                d.reason = store::token("outcome_unknown");
+                page.deliveries.push_back(std::move(d));
+                break;
+            }
             case action::send: {
                 rr.outcome = dry_run ? "would_send" : "sent";
                 if (it.target) {
@@ -699,6 +735,46 @@ struct flow_runner::impl {
         }
     }
 
+    /// Attempts left without an outcome (a crash between intent and commit, or a create whose
+    /// answer was lost): each record is fetched fresh from its source and run again, so a
+    /// create that did happen is found by lookup and one that did not is sent once.
+    awaitable<void> resolve_in_flight(run_report& report) {
+        const store::token flow_id = b.flow;
+        auto list = [flow_id](store::store& s) {
+            return s.deliveries_in(flow_id, store::delivery_state::in_flight, 1000);
+        };
+        auto open = co_await st->run(std::move(list));
+        if (!open || open->empty()) {
+            co_return;
+        }
+        std::map<std::string, std::set<std::string>> by_record;
+        for (const auto& d : *open) {
+            const auto& id = d.source.id.str();
+            by_record[id.substr(0, id.find(row_separator))].insert(id);
+        }
+        for (const auto& [record_id, ids] : by_record) {
+            run_counts fetch_counts;
+            auto fetched = co_await with_retries<external_record>(
+                [&]() { return b.source->fetch(b.source_stream, record_id); }, fetch_counts, nullptr
+            );
+            if (!fetched) {
+                log.warn(
+                    "in_flight_unresolved",
+                    "an attempt without an outcome could not be re-read from its source",
+                    {.flow = b.flow.str(),
+                     .record = record_ref{b.source_system.str(), record_id},
+                     .error = fetched.error().code}
+                );
+                continue;
+            }
+            std::vector<external_record> one;
+            one.push_back(std::move(*fetched));
+            if (!co_await process(one, std::nullopt, false, false, report, &ids)) {
+                co_return;
+            }
+        }
+    }
+
     /// Runs records through the pipeline and settles them; moves the cursor to `next_cursor`
     /// when given. Returns false (with report.error) when the page could not be settled.
     awaitable<bool> process(
@@ -706,12 +782,18 @@ struct flow_runner::impl {
         std::optional<std::string> next_cursor,
         bool force,
         bool dry_run,
-        run_report& report
+        run_report& report,
+        const std::set<std::string>* only = nullptr
     ) {
         const auto now = clock->now();
         std::vector<item> items;
         for (const auto& rec : records) {
             prepare_record(rec, now, items);
+        }
+        if (only != nullptr) {
+            std::erase_if(items, [only](const item& it) {
+                return only->count(it.source.id.str()) == 0;
+            });
         }
         auto resolved = co_await resolve(items);
         if (!resolved) {
@@ -743,7 +825,10 @@ struct flow_runner::impl {
             }
             co_await deliver_all(to_send, report.counts);
             for (item* it : to_send) {
-                if (it->error || !it->target) {
+                if (it->error && !it->target && !b.target->idempotent_create() &&
+                    it->error->transient()) {
+                    it->act = action::unresolved;  // it may exist: look it up next run
+                } else if (it->error || !it->target) {
                     fail(*it);
                 }
             }
@@ -753,7 +838,8 @@ struct flow_runner::impl {
             );
             if (!flushed) {
                 // Nothing of this page is logged as sent; the attempts stay in flight and the
-                // next run sends them again with the same ids.
+                // next run sends them again with the same ids, after a fresh consent check.
+                b.target->discard_pending();
                 report.error = flushed.error().describe();
                 co_return false;
             }
@@ -818,6 +904,9 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
         cursor = (*cur)->position;
     }
     m.log.info("flow_run_started", "flow run started", {.flow = flow.str()});
+    if (!options.dry_run) {
+        co_await m.resolve_in_flight(report);
+    }
     for (;;) {
         if (options.stop_requested && options.stop_requested()) {
             report.stopped = true;
@@ -849,6 +938,11 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
         cursor = page->next_cursor;
         if (!page->has_more) {
             report.caught_up = true;
+            break;
+        }
+        if (options.dry_run && m.b.source->pull_has_side_effects()) {
+            // Pulling past this page would change the source (files moved aside).
+            report.note = "a dry run of this source reads its first page only";
             break;
         }
     }
@@ -926,7 +1020,8 @@ awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dea
     std::vector<external_record> one;
     one.push_back(std::move(*fetched));
     run_report report;
-    const bool ok = co_await m.process(one, std::nullopt, true, false, report);
+    const std::set<std::string> only{id};
+    const bool ok = co_await m.process(one, std::nullopt, true, false, report, &only);
     if (!ok) {
         CASEBRIDGE_CO_RETURN_ERROR(errc::store_failed);
     }

@@ -108,6 +108,7 @@ struct run_report {
     bool caught_up = false;              ///< The source had nothing more.
     std::optional<std::string> error;    ///< What stopped the run early (describe()).
     bool stopped = false;                ///< A stop was requested and honoured.
+    std::optional<std::string> note;     ///< Why a run ended early without an error.
 };
 
 struct run_options {

@@ -1,0 +1,215 @@
+// The flow runner with a target whose creates carry no idempotency key: CPIMS+ referrals to
+// the PING sandbox. Lost answers are resolved by lookup (never a second referral), and an edit
+// of a case already referred does not re-send (PING referrals cannot be updated).
+#include <future>
+#include <set>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include "core/canonical_case.hpp"
+#include "json/json.hpp"
+#include "mapping/mapping.hpp"
+#include "net/http_client.hpp"
+#include "policy/policy.hpp"
+#include "primero/primero_adapter.hpp"
+#include "progres_ping/progres_ping_adapter.hpp"
+#include "sandbox/ping/ping_sandbox.hpp"
+#include "sandbox/primero/primero_sandbox.hpp"
+#include "store/store_thread.hpp"
+#include "support/temp_dir.hpp"
+#include "sync/flow_runner.hpp"
+
+namespace casebridge::sync {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
+
+class ping_flow_test : public ::testing::Test {
+protected:
+    manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 3 / 10) + 9h};
+    test::temp_dir dir;
+    memory_sink sink;
+    net::io_context ctx;
+    std::unique_ptr<sandbox::primero_sandbox> cpims;
+    std::unique_ptr<sandbox::ping_sandbox> ping;
+    std::unique_ptr<http_client> http;
+    std::unique_ptr<primero::primero_adapter> source;
+    std::unique_ptr<progres_ping::progres_ping_adapter> target;
+    std::optional<canonical_catalogue> catalogue;
+    std::optional<policy::policy_set> policies;
+    std::optional<mapping::compiled_mapping> in;
+    std::optional<mapping::compiled_mapping> out;
+    std::unique_ptr<store::store_thread> st;
+    std::unique_ptr<flow_runner> runner;
+
+    void start(std::vector<sandbox::fault_rule> ping_faults) {
+        ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "ping-flow-test-key-0123456789abcdef0123456", 1);
+        catalogue.emplace(canonical_catalogue::load(source_dir / "mappings/canonical-case.json"));
+        policies.emplace(policy::policy_set::load(source_dir / "config/policies.json", *catalogue));
+        in.emplace(
+            mapping::compiled_mapping::load(source_dir / "mappings/primero.case.json", *catalogue)
+        );
+        out.emplace(mapping::compiled_mapping::load(
+            source_dir / "mappings/progres_ping.referral_out.json", *catalogue
+        ));
+        sandbox::primero_settings ps;
+        ps.cases = 120;
+        ps.seed = 31;
+        cpims = std::make_unique<sandbox::primero_sandbox>(ps, clock);
+        sandbox::ping_settings gs;
+        gs.seed = 31;
+        gs.faults = std::move(ping_faults);
+        ping = std::make_unique<sandbox::ping_sandbox>(gs, clock);
+        http_client_settings hs;
+        hs.allow_plain_http_loopback = true;
+        hs.max_requests_per_second = 0;
+        hs.request_timeout = 2s;
+        http = std::move(*http_client::create(ctx.get_executor(), hs, clock));
+        auto env = [&] {
+            return adapter_env{
+                ctx.get_executor(), http.get(), &clock, logger(sink, clock, log_level::debug)};
+        };
+        primero::settings s;
+        s.base_url = cpims->base_url();
+        s.user_name = cpims->user_name();
+        s.password.file = dir.write("cpims-password", cpims->password() + "\n");
+        source = std::make_unique<primero::primero_adapter>(s, env());
+        const auto pw = dir.write("ping-password", ping->password() + "\n");
+        const auto key = dir.write("ping-key", ping->subscription_key() + "\n");
+        auto d = json::parse(ping->adapter_settings_json(pw.string(), key.string(), false));
+        d->AddMember("status_interval_ms", 0, d->GetAllocator());
+        target = std::make_unique<progres_ping::progres_ping_adapter>(
+            progres_ping::settings_from_json(*d), env()
+        );
+        auto opened = store::store::open(dir / "store.db", {}, clock);
+        ASSERT_TRUE(opened);
+        st = std::make_unique<store::store_thread>(std::move(*opened));
+        flow_binding b;
+        b.flow = "referrals";
+        b.purpose = "referral";
+        b.source_system = "cpims";
+        b.source_stream = "cases";
+        b.target_system = "progres";
+        b.target_stream = "referrals";
+        b.source = source.get();
+        b.target = target.get();
+        b.map_in = &*in;
+        b.map_out = &*out;
+        b.profile = policies->find("referral-unhcr");
+        b.one_record_per_row_of = "/services_section";
+        b.retry.initial = 1ms;
+        b.retry.max = 5ms;
+        b.retry.max_retry_after = 2s;
+        runner = std::make_unique<flow_runner>(
+            std::move(b), *st, clock, logger(sink, clock, log_level::debug)
+        );
+        clock.advance(5s);
+    }
+
+    void TearDown() override {
+        runner.reset();
+        st.reset();
+    }
+
+    run_report run_flow() {
+        run_options o;
+        o.keep_records = true;
+        auto fut = net::co_spawn(ctx, runner->run_once(o), net::use_future);
+        ctx.restart();
+        while (fut.wait_for(0s) != std::future_status::ready) {
+            if (ctx.run_one_for(20s) == 0) {
+                break;
+            }
+        }
+        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready);
+        return fut.get();
+    }
+
+    std::int64_t count_sql(const std::string& sql) {
+        auto fut = net::co_spawn(
+            ctx,
+            st->run([sql](store::store& s) -> std::int64_t {
+                auto q = s.database().prepare(sql);
+                (void)q->step();
+                return q->column_int(0);
+            }),
+            net::use_future
+        );
+        ctx.restart();
+        ctx.run();
+        return fut.get();
+    }
+
+    /// Every referral in PING carries a distinct correlation key.
+    void expect_no_duplicate_referrals() {
+        std::set<std::string> keys;
+        const auto field = ping->ids().correlation_field;
+        for (const auto& id : ping->referral_ids()) {
+            auto f = json::parse(*ping->referral_fields(id));
+            ASSERT_TRUE(f && f->HasMember(field.c_str())) << id;
+            EXPECT_TRUE(keys.insert((*f)[field.c_str()].GetString()).second)
+                << "two referrals for one services row";
+        }
+    }
+};
+
+TEST_F(ping_flow_test, lost_answers_are_resolved_by_lookup_and_never_make_a_second_referral) {
+    start({{sandbox::fault::lost(), 3}});
+    auto first = run_flow();
+    ASSERT_FALSE(first.error) << *first.error;
+    ASSERT_GT(first.counts.sent, 0);
+    // Attempts whose answers were lost may stay unresolved until the next run looks them up.
+    auto second = run_flow();
+    ASSERT_FALSE(second.error) << *second.error;
+    expect_no_duplicate_referrals();
+    EXPECT_EQ(
+        count_sql("SELECT count(*) FROM transfer_log WHERE outcome = 'sent'"),
+        static_cast<std::int64_t>(ping->referral_count())
+    );
+    EXPECT_EQ(count_sql("SELECT count(*) FROM deliveries WHERE state = 'in_flight'"), 0);
+    EXPECT_EQ(count_sql("SELECT count(*) FROM dead_letters WHERE reason <> 'unmapped_value'"), 0);
+}
+
+TEST_F(ping_flow_test, an_edit_after_referral_keeps_the_referral_and_dead_letters_nothing) {
+    start({});
+    auto first = run_flow();
+    ASSERT_FALSE(first.error) << *first.error;
+    ASSERT_GT(first.counts.sent, 0);
+    const auto referrals = ping->referral_count();
+    const auto dead_before = count_sql("SELECT count(*) FROM dead_letters");
+    std::string referred;
+    for (const auto& r : first.records) {
+        if (r.outcome == "sent") {
+            referred = r.source_id.substr(0, r.source_id.find('~'));
+            break;
+        }
+    }
+    external_record edit;
+    edit.stream = "cases";
+    edit.remote_id = referred;
+    edit.body = std::move(*json::parse(R"({"risk_level": "high"})"));
+    auto fut = net::co_spawn(ctx, source->push(std::move(edit)), net::use_future);
+    ctx.restart();
+    ctx.run();
+    ASSERT_TRUE(fut.get());
+    clock.advance(5s);
+    auto second = run_flow();
+    ASSERT_FALSE(second.error) << *second.error;
+    EXPECT_EQ(second.counts.sent, 0);
+    EXPECT_EQ(second.counts.dead, 0);
+    EXPECT_EQ(ping->referral_count(), referrals);
+    EXPECT_EQ(count_sql("SELECT count(*) FROM dead_letters"), dead_before);
+    bool kept = false;
+    for (const auto& r : second.records) {
+        kept = kept || r.outcome == "kept";
+    }
+    EXPECT_TRUE(kept);
+}
+
+}  // namespace
+}  // namespace casebridge::sync
