@@ -211,6 +211,45 @@ const std::vector<command_spec>& commands() {
             .run = run_demo,
         },
         {
+            .name = "caseload-transfer plan",
+            .summary = "list every case of a hand-over flow with its decision, for review",
+            .usage = "--config FILE --flow ID --out FILE",
+            .description =
+                "Reads every record of the flow's source from the start (nothing is sent or\n"
+                "stored) and writes a review file (CSV): per record its id, the decision\n"
+                "(transfer, needs_consent_confirmation, withheld, held, already_transferred),\n"
+                "the reason, the basis, the receiving system, the number of fields that would be\n"
+                "sent, an empty 'confirm' and 'override_reason' for the reviewer, and a check\n"
+                "that binds id and decision to this plan. Ids and codes only. Prints a summary.",
+            .options =
+                {{"config", "FILE", "the configuration file", true},
+                 {"flow", "ID", "the hand-over flow (e.g. caseload-to-dss)", true},
+                 {"out", "FILE", "where to write the review file", true}},
+            .run = run_caseload_plan,
+        },
+        {
+            .name = "caseload-transfer execute",
+            .summary = "transfer exactly the cases confirmed in a reviewed plan",
+            .usage = "--config FILE --flow ID --review FILE [--receipt FILE] [--actor ID]",
+            .description =
+                "Checks the whole review file first and refuses it, sending nothing, when a row\n"
+                "was edited (id or decision), a record is listed twice, 'confirm' is not yes/no/\n"
+                "empty, a withheld or held record is confirmed, or a consent confirmation has no\n"
+                "written override_reason (each problem names its line). Then it fetches each\n"
+                "confirmed record fresh, decides again (with the operator's override where one\n"
+                "was written) and transfers it; running it twice transfers nothing twice. Each\n"
+                "transfer and override is logged (the override's reason by its SHA-256). Writes\n"
+                "a receipt (counts, ids, override reason hashes, the log's signed checkpoint)\n"
+                "for the receiving side. Progress is shown on a terminal.",
+            .options =
+                {{"config", "FILE", "the configuration file", true},
+                 {"flow", "ID", "the hand-over flow", true},
+                 {"review", "FILE", "the reviewed plan", true},
+                 {"receipt", "FILE", "where to write the receipt (default REVIEW.receipt.json)"},
+                 {"actor", "ID", "the operator named in override log entries (default operator)"}},
+            .run = run_caseload_execute,
+        },
+        {
             .name = "run",
             .summary = "the daemon: run every flow on its schedule, with the admin API",
             .usage = "--config FILE [--shutdown-grace SECONDS]",

@@ -19,5 +19,7 @@ int run_sandbox_primero(const parsed_args& args, command_io& io);
 int run_daemon_command(const parsed_args& args, command_io& io);
 int run_flow_run(const parsed_args& args, command_io& io);
 int run_demo(const parsed_args& args, command_io& io);
+int run_caseload_plan(const parsed_args& args, command_io& io);
+int run_caseload_execute(const parsed_args& args, command_io& io);
 int run_sandbox_ping(const parsed_args& args, command_io& io);
 }  // namespace casebridge::cli

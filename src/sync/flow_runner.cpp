@@ -224,6 +224,9 @@ struct flow_runner::impl {
 
     // ---- phase 1: map, decide, map out ------------------------------------------------
 
+    /// Operator overrides by record id (caseload transfer after review).
+    std::map<std::string, policy::operator_override> overrides;
+
     void prepare_record(const external_record& rec, time_point now, std::vector<item>& items)
         const {
         item base;
@@ -276,7 +279,11 @@ struct flow_runner::impl {
                 ));
             }
         }
-        auto decided = policy::decide(*b.profile, *canonical, now);
+        std::optional<policy::operator_override> over;
+        if (auto o = overrides.find(rec.remote_id); o != overrides.end()) {
+            over = o->second;
+        }
+        auto decided = policy::decide(*b.profile, *canonical, now, over);
         if (!decided) {
             return dead(std::move(base), reason_of(decided.error()), {});
         }
@@ -583,6 +590,14 @@ struct flow_runner::impl {
         }
         if (!it.reason.empty()) {
             e.reason = token_or_hash(it.reason);
+        }
+        if (it.dec && it.dec->override_used) {
+            // The written reason stays with the reviewer's file and the receipt; the log binds
+            // it by hash and names the operator.
+            e.actor = token_or_hash(it.dec->override_used->actor);
+            e.override_reason = token_or_hash(
+                "sha256:" + store::to_hex(store::sha256(it.dec->override_used->reason))
+            );
         }
         if (it.attempts > 0) {
             e.attempt = total_attempts(it);
@@ -900,7 +915,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
         co_return report;
     }
     std::optional<std::string> cursor;
-    if (*cur) {
+    if (*cur && !options.from_start) {
         cursor = (*cur)->position;
     }
     m.log.info("flow_run_started", "flow run started", {.flow = flow.str()});
@@ -1031,6 +1046,48 @@ awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dea
         }
     }
     CASEBRIDGE_CO_RETURN_ERROR(errc::not_found);
+}
+
+awaitable<run_report> flow_runner::run_selected(
+    std::vector<selected> records, std::function<void(std::size_t, std::size_t)> progress
+) {
+    auto& m = *impl_;
+    m.keep_records = true;
+    run_report report;
+    std::map<std::string, std::set<std::string>> by_record;
+    m.overrides.clear();
+    for (const auto& r : records) {
+        const auto record_id = r.source_id.substr(0, r.source_id.find(row_separator));
+        by_record[record_id].insert(r.source_id);
+        if (r.override_reason) {
+            m.overrides[record_id] = policy::operator_override{
+                r.override_actor.value_or("operator"), *r.override_reason};
+        }
+    }
+    std::size_t done = 0;
+    for (const auto& [record_id, ids] : by_record) {
+        run_counts fetch_counts;
+        auto fetched = co_await m.with_retries<external_record>(
+            [&]() { return m.b.source->fetch(m.b.source_stream, record_id); }, fetch_counts, nullptr
+        );
+        if (!fetched) {
+            report.error = fetched.error().describe();
+            break;
+        }
+        std::vector<external_record> one;
+        one.push_back(std::move(*fetched));
+        if (!co_await m.process(one, std::nullopt, false, false, report, &ids)) {
+            break;
+        }
+        done += ids.size();
+        if (progress) {
+            progress(done, records.size());
+        }
+    }
+    m.overrides.clear();
+    auto finish = [](store::store& s) { return s.end_run(); };
+    (void)co_await m.st->run(std::move(finish));
+    co_return report;
 }
 
 }  // namespace casebridge::sync

@@ -112,7 +112,8 @@ struct run_report {
 };
 
 struct run_options {
-    bool dry_run = false;  ///< Read and decide; write nothing upstream or to the store.
+    bool dry_run = false;     ///< Read and decide; write nothing upstream or to the store.
+    bool from_start = false;  ///< Ignore the stored cursor (a plan over every record).
     bool keep_records = false;
     std::optional<std::int64_t> max_pages;
     /// Checked between pages and between records' retries: true ends the run after the page
@@ -169,6 +170,21 @@ public:
     /// outcome. Errors: not_found (no such dead letter or not this flow's), store_failed,
     /// and the source's error when the record cannot be fetched.
     awaitable<result<record_report>> retry_dead_letter(std::int64_t dead_letter_id);
+
+    /// One record (or row, "<id>~<row>") chosen by a person, with an override of a missing
+    /// basis when they gave one.
+    struct selected {
+        std::string source_id;
+        std::optional<std::string> override_actor;
+        std::optional<std::string> override_reason;
+    };
+    /// Fetches the chosen records fresh from the source and runs exactly those rows through
+    /// the pipeline (the cursor does not move); records delivered at their current version are
+    /// skipped, so running the same selection twice sends nothing twice. `progress` is called
+    /// after each record with (done, total).
+    awaitable<run_report> run_selected(
+        std::vector<selected> records, std::function<void(std::size_t, std::size_t)> progress = {}
+    );
 
     struct impl;
 

@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 
 inline const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
 
-bool eligible(const rapidjson::Value& c) {
+inline bool eligible(const rapidjson::Value& c) {
     auto flag = [&](const char* n) { return c.HasMember(n) && c[n].IsBool() && c[n].GetBool(); };
     if (c.HasMember("record_state") && c["record_state"].IsBool() && !c["record_state"].GetBool()) {
         return false;
@@ -45,7 +45,7 @@ bool eligible(const rapidjson::Value& c) {
     return false;
 }
 
-awaitable<remote_result<http_response>> call(
+inline awaitable<remote_result<http_response>> call(
     std::string method, std::string url, std::string token
 ) {
     auto ex = co_await net::this_coro::executor;

@@ -1,0 +1,358 @@
+// `casebridge caseload-transfer plan|execute`: hand every open case over at project end, after
+// a person has reviewed each case's consent (Cox's Bazar SOP §4.6).
+#include <fstream>
+#include <map>
+#include <ostream>
+#include <set>
+#include <sstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <unistd.h>
+
+#include "app/config.hpp"
+#include "app/engine.hpp"
+#include "cli/commands.hpp"
+#include "core/atomic_file.hpp"
+#include "core/canonical_case.hpp"
+#include "core/time.hpp"
+#include "exchange/csv.hpp"
+#include "log/log.hpp"
+#include "policy/policy.hpp"
+#include "store/crypto.hpp"
+#include "store/store_thread.hpp"
+
+namespace casebridge::cli {
+
+namespace {
+
+const exchange::csv_row review_header = {
+    "source_id",
+    "decision",
+    "reason",
+    "basis",
+    "receiving_system",
+    "fields_sent",
+    "confirm",
+    "override_reason",
+    "check"};
+
+/// Binds a row to this plan: a keyed hash of flow, record and decision, so an edited id or
+/// decision is refused (the key is the store's identifier key, which reviewers do not hold).
+std::string row_check(
+    const store::keyed_hasher& key,
+    const std::string& flow,
+    const std::string& id,
+    const std::string& decision
+) {
+    return key.hmac_hex("caseload-review", flow + "\n" + id + "\n" + decision).substr(0, 32);
+}
+
+std::string plan_decision(const sync::record_report& r, bool override_allowed) {
+    if (r.outcome == "would_send") {
+        return "transfer";
+    }
+    if (r.outcome == "skipped") {
+        return "already_transferred";
+    }
+    if (r.outcome == "dead") {
+        return "held";
+    }
+    if (r.outcome == "withheld" && r.reason == "no_basis" && override_allowed) {
+        return "needs_consent_confirmation";
+    }
+    return "withheld";
+}
+
+struct loaded {
+    std::unique_ptr<app::engine> engine;
+    app::flow_slot* slot = nullptr;
+    std::unique_ptr<store::keyed_hasher> key;
+};
+
+std::optional<loaded> load(
+    const parsed_args& args,
+    command_io& io,
+    net::io_context& ctx,
+    bool read_only,
+    std::string_view name
+) {
+    if (adapter_registry_in_use() == nullptr) {
+        io.err << "casebridge " << name << ": this build has no adapters registered\n";
+        return std::nullopt;
+    }
+    auto cfg = app::load_config(*args.get("config"), adapter_registry_in_use());
+    const std::string flow = *args.get("flow");
+    if (cfg.find_flow(flow) == nullptr) {
+        io.err << "casebridge " << name << ": no flow '" << flow << "' in " << cfg.file.string()
+               << "\n";
+        return std::nullopt;
+    }
+    auto key = store::keyed_hasher::from_file(cfg.store.identifier_key_file);
+    if (!key) {
+        io.err << "casebridge " << name << ": store.identifier_key_file cannot be read\n";
+        return std::nullopt;
+    }
+    loaded l;
+    l.key = std::make_unique<store::keyed_hasher>(std::move(*key));
+    logger log(stderr_sink::instance(), system_clock_source::instance(), log_level::warn);
+    try {
+        l.engine = std::make_unique<app::engine>(
+            std::move(cfg),
+            *adapter_registry_in_use(),
+            ctx.get_executor(),
+            system_clock_source::instance(),
+            log,
+            app::engine_options{read_only, false}
+        );
+    } catch (const std::exception& e) {
+        io.err << "casebridge " << name << ": " << e.what() << "\n";
+        return std::nullopt;
+    }
+    l.slot = l.engine->find(flow);
+    return l;
+}
+
+bool override_allowed(app::engine& e, const std::string& profile_id) {
+    // The engine loaded the policies; read the flag from the same file.
+    const auto cat = canonical_catalogue::load(e.cfg().catalogue);
+    const auto set = policy::policy_set::load(e.cfg().policies, cat);
+    const auto* p = set.find(profile_id);
+    return p != nullptr && p->override_rules.allowed;
+}
+
+}  // namespace
+
+int run_caseload_plan(const parsed_args& args, command_io& io) {
+    net::io_context ctx;
+    auto l = load(args, io, ctx, true, "caseload-transfer plan");
+    if (!l) {
+        return exit_error;
+    }
+    const auto& flow = l->slot->cfg->id;
+    const bool can_override = override_allowed(*l->engine, l->slot->cfg->profile);
+    sync::run_options o;
+    o.dry_run = true;
+    o.keep_records = true;
+    o.from_start = true;
+    auto fut = net::co_spawn(ctx, l->slot->runner->run_once(o), net::use_future);
+    ctx.run();
+    const auto report = fut.get();
+    if (report.error) {
+        io.err << "casebridge caseload-transfer plan: the source could not be read to the end: "
+               << *report.error << "\n";
+        return exit_error;
+    }
+    exchange::csv_writer w;
+    w.row(review_header);
+    std::map<std::string, int> counts;
+    for (const auto& r : report.records) {
+        const auto decision = plan_decision(r, can_override);
+        ++counts[decision];
+        w.row(
+            {r.source_id,
+             decision,
+             r.reason,
+             r.basis,
+             l->slot->cfg->to_system,
+             std::to_string(r.fields_sent.size()),
+             "",
+             "",
+             row_check(*l->key, flow, r.source_id, decision)}
+        );
+    }
+    const std::filesystem::path out = *args.get("out");
+    if (auto written = write_file_atomically(out, w.text()); !written) {
+        io.err << "casebridge caseload-transfer plan: cannot write " << out.string() << "\n";
+        return exit_error;
+    }
+    io.out << "plan for " << flow << " (" << l->slot->cfg->from_system << " -> "
+           << l->slot->cfg->to_system << ", profile " << l->slot->cfg->profile
+           << "): " << report.records.size() << " records in " << out.string() << "\n";
+    for (const auto& [k, v] : counts) {
+        io.out << "  " << k << ": " << v << "\n";
+    }
+    io.out << "Review the file: write yes in 'confirm' for each record to transfer; a record that\n"
+              "needs consent confirmation also needs a written 'override_reason'. Then run\n"
+              "casebridge caseload-transfer execute --config ... --flow "
+           << flow << " --review " << out.string() << "\n";
+    return exit_ok;
+}
+
+int run_caseload_execute(const parsed_args& args, command_io& io) {
+    const std::filesystem::path review = *args.get("review");
+    std::ifstream in(review, std::ios::binary);
+    if (!in) {
+        io.err << "casebridge caseload-transfer execute: cannot read " << review.string() << "\n";
+        return exit_error;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string origin = review.string();
+    auto table = exchange::parse_csv(text.str());
+    if (!table) {
+        io.err << "casebridge caseload-transfer execute: " << table.error().describe(origin)
+               << "\n";
+        return exit_error;
+    }
+    if (table->header != review_header) {
+        io.err << "casebridge caseload-transfer execute: " << origin
+               << ":1: the header is not the one `plan` writes\n";
+        return exit_error;
+    }
+    net::io_context ctx;
+    auto l = load(args, io, ctx, false, "caseload-transfer execute");
+    if (!l) {
+        return exit_error;
+    }
+    const auto& flow = l->slot->cfg->id;
+    const std::string actor = args.get("actor").value_or("operator");
+    std::vector<sync::flow_runner::selected> chosen;
+    std::vector<std::string> problems;
+    std::set<std::string> seen;
+    std::vector<std::pair<std::string, std::string>> overrides;  // id, reason hash
+    for (std::size_t i = 0; i < table->rows.size(); ++i) {
+        const auto& row = table->rows[i];
+        const auto line = std::to_string(table->row_lines[i]);
+        const std::string& id = row[0];
+        const std::string& decision = row[1];
+        const std::string& confirm = row[6];
+        const std::string& reason = row[7];
+        if (row_check(*l->key, flow, id, decision) != row[8]) {
+            problems.push_back(
+                origin + ":" + line +
+                ": source_id or decision edited, or the row is not from a plan of this flow"
+            );
+            continue;
+        }
+        if (!seen.insert(id).second) {
+            problems.push_back(origin + ":" + line + ": the record is listed twice");
+            continue;
+        }
+        if (confirm != "yes" && confirm != "no" && !confirm.empty()) {
+            problems.push_back(origin + ":" + line + ": confirm must be yes, no or empty");
+            continue;
+        }
+        if (confirm != "yes") {
+            continue;
+        }
+        if (decision == "transfer") {
+            chosen.push_back({id, std::nullopt, std::nullopt});
+        } else if (decision == "needs_consent_confirmation") {
+            if (reason.find_first_not_of(" \t") == std::string::npos) {
+                problems.push_back(
+                    origin + ":" + line + ": an override needs a written override_reason"
+                );
+                continue;
+            }
+            chosen.push_back({id, actor, reason});
+            overrides.emplace_back(id, store::to_hex(store::sha256(reason)));
+        } else {
+            problems.push_back(
+                origin + ":" + line + ": a record planned as " + decision + " cannot be confirmed"
+            );
+        }
+    }
+    if (!problems.empty()) {
+        io.err << "casebridge caseload-transfer execute: the review file is refused; nothing was "
+                  "sent:\n";
+        for (const auto& p : problems) {
+            io.err << "  " << p << "\n";
+        }
+        return exit_error;
+    }
+    const bool tty = ::isatty(STDERR_FILENO) == 1;
+    auto progress = [&io, tty](std::size_t done, std::size_t total) {
+        if (tty) {
+            io.err << "\rtransferring " << done << "/" << total << std::flush;
+        }
+    };
+    auto fut = net::co_spawn(ctx, l->slot->runner->run_selected(chosen, progress), net::use_future);
+    ctx.run();
+    const auto report = fut.get();
+    if (tty) {
+        io.err << "\n";
+    }
+    auto cp = l->engine->store().call([](store::store& s) {
+        return store::latest_checkpoint(s.database());
+    });
+
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.StartObject();
+    w.Key("receipt");
+    w.String("casebridge-caseload-transfer/v1");
+    w.Key("flow");
+    w.String(flow.c_str());
+    w.Key("from");
+    w.String(l->slot->cfg->from_system.c_str());
+    w.Key("to");
+    w.String(l->slot->cfg->to_system.c_str());
+    w.Key("executed_at");
+    w.String(format_rfc3339(system_clock_source::instance().now()).c_str());
+    w.Key("counts");
+    w.StartObject();
+    w.Key("confirmed");
+    w.Int64(static_cast<std::int64_t>(chosen.size()));
+    w.Key("transferred");
+    w.Int64(report.counts.sent);
+    w.Key("already_transferred");
+    w.Int64(report.counts.skipped);
+    w.Key("withheld");
+    w.Int64(report.counts.withheld + report.counts.withdrawn);
+    w.Key("held");
+    w.Int64(report.counts.dead);
+    w.EndObject();
+    w.Key("transferred");
+    w.StartArray();
+    for (const auto& r : report.records) {
+        if (r.outcome == "sent") {
+            w.StartObject();
+            w.Key("source_id");
+            w.String(r.source_id.c_str());
+            w.Key("target_id");
+            w.String(r.target_id.c_str());
+            w.EndObject();
+        }
+    }
+    w.EndArray();
+    w.Key("overrides");
+    w.StartArray();
+    for (const auto& [id, hash] : overrides) {
+        w.StartObject();
+        w.Key("source_id");
+        w.String(id.c_str());
+        w.Key("reason_sha256");
+        w.String(hash.c_str());
+        w.EndObject();
+    }
+    w.EndArray();
+    if (cp && *cp) {
+        w.Key("log_checkpoint");
+        w.RawValue((*cp)->to_json().c_str(), (*cp)->to_json().size(), rapidjson::kObjectType);
+    }
+    w.EndObject();
+    const std::filesystem::path receipt =
+        args.get("receipt") ? std::filesystem::path(*args.get("receipt"))
+                            : std::filesystem::path(review.string() + ".receipt.json");
+    if (auto written = write_file_atomically(receipt, std::string(sb.GetString()) + "\n");
+        !written) {
+        io.err << "casebridge caseload-transfer execute: cannot write " << receipt.string() << "\n";
+        return exit_error;
+    }
+    io.out << "caseload transfer " << flow << ": confirmed " << chosen.size() << ", transferred "
+           << report.counts.sent << ", already transferred " << report.counts.skipped
+           << ", withheld " << report.counts.withheld + report.counts.withdrawn << ", held "
+           << report.counts.dead << "; receipt " << receipt.string() << "\n";
+    if (report.error) {
+        io.err << "casebridge caseload-transfer execute: stopped early: " << *report.error
+               << " (run it again: nothing is sent twice)\n";
+        return exit_error;
+    }
+    return report.counts.dead > 0 ? exit_held : exit_ok;
+}
+
+}  // namespace casebridge::cli
