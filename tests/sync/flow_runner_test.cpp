@@ -4,8 +4,10 @@
 #include "sync/flow_runner.hpp"
 
 #include <cstdlib>
+#include <fstream>
 #include <future>
 #include <set>
+#include <sstream>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -477,6 +479,64 @@ TEST_F(flow_runner_test, an_attempt_left_in_flight_by_a_crash_is_resent_idempote
     ASSERT_TRUE(d);
     EXPECT_EQ(d->state, store::delivery_state::delivered);
     EXPECT_EQ(d->attempts, 2);
+}
+
+TEST_F(flow_runner_test, sentinel_values_never_reach_the_log_the_store_or_dead_letters) {
+    flow_binding tweak;
+    tweak.concurrency = 1;
+    start(40, 1000, std::move(tweak));
+    // Sentinels in every kind of field of every case: names, nickname, address, phone,
+    // identifiers, free text, an unmapped code (so some land in dead letters).
+    std::vector<std::string> sentinels;
+    std::size_t n = 0;
+    for (const auto& id : from->case_ids()) {
+        const auto tag = "SENTINEL" + std::to_string(n++) + "X";
+        sentinels.push_back(tag);
+        std::string body = R"({"name_first": "F_)" + tag + R"(", "name_last": "L_)" + tag +
+                           R"(", "name_nickname": "N_)" + tag + R"(", "address_current": "A_)" +
+                           tag + R"(", "telephone_current": "T_)" + tag +
+                           R"(", "unhcr_individual_no": "U_)" + tag +
+                           R"(", "disclosure_deny_details": "D_)" + tag + R"("})";
+        if (n % 7 == 0) {
+            body = R"({"sex": "S_)" + tag + R"(", "name_first": "F_)" + tag + R"("})";
+        }
+        patch_source(id, body);
+    }
+    to->server().set_rules({
+        {sandbox::fault::error(500), 5},
+        {sandbox::fault::lost(), 7},
+    });
+    to->server().inject(sandbox::fault::error(422), 2);
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    ASSERT_GT(report.counts.sent, 0);
+    ASSERT_GT(report.counts.dead, 0);
+    runner.reset();
+    st.reset();  // closes the store: its file and WAL are complete on disk
+
+    std::string bytes;
+    for (const auto& f : fs::directory_iterator(dir.path())) {
+        if (f.path().filename().string().rfind("store.db", 0) == 0) {
+            std::ifstream in(f.path(), std::ios::binary);
+            std::stringstream s;
+            s << in.rdbuf();
+            bytes += s.str();
+        }
+    }
+    // Positive controls: the bytes read are the store's, and the log did record the run.
+    ASSERT_NE(bytes.find("agency-handover"), std::string::npos);
+    const std::string logs = sink.text();
+    ASSERT_NE(logs.find("flow_run_finished"), std::string::npos);
+    for (const auto& tag : sentinels) {
+        ASSERT_EQ(bytes.find(tag), std::string::npos) << tag << " is in the store file";
+        ASSERT_EQ(logs.find(tag), std::string::npos) << tag << " is in a log line";
+        for (const auto& r : report.records) {
+            ASSERT_EQ(r.reason.find(tag), std::string::npos);
+            for (const auto& f : r.fields_sent) {
+                ASSERT_EQ(f.find(tag), std::string::npos);
+            }
+        }
+    }
 }
 
 }  // namespace
