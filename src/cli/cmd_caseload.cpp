@@ -17,7 +17,6 @@
 #include "app/engine.hpp"
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
-#include "core/canonical_case.hpp"
 #include "core/time.hpp"
 #include "exchange/csv.hpp"
 #include "log/log.hpp"
@@ -116,14 +115,6 @@ std::optional<loaded> load(
     return l;
 }
 
-bool override_allowed(app::engine& e, const std::string& profile_id) {
-    // The engine loaded the policies; read the flag from the same file.
-    const auto cat = canonical_catalogue::load(e.cfg().catalogue);
-    const auto set = policy::policy_set::load(e.cfg().policies, cat);
-    const auto* p = set.find(profile_id);
-    return p != nullptr && p->override_rules.allowed;
-}
-
 }  // namespace
 
 int run_caseload_plan(const parsed_args& args, command_io& io) {
@@ -133,7 +124,7 @@ int run_caseload_plan(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     const auto& flow = l->slot->cfg->id;
-    const bool can_override = override_allowed(*l->engine, l->slot->cfg->profile);
+    const bool can_override = l->slot->runner->binding().profile->override_rules.allowed;
     sync::run_options o;
     o.dry_run = true;
     o.keep_records = true;

@@ -92,30 +92,12 @@ std::optional<store::sha256_digest> digest_of_hex(std::string_view text) {
     if (text.starts_with("sha256:")) {
         text.remove_prefix(7);
     }
-    if (text.size() != 64) {
+    auto raw = store::from_hex(text);
+    if (!raw || raw->size() != 32) {
         return std::nullopt;
     }
     store::sha256_digest d{};
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    };
-    for (std::size_t i = 0; i < 32; ++i) {
-        const int hi = nibble(text[2 * i]);
-        const int lo = nibble(text[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return std::nullopt;
-        }
-        d[i] = static_cast<std::uint8_t>(hi * 16 + lo);
-    }
+    std::copy(raw->begin(), raw->end(), d.begin());
     return d;
 }
 
@@ -753,6 +735,27 @@ struct flow_runner::impl {
     /// Attempts left without an outcome (a crash between intent and commit, or a create whose
     /// answer was lost): each record is fetched fresh from its source and run again, so a
     /// create that did happen is found by lookup and one that did not is sent once.
+    /// Fetches `record_id` fresh from the source and runs the rows `ids` of it through the
+    /// pipeline (retries, dead-letter retries, in-flight resolution, chosen records). The
+    /// source's error when it cannot be fetched; false when the page could not be settled.
+    awaitable<remote_result<bool>> reprocess(
+        const std::string& record_id,
+        const std::set<std::string>& ids,
+        bool force,
+        run_report& report
+    ) {
+        run_counts fetch_counts;
+        auto fetched = co_await with_retries<external_record>(
+            [&]() { return b.source->fetch(b.source_stream, record_id); }, fetch_counts, nullptr
+        );
+        if (!fetched) {
+            co_return fetched.error();
+        }
+        std::vector<external_record> one;
+        one.push_back(std::move(*fetched));
+        co_return co_await process(one, std::nullopt, force, false, report, &ids);
+    }
+
     awaitable<void> resolve_in_flight(run_report& report) {
         const store::token flow_id = b.flow;
         auto list = [flow_id](store::store& s) {
@@ -768,23 +771,18 @@ struct flow_runner::impl {
             by_record[id.substr(0, id.find(row_separator))].insert(id);
         }
         for (const auto& [record_id, ids] : by_record) {
-            run_counts fetch_counts;
-            auto fetched = co_await with_retries<external_record>(
-                [&]() { return b.source->fetch(b.source_stream, record_id); }, fetch_counts, nullptr
-            );
-            if (!fetched) {
+            auto done = co_await reprocess(record_id, ids, false, report);
+            if (!done) {
                 log.warn(
                     "in_flight_unresolved",
                     "an attempt without an outcome could not be re-read from its source",
                     {.flow = b.flow.str(),
                      .record = record_ref{b.source_system.str(), record_id},
-                     .error = fetched.error().code}
+                     .error = done.error().code}
                 );
                 continue;
             }
-            std::vector<external_record> one;
-            one.push_back(std::move(*fetched));
-            if (!co_await process(one, std::nullopt, false, false, report, &ids)) {
+            if (!*done) {
                 co_return;
             }
         }
@@ -1021,23 +1019,14 @@ awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dea
     if (!*dl || !((*dl)->flow == m.b.flow)) {
         CASEBRIDGE_CO_RETURN_ERROR(errc::not_found);
     }
-    const std::string& id = (*dl)->source.id.str();
-    const auto row_cut = id.find(row_separator);
-    run_counts fetch_counts;
-    auto fetched = co_await m.with_retries<external_record>(
-        [&]() { return m.b.source->fetch(m.b.source_stream, id.substr(0, row_cut)); },
-        fetch_counts,
-        nullptr
-    );
-    if (!fetched) {
-        co_return fetched.error().code;
-    }
-    std::vector<external_record> one;
-    one.push_back(std::move(*fetched));
+    const std::string id = (*dl)->source.id.str();
     run_report report;
     const std::set<std::string> only{id};
-    const bool ok = co_await m.process(one, std::nullopt, true, false, report, &only);
-    if (!ok) {
+    auto done = co_await m.reprocess(id.substr(0, id.find(row_separator)), only, true, report);
+    if (!done) {
+        co_return done.error().code;
+    }
+    if (!*done) {
         CASEBRIDGE_CO_RETURN_ERROR(errc::store_failed);
     }
     for (auto& r : report.records) {
@@ -1066,17 +1055,12 @@ awaitable<run_report> flow_runner::run_selected(
     }
     std::size_t done = 0;
     for (const auto& [record_id, ids] : by_record) {
-        run_counts fetch_counts;
-        auto fetched = co_await m.with_retries<external_record>(
-            [&]() { return m.b.source->fetch(m.b.source_stream, record_id); }, fetch_counts, nullptr
-        );
-        if (!fetched) {
-            report.error = fetched.error().describe();
+        auto settled = co_await m.reprocess(record_id, ids, false, report);
+        if (!settled) {
+            report.error = settled.error().describe();
             break;
         }
-        std::vector<external_record> one;
-        one.push_back(std::move(*fetched));
-        if (!co_await m.process(one, std::nullopt, false, false, report, &ids)) {
+        if (!*settled) {
             break;
         }
         done += ids.size();

@@ -22,6 +22,7 @@
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/store_thread.hpp"
 #include "support/temp_dir.hpp"
+#include "sync/sandbox_pair.hpp"
 
 namespace casebridge::sync {
 namespace {
@@ -32,26 +33,7 @@ namespace fs = std::filesystem;
 const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
 
 /// The transfer-agency basis, read from a Primero case as the sandbox stores it.
-bool eligible(const rapidjson::Value& c) {
-    auto flag = [&](const char* name) {
-        return c.HasMember(name) && c[name].IsBool() && c[name].GetBool();
-    };
-    if (c.HasMember("record_state") && c["record_state"].IsBool() && !c["record_state"].GetBool()) {
-        return false;  // disabled at the source: never shared
-    }
-    if (!flag("consent_for_services") || !flag("disclosure_other_orgs")) {
-        return false;
-    }
-    if (!c.HasMember("consent_info_sharing") || !c["consent_info_sharing"].IsArray()) {
-        return false;
-    }
-    for (const auto& v : c["consent_info_sharing"].GetArray()) {
-        if (v.IsString() && std::string_view(v.GetString()) == "other_organizations") {
-            return true;
-        }
-    }
-    return false;
-}
+using test::eligible;
 
 class flow_runner_test : public ::testing::Test {
 protected:
