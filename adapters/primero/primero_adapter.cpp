@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include "core/base64.hpp"
@@ -9,6 +10,7 @@
 #include "core/time.hpp"
 #include "core/uuid.hpp"
 #include "json/json.hpp"
+#include "net/remote_text.hpp"
 
 namespace casebridge::primero {
 namespace {
@@ -48,42 +50,69 @@ std::optional<std::string> plus_seconds(const std::string& ts, std::chrono::seco
     return format_rfc3339(std::chrono::floor<std::chrono::seconds>(*t) + d);
 }
 
-std::string clean_text(std::string_view s) {
+// What Primero says in errors (reference/primero-v2-api.md §1.3), as phrases of
+// allowed_remote_text: i18n keys, fixed texts, field names and JSON pointers to them. Anything
+// else (an exception message may quote a value) is withheld.
+constexpr std::string_view primero_phrases[] = {
+    "<key>",
+    "Forbidden",
+    "Not Found",
+    "Conflict: A record with this id already exists",
+    "Invalid Record JSON",
+    "Invalid Attachment JSON",
+    "Service Unavailable",
+    "Signature has expired",
+    "Not enough or too many segments",
+    "Can't verify CSRF token authenticity.",
+    "Invalid User name or password.",
+    "You need to sign in or sign up before continuing.",
+    "Your account is locked.",
+    "param is missing or the value is empty: <field>",
+    "Retry-After: <n>",
+    "Couldn't find Child with 'id'=<value>",
+    "Couldn't find Transition with 'id'=<value>",
+    "<field>",
+    "/<field>",
+    "/<field>/<n>",
+    "/<field>/<n>/<field>",
+};
+
+// Names Primero's errors use as `detail` besides the fields of the request.
+constexpr std::string_view primero_names[] = {
+    "id", "data", "attachment", "consent", "status", "transitioned_to"};
+
+field_names names_in(std::string_view request_body) {
+    field_names out(std::begin(primero_names), std::end(primero_names));
+    collect_field_names(request_body, {}, out);
+    return out;
+}
+
+// A string, or the strings of an array, each reduced to a known phrase; ", " between them.
+std::string allowed_text(const Value& v, const field_names& fields) {
     std::string out;
-    for (char c : s) {
-        if (static_cast<unsigned char>(c) >= 0x20) {
-            out += c;
+    const auto add = [&](const Value& item) {
+        if (item.IsString()) {
+            const auto kept = allowed_remote_text(
+                std::string_view(item.GetString(), item.GetStringLength()), primero_phrases, fields
+            );
+            if (!kept.empty()) {
+                out += (out.empty() ? "" : ", ") + kept;
+            }
         }
-        if (out.size() >= 300) {
-            out += "...";
-            break;
+    };
+    if (v.IsArray()) {
+        for (const auto& item : v.GetArray()) {
+            add(item);
         }
+    } else {
+        add(v);
     }
     return out;
 }
 
-std::string text_of(const Value& v) {
-    if (v.IsString()) {
-        return v.GetString();
-    }
-    if (v.IsArray()) {
-        std::string out;
-        for (const auto& item : v.GetArray()) {
-            if (item.IsString()) {
-                out += (out.empty() ? "" : ", ") + std::string(item.GetString());
-            }
-        }
-        return out;
-    }
-    if (v.IsNumber()) {
-        return json::to_string(v);
-    }
-    return {};
-}
-
 // Primero's own message from an error body: errors[0].message [+ detail], or Devise's
-// {"error": text}. A 500's message is exception text and is left out.
-std::string remote_message(const http_response& r) {
+// {"error": text}, reduced to known phrases. A 500's message is exception text and is left out.
+std::string remote_message(const http_response& r, const field_names& fields) {
     if (r.status == 500) {
         return {};  // exception text, not a message meant for clients
     }
@@ -96,17 +125,17 @@ std::string remote_message(const http_response& r) {
         if (!e.IsObject()) {
             return {};
         }
-        std::string msg = e.HasMember("message") ? text_of(e["message"]) : std::string{};
+        std::string msg = e.HasMember("message") ? allowed_text(e["message"], fields) : "";
         if (e.HasMember("detail")) {
-            const std::string d = text_of(e["detail"]);
+            const std::string d = allowed_text(e["detail"], fields);
             if (!d.empty()) {
                 msg += " [" + d + "]";
             }
         }
-        return clean_text(msg);
+        return msg;
     }
     if (doc->HasMember("error") && (*doc)["error"].IsString()) {
-        return clean_text((*doc)["error"].GetString());
+        return allowed_text((*doc)["error"], fields);
     }
     return {};
 }
@@ -325,7 +354,7 @@ struct primero_adapter::impl {
                 co_return remote_result<void>{};
             }
             remote_error e = error_from_status(*r);
-            e.detail = remote_message(*r);
+            e.detail = remote_message(*r, names_in({}));
             if (r->status != 401) {
                 co_return e;  // 429 (login throttle), 503 lock...: the engine retries later
             }
@@ -417,7 +446,7 @@ struct primero_adapter::impl {
             }
             if (r->status >= 400) {
                 remote_error e = error_from_status(*r);
-                e.detail = remote_message(*r);
+                e.detail = remote_message(*r, names_in(body));
                 e.record_id = record_id;
                 co_return e;
             }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
@@ -15,6 +16,7 @@
 #include "core/uuid.hpp"
 #include "json/json.hpp"
 #include "net/http_client.hpp"
+#include "net/remote_text.hpp"
 #include "progres_ping/ping_status.hpp"
 
 namespace casebridge::progres_ping {
@@ -81,36 +83,63 @@ remote_error record_error(
     return e;
 }
 
-// A remote message fit for an error: control characters dropped, anything quoted (where
-// gateways echo a value) replaced by "...", at most 300 bytes.
-std::string clean_text(std::string_view s) {
-    std::string out;
-    char quote = 0;
-    for (char c : s) {
-        if (quote != 0) {
-            if (c == quote) {
-                out += "...";
-                out += c;
-                quote = 0;
-            }
-            continue;
-        }
-        if (c == '"' || c == '\'') {
-            quote = c;
-            out += c;
-        } else if (static_cast<unsigned char>(c) >= 0x20) {
-            out += c;
-        }
-        if (out.size() >= 300) {
-            out += "...";
-            break;
-        }
-    }
-    if (quote != 0) {
-        out += "...";
-    }
-    return out;
-}
+// What PING, its API management and Dataverse say in error messages and status items, as
+// phrases of allowed_remote_text: anything else is withheld, as a gateway may echo a value.
+constexpr std::string_view ping_phrases[] = {
+    // API management.
+    "Unauthorized. Access token is missing or invalid.",
+    "Access denied due to missing subscription key. Make sure to include subscription key when "
+    "making requests to an API.",
+    "Access denied due to invalid subscription key. Make sure to provide a valid key for an "
+    "active subscription.",
+    "Rate limit is exceeded. Try again in <n> seconds.",
+    "Resource not found",
+    // PING.
+    "The request body is not valid JSON.",
+    "Partner is not authorised for this shipping process.",
+    "Unsupported APIVersion.",
+    "QueryParameters must be a list.",
+    "Unknown query parameter for this shipping process.",
+    "Query parameter value is not a valid date and time.",
+    "Query parameter <field> is required.",
+    "Query params fails",
+    "Invalid ShippingProcessId.",
+    "Data must be a non-empty list.",
+    "Data items must be objects.",
+    "Transaction not found.",
+    // Ingestion items.
+    "Record created.",
+    "Record updated.",
+    "Queued for processing.",
+    "Fields is required.",
+    "A field has no Name.",
+    "Field <field> is not defined for shipping process SHP-<n>.",
+    "Field <field> is given twice.",
+    "Field <field> has a value of an unsupported type.",
+    "<field> does not name a business unit of this partner.",
+    "<field> does not name this partner's organisation.",
+    "<field> does not match the record.",
+    "<field> is required.",
+    "<field> is not a valid date.",
+    "No record found for key <field>.",
+    "Value '<value>' is not a valid option for <field>.",
+};
+
+// Members of a PING request whose string values are field names.
+constexpr std::string_view name_members[] = {"Name", "ParameterName"};
+
+// The OAuth error codes of a refused token request (RFC 6749 §5.2), the only ones kept.
+constexpr std::string_view oauth_errors[] = {
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "access_denied",
+    "server_error",
+    "temporarily_unavailable",
+};
 
 std::string text_of(const Value* v) {
     if (v == nullptr) {
@@ -155,9 +184,9 @@ const Value* member_ci(const Value& obj, std::string_view name) {
     return nullptr;
 }
 
-// The remote's own message from an error body: API management's `message` or PING's
-// `ErrorMessage` (fixed gateway texts, never a record value).
-std::string remote_message(const http_response& r) {
+// The remote's own message from an error body (API management's `message` or PING's
+// `ErrorMessage`), reduced to a known phrase.
+std::string remote_message(const http_response& r, const field_names& fields) {
     if (r.status >= 500) {
         return {};
     }
@@ -165,11 +194,12 @@ std::string remote_message(const http_response& r) {
     if (!doc || !doc->IsObject()) {
         return {};
     }
-    if (const Value* m = member_ci(*doc, "ErrorMessage"); m != nullptr && m->IsString()) {
-        return clean_text(m->GetString());
-    }
-    if (const Value* m = member_ci(*doc, "message"); m != nullptr && m->IsString()) {
-        return clean_text(m->GetString());
+    for (const char* name : {"ErrorMessage", "message"}) {
+        if (const Value* m = member_ci(*doc, name); m != nullptr && m->IsString()) {
+            return allowed_remote_text(
+                std::string_view(m->GetString(), m->GetStringLength()), ping_phrases, fields
+            );
+        }
     }
     return {};
 }
@@ -288,12 +318,48 @@ struct progres_ping_adapter::impl {
     std::shared_ptr<net::steady_timer> token_done;
     remote_error token_error;  // how the last token request failed
 
+    // Field names an error message may name: every name in the configuration.
+    field_names config_names;
+
     impl(settings s, adapter_env e)
         : cfg(std::move(s)),
           env(std::move(e)),
           token_done(std::make_shared<net::steady_timer>(
               env.executor, net::steady_timer::time_point::max()
-          )) {}
+          )) {
+        for (const auto& [name, st] : cfg.streams) {
+            config_names.insert({st.id_field, st.group_field, st.modified_field});
+            const auto add = [&](const std::vector<query_parameter>& list) {
+                for (const auto& q : list) {
+                    config_names.insert(q.name);
+                }
+            };
+            if (st.pull) {
+                add(st.pull->parameters);
+                config_names.insert(st.pull->since_parameter);
+            }
+            if (st.fetch) {
+                add(st.fetch->parameters);
+                config_names.insert(st.fetch->id_parameter);
+            }
+            if (st.push) {
+                config_names.insert({st.push->result_id_field, st.push->correlation_field});
+                add(st.push->set_fields);
+                if (st.push->lookup) {
+                    add(st.push->lookup->parameters);
+                    config_names.insert(st.push->lookup->key_parameter);
+                }
+            }
+        }
+        config_names.erase(std::string{});
+    }
+
+    // The configured names plus those of a request sent (member names, field-list names).
+    field_names names_in(std::string_view request_body) const {
+        field_names out = config_names;
+        collect_field_names(request_body, name_members, out);
+        return out;
+    }
 
     const stream_settings* stream(const std::string& name) const {
         const auto it = cfg.streams.find(name);
@@ -366,10 +432,10 @@ struct progres_ping_adapter::impl {
             // B2C: {"error": "invalid_grant", "error_description": "AADB2C90225: ..."}
             std::string code;
             if (auto doc = json::parse(r->body); doc && doc->IsObject()) {
-                for (char c : text_of(member(*doc, "error"))) {
-                    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-                        code += c;
-                    }
+                const std::string sent = text_of(member(*doc, "error"));
+                if (std::find(std::begin(oauth_errors), std::end(oauth_errors), sent) !=
+                    std::end(oauth_errors)) {
+                    code = sent;  // a code from the list, never other text of the answer
                 }
             }
             if (code.empty() || code == "invalid_grant" || r->status == 401) {
@@ -384,8 +450,7 @@ struct progres_ping_adapter::impl {
             );
             co_return make_remote_error(
                 errc::auth_failed,
-                "token request refused" +
-                    (code.empty() ? std::string{} : " (" + code.substr(0, 40) + ")"),
+                "token request refused" + (code.empty() ? std::string{} : " (" + code + ")"),
                 r->status
             );
         }
@@ -466,7 +531,7 @@ struct progres_ping_adapter::impl {
             }
             if (status_errc(r->status, r->retry_after.has_value())) {
                 remote_error e = error_from_status(*r);
-                e.detail = remote_message(*r);
+                e.detail = remote_message(*r, names_in(body));
                 co_return with_record(std::move(e), record_id);
             }
             co_return std::move(*r);
@@ -511,7 +576,8 @@ struct progres_ping_adapter::impl {
         } else {
             body.AddMember("PagingCookie", Value(cookie.c_str(), a), a);
         }
-        auto r = co_await call(retrieve_path, json::to_string(body), record_id);
+        const std::string text = json::to_string(body);
+        auto r = co_await call(retrieve_path, text, record_id);
         if (!r) {
             co_return r.error();
         }
@@ -524,7 +590,14 @@ struct progres_ping_adapter::impl {
         if (const Value* m = member_ci(out.doc, "ErrorMessage");
             m != nullptr && m->IsString() && m->GetStringLength() > 0) {
             co_return record_error(
-                errc::remote_rejected, clean_text(m->GetString()), record_id, r->status
+                errc::remote_rejected,
+                allowed_remote_text(
+                    std::string_view(m->GetString(), m->GetStringLength()),
+                    ping_phrases,
+                    names_in(text)
+                ),
+                record_id,
+                r->status
             );
         }
         const Value* data = member_ci(out.doc, "Data");
@@ -772,7 +845,8 @@ struct progres_ping_adapter::impl {
         const Value& answer,
         const push_settings& p,
         const std::string& external_id,
-        const std::string& record_id
+        const std::string& record_id,
+        const field_names& fields
     ) const {
         const Value* data = member_ci(answer, "Data");
         if (data == nullptr || data->IsNull()) {
@@ -798,7 +872,7 @@ struct progres_ping_adapter::impl {
         }
         write_outcome out;
         out.state = item->state;
-        out.message = clean_text(item->message);
+        out.message = allowed_remote_text(item->message, ping_phrases, fields);
         if (item->data.IsObject()) {
             out.id = text_of(member(item->data, p.result_id_field));
         }
@@ -806,7 +880,10 @@ struct progres_ping_adapter::impl {
     }
 
     awaitable<remote_result<write_outcome>> check_status(
-        const push_settings& p, const std::string& transaction, const std::string& record_id
+        const push_settings& p,
+        const std::string& transaction,
+        const std::string& record_id,
+        const field_names& fields
     ) {
         Document body(rapidjson::kObjectType);
         auto& a = body.GetAllocator();
@@ -822,7 +899,7 @@ struct progres_ping_adapter::impl {
         if (!doc) {
             co_return doc.error();
         }
-        co_return outcome_of(*doc, p, {}, record_id);
+        co_return outcome_of(*doc, p, {}, record_id, fields);
     }
 
     // The result id: from the status, else from the written fields.
@@ -889,7 +966,7 @@ struct progres_ping_adapter::impl {
             co_return std::optional<std::string>(it->second.found);
         }
         if (it != pending.end() && !it->second.transaction.empty()) {
-            auto st = co_await check_status(p, it->second.transaction, key);
+            auto st = co_await check_status(p, it->second.transaction, key, config_names);
             if (!st) {
                 co_return st.error();
             }
@@ -1041,7 +1118,9 @@ struct progres_ping_adapter::impl {
         const std::string path =
             "/api/ingestion/v2/" + cfg.partner_id + (async ? "/asyncdata" : "/data");
         const auto sent_at = env.clock->steady_now();
-        auto r = co_await call(path, json::to_string(payload), record_id);
+        const std::string payload_text = json::to_string(payload);
+        const field_names names = names_in(payload_text);
+        auto r = co_await call(path, payload_text, record_id);
         if (!r) {
             if (create && r.error().http_status == 0 && r.error().transient()) {
                 // Sent, maybe applied, no answer: lookup decides before anything is sent again.
@@ -1060,7 +1139,7 @@ struct progres_ping_adapter::impl {
         const std::string transaction = text_of(member_ci(*doc, "SPHTransactionId"));
         write_outcome outcome;
         if (!async) {
-            auto o = outcome_of(*doc, p, external_id, record_id);
+            auto o = outcome_of(*doc, p, external_id, record_id, names);
             if (!o) {
                 co_return o.error();
             }
@@ -1087,7 +1166,7 @@ struct progres_ping_adapter::impl {
                     net::steady_timer timer(env.executor, cfg.status_interval);
                     co_await timer.async_wait(use_nothrow);
                 }
-                auto st = co_await check_status(p, transaction, record_id);
+                auto st = co_await check_status(p, transaction, record_id, names);
                 if (!st) {
                     if (create) {
                         pending[{stream_name, record.source_key}] =

@@ -3,6 +3,7 @@
 
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include <boost/asio/io_context.hpp>
@@ -14,6 +15,7 @@
 #include "json/json.hpp"
 #include "json/json_schema.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
+#include "support/fake_http_server.hpp"
 #include "support/temp_dir.hpp"
 
 namespace casebridge::primero {
@@ -287,6 +289,93 @@ TEST_F(primero_adapter_test, permanent_errors_name_the_record_and_primero_messag
     EXPECT_EQ(rej.error().record_id, id);
     EXPECT_NE(rej.error().detail.find("Invalid Record JSON [/age]"), std::string::npos)
         << rej.error().detail;
+}
+
+// Primero's messages are i18n keys, fixed texts and field names; an exception message may
+// quote a value. Only the known shapes reach the error.
+TEST_F(primero_adapter_test, remote_messages_keep_known_shapes_and_withhold_anything_else) {
+    start(0);
+    const std::string sentinel = "Zarina Sentinel-7731";
+    std::mutex mutex;
+    test::reply next;
+    const auto answer = [&](unsigned status, std::string body) {
+        std::lock_guard lock(mutex);
+        next = test::reply{status, std::move(body), "application/json", {}};
+    };
+    test::fake_http_server remote([&](const test::recorded_request&) {
+        std::lock_guard lock(mutex);
+        return next;
+    });
+    auto s = basic_settings();
+    s.base_url = remote.base_url();
+    auto a = make(s);
+    const std::string id = "7e0c2c36-0000-4000-8000-000000000001";
+    const auto patch = [&]() {
+        external_record u;
+        u.remote_id = id;
+        u.body = body(R"({"name_first":"x","age":3})");
+        auto r = run(a->push(std::move(u)));
+        EXPECT_FALSE(r);
+        if (r) {
+            return std::string{};
+        }
+        EXPECT_EQ(r.error().describe().find("Zarina"), std::string::npos) << r.error().describe();
+        EXPECT_EQ(r.error().describe().find("7731"), std::string::npos) << r.error().describe();
+        return r.error().detail;
+    };
+    const auto errors = [&](unsigned status, const std::string& error) {
+        answer(status, R"({"errors":[)" + error + "]}");
+    };
+
+    // A model error whose message quotes the value; its detail names a field of the request.
+    errors(
+        422,
+        R"({"status":422,"resource":"/api/v2/cases","detail":"name_first",)"
+        R"("message":["Name )" +
+            sentinel + R"( is not allowed"]})"
+    );
+    EXPECT_EQ(patch(), "remote message withheld [name_first]");
+
+    // A detail that is not a field of the request is withheld.
+    errors(
+        403,
+        R"({"status":403,"resource":"/api/v2/cases","detail":")" + sentinel +
+            R"(","message":"Forbidden"})"
+    );
+    EXPECT_EQ(patch(), "Forbidden [remote message withheld]");
+    errors(
+        403, R"({"status":403,"resource":"/api/v2/cases","detail":"zarina","message":"Forbidden"})"
+    );
+    EXPECT_EQ(patch(), "Forbidden [remote message withheld]");
+
+    // Known shapes: an i18n key with its field, a pointer list, a fixed text with a value cut.
+    errors(
+        422,
+        R"({"status":422,"resource":"/api/v2/cases","detail":"transitioned_to",)"
+        R"("message":["transition.errors.to_user_can_receive"]})"
+    );
+    EXPECT_EQ(patch(), "transition.errors.to_user_can_receive [transitioned_to]");
+    errors(
+        422,
+        R"({"status":422,"resource":"/api/v2/cases","detail":["/age","/)" + sentinel +
+            R"("],"message":"Invalid Record JSON"})"
+    );
+    EXPECT_EQ(patch(), "Invalid Record JSON [/age, remote message withheld]");
+    errors(
+        404,
+        R"({"status":404,"resource":"/api/v2/cases","message":"Not Found",)"
+        R"("detail":"Couldn't find Child with 'id'=)" +
+            sentinel + R"("})"
+    );
+    EXPECT_EQ(patch(), "Not Found [Couldn't find Child with 'id'=...]");
+
+    // Devise's {"error": text}: a known text is kept, anything else withheld.
+    answer(401, R"({"error":"Invalid User name or password."})");
+    EXPECT_EQ(patch(), "Invalid User name or password.");
+    answer(401, R"({"error":"No user )" + sentinel + R"("})");
+    EXPECT_EQ(patch(), "remote message withheld");
+
+    EXPECT_EQ(sink.text().find("Zarina"), std::string::npos);
 }
 
 TEST_F(

@@ -3,6 +3,7 @@
 
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include <boost/asio/io_context.hpp>
@@ -18,6 +19,7 @@
 #include "net/http_client.hpp"
 #include "sandbox/ping/ping_sandbox.hpp"
 #include "sandbox/ping/synthetic_interventions.hpp"
+#include "support/fake_http_server.hpp"
 #include "support/temp_dir.hpp"
 
 namespace casebridge::progres_ping {
@@ -25,6 +27,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using rapidjson::Document;
+using rapidjson::Value;
 using sandbox::fault;
 
 const std::filesystem::path source_dir = CASEBRIDGE_SOURCE_DIR;
@@ -647,6 +650,129 @@ TEST_F(ping_adapter_test, decisions_and_transfer_status_write_backs) {
     EXPECT_EQ(no_update.error().code, make_error_code(errc::invalid_config));
     EXPECT_EQ(no_update.error().record_id, *ref);
     EXPECT_EQ(box->referral_count(), 1u);
+}
+
+// PING and its gateway may echo a value in a message, quoted or not: only known phrases reach
+// the error, anything else is withheld but for the field names it mentions.
+TEST_F(ping_adapter_test, remote_messages_keep_known_phrases_and_withhold_anything_else) {
+    start(0);
+    const std::string sentinel = "Zarina Sentinel-7731";
+    std::mutex mutex;
+    test::reply next;  // the answer to the next API call (the token endpoint always answers)
+    const auto answer = [&](unsigned status, std::string body) {
+        std::lock_guard lock(mutex);
+        next = test::reply{status, std::move(body), "application/json", {}};
+    };
+    test::fake_http_server remote([&](const test::recorded_request& req) {
+        if (req.target.find("/token") != std::string::npos) {
+            if (req.body.find("password=refuse-me") != std::string::npos) {
+                return test::reply{
+                    400,
+                    R"({"error":")" + sentinel + R"(","error_description":")" + sentinel + R"("})"};
+            }
+            return test::reply{200, R"({"access_token":"tok-1","expires_in":"3600"})"};
+        }
+        std::lock_guard lock(mutex);
+        return next;
+    });
+    auto s = config();
+    s.base_url = remote.base_url();
+    s.token_url = remote.base_url() + "/token";
+    auto a = make(s);
+    const std::string id_field = s.streams.at("referrals").id_field;
+    std::vector<std::string> details;
+    const auto expect_clean = [&](const remote_error& e) {
+        EXPECT_EQ(e.describe().find("Zarina"), std::string::npos) << e.describe();
+        EXPECT_EQ(e.describe().find("7731"), std::string::npos) << e.describe();
+        details.push_back(e.detail);
+    };
+
+    // An unquoted value in PING's ErrorMessage, with a configured field name.
+    answer(
+        400,
+        R"({"Data":null,"ErrorMessage":"Entry )" + sentinel + " in " + id_field +
+            R"( is malformed","RecordCount":0})"
+    );
+    auto pulled = run(a->pull("referrals", std::nullopt));
+    ASSERT_FALSE(pulled);
+    expect_clean(pulled.error());
+    EXPECT_EQ(pulled.error().detail, "remote message withheld [" + id_field + "]");
+
+    // The same on a 200 answer.
+    answer(200, R"({"Data":null,"ErrorMessage":"No access to )" + sentinel + R"("})");
+    auto pulled200 = run(a->pull("referrals", std::nullopt));
+    ASSERT_FALSE(pulled200);
+    EXPECT_EQ(pulled200.error().code, make_error_code(errc::remote_rejected));
+    expect_clean(pulled200.error());
+    EXPECT_EQ(pulled200.error().detail, "remote message withheld");
+
+    // A known phrase is kept; a value it quotes is not.
+    answer(
+        429, R"({"statusCode":429,"message":"Rate limit is exceeded. Try again in 7 seconds."})"
+    );
+    auto limited = run(a->pull("referrals", std::nullopt));
+    ASSERT_FALSE(limited);
+    EXPECT_EQ(limited.error().detail, "Rate limit is exceeded. Try again in 7 seconds.");
+
+    // A failed status item: field names of the written record are kept, the value is not.
+    external_record st;
+    st.stream = "transfer_status";
+    st.remote_id = "68b20e2a-4879-ee11-8179-000d3a43f6eb";
+    st.body = golden("progres_ping.transfer_status/out-pending.expected.json");
+    const auto status_answer = [&](const std::string& message) {
+        Document item(rapidjson::kObjectType);
+        auto& ia = item.GetAllocator();
+        item.AddMember("ExternalId", Value(st.remote_id.c_str(), ia), ia);
+        item.AddMember("Status", "Failed", ia);
+        item.AddMember("Message", Value(message.c_str(), ia), ia);
+        Document list(rapidjson::kArrayType);
+        list.PushBack(Value(item, list.GetAllocator()), list.GetAllocator());
+        Document d(rapidjson::kObjectType);
+        d.AddMember(
+            "Data", Value(json::to_string(list).c_str(), d.GetAllocator()), d.GetAllocator()
+        );
+        answer(200, json::to_string(d));
+    };
+    status_answer("progres_primerotransferstatusdate " + sentinel + " is in the future");
+    Document copy;
+    copy.CopyFrom(st.body, copy.GetAllocator());
+    auto failed = run(a->push(std::move(st)));
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(failed.error().code, make_error_code(errc::remote_rejected));
+    expect_clean(failed.error());
+    EXPECT_EQ(
+        failed.error().detail,
+        "PING reports the write as failed: remote message withheld "
+        "[progres_primerotransferstatusdate]"
+    );
+
+    status_answer(
+        "Value '" + sentinel + "' is not a valid option for progres_primerotransferstatus."
+    );
+    external_record again;
+    again.stream = "transfer_status";
+    again.remote_id = "68b20e2a-4879-ee11-8179-000d3a43f6eb";
+    again.body.CopyFrom(copy, again.body.GetAllocator());
+    auto option = run(a->push(std::move(again)));
+    ASSERT_FALSE(option);
+    expect_clean(option.error());
+    EXPECT_EQ(
+        option.error().detail,
+        "PING reports the write as failed: Value '...' is not a valid option for "
+        "progres_primerotransferstatus."
+    );
+
+    // An error code of a refused token request is kept only when it is an OAuth code.
+    auto refused_settings = s;
+    refused_settings.password.file = dir.write("refused-password", "refuse-me\n");
+    auto b = make(refused_settings);
+    auto refused = run(b->probe());
+    ASSERT_FALSE(refused);
+    expect_clean(refused.error());
+    EXPECT_EQ(refused.error().detail, "token request refused");
+
+    EXPECT_EQ(sink.text().find("Zarina"), std::string::npos);
+    EXPECT_EQ(details.size(), 5u);
 }
 
 TEST_F(ping_adapter_test, a_field_list_with_the_correlation_field_or_not_a_field_list_is_refused) {
