@@ -357,6 +357,30 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
                 l.fail(at + "/one_record_per_row_of", "not a subform of the canonical case");
             }
         }
+        if (f.HasMember("only_rows_where")) {
+            const auto& w = f["only_rows_where"];
+            const std::string where = at + "/only_rows_where";
+            fc.only_rows_field = w["field"].GetString();
+            const std::string& rows = fc.one_record_per_row_of;
+            if (rows.empty()) {
+                l.fail(where, "only_rows_where needs one_record_per_row_of");
+            }
+            const auto* def = catalogue.resolve(fc.only_rows_field);
+            if (fc.only_rows_field.rfind(rows + "/", 0) != 0 || def == nullptr ||
+                def->is_subform()) {
+                l.fail(where + "/field", "not a field of the rows of " + rows);
+            }
+            for (rapidjson::SizeType k = 0; k < w["in"].Size(); ++k) {
+                const std::string v = w["in"][k].GetString();
+                if (def->has_value_set() && !def->allows(v)) {
+                    l.fail(
+                        where + "/in/" + std::to_string(k),
+                        "not in the value set of " + fc.only_rows_field
+                    );
+                }
+                fc.only_rows_values.push_back(v);
+            }
+        }
         if (f.HasMember("create")) {
             fc.create = f["create"].GetBool();
         }

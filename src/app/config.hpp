@@ -68,7 +68,11 @@ struct flow_config {
     int concurrency = 4;
     int max_attempts = 8;
     std::string one_record_per_row_of;  ///< "/services_section": one record per row.
-    bool create = true;                 ///< false: only update records already linked.
+    /// With one_record_per_row_of: only rows whose field `only_rows_field` (a canonical pointer
+    /// inside that subform) holds one of `only_rows_values` are sent; empty: every row.
+    std::string only_rows_field;
+    std::vector<std::string> only_rows_values;
+    bool create = true;  ///< false: only update records already linked.
 };
 
 struct config {

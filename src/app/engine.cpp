@@ -191,6 +191,10 @@ engine::engine(
         b.profile = profile;
         b.identities = m.hasher.get();
         b.one_record_per_row_of = f.one_record_per_row_of;
+        if (!f.only_rows_field.empty()) {
+            b.only_rows_where = sync::row_filter{
+                f.only_rows_field.substr(f.one_record_per_row_of.size()), f.only_rows_values};
+        }
         b.create = f.create;
         b.concurrency = f.concurrency;
         b.retry.max_attempts = f.max_attempts;

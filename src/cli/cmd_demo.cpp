@@ -195,8 +195,9 @@ int run_demo(const parsed_args& args, command_io& io) {
         "\"purpose\": \"referral\", \"profile\": \"referral-unhcr\", \"mappings\": {\"in\": " +
         quoted(*data / "mappings/primero.case.json") +
         ", \"out\": " + quoted(*data / "mappings/progres_ping.referral_out.json") +
-        "}, \"one_record_per_row_of\": \"/services_section\", \"schedule\": {\"every_seconds\": "
-        "60}},\n" +
+        "}, \"one_record_per_row_of\": \"/services_section\", \"only_rows_where\": {\"field\": "
+        "\"/services_section/service_implementing_agency\", \"in\": [\"agency-unhcr\"]}, "
+        "\"schedule\": {\"every_seconds\": 60}},\n" +
         "    {\"id\": \"unhcr-decisions-to-cpims\", \"from\": {\"system\": \"progres\", "
         "\"stream\": \"decisions\"}, \"to\": {\"system\": \"cpims-cxb\", \"stream\": \"cases\"}, "
         "\"purpose\": \"decision\", \"profile\": \"decision-feedback\", \"mappings\": {\"in\": " +

@@ -25,6 +25,18 @@ namespace casebridge::sync {
 using rapidjson::Document;
 using rapidjson::Value;
 
+bool row_filter::matches(const rapidjson::Value& row) const {
+    if (!row.IsObject()) {
+        return false;
+    }
+    const Value* v = rapidjson::Pointer(field.c_str()).Get(row);
+    if (v == nullptr || !v->IsString()) {
+        return false;
+    }
+    const std::string_view got(v->GetString(), v->GetStringLength());
+    return std::find(values.begin(), values.end(), got) != values.end();
+}
+
 std::chrono::milliseconds backoff_delay(
     const retry_policy& p,
     int attempt,
@@ -292,6 +304,9 @@ struct flow_runner::impl {
             }
             for (rapidjson::SizeType i = 0; i < rows->Size(); ++i) {
                 const Value& row = (*rows)[i];
+                if (b.only_rows_where && !b.only_rows_where->matches(row)) {
+                    continue;  // a row for another recipient: not part of this flow
+                }
                 const Value* uid =
                     row.IsObject() && row.HasMember("unique_id") ? &row["unique_id"] : nullptr;
                 item it;

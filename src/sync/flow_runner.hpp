@@ -50,6 +50,15 @@ std::chrono::milliseconds backoff_delay(
     double jitter01
 );
 
+/// Which rows of `one_record_per_row_of` a flow sends: those whose `field` (a JSON pointer
+/// inside the row, e.g. "/service_implementing_agency") holds one of `values`.
+struct row_filter {
+    std::string field;
+    std::vector<std::string> values;
+    /// True when `row` is an object whose `field` is a string in `values`.
+    bool matches(const rapidjson::Value& row) const;
+};
+
 /// Everything one flow needs. The pointers are owned elsewhere and outlive the runner.
 struct flow_binding {
     store::token flow{"unset"};
@@ -72,6 +81,9 @@ struct flow_binding {
     /// When set (e.g. "/services_section"), each row of this subform is sent as its own record
     /// (a referral or an event), with id "<record id>~<row unique_id>".
     std::string one_record_per_row_of;
+    /// With one_record_per_row_of: only the rows it matches are sent; the others are not part
+    /// of the flow (no delivery, no log entry). Applied to the rows as the source has them.
+    std::optional<row_filter> only_rows_where;
     /// False: a record with no linked target is dead-lettered (not_found), never created.
     bool create = true;
     int concurrency = 4;

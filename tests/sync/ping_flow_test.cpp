@@ -47,7 +47,9 @@ protected:
     std::unique_ptr<store::store_thread> st;
     std::unique_ptr<flow_runner> runner;
 
-    void start(std::vector<sandbox::fault_rule> ping_faults) {
+    void start(
+        std::vector<sandbox::fault_rule> ping_faults, std::optional<row_filter> rows = std::nullopt
+    ) {
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "ping-flow-test-key-0123456789abcdef0123456", 1);
         catalogue.emplace(canonical_catalogue::load(source_dir / "mappings/canonical-case.json"));
         policies.emplace(policy::policy_set::load(source_dir / "config/policies.json", *catalogue));
@@ -102,6 +104,7 @@ protected:
         b.map_out = &*out;
         b.profile = policies->find("referral-unhcr");
         b.one_record_per_row_of = "/services_section";
+        b.only_rows_where = std::move(rows);
         b.retry.initial = 1ms;
         b.retry.max = 5ms;
         b.retry.max_retry_after = 2s;
@@ -143,6 +146,26 @@ protected:
         ctx.restart();
         ctx.run();
         return fut.get();
+    }
+
+    /// "<case id>~<row unique_id>" of every services row in the source, split by whether the
+    /// row's implementing agency is UNHCR.
+    std::pair<std::set<std::string>, std::set<std::string>> rows_by_agency() const {
+        std::set<std::string> unhcr;
+        std::set<std::string> others;
+        for (const auto& id : cpims->case_ids()) {
+            auto c = json::parse(*cpims->case_json(id));
+            if (!c || !c->HasMember("services_section")) {
+                continue;
+            }
+            for (const auto& row : (*c)["services_section"].GetArray()) {
+                const std::string key = id + "~" + row["unique_id"].GetString();
+                const bool for_unhcr = row.HasMember("service_implementing_agency") &&
+                                       row["service_implementing_agency"] == "agency-unhcr";
+                (for_unhcr ? unhcr : others).insert(key);
+            }
+        }
+        return {unhcr, others};
     }
 
     /// Every referral in PING carries a distinct correlation key.
@@ -209,6 +232,83 @@ TEST_F(ping_flow_test, an_edit_after_referral_keeps_the_referral_and_dead_letter
         kept = kept || r.outcome == "kept";
     }
     EXPECT_TRUE(kept);
+}
+
+TEST_F(ping_flow_test, only_rows_whose_implementing_agency_is_unhcr_are_referred) {
+    start({}, row_filter{"/service_implementing_agency", {"agency-unhcr"}});
+    auto first = run_flow();
+    ASSERT_FALSE(first.error) << *first.error;
+    ASSERT_GT(first.counts.sent, 0);
+    const auto [unhcr, others] = rows_by_agency();
+    ASSERT_FALSE(others.empty()) << "the synthetic cases have rows for other agencies";
+    std::string referred;
+    for (const auto& r : first.records) {
+        EXPECT_EQ(others.count(r.source_id), 0u) << "a row for another agency: " << r.source_id;
+        EXPECT_EQ(unhcr.count(r.source_id), 1u) << r.source_id;
+        if (r.outcome == "sent" && referred.empty()) {
+            referred = r.source_id.substr(0, r.source_id.find('~'));
+        }
+    }
+    EXPECT_EQ(
+        count_sql("SELECT count(*) FROM transfer_log WHERE outcome = 'sent'"),
+        static_cast<std::int64_t>(ping->referral_count())
+    );
+    for (const auto& key : others) {
+        EXPECT_EQ(count_sql("SELECT count(*) FROM transfer_log WHERE source_id = '" + key + "'"), 0)
+            << key;
+        EXPECT_EQ(count_sql("SELECT count(*) FROM deliveries WHERE source_id = '" + key + "'"), 0)
+            << key;
+    }
+
+    // A case already referred gets two more services rows: one for UNHCR, one for BRAC.
+    ASSERT_FALSE(referred.empty());
+    auto c = json::parse(*cpims->case_json(referred));
+    ASSERT_TRUE(c);
+    const auto& existing = (*c)["services_section"][0];
+    auto body = json::parse(R"({"services_section": []})");
+    auto& a = body->GetAllocator();
+    const std::pair<const char*, const char*> added[] = {
+        {"5a0f3c2e-1111-4c8e-9d6b-00000000a001", "agency-unhcr"},
+        {"5a0f3c2e-1111-4c8e-9d6b-00000000b002", "agency-brac"}};
+    for (const auto& [uid, agency] : added) {
+        rapidjson::Value row(existing, a);
+        row["unique_id"].SetString(uid, a);
+        if (row.HasMember("service_implementing_agency")) {
+            row["service_implementing_agency"].SetString(agency, a);
+        } else {
+            row.AddMember("service_implementing_agency", rapidjson::Value(agency, a), a);
+        }
+        (*body)["services_section"].PushBack(row, a);
+    }
+    external_record edit;
+    edit.stream = "cases";
+    edit.remote_id = referred;
+    edit.body = std::move(*body);
+    auto fut = net::co_spawn(ctx, source->push(std::move(edit)), net::use_future);
+    ctx.restart();
+    ctx.run();
+    ASSERT_TRUE(fut.get());
+    clock.advance(5s);
+    const auto referrals = ping->referral_count();
+    auto second = run_flow();
+    ASSERT_FALSE(second.error) << *second.error;
+    const std::string unhcr_row = referred + "~" + added[0].first;
+    const std::string brac_row = referred + "~" + added[1].first;
+    EXPECT_EQ(second.counts.sent, 1);
+    EXPECT_EQ(ping->referral_count(), referrals + 1);
+    bool sent_unhcr = false;
+    for (const auto& r : second.records) {
+        EXPECT_NE(r.source_id, brac_row);
+        sent_unhcr = sent_unhcr || (r.source_id == unhcr_row && r.outcome == "sent");
+    }
+    EXPECT_TRUE(sent_unhcr);
+    EXPECT_EQ(
+        count_sql("SELECT count(*) FROM transfer_log WHERE source_id = '" + unhcr_row + "'"), 1
+    );
+    EXPECT_EQ(
+        count_sql("SELECT count(*) FROM transfer_log WHERE source_id = '" + brac_row + "'"), 0
+    );
+    expect_no_duplicate_referrals();
 }
 
 }  // namespace

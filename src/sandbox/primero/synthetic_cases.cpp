@@ -69,6 +69,17 @@ std::string digits(std::mt19937_64& rng, int n) {
     return out;
 }
 
+// The implementing agency of a services row: UNHCR for ten rows in sixteen, by the last hex
+// digit of the row id (no draw from the generator).
+std::string agency_for(const std::string& row_id) {
+    static constexpr std::array others = {"agency-brac", "agency-codec", "agency-tdh"};
+    const char last = row_id.empty() ? '0' : row_id.back();
+    if (last >= '0' && last <= '9') {
+        return "agency-unhcr";
+    }
+    return others[static_cast<std::size_t>(last) % others.size()];
+}
+
 }  // namespace
 
 std::string synthetic_uuid(std::mt19937_64& rng) {
@@ -192,8 +203,12 @@ void generate_cases(
         if (rng() % 2 == 0) {
             Value svc(rapidjson::kArrayType);
             Value row(rapidjson::kObjectType);
-            row.AddMember("unique_id", Value(synthetic_uuid(rng).c_str(), a), a);
+            const std::string row_id = synthetic_uuid(rng);
+            row.AddMember("unique_id", Value(row_id.c_str(), a), a);
             row.AddMember("service_type", Value(pick(rng, services), a), a);
+            // Most external referrals in the camps go to UNHCR; the agency follows from the
+            // row id, so the rest of a seeded set stays as it was.
+            row.AddMember("service_implementing_agency", Value(agency_for(row_id).c_str(), a), a);
             row.AddMember("service_response_type", "external_referral", a);
             row.AddMember("service_response_day_time", Value(created.c_str(), a), a);
             row.AddMember("service_implemented", "not_implemented", a);

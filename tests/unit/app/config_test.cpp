@@ -191,6 +191,41 @@ TEST_F(example_config, mappings_must_fit_the_systems_and_directions) {
     EXPECT_NE(msg.find("has no outbound direction"), std::string::npos) << msg;
 }
 
+TEST_F(example_config, a_row_filter_names_a_field_of_the_rows_and_needs_one_record_per_row) {
+    const auto c = load_config(dir_.write("config/c.jsonc", example_));
+    EXPECT_EQ(c.flows[0].only_rows_field, "/services_section/service_implementing_agency");
+    EXPECT_EQ(c.flows[0].only_rows_values, std::vector<std::string>{"agency-unhcr"});
+    EXPECT_TRUE(c.flows[1].only_rows_field.empty());
+    const std::string filter =
+        "\"only_rows_where\": {\"field\": \"/services_section/service_implementing_agency\"";
+    auto msg =
+        load_with(filter, "\"only_rows_where\": {\"field\": \"/family_details_section/relation\"");
+    EXPECT_NE(
+        msg.find("at /flows/0/only_rows_where/field: not a field of the rows of /services_section"),
+        std::string::npos
+    ) << msg;
+    msg = load_with(filter, "\"only_rows_where\": {\"field\": \"/services_section/no_such_field\"");
+    EXPECT_NE(msg.find("at /flows/0/only_rows_where/field: not a field"), std::string::npos) << msg;
+    msg = load_with(
+        "\"one_record_per_row_of\": \"/services_section\",\n      \"only_rows_where\"",
+        "\"only_rows_where\""
+    );
+    EXPECT_NE(
+        msg.find("at /flows/0/only_rows_where: only_rows_where needs one_record_per_row_of"),
+        std::string::npos
+    ) << msg;
+    msg = load_with("\"in\": [\"agency-unhcr\"]", "\"in\": []");
+    EXPECT_NE(msg.find("/flows/0/only_rows_where/in"), std::string::npos) << msg;
+    msg = load_with(
+        filter, "\"only_rows_where\": {\"field\": \"/services_section/service_implemented\""
+    );
+    EXPECT_NE(
+        msg.find("at /flows/0/only_rows_where/in/0: not in the value set of "
+                 "/services_section/service_implemented"),
+        std::string::npos
+    ) << msg;
+}
+
 // Through the real binary, which has the adapters built in: each system's settings are checked
 // against its adapter's schema, and kinds without an adapter yet are reported, not skipped
 // silently.
