@@ -313,20 +313,21 @@ struct progres_ping_adapter::impl {
     };
     std::map<std::pair<std::string, std::string>, pending_write> pending;
 
-    // One token request at a time: concurrent calls wait for the one in flight.
-    bool token_in_flight = false;
-    std::shared_ptr<net::steady_timer> token_done;
-    remote_error token_error;  // how the last token request failed
+    // One token request at a time. Callers that need a token while one is requested wait for
+    // that request and take its outcome; each waiter holds the renewal it waits for, so the
+    // outcome it reads is that request's, whatever happens to the adapter's state meanwhile.
+    struct renewal {
+        net::steady_timer done;  // waits end when the request ends (cancel)
+        std::optional<remote_result<void>> outcome;
+        explicit renewal(const net::any_io_executor& ex)
+            : done(ex, net::steady_timer::time_point::max()) {}
+    };
+    std::shared_ptr<renewal> renewing;  // the request in flight, if any
 
     // Field names an error message may name: every name in the configuration.
     field_names config_names;
 
-    impl(settings s, adapter_env e)
-        : cfg(std::move(s)),
-          env(std::move(e)),
-          token_done(std::make_shared<net::steady_timer>(
-              env.executor, net::steady_timer::time_point::max()
-          )) {
+    impl(settings s, adapter_env e) : cfg(std::move(s)), env(std::move(e)) {
         for (const auto& [name, st] : cfg.streams) {
             config_names.insert({st.id_field, st.group_field, st.modified_field});
             const auto add = [&](const std::vector<query_parameter>& list) {
@@ -368,28 +369,47 @@ struct progres_ping_adapter::impl {
 
     // Auth -------------------------------------------------------------------------------------
 
+    // A usable token: the current one, the one a request in flight brings, or a new one.
+    // Errors: those of request_token (the same error for every caller waiting on it);
+    // remote_unavailable when a wait is cancelled or its request is abandoned.
     awaitable<remote_result<void>> ensure_token() {
         for (;;) {
             if (!token.empty() && env.clock->steady_now() < token_renew_at) {
                 co_return remote_result<void>{};
             }
-            if (!token_in_flight) {
+            if (!renewing) {
                 break;
             }
-            const auto done = token_done;  // woken by cancel() when the request in flight ends
-            co_await done->async_wait(use_nothrow);
-            if (token.empty()) {
-                co_return token_error;  // the request in flight failed: the same answer
+            const std::shared_ptr<renewal> r = renewing;
+            co_await r->done.async_wait(use_nothrow);
+            if (!r->outcome) {
+                co_return make_remote_error(errc::remote_unavailable, "token request abandoned");
             }
+            if (!*r->outcome) {
+                co_return *r->outcome;
+            }
+            // Got one: check it again (a 401 may have dropped it since).
         }
-        token_in_flight = true;
-        auto r = co_await request_token();
-        token_in_flight = false;
-        if (!r) {
-            token_error = r.error();
-        }
-        token_done->cancel();
-        co_return r;
+        const auto r = std::make_shared<renewal>(env.executor);
+        renewing = r;
+        // Ends the renewal however this frame ends (also when destroyed while suspended), so
+        // no waiter is left behind.
+        struct finish {
+            impl* self;
+            std::shared_ptr<renewal> r;
+            ~finish() {
+                if (!r->outcome) {
+                    r->outcome =
+                        make_remote_error(errc::remote_unavailable, "token request abandoned");
+                }
+                if (self->renewing == r) {
+                    self->renewing.reset();
+                }
+                r->done.cancel();
+            }
+        } guard{this, r};
+        r->outcome = co_await request_token();
+        co_return *r->outcome;
     }
 
     awaitable<remote_result<void>> request_token() {
@@ -511,11 +531,12 @@ struct progres_ping_adapter::impl {
                     errc::auth_failed, "subscription key secret is not readable", record_id
                 );
             }
+            const std::string used = token;
             http_request req;
             req.method = "POST";
             req.url = cfg.base_url + std::string(path);
             req.headers = {
-                {"Authorization", "Bearer " + token},
+                {"Authorization", "Bearer " + used},
                 {"Ocp-Apim-Subscription-Key", *key},
                 {"Accept", "application/json"},
                 {"Content-Type", "application/json"}};
@@ -526,7 +547,9 @@ struct progres_ping_adapter::impl {
             }
             if (r->status == 401 && attempt == 0) {
                 env.log.info("ping.reauth", "refused with 401; renewing the token once");
-                token.clear();
+                if (token == used) {
+                    token.clear();  // not when another call has renewed it meanwhile
+                }
                 continue;
             }
             if (status_errc(r->status, r->retry_after.has_value())) {
@@ -961,21 +984,33 @@ struct progres_ping_adapter::impl {
         const std::string& source_key,
         const std::string& key
     ) {
-        const auto it = pending.find({stream_name, source_key});
-        if (it != pending.end() && !it->second.found.empty()) {
-            co_return std::optional<std::string>(it->second.found);
+        const std::pair<std::string, std::string> slot{stream_name, source_key};
+        std::string transaction;
+        if (const auto it = pending.find(slot); it != pending.end()) {
+            if (!it->second.found.empty()) {
+                co_return std::optional<std::string>(it->second.found);
+            }
+            transaction = it->second.transaction;
         }
-        if (it != pending.end() && !it->second.transaction.empty()) {
-            auto st = co_await check_status(p, it->second.transaction, key, config_names);
+        if (!transaction.empty()) {
+            auto st = co_await check_status(p, transaction, key, config_names);
             if (!st) {
                 co_return st.error();
             }
+            // Other calls may have changed `pending` while this one waited: the entry is found
+            // again, and changed only while it still stands for the transaction checked.
+            const auto it = pending.find(slot);
+            const bool same = it != pending.end() && it->second.transaction == transaction;
             if (st->state == item_state::succeeded && !st->id.empty()) {
-                it->second.found = st->id;
+                if (same) {
+                    it->second.found = st->id;
+                }
                 co_return std::optional<std::string>(st->id);
             }
             if (st->state == item_state::failed) {
-                pending.erase(it);
+                if (same) {
+                    pending.erase(it);
+                }
                 co_return std::optional<std::string>{};
             }
             if (st->state != item_state::succeeded) {
@@ -990,12 +1025,12 @@ struct progres_ping_adapter::impl {
             co_return found.error();
         }
         if (*found) {
-            if (auto p2 = pending.find({stream_name, source_key}); p2 != pending.end()) {
+            if (auto p2 = pending.find(slot); p2 != pending.end()) {
                 p2->second.found = **found;
             }
             co_return found;
         }
-        const auto again = pending.find({stream_name, source_key});
+        const auto again = pending.find(slot);
         if (again != pending.end()) {
             const auto waited = env.clock->steady_now() - again->second.since;
             if (p.mode == write_mode::async && waited < cfg.async_grace) {

@@ -431,6 +431,64 @@ TEST_F(ping_adapter_test, concurrent_calls_share_one_token_request) {
     EXPECT_EQ(box->tokens_issued(), 1u);
 }
 
+// Writes in flight together when the token runs out: on the clock (renewal due) or at the
+// gateway (revoked, one refusal answered late, after the renewal): each write succeeds, and
+// each expiry costs exactly one token request.
+TEST_F(ping_adapter_test, concurrent_writes_across_token_expiries_share_one_renewal_each) {
+    sandbox::ping_settings s;
+    s.token_lifetime = 600s;
+    start(12, s);
+    auto a = make(config());
+    const auto ids = box->intervention_ids();
+    ASSERT_EQ(ids.size(), 12u);
+    const auto write = [&](const std::string& iv) {
+        external_record st;
+        st.stream = "transfer_status";
+        st.body = golden("progres_ping.transfer_status/out-pending.expected.json");
+        for (auto& f : st.body["Fields"].GetArray()) {
+            const std::string name = f["Name"].GetString();
+            if (name == "progres_lpinterventionid") {
+                f["Value"].SetString(iv.c_str(), st.body.GetAllocator());
+            } else if (name == "progres_businessunit") {
+                f["Value"].SetString(box->ids().business_unit.c_str(), st.body.GetAllocator());
+            }
+        }
+        return a->push(std::move(st));
+    };
+    const auto write_together = [&](std::size_t from, std::size_t n) {
+        std::vector<std::future<remote_result<std::string>>> calls;
+        for (std::size_t i = from; i < from + n; ++i) {
+            calls.push_back(net::co_spawn(ctx, write(ids[i]), net::use_future));
+        }
+        ctx.restart();
+        for (auto& c : calls) {
+            while (c.wait_for(0s) != std::future_status::ready && ctx.run_one_for(10s) != 0) {
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            ASSERT_EQ(calls[i].wait_for(0s), std::future_status::ready) << "write " << i;
+            auto r = calls[i].get();
+            ASSERT_TRUE(r) << r.error().describe();
+            EXPECT_EQ(*r, ids[from + i]);
+        }
+    };
+    write_together(0, 4);
+    EXPECT_EQ(box->tokens_issued(), 1u);
+
+    clock.advance(8min);  // inside the renewal margin
+    write_together(4, 4);
+    EXPECT_EQ(box->tokens_issued(), 2u);
+
+    box->revoke_tokens();
+    box->server().inject(fault::delayed(300ms));  // its 401 arrives after the renewal
+    write_together(8, 4);
+    EXPECT_EQ(box->tokens_issued(), 3u);
+    EXPECT_EQ(box->token_refusals(), 0u);
+    for (const auto& iv : ids) {
+        EXPECT_EQ(box->transfer_status(iv), 125080002) << iv;
+    }
+}
+
 TEST_F(ping_adapter_test, a_token_refused_mid_run_is_renewed_once_and_the_page_resent) {
     start(40);
     auto a = make(config());
@@ -509,6 +567,52 @@ TEST_F(ping_adapter_test, an_async_write_still_queued_is_not_sent_again) {
     ASSERT_TRUE(again) << again.error().describe();
     EXPECT_EQ(box->referral_count(), 1u);
     EXPECT_EQ(requests_to("/asyncdata"), 1u);
+}
+
+// Two look-ups of one queued write that PING then fails, in flight together: the first to
+// hear the outcome drops the pending entry; the other must not touch the entry it found before
+// its own status check.
+TEST_F(ping_adapter_test, concurrent_lookups_of_a_failed_queued_write_both_answer_nothing_written) {
+    sandbox::ping_settings s;
+    s.async_checks = 100;
+    start(0, s);
+    auto st = config(true);
+    st.status_checks = 1;
+    auto a = make(st);
+    auto bad = referral("k/f");
+    Value extra(rapidjson::kObjectType);
+    extra.AddMember("Name", "progres_notafield", bad.body.GetAllocator());
+    extra.AddMember("Value", "x", bad.body.GetAllocator());
+    bad.body["Fields"].PushBack(extra, bad.body.GetAllocator());
+    auto first = run(a->push(std::move(bad)));
+    ASSERT_FALSE(first);
+    EXPECT_NE(first.error().detail.find("in progress"), std::string::npos);
+    box->process_queue();  // the item fails: a field not defined for the shipping process
+
+    auto l1 = net::co_spawn(ctx, a->lookup("referrals", "k/f"), net::use_future);
+    auto l2 = net::co_spawn(ctx, a->lookup("referrals", "k/f"), net::use_future);
+    ctx.restart();
+    for (auto* f : {&l1, &l2}) {
+        while (f->wait_for(0s) != std::future_status::ready && ctx.run_one_for(10s) != 0) {
+        }
+        ASSERT_EQ(f->wait_for(0s), std::future_status::ready);
+    }
+    for (auto* f : {&l1, &l2}) {
+        auto r = f->get();
+        ASSERT_TRUE(r) << r.error().describe();
+        EXPECT_FALSE(*r);  // nothing was written: sending again is safe
+    }
+    EXPECT_EQ(requests_to("checkstatus"), 3u);  // one in the write, one per look-up
+    // Sent again (queued, as the first), then found once processed.
+    auto again = run(a->push(referral("k/f")));
+    EXPECT_EQ(requests_to("/asyncdata"), 2u);
+    ASSERT_FALSE(again);
+    EXPECT_TRUE(again.error().transient());
+    box->process_queue();
+    auto found = run(a->lookup("referrals", "k/f"));
+    ASSERT_TRUE(found) << found.error().describe();
+    ASSERT_TRUE(*found);
+    EXPECT_EQ(box->referral_ids(), std::vector<std::string>{**found});
 }
 
 TEST_F(ping_adapter_test, lookup_after_a_lost_answer_finds_the_record_so_nothing_is_sent_twice) {
