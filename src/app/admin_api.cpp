@@ -274,9 +274,14 @@ sandbox::response transfers(engine& e, const target& t) {
     if (auto it = t.query.find("flow"); it != t.query.end()) {
         flow = it->second;
     }
-    auto rows = e.store().call([since](store::store& s) {
-        return store::read_entries(s.database(), since, std::nullopt);
-    });
+    store::log_query q;
+    q.since = since;
+    q.limit = limit;
+    if (!flow.empty()) {
+        q.flow = flow;
+    }
+    auto rows =
+        e.store().call([q](store::store& s) { return store::read_entries(s.database(), q); });
     if (!rows) {
         return error_answer(500, "store_failed");
     }
@@ -285,20 +290,10 @@ sandbox::response transfers(engine& e, const target& t) {
     w.StartObject();
     w.Key("entries");
     w.StartArray();
-    std::int64_t n = 0;
     for (const auto& r : *rows) {
-        if (n >= limit) {
-            break;
-        }
         auto doc = json::parse(r.canonical);
         if (!doc) {
             continue;
-        }
-        if (!flow.empty()) {
-            const auto& f = (*doc)["flow"];
-            if (!f.IsString() || flow != f.GetString()) {
-                continue;
-            }
         }
         // Every column is an id, code, field name, hash or number (docs/transfer-log.md).
         doc->AddMember(
@@ -307,7 +302,6 @@ sandbox::response transfers(engine& e, const target& t) {
             doc->GetAllocator()
         );
         doc->Accept(w);
-        ++n;
     }
     w.EndArray();
     w.EndObject();

@@ -1,5 +1,6 @@
 #include "store/transfer_log.hpp"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <utility>
@@ -645,18 +646,24 @@ result<verify_report> verify(db& database, const verify_options& options) {
     return rep;
 }
 
-result<std::vector<log_row>> read_entries(
-    db& database, std::optional<std::string> since, std::optional<std::string> until
-) {
+result<std::vector<log_row>> read_entries(db& database, const log_query& query) {
     auto s = database.prepare(
         select_columns() +
-        " WHERE (?1 IS NULL OR ts >= ?1) AND (?2 IS NULL OR ts < ?2) ORDER BY seq"
+        " WHERE (?1 IS NULL OR ts >= ?1) AND (?2 IS NULL OR ts < ?2)"
+        " AND (?3 IS NULL OR flow = ?3) ORDER BY seq LIMIT ?4"
     );
     if (!s) {
         return s.error();
     }
-    s->bind(1, since).bind(2, until);
+    s->bind(1, query.since).bind(2, query.until).bind(3, query.flow);
+    s->bind(4, query.limit ? std::max<std::int64_t>(*query.limit, 0) : std::int64_t{-1});
     return collect(*s);
+}
+
+result<std::vector<log_row>> read_entries(
+    db& database, std::optional<std::string> since, std::optional<std::string> until
+) {
+    return read_entries(database, log_query{std::move(since), std::move(until), {}, {}});
 }
 
 result<std::vector<log_row>> read_entries_for(db& database, const record_id& record) {

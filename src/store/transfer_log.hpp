@@ -138,6 +138,17 @@ struct verify_options {
 /// checkpoint, and that no cursor points past the last entry.
 result<verify_report> verify(db& database, const verify_options& options);
 
+/// Which entries read_entries returns; every part is optional.
+struct log_query {
+    std::optional<std::string> since;   ///< ts >= since (RFC 3339 text compare, UTC).
+    std::optional<std::string> until;   ///< ts < until.
+    std::optional<std::string> flow;    ///< Entries of this flow only.
+    std::optional<std::int64_t> limit;  ///< At most this many (the first, in order).
+};
+
+/// The entries `query` selects, in order; only those rows are read from the file.
+result<std::vector<log_row>> read_entries(db& database, const log_query& query);
+
 /// Entries in [since, until) (RFC 3339 text compare on UTC timestamps), in order.
 result<std::vector<log_row>> read_entries(
     db& database, std::optional<std::string> since, std::optional<std::string> until

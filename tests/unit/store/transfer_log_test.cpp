@@ -229,6 +229,69 @@ TEST_F(transfer_log_file, entry_hash_follows_the_documented_encoding) {
     EXPECT_EQ((*rows)[1].entry_hash, h2);
 }
 
+// The query reads only the selected rows: the same rows as reading everything and filtering
+// after, for every mix of flow, since and limit; at most `limit` of them.
+TEST(transfer_log_query, flow_since_and_limit_select_in_the_store) {
+    test::temp_dir dir;
+    manual_clock clock(*parse_rfc3339("2025-03-01T08:00:00Z"));
+    {
+        auto s = store::open(dir / "store.db", {}, clock);
+        ASSERT_TRUE(s) << s.error().message();
+        for (int n = 1; n <= 12; ++n) {
+            page_commit p;
+            auto e = sample_entry(n);
+            e.flow = n % 3 == 0 ? token("to_dss") : token("primero_to_ping");
+            p.entries.push_back(e);
+            ASSERT_TRUE(s->commit_page(p));
+            clock.advance(std::chrono::seconds(1));
+        }
+    }
+    auto d = db::open(dir / "store.db");
+    ASSERT_TRUE(d);
+    auto all = read_entries(*d, std::nullopt, std::nullopt);
+    ASSERT_TRUE(all);
+    ASSERT_EQ(all->size(), 12u);
+    const auto flow_of = [](const log_row& r) {
+        auto doc = json::parse(r.canonical);
+        return doc && (*doc)["flow"].IsString() ? std::string((*doc)["flow"].GetString()) : "";
+    };
+    const std::optional<std::string> flows[] = {std::nullopt, "to_dss", "primero_to_ping", "none"};
+    const std::optional<std::string> sinces[] = {
+        std::nullopt, "2025-03-01T08:00:04Z", "2025-03-01T08:00:30Z"};
+    const std::optional<std::int64_t> limits[] = {std::nullopt, 1, 3, 100};
+    int checked = 0;
+    for (const auto& flow : flows) {
+        for (const auto& since : sinces) {
+            for (const auto& limit : limits) {
+                std::vector<std::int64_t> expected;
+                for (const auto& r : *all) {
+                    if ((!flow || flow_of(r) == *flow) && (!since || r.ts >= *since) &&
+                        (!limit || static_cast<std::int64_t>(expected.size()) < *limit)) {
+                        expected.push_back(r.seq);
+                    }
+                }
+                auto got = read_entries(*d, log_query{since, std::nullopt, flow, limit});
+                ASSERT_TRUE(got);
+                std::vector<std::int64_t> seqs;
+                for (const auto& r : *got) {
+                    seqs.push_back(r.seq);
+                }
+                EXPECT_EQ(seqs, expected) << flow.value_or("-") << " " << since.value_or("-") << " "
+                                          << limit.value_or(-1);
+                checked += expected.empty() ? 0 : 1;
+            }
+        }
+    }
+    EXPECT_GT(checked, 20);
+    auto three = read_entries(*d, log_query{std::nullopt, std::nullopt, "to_dss", 2});
+    ASSERT_TRUE(three);
+    ASSERT_EQ(three->size(), 2u);
+    EXPECT_EQ((*three)[0].seq, 3);
+    EXPECT_EQ((*three)[1].seq, 6);
+    EXPECT_EQ((*three)[0].canonical, (*all)[2].canonical);
+    EXPECT_EQ((*three)[0].entry_hash, (*all)[2].entry_hash);
+}
+
 TEST(checkpoint, json_round_trip_and_signature) {
     const auto key = signer::generate();
     checkpoint c{
