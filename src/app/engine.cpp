@@ -1,11 +1,10 @@
 #include "app/engine.hpp"
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <stdexcept>
-
-#include <unistd.h>
 
 #include "adapter/registry.hpp"
 #include "core/canonical_case.hpp"
@@ -93,12 +92,19 @@ engine::engine(
     store::store_options so;
     fs::path store_path = m.cfg.store.path;
     if (options.read_only_store && !fs::exists(store_path)) {
+        // A fresh folder of our own (mode 0700, a name nobody can guess or plant beforehand),
+        // removed with the engine.
         std::error_code ec;
-        auto dir =
-            fs::temp_directory_path(ec) / ("casebridge-dry-run-" + std::to_string(::getpid()));
-        fs::create_directories(dir, ec);
-        m.scratch = dir;
-        store_path = dir / "store.db";
+        const auto tmp = fs::temp_directory_path(ec);
+        std::string name = ((ec ? fs::path("/tmp") : tmp) / "casebridge-dry-run-XXXXXX").string();
+        if (::mkdtemp(name.data()) == nullptr) {
+            throw std::runtime_error(
+                "dry run: cannot create a scratch folder in " +
+                fs::path(name).parent_path().string()
+            );
+        }
+        m.scratch = fs::path(name);
+        store_path = *m.scratch / "store.db";
     } else {
         if (!m.cfg.store.signing_key_file.empty()) {
             so.signing_key = m.cfg.store.signing_key_file;
@@ -224,6 +230,10 @@ flow_slot* engine::find(std::string_view flow_id) noexcept {
         }
     }
     return nullptr;
+}
+
+std::optional<std::filesystem::path> engine::scratch_dir() const {
+    return impl_->scratch;
 }
 
 store::store_thread& engine::store() noexcept {

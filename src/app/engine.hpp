@@ -60,6 +60,9 @@ public:
     std::vector<std::unique_ptr<flow_slot>>& flows() noexcept;
     flow_slot* find(std::string_view flow_id) noexcept;
     store::store_thread& store() noexcept;
+    /// The throw-away store folder of a read-only run without a store (a fresh mode 0700
+    /// folder under the temp directory, removed with the engine); nullopt otherwise.
+    std::optional<std::filesystem::path> scratch_dir() const;
 
     struct impl;
 

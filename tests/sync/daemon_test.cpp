@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <gtest/gtest.h>
 #include <sys/types.h>
@@ -13,6 +14,8 @@
 #include <unistd.h>
 
 #include "adapter/registry.hpp"
+#include "app/config.hpp"
+#include "app/engine.hpp"
 #include "cli/commands.hpp"
 #include "core/clock.hpp"
 #include "json/json.hpp"
@@ -48,6 +51,60 @@ TEST_F(daemon_test, dry_run_prints_decisions_and_writes_nothing) {
     EXPECT_NE(r.out.find("\twould_send\tconsent\t-\t/"), std::string::npos) << r.out;
     EXPECT_EQ(to->case_count(), 0u);
     EXPECT_FALSE(fs::exists(dir / "state/casebridge.db")) << "a dry run created the store";
+}
+
+// A dry run without a store uses a scratch store in a fresh folder: owner-only, its own per
+// run (a folder or link planted under the old predictable name is not used), gone afterwards.
+TEST_F(daemon_test, dry_run_scratch_folders_are_private_distinct_and_removed) {
+    const auto planted_target = dir / "planted";
+    fs::create_directories(planted_target);
+    const auto predictable =
+        fs::temp_directory_path() / ("casebridge-dry-run-" + std::to_string(::getpid()));
+    std::error_code ec;
+    fs::remove_all(predictable, ec);
+    fs::create_directory_symlink(planted_target, predictable);
+
+    adapter_registry registry;
+    register_builtin_adapters(registry);
+    net::io_context ctx;
+    memory_sink sink;
+    const auto& clock = system_clock_source::instance();
+    app::engine_options o;
+    o.read_only_store = true;
+    auto first = std::make_unique<app::engine>(
+        app::load_config(config, &registry),
+        registry,
+        ctx.get_executor(),
+        clock,
+        logger(sink, clock),
+        o
+    );
+    auto second = std::make_unique<app::engine>(
+        app::load_config(config, &registry),
+        registry,
+        ctx.get_executor(),
+        clock,
+        logger(sink, clock),
+        o
+    );
+    const auto a = first->scratch_dir();
+    const auto b = second->scratch_dir();
+    ASSERT_TRUE(a && b);
+    EXPECT_NE(*a, *b);
+    for (const auto& p : {*a, *b}) {
+        EXPECT_TRUE(fs::is_directory(fs::symlink_status(p))) << p;
+        EXPECT_EQ(fs::status(p).permissions() & fs::perms::all, fs::perms::owner_all) << p;
+        EXPECT_NE(p, predictable);
+        EXPECT_TRUE(fs::exists(p / "store.db")) << p;
+    }
+    EXPECT_TRUE(fs::is_empty(planted_target)) << "the planted link was followed";
+    EXPECT_FALSE(fs::exists(dir / "state/casebridge.db"));
+    first.reset();
+    EXPECT_FALSE(fs::exists(*a));
+    EXPECT_TRUE(fs::exists(*b));
+    second.reset();
+    EXPECT_FALSE(fs::exists(*b));
+    fs::remove(predictable, ec);
 }
 
 TEST_F(daemon_test, flow_run_sends_the_eligible_cases_then_nothing_more) {
