@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <set>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,6 +187,24 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
     if (doc.HasMember("admin")) {
         admin_config a;
         a.listen = str(doc["admin"]["listen"]);
+        // The schema fixes the shape (address:port, digits only); the values are checked here.
+        const auto colon = a.listen.rfind(':');
+        a.host = a.listen.substr(0, colon);
+        if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') {
+            a.host = a.host.substr(1, a.host.size() - 2);
+        }
+        const std::string digits = a.listen.substr(colon + 1);
+        const long port = digits.size() <= 5 ? std::strtol(digits.c_str(), nullptr, 10) : -1;
+        if (port < 0 || port > 65535) {
+            l.fail("/admin/listen", "the port must be 0 to 65535, not " + digits);
+        }
+        a.port = static_cast<unsigned short>(port);
+        unsigned char addr[sizeof(in6_addr)];
+        if (::inet_pton(
+                a.host.find(':') == std::string::npos ? AF_INET : AF_INET6, a.host.c_str(), addr
+            ) != 1) {
+            l.fail("/admin/listen", "\"" + a.host + "\" is not an IPv4 or IPv6 address");
+        }
         a.token_file = l.secret_file(doc["admin"]["token_file"], "/admin/token_file");
         c.admin = std::move(a);
     }

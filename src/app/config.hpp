@@ -25,7 +25,9 @@ struct store_config {
 };
 
 struct admin_config {
-    std::string listen;  ///< "127.0.0.1:8470"
+    std::string listen;       ///< "127.0.0.1:8470" or "[::1]:8470", as written
+    std::string host;         ///< The address part, without brackets: "127.0.0.1", "::1"
+    unsigned short port = 0;  ///< 0: a port chosen by the system
     std::filesystem::path token_file;
 };
 

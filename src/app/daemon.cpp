@@ -310,13 +310,10 @@ int run_daemon(
             status = 200;
             return std::string(sb.GetString(), sb.GetSize());
         };
-        const auto colon = a.listen.rfind(':');
-        const std::string host = a.listen.substr(0, colon);
-        const auto port = static_cast<unsigned short>(std::stoi(a.listen.substr(colon + 1)));
         try {
             admin = std::make_unique<sandbox::http_server>(
-                host,
-                port,
+                a.host,
+                a.port,
                 [&actx](const sandbox::request& r) {
                     try {
                         return handle_admin(r, actx);

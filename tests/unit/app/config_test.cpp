@@ -191,6 +191,46 @@ TEST_F(example_config, mappings_must_fit_the_systems_and_directions) {
     EXPECT_NE(msg.find("has no outbound direction"), std::string::npos) << msg;
 }
 
+TEST_F(example_config, the_admin_port_and_address_are_checked) {
+    const std::string listen = "\"listen\": \"127.0.0.1:8470\"";
+    for (const char* port : {"65536", "70000", "99999"}) {
+        const auto msg = load_with(listen, "\"listen\": \"127.0.0.1:" + std::string(port) + "\"");
+        EXPECT_NE(
+            msg.find("at /admin/listen: the port must be 0 to 65535, not " + std::string(port)),
+            std::string::npos
+        ) << msg;
+        // The same through `casebridge check`.
+        std::string text = example_;
+        text.replace(
+            text.find(listen), listen.size(), "\"listen\": \"127.0.0.1:" + std::string(port) + "\""
+        );
+        const auto r =
+            test::run_cli({"check", "--config", dir_.write("config/p.jsonc", text).string()});
+        EXPECT_EQ(r.code, 1) << r.out;
+        EXPECT_NE(r.err.find("/admin/listen"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("65535"), std::string::npos) << r.err;
+    }
+    auto msg = load_with(listen, "\"listen\": \"127.0.0.1:-1\"");
+    EXPECT_NE(msg.find("at /admin/listen: string does not match the pattern"), std::string::npos)
+        << msg;
+    msg = load_with(listen, "\"listen\": \"127.0.0.999:8470\"");
+    EXPECT_NE(
+        msg.find("at /admin/listen: \"127.0.0.999\" is not an IPv4 or IPv6 address"),
+        std::string::npos
+    ) << msg;
+    EXPECT_EQ(load_with(listen, "\"listen\": \"127.0.0.1:65535\""), "ok");
+    EXPECT_EQ(load_with(listen, "\"listen\": \"127.0.0.1:0\""), "ok");
+    EXPECT_EQ(load_with(listen, "\"listen\": \"[::1]:8470\""), "ok");
+    const auto c = load_config(dir_.write("config/v6.jsonc", [&] {
+        std::string text = example_;
+        text.replace(text.find(listen), listen.size(), "\"listen\": \"[::1]:8471\"");
+        return text;
+    }()));
+    ASSERT_TRUE(c.admin);
+    EXPECT_EQ(c.admin->host, "::1");
+    EXPECT_EQ(c.admin->port, 8471);
+}
+
 TEST_F(example_config, a_row_filter_names_a_field_of_the_rows_and_needs_one_record_per_row) {
     const auto c = load_config(dir_.write("config/c.jsonc", example_));
     EXPECT_EQ(c.flows[0].only_rows_field, "/services_section/service_implementing_agency");
