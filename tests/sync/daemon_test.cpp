@@ -128,42 +128,13 @@ TEST_F(daemon_test, unknown_flow_is_a_usage_error) {
 }
 
 TEST_F(daemon_test, daemon_serves_the_admin_api_and_stops_on_sigterm) {
-    int out[2];
-    int err[2];
-    ASSERT_EQ(pipe(out), 0);
-    ASSERT_EQ(pipe(err), 0);
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        dup2(out[1], STDOUT_FILENO);
-        dup2(err[1], STDERR_FILENO);
-        close(out[0]);
-        close(out[1]);
-        close(err[0]);
-        close(err[1]);
-        execl(
-            CASEBRIDGE_BINARY,
-            CASEBRIDGE_BINARY,
-            "run",
-            "--config",
-            config.c_str(),
-            "--shutdown-grace",
-            "20",
-            static_cast<char*>(nullptr)
-        );
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    FILE* f = fdopen(out[0], "r");
-    char buf[512] = {};
-    ASSERT_NE(std::fgets(buf, sizeof buf, f), nullptr);
-    std::string admin(buf);
+    // Its stderr (the log) is drained while it runs, so a chatty daemon never blocks on it.
+    auto d = test::child::start({"run", "--config", config.string(), "--shutdown-grace", "20"});
+    ASSERT_TRUE(d.running());
+    std::string admin = d.line();
     ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
     admin = admin.substr(7);
-    admin.pop_back();
-    ASSERT_NE(std::fgets(buf, sizeof buf, f), nullptr);
-    EXPECT_EQ(std::string(buf), "running\n");
+    EXPECT_EQ(d.line(), "running");
 
     const auto expected = eligible_ids();
     // The first run starts at once; wait until every eligible case has arrived.
@@ -224,16 +195,8 @@ TEST_F(daemon_test, daemon_serves_the_admin_api_and_stops_on_sigterm) {
         }
     }
 
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    std::fclose(f);
     std::string logs;
-    FILE* e = fdopen(err[0], "r");
-    while (std::fgets(buf, sizeof buf, e) != nullptr) {
-        logs += buf;
-    }
-    std::fclose(e);
+    const int status = d.stop(SIGTERM, &logs);
     EXPECT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << logs;
     EXPECT_NE(logs.find("\"stopped\""), std::string::npos) << logs;

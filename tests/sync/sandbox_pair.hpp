@@ -20,6 +20,7 @@
 #include "net/http_client.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/crypto.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 
 namespace casebridge::test {
@@ -147,77 +148,11 @@ protected:
     }
 };
 
-/// A child process running `casebridge ARGS...` with stdout and stderr piped.
+/// `casebridge ARGS...` as a child process: stdout read line by line, stderr drained as it
+/// comes (support/child_process.hpp).
 struct child {
-    pid_t pid = -1;
-    FILE* out = nullptr;
-    int err_fd = -1;
-
-    static child start(const std::vector<std::string>& args) {
-        int out[2];
-        int err[2];
-        child c;
-        if (pipe(out) != 0 || pipe(err) != 0) {
-            return c;
-        }
-        c.pid = fork();
-        if (c.pid == 0) {
-            dup2(out[1], STDOUT_FILENO);
-            dup2(err[1], STDERR_FILENO);
-            close(out[0]);
-            close(out[1]);
-            close(err[0]);
-            close(err[1]);
-            std::vector<char*> argv;
-            argv.push_back(const_cast<char*>(CASEBRIDGE_BINARY));
-            for (const auto& a : args) {
-                argv.push_back(const_cast<char*>(a.c_str()));
-            }
-            argv.push_back(nullptr);
-            execv(CASEBRIDGE_BINARY, argv.data());
-            _exit(127);
-        }
-        close(out[1]);
-        close(err[1]);
-        c.out = fdopen(out[0], "r");
-        c.err_fd = err[0];
-        return c;
-    }
-
-    std::string line() const {
-        char buf[1024] = {};
-        if (out == nullptr || std::fgets(buf, sizeof buf, out) == nullptr) {
-            return {};
-        }
-        std::string s(buf);
-        if (!s.empty() && s.back() == '\n') {
-            s.pop_back();
-        }
-        return s;
-    }
-
-    /// Sends `sig`, waits, and returns the wait status; collects stderr into `logs`.
-    int stop(int sig, std::string* logs = nullptr) {
-        kill(pid, sig);
-        std::string text;
-        char buf[4096];
-        for (;;) {
-            const auto n = read(err_fd, buf, sizeof buf);
-            if (n <= 0) {
-                break;
-            }
-            text.append(buf, static_cast<std::size_t>(n));
-        }
-        int status = 0;
-        waitpid(pid, &status, 0);
-        if (out != nullptr) {
-            std::fclose(out);
-        }
-        close(err_fd);
-        if (logs != nullptr) {
-            *logs = std::move(text);
-        }
-        return status;
+    static child_process start(const std::vector<std::string>& args) {
+        return child_process::start(CASEBRIDGE_BINARY, args);
     }
 };
 
