@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -11,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "adapter/secret.hpp"
 #include "core/atomic_file.hpp"
 #include "core/crypto.hpp"
 #include "core/result.hpp"
@@ -306,18 +306,6 @@ boost::system::result<std::vector<case_row>, std::string> parse_case_file(
         rows.push_back(std::move(out));
     }
     return rows;
-}
-
-std::optional<std::string> read_first_line(const fs::path& p) {
-    std::ifstream in(p);
-    std::string line;
-    if (!in || !std::getline(in, line)) {
-        return std::nullopt;
-    }
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
-        line.pop_back();
-    }
-    return line;
 }
 
 // 20251120T093000Z

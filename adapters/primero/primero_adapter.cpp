@@ -1,7 +1,6 @@
 #include "primero/primero_adapter.hpp"
 
 #include <cstdlib>
-#include <fstream>
 #include <iterator>
 #include <stdexcept>
 
@@ -138,26 +137,6 @@ std::string remote_message(const http_response& r, const field_names& fields) {
         return allowed_text((*doc)["error"], fields);
     }
     return {};
-}
-
-std::optional<std::string> read_secret(const secret_source& s) {
-    if (!s.file.empty()) {
-        std::ifstream in(s.file);
-        std::string line;
-        if (!in || !std::getline(in, line)) {
-            return std::nullopt;
-        }
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
-            line.pop_back();
-        }
-        return line;
-    }
-    if (!s.env.empty()) {
-        if (const char* v = std::getenv(s.env.c_str())) {
-            return std::string(v);
-        }
-    }
-    return std::nullopt;
 }
 
 remote_error with_record(remote_error e, const std::string& id) {

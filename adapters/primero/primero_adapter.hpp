@@ -14,6 +14,7 @@
 #include <rapidjson/document.h>
 
 #include "adapter/adapter.hpp"
+#include "adapter/secret.hpp"
 #include "net/http_client.hpp"
 
 namespace casebridge::primero {
@@ -25,11 +26,8 @@ enum class auth_mode {
     bearer,   ///< An identity provider's token, read from a file on use.
 };
 
-/// Where a secret comes from: a file (first line) or an environment variable.
-struct secret_source {
-    std::filesystem::path file;
-    std::string env;
-};
+/// Where a secret comes from (adapter/secret.hpp).
+using casebridge::secret_source;
 
 struct settings {
     std::string base_url;  ///< "https://primero.example.org" (no trailing /api/v2).

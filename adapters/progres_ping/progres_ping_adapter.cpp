@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <iterator>
 #include <set>
 #include <stdexcept>
@@ -46,26 +45,6 @@ std::string form_encode(std::string_view s) {
         }
     }
     return out;
-}
-
-std::optional<std::string> read_secret(const secret_source& s) {
-    if (!s.file.empty()) {
-        std::ifstream in(s.file);
-        std::string line;
-        if (!in || !std::getline(in, line)) {
-            return std::nullopt;
-        }
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
-            line.pop_back();
-        }
-        return line.empty() ? std::nullopt : std::optional<std::string>(line);
-    }
-    if (!s.env.empty()) {
-        if (const char* v = std::getenv(s.env.c_str()); v != nullptr && *v != '\0') {
-            return std::string(v);
-        }
-    }
-    return std::nullopt;
 }
 
 remote_error with_record(remote_error e, const std::string& id) {

@@ -18,15 +18,12 @@
 #include <rapidjson/fwd.h>
 
 #include "adapter/adapter.hpp"
+#include "adapter/secret.hpp"
 
 namespace casebridge::progres_ping {
 
-/// Where a secret comes from: a file (first line) or an environment variable.
-struct secret_source {
-    std::filesystem::path file;
-    std::string env;
-    bool empty() const { return file.empty() && env.empty(); }
-};
+/// Where a secret comes from (adapter/secret.hpp).
+using casebridge::secret_source;
 
 /// One PING query parameter ({"ParameterName": name, "Value": value}).
 struct query_parameter {

@@ -88,6 +88,24 @@ private:
     sqlite3* db_ = nullptr;
 };
 
+/// Steps `s` through its rows and calls `fn(const stmt&)` on each; `fn` returns result<void>,
+/// and an error from it ends the walk. Errors: those of stmt::step() and of `fn`.
+template <typename Fn>
+result<void> for_each_row(stmt& s, Fn&& fn) {
+    for (;;) {
+        auto row = s.step();
+        if (!row) {
+            return row.error();
+        }
+        if (!*row) {
+            return {};
+        }
+        if (result<void> r = fn(static_cast<const stmt&>(s)); !r) {
+            return r.error();
+        }
+    }
+}
+
 /// A transaction (BEGIN IMMEDIATE). Rolls back on destruction unless committed.
 class txn {
 public:

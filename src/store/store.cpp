@@ -378,20 +378,15 @@ result<std::vector<std::pair<dead_letter_row, dead_letter>>> store::list_dead_le
     }
     s->bind(2, limit);
     std::vector<std::pair<dead_letter_row, dead_letter>> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            break;
-        }
-        auto dl = read_dead_letter(*s, 2);
+    const auto read = [&out](const stmt& r) -> result<void> {
+        auto dl = read_dead_letter(r, 2);
         if (!dl) {
             return dl.error();
         }
-        out.emplace_back(dead_letter_row{s->column_int(0), s->column_text(1)}, std::move(*dl));
-    }
+        out.emplace_back(dead_letter_row{r.column_int(0), r.column_text(1)}, std::move(*dl));
+        return {};
+    };
+    STORE_TRY(for_each_row(*s, read));
     return out;
 }
 
@@ -423,21 +418,16 @@ result<std::vector<flow_cursor>> store::cursors() {
         return s.error();
     }
     std::vector<flow_cursor> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            break;
-        }
-        auto flow = token::make(s->column_text(0));
+    const auto read = [&out](const stmt& r) -> result<void> {
+        auto flow = token::make(r.column_text(0));
         if (!flow) {
             CASEBRIDGE_RETURN_ERROR(errc::store_failed);
         }
         out.push_back(flow_cursor{
-            *flow, cursor{s->column_text(1), s->column_int(2)}, s->column_text(3)});
-    }
+            *flow, cursor{r.column_text(1), r.column_int(2)}, r.column_text(3)});
+        return {};
+    };
+    STORE_TRY(for_each_row(*s, read));
     return out;
 }
 
@@ -453,16 +443,9 @@ result<std::vector<delivery>> store::deliveries_in(
     }
     s->bind(1, std::string_view(flow.str())).bind(2, to_string(state)).bind(3, limit);
     std::vector<delivery> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            break;
-        }
-        auto sys = token::make(s->column_text(0));
-        auto id = token::make(s->column_text(1));
+    const auto read = [&](const stmt& r) -> result<void> {
+        auto sys = token::make(r.column_text(0));
+        auto id = token::make(r.column_text(1));
         if (!sys || !id) {
             CASEBRIDGE_RETURN_ERROR(errc::store_failed);
         }
@@ -470,11 +453,13 @@ result<std::vector<delivery>> store::deliveries_in(
             flow,
             record_id{*sys, *id},
             state,
-            s->column_int(2),
-            opt_token(*s, 3),
+            r.column_int(2),
+            opt_token(r, 3),
             std::nullopt,
-            opt_token(*s, 4)});
-    }
+            opt_token(r, 4)});
+        return {};
+    };
+    STORE_TRY(for_each_row(*s, read));
     return out;
 }
 
@@ -487,20 +472,15 @@ result<std::vector<std::pair<delivery_state, std::int64_t>>> store::delivery_cou
     }
     s->bind(1, std::string_view(flow.str()));
     std::vector<std::pair<delivery_state, std::int64_t>> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            break;
-        }
-        const auto st = parse_state(s->column_text(0));
+    const auto read = [&out](const stmt& r) -> result<void> {
+        const auto st = parse_state(r.column_text(0));
         if (!st) {
             CASEBRIDGE_RETURN_ERROR(errc::store_failed);
         }
-        out.emplace_back(*st, s->column_int(1));
-    }
+        out.emplace_back(*st, r.column_int(1));
+        return {};
+    };
+    STORE_TRY(for_each_row(*s, read));
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -515,33 +495,28 @@ result<std::vector<review_item>> store::reviews(std::int64_t limit) {
     }
     s->bind(1, limit);
     std::vector<review_item> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            break;
-        }
-        auto flow = token::make(s->column_text(1));
-        auto sys = token::make(s->column_text(2));
-        auto id = token::make(s->column_text(3));
-        auto kind = token::make(s->column_text(4));
+    const auto read = [&out](const stmt& r) -> result<void> {
+        auto flow = token::make(r.column_text(1));
+        auto sys = token::make(r.column_text(2));
+        auto id = token::make(r.column_text(3));
+        auto kind = token::make(r.column_text(4));
         if (!flow || !sys || !id || !kind) {
             CASEBRIDGE_RETURN_ERROR(errc::store_failed);
         }
-        review_item r{
-            s->column_int(0), *flow, record_id{*sys, *id}, *kind, std::nullopt, s->column_text(7)};
-        if (!s->column_is_null(5)) {
-            auto tsys = token::make(s->column_text(5));
-            auto tid = token::make(s->column_text(6));
+        review_item item{
+            r.column_int(0), *flow, record_id{*sys, *id}, *kind, std::nullopt, r.column_text(7)};
+        if (!r.column_is_null(5)) {
+            auto tsys = token::make(r.column_text(5));
+            auto tid = token::make(r.column_text(6));
             if (!tsys || !tid) {
                 CASEBRIDGE_RETURN_ERROR(errc::store_failed);
             }
-            r.target = record_id{*tsys, *tid};
+            item.target = record_id{*tsys, *tid};
         }
-        out.push_back(std::move(r));
-    }
+        out.push_back(std::move(item));
+        return {};
+    };
+    STORE_TRY(for_each_row(*s, read));
     return out;
 }
 

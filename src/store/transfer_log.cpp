@@ -248,23 +248,18 @@ result<std::string> head_hash(db& database) {
 
 result<std::vector<log_row>> collect(stmt& s) {
     std::vector<log_row> out;
-    for (;;) {
-        auto row = s.step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            break;
-        }
-        const auto r = read_row(s);
+    const auto read = [&out](const stmt& row) -> result<void> {
+        const auto r = read_row(row);
         log_row lr;
-        lr.seq = s.column_int(0);
-        lr.ts = s.column_text(1);
+        lr.seq = row.column_int(0);
+        lr.ts = row.column_text(1);
         auto c = canonical_of(r);
         lr.canonical = c ? *c : std::string("{}");
-        lr.entry_hash = s.column_text(static_cast<int>(hashed_columns.size()) + 1);
+        lr.entry_hash = row.column_text(static_cast<int>(hashed_columns.size()) + 1);
         out.push_back(std::move(lr));
-    }
+        return {};
+    };
+    STORE_TRY(for_each_row(s, read));
     return out;
 }
 
@@ -523,22 +518,17 @@ result<verify_report> verify(db& database, const verify_options& options) {
         if (!s) {
             return s.error();
         }
-        for (;;) {
-            auto row = s->step();
-            if (!row) {
-                return row.error();
-            }
-            if (!*row) {
-                break;
-            }
+        const auto read = [&cps](const stmt& r) -> result<void> {
             checkpoint c{
-                s->column_int(0),
-                s->column_text(1),
-                s->column_text(2),
-                s->column_text(3),
-                s->column_text(4)};
+                r.column_int(0),
+                r.column_text(1),
+                r.column_text(2),
+                r.column_text(3),
+                r.column_text(4)};
             cps.emplace(c.size, std::move(c));
-        }
+            return {};
+        };
+        STORE_TRY(for_each_row(*s, read));
     }
     std::optional<std::string> external_head;  // our chain's hash at the external size
 

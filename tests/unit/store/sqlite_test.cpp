@@ -69,6 +69,50 @@ TEST(sqlite, unique_violation_is_a_conflict_and_bad_sql_a_store_failure) {
 
 // Each migration step on a real file: the version moves one step at a time, the tables and
 // indexes of that step exist afterwards, and running migrate again changes nothing.
+TEST(sqlite, for_each_row_visits_every_row_and_stops_at_the_first_error) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "s.db");
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(
+        d->exec("CREATE TABLE t (x INTEGER PRIMARY KEY, y TEXT);"
+                "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c');")
+    );
+    auto s = d->prepare("SELECT x, y FROM t ORDER BY x");
+    ASSERT_TRUE(s);
+    std::string seen;
+    const auto all = [&seen](const stmt& r) -> result<void> {
+        seen += std::to_string(r.column_int(0)) + r.column_text(1);
+        return {};
+    };
+    ASSERT_TRUE(for_each_row(*s, all));
+    EXPECT_EQ(seen, "1a2b3c");
+
+    auto again = d->prepare("SELECT x FROM t ORDER BY x");
+    ASSERT_TRUE(again);
+    int calls = 0;
+    const auto stop_at_two = [&calls](const stmt& r) -> result<void> {
+        ++calls;
+        if (r.column_int(0) == 2) {
+            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+        }
+        return {};
+    };
+    const auto r = for_each_row(*again, stop_at_two);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), errc::store_failed);
+    EXPECT_EQ(calls, 2);
+
+    auto none = d->prepare("SELECT x FROM t WHERE x > 10");
+    ASSERT_TRUE(none);
+    int empty_calls = 0;
+    const auto count = [&empty_calls](const stmt&) -> result<void> {
+        ++empty_calls;
+        return {};
+    };
+    EXPECT_TRUE(for_each_row(*none, count));
+    EXPECT_EQ(empty_calls, 0);
+}
+
 TEST(migrations, each_step_on_a_real_file) {
     test::temp_dir dir;
     const auto path = dir / "m.db";
