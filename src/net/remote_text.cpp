@@ -24,6 +24,19 @@ bool is_word(char c) {
     return is_digit(c) || is_lower(c) || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
+// Lengths of the prefixes of `s` that are runs of digits, longest first.
+std::vector<std::size_t> digit_lengths(std::string_view s) {
+    std::vector<std::size_t> out;
+    std::size_t n = 0;
+    while (n < s.size() && is_digit(s[n])) {
+        ++n;
+    }
+    for (; n > 0; --n) {
+        out.push_back(n);
+    }
+    return out;
+}
+
 // Lengths of the prefixes of `s` that are message keys, longest first.
 std::vector<std::size_t> key_lengths(std::string_view s) {
     std::vector<std::size_t> out;
@@ -74,22 +87,9 @@ bool match(
             }
             return false;
         }
-        if (name == "n") {
-            std::size_t n = 0;
-            while (n < msg.size() && is_digit(msg[n])) {
-                ++n;
-            }
-            for (; n > 0; --n) {
-                out += msg.substr(0, n);
-                if (match(rest, msg.substr(n), fields, out)) {
-                    return true;
-                }
-                out.resize(kept);
-            }
-            return false;
-        }
-        if (name == "key") {
-            for (const std::size_t n : key_lengths(msg)) {
+        if (name == "n" || name == "key") {
+            // Kept as sent: digits, or a message key.
+            for (const std::size_t n : name == "n" ? digit_lengths(msg) : key_lengths(msg)) {
                 out += msg.substr(0, n);
                 if (match(rest, msg.substr(n), fields, out)) {
                     return true;

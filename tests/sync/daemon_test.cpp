@@ -71,22 +71,18 @@ TEST_F(daemon_test, dry_run_scratch_folders_are_private_distinct_and_removed) {
     const auto& clock = system_clock_source::instance();
     app::engine_options o;
     o.read_only_store = true;
-    auto first = std::make_unique<app::engine>(
-        app::load_config(config, &registry),
-        registry,
-        ctx.get_executor(),
-        clock,
-        logger(sink, clock),
-        o
-    );
-    auto second = std::make_unique<app::engine>(
-        app::load_config(config, &registry),
-        registry,
-        ctx.get_executor(),
-        clock,
-        logger(sink, clock),
-        o
-    );
+    const auto dry_engine = [&] {
+        return std::make_unique<app::engine>(
+            app::load_config(config, &registry),
+            registry,
+            ctx.get_executor(),
+            clock,
+            logger(sink, clock),
+            o
+        );
+    };
+    auto first = dry_engine();
+    auto second = dry_engine();
     const auto a = first->scratch_dir();
     const auto b = second->scratch_dir();
     ASSERT_TRUE(a && b);

@@ -185,6 +185,33 @@ protected:
         return r;
     }
 
+    /// An adapter whose asynchronous referral writes stay queued at PING (each checked
+    /// `status_checks` times, still in progress) until process_queue().
+    std::unique_ptr<progres_ping_adapter> queued_writes(int status_checks) {
+        sandbox::ping_settings s;
+        s.async_checks = 100;
+        start(0, s);
+        auto st = config(true);
+        st.status_checks = status_checks;
+        return make(st);
+    }
+
+    /// A transfer-status write for intervention `iv`: the golden body with its ids.
+    external_record transfer_status_for(const std::string& iv) const {
+        external_record st;
+        st.stream = "transfer_status";
+        st.body = golden("progres_ping.transfer_status/out-pending.expected.json");
+        for (auto& f : st.body["Fields"].GetArray()) {
+            const std::string name = f["Name"].GetString();
+            if (name == "progres_lpinterventionid") {
+                f["Value"].SetString(iv.c_str(), st.body.GetAllocator());
+            } else if (name == "progres_businessunit") {
+                f["Value"].SetString(box->ids().business_unit.c_str(), st.body.GetAllocator());
+            }
+        }
+        return st;
+    }
+
     std::size_t requests_to(std::string_view path) const {
         std::size_t n = 0;
         for (const auto& r : box->server().requests()) {
@@ -441,20 +468,7 @@ TEST_F(ping_adapter_test, concurrent_writes_across_token_expiries_share_one_rene
     auto a = make(config());
     const auto ids = box->intervention_ids();
     ASSERT_EQ(ids.size(), 12u);
-    const auto write = [&](const std::string& iv) {
-        external_record st;
-        st.stream = "transfer_status";
-        st.body = golden("progres_ping.transfer_status/out-pending.expected.json");
-        for (auto& f : st.body["Fields"].GetArray()) {
-            const std::string name = f["Name"].GetString();
-            if (name == "progres_lpinterventionid") {
-                f["Value"].SetString(iv.c_str(), st.body.GetAllocator());
-            } else if (name == "progres_businessunit") {
-                f["Value"].SetString(box->ids().business_unit.c_str(), st.body.GetAllocator());
-            }
-        }
-        return a->push(std::move(st));
-    };
+    const auto write = [&](const std::string& iv) { return a->push(transfer_status_for(iv)); };
     const auto write_together = [&](std::size_t from, std::size_t n) {
         std::vector<std::future<remote_result<std::string>>> calls;
         for (std::size_t i = from; i < from + n; ++i) {
@@ -546,12 +560,7 @@ TEST_F(ping_adapter_test, asynchronous_write_is_followed_by_checkstatus) {
 }
 
 TEST_F(ping_adapter_test, an_async_write_still_queued_is_not_sent_again) {
-    sandbox::ping_settings s;
-    s.async_checks = 100;
-    start(0, s);
-    auto st = config(true);
-    st.status_checks = 2;
-    auto a = make(st);
+    auto a = queued_writes(2);
     auto first = run(a->push(referral("k/1")));
     ASSERT_FALSE(first);
     EXPECT_TRUE(first.error().transient()) << first.error().describe();
@@ -573,12 +582,7 @@ TEST_F(ping_adapter_test, an_async_write_still_queued_is_not_sent_again) {
 // hear the outcome drops the pending entry; the other must not touch the entry it found before
 // its own status check.
 TEST_F(ping_adapter_test, concurrent_lookups_of_a_failed_queued_write_both_answer_nothing_written) {
-    sandbox::ping_settings s;
-    s.async_checks = 100;
-    start(0, s);
-    auto st = config(true);
-    st.status_checks = 1;
-    auto a = make(st);
+    auto a = queued_writes(1);
     auto bad = referral("k/f");
     Value extra(rapidjson::kObjectType);
     extra.AddMember("Name", "progres_notafield", bad.body.GetAllocator());
@@ -689,19 +693,8 @@ TEST_F(ping_adapter_test, decisions_and_transfer_status_write_backs) {
 
     // The delivery state of an intervention that came from proGres.
     const auto iv = box->intervention_ids()[0];
-    external_record st;
-    st.stream = "transfer_status";
+    auto st = transfer_status_for(iv);
     st.source_key = "flow/t/" + iv;
-    st.body = golden("progres_ping.transfer_status/out-pending.expected.json");
-    auto& fields = st.body["Fields"];
-    for (auto& f : fields.GetArray()) {
-        const std::string name = f["Name"].GetString();
-        if (name == "progres_lpinterventionid") {
-            f["Value"].SetString(iv.c_str(), st.body.GetAllocator());
-        } else if (name == "progres_businessunit") {
-            f["Value"].SetString(box->ids().business_unit.c_str(), st.body.GetAllocator());
-        }
-    }
     auto written = run(a->push(std::move(st)));
     ASSERT_TRUE(written) << written.error().describe();
     EXPECT_EQ(*written, iv);
@@ -725,16 +718,9 @@ TEST_F(ping_adapter_test, decisions_and_transfer_status_write_backs) {
         << refused.error().detail;
 
     // A value the remote quotes in its message does not reach the error.
-    external_record odd;
-    odd.stream = "transfer_status";
-    odd.body = golden("progres_ping.transfer_status/out-pending.expected.json");
+    auto odd = transfer_status_for(iv);
     for (auto& f : odd.body["Fields"].GetArray()) {
-        const std::string name = f["Name"].GetString();
-        if (name == "progres_lpinterventionid") {
-            f["Value"].SetString(iv.c_str(), odd.body.GetAllocator());
-        } else if (name == "progres_businessunit") {
-            f["Value"].SetString(box->ids().business_unit.c_str(), odd.body.GetAllocator());
-        } else if (name == "progres_primerotransferstatus") {
+        if (f["Name"] == "progres_primerotransferstatus") {
             f["Value"].SetString("125089999", odd.body.GetAllocator());
         }
     }
