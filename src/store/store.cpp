@@ -33,6 +33,32 @@ std::optional<delivery_state> parse_state(std::string_view s) {
     return std::nullopt;
 }
 
+// The record linked to `from` in `system`, by `sql` (one id column; binds from.system,
+// from.id, system), or nullopt.
+result<std::optional<record_id>> link_of(
+    db& database, std::string_view sql, const record_id& from, const token& system
+) {
+    auto s = database.prepare(sql);
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(from.system.str()))
+        .bind(2, std::string_view(from.id.str()))
+        .bind(3, std::string_view(system.str()));
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<record_id>();
+    }
+    auto id = token::make(s->column_text(0));
+    if (!id) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    return std::optional<record_id>(record_id{system, *id});
+}
+
 std::optional<token> opt_token(const stmt& s, int col) {
     if (s.column_is_null(col)) {
         return std::nullopt;
@@ -558,55 +584,25 @@ result<void> store::insert_link(const record_id& source, const record_id& target
 result<std::optional<record_id>> store::linked_from(
     const record_id& target, const token& source_system
 ) {
-    auto s = db_.prepare(
+    return link_of(
+        db_,
         "SELECT source_id FROM links WHERE target_system = ? AND target_id = ? AND"
-        " source_system = ?"
+        " source_system = ?",
+        target,
+        source_system
     );
-    if (!s) {
-        return s.error();
-    }
-    s->bind(1, std::string_view(target.system.str()))
-        .bind(2, std::string_view(target.id.str()))
-        .bind(3, std::string_view(source_system.str()));
-    auto row = s->step();
-    if (!row) {
-        return row.error();
-    }
-    if (!*row) {
-        return std::optional<record_id>();
-    }
-    auto id = token::make(s->column_text(0));
-    if (!id) {
-        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
-    }
-    return std::optional<record_id>(record_id{source_system, *id});
 }
 
 result<std::optional<record_id>> store::linked(
     const record_id& source, const token& target_system
 ) {
-    auto s = db_.prepare(
+    return link_of(
+        db_,
         "SELECT target_id FROM links WHERE source_system = ? AND source_id = ? AND"
-        " target_system = ?"
+        " target_system = ?",
+        source,
+        target_system
     );
-    if (!s) {
-        return s.error();
-    }
-    s->bind(1, std::string_view(source.system.str()))
-        .bind(2, std::string_view(source.id.str()))
-        .bind(3, std::string_view(target_system.str()));
-    auto row = s->step();
-    if (!row) {
-        return row.error();
-    }
-    if (!*row) {
-        return std::optional<record_id>();
-    }
-    auto id = token::make(s->column_text(0));
-    if (!id) {
-        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
-    }
-    return std::optional<record_id>(record_id{target_system, *id});
 }
 
 result<void> store::mark_closed(const record_id& record, time_point closed_at) {
