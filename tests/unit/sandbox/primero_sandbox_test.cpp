@@ -1,7 +1,10 @@
 // Acceptance checks of reference §5 (primero-v2-api.md) against the Primero sandbox.
 #include "sandbox/primero/primero_sandbox.hpp"
 
+#include <fstream>
+#include <map>
 #include <set>
+#include <sstream>
 
 #include <boost/asio/this_coro.hpp>
 #include <gtest/gtest.h>
@@ -83,7 +86,52 @@ protected:
         return out;
     }
     std::string first_id() const { return box->case_ids().front(); }
+    // As `call`, with Basic auth of another of the sandbox's users.
+    api_result call_as(
+        const std::string& user,
+        const std::string& method,
+        const std::string& path,
+        const std::string& body = {}
+    ) {
+        const auto pw = box->password_of(user);
+        EXPECT_TRUE(pw.has_value()) << "no sandbox user " << user;
+        return call(
+            method,
+            path,
+            body,
+            {{"Authorization", "Basic " + base64_encode(user + ":" + pw.value_or(""))}},
+            false
+        );
+    }
+    // Creates a case with a client id as the main user; `extra` is more JSON members.
+    void create_case(const std::string& id, const std::string& extra = {}) {
+        const auto r = call(
+            "POST",
+            "/api/v2/cases",
+            R"({"data":{"id":")" + id + R"(","name":"Test")" + (extra.empty() ? "" : ",") + extra +
+                "}}"
+        );
+        ASSERT_EQ(r.status, 204u);
+    }
+    std::optional<rapidjson::Document> stored(const std::string& id) const {
+        const auto text = box->case_json(id);
+        if (!text) {
+            return std::nullopt;
+        }
+        auto d = json::parse(*text);
+        if (!d) {
+            return std::nullopt;
+        }
+        return std::move(*d);
+    }
 };
+
+// One test per acceptance check of reference §5 that is not covered above.
+using PrimeroSandboxChecks = sandbox_test;
+
+std::string forbidden_body(const std::string& resource) {
+    return R"({"errors":[{"status":403,"resource":")" + resource + R"(","message":"Forbidden"}]})";
+}
 
 TEST_F(sandbox_test, list_has_envelope_and_metadata) {  // §5.1
     start(30);
@@ -510,6 +558,257 @@ TEST_F(sandbox_test, synthetic_cases_are_deterministic_and_realistic) {
     EXPECT_GT(bengali, 30u);
     EXPECT_LT(bengali, 200u);
     EXPECT_GT(ties, 50u);  // many cases share a second: paging must cope
+}
+
+TEST_F(PrimeroSandboxChecks, Check03ForbiddenIndex) {
+    start(3);
+    // Every user has a password of their own.
+    EXPECT_NE(box->password_of("cp_user_admin"), box->password_of(box->user_name()));
+    EXPECT_FALSE(box->password_of("nobody").has_value());
+    const auto wrong = call(
+        "GET",
+        "/api/v2/cases",
+        {},
+        {{"Authorization", "Basic " + base64_encode("cp_user_admin:" + box->password())}},
+        false
+    );
+    EXPECT_EQ(wrong.status, 401u);
+
+    // A user whose role has no case permissions.
+    for (const std::string target : {"/api/v2/cases", "/api/v2/cases?per=5&page=2"}) {
+        const auto r = call_as("cp_user_admin", "GET", target);
+        ASSERT_EQ(r.status, 403u) << target;
+        ASSERT_TRUE(r.doc["errors"].IsArray());
+        ASSERT_EQ(r.doc["errors"].Size(), 1u);
+        EXPECT_EQ(
+            json::canonical(r.doc["errors"][0]),
+            R"({"message":"Forbidden","resource":"/api/v2/cases","status":403})"
+        );
+        EXPECT_EQ(r.raw.body, forbidden_body("/api/v2/cases"));  // keys in Primero's order
+        EXPECT_FALSE(r.doc.HasMember("data"));
+    }
+    const auto id = first_id();
+    const auto show = call_as("cp_user_admin", "GET", "/api/v2/cases/" + id);
+    EXPECT_EQ(show.status, 403u);
+    EXPECT_EQ(show.raw.body, forbidden_body("/api/v2/cases/" + id));
+    // The main user still sees every case.
+    const auto all = call("GET", "/api/v2/cases");
+    ASSERT_EQ(all.status, 200u);
+    EXPECT_EQ(all.doc["metadata"]["total"].GetInt(), 3);
+}
+
+TEST_F(PrimeroSandboxChecks, Check09ShowOutOfScopeIsForbidden) {
+    start(3);
+    const auto id = first_id();
+    // cp_worker_2's scope is their own cases; the synthetic ones belong to the main user.
+    const auto list = call_as("cp_worker_2", "GET", "/api/v2/cases");
+    ASSERT_EQ(list.status, 200u);
+    EXPECT_EQ(list.doc["metadata"]["total"].GetInt(), 0);
+    const auto r = call_as("cp_worker_2", "GET", "/api/v2/cases/" + id);
+    ASSERT_EQ(r.status, 403u);
+    ASSERT_EQ(r.doc["errors"].Size(), 1u);
+    EXPECT_EQ(r.doc["errors"][0]["status"].GetInt(), 403);
+    EXPECT_EQ(std::string(r.doc["errors"][0]["resource"].GetString()), "/api/v2/cases/" + id);
+    EXPECT_STREQ(r.doc["errors"][0]["message"].GetString(), "Forbidden");
+    // Not found comes before forbidden.
+    const auto nf = call_as("cp_worker_2", "GET", "/api/v2/cases/thisdoesntexist");
+    EXPECT_EQ(nf.status, 404u);
+    // Writes outside the scope are refused too, and change nothing.
+    const std::string before = *box->case_json(id);
+    EXPECT_EQ(
+        call_as("cp_worker_2", "PATCH", "/api/v2/cases/" + id, R"({"data":{"age":3}})").status, 403u
+    );
+    EXPECT_EQ(call_as("cp_worker_2", "DELETE", "/api/v2/cases/" + id).status, 403u);
+    EXPECT_EQ(*box->case_json(id), before);
+
+    // A case the user creates is theirs, and in scope.
+    const auto created =
+        call_as("cp_worker_2", "POST", "/api/v2/cases", R"({"data":{"name":"Own","age":4}})");
+    ASSERT_EQ(created.status, 200u);
+    const std::string own = created.doc["data"]["id"].GetString();
+    EXPECT_STREQ(created.doc["data"]["owned_by"].GetString(), "cp_worker_2");
+    EXPECT_EQ(call_as("cp_worker_2", "GET", "/api/v2/cases/" + own).status, 200u);
+    const auto mine = call_as("cp_worker_2", "GET", "/api/v2/cases");
+    ASSERT_EQ(mine.doc["metadata"]["total"].GetInt(), 1);
+    EXPECT_EQ(std::string(mine.doc["data"][0]["id"].GetString()), own);
+    EXPECT_EQ(call("GET", "/api/v2/cases").doc["metadata"]["total"].GetInt(), 4);  // scope all
+
+    // A referral puts the recipient among the case's users: it enters their scope.
+    call(
+        "PATCH",
+        "/api/v2/cases/" + id,
+        R"({"data":{"disclosure_other_orgs":true,"consent_for_services":true}})"
+    );
+    ASSERT_EQ(
+        call(
+            "POST",
+            "/api/v2/cases/" + id + "/referrals",
+            R"({"data":{"transitioned_to":"cp_worker_2"}})"
+        )
+            .status,
+        200u
+    );
+    EXPECT_EQ(call_as("cp_worker_2", "GET", "/api/v2/cases/" + id).status, 200u);
+    EXPECT_EQ(call_as("cp_worker_2", "GET", "/api/v2/cases").doc["metadata"]["total"].GetInt(), 2);
+}
+
+TEST_F(PrimeroSandboxChecks, Check12CreateWithoutPermissionIsForbidden) {
+    start(0);
+    const std::string uid = "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f";
+    const std::string body =
+        R"({"data":{"id":")" + uid + R"(","name":"Test","age":12,"sex":"female"}})";
+    for (const char* user : {"cp_user_admin", "system_sync"}) {
+        const auto r = call_as(user, "POST", "/api/v2/cases", body);
+        EXPECT_EQ(r.status, 403u) << user;
+        EXPECT_EQ(r.raw.body, forbidden_body("/api/v2/cases")) << user;
+    }
+    EXPECT_EQ(box->case_count(), 0u);
+    EXPECT_EQ(call("GET", "/api/v2/cases/" + uid).status, 404u);
+    const auto ok = call_as("cp_worker_2", "POST", "/api/v2/cases", body);
+    EXPECT_EQ(ok.status, 204u);
+    EXPECT_EQ(box->case_count(), 1u);
+}
+
+TEST_F(PrimeroSandboxChecks, Check15UpdateKeepsIdsAndDropsUnknownFields) {
+    start(0);
+    const std::string id = "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a";
+    const std::string other = "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b";
+    create_case(id, R"("age":12,"sex":"male")");
+    clock.advance(3s);
+    const auto upd = call(
+        "PATCH", "/api/v2/cases/" + id, R"({"data":{"name":"Tester","age":10,"sex":"female"}})"
+    );
+    ASSERT_EQ(upd.status, 200u);
+    EXPECT_EQ(std::string(upd.doc["data"]["id"].GetString()), id);
+    EXPECT_EQ(upd.doc["data"]["age"].GetInt(), 10);
+    EXPECT_STREQ(upd.doc["data"]["sex"].GetString(), "female");
+    EXPECT_TRUE(upd.doc["data"]["last_updated_at"].IsString());
+
+    const auto unknown = call(
+        "PATCH",
+        "/api/v2/cases/" + id,
+        R"({"data":{"name":"TesterTester","unauthorized_field":"0001"}})"
+    );
+    ASSERT_EQ(unknown.status, 200u);
+    EXPECT_STREQ(unknown.doc["data"]["name"].GetString(), "TesterTester");
+    EXPECT_FALSE(unknown.doc["data"].HasMember("unauthorized_field"));
+    auto rec = stored(id);
+    ASSERT_TRUE(rec);
+    EXPECT_STREQ((*rec)["name"].GetString(), "TesterTester");
+    EXPECT_FALSE(rec->HasMember("unauthorized_field"));
+    EXPECT_FALSE(call("GET", "/api/v2/cases/" + id).doc["data"].HasMember("unauthorized_field"));
+
+    const auto new_id =
+        call("PATCH", "/api/v2/cases/" + id, R"({"data":{"id":")" + other + R"("}})");
+    ASSERT_EQ(new_id.status, 200u);
+    EXPECT_EQ(std::string(new_id.doc["data"]["id"].GetString()), id);
+    EXPECT_TRUE(box->case_json(id).has_value());
+    EXPECT_FALSE(box->case_json(other).has_value());
+    EXPECT_EQ(box->case_ids(), std::vector<std::string>{id});
+
+    const auto nid = call("PATCH", "/api/v2/cases/" + id, R"({"data":{"national_id_no":"001"}})");
+    ASSERT_EQ(nid.status, 200u);
+    ASSERT_TRUE(nid.doc["data"]["national_id_no"].IsString());
+    EXPECT_STREQ(nid.doc["data"]["national_id_no"].GetString(), "001");
+    rec = stored(id);
+    ASSERT_TRUE((*rec)["national_id_no"].IsString());
+    EXPECT_STREQ((*rec)["national_id_no"].GetString(), "001");
+
+    // A create drops unknown fields the same way.
+    const auto created =
+        call("POST", "/api/v2/cases", R"({"data":{"name":"New","unauthorized_field":"0001"}})");
+    ASSERT_EQ(created.status, 200u);
+    EXPECT_FALSE(created.doc["data"].HasMember("unauthorized_field"));
+    EXPECT_FALSE(stored(created.doc["data"]["id"].GetString())->HasMember("unauthorized_field"));
+}
+
+// Every top-level field the Primero mapping can send, and every field of a synthetic case,
+// is a field of the sandbox's forms: a PATCH stores each of them.
+TEST_F(PrimeroSandboxChecks, Check15KnownFieldsCoverTheMappingAndTheSyntheticCases) {
+    start(40);
+    std::ifstream in(std::string(CASEBRIDGE_SOURCE_DIR) + "/mappings/primero.case.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    auto mapping = json::parse(text.str(), json::dialect::with_comments);
+    ASSERT_TRUE(mapping) << "mappings/primero.case.json does not parse";
+    std::set<std::string> subforms;
+    std::set<std::string> names;
+    for (const auto& rule : (*mapping)["rules"].GetArray()) {
+        if (rule.HasMember("same")) {
+            for (const auto& n : rule["same"].GetArray()) {
+                names.insert(n.GetString());
+            }
+        }
+        if (rule.HasMember("system")) {
+            std::string pointer = rule["system"].GetString();
+            const std::string top = pointer.substr(1, pointer.find('/', 1) - 1);
+            names.insert(top);
+            if (rule.HasMember("rows")) {
+                subforms.insert(top);
+            }
+        }
+    }
+    ASSERT_GT(names.size(), 80u);
+    // Values of the right type: taken from the synthetic cases where they have the field.
+    rapidjson::Document patch(rapidjson::kObjectType);
+    auto& a = patch.GetAllocator();
+    for (const auto& cid : box->case_ids()) {
+        const auto rec = stored(cid);
+        for (const auto& m : rec->GetObject()) {
+            if (!patch.HasMember(m.name)) {
+                patch.AddMember(rapidjson::Value(m.name, a), rapidjson::Value(m.value, a), a);
+            }
+        }
+    }
+    const std::map<std::string, std::string> typed = {
+        {"age", "7"},
+        {"date_of_birth", R"("2019-04-05")"},
+        {"registration_date", R"("2025-01-02")"},
+        {"record_state", "true"},
+        {"consent_for_services", "true"},
+        {"disclosure_other_orgs", "true"}};
+    for (const auto& n : names) {
+        if (patch.HasMember(n.c_str())) {
+            continue;
+        }
+        std::string v = R"("v")";
+        if (const auto t = typed.find(n); t != typed.end()) {
+            v = t->second;
+        } else if (subforms.count(n) != 0) {
+            v = R"([{"unique_id":"0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"}])";
+        }
+        auto value = json::parse(v);
+        patch.AddMember(rapidjson::Value(n.c_str(), a), rapidjson::Value(*value, a), a);
+    }
+    const std::string id = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+    create_case(id);
+    rapidjson::Document body(rapidjson::kObjectType);
+    body.AddMember("data", rapidjson::Value(patch, body.GetAllocator()), body.GetAllocator());
+    const auto r = call("PATCH", "/api/v2/cases/" + id, json::to_string(body));
+    ASSERT_EQ(r.status, 200u);
+    const auto rec = stored(id);
+    // Ids never change, and the server keeps these up to date itself.
+    const std::set<std::string> server_owned = {
+        "id",
+        "case_id",
+        "case_id_display",
+        "short_id",
+        "unique_identifier",
+        "created_at",
+        "created_by",
+        "last_updated_at",
+        "last_updated_by"};
+    std::size_t checked = 0;
+    for (const auto& m : patch.GetObject()) {
+        const std::string n = m.name.GetString();
+        if (server_owned.count(n) != 0) {
+            continue;
+        }
+        ASSERT_TRUE(rec->HasMember(n.c_str())) << "dropped: " << n;
+        EXPECT_EQ(json::canonical((*rec)[n.c_str()]), json::canonical(m.value)) << n;
+        ++checked;
+    }
+    EXPECT_GT(checked, 75u);
 }
 
 TEST_F(sandbox_test, fault_rules_parse) {
