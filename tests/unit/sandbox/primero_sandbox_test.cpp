@@ -811,6 +811,284 @@ TEST_F(PrimeroSandboxChecks, Check15KnownFieldsCoverTheMappingAndTheSyntheticCas
     EXPECT_GT(checked, 75u);
 }
 
+TEST_F(PrimeroSandboxChecks, Check17RecordActionNeedsItsOwnPermission) {
+    primero_settings s;
+    s.users.push_back({"reader", "", "all", {"read"}, false});
+    s.users.push_back({"closer", "", "all", {"read", "close"}, false});
+    s.users.push_back({"reopener", "", "all", {"read", "reopen"}, false});
+    s.users.push_back({"disabler", "", "all", {"read", "enable_disable_record"}, false});
+    start(2, s);
+    const auto id = first_id();
+    const std::string path = "/api/v2/cases/" + id;
+    ASSERT_EQ(call("PATCH", path, R"({"data":{"status":"open","name":"Before"}})").status, 200u);
+    const auto status_of = [&] { return std::string((*stored(id))["status"].GetString()); };
+
+    // close
+    const std::string close = R"({"data":{"status":"closed"},"record_action":"close"})";
+    const auto refused = call_as("reader", "PATCH", path, close);
+    EXPECT_EQ(refused.status, 403u);
+    EXPECT_EQ(refused.raw.body, forbidden_body(path));
+    EXPECT_EQ(call_as("reopener", "PATCH", path, close).status, 403u);  // another action
+    EXPECT_EQ(status_of(), "open");
+    const auto closed = call_as("closer", "PATCH", path, close);
+    ASSERT_EQ(closed.status, 200u);
+    EXPECT_STREQ(closed.doc["data"]["status"].GetString(), "closed");
+    EXPECT_EQ(status_of(), "closed");
+    // The action opens only its own fields; without record_action nothing is allowed.
+    const auto sneaky = call_as(
+        "closer",
+        "PATCH",
+        path,
+        R"({"data":{"status":"closed","name":"Changed"},"record_action":"close"})"
+    );
+    EXPECT_EQ(sneaky.status, 200u);
+    EXPECT_FALSE(sneaky.doc["data"].HasMember("name"));
+    EXPECT_STREQ((*stored(id))["name"].GetString(), "Before");
+    EXPECT_EQ(call_as("closer", "PATCH", path, R"({"data":{"name":"Changed"}})").status, 403u);
+    EXPECT_EQ(
+        call_as("closer", "PATCH", path, R"({"data":{"status":"open"},"record_action":"promote"})")
+            .status,
+        403u
+    );
+
+    // reopen
+    const std::string reopen =
+        R"({"data":{"status":"open","case_status_reopened":true},"record_action":"reopen"})";
+    EXPECT_EQ(call_as("reader", "PATCH", path, reopen).status, 403u);
+    EXPECT_EQ(call_as("closer", "PATCH", path, reopen).status, 403u);
+    EXPECT_EQ(status_of(), "closed");
+    const auto reopened = call_as("reopener", "PATCH", path, reopen);
+    ASSERT_EQ(reopened.status, 200u);
+    EXPECT_STREQ(reopened.doc["data"]["status"].GetString(), "open");
+    EXPECT_TRUE(reopened.doc["data"]["case_status_reopened"].GetBool());
+    EXPECT_EQ(status_of(), "open");
+
+    // enable_disable_record
+    const std::string disable =
+        R"({"data":{"record_state":false},"record_action":"enable_disable_record"})";
+    EXPECT_EQ(call_as("reader", "PATCH", path, disable).status, 403u);
+    EXPECT_TRUE((*stored(id))["record_state"].GetBool());
+    const auto disabled = call_as("disabler", "PATCH", path, disable);
+    ASSERT_EQ(disabled.status, 200u);
+    ASSERT_TRUE(disabled.doc["data"]["record_state"].IsBool());
+    EXPECT_FALSE(disabled.doc["data"]["record_state"].GetBool());
+    EXPECT_FALSE(disabled.doc["data"]["enabled"].GetBool());
+    EXPECT_FALSE((*stored(id))["record_state"].GetBool());
+    // Reading is all the reader may do.
+    EXPECT_EQ(call_as("reader", "GET", path).status, 200u);
+}
+
+TEST_F(PrimeroSandboxChecks, Check18DisableWithoutPermissionIsForbidden) {
+    start(1);
+    const auto id = first_id();
+    const auto r = call_as("cp_manager", "DELETE", "/api/v2/cases/" + id);  // no such action
+    EXPECT_EQ(r.status, 403u);
+    EXPECT_EQ(r.raw.body, forbidden_body("/api/v2/cases/" + id));
+    EXPECT_EQ(call_as("cp_manager", "DELETE", "/api/v2/cases/nope").status, 404u);
+    EXPECT_TRUE((*stored(id))["record_state"].GetBool());
+}
+
+TEST_F(PrimeroSandboxChecks, Check20BulkTransferAppliesTheConsentRuleToEachCase) {
+    start(0);
+    const std::string a = "a0000000-0000-4000-8000-00000000000a";
+    const std::string b = "b0000000-0000-4000-8000-00000000000b";
+    const std::string c = "c0000000-0000-4000-8000-00000000000c";
+    const std::string d = "d0000000-0000-4000-8000-00000000000d";
+    create_case(a, R"("disclosure_other_orgs":true)");
+    create_case(b, R"("disclosure_other_orgs":true)");
+    create_case(c, R"("disclosure_other_orgs":false)");
+    create_case(d, R"("disclosure_other_orgs":true)");
+    const auto r = call(
+        "POST",
+        "/api/v2/cases/transfers",
+        R"({"data":{"ids":[")" + b + R"(",")" + a +
+            R"("],"transitioned_to":"cp_worker_2","notes":"Test Notes"}})"
+    );
+    ASSERT_EQ(r.status, 200u);
+    ASSERT_TRUE(r.doc["data"].IsArray());
+    ASSERT_EQ(r.doc["data"].Size(), 2u);
+    EXPECT_FALSE(r.doc.HasMember("errors"));
+    EXPECT_EQ(std::string(r.doc["data"][0]["record_id"].GetString()), b);  // request order
+    EXPECT_EQ(std::string(r.doc["data"][1]["record_id"].GetString()), a);
+    for (const auto& t : r.doc["data"].GetArray()) {
+        EXPECT_STREQ(t["status"].GetString(), "in_progress");
+        EXPECT_STREQ(t["type"].GetString(), "Transfer");
+        EXPECT_STREQ(t["transitioned_to"].GetString(), "cp_worker_2");
+        EXPECT_STREQ(t["transitioned_by"].GetString(), "primero_cp");
+        EXPECT_STREQ(t["notes"].GetString(), "Test Notes");
+    }
+    for (const auto& id : {a, b}) {
+        EXPECT_STREQ((*stored(id))["transfer_status"].GetString(), "in_progress");
+        EXPECT_EQ(call("GET", "/api/v2/cases/" + id + "/transfers").doc["data"].Size(), 1u);
+        EXPECT_EQ(call_as("cp_worker_2", "GET", "/api/v2/cases/" + id).status, 200u);
+    }
+
+    // The consent rule holds for each case: the refused one gets an error, the others go.
+    const auto mixed = call(
+        "POST",
+        "/api/v2/cases/transfers",
+        R"({"data":{"ids":[")" + c + R"(",")" + d + R"("],"transitioned_to":"cp_worker_2"}})"
+    );
+    ASSERT_EQ(mixed.status, 200u);
+    ASSERT_EQ(mixed.doc["data"].Size(), 1u);
+    EXPECT_EQ(std::string(mixed.doc["data"][0]["record_id"].GetString()), d);
+    ASSERT_EQ(mixed.doc["errors"].Size(), 1u);
+    EXPECT_EQ(
+        json::canonical(mixed.doc["errors"][0]),
+        R"({"detail":"consent","message":["transition.errors.consent"],"resource":"/api/v2/cases/)" +
+            c + R"(/transfers","status":422})"
+    );
+    EXPECT_EQ(call("GET", "/api/v2/cases/" + c + "/transfers").doc["data"].Size(), 0u);
+    EXPECT_FALSE(stored(c)->HasMember("transfer_status"));
+    EXPECT_EQ(call_as("cp_worker_2", "GET", "/api/v2/cases/" + c).status, 403u);
+    const auto overridden = call(
+        "POST",
+        "/api/v2/cases/transfers",
+        R"({"data":{"ids":[")" + c +
+            R"("],"transitioned_to":"cp_worker_2","consent_overridden":true}})"
+    );
+    ASSERT_EQ(overridden.status, 200u);
+    EXPECT_EQ(overridden.doc["data"].Size(), 1u);
+
+    // Authorised for every case or refused as a whole.
+    const std::string own = "e0000000-0000-4000-8000-00000000000e";
+    ASSERT_EQ(
+        call_as(
+            "cp_worker_2",
+            "POST",
+            "/api/v2/cases",
+            R"({"data":{"id":")" + own + R"(","disclosure_other_orgs":true}})"
+        )
+            .status,
+        204u
+    );
+    const std::string theirs = "e1000000-0000-4000-8000-00000000000e";  // the main user's
+    create_case(theirs, R"("disclosure_other_orgs":true)");
+    const std::string one_out_of_scope =
+        R"({"data":{"ids":[")" + own + R"(",")" + theirs + R"("],"transitioned_to":"cp_manager"}})";
+    const auto mixed_scope =
+        call_as("cp_worker_2", "POST", "/api/v2/cases/transfers", one_out_of_scope);
+    EXPECT_EQ(mixed_scope.status, 403u);
+    EXPECT_EQ(mixed_scope.raw.body, forbidden_body("/api/v2/cases/transfers"));
+    EXPECT_EQ(call("GET", "/api/v2/cases/" + own + "/transfers").doc["data"].Size(), 0u);
+    EXPECT_EQ(
+        call_as(
+            "cp_user_admin",
+            "POST",
+            "/api/v2/cases/transfers",
+            R"({"data":{"ids":[")" + a + R"("],"transitioned_to":"cp_worker_2"}})"
+        )
+            .status,
+        403u
+    );
+    const auto unknown = call(
+        "POST",
+        "/api/v2/cases/transfers",
+        R"({"data":{"ids":[")" + a +
+            R"(","f0000000-0000-4000-8000-00000000000f"],"transitioned_to":"cp_worker_2"}})"
+    );
+    EXPECT_EQ(unknown.status, 404u);
+    EXPECT_EQ(call("GET", "/api/v2/cases/" + a + "/transfers").doc["data"].Size(), 1u);
+    EXPECT_EQ(
+        call("POST", "/api/v2/cases/transfers", R"({"data":{"transitioned_to":"cp_worker_2"}})")
+            .status,
+        422u
+    );
+}
+
+TEST_F(PrimeroSandboxChecks, Check20BulkReferralUsesTheReferralConsentRule) {
+    start(0);
+    const std::string both = "a1000000-0000-4000-8000-00000000000a";
+    const std::string only_disclosure = "b1000000-0000-4000-8000-00000000000b";
+    create_case(both, R"("disclosure_other_orgs":true,"consent_for_services":true)");
+    create_case(only_disclosure, R"("disclosure_other_orgs":true,"consent_for_services":false)");
+    const auto r = call(
+        "POST",
+        "/api/v2/cases/referrals",
+        R"({"data":{"ids":[")" + both + R"(",")" + only_disclosure +
+            R"("],"transitioned_to":"cp_worker_2","notes":"Test Notes"}})"
+    );
+    ASSERT_EQ(r.status, 200u);
+    ASSERT_EQ(r.doc["data"].Size(), 1u);
+    EXPECT_STREQ(r.doc["data"][0]["type"].GetString(), "Referral");
+    EXPECT_EQ(std::string(r.doc["data"][0]["record_id"].GetString()), both);
+    ASSERT_EQ(r.doc["errors"].Size(), 1u);
+    EXPECT_EQ(
+        std::string(r.doc["errors"][0]["resource"].GetString()),
+        "/api/v2/cases/" + only_disclosure + "/referrals"
+    );
+    EXPECT_STREQ(r.doc["errors"][0]["detail"].GetString(), "consent");
+}
+
+TEST_F(PrimeroSandboxChecks, Check22TransferRequestGoesToTheOwner) {
+    start(0);
+    const std::string id = "a2000000-0000-4000-8000-00000000000a";
+    create_case(id, R"("disclosure_other_orgs":true)");
+    // user2 (cp_worker_2) cannot open user1's (primero_cp) case, but may ask for it.
+    ASSERT_EQ(call_as("cp_worker_2", "GET", "/api/v2/cases/" + id).status, 403u);
+    const std::string path = "/api/v2/cases/" + id + "/transfer_requests";
+    const auto r = call_as("cp_worker_2", "POST", path, R"({"data":{"notes":"Test Notes"}})");
+    ASSERT_EQ(r.status, 200u);
+    const auto& t = r.doc["data"];
+    EXPECT_STREQ(t["type"].GetString(), "TransferRequest");
+    EXPECT_STREQ(t["status"].GetString(), "in_progress");
+    EXPECT_STREQ(t["transitioned_to"].GetString(), "primero_cp");
+    EXPECT_STREQ(t["transitioned_by"].GetString(), "cp_worker_2");
+    EXPECT_STREQ(t["notes"].GetString(), "Test Notes");
+    EXPECT_EQ(std::string(t["record_id"].GetString()), id);
+    EXPECT_TRUE(t["record_access_denied"].GetBool());
+    EXPECT_FALSE(t.HasMember("record"));  // the requester cannot read the case
+    EXPECT_FALSE(t["user_can_accept_or_reject"].GetBool());
+    const std::string tid = t["id"].GetString();
+    // Without request_transfer: refused.
+    const auto refused = call_as("cp_user_admin", "POST", path, R"({"data":{"notes":"x"}})");
+    EXPECT_EQ(refused.status, 403u);
+    EXPECT_EQ(refused.raw.body, forbidden_body(path));
+    // The owner sees it and may answer it.
+    const auto list = call("GET", path);
+    ASSERT_EQ(list.status, 200u);
+    ASSERT_EQ(list.doc["data"].Size(), 1u);
+    EXPECT_TRUE(list.doc["data"][0]["user_can_accept_or_reject"].GetBool());
+    EXPECT_EQ(call("GET", "/api/v2/cases/" + id + "/transfers").doc["data"].Size(), 0u);
+
+    // Accepting makes a transfer from the owner to the requester.
+    const auto acc = call("PATCH", path + "/" + tid, R"({"data":{"status":"accepted"}})");
+    ASSERT_EQ(acc.status, 200u);
+    EXPECT_STREQ(acc.doc["data"]["status"].GetString(), "accepted");
+    EXPECT_TRUE(acc.doc["data"]["responded_at"].IsString());
+    const auto transfers = call("GET", "/api/v2/cases/" + id + "/transfers");
+    ASSERT_EQ(transfers.doc["data"].Size(), 1u);
+    EXPECT_STREQ(transfers.doc["data"][0]["transitioned_by"].GetString(), "primero_cp");
+    EXPECT_STREQ(transfers.doc["data"][0]["transitioned_to"].GetString(), "cp_worker_2");
+    EXPECT_STREQ(transfers.doc["data"][0]["status"].GetString(), "in_progress");
+    EXPECT_EQ(call_as("cp_worker_2", "GET", "/api/v2/cases/" + id).status, 200u);
+
+    // Without consent to disclose, the request can be made but not accepted.
+    const std::string closed = "b2000000-0000-4000-8000-00000000000b";
+    create_case(closed, R"("disclosure_other_orgs":false)");
+    const std::string cpath = "/api/v2/cases/" + closed + "/transfer_requests";
+    const auto r2 = call_as("cp_worker_2", "POST", cpath, R"({"data":{"notes":"n"}})");
+    ASSERT_EQ(r2.status, 200u);
+    const auto no = call(
+        "PATCH", cpath + "/" + r2.doc["data"]["id"].GetString(), R"({"data":{"status":"accepted"}})"
+    );
+    EXPECT_EQ(no.status, 422u);
+    EXPECT_STREQ(no.doc["errors"][0]["detail"].GetString(), "consent");
+    EXPECT_STREQ(call("GET", cpath).doc["data"][0]["status"].GetString(), "in_progress");
+    EXPECT_EQ(call("GET", "/api/v2/cases/" + closed + "/transfers").doc["data"].Size(), 0u);
+    // A requester cannot answer their own request.
+    EXPECT_EQ(
+        call_as(
+            "cp_worker_2",
+            "PATCH",
+            cpath + "/" + r2.doc["data"]["id"].GetString(),
+            R"({"data":{"status":"rejected"}})"
+        )
+            .status,
+        403u
+    );
+}
+
 TEST_F(sandbox_test, fault_rules_parse) {
     fault_rule r;
     EXPECT_TRUE(parse_fault_rule("503:4", r));
