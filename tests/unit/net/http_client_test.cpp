@@ -371,6 +371,64 @@ TEST_F(tls_fixture, mutual_tls_works_when_configured) {
     EXPECT_EQ(server.requests(), 1u);
 }
 
+// Sequential requests to one HTTPS host share one TLS connection; once the server closes it,
+// the next request opens a new one (the idle connection is checked before reuse, so the
+// request is not lost on the dead one).
+TEST_F(tls_fixture, keep_alive_reuses_one_tls_connection_and_reconnects_after_close) {
+    const auto leaf = ca.issue({}, "server");
+    test::tls_test_server server({leaf.cert, leaf.key, {}});
+    struct outcome {
+        std::vector<remote_result<http_response>> first;
+        std::size_t connections_after_first = 0;
+        std::size_t opened_after_first = 0;
+        std::vector<remote_result<http_response>> second;
+        http_client_stats stats;
+    };
+    auto run = [&](net::any_io_executor ex) -> awaitable<outcome> {
+        outcome out;
+        auto client = http_client::create(ex, settings(), system_clock_source::instance());
+        if (!client) {
+            out.first.emplace_back(client.error());
+            co_return out;
+        }
+        for (int i = 0; i < 5; ++i) {
+            http_request req;
+            req.url = url(server, "localhost");
+            auto r = co_await (*client)->send(req);
+            out.first.push_back(std::move(r));
+        }
+        out.connections_after_first = server.connections();
+        out.opened_after_first = (*client)->stats().connections_opened;
+        server.close_connections();
+        for (int i = 0; i < 3; ++i) {
+            http_request req;
+            req.url = url(server, "localhost");
+            auto r = co_await (*client)->send(req);
+            out.second.push_back(std::move(r));
+        }
+        out.stats = (*client)->stats();
+        co_return out;
+    };
+    const auto out = test::run_awaitable_with(run);
+    ASSERT_EQ(out.first.size(), 5u);
+    for (const auto& r : out.first) {
+        ASSERT_TRUE(r) << r.error().describe();
+        EXPECT_EQ(r->status, 200u);
+    }
+    EXPECT_EQ(out.connections_after_first, 1u);
+    EXPECT_EQ(out.opened_after_first, 1u);
+    ASSERT_EQ(out.second.size(), 3u);
+    for (const auto& r : out.second) {
+        ASSERT_TRUE(r) << r.error().describe();
+        EXPECT_EQ(r->body, R"({"ok":true})");
+    }
+    EXPECT_EQ(server.connections(), 2u);  // one reconnect, then reuse again
+    EXPECT_EQ(out.stats.connections_opened, 2u);
+    EXPECT_EQ(out.stats.requests, 8u);
+    EXPECT_EQ(server.requests(), 8u);
+    EXPECT_EQ(server.failed_handshakes(), 0u);
+}
+
 TEST_F(tls_fixture, mismatched_client_key_is_a_config_error) {
     const auto a = ca.issue({}, "a");
     const auto b = ca.issue({}, "b");
