@@ -444,7 +444,7 @@ struct primero_sandbox::impl {
     impl(primero_settings s, const clock_source& c)
         : settings(std::move(s)),
           clock(&c),
-          rng(settings.seed),
+          rng(settings.seed ^ 0x9E3779B97F4A7C15ULL),  // not the generator's stream
           secret_rng(settings.seed ^ 0x5bd1e995) {
         if (settings.password.empty()) {
             settings.password = "sbx-" + random_hex(secret_rng, 16);

@@ -1089,6 +1089,123 @@ TEST_F(PrimeroSandboxChecks, Check22TransferRequestGoesToTheOwner) {
     );
 }
 
+TEST_F(PrimeroSandboxChecks, Check06LocationFilterIncludesDescendants) {
+    start(0);
+    const std::map<std::string, std::string> at = {
+        {"10000000-0000-4000-8000-000000000001", "LOC01"},
+        {"10000000-0000-4000-8000-000000000002", "LOC0102"},
+        {"10000000-0000-4000-8000-000000000003", "LOC010203"},
+        {"10000000-0000-4000-8000-000000000004", "LOC0103"},
+        {"10000000-0000-4000-8000-000000000005", "LOC02"},
+        {"10000000-0000-4000-8000-000000000006", "LOC0201"}};
+    for (const auto& [id, loc] : at) {
+        create_case(id, R"("location_current":")" + loc + "\"");
+    }
+    create_case("10000000-0000-4000-8000-000000000007");  // no location
+    const auto found = [&](const std::string& query) {
+        const auto r = call("GET", "/api/v2/cases?fields=short&per=100&" + query);
+        EXPECT_EQ(r.status, 200u) << query;
+        std::set<std::string> locs;
+        for (const auto& c : r.doc["data"].GetArray()) {
+            locs.insert(c["location_current"].GetString());
+        }
+        EXPECT_EQ(static_cast<std::size_t>(r.doc["metadata"]["total"].GetInt()), locs.size());
+        return locs;
+    };
+    EXPECT_EQ(
+        found("loc:location_current[0]=LOC0102"), (std::set<std::string>{"LOC0102", "LOC010203"})
+    );
+    EXPECT_EQ(
+        found("loc:location_current=LOC01"),
+        (std::set<std::string>{"LOC01", "LOC0102", "LOC010203", "LOC0103"})
+    );
+    EXPECT_EQ(
+        found("loc:location_current[0]=LOC0102&loc:location_current[1]=LOC02"),
+        (std::set<std::string>{"LOC0102", "LOC010203", "LOC02", "LOC0201"})
+    );
+    EXPECT_EQ(found("loc:location_current=LOC03"), std::set<std::string>{});
+    // Without `loc:` the code must match exactly.
+    EXPECT_EQ(found("location_current=LOC01"), std::set<std::string>{"LOC01"});
+
+    // The synthetic cases use Bangladesh codes, hierarchical in the same way.
+    primero_sandbox synthetic({.cases = 120, .seed = 7}, clock);
+    std::size_t upazila = 0;
+    for (const auto& id : synthetic.case_ids()) {
+        const auto rec = json::parse(*synthetic.case_json(id));
+        if (std::string((*rec)["location_current"].GetString()).rfind("BD202201", 0) == 0) {
+            ++upazila;
+        }
+    }
+    ASSERT_GT(upazila, 0u);
+    ASSERT_LT(upazila, 120u);
+    http_request req;
+    req.url = synthetic.base_url() + "/api/v2/cases?loc:location_current=BD202201&per=1";
+    req.headers.push_back(
+        {"Authorization",
+         "Basic " + base64_encode(synthetic.user_name() + ":" + synthetic.password())}
+    );
+    const auto r = test::run_awaitable(send_one(std::move(req)));
+    ASSERT_TRUE(r);
+    const auto doc = json::parse(r->body);
+    EXPECT_EQ(static_cast<std::size_t>((*doc)["metadata"]["total"].GetInt()), upazila);
+}
+
+TEST_F(PrimeroSandboxChecks, Check08IdSearchFindsOtherOwnersCases) {
+    primero_settings s;
+    s.users.push_back(
+        {"searcher", "", "self", {"read", "create", "write", "search_owned_by_others"}, false}
+    );
+    start(5, s);
+    const auto created =
+        call_as("searcher", "POST", "/api/v2/cases", R"({"data":{"name":"Own","age":9}})");
+    ASSERT_EQ(created.status, 200u);
+    const std::string own = created.doc["data"]["id"].GetString();
+    const std::string own_display = created.doc["data"]["case_id_display"].GetString();
+
+    // A plain list is the user's own cases only.
+    const auto plain = call_as("searcher", "GET", "/api/v2/cases");
+    ASSERT_EQ(plain.status, 200u);
+    ASSERT_EQ(plain.doc["metadata"]["total"].GetInt(), 1);
+    EXPECT_STREQ(plain.doc["data"][0]["owned_by"].GetString(), "searcher");
+
+    const auto other = first_id();
+    const std::string display = (*stored(other))["case_id_display"].GetString();
+    const auto r = call_as("searcher", "GET", "/api/v2/cases?id_search=true&query=" + display);
+    ASSERT_EQ(r.status, 200u);
+    ASSERT_EQ(r.doc["metadata"]["total"].GetInt(), 1);
+    const auto& hit = r.doc["data"][0];
+    EXPECT_EQ(std::string(hit["id"].GetString()), other);
+    EXPECT_STRNE(hit["owned_by"].GetString(), "searcher");
+    EXPECT_STREQ(hit["case_id_display"].GetString(), display.c_str());
+    EXPECT_FALSE(hit["record_in_scope"].GetBool());
+    EXPECT_FALSE(hit.HasMember("date_of_birth"));  // summary fields only
+    EXPECT_FALSE(hit.HasMember("family_details_section"));
+    // Still not readable.
+    EXPECT_EQ(call_as("searcher", "GET", "/api/v2/cases/" + other).status, 403u);
+    // Case-insensitive, and the user's own cases say they are in scope.
+    std::string upper = own_display;
+    for (auto& c : upper) {
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    const auto mine = call_as("searcher", "GET", "/api/v2/cases?id_search=true&query=" + upper);
+    ASSERT_EQ(mine.doc["metadata"]["total"].GetInt(), 1);
+    EXPECT_EQ(std::string(mine.doc["data"][0]["id"].GetString()), own);
+    EXPECT_TRUE(mine.doc["data"][0]["record_in_scope"].GetBool());
+    EXPECT_TRUE(mine.doc["data"][0].HasMember("age"));
+    // Without search_owned_by_others the search stays within the scope.
+    const auto scoped =
+        call_as("cp_worker_2", "GET", "/api/v2/cases?id_search=true&query=" + display);
+    ASSERT_EQ(scoped.status, 200u);
+    EXPECT_EQ(scoped.doc["metadata"]["total"].GetInt(), 0);
+    // A query matches only the searchable identifiers.
+    EXPECT_EQ(
+        call_as("searcher", "GET", "/api/v2/cases?id_search=true&query=Own")
+            .doc["metadata"]["total"]
+            .GetInt(),
+        0
+    );
+}
+
 TEST_F(sandbox_test, fault_rules_parse) {
     fault_rule r;
     EXPECT_TRUE(parse_fault_rule("503:4", r));
