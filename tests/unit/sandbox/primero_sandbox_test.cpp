@@ -1206,6 +1206,92 @@ TEST_F(PrimeroSandboxChecks, Check08IdSearchFindsOtherOwnersCases) {
     );
 }
 
+TEST_F(PrimeroSandboxChecks, Check19TransferAnsweredByTheRecipient) {
+    start(0);
+    const std::string id = "a3000000-0000-4000-8000-00000000000a";
+    create_case(id, R"("disclosure_other_orgs":true)");
+    const std::string path = "/api/v2/cases/" + id + "/transfers";
+    const std::string to_worker =
+        R"({"data":{"transitioned_to":"cp_worker_2","notes":"Test Notes"}})";
+    // Without the transfer action: refused.
+    const auto refused = call_as("cp_user_admin", "POST", path, to_worker);
+    EXPECT_EQ(refused.status, 403u);
+    EXPECT_EQ(refused.raw.body, forbidden_body(path));
+
+    // Rejected: the owner stays, the recipient loses access.
+    auto t = call("POST", path, to_worker);
+    ASSERT_EQ(t.status, 200u);
+    EXPECT_STREQ(t.doc["data"]["transitioned_by"].GetString(), "primero_cp");
+    std::string tid = t.doc["data"]["id"].GetString();
+    const auto seen_by_recipient = call_as("cp_worker_2", "GET", path);
+    ASSERT_EQ(seen_by_recipient.status, 200u);
+    EXPECT_TRUE(seen_by_recipient.doc["data"][0]["user_can_accept_or_reject"].GetBool());
+    EXPECT_FALSE(call("GET", path).doc["data"][0]["user_can_accept_or_reject"].GetBool());
+    // A user who can read the case but is neither the recipient nor allowed to answer for
+    // them (accept_or_reject_transfer) cannot answer it.
+    EXPECT_EQ(
+        call_as("system_sync", "PATCH", path + "/" + tid, R"({"data":{"status":"accepted"}})")
+            .status,
+        403u
+    );
+    EXPECT_STREQ(call("GET", path).doc["data"][0]["status"].GetString(), "in_progress");
+    const auto rej =
+        call_as("cp_worker_2", "PATCH", path + "/" + tid, R"({"data":{"status":"rejected"}})");
+    ASSERT_EQ(rej.status, 200u);
+    EXPECT_STREQ(rej.doc["data"]["status"].GetString(), "rejected");
+    auto rec = stored(id);
+    EXPECT_STREQ((*rec)["owned_by"].GetString(), "primero_cp");
+    EXPECT_EQ((*rec)["assigned_user_names"].Size(), 0u);
+    EXPECT_EQ(call_as("cp_worker_2", "GET", "/api/v2/cases/" + id).status, 403u);
+
+    // Revoked: no response time.
+    t = call("POST", path, to_worker);
+    tid = t.doc["data"]["id"].GetString();
+    const auto rev = call("PATCH", path + "/" + tid, R"({"data":{"status":"revoked"}})");
+    ASSERT_EQ(rev.status, 200u);
+    EXPECT_TRUE(rev.doc["data"]["responded_at"].IsNull());
+
+    // Accepted by the recipient: they own the case now.
+    t = call("POST", path, to_worker);
+    tid = t.doc["data"]["id"].GetString();
+    const auto acc =
+        call_as("cp_worker_2", "PATCH", path + "/" + tid, R"({"data":{"status":"accepted"}})");
+    ASSERT_EQ(acc.status, 200u);
+    EXPECT_STREQ(acc.doc["data"]["status"].GetString(), "accepted");
+    EXPECT_TRUE(acc.doc["data"]["responded_at"].IsString());
+    rec = stored(id);
+    EXPECT_STREQ((*rec)["owned_by"].GetString(), "cp_worker_2");
+    EXPECT_STREQ((*rec)["previously_owned_by"].GetString(), "primero_cp");
+    EXPECT_EQ(call_as("cp_worker_2", "GET", "/api/v2/cases/" + id).status, 200u);
+}
+
+// The sandbox's own fault rules (as `--fault` sets them) hit every N-th request; a `lost`
+// fault applies the request and then resets the connection.
+TEST_F(PrimeroSandboxChecks, FaultInjectionEveryNthRequestAndLostAnswers) {
+    primero_settings s;
+    fault_rule rule;
+    ASSERT_TRUE(parse_fault_rule("503:3", rule));
+    s.faults = {rule};
+    start(2, s);
+    std::vector<unsigned> statuses;
+    for (int i = 0; i < 6; ++i) {
+        statuses.push_back(call("GET", "/api/v2/cases").status);
+    }
+    EXPECT_EQ(statuses, (std::vector<unsigned>{200, 200, 503, 200, 200, 503}));
+    box->server().set_rules({});
+    box->server().inject(fault::lost());
+    http_request req;
+    req.method = "POST";
+    req.url = box->base_url() + "/api/v2/cases";
+    req.headers = {{"Authorization", basic()}, {"Content-Type", "application/json"}};
+    req.body = R"({"data":{"id":"3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f","name":"Lost"}})";
+    const auto lost = test::run_awaitable(send_one(std::move(req)));
+    ASSERT_FALSE(lost);
+    EXPECT_EQ(lost.error().code, make_error_code(errc::remote_unavailable));
+    EXPECT_EQ(box->case_count(), 3u);  // handled before the reset
+    EXPECT_EQ(call("GET", "/api/v2/cases/3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f").status, 200u);
+}
+
 TEST_F(sandbox_test, fault_rules_parse) {
     fault_rule r;
     EXPECT_TRUE(parse_fault_rule("503:4", r));
