@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/asio/this_coro.hpp>
 #include <gtest/gtest.h>
@@ -153,10 +155,36 @@ struct child {
     FILE* out = nullptr;
     int err_fd = -1;
 
-    static child start(const std::vector<std::string>& args) {
+    /// Starts the binary with `args`; `extra_env` ("NAME=value") is added to (and overrides)
+    /// this process's environment in the child.
+    static child start(
+        const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}
+    ) {
         int out[2];
         int err[2];
         child c;
+        std::vector<char*> envp;  // built before fork: the child only calls async-signal-safe code
+        for (const auto& e : extra_env) {
+            envp.push_back(const_cast<char*>(e.c_str()));
+        }
+        for (char** e = environ; *e != nullptr; ++e) {
+            const std::string_view kv(*e);
+            const auto name = kv.substr(0, kv.find('=') + 1);
+            bool overridden = false;
+            for (const auto& x : extra_env) {
+                overridden = overridden || std::string_view(x).substr(0, name.size()) == name;
+            }
+            if (!overridden) {
+                envp.push_back(*e);
+            }
+        }
+        envp.push_back(nullptr);
+        std::vector<char*> argv;
+        argv.push_back(const_cast<char*>(CASEBRIDGE_BINARY));
+        for (const auto& a : args) {
+            argv.push_back(const_cast<char*>(a.c_str()));
+        }
+        argv.push_back(nullptr);
         if (pipe(out) != 0 || pipe(err) != 0) {
             return c;
         }
@@ -168,13 +196,7 @@ struct child {
             close(out[1]);
             close(err[0]);
             close(err[1]);
-            std::vector<char*> argv;
-            argv.push_back(const_cast<char*>(CASEBRIDGE_BINARY));
-            for (const auto& a : args) {
-                argv.push_back(const_cast<char*>(a.c_str()));
-            }
-            argv.push_back(nullptr);
-            execv(CASEBRIDGE_BINARY, argv.data());
+            execve(CASEBRIDGE_BINARY, argv.data(), envp.data());
             _exit(127);
         }
         close(out[1]);

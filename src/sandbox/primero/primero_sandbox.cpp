@@ -370,6 +370,7 @@ struct primero_sandbox::impl {
     bool locked = false;
     std::size_t logins = 0;
     std::size_t failed_logins = 0;
+    std::size_t repeated_creates = 0;
     int failed_attempts = 0;
     time_point locked_until{};
     std::deque<time_point> login_times;
@@ -857,6 +858,7 @@ struct primero_sandbox::impl {
         const bool client_id = data.HasMember("id");
         const std::string id = client_id ? data["id"].GetString() : new_uuid();
         if (cases.count(id) != 0) {
+            ++repeated_creates;
             return error(409, resource, "Conflict: A record with this id already exists");
         }
         Document rec(rapidjson::kObjectType);
@@ -1484,6 +1486,10 @@ std::size_t primero_sandbox::logins() const {
 std::size_t primero_sandbox::failed_logins() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->failed_logins;
+}
+std::size_t primero_sandbox::repeated_creates() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->repeated_creates;
 }
 std::size_t primero_sandbox::mark_synced_count(const std::string& id) const {
     std::lock_guard lock(impl_->mutex);
