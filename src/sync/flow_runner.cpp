@@ -72,7 +72,8 @@ struct item {
     std::optional<store::record_id> target;  ///< Known target (update) or result of a create.
     std::optional<store::record_id> linked;  ///< The target linked before this delivery.
     std::vector<store::record_id> identities;
-    bool review = false;  ///< Raise a review item (withdrawals, conflicts, disabled).
+    bool review = false;                ///< Raise a review item (withdrawals, conflicts, disabled).
+    std::optional<std::string> notice;  ///< Id of the consent-withdrawal notice sent.
     // outcome of the delivery
     std::optional<remote_error> error;
     int attempts = 0;
@@ -535,6 +536,34 @@ struct flow_runner::impl {
         co_await done.async_wait(use_nothrow);
     }
 
+    /// Sends the target's consent-withdrawal notice for each item (one at a time: they are
+    /// rare). A notice that cannot be sent leaves the item to its review item.
+    awaitable<void> notify_all(const std::vector<item*>& work, run_counts& counts) {
+        for (item* it : work) {
+            const std::string shared = it->target->id.str();
+            const std::string key = source_key(it->source);
+            int n = 0;
+            auto sent = co_await with_retries<std::string>(
+                [&]() {
+                    return b.target->notify_withdrawal(b.target_stream, shared, key, it->version);
+                },
+                counts,
+                &n
+            );
+            if (sent) {
+                it->notice = std::move(*sent);
+            } else {
+                log.warn(
+                    "withdrawal_notice_failed",
+                    "consent-withdrawal notice not sent; raised for review",
+                    {.flow = b.flow.str(),
+                     .record = record_ref{it->source.system.str(), it->source.id.str()},
+                     .error = sent.error().code}
+                );
+            }
+        }
+    }
+
     // ---- phase 5: settle ---------------------------------------------------------------
 
     /// Attempts over every run: those recorded before (a crash, a retry) plus this run's.
@@ -635,11 +664,19 @@ struct flow_runner::impl {
                 rr.fields_sent.clear();
                 ++report.counts.withdrawn;
                 count(&flow_metrics::withdrawn, 1);
-                page.entries.push_back(entry_for(it, store::outcome::consent_withdrawn));
+                auto e = entry_for(it, store::outcome::consent_withdrawn);
+                e.target = it.target;  // the record the receiver holds
+                if (it.notice) {
+                    // The receiver was told; the notice's id is the entry's transaction id.
+                    e.remote_txn_id = token_or_hash(*it.notice);
+                    ++report.counts.notices;
+                } else if (!dry_run) {
+                    page.reviews.push_back(
+                        {0, b.flow, it.source, store::token("consent_withdrawn"), it.target, {}}
+                    );
+                }
+                page.entries.push_back(std::move(e));
                 put(store::delivery_state::withheld, it.reason);
-                page.reviews.push_back(
-                    {0, b.flow, it.source, store::token("consent_withdrawn"), it.target, {}}
-                );
                 break;
             }
             case action::dead: {
@@ -1032,10 +1069,15 @@ struct flow_runner::impl {
             co_return false;
         }
         std::vector<item*> to_send;
+        std::vector<item*> to_notify;
+        const bool notify =
+            b.profile->notify_on_withdrawal && b.target->can_notify_withdrawal(b.target_stream);
         for (auto& it : items) {
             apply_prior(it, force);
             if (it.act == action::send) {
                 to_send.push_back(&it);
+            } else if (it.act == action::withdraw && notify && it.target) {
+                to_notify.push_back(&it);
             }
         }
         if (!dry_run && !to_send.empty()) {
@@ -1063,6 +1105,13 @@ struct flow_runner::impl {
                     fail(*it);
                 }
             }
+        }
+        if (!dry_run && !to_notify.empty()) {
+            // Notices have ids fixed by the record and version: after a crash before this
+            // page commits, the next run finds the withdrawal again and sends the same notice.
+            co_await notify_all(to_notify, report.counts);
+        }
+        if (!dry_run && (!to_send.empty() || !to_notify.empty())) {
             int flush_attempts = 0;
             auto flushed = co_await with_retries<void>(
                 [&]() { return b.target->flush(); }, report.counts, &flush_attempts

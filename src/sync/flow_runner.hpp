@@ -107,6 +107,7 @@ struct run_counts {
     std::int64_t retries = 0;
     std::int64_t acknowledged = 0;  ///< Acknowledgement flows: events DSS accepted...
     std::int64_t rejected = 0;      ///< ...and rejected or could not process.
+    std::int64_t notices = 0;       ///< Consent-withdrawal notices sent (of `withdrawn`).
 };
 
 struct run_report {

@@ -36,6 +36,7 @@ constexpr std::string_view passphrase = "flow test passphrase 42";
 
 constexpr std::string_view test_profiles = R"([
   {"id": "events-to-dss", "version": 1, "purpose": "transfer", "recipient": "dss",
+   "on_withdrawal": "notify",
    "share": ["/case_id", "/dss_id", "/birth_registration_no", "/name_first", "/name_middle",
              "/name_last", "/sex", "/date_of_birth", "/age", "/language", "/location_admin1",
              "/location_admin2", "/location_admin3", "/location_admin4", "/consent_for_services",
@@ -489,6 +490,84 @@ TEST_F(dss_flow_test, acknowledgements_are_logged_linked_and_unknown_ids_reporte
     EXPECT_EQ(again.counts.fetched, 0);
     EXPECT_FALSE(fs::exists(dir / "inbox/ack-2026-03-11.csv"));
     EXPECT_TRUE(fs::exists(dir / "inbox/processed/ack-2026-03-11.csv"));
+}
+
+// A profile with "on_withdrawal": "notify": when consent for a services row already sent to DSS
+// is withdrawn, DSS gets a notice row naming that event (and nothing of the child), the log
+// entry carries the notice's id, and no review item is needed.
+TEST_F(dss_flow_test, a_withdrawal_after_sharing_sends_dss_a_notice_row) {
+    const auto eligible = prepare_referrals();
+    ASSERT_FALSE(eligible.empty());
+    auto runner = events_runner();
+    auto first = run_flow(*runner);
+    ASSERT_FALSE(first.error) << *first.error;
+    const std::string withdrawn = *eligible.begin();
+    std::string shared;
+    for (const auto& r : first.records) {
+        if (r.outcome == "sent" && r.source_id.rfind(withdrawn, 0) == 0) {
+            shared = r.target_id;
+        }
+    }
+    ASSERT_FALSE(shared.empty());
+    const auto batches = manifests();
+    patch(withdrawn, R"({"consent_for_services": false})");
+    clock.advance(5s);
+    auto next = run_flow(*runner);
+    ASSERT_FALSE(next.error) << *next.error;
+    EXPECT_EQ(next.counts.withdrawn, 1);
+    EXPECT_EQ(next.counts.notices, 1);
+    EXPECT_EQ(next.counts.sent, 0);
+    auto after = manifests();
+    ASSERT_EQ(after.size(), batches.size() + 1) << "the notice is written as a batch";
+    std::string notice_txn;
+    auto check = [&](store::store& s) -> result<void> {
+        auto q = s.database().prepare(
+            "SELECT remote_txn_id, target_id FROM transfer_log WHERE outcome = 'consent_withdrawn'"
+        );
+        EXPECT_TRUE(q && *q->step());
+        if (q) {
+            notice_txn = q->column_text(0);
+            EXPECT_EQ(q->column_text(1), shared);
+        }
+        auto reviews = s.reviews(100);
+        EXPECT_TRUE(reviews && reviews->empty()) << "DSS was told; nothing left for review";
+        return {};
+    };
+    ASSERT_TRUE(st->call(check));
+    EXPECT_FALSE(notice_txn.empty());
+    EXPECT_NE(notice_txn, shared);
+    if (have_7z()) {
+        std::vector<std::string> fresh;
+        std::set_difference(
+            after.begin(), after.end(), batches.begin(), batches.end(), std::back_inserter(fresh)
+        );
+        ASSERT_EQ(fresh.size(), 1u);
+        const auto m = json::load_file(dir / "outbox" / fresh[0]);
+        const std::string csv = run_command(
+            "7z x -so -p'" + std::string(passphrase) + "' " +
+            (dir / "outbox" / m.doc["file"].GetString()).string() + " " +
+            m.doc["csv_file"].GetString()
+        );
+        const auto t = exchange::parse_csv(csv);
+        ASSERT_TRUE(t);
+        ASSERT_EQ(t->rows.size(), 1u);
+        const auto col = std::find(t->header.begin(), t->header.end(), "withdraws_exchange_id");
+        ASSERT_NE(col, t->header.end());
+        const auto at = static_cast<std::size_t>(col - t->header.begin());
+        EXPECT_EQ(t->rows[0][0], notice_txn);
+        EXPECT_EQ(t->rows[0][at], shared);
+        for (std::size_t i = 1; i < t->rows[0].size(); ++i) {
+            if (i != at) {
+                EXPECT_TRUE(t->rows[0][i].empty()) << "the notice carries " << t->header[i];
+            }
+        }
+    }
+    // Nothing changed since: no second notice.
+    clock.advance(5s);
+    auto again = run_flow(*runner);
+    ASSERT_FALSE(again.error) << *again.error;
+    EXPECT_EQ(again.counts.notices, 0);
+    EXPECT_EQ(manifests(), after);
 }
 
 TEST_F(dss_flow_test, dss_case_files_become_cpims_cases_and_move_on_when_settled) {
