@@ -459,6 +459,11 @@ struct dss_files_adapter::impl {
             }
             row.cells[static_cast<std::size_t>(it - columns.begin())] = std::move(value);
         }
+        return add_pending(std::move(row));
+    }
+
+    // Adds a row to the batch; a row with an exchange id already pending replaces it.
+    std::string add_pending(pending_row row) {
         std::string id = row.exchange_id;
         if (const auto at = pending_index.find(id); at != pending_index.end()) {
             pending[at->second] = std::move(row);
@@ -498,14 +503,7 @@ struct dss_files_adapter::impl {
         row.cells.assign(columns.size(), std::string{});
         row.cells[0] = row.exchange_id;
         row.cells[static_cast<std::size_t>(col - columns.begin())] = shared;
-        std::string id = row.exchange_id;
-        if (const auto at = pending_index.find(id); at != pending_index.end()) {
-            pending[at->second] = std::move(row);
-        } else {
-            pending_index.emplace(id, pending.size());
-            pending.push_back(std::move(row));
-        }
-        return id;
+        return add_pending(std::move(row));
     }
 
     remote_result<void> flush() {

@@ -828,6 +828,22 @@ struct flow_runner::impl {
     /// Runs records through the pipeline and settles them; moves the cursor to `next_cursor`
     /// when given. Returns false (with report.error) when the page could not be settled.
 
+    /// Commits a settled page with its cursor move (when the page came from a pull).
+    awaitable<bool> commit(
+        store::page_commit page, std::optional<std::string> next_cursor, run_report& report
+    ) {
+        if (next_cursor) {
+            page.cursor_move = std::pair{b.flow, std::move(*next_cursor)};
+        }
+        auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
+        auto committed = co_await st->run(std::move(write_page));
+        if (!committed) {
+            report.error = "store: " + error_name(committed.error());
+            co_return false;
+        }
+        co_return true;
+    }
+
     // ---- acknowledgements (a DSS inbox) -------------------------------------------------
     //
     // Each record acknowledges one event this store sent (by its exchange id): it becomes an
@@ -1028,16 +1044,7 @@ struct flow_runner::impl {
         if (dry_run) {
             co_return true;
         }
-        if (next_cursor) {
-            page.cursor_move = std::pair{b.flow, std::move(*next_cursor)};
-        }
-        auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
-        auto committed = co_await st->run(std::move(write_page));
-        if (!committed) {
-            report.error = "store: " + error_name(committed.error());
-            co_return false;
-        }
-        co_return true;
+        co_return co_await commit(std::move(page), std::move(next_cursor), report);
     }
 
     awaitable<bool> process(
@@ -1131,16 +1138,7 @@ struct flow_runner::impl {
         if (dry_run) {
             co_return true;
         }
-        if (next_cursor) {
-            page.cursor_move = std::pair{b.flow, std::move(*next_cursor)};
-        }
-        auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
-        auto committed = co_await st->run(std::move(write_page));
-        if (!committed) {
-            report.error = "store: " + error_name(committed.error());
-            co_return false;
-        }
-        co_return true;
+        co_return co_await commit(std::move(page), std::move(next_cursor), report);
     }
 };
 

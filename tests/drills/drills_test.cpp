@@ -235,13 +235,7 @@ protected:
     std::size_t cases() const { return env_or("CASEBRIDGE_DRILL_CASES", 3000); }
 
     void SetUp() override {
-        // In process, as main() does for the binary (the `flow run` calls below).
-        static adapter_registry registry = [] {
-            adapter_registry r;
-            register_builtin_adapters(r);
-            return r;
-        }();
-        cli::set_adapter_registry(&registry);
+        test::use_builtin_adapters();  // for the `flow run` calls below
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "powerloss-drill-pseudonym-key-0123456789abcd", 1);
         sandbox::primero_settings ps;
         ps.cases = cases();

@@ -63,6 +63,16 @@ inline awaitable<remote_result<http_response>> call(
     co_return co_await (*client)->send(std::move(req));
 }
 
+/// Registers the built-in adapters for commands run in this process, as main() does.
+inline void use_builtin_adapters() {
+    static adapter_registry registry = [] {
+        adapter_registry r;
+        register_builtin_adapters(r);
+        return r;
+    }();
+    cli::set_adapter_registry(&registry);
+}
+
 class sandbox_pair : public ::testing::Test {
 protected:
     test::temp_dir dir;
@@ -77,13 +87,7 @@ protected:
     virtual std::vector<sandbox::fault_rule> target_faults() const { return {}; }
 
     void SetUp() override {
-        // In process, as main() does for the binary.
-        static adapter_registry registry = [] {
-            adapter_registry r;
-            register_builtin_adapters(r);
-            return r;
-        }();
-        cli::set_adapter_registry(&registry);
+        use_builtin_adapters();
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "daemon-test-pseudonym-key-0123456789abcdef", 1);
         sandbox::primero_settings a;
         a.cases = cases();
