@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/asio/this_coro.hpp>
 #include <gtest/gtest.h>
@@ -61,6 +63,16 @@ inline awaitable<remote_result<http_response>> call(
     co_return co_await (*client)->send(std::move(req));
 }
 
+/// Registers the built-in adapters for commands run in this process, as main() does.
+inline void use_builtin_adapters() {
+    static adapter_registry registry = [] {
+        adapter_registry r;
+        register_builtin_adapters(r);
+        return r;
+    }();
+    cli::set_adapter_registry(&registry);
+}
+
 class sandbox_pair : public ::testing::Test {
 protected:
     test::temp_dir dir;
@@ -75,13 +87,7 @@ protected:
     virtual std::vector<sandbox::fault_rule> target_faults() const { return {}; }
 
     void SetUp() override {
-        // In process, as main() does for the binary.
-        static adapter_registry registry = [] {
-            adapter_registry r;
-            register_builtin_adapters(r);
-            return r;
-        }();
-        cli::set_adapter_registry(&registry);
+        use_builtin_adapters();
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "daemon-test-pseudonym-key-0123456789abcdef", 1);
         sandbox::primero_settings a;
         a.cases = cases();
@@ -153,10 +159,36 @@ struct child {
     FILE* out = nullptr;
     int err_fd = -1;
 
-    static child start(const std::vector<std::string>& args) {
+    /// Starts the binary with `args`; `extra_env` ("NAME=value") is added to (and overrides)
+    /// this process's environment in the child.
+    static child start(
+        const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}
+    ) {
         int out[2];
         int err[2];
         child c;
+        std::vector<char*> envp;  // built before fork: the child only calls async-signal-safe code
+        for (const auto& e : extra_env) {
+            envp.push_back(const_cast<char*>(e.c_str()));
+        }
+        for (char** e = environ; *e != nullptr; ++e) {
+            const std::string_view kv(*e);
+            const auto name = kv.substr(0, kv.find('=') + 1);
+            bool overridden = false;
+            for (const auto& x : extra_env) {
+                overridden = overridden || std::string_view(x).substr(0, name.size()) == name;
+            }
+            if (!overridden) {
+                envp.push_back(*e);
+            }
+        }
+        envp.push_back(nullptr);
+        std::vector<char*> argv;
+        argv.push_back(const_cast<char*>(CASEBRIDGE_BINARY));
+        for (const auto& a : args) {
+            argv.push_back(const_cast<char*>(a.c_str()));
+        }
+        argv.push_back(nullptr);
         if (pipe(out) != 0 || pipe(err) != 0) {
             return c;
         }
@@ -168,13 +200,7 @@ struct child {
             close(out[1]);
             close(err[0]);
             close(err[1]);
-            std::vector<char*> argv;
-            argv.push_back(const_cast<char*>(CASEBRIDGE_BINARY));
-            for (const auto& a : args) {
-                argv.push_back(const_cast<char*>(a.c_str()));
-            }
-            argv.push_back(nullptr);
-            execv(CASEBRIDGE_BINARY, argv.data());
+            execve(CASEBRIDGE_BINARY, argv.data(), envp.data());
             _exit(127);
         }
         close(out[1]);

@@ -436,6 +436,7 @@ struct primero_sandbox::impl {
     bool locked = false;
     std::size_t logins = 0;
     std::size_t failed_logins = 0;
+    std::size_t repeated_creates = 0;
     std::map<std::string, std::deque<time_point>> login_times;  // per user name
     std::map<std::string, std::size_t> mark_synced;
     std::uint64_t request_no = 0;
@@ -1105,6 +1106,7 @@ struct primero_sandbox::impl {
         const bool client_id = data.HasMember("id");
         const std::string id = client_id ? data["id"].GetString() : new_uuid();
         if (cases.count(id) != 0) {
+            ++repeated_creates;
             return error(409, resource, "Conflict: A record with this id already exists");
         }
         Document rec(rapidjson::kObjectType);
@@ -1994,6 +1996,10 @@ std::size_t primero_sandbox::logins() const {
 std::size_t primero_sandbox::failed_logins() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->failed_logins;
+}
+std::size_t primero_sandbox::repeated_creates() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->repeated_creates;
 }
 std::size_t primero_sandbox::mark_synced_count(const std::string& id) const {
     std::lock_guard lock(impl_->mutex);

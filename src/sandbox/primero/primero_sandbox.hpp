@@ -84,6 +84,9 @@ public:
     /// Number of POST /api/v2/tokens answered, and of those refused.
     std::size_t logins() const;
     std::size_t failed_logins() const;
+    /// Creates answered 409 because a case with that id already existed: deliveries the
+    /// target received more than once.
+    std::size_t repeated_creates() const;
     /// mark_synced write-backs received for a case.
     std::size_t mark_synced_count(const std::string& id) const;
 

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include "core/histogram.hpp"
 #include "support/fake_http_server.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
@@ -439,6 +440,43 @@ TEST_F(tls_fixture, mismatched_client_key_is_a_config_error) {
     auto c = http_client::create(ctx.get_executor(), s, system_clock_source::instance());
     ASSERT_FALSE(c);
     EXPECT_EQ(c.error().code, make_error_code(errc::invalid_config));
+}
+
+TEST(http_client, every_request_is_observed_in_the_duration_histogram) {
+    fake_http_server server([](const test::recorded_request&) { return reply{200, "{}"}; });
+    server.inject(fault::delayed(300ms));
+    server.inject(fault::reset());
+    duration_histogram h{0.25, 60};
+    auto settings = plain_settings();
+    settings.request_durations = &h;
+    const auto u = server.base_url() + "/x";
+    auto all = test::run_awaitable(send_all(settings, {u, u, u}));
+    ASSERT_TRUE(all[0]);
+    ASSERT_FALSE(all[1]);  // a failed request is observed too
+    ASSERT_TRUE(all[2]);
+    EXPECT_EQ(h.count(), 3);
+    // The delayed answer took at least 300 ms, so it cannot sit in the first bucket; the other
+    // two end well inside the 60 s request deadline.
+    EXPECT_LE(h.bucket(0), 2);
+    EXPECT_EQ(h.bucket(0) + h.bucket(1), 3);
+    EXPECT_EQ(h.bucket(2), 0);
+    EXPECT_GE(h.sum_seconds(), 0.3);
+}
+
+TEST(duration_histogram, buckets_are_upper_inclusive_and_extra_bounds_ignored) {
+    duration_histogram h{0.1, 1};
+    h.observe(100ms);  // on the bound: first bucket
+    h.observe(101ms);
+    h.observe(5s);
+    h.observe(-1s);  // clamped to zero
+    ASSERT_EQ(h.bounds().size(), 2u);
+    EXPECT_EQ(h.bucket(0), 2);
+    EXPECT_EQ(h.bucket(1), 1);
+    EXPECT_EQ(h.bucket(2), 1);
+    EXPECT_EQ(h.count(), 4);
+    EXPECT_DOUBLE_EQ(h.sum_seconds(), 5.201);
+    duration_histogram many{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18};
+    EXPECT_EQ(many.bounds().size(), duration_histogram::max_bounds);
 }
 
 }  // namespace
