@@ -447,6 +447,11 @@ struct dss_files_adapter::impl {
             }
             row.cells[static_cast<std::size_t>(it - columns.begin())] = std::move(value);
         }
+        return add_pending(std::move(row));
+    }
+
+    // Adds a row to the batch; a row with an exchange id already pending replaces it.
+    std::string add_pending(pending_row row) {
         std::string id = row.exchange_id;
         if (const auto at = pending_index.find(id); at != pending_index.end()) {
             pending[at->second] = std::move(row);
@@ -455,6 +460,38 @@ struct dss_files_adapter::impl {
             pending.push_back(std::move(row));
         }
         return id;
+    }
+
+    // A consent-withdrawal notice: a row with its own exchange id and the withdrawn event's,
+    // and nothing else.
+    remote_result<std::string> notify_withdrawal(
+        std::string_view stream,
+        const std::string& shared,
+        const std::string& source_key,
+        const std::string& version
+    ) {
+        if (!stream.empty() && stream != events_stream) {
+            return make_remote_error(errc::not_found, "the DSS adapter notifies on stream events");
+        }
+        const auto col = std::find(columns.begin(), columns.end(), "withdraws_exchange_id");
+        if (col == columns.end()) {
+            return make_remote_error(
+                errc::invalid_config, "the event data dictionary has no withdraws_exchange_id"
+            );
+        }
+        if (shared.empty() || source_key.empty() || version.empty()) {
+            return make_remote_error(
+                errc::mapping_failed, "a notice needs the event id, the source key and version"
+            );
+        }
+        const std::string key = source_key + "#consent-withdrawn";
+        pending_row row;
+        row.exchange_id = exchange_id_for(key, version);
+        row.source_hash = source_hash(key);
+        row.cells.assign(columns.size(), std::string{});
+        row.cells[0] = row.exchange_id;
+        row.cells[static_cast<std::size_t>(col - columns.begin())] = shared;
+        return add_pending(std::move(row));
     }
 
     remote_result<void> flush() {
@@ -910,6 +947,12 @@ awaitable<remote_result<external_record>> dss_files_adapter::fetch(
 
 awaitable<remote_result<std::string>> dss_files_adapter::push(external_record record) {
     co_return impl_->push(record);
+}
+
+awaitable<remote_result<std::string>> dss_files_adapter::notify_withdrawal(
+    std::string stream, std::string shared_remote_id, std::string source_key, std::string version
+) {
+    co_return impl_->notify_withdrawal(stream, shared_remote_id, source_key, version);
 }
 
 awaitable<remote_result<std::optional<std::string>>> dss_files_adapter::lookup(

@@ -71,6 +71,18 @@ public:
     awaitable<remote_result<std::string>> push(external_record record) override;
     /// True: DSS keeps one row per exchange id, and a re-sent event has the same one.
     bool idempotent_create() const noexcept override { return true; }
+    /// Stream "events" has a consent-withdrawal notice: a row whose only cells are its own
+    /// exchange id (UUIDv5 of `source_key + "#consent-withdrawn@" + version`) and
+    /// `withdraws_exchange_id` = the event DSS received; written by the next flush.
+    bool can_notify_withdrawal(std::string_view stream) const noexcept override {
+        return stream == "events";
+    }
+    awaitable<remote_result<std::string>> notify_withdrawal(
+        std::string stream,
+        std::string shared_remote_id,
+        std::string source_key,
+        std::string version
+    ) override;
     /// Pulling past a file moves it to processed/.
     bool pull_has_side_effects() const noexcept override { return true; }
     /// Drops the rows not yet written (after a failed flush).

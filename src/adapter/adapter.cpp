@@ -11,6 +11,17 @@ awaitable<remote_result<std::optional<std::string>>> adapter::lookup(
     );
 }
 
+awaitable<remote_result<std::string>> adapter::notify_withdrawal(
+    std::string /*stream*/,
+    std::string /*shared_remote_id*/,
+    std::string /*source_key*/,
+    std::string /*version*/
+) {
+    co_return make_remote_error(
+        errc::invalid_config, "this adapter has no consent-withdrawal notice"
+    );
+}
+
 awaitable<remote_result<void>> adapter::flush() {
     co_return remote_result<void>{};
 }

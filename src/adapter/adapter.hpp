@@ -80,6 +80,18 @@ public:
     virtual awaitable<remote_result<std::optional<std::string>>> lookup(
         std::string stream, std::string source_key
     );
+    /// True when `stream` has a consent-withdrawal notice (notify_withdrawal).
+    virtual bool can_notify_withdrawal(std::string_view /*stream*/) const noexcept { return false; }
+    /// Tells the receiver that consent for a record it received (`shared_remote_id`) was
+    /// withdrawn at the source; the notice carries that id and nothing of the record. Same
+    /// `source_key` and `version`, same notice (idempotent). Returns the notice's id. Batched
+    /// like push: durable after flush. Default: not supported (invalid_config).
+    virtual awaitable<remote_result<std::string>> notify_withdrawal(
+        std::string stream,
+        std::string shared_remote_id,
+        std::string source_key,
+        std::string version
+    );
     /// Makes the pushes since the last flush durable on the remote side (a batched file
     /// exchange writes its file here). The engine logs a page's sends only after this
     /// succeeds. Default: nothing to do.

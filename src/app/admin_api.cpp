@@ -120,6 +120,27 @@ std::string prometheus_label(std::string_view s) {
     return out;
 }
 
+/// One histogram's _bucket (cumulative), _sum and _count lines.
+void write_histogram(
+    std::ostream& o,
+    std::string_view name,
+    std::string_view label,
+    const std::string& value,
+    const duration_histogram& h
+) {
+    const auto bounds = h.bounds();
+    std::int64_t cumulative = 0;
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+        cumulative += h.bucket(i);
+        o << name << "_bucket{" << label << "=\"" << value << "\",le=\"" << bounds[i] << "\"} "
+          << cumulative << "\n";
+    }
+    cumulative += h.bucket(bounds.size());
+    o << name << "_bucket{" << label << "=\"" << value << "\",le=\"+Inf\"} " << cumulative << "\n";
+    o << name << "_sum{" << label << "=\"" << value << "\"} " << h.sum_seconds() << "\n";
+    o << name << "_count{" << label << "=\"" << value << "\"} " << cumulative << "\n";
+}
+
 sandbox::response metrics(engine& e, const clock_source& clock) {
     std::ostringstream o;
     auto cursors = e.store().call([](store::store& s) { return s.cursors(); });
@@ -186,20 +207,25 @@ sandbox::response metrics(engine& e, const clock_source& clock) {
     o << "# HELP casebridge_run_duration_seconds Duration of flow runs.\n"
          "# TYPE casebridge_run_duration_seconds histogram\n";
     for (auto& f : e.flows()) {
-        const auto id = prometheus_label(f->cfg->id);
-        const auto& h = f->metrics.run_duration;
-        std::int64_t cumulative = 0;
-        for (std::size_t i = 0; i < sync::duration_histogram::bounds.size(); ++i) {
-            cumulative += h.counts[i].load();
-            o << "casebridge_run_duration_seconds_bucket{flow=\"" << id << "\",le=\""
-              << sync::duration_histogram::bounds[i] << "\"} " << cumulative << "\n";
-        }
-        cumulative += h.counts.back().load();
-        o << "casebridge_run_duration_seconds_bucket{flow=\"" << id << "\",le=\"+Inf\"} "
-          << cumulative << "\n";
-        o << "casebridge_run_duration_seconds_sum{flow=\"" << id << "\"} "
-          << static_cast<double>(h.sum_millis.load()) / 1000.0 << "\n";
-        o << "casebridge_run_duration_seconds_count{flow=\"" << id << "\"} " << cumulative << "\n";
+        write_histogram(
+            o,
+            "casebridge_run_duration_seconds",
+            "flow",
+            prometheus_label(f->cfg->id),
+            f->metrics.run_duration
+        );
+    }
+    o << "# HELP casebridge_request_duration_seconds Duration of HTTP requests to a system, "
+         "waits for a connection and the rate limit included.\n"
+         "# TYPE casebridge_request_duration_seconds histogram\n";
+    for (const auto& sys : e.systems()) {
+        write_histogram(
+            o,
+            "casebridge_request_duration_seconds",
+            "system",
+            prometheus_label(sys->id),
+            sys->request_duration
+        );
     }
     sandbox::response r;
     r.body = o.str();

@@ -310,49 +310,70 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
             l.fail(at + "/to/system", "a flow goes from one system to another, not to itself");
         }
         fc.purpose = str(f["purpose"]);
-        fc.profile = str(f["profile"]);
-        const policy::profile* p = policies.find(fc.profile);
-        if (p == nullptr) {
-            l.fail(
-                at + "/profile", "no DPISP profile \"" + fc.profile + "\" in " + c.policies.string()
-            );
-        }
-        if (policy::to_string(p->purpose_) != fc.purpose) {
-            l.fail(
-                at + "/purpose",
-                "the flow's purpose is " + fc.purpose + " but profile \"" + fc.profile +
-                    "\" is for " + std::string(policy::to_string(p->purpose_))
-            );
-        }
-        fc.mapping_in = l.existing_file(f["mappings"]["in"], at + "/mappings/in");
-        fc.mapping_out = l.existing_file(f["mappings"]["out"], at + "/mappings/out");
-        // Each mapping compiles (its own errors name its own file), reads or writes the right
-        // kind of system, and supports the direction the flow uses it in.
-        const struct {
-            const std::filesystem::path& file;
-            const std::string& system;
-            mapping::direction dir;
-            const char* where;
-        } uses[] = {
-            {fc.mapping_in, fc.from_system, mapping::direction::in, "/mappings/in"},
-            {fc.mapping_out, fc.to_system, mapping::direction::out, "/mappings/out"},
-        };
-        for (const auto& u : uses) {
-            const auto m = mapping::compiled_mapping::load(u.file, catalogue);
-            const std::string& kind = c.find_system(u.system)->kind;
-            if (m.system() != kind) {
+        if (fc.purpose == "acknowledgement") {
+            // Acknowledgements are read, logged and linked; nothing is mapped or shared.
+            if (fc.from_stream != "acknowledgements") {
                 l.fail(
-                    at + u.where,
-                    "mapping \"" + m.id() + "\" is for " + m.system() + " but system \"" +
-                        u.system + "\" is " + kind
+                    at + "/from/stream", "an acknowledgement flow reads the acknowledgements stream"
                 );
             }
-            if (!m.supports(u.dir)) {
+            for (const char* key : {"profile", "mappings", "one_record_per_row_of", "create"}) {
+                if (f.HasMember(key)) {
+                    l.fail(at + "/" + key, "not used by an acknowledgement flow; remove it");
+                }
+            }
+        } else if (!f.HasMember("profile") || !f.HasMember("mappings")) {
+            l.fail(
+                at + (f.HasMember("profile") ? "/mappings" : "/profile"),
+                "required for a flow whose purpose is " + fc.purpose
+            );
+        } else {
+            fc.profile = str(f["profile"]);
+            const policy::profile* p = policies.find(fc.profile);
+            if (p == nullptr) {
                 l.fail(
-                    at + u.where,
-                    "mapping \"" + m.id() + "\" has no " +
-                        (u.dir == mapping::direction::in ? "inbound" : "outbound") + " direction"
+                    at + "/profile",
+                    "no DPISP profile \"" + fc.profile + "\" in " + c.policies.string()
                 );
+            }
+            if (policy::to_string(p->purpose_) != fc.purpose) {
+                l.fail(
+                    at + "/purpose",
+                    "the flow's purpose is " + fc.purpose + " but profile \"" + fc.profile +
+                        "\" is for " + std::string(policy::to_string(p->purpose_))
+                );
+            }
+            fc.mapping_in = l.existing_file(f["mappings"]["in"], at + "/mappings/in");
+            fc.mapping_out = l.existing_file(f["mappings"]["out"], at + "/mappings/out");
+            // Each mapping compiles (its own errors name its own file), reads or writes the right
+            // kind of system, and supports the direction the flow uses it in.
+            const struct {
+                const std::filesystem::path& file;
+                const std::string& system;
+                mapping::direction dir;
+                const char* where;
+            } uses[] = {
+                {fc.mapping_in, fc.from_system, mapping::direction::in, "/mappings/in"},
+                {fc.mapping_out, fc.to_system, mapping::direction::out, "/mappings/out"},
+            };
+            for (const auto& u : uses) {
+                const auto m = mapping::compiled_mapping::load(u.file, catalogue);
+                const std::string& kind = c.find_system(u.system)->kind;
+                if (m.system() != kind) {
+                    l.fail(
+                        at + u.where,
+                        "mapping \"" + m.id() + "\" is for " + m.system() + " but system \"" +
+                            u.system + "\" is " + kind
+                    );
+                }
+                if (!m.supports(u.dir)) {
+                    l.fail(
+                        at + u.where,
+                        "mapping \"" + m.id() + "\" has no " +
+                            (u.dir == mapping::direction::in ? "inbound" : "outbound") +
+                            " direction"
+                    );
+                }
             }
         }
         if (f.HasMember("schedule")) {

@@ -55,6 +55,7 @@ struct engine::impl {
     config cfg;
     std::optional<canonical_catalogue> catalogue;
     std::optional<policy::policy_set> policies;
+    std::vector<std::unique_ptr<system_metrics>> systems;  ///< Outlive the clients.
     std::map<std::string, std::unique_ptr<http_client>, std::less<>> clients;
     std::map<std::string, std::unique_ptr<adapter>, std::less<>> adapters;
     std::vector<std::unique_ptr<mapping::compiled_mapping>> mappings;
@@ -145,6 +146,9 @@ engine::engine(
         hs.max_connections_per_host = static_cast<std::size_t>(sys.limits.max_connections);
         hs.max_requests_per_second = sys.limits.requests_per_second;
         hs.request_timeout = std::chrono::seconds(sys.limits.timeout_seconds);
+        auto& sm = m.systems.emplace_back(std::make_unique<system_metrics>());
+        sm->id = sys.id;
+        hs.request_durations = &sm->request_duration;
         auto client = http_client::create(executor, hs, clock);
         if (!client) {
             throw std::runtime_error("system " + sys.id + ": " + client.error().describe());
@@ -171,17 +175,23 @@ engine::engine(
                 (from == m.adapters.end() ? f.from_system : f.to_system) + " in this build"
             );
         }
-        m.mappings.push_back(std::make_unique<mapping::compiled_mapping>(
-            mapping::compiled_mapping::load(f.mapping_in, *m.catalogue)
-        ));
-        const auto* in = m.mappings.back().get();
-        m.mappings.push_back(std::make_unique<mapping::compiled_mapping>(
-            mapping::compiled_mapping::load(f.mapping_out, *m.catalogue)
-        ));
-        const auto* out = m.mappings.back().get();
-        const auto* profile = m.policies->find(f.profile);
-        if (profile == nullptr) {
-            throw std::runtime_error("flow " + f.id + ": no profile " + f.profile);
+        const bool acks = f.purpose == "acknowledgement";
+        const mapping::compiled_mapping* in = nullptr;
+        const mapping::compiled_mapping* out = nullptr;
+        const policy::profile* profile = nullptr;
+        if (!acks) {
+            m.mappings.push_back(std::make_unique<mapping::compiled_mapping>(
+                mapping::compiled_mapping::load(f.mapping_in, *m.catalogue)
+            ));
+            in = m.mappings.back().get();
+            m.mappings.push_back(std::make_unique<mapping::compiled_mapping>(
+                mapping::compiled_mapping::load(f.mapping_out, *m.catalogue)
+            ));
+            out = m.mappings.back().get();
+            profile = m.policies->find(f.profile);
+            if (profile == nullptr) {
+                throw std::runtime_error("flow " + f.id + ": no profile " + f.profile);
+            }
         }
         sync::flow_binding b;
         b.flow = must_token(f.id, "flow id " + f.id);
@@ -202,6 +212,7 @@ engine::engine(
                 f.only_rows_field.substr(f.one_record_per_row_of.size()), f.only_rows_values};
         }
         b.create = f.create;
+        b.acknowledgements = acks;
         b.concurrency = f.concurrency;
         b.retry.max_attempts = f.max_attempts;
         auto slot = std::make_unique<flow_slot>();
@@ -234,6 +245,10 @@ flow_slot* engine::find(std::string_view flow_id) noexcept {
 
 std::optional<std::filesystem::path> engine::scratch_dir() const {
     return impl_->scratch;
+}
+
+const std::vector<std::unique_ptr<system_metrics>>& engine::systems() const noexcept {
+    return impl_->systems;
 }
 
 store::store_thread& engine::store() noexcept {

@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "app/config.hpp"
 #include "core/clock.hpp"
+#include "core/histogram.hpp"
 #include "log/log.hpp"
 #include "net/async.hpp"
 #include "sync/flow_runner.hpp"
@@ -39,6 +41,14 @@ struct flow_slot {
     std::atomic<bool> running{false};
 };
 
+/// Counters of one configured system (its HTTP client).
+struct system_metrics {
+    std::string id;
+    /// Every HTTP request to the system, queueing for a connection and the rate limit
+    /// included.
+    duration_histogram request_duration{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+};
+
 class engine {
 public:
     /// Builds everything from `cfg` (already checked by load_config). Throws
@@ -59,6 +69,8 @@ public:
     const config& cfg() const noexcept;
     std::vector<std::unique_ptr<flow_slot>>& flows() noexcept;
     flow_slot* find(std::string_view flow_id) noexcept;
+    /// One entry per system that has an HTTP client, in configuration order.
+    const std::vector<std::unique_ptr<system_metrics>>& systems() const noexcept;
     store::store_thread& store() noexcept;
     /// The throw-away store folder of a read-only run without a store (a fresh mode 0700
     /// folder under the temp directory, removed with the engine); nullopt otherwise.

@@ -292,10 +292,12 @@ const std::vector<command_spec>& commands() {
             .usage = "[--listen ADDRESS:PORT] [--cases N] [--seed S] [--fault KIND[:EVERY] ...]",
             .description =
                 "Serves the Primero v2 API as the reference describes it (Basic and session\n"
-                "auth, envelopes and errors, paging, filters, create/update/disable, referrals\n"
-                "and transfers) with N synthetic cases, the same for the same seed. Prints the\n"
-                "base URL on the first line of stdout, then 'user: NAME' and 'password: SECRET',\n"
-                "and serves until interrupted. Plain HTTP: bind it to loopback only.",
+                "auth, envelopes and errors, paging, filters, create/update/disable, referrals,\n"
+                "transfers and transfer requests, per-user permissions and scope) with N\n"
+                "synthetic cases, the same for the same seed. Prints the base URL on the first\n"
+                "line of stdout, then 'user: NAME' and 'password: SECRET' of the user with every\n"
+                "case permission, and serves until interrupted. Plain HTTP: bind it to loopback\n"
+                "only.",
             .options =
                 {{"listen", "ADDRESS:PORT", "where to listen (default 127.0.0.1:0, any free port)"},
                  {"cases", "N", "synthetic cases to generate (default 0)"},

@@ -90,6 +90,12 @@ std::optional<loaded> load(
                << "\n";
         return std::nullopt;
     }
+    if (cfg.find_flow(flow)->purpose == "acknowledgement") {
+        io.err
+            << "casebridge " << name << ": flow '" << flow
+            << "' reads acknowledgements; a caseload is transferred by a flow that sends cases\n";
+        return std::nullopt;
+    }
     auto key = store::keyed_hasher::from_file(cfg.store.identifier_key_file);
     if (!key) {
         io.err << "casebridge " << name << ": store.identifier_key_file cannot be read\n";

@@ -2,6 +2,7 @@
 // generated configuration, each flow run once, and a report of what moved where.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -92,6 +93,7 @@ struct flow_result {
     std::string from;
     std::string to;
     sync::run_report report;
+    bool acknowledgements = false;
 };
 
 }  // namespace
@@ -209,7 +211,10 @@ int run_demo(const parsed_args& args, command_io& io) {
         "\"transfer\", \"profile\": \"caseload-dss\", \"mappings\": {\"in\": " +
         quoted(*data / "mappings/primero.case.json") +
         ", \"out\": " + quoted(*data / "mappings/dss.event.json") +
-        "}, \"one_record_per_row_of\": \"/services_section\", \"paused\": true}\n  ]\n}\n";
+        "}, \"one_record_per_row_of\": \"/services_section\", \"paused\": true},\n" +
+        "    {\"id\": \"dss-acknowledgements\", \"from\": {\"system\": \"dss\", \"stream\": "
+        "\"acknowledgements\"}, \"to\": {\"system\": \"cpims-cxb\"}, \"purpose\": "
+        "\"acknowledgement\", \"paused\": true}\n  ]\n}\n";
     const auto config_file = dir / "casebridge.json";
     {
         std::ofstream out(config_file);
@@ -246,7 +251,13 @@ int run_demo(const parsed_args& args, command_io& io) {
             auto fut = net::co_spawn(ctx, slot->runner->run_once(o), net::use_future);
             ctx.restart();
             ctx.run();
-            results.push_back({id, slot->cfg->from_system, slot->cfg->to_system, fut.get()});
+            results.push_back(
+                {id,
+                 slot->cfg->from_system,
+                 slot->cfg->to_system,
+                 fut.get(),
+                 slot->cfg->purpose == "acknowledgement"}
+            );
         };
         run("cpims-referrals-to-unhcr");
         // UNHCR decides on what it received (the sandbox's seeded caseworker).
@@ -259,6 +270,28 @@ int run_demo(const parsed_args& args, command_io& io) {
         // The cases the decisions updated are listed once their second has passed.
         std::this_thread::sleep_for(std::chrono::milliseconds(1100));
         run("caseload-to-dss");
+        // DSS answers: an acknowledgement file for what it received (every fifth row rejected
+        // for a missing guardian contact), plus one row for an exchange id never sent, which
+        // casebridge reports instead of applying.
+        {
+            std::string ack = "exchange_id,status,dss_reference,reason\r\n";
+            std::size_t k = 0;
+            for (const auto& rec : results.back().report.records) {
+                if (rec.outcome != "sent") {
+                    continue;
+                }
+                ++k;
+                char ref[32];
+                std::snprintf(ref, sizeof ref, "DSS-CXB-2026-%06zu", k);
+                ack += rec.target_id + (k % 5 == 0 ? ",rejected,,missing_guardian_contact\r\n"
+                                                   : ",accepted," + std::string(ref) + ",\r\n");
+            }
+            ack += "00000000-0000-4000-8000-000000000000,accepted,DSS-CXB-2026-999999,\r\n";
+            const auto inbox = dir / "state/dss/inbox";
+            std::ofstream(inbox / "ack-demo.part", std::ios::binary) << ack;
+            fs::rename(inbox / "ack-demo.part", inbox / "ack-demo.csv");
+        }
+        run("dss-acknowledgements");
         auto& st = e->store();
         auto rows = st.call([](store::store& s) {
             return store::read_entries(s.database(), std::nullopt, std::nullopt);
@@ -290,12 +323,18 @@ int run_demo(const parsed_args& args, command_io& io) {
       << (dir / "state/dss").string() << "\n\n";
     for (const auto& r : results) {
         const auto& c = r.report.counts;
-        o << "flow " << r.id << " (" << r.from << " -> " << r.to << ")\n"
-          << "  read " << c.fetched << " records; shared " << c.sent << ", withheld " << c.withheld
-          << ", dead-lettered " << c.dead << ", retries " << c.retries << "\n";
+        o << "flow " << r.id << " (" << r.from << " -> " << r.to << ")\n";
+        if (r.acknowledgements) {
+            o << "  read " << c.fetched << " acknowledgements from DSS; acknowledged "
+              << c.acknowledged << " (DSS reference linked to the case), rejected " << c.rejected
+              << ", unknown exchange ids reported " << c.dead << "\n";
+        } else {
+            o << "  read " << c.fetched << " records; shared " << c.sent << ", withheld "
+              << c.withheld << ", dead-lettered " << c.dead << ", retries " << c.retries << "\n";
+        }
         std::map<std::string, int> why;
         for (const auto& rec : r.report.records) {
-            if (rec.outcome == "withheld" || rec.outcome == "dead") {
+            if (rec.outcome == "withheld" || rec.outcome == "dead" || rec.outcome == "rejected") {
                 ++why[rec.outcome + " " + rec.reason];
             }
         }

@@ -128,7 +128,11 @@ int run_flow_run(const parsed_args& args, command_io& io) {
                    : c.sent)
            << ", withheld " << c.withheld << ", consent withdrawn " << c.withdrawn
            << ", dead-lettered " << c.dead << ", unchanged " << c.skipped << ", retries "
-           << c.retries << (report.caught_up ? ", caught up" : "") << "\n";
+           << c.retries;
+    if (c.acknowledged > 0 || c.rejected > 0) {
+        io.out << ", acknowledged " << c.acknowledged << ", rejected " << c.rejected;
+    }
+    io.out << (report.caught_up ? ", caught up" : "") << "\n";
     if (report.note) {
         io.out << "note: " << *report.note << "\n";
     }

@@ -20,6 +20,8 @@
 #include <openssl/x509v3.h>
 #include <zlib.h>
 
+#include "core/histogram.hpp"
+
 namespace casebridge {
 
 namespace ssl = net::ssl;
@@ -673,7 +675,14 @@ http_client::~http_client() {
 }
 
 awaitable<remote_result<http_response>> http_client::send(http_request request) {
-    return impl_->send(std::move(request));
+    duration_histogram* h = impl_->settings.request_durations;
+    if (h == nullptr) {
+        co_return co_await impl_->send(std::move(request));
+    }
+    const auto start = impl_->clock->steady_now();
+    auto r = co_await impl_->send(std::move(request));
+    h->observe(impl_->clock->steady_now() - start);
+    co_return r;
 }
 
 http_client_stats http_client::stats() const {

@@ -21,6 +21,8 @@
 
 namespace casebridge {
 
+class duration_histogram;
+
 /// TLS settings of one client. Verification of the chain and of the host name is always on.
 struct tls_settings {
     std::filesystem::path ca_file;           ///< PEM bundle; empty: the system trust store.
@@ -41,6 +43,10 @@ struct http_client_settings {
     std::size_t max_body_bytes = 64 * 1024 * 1024;      ///< Response body (after gunzip).
     bool accept_gzip = true;                            ///< Send Accept-Encoding: gzip.
     std::string user_agent = "casebridge";
+    /// When set, every send() is observed here: from the call until the response is read or
+    /// the request failed, waits for a connection slot and the rate limit included. Not
+    /// owned; must outlive the client.
+    duration_histogram* request_durations = nullptr;
 };
 
 struct http_header {

@@ -120,6 +120,9 @@ public:
                 at + "/share", "an aggregate-only profile (record_level false) shares no fields"
             );
         }
+        if (v.HasMember("on_withdrawal")) {
+            p.notify_on_withdrawal = std::string_view(v["on_withdrawal"].GetString()) == "notify";
+        }
         if (v.HasMember("override")) {
             p.override_rules.allowed = v["override"]["allowed"].GetBool();
             if (v["override"].HasMember("requires_reason")) {

@@ -81,6 +81,10 @@ struct profile {
     bool record_level = true;  ///< false: aggregate report, no record ever leaves.
     std::vector<basis_rule> bases;
     override_policy override_rules;
+    /// When a record shared under this profile loses its basis: `notify` sends the target's
+    /// withdrawal notice where the target has one (and raises a review item where it has
+    /// not, or the notice fails); `review` (the default) only raises the review item.
+    bool notify_on_withdrawal = false;
     std::map<std::string, field_rule, std::less<>> fields;  ///< Top-level rules by name.
     std::string hash;  ///< "sha256:" + hex of the profile's canonical JSON.
 };

@@ -593,6 +593,32 @@ result<std::optional<record_id>> store::linked_from(
     );
 }
 
+result<std::optional<sent_event>> store::last_sent_to(const record_id& target) {
+    auto s = db_.prepare(
+        "SELECT flow, purpose, source_system, source_id FROM transfer_log WHERE"
+        " target_system = ? AND target_id = ? AND outcome = 'sent' ORDER BY seq DESC LIMIT 1"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(target.system.str())).bind(2, std::string_view(target.id.str()));
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<sent_event>();
+    }
+    auto flow = token::make(s->column_text(0));
+    auto purpose = token::make(s->column_text(1));
+    auto system = token::make(s->column_text(2));
+    auto id = token::make(s->column_text(3));
+    if (!flow || !purpose || !system || !id) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    return std::optional<sent_event>(sent_event{*flow, *purpose, record_id{*system, *id}});
+}
+
 result<std::optional<record_id>> store::linked(
     const record_id& source, const token& target_system
 ) {

@@ -60,6 +60,13 @@ struct review_item {
     std::string created_at;  ///< Set when read back.
 };
 
+/// A delivery as the transfer log recorded it (see store::last_sent_to).
+struct sent_event {
+    token flow;
+    token purpose;
+    record_id source;
+};
+
 /// A dead letter as listed, with its row id and time.
 struct dead_letter_row {
     std::int64_t id = 0;
@@ -150,6 +157,9 @@ public:
     result<std::optional<record_id>> linked_from(
         const record_id& target, const token& source_system
     );
+    /// The newest `sent` log entry whose target is `target` (a DSS exchange id, say): the flow
+    /// that sent it, its purpose and the source record. Nullopt when nothing was sent there.
+    result<std::optional<sent_event>> last_sent_to(const record_id& target);
     /// Marks a record closed (its links and deliveries become subject to retention).
     result<void> mark_closed(const record_id& record, time_point closed_at);
 

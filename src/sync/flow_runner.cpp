@@ -84,7 +84,8 @@ struct item {
     std::optional<store::record_id> target;  ///< Known target (update) or result of a create.
     std::optional<store::record_id> linked;  ///< The target linked before this delivery.
     std::vector<store::record_id> identities;
-    bool review = false;  ///< Raise a review item (withdrawals, conflicts, disabled).
+    bool review = false;                ///< Raise a review item (withdrawals, conflicts, disabled).
+    std::optional<std::string> notice;  ///< Id of the consent-withdrawal notice sent.
     // outcome of the delivery
     std::optional<remote_error> error;
     int attempts = 0;
@@ -550,6 +551,34 @@ struct flow_runner::impl {
         co_await done.async_wait(use_nothrow);
     }
 
+    /// Sends the target's consent-withdrawal notice for each item (one at a time: they are
+    /// rare). A notice that cannot be sent leaves the item to its review item.
+    awaitable<void> notify_all(const std::vector<item*>& work, run_counts& counts) {
+        for (item* it : work) {
+            const std::string shared = it->target->id.str();
+            const std::string key = source_key(it->source);
+            int n = 0;
+            auto sent = co_await with_retries<std::string>(
+                [&]() {
+                    return b.target->notify_withdrawal(b.target_stream, shared, key, it->version);
+                },
+                counts,
+                &n
+            );
+            if (sent) {
+                it->notice = std::move(*sent);
+            } else {
+                log.warn(
+                    "withdrawal_notice_failed",
+                    "consent-withdrawal notice not sent; raised for review",
+                    {.flow = b.flow.str(),
+                     .record = record_ref{it->source.system.str(), it->source.id.str()},
+                     .error = sent.error().code}
+                );
+            }
+        }
+    }
+
     // ---- phase 5: settle ---------------------------------------------------------------
 
     /// Attempts over every run: those recorded before (a crash, a retry) plus this run's.
@@ -650,11 +679,19 @@ struct flow_runner::impl {
                 rr.fields_sent.clear();
                 ++report.counts.withdrawn;
                 count(&flow_metrics::withdrawn, 1);
-                page.entries.push_back(entry_for(it, store::outcome::consent_withdrawn));
+                auto e = entry_for(it, store::outcome::consent_withdrawn);
+                e.target = it.target;  // the record the receiver holds
+                if (it.notice) {
+                    // The receiver was told; the notice's id is the entry's transaction id.
+                    e.remote_txn_id = token_or_hash(*it.notice);
+                    ++report.counts.notices;
+                } else if (!dry_run) {
+                    page.reviews.push_back(
+                        {0, b.flow, it.source, store::token("consent_withdrawn"), it.target, {}}
+                    );
+                }
+                page.entries.push_back(std::move(e));
                 put(store::delivery_state::withheld, it.reason);
-                page.reviews.push_back(
-                    {0, b.flow, it.source, store::token("consent_withdrawn"), it.target, {}}
-                );
                 break;
             }
             case action::dead: {
@@ -805,6 +842,226 @@ struct flow_runner::impl {
 
     /// Runs records through the pipeline and settles them; moves the cursor to `next_cursor`
     /// when given. Returns false (with report.error) when the page could not be settled.
+
+    /// Commits a settled page with its cursor move (when the page came from a pull).
+    awaitable<bool> commit(
+        store::page_commit page, std::optional<std::string> next_cursor, run_report& report
+    ) {
+        if (next_cursor) {
+            page.cursor_move = std::pair{b.flow, std::move(*next_cursor)};
+        }
+        auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
+        auto committed = co_await st->run(std::move(write_page));
+        if (!committed) {
+            report.error = "store: " + error_name(committed.error());
+            co_return false;
+        }
+        co_return true;
+    }
+
+    // ---- acknowledgements (a DSS inbox) -------------------------------------------------
+    //
+    // Each record acknowledges one event this store sent (by its exchange id): it becomes an
+    // inbound log entry (acknowledged or rejected) about the record that was sent, a rejection
+    // becomes a review item, and an accepted event links the DSS reference to the case it was
+    // sent from, so that later DSS case files continue the same case. An acknowledgement for
+    // an exchange id never sent is a dead letter and a review item, never applied.
+
+    struct ack {
+        store::record_id self{store::token("unset"), store::token("unset")};
+        store::token version{"unset"};
+        std::string exchange_id, status, reference, reason;
+        bool known = false;
+        std::optional<store::sent_event> sent;
+        std::optional<store::delivery> prior;
+        std::optional<store::record_id> case_rec;          ///< The case the event was sent from.
+        std::optional<store::record_id> ref_rec;           ///< The DSS reference as a record.
+        std::optional<store::record_id> ref_linked;        ///< What ref_rec is linked to now.
+        std::optional<store::record_id> case_linked_from;  ///< What links into case_rec now.
+    };
+
+    static std::string text_member(const Value& body, const char* name) {
+        if (body.IsObject() && body.HasMember(name) && body[name].IsString()) {
+            return {body[name].GetString(), body[name].GetStringLength()};
+        }
+        return {};
+    }
+
+    awaitable<bool> process_acks(
+        const std::vector<external_record>& records,
+        std::optional<std::string> next_cursor,
+        bool force,
+        bool dry_run,
+        run_report& report,
+        const std::set<std::string>* only
+    ) {
+        std::vector<ack> acks;
+        for (const auto& rec : records) {
+            ack a;
+            a.exchange_id = text_member(rec.body, "exchange_id");
+            if (a.exchange_id.empty()) {
+                a.exchange_id = rec.remote_id;
+            }
+            a.self = store::record_id{b.source_system, token_or_hash(a.exchange_id)};
+            if (only != nullptr && only->count(a.self.id.str()) == 0) {
+                continue;
+            }
+            a.status = text_member(rec.body, "status");
+            a.reference = text_member(rec.body, "dss_reference");
+            a.reason = text_member(rec.body, "reason");
+            a.known = rec.body.IsObject() && rec.body.HasMember("known_exchange_id") &&
+                      rec.body["known_exchange_id"].IsBool() &&
+                      rec.body["known_exchange_id"].GetBool();
+            a.version = token_or_hash(rec.updated_at + "|" + a.status + "|" + a.reference);
+            acks.push_back(std::move(a));
+        }
+        const store::token flow = b.flow;
+        const store::token dss = b.source_system;
+        const store::token cases_system = b.target_system;
+        auto look = [&acks, flow, dss, cases_system](store::store& s) -> result<void> {
+            for (auto& a : acks) {
+                auto prior = s.get_delivery(flow, a.self);
+                if (!prior) {
+                    return prior.error();
+                }
+                a.prior = std::move(*prior);
+                auto sent = s.last_sent_to(a.self);
+                if (!sent) {
+                    return sent.error();
+                }
+                a.sent = std::move(*sent);
+                if (!a.sent || a.reference.empty() || !(a.sent->source.system == cases_system)) {
+                    continue;
+                }
+                const std::string src = a.sent->source.id.str();
+                a.case_rec = store::record_id{
+                    a.sent->source.system, token_or_hash(src.substr(0, src.find(row_separator)))};
+                a.ref_rec = store::record_id{dss, token_or_hash(a.reference)};
+                auto fwd = s.linked(*a.ref_rec, cases_system);
+                if (!fwd) {
+                    return fwd.error();
+                }
+                a.ref_linked = std::move(*fwd);
+                auto back = s.linked_from(*a.case_rec, dss);
+                if (!back) {
+                    return back.error();
+                }
+                a.case_linked_from = std::move(*back);
+            }
+            return {};
+        };
+        auto looked = co_await st->run(std::move(look));
+        if (!looked) {
+            report.error = "store: " + error_name(looked.error());
+            co_return false;
+        }
+
+        store::page_commit page;
+        std::set<std::pair<std::string, std::string>> linking;  // in this page
+        for (const auto& a : acks) {
+            record_report rr;
+            rr.source_id = a.self.id.str();
+            const bool same = a.prior && a.prior->state == store::delivery_state::delivered &&
+                              a.prior->source_version && *a.prior->source_version == a.version;
+            if (same && !force) {
+                rr.outcome = "skipped";
+                ++report.counts.skipped;
+                count(&flow_metrics::skipped, 1);
+                if (keep_records) {
+                    report.records.push_back(std::move(rr));
+                }
+                continue;
+            }
+            store::log_entry_input e;
+            e.flow = b.flow;
+            e.dir = store::direction::inbound;
+            e.target = store::record_id{b.source_system, a.self.id};
+            if (!a.reference.empty()) {
+                e.remote_txn_id = token_or_hash(a.reference);
+            }
+            store::delivery d{b.flow, a.self, store::delivery_state::delivered};
+            d.attempts = 1;
+            d.source_version = a.version;
+            if (!a.known || !a.sent) {
+                rr.outcome = "dead";
+                rr.reason = "unknown_exchange_id";
+                e.purpose = b.purpose;
+                e.source = a.self;
+                e.result = store::outcome::failed;
+                e.reason = store::token("unknown_exchange_id");
+                d.state = store::delivery_state::dead;
+                d.reason = store::token("unknown_exchange_id");
+                page.settled_dead_letters.emplace_back(b.flow, a.self);
+                page.dead_letters.push_back(
+                    {b.flow,
+                     a.self,
+                     store::token("unknown_exchange_id"),
+                     {store::token("exchange_id")}}
+                );
+                page.reviews.push_back(
+                    {0, b.flow, a.self, store::token("unknown_acknowledgement"), std::nullopt, {}}
+                );
+                ++report.counts.dead;
+                count(&flow_metrics::dead, 1);
+            } else {
+                rr.target_id = a.sent->source.id.str();
+                e.purpose = a.sent->purpose;
+                e.source = a.sent->source;
+                page.settled_dead_letters.emplace_back(b.flow, a.self);
+                if (a.status == "accepted") {
+                    rr.outcome = "acknowledged";
+                    e.result = store::outcome::acknowledged;
+                    ++report.counts.acknowledged;
+                    if (a.ref_rec && a.case_rec) {
+                        const bool linked_here = a.ref_linked && *a.ref_linked == *a.case_rec;
+                        const bool ref_elsewhere = a.ref_linked && !linked_here;
+                        const bool case_elsewhere =
+                            a.case_linked_from && !(*a.case_linked_from == *a.ref_rec);
+                        if (ref_elsewhere || case_elsewhere) {
+                            // One DSS reference, one case: never re-point a link silently.
+                            rr.reason = "reference_conflict";
+                            e.reason = store::token("reference_conflict");
+                            page.reviews.push_back(
+                                {0,
+                                 b.flow,
+                                 *a.case_rec,
+                                 store::token("reference_conflict"),
+                                 a.ref_rec,
+                                 {}}
+                            );
+                        } else if (!linked_here &&
+                                   linking
+                                       .emplace(a.ref_rec->id.str(), a.case_rec->id.str())
+                                       .second) {
+                            page.links.emplace_back(*a.ref_rec, *a.case_rec);
+                        }
+                    }
+                } else {
+                    rr.outcome = "rejected";
+                    e.result = store::outcome::rejected;
+                    const std::string why = a.reason.empty()          ? a.status
+                                            : a.reason.front() == '<' ? std::string("free_text")
+                                                                      : a.reason;
+                    rr.reason = token_or_hash(why).str();
+                    e.reason = token_or_hash(why);
+                    page.reviews.push_back(
+                        {0, b.flow, a.sent->source, store::token("dss_rejected"), e.target, {}}
+                    );
+                    ++report.counts.rejected;
+                }
+            }
+            page.entries.push_back(std::move(e));
+            page.deliveries.push_back(std::move(d));
+            if (keep_records) {
+                report.records.push_back(std::move(rr));
+            }
+        }
+        if (dry_run) {
+            co_return true;
+        }
+        co_return co_await commit(std::move(page), std::move(next_cursor), report);
+    }
+
     awaitable<bool> process(
         const std::vector<external_record>& records,
         std::optional<std::string> next_cursor,
@@ -813,6 +1070,11 @@ struct flow_runner::impl {
         run_report& report,
         const std::set<std::string>* only = nullptr
     ) {
+        if (b.acknowledgements) {
+            co_return co_await process_acks(
+                records, std::move(next_cursor), force, dry_run, report, only
+            );
+        }
         const auto now = clock->now();
         std::vector<item> items;
         for (const auto& rec : records) {
@@ -829,10 +1091,15 @@ struct flow_runner::impl {
             co_return false;
         }
         std::vector<item*> to_send;
+        std::vector<item*> to_notify;
+        const bool notify =
+            b.profile->notify_on_withdrawal && b.target->can_notify_withdrawal(b.target_stream);
         for (auto& it : items) {
             apply_prior(it, force);
             if (it.act == action::send) {
                 to_send.push_back(&it);
+            } else if (it.act == action::withdraw && notify && it.target) {
+                to_notify.push_back(&it);
             }
         }
         if (!dry_run && !to_send.empty()) {
@@ -860,6 +1127,13 @@ struct flow_runner::impl {
                     fail(*it);
                 }
             }
+        }
+        if (!dry_run && !to_notify.empty()) {
+            // Notices have ids fixed by the record and version: after a crash before this
+            // page commits, the next run finds the withdrawal again and sends the same notice.
+            co_await notify_all(to_notify, report.counts);
+        }
+        if (!dry_run && (!to_send.empty() || !to_notify.empty())) {
             int flush_attempts = 0;
             auto flushed = co_await with_retries<void>(
                 [&]() { return b.target->flush(); }, report.counts, &flush_attempts
@@ -879,16 +1153,7 @@ struct flow_runner::impl {
         if (dry_run) {
             co_return true;
         }
-        if (next_cursor) {
-            page.cursor_move = std::pair{b.flow, std::move(*next_cursor)};
-        }
-        auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
-        auto committed = co_await st->run(std::move(write_page));
-        if (!committed) {
-            report.error = "store: " + error_name(committed.error());
-            co_return false;
-        }
-        co_return true;
+        co_return co_await commit(std::move(page), std::move(next_cursor), report);
     }
 };
 
@@ -902,8 +1167,9 @@ flow_runner::flow_runner(
     : impl_(std::make_unique<impl>(impl{std::move(binding), &st, &clock, std::move(log), metrics})
       ) {
     CASEBRIDGE_CHECK(
-        impl_->b.source != nullptr && impl_->b.target != nullptr && impl_->b.map_in != nullptr &&
-        impl_->b.map_out != nullptr && impl_->b.profile != nullptr
+        impl_->b.source != nullptr &&
+        (impl_->b.acknowledgements || (impl_->b.target != nullptr && impl_->b.map_in != nullptr &&
+                                       impl_->b.map_out != nullptr && impl_->b.profile != nullptr))
     );
 }
 

@@ -14,6 +14,7 @@
 
 #include "adapter/adapter.hpp"
 #include "core/clock.hpp"
+#include "core/histogram.hpp"
 #include "core/result.hpp"
 #include "log/log.hpp"
 #include "net/async.hpp"
@@ -86,6 +87,10 @@ struct flow_binding {
     std::optional<row_filter> only_rows_where;
     /// False: a record with no linked target is dead-lettered (not_found), never created.
     bool create = true;
+    /// The source stream acknowledges events sent earlier (a DSS inbox): each record becomes
+    /// an inbound log entry about the record that was sent, and links the DSS reference to the
+    /// case in `target_system`. No mappings, profile or target adapter are used.
+    bool acknowledgements = false;
     int concurrency = 4;
     retry_policy retry;
 };
@@ -112,6 +117,9 @@ struct run_counts {
     std::int64_t dead = 0;
     std::int64_t skipped = 0;
     std::int64_t retries = 0;
+    std::int64_t acknowledged = 0;  ///< Acknowledgement flows: events DSS accepted...
+    std::int64_t rejected = 0;      ///< ...and rejected or could not process.
+    std::int64_t notices = 0;       ///< Consent-withdrawal notices sent (of `withdrawn`).
 };
 
 struct run_report {
@@ -133,29 +141,13 @@ struct run_options {
     std::function<bool()> stop_requested;
 };
 
-/// A Prometheus-style histogram of durations (seconds).
-struct duration_histogram {
-    static constexpr std::array<double, 8> bounds = {0.1, 0.5, 1, 5, 10, 30, 60, 300};
-    std::array<std::atomic<std::int64_t>, bounds.size() + 1> counts{};  ///< Last: over all.
-    std::atomic<std::int64_t> sum_millis{0};
-    void observe(std::chrono::milliseconds d) noexcept {
-        const double s = static_cast<double>(d.count()) / 1000.0;
-        std::size_t i = 0;
-        while (i < bounds.size() && s > bounds[i]) {
-            ++i;
-        }
-        counts[i].fetch_add(1, std::memory_order_relaxed);
-        sum_millis.fetch_add(d.count(), std::memory_order_relaxed);
-    }
-};
-
 /// Counters the admin API reads (relaxed atomics; one writer, the runner).
 struct flow_metrics {
     std::atomic<std::int64_t> fetched{0}, sent{0}, withheld{0}, withdrawn{0}, dead{0}, skipped{0},
         retries{0}, runs{0}, failed_runs{0};
     std::atomic<std::int64_t> last_success_unix{0};
     std::atomic<std::int64_t> last_run_millis{0};
-    duration_histogram run_duration;
+    duration_histogram run_duration{0.1, 0.5, 1, 5, 10, 30, 60, 300};
 };
 
 class flow_runner {

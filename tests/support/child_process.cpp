@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
+#include <string_view>
 
 #include <poll.h>
 #include <sys/wait.h>
@@ -68,7 +69,9 @@ void drain(int out_fd, int err_fd, child_process::state* s) {
 }  // namespace
 
 child_process child_process::start(
-    const std::string& program, const std::vector<std::string>& args
+    const std::string& program,
+    const std::vector<std::string>& args,
+    const std::vector<std::string>& extra_env
 ) {
     child_process c;
     c.state_ = std::make_unique<state>();
@@ -82,6 +85,23 @@ child_process child_process::start(
         ::close(out[1]);
         return c;
     }
+    // Built before fork: the child only calls async-signal-safe code.
+    std::vector<char*> envp;
+    for (const auto& e : extra_env) {
+        envp.push_back(const_cast<char*>(e.c_str()));
+    }
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string_view kv(*e);
+        const auto name = kv.substr(0, kv.find('=') + 1);
+        bool overridden = false;
+        for (const auto& x : extra_env) {
+            overridden = overridden || std::string_view(x).substr(0, name.size()) == name;
+        }
+        if (!overridden) {
+            envp.push_back(*e);
+        }
+    }
+    envp.push_back(nullptr);
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(program.c_str()));
     for (const auto& a : args) {
@@ -96,7 +116,7 @@ child_process child_process::start(
         ::close(out[1]);
         ::close(err[0]);
         ::close(err[1]);
-        ::execv(program.c_str(), argv.data());
+        ::execve(program.c_str(), argv.data(), envp.data());
         ::_exit(127);
     }
     ::close(out[1]);

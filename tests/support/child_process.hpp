@@ -16,9 +16,14 @@ namespace casebridge::test {
 
 class child_process {
 public:
-    /// Starts `program` with `args` (argv[0] is `program`). On failure to fork or pipe, the
-    /// result is not running() and line() returns "".
-    static child_process start(const std::string& program, const std::vector<std::string>& args);
+    /// Starts `program` with `args` (argv[0] is `program`); `extra_env` ("NAME=value") is added
+    /// to (and overrides) this process's environment in the child. On failure to fork or
+    /// pipe, the result is not running() and line() returns "".
+    static child_process start(
+        const std::string& program,
+        const std::vector<std::string>& args,
+        const std::vector<std::string>& extra_env = {}
+    );
 
     child_process(child_process&& other) noexcept;
     child_process& operator=(child_process&&) = delete;
@@ -40,7 +45,7 @@ public:
 
     struct state;
 
-private:
+protected:
     child_process() = default;
     pid_t pid_ = -1;
     std::unique_ptr<state> state_;

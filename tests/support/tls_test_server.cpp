@@ -1,11 +1,14 @@
 #include "support/tls_test_server.hpp"
 
+#include <future>
+#include <map>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -19,14 +22,25 @@ using tcp = net::ip::tcp;
 namespace ssl = net::ssl;
 
 struct tls_test_server::impl {
-    net::io_context ctx;
+    // Declared before the io_context: destroying it destroys the suspended sessions, whose
+    // cleanup still uses these.
+    std::map<std::size_t, tcp::socket*> open;  // used on the server thread only
+    std::size_t next_session = 0;
     ssl::context tls{ssl::context::tls_server};
+    net::io_context ctx;
     tcp::acceptor acceptor{ctx};
     std::thread thread;
     tls_test_server* owner = nullptr;
 
     awaitable<void> session(tcp::socket socket) {
         beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls);
+        const std::size_t key = next_session++;
+        open[key] = &beast::get_lowest_layer(stream).socket();
+        struct forget {
+            impl* self;
+            std::size_t key;
+            ~forget() { self->open.erase(key); }
+        } guard{this, key};
         beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
         auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
         if (hec) {
@@ -59,6 +73,7 @@ struct tls_test_server::impl {
             if (ec) {
                 co_return;
             }
+            ++owner->connections_;
             net::co_spawn(ctx, session(std::move(socket)), net::detached);
         }
     }
@@ -79,6 +94,19 @@ tls_test_server::tls_test_server(tls_server_settings settings) : impl_(std::make
     port_ = impl_->acceptor.local_endpoint().port();
     net::co_spawn(impl_->ctx, impl_->accept_loop(), net::detached);
     impl_->thread = std::thread([this] { impl_->ctx.run(); });
+}
+
+void tls_test_server::close_connections() {
+    std::promise<void> done;
+    net::post(impl_->ctx, [this, &done] {
+        for (auto& [key, socket] : impl_->open) {
+            boost::system::error_code ignored;
+            socket->shutdown(tcp::socket::shutdown_both, ignored);
+            socket->close(ignored);
+        }
+        done.set_value();
+    });
+    done.get_future().wait();
 }
 
 tls_test_server::~tls_test_server() {

@@ -1,5 +1,6 @@
-// An HTTPS/1.1 server on 127.0.0.1:0 for TLS tests: serves one fixed JSON answer, optionally
-// requires a client certificate signed by a given CA. Runs on its own thread.
+// An HTTPS/1.1 server on 127.0.0.1:0 for TLS tests: serves one fixed JSON answer with
+// keep-alive, optionally requires a client certificate signed by a given CA, counts the TCP
+// connections it accepts and can close them all. Runs on its own thread.
 #pragma once
 
 #include <atomic>
@@ -27,6 +28,11 @@ public:
     std::size_t requests() const noexcept { return requests_.load(); }
     /// Handshakes that failed (e.g. the client refused the certificate).
     std::size_t failed_handshakes() const noexcept { return failed_handshakes_.load(); }
+    /// TCP connections accepted.
+    std::size_t connections() const noexcept { return connections_.load(); }
+    /// Closes every open connection (TCP FIN, no TLS close_notify) and returns once they
+    /// are closed; the server keeps accepting new ones.
+    void close_connections();
 
     struct impl;
 
@@ -35,6 +41,7 @@ private:
     unsigned short port_ = 0;
     std::atomic<std::size_t> requests_{0};
     std::atomic<std::size_t> failed_handshakes_{0};
+    std::atomic<std::size_t> connections_{0};
 };
 
 }  // namespace casebridge::test

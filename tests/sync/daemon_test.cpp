@@ -158,6 +158,14 @@ TEST_F(daemon_test, daemon_serves_the_admin_api_and_stops_on_sigterm) {
         ),
         std::string::npos
     ) << metrics->body;
+    // Every request to the target was timed: at least one per case sent.
+    const std::string count_key = "casebridge_request_duration_seconds_count{system=\"cpims-b\"} ";
+    const auto at = metrics->body.find(count_key);
+    ASSERT_NE(at, std::string::npos) << metrics->body;
+    EXPECT_GE(
+        std::stoll(metrics->body.substr(at + count_key.size())),
+        static_cast<long long>(expected.size())
+    );
     auto transfers =
         test::run_awaitable(call("GET", admin + "/transfers?flow=handover&limit=5", admin_token));
     ASSERT_TRUE(transfers);

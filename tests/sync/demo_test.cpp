@@ -29,6 +29,10 @@ TEST(demo, runs_every_flow_and_reports_without_case_values) {
         << r.out;
     EXPECT_NE(r.out.find("flow unhcr-decisions-to-cpims"), std::string::npos);
     EXPECT_NE(r.out.find("flow caseload-to-dss"), std::string::npos);
+    // DSS's acknowledgement file: the one row for an exchange id never sent is reported.
+    EXPECT_NE(r.out.find("flow dss-acknowledgements"), std::string::npos);
+    EXPECT_NE(r.out.find("unknown exchange ids reported 1\n"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("acknowledged 0 "), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("log verify: ok"), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("stopped early"), std::string::npos) << r.out;
     std::size_t zips = 0;

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 #include <future>
+#include <map>
 #include <set>
 
 #include <boost/asio/io_context.hpp>
@@ -35,6 +36,7 @@ constexpr std::string_view passphrase = "flow test passphrase 42";
 
 constexpr std::string_view test_profiles = R"([
   {"id": "events-to-dss", "version": 1, "purpose": "transfer", "recipient": "dss",
+   "on_withdrawal": "notify",
    "share": ["/case_id", "/dss_id", "/birth_registration_no", "/name_first", "/name_middle",
              "/name_last", "/sex", "/date_of_birth", "/age", "/language", "/location_admin1",
              "/location_admin2", "/location_admin3", "/location_admin4", "/consent_for_services",
@@ -182,6 +184,20 @@ protected:
         b.map_out = &*event_map;
         b.profile = policies->find("events-to-dss");
         b.one_record_per_row_of = "/services_section";
+        return std::make_unique<flow_runner>(
+            std::move(b), *st, clock, logger(sink, clock, log_level::debug)
+        );
+    }
+
+    std::unique_ptr<flow_runner> acks_runner() {
+        auto b = base_binding();
+        b.flow = "dss-acknowledgements";
+        b.purpose = "acknowledgement";
+        b.source_system = "dss";
+        b.source_stream = "acknowledgements";
+        b.target_system = "cpims-cxb";
+        b.source = dss.get();
+        b.acknowledgements = true;
         return std::make_unique<flow_runner>(
             std::move(b), *st, clock, logger(sink, clock, log_level::debug)
         );
@@ -377,6 +393,181 @@ TEST_F(dss_flow_test, a_new_version_of_a_referral_is_a_new_event) {
         ASSERT_EQ(ids.size(), 1u);
         EXPECT_EQ(targets.count(*ids.begin()), 0u);
     }
+}
+
+// Acknowledgement files become inbound log entries about the rows that were sent, rejections
+// and unknown exchange ids are raised for review, and an accepted event links the DSS
+// reference to the CPIMS+ case, so a DSS case file with that reference updates that case.
+TEST_F(dss_flow_test, acknowledgements_are_logged_linked_and_unknown_ids_reported) {
+    const auto eligible = prepare_referrals();
+    ASSERT_GE(eligible.size(), 3u);
+    auto runner = events_runner();
+    auto first = run_flow(*runner);
+    ASSERT_FALSE(first.error) << *first.error;
+    std::map<std::string, std::string> sent;  // exchange id → source row id
+    for (const auto& r : first.records) {
+        if (r.outcome == "sent") {
+            sent.emplace(r.target_id, r.source_id);
+        }
+    }
+    ASSERT_GE(sent.size(), 3u);
+    auto it = sent.begin();
+    const auto accepted = *it++;
+    const auto rejected = *it++;
+    const auto failed = *it++;
+    const std::string unknown = "0b6f7a52-9c1e-4f3a-8d2b-5e4c3a2b1f00";
+    ASSERT_EQ(sent.count(unknown), 0u);
+    dir.write(
+        "inbox/ack-2026-03-11.csv",
+        "exchange_id,status,dss_reference,reason\r\n" + accepted.first +
+            ",accepted,DSS-CXB-2026-000201,\r\n" + rejected.first +
+            ",rejected,,missing_guardian_contact\r\n" + failed.first +
+            ",error,,\"The officer could not open the row\"\r\n" + unknown +
+            ",accepted,DSS-CXB-2026-000202,\r\n"
+    );
+    auto acks = acks_runner();
+    auto r = run_flow(*acks);
+    ASSERT_FALSE(r.error) << *r.error;
+    EXPECT_EQ(r.counts.acknowledged, 1);
+    EXPECT_EQ(r.counts.rejected, 2);
+    EXPECT_EQ(r.counts.dead, 1);
+    std::map<std::string, record_report> by_id;
+    for (const auto& rec : r.records) {
+        by_id.emplace(rec.source_id, rec);
+    }
+    EXPECT_EQ(by_id.at(accepted.first).outcome, "acknowledged");
+    EXPECT_EQ(by_id.at(accepted.first).target_id, accepted.second);
+    EXPECT_EQ(by_id.at(rejected.first).outcome, "rejected");
+    EXPECT_EQ(by_id.at(rejected.first).reason, "missing_guardian_contact");
+    EXPECT_EQ(by_id.at(failed.first).reason, "free_text");
+    EXPECT_EQ(by_id.at(unknown).outcome, "dead");
+    EXPECT_EQ(by_id.at(unknown).reason, "unknown_exchange_id");
+
+    auto check = [&](store::store& s) -> result<void> {
+        // The log: one inbound entry per row, about the row that was sent.
+        auto q = s.database().prepare(
+            "SELECT source_id, outcome, direction, remote_txn_id, reason FROM transfer_log"
+            " WHERE flow = 'dss-acknowledgements' ORDER BY seq"
+        );
+        EXPECT_TRUE(q);
+        std::map<std::string, std::vector<std::string>> rows;
+        while (q && *q->step()) {
+            rows[q->column_text(1)].push_back(q->column_text(0));
+            EXPECT_EQ(q->column_text(2), "inbound");
+            if (q->column_text(1) == "acknowledged") {
+                EXPECT_EQ(q->column_text(3), "DSS-CXB-2026-000201");
+            }
+        }
+        EXPECT_EQ(rows["acknowledged"], std::vector<std::string>{accepted.second});
+        EXPECT_EQ(rows["rejected"], (std::vector<std::string>{rejected.second, failed.second}));
+        EXPECT_EQ(rows["failed"], std::vector<std::string>{unknown});
+        // The DSS reference now leads to the case the row came from.
+        auto linked = s.linked(
+            store::record_id{store::token("dss"), store::token("DSS-CXB-2026-000201")},
+            store::token("cpims-cxb")
+        );
+        EXPECT_TRUE(linked && *linked);
+        if (linked && *linked) {
+            EXPECT_EQ((*linked)->id.str(), accepted.second.substr(0, accepted.second.find('~')));
+        }
+        // Reviews: the two rejections and the unknown id; a dead letter for the unknown id.
+        auto reviews = s.reviews(100);
+        EXPECT_TRUE(reviews);
+        std::multiset<std::string> kinds;
+        for (const auto& rv : *reviews) {
+            kinds.insert(rv.kind.str());
+        }
+        EXPECT_EQ(kinds.count("dss_rejected"), 2u);
+        EXPECT_EQ(kinds.count("unknown_acknowledgement"), 1u);
+        auto dead = s.dead_letters(store::token("dss-acknowledgements"));
+        EXPECT_TRUE(dead && dead->size() == 1 && (*dead)[0].source.id.str() == unknown);
+        return {};
+    };
+    ASSERT_TRUE(st->call(check));
+    // The file was settled: the next run moves it on, reads nothing and logs nothing more.
+    auto again = run_flow(*acks);
+    ASSERT_FALSE(again.error) << *again.error;
+    EXPECT_EQ(again.counts.fetched, 0);
+    EXPECT_FALSE(fs::exists(dir / "inbox/ack-2026-03-11.csv"));
+    EXPECT_TRUE(fs::exists(dir / "inbox/processed/ack-2026-03-11.csv"));
+}
+
+// A profile with "on_withdrawal": "notify": when consent for a services row already sent to DSS
+// is withdrawn, DSS gets a notice row naming that event (and nothing of the child), the log
+// entry carries the notice's id, and no review item is needed.
+TEST_F(dss_flow_test, a_withdrawal_after_sharing_sends_dss_a_notice_row) {
+    const auto eligible = prepare_referrals();
+    ASSERT_FALSE(eligible.empty());
+    auto runner = events_runner();
+    auto first = run_flow(*runner);
+    ASSERT_FALSE(first.error) << *first.error;
+    const std::string withdrawn = *eligible.begin();
+    std::string shared;
+    for (const auto& r : first.records) {
+        if (r.outcome == "sent" && r.source_id.rfind(withdrawn, 0) == 0) {
+            shared = r.target_id;
+        }
+    }
+    ASSERT_FALSE(shared.empty());
+    const auto batches = manifests();
+    patch(withdrawn, R"({"consent_for_services": false})");
+    clock.advance(5s);
+    auto next = run_flow(*runner);
+    ASSERT_FALSE(next.error) << *next.error;
+    EXPECT_EQ(next.counts.withdrawn, 1);
+    EXPECT_EQ(next.counts.notices, 1);
+    EXPECT_EQ(next.counts.sent, 0);
+    auto after = manifests();
+    ASSERT_EQ(after.size(), batches.size() + 1) << "the notice is written as a batch";
+    std::string notice_txn;
+    auto check = [&](store::store& s) -> result<void> {
+        auto q = s.database().prepare(
+            "SELECT remote_txn_id, target_id FROM transfer_log WHERE outcome = 'consent_withdrawn'"
+        );
+        EXPECT_TRUE(q && *q->step());
+        if (q) {
+            notice_txn = q->column_text(0);
+            EXPECT_EQ(q->column_text(1), shared);
+        }
+        auto reviews = s.reviews(100);
+        EXPECT_TRUE(reviews && reviews->empty()) << "DSS was told; nothing left for review";
+        return {};
+    };
+    ASSERT_TRUE(st->call(check));
+    EXPECT_FALSE(notice_txn.empty());
+    EXPECT_NE(notice_txn, shared);
+    if (have_7z()) {
+        std::vector<std::string> fresh;
+        std::set_difference(
+            after.begin(), after.end(), batches.begin(), batches.end(), std::back_inserter(fresh)
+        );
+        ASSERT_EQ(fresh.size(), 1u);
+        const auto m = json::load_file(dir / "outbox" / fresh[0]);
+        const std::string csv = run_command(
+            "7z x -so -p'" + std::string(passphrase) + "' " +
+            (dir / "outbox" / m.doc["file"].GetString()).string() + " " +
+            m.doc["csv_file"].GetString()
+        );
+        const auto t = exchange::parse_csv(csv);
+        ASSERT_TRUE(t);
+        ASSERT_EQ(t->rows.size(), 1u);
+        const auto col = std::find(t->header.begin(), t->header.end(), "withdraws_exchange_id");
+        ASSERT_NE(col, t->header.end());
+        const auto at = static_cast<std::size_t>(col - t->header.begin());
+        EXPECT_EQ(t->rows[0][0], notice_txn);
+        EXPECT_EQ(t->rows[0][at], shared);
+        for (std::size_t i = 1; i < t->rows[0].size(); ++i) {
+            if (i != at) {
+                EXPECT_TRUE(t->rows[0][i].empty()) << "the notice carries " << t->header[i];
+            }
+        }
+    }
+    // Nothing changed since: no second notice.
+    clock.advance(5s);
+    auto again = run_flow(*runner);
+    ASSERT_FALSE(again.error) << *again.error;
+    EXPECT_EQ(again.counts.notices, 0);
+    EXPECT_EQ(manifests(), after);
 }
 
 TEST_F(dss_flow_test, dss_case_files_become_cpims_cases_and_move_on_when_settled) {

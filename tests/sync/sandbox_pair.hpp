@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/asio/this_coro.hpp>
 #include <gtest/gtest.h>
@@ -62,6 +64,16 @@ inline awaitable<remote_result<http_response>> call(
     co_return co_await (*client)->send(std::move(req));
 }
 
+/// Registers the built-in adapters for commands run in this process, as main() does.
+inline void use_builtin_adapters() {
+    static adapter_registry registry = [] {
+        adapter_registry r;
+        register_builtin_adapters(r);
+        return r;
+    }();
+    cli::set_adapter_registry(&registry);
+}
+
 class sandbox_pair : public ::testing::Test {
 protected:
     test::temp_dir dir;
@@ -76,13 +88,7 @@ protected:
     virtual std::vector<sandbox::fault_rule> target_faults() const { return {}; }
 
     void SetUp() override {
-        // In process, as main() does for the binary.
-        static adapter_registry registry = [] {
-            adapter_registry r;
-            register_builtin_adapters(r);
-            return r;
-        }();
-        cli::set_adapter_registry(&registry);
+        use_builtin_adapters();
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "daemon-test-pseudonym-key-0123456789abcdef", 1);
         sandbox::primero_settings a;
         a.cases = cases();
@@ -150,10 +156,18 @@ protected:
 
 /// `casebridge ARGS...` as a child process: stdout read line by line, stderr drained as it
 /// comes (support/child_process.hpp).
-struct child {
-    static child_process start(const std::vector<std::string>& args) {
-        return child_process::start(CASEBRIDGE_BINARY, args);
+class child : public child_process {
+public:
+    /// Starts the binary with `args`; `extra_env` ("NAME=value") is added to (and overrides)
+    /// this process's environment in the child.
+    static child start(
+        const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}
+    ) {
+        return child(child_process::start(CASEBRIDGE_BINARY, args, extra_env));
     }
+
+private:
+    explicit child(child_process&& p) : child_process(std::move(p)) {}
 };
 
 }  // namespace casebridge::test

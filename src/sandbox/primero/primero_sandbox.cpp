@@ -12,6 +12,7 @@
 #include "core/base64.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
+#include "sandbox/primero/case_form.hpp"
 #include "sandbox/primero/synthetic_cases.hpp"
 
 namespace casebridge::sandbox {
@@ -317,7 +318,7 @@ const std::set<std::string, std::less<>> immutable_fields = {
 
 struct transition {
     std::string id;
-    std::string type;  // Referral | Transfer
+    std::string type;  // Referral | Transfer | TransferRequest
     std::string status;
     std::string record_id;
     std::string transitioned_by;
@@ -331,7 +332,40 @@ struct transition {
     std::string responded_at;
     bool remote = false;
     bool consent_overridden = false;
+    bool consent_individual_transfer = false;
 };
+
+// A user, its role's case permissions and scope, and its lockout state.
+struct account {
+    primero_user spec;
+    int id = 0;
+    int failed_attempts = 0;
+    time_point locked_until{};
+
+    bool can(std::string_view action) const {
+        const auto& a = spec.case_actions;
+        return std::find(a.begin(), a.end(), "manage") != a.end() ||
+               std::find(a.begin(), a.end(), action) != a.end();
+    }
+    bool sees_all() const { return spec.scope == "all"; }
+};
+
+// The fields a `record_action` lets a user without `write` change (§1.7).
+const std::vector<std::string>* record_action_fields(const std::string& action) {
+    static const std::vector<std::string> close = {"status", "date_closure", "closure_reason"};
+    static const std::vector<std::string> reopen = {"status", "case_status_reopened"};
+    static const std::vector<std::string> enable = {"record_state"};
+    if (action == "close") {
+        return &close;
+    }
+    if (action == "reopen") {
+        return &reopen;
+    }
+    if (action == "enable_disable_record") {
+        return &enable;
+    }
+    return nullptr;
+}
 
 struct session_state {
     std::string user;
@@ -339,20 +373,51 @@ struct session_state {
     time_point last_seen;
 };
 
+struct jwt_state {
+    std::string user;
+    time_point expires;
+};
+
 enum class auth_kind { none, basic, session, jwt, idp };
 
 struct auth_result {
     auth_kind kind = auth_kind::none;
     std::string session_id;
+    const account* user = nullptr;
+};
+
+// Why a transition was refused: the error object's status, detail and message key.
+struct refusal {
+    unsigned status = 422;
+    std::string detail;
+    std::string message;
 };
 
 std::string render(const Value& v) {
     return json::to_string(v);
 }
 
-// Receivers: enabled CP users who can receive referrals and transfers; `system_sync` is a
-// system-category account that cannot.
-const std::set<std::string, std::less<>> receivers = {"cp_worker_2", "cp_manager", "primero_cp"};
+std::string lower_ascii(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
+        return static_cast<char>(std::tolower(c));
+    });
+    return s;
+}
+
+// A password for a named account: deterministic by seed and name.
+std::string derived_password(std::uint64_t seed, const std::string& name) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (char c : name) {
+        h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
+    }
+    std::mt19937_64 r(seed ^ h ^ 0x5bd1e995);
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out = "sbx-";
+    for (int i = 0; i < 16; ++i) {
+        out += digits[r() & 15];
+    }
+    return out;
+}
 
 }  // namespace
 
@@ -364,15 +429,15 @@ struct primero_sandbox::impl {
     std::vector<std::string> order;
     std::map<std::string, std::vector<transition>> transitions;
     std::map<std::string, session_state> sessions;
-    std::map<std::string, time_point> jwts;
+    std::map<std::string, jwt_state> jwts;
+    std::map<std::string, account, std::less<>> accounts;
     std::mt19937_64 rng;
     std::mt19937_64 secret_rng;
     bool locked = false;
     std::size_t logins = 0;
     std::size_t failed_logins = 0;
-    int failed_attempts = 0;
-    time_point locked_until{};
-    std::deque<time_point> login_times;
+    std::size_t repeated_creates = 0;
+    std::map<std::string, std::deque<time_point>> login_times;  // per user name
     std::map<std::string, std::size_t> mark_synced;
     std::uint64_t request_no = 0;
     std::unique_ptr<http_server> server;
@@ -380,10 +445,30 @@ struct primero_sandbox::impl {
     impl(primero_settings s, const clock_source& c)
         : settings(std::move(s)),
           clock(&c),
-          rng(settings.seed),
+          rng(settings.seed ^ 0x9E3779B97F4A7C15ULL),  // not the generator's stream
           secret_rng(settings.seed ^ 0x5bd1e995) {
         if (settings.password.empty()) {
             settings.password = "sbx-" + random_hex(secret_rng, 16);
+        }
+        account main;
+        main.spec.user_name = settings.user_name;
+        main.spec.password = settings.password;
+        main.spec.scope = "all";
+        main.spec.case_actions = {"manage"};
+        main.id = 1;
+        accounts.emplace(settings.user_name, std::move(main));
+        int next_id = 2;
+        for (const auto& u : settings.users) {
+            if (u.user_name.empty() || accounts.count(u.user_name) != 0) {
+                continue;
+            }
+            account acc;
+            acc.spec = u;
+            if (acc.spec.password.empty()) {
+                acc.spec.password = derived_password(settings.seed, u.user_name);
+            }
+            acc.id = next_id++;
+            accounts.emplace(u.user_name, std::move(acc));
         }
     }
 
@@ -408,15 +493,15 @@ struct primero_sandbox::impl {
         return r;
     }
 
-    static response error(
+    // One object of an `errors` array: status, resource, detail (if any), message (§1.3).
+    static Value error_object(
         unsigned status,
         const std::string& resource,
         const std::string& message,
-        const Value* detail = nullptr,
-        const Value* message_array = nullptr
+        const Value* detail,
+        const Value* message_array,
+        rapidjson::Document::AllocatorType& a
     ) {
-        Document d(rapidjson::kObjectType);
-        auto& a = d.GetAllocator();
         Value e(rapidjson::kObjectType);
         e.AddMember("status", status, a);
         e.AddMember("resource", Value(resource.c_str(), a), a);
@@ -428,10 +513,46 @@ struct primero_sandbox::impl {
         } else {
             e.AddMember("message", Value(message.c_str(), a), a);
         }
+        return e;
+    }
+
+    // A model validation error of a transition: detail = field, message = [key].
+    static Value refusal_object(
+        const refusal& r, const std::string& resource, rapidjson::Document::AllocatorType& a
+    ) {
+        Value detail(r.detail.c_str(), a);
+        Value msg(rapidjson::kArrayType);
+        msg.PushBack(Value(r.message.c_str(), a), a);
+        return error_object(r.status, resource, "", &detail, &msg, a);
+    }
+
+    static response error(
+        unsigned status,
+        const std::string& resource,
+        const std::string& message,
+        const Value* detail = nullptr,
+        const Value* message_array = nullptr
+    ) {
+        Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
         Value errors(rapidjson::kArrayType);
-        errors.PushBack(e, a);
+        errors.PushBack(error_object(status, resource, message, detail, message_array, a), a);
         d.AddMember("errors", errors, a);
         return json_response(status, d);
+    }
+
+    static response refused(const refusal& r, const std::string& resource) {
+        Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
+        Value errors(rapidjson::kArrayType);
+        errors.PushBack(refusal_object(r, resource, a), a);
+        d.AddMember("errors", errors, a);
+        return json_response(r.status, d);
+    }
+
+    // CanCan::AccessDenied.
+    static response forbidden(const std::string& resource) {
+        return error(403, resource, "Forbidden");
     }
 
     static response error_detail(
@@ -474,28 +595,31 @@ struct primero_sandbox::impl {
         return out;
     }
 
-    bool account_locked() const { return clock->now() < locked_until; }
-
-    void note_failure() {
-        ++failed_attempts;
-        if (failed_attempts >= 6) {
-            locked_until = clock->now() + std::chrono::minutes(30);
-            failed_attempts = 0;
-        }
-    }
-
-    // Checks credentials; the error response when refused.
-    std::optional<response> check_password(const std::string& user, const std::string& pass) {
-        if (account_locked()) {
-            return devise_401("Your account is locked.");
-        }
-        if (user != settings.user_name || pass != settings.password) {
-            note_failure();
+    // Checks credentials; the error response when refused. Lockout is per account.
+    std::optional<response> check_password(
+        const std::string& user, const std::string& pass, const account*& out
+    ) {
+        const auto it = accounts.find(user);
+        if (it == accounts.end()) {
             return devise_401("Invalid User name or password.");
         }
-        failed_attempts = 0;
+        account& acc = it->second;
+        if (clock->now() < acc.locked_until) {
+            return devise_401("Your account is locked.");
+        }
+        if (pass != acc.spec.password) {
+            if (++acc.failed_attempts >= 6) {
+                acc.locked_until = clock->now() + std::chrono::minutes(30);
+                acc.failed_attempts = 0;
+            }
+            return devise_401("Invalid User name or password.");
+        }
+        acc.failed_attempts = 0;
+        out = &acc;
         return std::nullopt;
     }
+
+    const account& main_account() const { return accounts.at(settings.user_name); }
 
     std::optional<response> authenticate(const request& req, auth_result& out) {
         const auto now = clock->now();
@@ -508,8 +632,9 @@ struct primero_sandbox::impl {
                 if (colon == std::string::npos) {
                     return devise_401("Invalid User name or password.");
                 }
-                if (auto refused =
-                        check_password(decoded->substr(0, colon), decoded->substr(colon + 1))) {
+                if (auto refused = check_password(
+                        decoded->substr(0, colon), decoded->substr(colon + 1), out.user
+                    )) {
                     return refused;
                 }
                 out.kind = auth_kind::basic;
@@ -519,16 +644,22 @@ struct primero_sandbox::impl {
                 const std::string token = h.substr(7);
                 if (!settings.idp_token.empty() && token == settings.idp_token) {
                     out.kind = auth_kind::idp;
+                    out.user = &main_account();
                     return std::nullopt;
                 }
                 const auto it = jwts.find(token);
                 if (it == jwts.end()) {
                     return error(401, path_of(req), "Not enough or too many segments");
                 }
-                if (now >= it->second) {
+                if (now >= it->second.expires) {
+                    return error(401, path_of(req), "Signature has expired");
+                }
+                const auto acc = accounts.find(it->second.user);
+                if (acc == accounts.end()) {
                     return error(401, path_of(req), "Signature has expired");
                 }
                 out.kind = auth_kind::jwt;
+                out.user = &acc->second;
                 return std::nullopt;
             }
             return devise_401("You need to sign in or sign up before continuing.");
@@ -537,10 +668,12 @@ struct primero_sandbox::impl {
         const auto sid = jar.find("_app_session");
         if (sid != jar.end()) {
             const auto it = sessions.find(sid->second);
-            if (it != sessions.end() && now - it->second.last_seen <= settings.session_timeout) {
+            if (it != sessions.end() && now - it->second.last_seen <= settings.session_timeout &&
+                accounts.count(it->second.user) != 0) {
                 it->second.last_seen = now;
                 out.kind = auth_kind::session;
                 out.session_id = sid->second;
+                out.user = &accounts.at(it->second.user);
                 if (req.method != "GET" && req.method != "HEAD") {
                     const auto token = req.headers.find("x-csrf-token");
                     if (token == req.headers.end() || token->second != it->second.csrf) {
@@ -569,11 +702,12 @@ struct primero_sandbox::impl {
             auth->second.rfind("Bearer ", 0) == 0 &&
             req.body.find("password") == std::string::npos) {
             const auto it = jwts.find(auth->second.substr(7));
-            if (it == jwts.end() || now >= it->second) {
+            if (it == jwts.end() || now >= it->second.expires ||
+                accounts.count(it->second.user) == 0) {
                 ++failed_logins;
                 return error(401, "/api/v2/tokens", "Signature has expired");
             }
-            return issue_jwt();
+            return issue_jwt(accounts.at(it->second.user));
         }
         auto doc = json::parse(req.body);
         std::string user;
@@ -588,10 +722,11 @@ struct primero_sandbox::impl {
             }
         }
         // Rack::Attack: 6 logins per user name per minute.
-        while (!login_times.empty() && now - login_times.front() >= std::chrono::minutes(1)) {
-            login_times.pop_front();
+        auto& times = login_times[user];
+        while (!times.empty() && now - times.front() >= std::chrono::minutes(1)) {
+            times.pop_front();
         }
-        if (login_times.size() >= 6) {
+        if (times.size() >= 6) {
             ++failed_logins;
             response r;
             r.status = 429;
@@ -600,21 +735,21 @@ struct primero_sandbox::impl {
             r.headers.emplace_back("Retry-After", "60");
             return r;
         }
-        login_times.push_back(now);
-        if (auto refused = check_password(user, pass)) {
+        times.push_back(now);
+        const account* acc = nullptr;
+        if (auto refused = check_password(user, pass, acc)) {
             ++failed_logins;
             return *refused;
         }
         if (settings.legacy_jwt) {
-            return issue_jwt();
+            return issue_jwt(*acc);
         }
         const std::string sid = random_hex(secret_rng, 32);
         const std::string csrf = base64_encode(random_hex(secret_rng, 24));
         // A new login ends the user's other sessions.
-        sessions.clear();
+        std::erase_if(sessions, [&](const auto& s) { return s.second.user == user; });
         sessions[sid] = session_state{user, csrf, now};
-        response r;
-        r.body = R"({"id":1,"user_name":")" + settings.user_name + R"(","group_permission":"all"})";
+        response r = json_response(200, login_body(*acc, nullptr));
         r.headers.emplace_back(
             "Set-Cookie", "_app_session=" + sid + "; path=/; HttpOnly; SameSite=Lax"
         );
@@ -622,13 +757,60 @@ struct primero_sandbox::impl {
         return r;
     }
 
-    response issue_jwt() {
+    // `{"id","user_name","group_permission"}`, plus `token` for a legacy JWT login.
+    static Document login_body(const account& acc, const std::string* token) {
+        Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
+        d.AddMember("id", acc.id, a);
+        d.AddMember("user_name", Value(acc.spec.user_name.c_str(), a), a);
+        if (token != nullptr) {
+            d.AddMember("token", Value(token->c_str(), a), a);
+        } else {
+            d.AddMember("group_permission", Value(acc.spec.scope.c_str(), a), a);
+        }
+        return d;
+    }
+
+    response issue_jwt(const account& acc) {
         const std::string token = "eyJhbGciOiJIUzI1NiJ9." + random_hex(secret_rng, 40);
-        jwts[token] = clock->now() + settings.session_timeout;
-        response r;
-        r.body = R"({"id":1,"user_name":")" + settings.user_name + R"(","token":")" + token + "\"}";
+        jwts[token] = jwt_state{acc.spec.user_name, clock->now() + settings.session_timeout};
+        response r = json_response(200, login_body(acc, &token));
         r.headers.emplace_back("Authorization", "Bearer " + token);
         return r;
+    }
+
+    // Scope and permissions -----------------------------------------------------------------
+
+    // User#permitted_to_access_record?: scope `all`, or the user is among the record's
+    // associated users (owner and assigned).
+    static bool in_scope(const account& me, const Value& rec) {
+        if (me.sees_all()) {
+            return true;
+        }
+        const auto it = rec.FindMember("associated_user_names");
+        if (it == rec.MemberEnd() || !it->value.IsArray()) {
+            return false;
+        }
+        for (const auto& u : it->value.GetArray()) {
+            if (u.IsString() && me.spec.user_name == u.GetString()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static bool can_read(const account& me, const Value& rec) {
+        return me.can("read") && in_scope(me, rec);
+    }
+
+    // UserTransitionService: an enabled, non-system user other than the sender whose role
+    // receives this kind of transition.
+    bool can_receive(const std::string& to, const std::string& type, const account& sender) const {
+        const auto it = accounts.find(to);
+        if (it == accounts.end() || it->second.spec.system_account || to == sender.spec.user_name) {
+            return false;
+        }
+        return it->second.can(type == "Referral" ? "receive_referral" : "receive_transfer");
     }
 
     // Records ------------------------------------------------------------------------------
@@ -662,24 +844,74 @@ struct primero_sandbox::impl {
         return out;
     }
 
-    response index(const request& req) {
+    // `query=`: a case-insensitive substring of one of the filterable id fields (§1.6).
+    static bool matches_query(const Value& rec, const std::string& query) {
+        const std::string q = lower_ascii(query);
+        for (const auto& m : rec.GetObject()) {
+            if (m.value.IsString() &&
+                is_filterable_id_field(
+                    std::string_view(m.name.GetString(), m.name.GetStringLength())
+                ) &&
+                lower_ascii(m.value.GetString()).find(q) != std::string::npos) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // `loc:<field>=<code>[,<code>]`: the field is one of the codes or below one of them.
+    static bool matches_location(const Value& rec, const std::string& name, const std::string& v) {
+        const auto it = rec.FindMember(name.c_str());
+        if (it == rec.MemberEnd()) {
+            return false;
+        }
+        const auto within = [&](const Value& code) {
+            if (!code.IsString()) {
+                return false;
+            }
+            const std::string_view c(code.GetString(), code.GetStringLength());
+            for (const auto& wanted : split(v, ',')) {
+                if (is_location_within(c, wanted)) {
+                    return true;
+                }
+            }
+            return false;
+        };
+        if (it->value.IsArray()) {
+            return std::any_of(it->value.Begin(), it->value.End(), within);
+        }
+        return within(it->value);
+    }
+
+    response index(const request& req, const account& me) {
         const auto q = req.target.find('?');
         const auto params = parse_query(
             q == std::string::npos ? std::string_view{} : std::string_view(req.target).substr(q + 1)
         );
-        std::vector<std::pair<std::string, std::string>> filters;
+        struct filter {
+            std::string name;
+            std::string value;
+            bool location;
+        };
+        std::vector<filter> filters;
         std::vector<std::pair<std::string, time_range>> ranges;
         for (const auto& [k, v] : params) {
-            std::string name = k.rfind("loc:", 0) == 0 ? k.substr(4) : k;
+            const bool location = k.rfind("loc:", 0) == 0;
+            std::string name = location ? k.substr(4) : k;
             if (reserved_params.count(name) != 0) {
                 continue;
             }
-            if (auto r = time_range_of(name, v)) {
+            if (auto r = location ? std::nullopt : time_range_of(name, v)) {
                 ranges.emplace_back(std::move(name), std::move(*r));
             } else {
-                filters.emplace_back(std::move(name), v);
+                filters.push_back({std::move(name), v, location});
             }
         }
+        // id_search with `search_owned_by_others` looks beyond the user's scope; every item
+        // then says whether the user may open it.
+        const bool id_search = param(params, "id_search") == "true";
+        const bool widened = id_search && me.can("search_owned_by_others");
+        const std::string query = param(params, "query");
         std::string order_by = param(params, "order_by");
         if (order_by.empty()) {
             order_by = "created_at";
@@ -693,25 +925,28 @@ struct primero_sandbox::impl {
             const Value* key;
             std::uint64_t tie;
             const Document* doc;
+            bool in_scope;
         };
         std::vector<entry> hits;
         for (const auto& id : order) {
             const Document& rec = cases.at(id);
-            bool ok = true;
-            for (const auto& [name, range] : ranges) {
-                if (!in_range(rec, name, range)) {
-                    ok = false;
-                    break;
-                }
+            const bool mine = in_scope(me, rec);
+            if (!mine && !widened) {
+                continue;
             }
-            for (const auto& [name, value] : filters) {
+            bool ok = query.empty() || matches_query(rec, query);
+            for (const auto& [name, range] : ranges) {
                 if (!ok) {
                     break;
                 }
-                if (!matches(rec, name, value)) {
-                    ok = false;
+                ok = in_range(rec, name, range);
+            }
+            for (const auto& f : filters) {
+                if (!ok) {
                     break;
                 }
+                ok = f.location ? matches_location(rec, f.name, f.value)
+                                : matches(rec, f.name, f.value);
             }
             if (!ok) {
                 continue;
@@ -721,7 +956,7 @@ struct primero_sandbox::impl {
             for (char c : id) {
                 h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
             }
-            hits.push_back({k == rec.MemberEnd() ? nullptr : &k->value, h, &rec});
+            hits.push_back({k == rec.MemberEnd() ? nullptr : &k->value, h, &rec, mine});
         }
         std::sort(hits.begin(), hits.end(), [desc](const entry& a, const entry& b) {
             int c = compare_values(a.key, b.key);
@@ -752,15 +987,23 @@ struct primero_sandbox::impl {
         } else if (!fields.empty()) {
             field_list = split(fields, ',');
         }
+        const bool show_scope =
+            id_search ||
+            std::find(field_list.begin(), field_list.end(), "record_in_scope") != field_list.end();
         Document d(rapidjson::kObjectType);
         auto& a = d.GetAllocator();
         Value data(rapidjson::kArrayType);
         const std::size_t offset = static_cast<std::size_t>((page - 1) * per);
         for (std::size_t i = offset; i < hits.size() && i < offset + static_cast<std::size_t>(per);
              ++i) {
-            data.PushBack(
-                render_record(*hits[i].doc, fields.empty() ? nullptr : &field_list, a), a
-            );
+            // A record found outside the scope shows its summary only.
+            const std::vector<std::string>* selected =
+                !hits[i].in_scope ? &short_fields : (fields.empty() ? nullptr : &field_list);
+            Value item = render_record(*hits[i].doc, selected, a);
+            if (show_scope && !item.HasMember("record_in_scope")) {
+                item.AddMember("record_in_scope", hits[i].in_scope, a);
+            }
+            data.PushBack(item, a);
         }
         d.AddMember("data", data, a);
         Value meta(rapidjson::kObjectType);
@@ -771,10 +1014,13 @@ struct primero_sandbox::impl {
         return json_response(200, d);
     }
 
-    response show(const request& req, const std::string& id) {
+    response show(const request& req, const std::string& id, const account& me) {
         const auto it = cases.find(id);
         if (it == cases.end()) {
             return not_found(path_of(req), id);
+        }
+        if (!can_read(me, it->second)) {
+            return forbidden(path_of(req));
         }
         Document d(rapidjson::kObjectType);
         d.AddMember("data", render_record(it->second, nullptr, d.GetAllocator()), d.GetAllocator());
@@ -844,8 +1090,11 @@ struct primero_sandbox::impl {
         return std::nullopt;
     }
 
-    response create(const request& req) {
+    response create(const request& req, const account& me) {
         const std::string resource = "/api/v2/cases";
+        if (!me.can("create")) {
+            return forbidden(resource);
+        }
         auto body = json::parse(req.body);
         if (!body || !body->IsObject() || !body->HasMember("data") || !(*body)["data"].IsObject()) {
             return error(422, resource, "param is missing or the value is empty: data");
@@ -857,6 +1106,7 @@ struct primero_sandbox::impl {
         const bool client_id = data.HasMember("id");
         const std::string id = client_id ? data["id"].GetString() : new_uuid();
         if (cases.count(id) != 0) {
+            ++repeated_creates;
             return error(409, resource, "Conflict: A record with this id already exists");
         }
         Document rec(rapidjson::kObjectType);
@@ -864,7 +1114,8 @@ struct primero_sandbox::impl {
         rec.AddMember("id", Value(id.c_str(), a), a);
         for (auto& m : data.GetObject()) {
             const std::string name = m.name.GetString();
-            if (immutable_fields.count(name) != 0) {
+            // Fields no form of the configuration has are dropped, as strong params do.
+            if (immutable_fields.count(name) != 0 || !is_case_form_field(name)) {
                 continue;
             }
             rec.AddMember(Value(m.name, a), Value(m.value, a), a);
@@ -893,14 +1144,15 @@ struct primero_sandbox::impl {
         set("case_id", Value(uid.c_str(), a));
         set("short_id", Value(uid.substr(uid.size() - 7).c_str(), a));
         set("case_id_display", Value(uid.substr(uid.size() - 7).c_str(), a));
-        set("owned_by", Value(settings.user_name.c_str(), a));
-        set("created_by", Value(settings.user_name.c_str(), a));
+        const std::string& user = me.spec.user_name;
+        set("owned_by", Value(user.c_str(), a));
+        set("created_by", Value(user.c_str(), a));
         set("created_at", Value(now.c_str(), a));
         set("posted_at", Value(now.c_str(), a));
         set("last_updated_at", Value(now.c_str(), a));
-        set("last_updated_by", Value(settings.user_name.c_str(), a));
+        set("last_updated_by", Value(user.c_str(), a));
         Value assoc(rapidjson::kArrayType);
-        assoc.PushBack(Value(settings.user_name.c_str(), a), a);
+        assoc.PushBack(Value(user.c_str(), a), a);
         set("associated_user_names", std::move(assoc));
         if (!rec.HasMember("name")) {
             std::string name;
@@ -989,21 +1241,36 @@ struct primero_sandbox::impl {
         }
     }
 
-    response update(const request& req, const std::string& id) {
+    response update(const request& req, const std::string& id, const account& me) {
         const std::string resource = path_of(req);
         const auto it = cases.find(id);
         if (it == cases.end()) {
             return not_found(resource, id);
         }
+        Document& rec = it->second;
+        if (!in_scope(me, rec)) {
+            return forbidden(resource);
+        }
         auto body = json::parse(req.body);
         if (!body || !body->IsObject() || !body->HasMember("data") || !(*body)["data"].IsObject()) {
             return error(422, resource, "param is missing or the value is empty: data");
+        }
+        // Without `write`, a `record_action` the role has lets the user change that action's
+        // fields only.
+        const std::vector<std::string>* only = nullptr;
+        if (!me.can("write")) {
+            const auto ra = body->FindMember("record_action");
+            const std::string action =
+                ra != body->MemberEnd() && ra->value.IsString() ? ra->value.GetString() : "";
+            only = record_action_fields(action);
+            if (only == nullptr || !me.can(action)) {
+                return forbidden(resource);
+            }
         }
         Value& data = (*body)["data"];
         if (auto refused = validate(data, resource, false)) {
             return *refused;
         }
-        Document& rec = it->second;
         auto& a = rec.GetAllocator();
         Document d(rapidjson::kObjectType);
         auto& da = d.GetAllocator();
@@ -1011,16 +1278,21 @@ struct primero_sandbox::impl {
         // The sync write-back: not stored, sets the computed sync status (an audit row in Primero).
         bool synced = false;
         if (data.HasMember("mark_synced")) {
-            synced = data["mark_synced"].IsBool() && data["mark_synced"].GetBool();
+            synced = me.can("sync_external") && data["mark_synced"].IsBool() &&
+                     data["mark_synced"].GetBool();
             data.RemoveMember("mark_synced");
             data.RemoveMember("mark_synced_url");
             data.RemoveMember("mark_synced_status");
         }
         Value patch(rapidjson::kObjectType);
         for (auto& m : data.GetObject()) {
-            if (immutable_fields.count(m.name.GetString()) == 0) {
-                patch.AddMember(Value(m.name, a), Value(m.value, a), a);
+            const std::string name = m.name.GetString();
+            // Unknown fields are dropped (strong params), as are the ids that never change.
+            if (immutable_fields.count(name) != 0 || !is_case_form_field(name) ||
+                (only != nullptr && std::find(only->begin(), only->end(), name) == only->end())) {
+                continue;
             }
+            patch.AddMember(Value(m.name, a), Value(m.value, a), a);
         }
         if (synced) {
             ++mark_synced[id];
@@ -1040,7 +1312,7 @@ struct primero_sandbox::impl {
             const std::string now = now_text();
             rec["last_updated_at"].SetString(now.c_str(), a);
             if (rec.HasMember("last_updated_by")) {
-                rec["last_updated_by"].SetString(settings.user_name.c_str(), a);
+                rec["last_updated_by"].SetString(me.spec.user_name.c_str(), a);
             }
         }
         out.AddMember("id", Value(id.c_str(), da), da);
@@ -1056,12 +1328,15 @@ struct primero_sandbox::impl {
         return json_response(200, d);
     }
 
-    response disable(const request& req, const std::string& id) {
+    response disable(const request& req, const std::string& id, const account& me) {
         const auto it = cases.find(id);
         if (it == cases.end()) {
             return not_found(path_of(req), id);
         }
         Document& rec = it->second;
+        if (!me.can("enable_disable_record") || !in_scope(me, rec)) {
+            return forbidden(path_of(req));
+        }
         rec["record_state"].SetBool(false);
         rec["last_updated_at"].SetString(now_text().c_str(), rec.GetAllocator());
         Document d(rapidjson::kObjectType);
@@ -1074,7 +1349,10 @@ struct primero_sandbox::impl {
     // Transitions --------------------------------------------------------------------------
 
     Value render_transition(
-        const transition& t, bool with_record, rapidjson::Document::AllocatorType& a
+        const transition& t,
+        const account& me,
+        bool with_record,
+        rapidjson::Document::AllocatorType& a
     ) {
         Value v(rapidjson::kObjectType);
         const auto str = [&](const char* k, const std::string& s) {
@@ -1102,14 +1380,18 @@ struct primero_sandbox::impl {
         }
         v.AddMember("remote", t.remote, a);
         v.AddMember("consent_overridden", t.consent_overridden, a);
-        v.AddMember("record_access_denied", false, a);
+        if (t.type != "Referral") {
+            v.AddMember("consent_individual_transfer", t.consent_individual_transfer, a);
+        }
+        const Document& rec = cases.at(t.record_id);
+        const bool readable = can_read(me, rec);
+        v.AddMember("record_access_denied", !readable, a);
         v.AddMember(
             "user_can_accept_or_reject",
-            !t.remote && t.status == "in_progress" && t.transitioned_to == settings.user_name,
+            !t.remote && t.status == "in_progress" && t.transitioned_to == me.spec.user_name,
             a
         );
-        if (with_record) {
-            const Document& rec = cases.at(t.record_id);
+        if (with_record && readable) {
             Value r(rapidjson::kObjectType);
             r.AddMember("id", Value(rec["id"], a), a);
             r.AddMember(
@@ -1171,38 +1453,54 @@ struct primero_sandbox::impl {
         return rec.HasMember(key) && rec[key].IsBool() && rec[key].GetBool();
     }
 
-    response transitions_list(const std::string& id, const std::string& type) {
+    response transitions_list(
+        const request& req, const std::string& id, const std::string& type, const account& me
+    ) {
+        if (!can_read(me, cases.at(id))) {
+            return forbidden(path_of(req));
+        }
         Document d(rapidjson::kObjectType);
         auto& a = d.GetAllocator();
         Value data(rapidjson::kArrayType);
         for (const auto& t : transitions[id]) {
             if (t.type == type) {
-                data.PushBack(render_transition(t, false, a), a);
+                data.PushBack(render_transition(t, me, false, a), a);
             }
         }
         d.AddMember("data", data, a);
         return json_response(200, d);
     }
 
-    response transition_create(const request& req, const std::string& id, const std::string& type) {
-        const std::string resource = path_of(req);
-        auto body = json::parse(req.body);
-        if (!body || !body->IsObject() || !body->HasMember("data") || !(*body)["data"].IsObject()) {
-            return error(422, resource, "param is missing or the value is empty: data");
+    static const Value* data_of(const json::json_result<Document>& body) {
+        if (!body || !body->IsObject()) {
+            return nullptr;
         }
-        const Value& data = (*body)["data"];
+        const auto it = body->FindMember("data");
+        return it != body->MemberEnd() && it->value.IsObject() ? &it->value : nullptr;
+    }
+
+    // Starts a referral or transfer of case `id` from `sender` as `data` asks: the recipient
+    // must be able to receive it and the consent rule must hold unless overridden
+    // (Transition#consent_given_or_overridden). On success the transition is stored, the
+    // case changed, and `t` filled in.
+    std::optional<refusal> start_transition(
+        const std::string& id,
+        const std::string& type,
+        const Value& data,
+        const account& sender,
+        transition& t
+    ) {
         const auto get = [&](const char* k) -> std::string {
             return data.HasMember(k) && data[k].IsString() ? data[k].GetString() : std::string{};
         };
         const auto get_bool = [&](const char* k) {
             return data.HasMember(k) && data[k].IsBool() && data[k].GetBool();
         };
-        transition t;
         t.id = new_uuid();
         t.type = type;
         t.status = "in_progress";
         t.record_id = id;
-        t.transitioned_by = settings.user_name;
+        t.transitioned_by = sender.spec.user_name;
         t.transitioned_to = get("transitioned_to");
         t.transitioned_to_agency = get("transitioned_to_agency");
         t.transitioned_to_remote = get("transitioned_to_remote");
@@ -1210,25 +1508,17 @@ struct primero_sandbox::impl {
         t.service = get("service");
         t.remote = get_bool("remote");
         t.consent_overridden = get_bool("consent_overridden");
+        t.consent_individual_transfer = get_bool("consent_individual_transfer");
         t.created_at = now_text();
-        if (!t.remote && (t.transitioned_to.empty() || receivers.count(t.transitioned_to) == 0 ||
-                          t.transitioned_to == settings.user_name)) {
-            Document tmp;
-            Value detail("transitioned_to", tmp.GetAllocator());
-            Value msg(rapidjson::kArrayType);
-            msg.PushBack("transition.errors.to_user_can_receive", tmp.GetAllocator());
-            return error(422, resource, "", &detail, &msg);
+        if (!t.remote && !can_receive(t.transitioned_to, type, sender)) {
+            return refusal{422, "transitioned_to", "transition.errors.to_user_can_receive"};
         }
         Document& rec = cases.at(id);
         const bool consent = type == "Transfer" ? flag(rec, "disclosure_other_orgs")
                                                 : flag(rec, "disclosure_other_orgs") &&
                                                       flag(rec, "consent_for_services");
         if (!consent && !t.consent_overridden) {
-            Document tmp;
-            Value detail("consent", tmp.GetAllocator());
-            Value msg(rapidjson::kArrayType);
-            msg.PushBack("transition.errors.consent", tmp.GetAllocator());
-            return error(422, resource, "", &detail, &msg);
+            return refusal{422, "consent", "transition.errors.consent"};
         }
         if (!t.remote) {
             assign(rec, t.transitioned_to, true);
@@ -1246,8 +1536,122 @@ struct primero_sandbox::impl {
         }
         touch(rec);
         transitions[id].push_back(t);
+        return std::nullopt;
+    }
+
+    static const char* permission_of(const std::string& type) {
+        return type == "Referral" ? "referral" : "transfer";
+    }
+
+    response transition_create(
+        const request& req, const std::string& id, const std::string& type, const account& me
+    ) {
+        const std::string resource = path_of(req);
+        if (!me.can(permission_of(type)) || !in_scope(me, cases.at(id))) {
+            return forbidden(resource);
+        }
+        const auto body = json::parse(req.body);
+        const Value* data = data_of(body);
+        if (data == nullptr) {
+            return error(422, resource, "param is missing or the value is empty: data");
+        }
+        transition t;
+        if (auto r = start_transition(id, type, *data, me, t)) {
+            return refused(*r, resource);
+        }
         Document d(rapidjson::kObjectType);
-        d.AddMember("data", render_transition(t, true, d.GetAllocator()), d.GetAllocator());
+        d.AddMember("data", render_transition(t, me, true, d.GetAllocator()), d.GetAllocator());
+        return json_response(200, d);
+    }
+
+    // POST /api/v2/cases/transfers|referrals {"data":{"ids":[...], ...}}: authorised for
+    // every case or for none (authorize_all!), then one transition per case in the order
+    // given. A case the transition is refused for (consent, recipient) gets an error object
+    // whose resource is that case's own transitions path; the others go ahead.
+    response transition_bulk(const request& req, const std::string& type, const account& me) {
+        const std::string resource = path_of(req);
+        const auto body = json::parse(req.body);
+        const Value* data = data_of(body);
+        if (data == nullptr || !data->HasMember("ids") || !(*data)["ids"].IsArray() ||
+            (*data)["ids"].Empty()) {
+            return error(422, resource, "param is missing or the value is empty: ids");
+        }
+        std::vector<std::string> ids;
+        for (const auto& v : (*data)["ids"].GetArray()) {
+            if (!v.IsString()) {
+                return error(422, resource, "param is missing or the value is empty: ids");
+            }
+            ids.emplace_back(v.GetString(), v.GetStringLength());
+        }
+        for (const auto& id : ids) {
+            if (cases.count(id) == 0) {
+                return not_found(resource, id);
+            }
+        }
+        for (const auto& id : ids) {
+            if (!me.can(permission_of(type)) || !in_scope(me, cases.at(id))) {
+                return forbidden(resource);
+            }
+        }
+        const std::string segment = type == "Referral" ? "/referrals" : "/transfers";
+        Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
+        Value out(rapidjson::kArrayType);
+        Value errors(rapidjson::kArrayType);
+        for (const auto& id : ids) {
+            transition t;
+            if (auto r = start_transition(id, type, *data, me, t)) {
+                errors.PushBack(refusal_object(*r, "/api/v2/cases/" + id + segment, a), a);
+            } else {
+                out.PushBack(render_transition(t, me, true, a), a);
+            }
+        }
+        d.AddMember("data", out, a);
+        if (!errors.Empty()) {
+            d.AddMember("errors", errors, a);
+        }
+        return json_response(200, d);
+    }
+
+    // A transfer request: a user (needing `request_transfer`, not access to the case) asks
+    // the case's owner to transfer it to them. No consent rule; the owner must be able to
+    // receive transfers.
+    response transfer_request_create(const request& req, const std::string& id, const account& me) {
+        const std::string resource = path_of(req);
+        if (!me.can("request_transfer")) {
+            return forbidden(resource);
+        }
+        const auto body = json::parse(req.body);
+        const Value* data = data_of(body);
+        if (data == nullptr) {
+            return error(422, resource, "param is missing or the value is empty: data");
+        }
+        Document& rec = cases.at(id);
+        transition t;
+        t.id = new_uuid();
+        t.type = "TransferRequest";
+        t.status = "in_progress";
+        t.record_id = id;
+        t.transitioned_by = me.spec.user_name;
+        t.transitioned_to = rec.HasMember("owned_by") && rec["owned_by"].IsString()
+                                ? rec["owned_by"].GetString()
+                                : "";
+        if (data->HasMember("notes") && (*data)["notes"].IsString()) {
+            t.notes = (*data)["notes"].GetString();
+        }
+        t.consent_individual_transfer = data->HasMember("consent_individual_transfer") &&
+                                        (*data)["consent_individual_transfer"].IsBool() &&
+                                        (*data)["consent_individual_transfer"].GetBool();
+        t.created_at = now_text();
+        if (!can_receive(t.transitioned_to, "TransferRequest", me)) {
+            return refused(
+                refusal{422, "transitioned_to", "transition.errors.to_user_can_receive"}, resource
+            );
+        }
+        touch(rec);
+        transitions[id].push_back(t);
+        Document d(rapidjson::kObjectType);
+        d.AddMember("data", render_transition(t, me, true, d.GetAllocator()), d.GetAllocator());
         return json_response(200, d);
     }
 
@@ -1256,9 +1660,14 @@ struct primero_sandbox::impl {
         const std::string& id,
         const std::string& type,
         const std::string& tid,
-        bool revoke
+        bool revoke,
+        const account& me
     ) {
         const std::string resource = path_of(req);
+        Document& rec = cases.at(id);
+        if (!can_read(me, rec) || (revoke && !me.can("write"))) {
+            return forbidden(resource);
+        }
         auto& list = transitions[id];
         const auto it = std::find_if(list.begin(), list.end(), [&](const transition& t) {
             return t.id == tid && t.type == type;
@@ -1286,12 +1695,59 @@ struct primero_sandbox::impl {
         const std::set<std::string, std::less<>> allowed =
             type == "Referral"
                 ? std::set<std::string, std::less<>>{"accepted", "rejected", "done", "revoked"}
-                : std::set<std::string, std::less<>>{"accepted", "rejected", "revoked"};
+            : type == "Transfer"
+                ? std::set<std::string, std::less<>>{"accepted", "rejected", "revoked"}
+                : std::set<std::string, std::less<>>{"accepted", "rejected"};
         if (allowed.count(status) == 0) {
             return error_detail(422, resource, "transition.errors.invalid_status", "status");
         }
-        Document& rec = cases.at(id);
+        // A transfer (or transfer request) is accepted or rejected by its recipient or by a
+        // manager with accept_or_reject_transfer.
+        if (type != "Referral" && (status == "accepted" || status == "rejected") &&
+            me.spec.user_name != it->transitioned_to && !me.can("accept_or_reject_transfer")) {
+            return forbidden(resource);
+        }
         auto& a = rec.GetAllocator();
+        if (type == "TransferRequest") {
+            if (status == "accepted") {
+                // The owner transfers the case to the requester.
+                const auto owner = accounts.find(it->transitioned_to);
+                if (owner == accounts.end()) {
+                    return refused(
+                        refusal{422, "transitioned_by", "transition.errors.to_user_can_receive"},
+                        resource
+                    );
+                }
+                Value ask(rapidjson::kObjectType);
+                ask.AddMember("transitioned_to", Value(it->transitioned_by.c_str(), a), a);
+                ask.AddMember("consent_individual_transfer", it->consent_individual_transfer, a);
+                transition created;
+                const std::string request_id = it->id;
+                if (auto r = start_transition(id, "Transfer", ask, owner->second, created)) {
+                    return refused(*r, resource);
+                }
+                // start_transition appended to the list: find the request again.
+                const auto again = std::find_if(list.begin(), list.end(), [&](const auto& t) {
+                    return t.id == request_id;
+                });
+                again->status = status;
+                again->responded_at = now_text();
+                Document d(rapidjson::kObjectType);
+                d.AddMember(
+                    "data", render_transition(*again, me, true, d.GetAllocator()), d.GetAllocator()
+                );
+                return json_response(200, d);
+            }
+            it->status = status;
+            it->rejected_reason = reason;
+            it->responded_at = now_text();
+            touch(rec);
+            Document d(rapidjson::kObjectType);
+            d.AddMember(
+                "data", render_transition(*it, me, true, d.GetAllocator()), d.GetAllocator()
+            );
+            return json_response(200, d);
+        }
         it->status = status;
         it->rejected_reason = reason;
         it->responded_at = status == "revoked" ? std::string{} : now_text();
@@ -1310,11 +1766,14 @@ struct primero_sandbox::impl {
                 } else {
                     rec.AddMember("previously_owned_by", Value(previous.c_str(), a), a);
                 }
+                // The new owner is no longer an assigned user; the old one loses access
+                // unless their scope covers the case anyway.
+                assign(rec, it->transitioned_to, false);
             }
         }
         touch(rec);
         Document d(rapidjson::kObjectType);
-        d.AddMember("data", render_transition(*it, true, d.GetAllocator()), d.GetAllocator());
+        d.AddMember("data", render_transition(*it, me, true, d.GetAllocator()), d.GetAllocator());
         return json_response(200, d);
     }
 
@@ -1339,6 +1798,7 @@ struct primero_sandbox::impl {
         if (auto refused = authenticate(req, who)) {
             return *refused;
         }
+        const account& me = *who.user;
         if (locked) {
             response r = error_detail(503, path, "Service Unavailable", "Retry-After: 60");
             r.headers.emplace_back("Retry-After", "60");
@@ -1363,12 +1823,16 @@ struct primero_sandbox::impl {
         }
         if (parts.empty()) {
             if (req.method == "GET") {
-                return index(req);
+                return me.can("read") ? index(req, me) : forbidden(path);
             }
             if (req.method == "POST") {
-                return create(req);
+                return create(req, me);
             }
             return error(404, path, "Not Found");
+        }
+        if (parts.size() == 1 && req.method == "POST" &&
+            (parts[0] == "transfers" || parts[0] == "referrals")) {
+            return transition_bulk(req, parts[0] == "transfers" ? "Transfer" : "Referral", me);
         }
         const std::string& id = parts[0];
         if (cases.count(id) == 0) {
@@ -1376,40 +1840,80 @@ struct primero_sandbox::impl {
         }
         if (parts.size() == 1) {
             if (req.method == "GET") {
-                return show(req, id);
+                return show(req, id, me);
             }
             if (req.method == "PATCH" || req.method == "PUT") {
-                return update(req, id);
+                return update(req, id, me);
             }
             if (req.method == "DELETE") {
-                return disable(req, id);
+                return disable(req, id, me);
             }
             return error(404, path, "Not Found");
         }
-        const std::string type = parts[1] == "referrals"   ? "Referral"
-                                 : parts[1] == "transfers" ? "Transfer"
-                                                           : "";
+        const std::string type = parts[1] == "referrals"           ? "Referral"
+                                 : parts[1] == "transfers"         ? "Transfer"
+                                 : parts[1] == "transfer_requests" ? "TransferRequest"
+                                                                   : "";
         if (type.empty() || parts.size() > 3) {
             return error(404, path, "Not Found");
         }
         if (parts.size() == 2) {
             if (req.method == "GET") {
-                return transitions_list(id, type);
+                return transitions_list(req, id, type, me);
             }
             if (req.method == "POST") {
-                return transition_create(req, id, type);
+                return type == "TransferRequest" ? transfer_request_create(req, id, me)
+                                                 : transition_create(req, id, type, me);
             }
             return error(404, path, "Not Found");
         }
         if (req.method == "PATCH") {
-            return transition_update(req, id, type, parts[2], false);
+            return transition_update(req, id, type, parts[2], false, me);
         }
         if (req.method == "DELETE" && type == "Referral") {
-            return transition_update(req, id, type, parts[2], true);
+            return transition_update(req, id, type, parts[2], true, me);
         }
         return error(404, path, "Not Found");
     }
 };
+
+std::vector<primero_user> default_primero_users() {
+    std::vector<primero_user> users(4);
+    users[0].user_name = "cp_worker_2";
+    users[0].scope = "self";
+    users[0].case_actions = {
+        "read",
+        "create",
+        "write",
+        "enable_disable_record",
+        "close",
+        "reopen",
+        "referral",
+        "transfer",
+        "receive_referral",
+        "receive_transfer",
+        "request_transfer"};
+    users[1].user_name = "cp_manager";
+    users[1].scope = "all";
+    users[1].case_actions = {
+        "read",
+        "write",
+        "close",
+        "reopen",
+        "referral",
+        "transfer",
+        "receive_referral",
+        "receive_transfer",
+        "accept_or_reject_transfer",
+        "search_owned_by_others"};
+    users[2].user_name = "cp_user_admin";
+    users[2].scope = "all";
+    users[3].user_name = "system_sync";
+    users[3].scope = "all";
+    users[3].case_actions = {"read"};
+    users[3].system_account = true;
+    return users;
+}
 
 primero_sandbox::primero_sandbox(primero_settings settings, const clock_source& clock)
     : impl_(std::make_unique<impl>(std::move(settings), clock)) {
@@ -1443,6 +1947,14 @@ const std::string& primero_sandbox::user_name() const {
 }
 const std::string& primero_sandbox::password() const {
     return impl_->settings.password;
+}
+std::optional<std::string> primero_sandbox::password_of(const std::string& user_name) const {
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->accounts.find(user_name);
+    if (it == impl_->accounts.end()) {
+        return std::nullopt;
+    }
+    return it->second.spec.password;
 }
 http_server& primero_sandbox::server() {
     return *impl_->server;
@@ -1484,6 +1996,10 @@ std::size_t primero_sandbox::logins() const {
 std::size_t primero_sandbox::failed_logins() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->failed_logins;
+}
+std::size_t primero_sandbox::repeated_creates() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->repeated_creates;
 }
 std::size_t primero_sandbox::mark_synced_count(const std::string& id) const {
     std::lock_guard lock(impl_->mutex);

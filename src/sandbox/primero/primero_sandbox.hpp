@@ -1,7 +1,8 @@
 // A faithful in-process Primero v2 (CPIMS+) API for tests and the demo: Basic, session+CSRF,
 // legacy JWT and IdP bearer auth; envelopes and error shapes; paging with the `per` clamp;
 // the filters an incremental sync uses; create 200/204/409/422; PATCH merge with `_destroy`;
-// soft delete; referrals and transfers with the consent rule; configuration lock; faults.
+// soft delete; referrals, transfers (single and bulk) and transfer requests with the consent
+// rule; users with their own case permissions and scope; configuration lock; faults.
 // Facts: ../shared/reference/primero-v2-api.md.
 #pragma once
 
@@ -17,6 +18,24 @@
 
 namespace casebridge::sandbox {
 
+/// An account of the sandbox besides the main one (`primero_settings::user_name`), which has
+/// every case permission (`manage`) and scope `all`.
+struct primero_user {
+    std::string user_name;
+    std::string password;  ///< Empty: derived from the seed and the name.
+    /// The role's `group_permission`: "self" (cases the user owns or is assigned) or "all".
+    std::string scope = "self";
+    /// The role's case actions (reference §3.3): read, create, write, enable_disable_record,
+    /// close, reopen, referral, transfer, receive_referral, receive_transfer, request_transfer,
+    /// search_owned_by_others, sync_external, manage (all of them).
+    std::vector<std::string> case_actions;
+    bool system_account = false;  ///< User category `system`: never receives a transition.
+};
+
+/// cp_worker_2 (a case worker, scope self), cp_manager (scope all), cp_user_admin (no case
+/// permissions) and system_sync (a system account with read).
+std::vector<primero_user> default_primero_users();
+
 struct primero_settings {
     std::string listen_address = "127.0.0.1";
     unsigned short port = 0;
@@ -24,6 +43,8 @@ struct primero_settings {
     std::uint64_t seed = 1;  ///< Same seed, same cases, same password.
     std::string user_name = "primero_cp";
     std::string password;  ///< Empty: derived from the seed.
+    /// The other accounts; the CLI prints only the main user's credentials.
+    std::vector<primero_user> users = default_primero_users();
     /// Up to v2.10: POST /api/v2/tokens answers a JWT (body `token` + Authorization header)
     /// instead of a session cookie.
     bool legacy_jwt = false;
@@ -44,6 +65,8 @@ public:
     std::string base_url() const;
     const std::string& user_name() const;
     const std::string& password() const;
+    /// The password of any account (the main user or one of `users`), or nullopt.
+    std::optional<std::string> password_of(const std::string& user_name) const;
 
     // Test hooks; thread-safe.
     http_server& server();
@@ -61,6 +84,9 @@ public:
     /// Number of POST /api/v2/tokens answered, and of those refused.
     std::size_t logins() const;
     std::size_t failed_logins() const;
+    /// Creates answered 409 because a case with that id already existed: deliveries the
+    /// target received more than once.
+    std::size_t repeated_creates() const;
     /// mark_synced write-backs received for a case.
     std::size_t mark_synced_count(const std::string& id) const;
 

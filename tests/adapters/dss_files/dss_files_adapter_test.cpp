@@ -277,7 +277,7 @@ TEST_F(dss_files_adapter_test, flush_writes_one_encrypted_batch_that_7z_opens) {
     EXPECT_EQ(
         csv.rfind(
             "\xEF\xBB\xBF"
-            "exchange_id,source_record_id,",
+            "exchange_id,withdraws_exchange_id,source_record_id,",
             0
         ),
         0u
@@ -1106,8 +1106,12 @@ void expect_dictionary_matches(
 }
 
 TEST(dss_dictionary, the_event_dictionary_describes_exactly_the_event_mapping) {
-    expect_dictionary_matches(event_dictionary(), "dss.event", "out", {"exchange_id"}, true);
-    expect_dictionary_matches(event_dictionary(), "dss.event", "in", {"exchange_id"}, true);
+    expect_dictionary_matches(
+        event_dictionary(), "dss.event", "out", {"exchange_id", "withdraws_exchange_id"}, true
+    );
+    expect_dictionary_matches(
+        event_dictionary(), "dss.event", "in", {"exchange_id", "withdraws_exchange_id"}, true
+    );
 }
 
 TEST(dss_dictionary, the_case_dictionary_describes_exactly_the_case_mapping) {

@@ -171,6 +171,19 @@ TEST_F(primero_adapter_test, timestamp_ties_across_page_boundaries) {
     expect_each_case_once(walk(*a, cursor));
 }
 
+// More cases in one second than one page can hold (per is capped at 1000): the adapter must
+// still walk them all, although the second-precision filter cannot split them.
+TEST_F(primero_adapter_test, more_ties_in_one_second_than_the_page_cap) {
+    start(1600);
+    const auto ids = box->case_ids();
+    for (std::size_t i = 100; i < 1500; ++i) {
+        box->set_last_updated(ids[i], "2025-12-01T10:00:00." + std::to_string(100 + i % 800) + "Z");
+    }
+    auto a = make(basic_settings(1000));
+    std::optional<std::string> cursor;
+    expect_each_case_once(walk(*a, cursor));
+}
+
 TEST_F(primero_adapter_test, incremental_pull_sees_only_changes_after_the_cursor) {
     start(300);
     auto a = make(basic_settings(100));

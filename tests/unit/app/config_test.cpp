@@ -79,8 +79,10 @@ TEST_F(example_config, the_shipped_example_passes) {
     EXPECT_EQ(load_with(), "ok");
     const auto c = load_config(dir_.write("config/c.jsonc", example_));
     EXPECT_EQ(c.systems.size(), 3u);
-    ASSERT_EQ(c.flows.size(), 3u);
+    ASSERT_EQ(c.flows.size(), 4u);
     EXPECT_EQ(c.flows[0].to_stream, "referrals");
+    EXPECT_EQ(c.flows[3].purpose, "acknowledgement");
+    EXPECT_TRUE(c.flows[3].profile.empty());
     EXPECT_TRUE(c.flows[2].paused);
     EXPECT_EQ(c.flows[2].to_stream, "events");
     EXPECT_EQ(c.find_system("cpims-cxb")->limits.max_connections, 20);
@@ -162,6 +164,27 @@ TEST_F(example_config, flows_must_reference_real_systems_and_matching_profiles) 
     msg = load_with("\"id\": \"unhcr-decisions-to-cpims\"", "\"id\": \"cpims-referrals-to-unhcr\"");
     EXPECT_NE(
         msg.find("at /flows/1/id: flow id \"cpims-referrals-to-unhcr\" is used twice"),
+        std::string::npos
+    ) << msg;
+}
+
+TEST_F(example_config, acknowledgement_flows_take_no_profile_or_mappings) {
+    const std::string ack = "\"purpose\": \"acknowledgement\",";
+    auto msg = load_with(ack, ack + " \"profile\": \"caseload-dss\",");
+    EXPECT_NE(msg.find("/flows/3/profile: not used by an acknowledgement flow"), std::string::npos)
+        << msg;
+    msg = load_with(
+        "\"from\": {\"system\": \"dss\", \"stream\": \"acknowledgements\"}",
+        "\"from\": {\"system\": \"dss\", \"stream\": \"cases\"}"
+    );
+    EXPECT_NE(
+        msg.find("/flows/3/from/stream: an acknowledgement flow reads the acknowledgements stream"),
+        std::string::npos
+    ) << msg;
+    // Other flows still need both.
+    msg = load_with("\"profile\": \"referral-unhcr\",", "");
+    EXPECT_NE(
+        msg.find("/flows/0/profile: required for a flow whose purpose is referral"),
         std::string::npos
     ) << msg;
 }

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include "core/histogram.hpp"
 #include "support/fake_http_server.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
@@ -371,6 +372,64 @@ TEST_F(tls_fixture, mutual_tls_works_when_configured) {
     EXPECT_EQ(server.requests(), 1u);
 }
 
+// Sequential requests to one HTTPS host share one TLS connection; once the server closes it,
+// the next request opens a new one (the idle connection is checked before reuse, so the
+// request is not lost on the dead one).
+TEST_F(tls_fixture, keep_alive_reuses_one_tls_connection_and_reconnects_after_close) {
+    const auto leaf = ca.issue({}, "server");
+    test::tls_test_server server({leaf.cert, leaf.key, {}});
+    struct outcome {
+        std::vector<remote_result<http_response>> first;
+        std::size_t connections_after_first = 0;
+        std::size_t opened_after_first = 0;
+        std::vector<remote_result<http_response>> second;
+        http_client_stats stats;
+    };
+    auto run = [&](net::any_io_executor ex) -> awaitable<outcome> {
+        outcome out;
+        auto client = http_client::create(ex, settings(), system_clock_source::instance());
+        if (!client) {
+            out.first.emplace_back(client.error());
+            co_return out;
+        }
+        for (int i = 0; i < 5; ++i) {
+            http_request req;
+            req.url = url(server, "localhost");
+            auto r = co_await (*client)->send(req);
+            out.first.push_back(std::move(r));
+        }
+        out.connections_after_first = server.connections();
+        out.opened_after_first = (*client)->stats().connections_opened;
+        server.close_connections();
+        for (int i = 0; i < 3; ++i) {
+            http_request req;
+            req.url = url(server, "localhost");
+            auto r = co_await (*client)->send(req);
+            out.second.push_back(std::move(r));
+        }
+        out.stats = (*client)->stats();
+        co_return out;
+    };
+    const auto out = test::run_awaitable_with(run);
+    ASSERT_EQ(out.first.size(), 5u);
+    for (const auto& r : out.first) {
+        ASSERT_TRUE(r) << r.error().describe();
+        EXPECT_EQ(r->status, 200u);
+    }
+    EXPECT_EQ(out.connections_after_first, 1u);
+    EXPECT_EQ(out.opened_after_first, 1u);
+    ASSERT_EQ(out.second.size(), 3u);
+    for (const auto& r : out.second) {
+        ASSERT_TRUE(r) << r.error().describe();
+        EXPECT_EQ(r->body, R"({"ok":true})");
+    }
+    EXPECT_EQ(server.connections(), 2u);  // one reconnect, then reuse again
+    EXPECT_EQ(out.stats.connections_opened, 2u);
+    EXPECT_EQ(out.stats.requests, 8u);
+    EXPECT_EQ(server.requests(), 8u);
+    EXPECT_EQ(server.failed_handshakes(), 0u);
+}
+
 TEST_F(tls_fixture, mismatched_client_key_is_a_config_error) {
     const auto a = ca.issue({}, "a");
     const auto b = ca.issue({}, "b");
@@ -381,6 +440,43 @@ TEST_F(tls_fixture, mismatched_client_key_is_a_config_error) {
     auto c = http_client::create(ctx.get_executor(), s, system_clock_source::instance());
     ASSERT_FALSE(c);
     EXPECT_EQ(c.error().code, make_error_code(errc::invalid_config));
+}
+
+TEST(http_client, every_request_is_observed_in_the_duration_histogram) {
+    fake_http_server server([](const test::recorded_request&) { return reply{200, "{}"}; });
+    server.inject(fault::delayed(300ms));
+    server.inject(fault::reset());
+    duration_histogram h{0.25, 60};
+    auto settings = plain_settings();
+    settings.request_durations = &h;
+    const auto u = server.base_url() + "/x";
+    auto all = test::run_awaitable(send_all(settings, {u, u, u}));
+    ASSERT_TRUE(all[0]);
+    ASSERT_FALSE(all[1]);  // a failed request is observed too
+    ASSERT_TRUE(all[2]);
+    EXPECT_EQ(h.count(), 3);
+    // The delayed answer took at least 300 ms, so it cannot sit in the first bucket; the other
+    // two end well inside the 60 s request deadline.
+    EXPECT_LE(h.bucket(0), 2);
+    EXPECT_EQ(h.bucket(0) + h.bucket(1), 3);
+    EXPECT_EQ(h.bucket(2), 0);
+    EXPECT_GE(h.sum_seconds(), 0.3);
+}
+
+TEST(duration_histogram, buckets_are_upper_inclusive_and_extra_bounds_ignored) {
+    duration_histogram h{0.1, 1};
+    h.observe(100ms);  // on the bound: first bucket
+    h.observe(101ms);
+    h.observe(5s);
+    h.observe(-1s);  // clamped to zero
+    ASSERT_EQ(h.bounds().size(), 2u);
+    EXPECT_EQ(h.bucket(0), 2);
+    EXPECT_EQ(h.bucket(1), 1);
+    EXPECT_EQ(h.bucket(2), 1);
+    EXPECT_EQ(h.count(), 4);
+    EXPECT_DOUBLE_EQ(h.sum_seconds(), 5.201);
+    duration_histogram many{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18};
+    EXPECT_EQ(many.bounds().size(), duration_histogram::max_bounds);
 }
 
 }  // namespace
