@@ -317,17 +317,9 @@ sandbox::response transfers(engine& e, const target& t) {
     w.Key("entries");
     w.StartArray();
     for (const auto& r : *rows) {
-        auto doc = json::parse(r.canonical);
-        if (!doc) {
-            continue;
+        if (auto doc = r.to_json()) {
+            doc->Accept(w);
         }
-        // Every column is an id, code, field name, hash or number (docs/transfer-log.md).
-        doc->AddMember(
-            "entry_hash",
-            rapidjson::Value(r.entry_hash.c_str(), doc->GetAllocator()),
-            doc->GetAllocator()
-        );
-        doc->Accept(w);
     }
     w.EndArray();
     w.EndObject();

@@ -150,15 +150,10 @@ int run_log_export(const parsed_args& args, command_io& io) {
         io.out << "[";
         bool first = true;
         for (const auto& r : *rows) {
-            auto doc = json::parse(r.canonical);
+            auto doc = r.to_json();
             if (!doc) {
                 continue;
             }
-            doc->AddMember(
-                "entry_hash",
-                rapidjson::Value(r.entry_hash.c_str(), doc->GetAllocator()),
-                doc->GetAllocator()
-            );
             io.out << (first ? "\n" : ",\n") << json::canonical(*doc);
             first = false;
         }

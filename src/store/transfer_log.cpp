@@ -669,4 +669,16 @@ result<std::vector<log_row>> read_entries_for(db& database, const record_id& rec
     return collect(*s);
 }
 
+std::optional<rapidjson::Document> log_row::to_json() const {
+    auto doc = json::parse(canonical);
+    if (!doc) {
+        return std::nullopt;
+    }
+    // Every column is an id, code, field name, hash or number (docs/transfer-log.md).
+    doc->AddMember(
+        "entry_hash", rapidjson::Value(entry_hash.c_str(), doc->GetAllocator()), doc->GetAllocator()
+    );
+    return std::move(*doc);
+}
+
 }  // namespace casebridge::store

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <rapidjson/document.h>
+
 #include "core/clock.hpp"
 #include "core/result.hpp"
 #include "store/crypto.hpp"
@@ -82,6 +84,10 @@ struct log_row {
     std::string ts;
     std::string canonical;  ///< The canonical encoding (docs/transfer-log.md).
     std::string entry_hash;
+
+    /// The entry as one JSON object: its canonical columns plus `entry_hash` (export and the
+    /// admin API). Nullopt when the stored encoding does not parse.
+    std::optional<rapidjson::Document> to_json() const;
 };
 
 /// A signed statement "the log had `size` entries and its head hash was `head_hash`".

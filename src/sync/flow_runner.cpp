@@ -975,7 +975,7 @@ struct flow_runner::impl {
             store::log_entry_input e;
             e.flow = b.flow;
             e.dir = store::direction::inbound;
-            e.target = store::record_id{b.source_system, a.self.id};
+            e.target = a.self;
             if (!a.reference.empty()) {
                 e.remote_txn_id = token_or_hash(a.reference);
             }
