@@ -71,6 +71,10 @@ public:
     awaitable<remote_result<std::string>> push(external_record record) override;
     /// True: DSS keeps one row per exchange id, and a re-sent event has the same one.
     bool idempotent_create() const noexcept override { return true; }
+    /// DSS answers each event row in an acknowledgement file (accepted, rejected, error).
+    bool acknowledges(std::string_view stream) const noexcept override {
+        return stream == "events";
+    }
     /// Stream "events" has a consent-withdrawal notice: a row whose only cells are its own
     /// exchange id (UUIDv5 of `source_key + "#consent-withdrawn@" + version`) and
     /// `withdraws_exchange_id` = the event DSS received; written by the next flush.

@@ -80,6 +80,10 @@ public:
     virtual awaitable<remote_result<std::optional<std::string>>> lookup(
         std::string stream, std::string source_key
     );
+    /// True when the receiver answers each record of `stream` with an acknowledgement, read
+    /// back by an acknowledgement flow (DSS events): a caseload hand-over counts such a record
+    /// as transferred only once its current version is acknowledged.
+    virtual bool acknowledges(std::string_view /*stream*/) const noexcept { return false; }
     /// True when `stream` has a consent-withdrawal notice (notify_withdrawal).
     virtual bool can_notify_withdrawal(std::string_view /*stream*/) const noexcept { return false; }
     /// Tells the receiver that consent for a record it received (`shared_remote_id`) was

@@ -217,8 +217,10 @@ const std::vector<command_spec>& commands() {
             .description =
                 "Reads every record of the flow's source from the start (nothing is sent or\n"
                 "stored) and writes a review file (CSV): per record its id, the decision\n"
-                "(transfer, needs_consent_confirmation, withheld, held, already_transferred),\n"
-                "the reason, the basis, the receiving system, the number of fields that would be\n"
+                "(transfer, needs_consent_confirmation, withheld, held, awaiting_acknowledgement,\n"
+                "already_transferred: the current version delivered, and accepted where the\n"
+                "target acknowledges; anything withheld or held before is decided again), the\n"
+                "reason, the basis, the receiving system, the number of fields that would be\n"
                 "sent, an empty 'confirm' and 'override_reason' for the reviewer, and a check\n"
                 "that binds id and decision to this plan. Ids and codes only. Prints a summary.",
             .options =
@@ -239,13 +241,18 @@ const std::vector<command_spec>& commands() {
                 "confirmed record fresh, decides again (with the operator's override where one\n"
                 "was written) and transfers it; running it twice transfers nothing twice. Each\n"
                 "transfer and override is logged (the override's reason by its SHA-256). Writes\n"
-                "a receipt (counts, ids, override reason hashes, the log's signed checkpoint)\n"
-                "for the receiving side. Progress is shown on a terminal.",
+                "a receipt of its own (counts that add up to the confirmed records, ids, the\n"
+                "records not handed over with their reasons, override reason hashes, the log's\n"
+                "signed checkpoint) for the receiving side; a receipt is never overwritten.\n"
+                "Progress is shown on a terminal.",
             .options =
                 {{"config", "FILE", "the configuration file", true},
                  {"flow", "ID", "the hand-over flow", true},
                  {"review", "FILE", "the reviewed plan", true},
-                 {"receipt", "FILE", "where to write the receipt (default REVIEW.receipt.json)"},
+                 {"receipt",
+                  "FILE",
+                  "where to write the receipt; refused if it exists (default REVIEW.receipt.json,\n"
+                  "then REVIEW.receipt-2.json, ...)"},
                  {"actor", "ID", "the operator named in override log entries (default operator)"}},
             .run = run_caseload_execute,
         },

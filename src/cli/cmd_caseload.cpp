@@ -50,14 +50,19 @@ std::string row_check(
     return key.hmac_hex("caseload-review", flow + "\n" + id + "\n" + decision).substr(0, 32);
 }
 
+/// The hand-over decision for a record from its dry-run outcome (run_options::handover: only
+/// a current version the receiver holds, and accepted where it answers, is "skipped").
 std::string plan_decision(const sync::record_report& r, bool override_allowed) {
     if (r.outcome == "would_send") {
         return "transfer";
     }
-    if (r.outcome == "skipped") {
+    if (r.outcome == "skipped" || r.outcome == "kept") {
         return "already_transferred";
     }
-    if (r.outcome == "dead") {
+    if (r.outcome == "awaiting_acknowledgement") {
+        return "awaiting_acknowledgement";
+    }
+    if (r.outcome == "dead" || r.outcome == "rejected_by_receiver" || r.outcome == "unresolved") {
         return "held";
     }
     if (r.outcome == "withheld" && r.reason == "no_basis" && override_allowed) {
@@ -135,6 +140,7 @@ int run_caseload_plan(const parsed_args& args, command_io& io) {
     o.dry_run = true;
     o.keep_records = true;
     o.from_start = true;
+    o.handover = true;
     auto fut = net::co_spawn(ctx, l->slot->runner->run_once(o), net::use_future);
     ctx.run();
     const auto report = fut.get();
@@ -200,6 +206,24 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
                << ":1: the header is not the one `plan` writes\n";
         return exit_error;
     }
+    // Each execute writes its own receipt and never replaces one: it is what the receiving
+    // side verifies. The name is chosen (and an existing --receipt refused) before anything
+    // is sent.
+    std::filesystem::path receipt;
+    if (args.get("receipt")) {
+        receipt = *args.get("receipt");
+        if (std::filesystem::exists(receipt)) {
+            io.err << "casebridge caseload-transfer execute: " << receipt.string()
+                   << " exists; a receipt is never overwritten (name a new file with --receipt, "
+                      "or leave --receipt out for a numbered one); nothing was sent\n";
+            return exit_error;
+        }
+    } else {
+        receipt = review.string() + ".receipt.json";
+        for (int n = 2; std::filesystem::exists(receipt); ++n) {
+            receipt = review.string() + ".receipt-" + std::to_string(n) + ".json";
+        }
+    }
     net::io_context ctx;
     auto l = load(args, io, ctx, false, "caseload-transfer execute");
     if (!l) {
@@ -211,6 +235,13 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
     std::vector<std::string> problems;
     std::set<std::string> seen;
     std::vector<std::pair<std::string, std::string>> overrides;  // id, reason hash
+    struct pending {
+        std::string source_id;
+        std::string status;  // the plan's decision, or this run's outcome
+        std::string reason;
+    };
+    std::vector<pending> not_handed_over;  // still not with the receiver, and why
+    std::size_t not_confirmed = 0;
     for (std::size_t i = 0; i < table->rows.size(); ++i) {
         const auto& row = table->rows[i];
         const auto line = std::to_string(table->row_lines[i]);
@@ -234,6 +265,12 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
             continue;
         }
         if (confirm != "yes") {
+            if (decision != "already_transferred") {
+                ++not_confirmed;
+                not_handed_over.push_back(
+                    {id, decision, row[2].empty() ? std::string("not_confirmed") : row[2]}
+                );
+            }
             continue;
         }
         if (decision == "transfer") {
@@ -277,11 +314,47 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
         return store::latest_checkpoint(s.database());
     });
 
+    // Every confirmed record lands in exactly one count, so the counts add up to `confirmed`.
+    std::map<std::string, std::int64_t> counts{
+        {"transferred", 0},
+        {"already_transferred", 0},
+        {"awaiting_acknowledgement", 0},
+        {"withheld", 0},
+        {"held", 0},
+        {"not_processed", 0}};
+    std::set<std::string> settled;
+    for (const auto& r : report.records) {
+        settled.insert(r.source_id);
+        std::string status;
+        if (r.outcome == "sent") {
+            status = "transferred";
+        } else if (r.outcome == "skipped" || r.outcome == "kept") {
+            status = "already_transferred";
+        } else if (r.outcome == "awaiting_acknowledgement") {
+            status = "awaiting_acknowledgement";
+        } else if (r.outcome == "withheld" || r.outcome == "consent_withdrawn") {
+            status = "withheld";
+        } else {
+            status = "held";  // dead, rejected_by_receiver, unresolved
+        }
+        ++counts[status];
+        if (status != "transferred" && status != "already_transferred") {
+            not_handed_over.push_back({r.source_id, status, r.reason.empty() ? r.outcome : r.reason}
+            );
+        }
+    }
+    for (const auto& c : chosen) {
+        if (settled.count(c.source_id) == 0) {
+            ++counts["not_processed"];
+            not_handed_over.push_back({c.source_id, "not_processed", "run_stopped"});
+        }
+    }
+
     rapidjson::StringBuffer sb;
     rapidjson::Writer<rapidjson::StringBuffer> w(sb);
     w.StartObject();
     w.Key("receipt");
-    w.String("casebridge-caseload-transfer/v1");
+    w.String("casebridge-caseload-transfer/v2");
     w.Key("flow");
     w.String(flow.c_str());
     w.Key("from");
@@ -290,18 +363,18 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
     w.String(l->slot->cfg->to_system.c_str());
     w.Key("executed_at");
     w.String(format_rfc3339(system_clock_source::instance().now()).c_str());
+    w.Key("review_file");
+    w.String(review.filename().string().c_str());
     w.Key("counts");
     w.StartObject();
     w.Key("confirmed");
     w.Int64(static_cast<std::int64_t>(chosen.size()));
-    w.Key("transferred");
-    w.Int64(report.counts.sent);
-    w.Key("already_transferred");
-    w.Int64(report.counts.skipped);
-    w.Key("withheld");
-    w.Int64(report.counts.withheld + report.counts.withdrawn);
-    w.Key("held");
-    w.Int64(report.counts.dead);
+    for (const auto& [k, v] : counts) {
+        w.Key(k.c_str());
+        w.Int64(v);
+    }
+    w.Key("not_confirmed");
+    w.Int64(static_cast<std::int64_t>(not_confirmed));
     w.EndObject();
     w.Key("transferred");
     w.StartArray();
@@ -314,6 +387,19 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
             w.String(r.target_id.c_str());
             w.EndObject();
         }
+    }
+    w.EndArray();
+    w.Key("not_handed_over");
+    w.StartArray();
+    for (const auto& p : not_handed_over) {
+        w.StartObject();
+        w.Key("source_id");
+        w.String(p.source_id.c_str());
+        w.Key("status");
+        w.String(p.status.c_str());
+        w.Key("reason");
+        w.String(p.reason.c_str());
+        w.EndObject();
     }
     w.EndArray();
     w.Key("overrides");
@@ -332,24 +418,27 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
         w.RawValue((*cp)->to_json().c_str(), (*cp)->to_json().size(), rapidjson::kObjectType);
     }
     w.EndObject();
-    const std::filesystem::path receipt =
-        args.get("receipt") ? std::filesystem::path(*args.get("receipt"))
-                            : std::filesystem::path(review.string() + ".receipt.json");
-    if (auto written = write_file_atomically(receipt, std::string(sb.GetString()) + "\n");
-        !written) {
-        io.err << "casebridge caseload-transfer execute: cannot write " << receipt.string() << "\n";
+    if (auto written = write_new_file(receipt, std::string(sb.GetString()) + "\n"); !written) {
+        io.err << "casebridge caseload-transfer execute: cannot write the receipt "
+               << receipt.string() << " (" << written.error().message()
+               << "); what was sent is in the transfer log\n";
         return exit_error;
     }
     io.out << "caseload transfer " << flow << ": confirmed " << chosen.size() << ", transferred "
-           << report.counts.sent << ", already transferred " << report.counts.skipped
-           << ", withheld " << report.counts.withheld + report.counts.withdrawn << ", held "
-           << report.counts.dead << "; receipt " << receipt.string() << "\n";
+           << counts["transferred"] << ", already transferred " << counts["already_transferred"]
+           << ", awaiting acknowledgement " << counts["awaiting_acknowledgement"] << ", withheld "
+           << counts["withheld"] << ", held " << counts["held"];
+    if (counts["not_processed"] > 0) {
+        io.out << ", not processed " << counts["not_processed"];
+    }
+    io.out << "; not handed over " << not_handed_over.size() << "; receipt " << receipt.string()
+           << "\n";
     if (report.error) {
         io.err << "casebridge caseload-transfer execute: stopped early: " << *report.error
                << " (run it again: nothing is sent twice)\n";
         return exit_error;
     }
-    return report.counts.dead > 0 ? exit_held : exit_ok;
+    return counts["held"] > 0 ? exit_held : exit_ok;
 }
 
 }  // namespace casebridge::cli

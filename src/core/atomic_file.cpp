@@ -14,10 +14,10 @@ boost::system::error_code last_error() {
     return {errno, boost::system::system_category()};
 }
 
-}  // namespace
-
-boost::system::result<void> write_file_atomically(
-    const std::filesystem::path& path, std::string_view data, unsigned mode
+/// The body of write_file_atomically and write_new_file: the temporary file is renamed over
+/// `path`, or (exclusive) linked to it, which fails with EEXIST when `path` exists.
+boost::system::result<void> write_durably(
+    const std::filesystem::path& path, std::string_view data, unsigned mode, bool exclusive
 ) {
     const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
     std::string tmp = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
@@ -53,12 +53,30 @@ boost::system::result<void> write_file_atomically(
         ::unlink(tmp.c_str());
         return ec;
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    if ((exclusive ? ::link(tmp.c_str(), path.c_str()) : ::rename(tmp.c_str(), path.c_str())) !=
+        0) {
         const auto ec = last_error();
         ::unlink(tmp.c_str());
         return ec;
     }
+    if (exclusive) {
+        ::unlink(tmp.c_str());
+    }
     return fsync_directory(dir);
+}
+
+}  // namespace
+
+boost::system::result<void> write_file_atomically(
+    const std::filesystem::path& path, std::string_view data, unsigned mode
+) {
+    return write_durably(path, data, mode, false);
+}
+
+boost::system::result<void> write_new_file(
+    const std::filesystem::path& path, std::string_view data, unsigned mode
+) {
+    return write_durably(path, data, mode, true);
 }
 
 boost::system::result<void> fsync_directory(const std::filesystem::path& dir) {

@@ -16,6 +16,12 @@ boost::system::result<void> write_file_atomically(
     const std::filesystem::path& path, std::string_view data, unsigned mode = 0600
 );
 
+/// As write_file_atomically, but never replaces an existing file: fails with EEXIST when
+/// `path` exists (a receipt, say, that must not be overwritten).
+boost::system::result<void> write_new_file(
+    const std::filesystem::path& path, std::string_view data, unsigned mode = 0600
+);
+
 /// Renames `from` to `to` (same file system) and fsyncs the folders of both, so the move
 /// survives a power cut once the call returns. Errors carry the errno of the step that failed.
 boost::system::result<void> rename_durably(

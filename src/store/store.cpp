@@ -619,6 +619,48 @@ result<std::optional<sent_event>> store::last_sent_to(const record_id& target) {
     return std::optional<sent_event>(sent_event{*flow, *purpose, record_id{*system, *id}});
 }
 
+result<ack_state> store::acknowledgement_of(const token& flow, const record_id& source) {
+    auto sent = db_.prepare(
+        "SELECT seq, target_system, target_id FROM transfer_log WHERE source_system = ? AND"
+        " source_id = ? AND flow = ? AND outcome = 'sent' ORDER BY seq DESC LIMIT 1"
+    );
+    if (!sent) {
+        return sent.error();
+    }
+    sent->bind(1, std::string_view(source.system.str()))
+        .bind(2, std::string_view(source.id.str()))
+        .bind(3, std::string_view(flow.str()));
+    auto row = sent->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return ack_state::not_sent;
+    }
+    const std::int64_t seq = sent->column_int(0);
+    const std::string target_system = sent->column_text(1);
+    const std::string target_id = sent->column_text(2);
+    auto answer = db_.prepare(
+        "SELECT outcome FROM transfer_log WHERE target_system = ? AND target_id = ? AND seq > ?"
+        " AND outcome IN ('acknowledged', 'rejected') ORDER BY seq DESC LIMIT 1"
+    );
+    if (!answer) {
+        return answer.error();
+    }
+    answer->bind(1, std::string_view(target_system))
+        .bind(2, std::string_view(target_id))
+        .bind(3, seq);
+    auto got = answer->step();
+    if (!got) {
+        return got.error();
+    }
+    if (!*got) {
+        return ack_state::awaiting;
+    }
+    return answer->column_text(0) == "acknowledged" ? ack_state::acknowledged
+                                                    : ack_state::rejected;
+}
+
 result<std::optional<record_id>> store::linked(
     const record_id& source, const token& target_system
 ) {

@@ -67,6 +67,15 @@ struct sent_event {
     record_id source;
 };
 
+/// What the receiver answered to the newest `sent` entry of a flow's record (see
+/// store::acknowledgement_of).
+enum class ack_state {
+    not_sent,      ///< The flow never logged a send of the record.
+    awaiting,      ///< Sent; no acknowledgement or rejection logged about it yet.
+    acknowledged,  ///< The receiver accepted what was last sent.
+    rejected,      ///< The receiver rejected it (or could not process it).
+};
+
 /// A dead letter as listed, with its row id and time.
 struct dead_letter_row {
     std::int64_t id = 0;
@@ -160,6 +169,9 @@ public:
     /// The newest `sent` log entry whose target is `target` (a DSS exchange id, say): the flow
     /// that sent it, its purpose and the source record. Nullopt when nothing was sent there.
     result<std::optional<sent_event>> last_sent_to(const record_id& target);
+    /// The receiver's answer to the newest `sent` entry of `flow` for `source`: the
+    /// acknowledged or rejected entry about the same target written after it, if any.
+    result<ack_state> acknowledgement_of(const token& flow, const record_id& source);
     /// Marks a record closed (its links and deliveries become subject to retention).
     result<void> mark_closed(const record_id& record, time_point closed_at);
 

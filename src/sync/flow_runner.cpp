@@ -90,6 +90,11 @@ struct item {
     std::optional<remote_error> error;
     int attempts = 0;
     bool resolved_by_lookup = false;
+    /// Hand-overs to a receiver that acknowledges: its answer to the last send.
+    std::optional<store::ack_state> ack;
+    /// A skip reported as something other than "skipped" (awaiting_acknowledgement,
+    /// rejected_by_receiver).
+    std::string skip_as;
 };
 
 store::token token_or_hash(std::string_view text) {
@@ -364,8 +369,9 @@ struct flow_runner::impl {
         auto* list = &items;
         // Named, not a temporary in the co_await expression: GCC 12 destroys such captures
         // twice (the same applies to every store call below).
-        auto lookups = [bind, list](store::store& s) -> result<void> {
+        auto lookups = [bind, list, ask_ack](store::store& s) -> result<void> {
             std::map<std::string, std::string> claimed;  // identity → case source, this page
+        const bool ask_ack = handover && b.target->acknowledges(b.target_stream);
             for (auto& it : *list) {
                 auto prior = s.get_delivery(bind->flow, it.source);
                 if (!prior) {
@@ -376,6 +382,13 @@ struct flow_runner::impl {
                     continue;
                 }
                 auto t = s.linked(it.source, bind->target_system);
+                if (ask_ack && it.prior && it.prior->state == store::delivery_state::delivered) {
+                    auto answer = s.acknowledgement_of(bind->flow, it.source);
+                    if (!answer) {
+                        return answer.error();
+                    }
+                    it.ack = *answer;
+                }
                 if (!t) {
                     return t.error();
                 }
@@ -431,10 +444,25 @@ struct flow_runner::impl {
     /// Settles what phase 1 decided but the prior state changes: skips and withdrawals.
     void apply_prior(item& it, bool force) const {
         const auto& p = it.prior;
-        if (!force && p && p->source_version && p->source_version->str() == it.version &&
-            (p->state == store::delivery_state::delivered ||
-             p->state == store::delivery_state::withheld ||
-             p->state == store::delivery_state::dead)) {
+        const bool same_version =
+            !force && p && p->source_version && p->source_version->str() == it.version;
+        if (same_version && handover) {
+            // A hand-over counts a record as done only when the receiver holds its current
+            // version (and accepted it, where it answers); a record withheld, held or failed
+            // before is decided again from what the source holds now.
+            if (p->state == store::delivery_state::delivered) {
+                it.act = action::skip;
+                if (it.ack == store::ack_state::rejected) {
+                    // The same version would carry the same exchange id: a person must act.
+                    it.skip_as = "rejected_by_receiver";
+                } else if (it.ack && it.ack != store::ack_state::acknowledged) {
+                    it.skip_as = "awaiting_acknowledgement";
+                }
+                return;
+            }
+        } else if (same_version && (p->state == store::delivery_state::delivered ||
+                                    p->state == store::delivery_state::withheld ||
+                                    p->state == store::delivery_state::dead)) {
             it.act = action::skip;
             return;
         }
@@ -654,7 +682,15 @@ struct flow_runner::impl {
         };
         switch (it.act) {
             case action::skip:
-                rr.outcome = "skipped";
+        if (it.prior) {
+            rr.prior = std::string(store::to_string(it.prior->state));
+        }
+                rr.outcome = it.skip_as.empty() ? "skipped" : it.skip_as;
+                if (!it.skip_as.empty()) {
+                    rr.reason = it.skip_as;
+                    ++(it.skip_as == "rejected_by_receiver" ? report.counts.rejected_by_receiver
+                                                            : report.counts.awaiting_acknowledgement);
+                }
                 ++report.counts.skipped;
                 count(&flow_metrics::skipped, 1);
                 break;
@@ -792,6 +828,7 @@ struct flow_runner::impl {
     /// source's error when it cannot be fetched; false when the page could not be settled.
     awaitable<remote_result<bool>> reprocess(
         const std::string& record_id,
+    bool handover = false;  ///< run_options::handover, for this run.
         const std::set<std::string>& ids,
         bool force,
         run_report& report
@@ -1204,6 +1241,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     for (;;) {
         if (options.stop_requested && options.stop_requested()) {
             report.stopped = true;
+    m.handover = options.handover;
             break;
         }
         if (options.max_pages && report.counts.pages >= *options.max_pages) {
@@ -1315,6 +1353,7 @@ awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dea
             co_return std::move(r);
         }
     }
+    m.handover = false;
     CASEBRIDGE_CO_RETURN_ERROR(errc::not_found);
 }
 
@@ -1348,6 +1387,7 @@ awaitable<run_report> flow_runner::run_selected(
         if (progress) {
             progress(done, records.size());
         }
+    m.handover = true;
     }
     m.overrides.clear();
     auto finish = [](store::store& s) { return s.end_run(); };

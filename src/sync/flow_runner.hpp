@@ -99,7 +99,11 @@ struct flow_binding {
 struct record_report {
     std::string source_id;
     std::string outcome;  ///< sent | withheld | consent_withdrawn | dead | skipped (dry run:
-                          ///< would_send for sent)
+                          ///< would_send for sent); in a hand-over also
+                          ///< awaiting_acknowledgement | rejected_by_receiver
+    /// The record's state in this flow before the run (delivered, withheld, dead, in_flight;
+    /// empty when the flow never saw it).
+    std::string prior;
     std::string basis;
     std::string reason;
     std::string target_id;
@@ -120,6 +124,10 @@ struct run_counts {
     std::int64_t acknowledged = 0;  ///< Acknowledgement flows: events DSS accepted...
     std::int64_t rejected = 0;      ///< ...and rejected or could not process.
     std::int64_t notices = 0;       ///< Consent-withdrawal notices sent (of `withdrawn`).
+    /// Hand-overs: records delivered but not yet acknowledged by a receiver that acknowledges,
+    /// or rejected by it (both also counted in `skipped`: nothing is sent again).
+    std::int64_t awaiting_acknowledgement = 0;
+    std::int64_t rejected_by_receiver = 0;
 };
 
 struct run_report {
@@ -135,6 +143,10 @@ struct run_options {
     bool dry_run = false;     ///< Read and decide; write nothing upstream or to the store.
     bool from_start = false;  ///< Ignore the stored cursor (a plan over every record).
     bool keep_records = false;
+    /// A caseload hand-over: a record counts as done only when its current version was
+    /// delivered (and acknowledged, where the target acknowledges); one withheld, held or
+    /// failed before is decided again from its current state.
+    bool handover = false;
     std::optional<std::int64_t> max_pages;
     /// Checked between pages and between records' retries: true ends the run after the page
     /// in hand is settled.
@@ -183,9 +195,10 @@ public:
         std::optional<std::string> override_reason;
     };
     /// Fetches the chosen records fresh from the source and runs exactly those rows through
-    /// the pipeline (the cursor does not move); records delivered at their current version are
-    /// skipped, so running the same selection twice sends nothing twice. `progress` is called
-    /// after each record with (done, total).
+    /// the pipeline (the cursor does not move) with the hand-over rule of run_options::handover:
+    /// records delivered at their current version are skipped, so running the same selection
+    /// twice sends nothing twice, and records withheld or held before are decided again. `progress`
+    /// is called after each record with (done, total).
     awaitable<run_report> run_selected(
         std::vector<selected> records, std::function<void(std::size_t, std::size_t)> progress = {}
     );

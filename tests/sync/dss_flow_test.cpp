@@ -492,6 +492,83 @@ TEST_F(dss_flow_test, acknowledgements_are_logged_linked_and_unknown_ids_reporte
     EXPECT_TRUE(fs::exists(dir / "inbox/processed/ack-2026-03-11.csv"));
 }
 
+// A caseload hand-over to DSS counts an event as transferred only once DSS accepted it: one sent
+// and not yet answered awaits its acknowledgement, one DSS rejected needs a person (the same
+// version would carry the same exchange id), and one withheld earlier is decided again.
+TEST_F(dss_flow_test, a_handover_counts_only_acknowledged_events_as_transferred) {
+    const auto eligible = prepare_referrals();
+    ASSERT_GE(eligible.size(), 3u);
+    ASSERT_LT(eligible.size(), box->case_ids().size()) << "the sample needs withheld records";
+    auto runner = events_runner();
+    auto first = run_flow(*runner);
+    ASSERT_FALSE(first.error) << *first.error;
+    std::map<std::string, std::string> sent;  // exchange id → source row id
+    std::set<std::string> withheld;
+    for (const auto& r : first.records) {
+        if (r.outcome == "sent") {
+            sent.emplace(r.target_id, r.source_id);
+        } else if (r.outcome == "withheld") {
+            withheld.insert(r.source_id);
+        }
+    }
+    ASSERT_GE(sent.size(), 3u);
+    ASSERT_FALSE(withheld.empty());
+    auto it = sent.begin();
+    const auto accepted = *it++;
+    const auto rejected = *it++;
+    dir.write(
+        "inbox/ack-2026-03-11.csv",
+        "exchange_id,status,dss_reference,reason\r\n" + accepted.first +
+            ",accepted,DSS-CXB-2026-000301,\r\n" + rejected.first +
+            ",rejected,,missing_guardian_contact\r\n"
+    );
+    auto acks = acks_runner();
+    auto a = run_flow(*acks);
+    ASSERT_FALSE(a.error) << *a.error;
+    ASSERT_EQ(a.counts.acknowledged, 1);
+    ASSERT_EQ(a.counts.rejected, 1);
+
+    // The plan's view: a dry run from the start under the hand-over rule.
+    auto plan_runner = events_runner();
+    run_options o;
+    o.dry_run = true;
+    o.keep_records = true;
+    o.from_start = true;
+    o.handover = true;
+    auto plan = run(plan_runner->run_once(o));
+    ASSERT_FALSE(plan.error) << *plan.error;
+    std::map<std::string, record_report> by_id;
+    for (const auto& r : plan.records) {
+        by_id.emplace(r.source_id, r);
+    }
+    EXPECT_EQ(by_id.at(accepted.second).outcome, "skipped");
+    EXPECT_EQ(by_id.at(rejected.second).outcome, "rejected_by_receiver");
+    EXPECT_EQ(by_id.at(rejected.second).prior, "delivered");
+    std::size_t awaiting = 0;
+    for (const auto& [exchange_id, source] : sent) {
+        if (exchange_id != accepted.first && exchange_id != rejected.first) {
+            EXPECT_EQ(by_id.at(source).outcome, "awaiting_acknowledgement") << source;
+            ++awaiting;
+        }
+    }
+    EXPECT_EQ(plan.counts.awaiting_acknowledgement, static_cast<std::int64_t>(awaiting));
+    EXPECT_EQ(plan.counts.rejected_by_receiver, 1);
+    for (const auto& id : withheld) {
+        EXPECT_EQ(by_id.at(id).outcome, "withheld") << id << " is decided again, not skipped";
+        EXPECT_EQ(by_id.at(id).prior, "withheld") << id;
+    }
+    // The incremental rule is unchanged: an ordinary run skips all of them.
+    run_options plain;
+    plain.dry_run = true;
+    plain.keep_records = true;
+    plain.from_start = true;
+    auto again = run(plan_runner->run_once(plain));
+    ASSERT_FALSE(again.error) << *again.error;
+    for (const auto& r : again.records) {
+        EXPECT_EQ(r.outcome, "skipped") << r.source_id;
+    }
+}
+
 // A profile with "on_withdrawal": "notify": when consent for a services row already sent to DSS
 // is withdrawn, DSS gets a notice row naming that event (and nothing of the child), the log
 // entry carries the notice's id, and no review item is needed.
