@@ -158,6 +158,15 @@ struct daemon_state {
             );
             co_return;
         }
+        if (const auto now = engine_now(); now && fresh->store.path != now->cfg().store.path) {
+            // The writer lock covers the store this process started with; another store
+            // would be written without it.
+            log.error(
+                "config_reload_refused",
+                "store.path cannot change on reload; restart the daemon to use another store"
+            );
+            co_return;
+        }
         ++generation;
         wake_all();
         stop_flag = true;

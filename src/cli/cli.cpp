@@ -267,7 +267,8 @@ const std::vector<command_spec>& commands() {
                 "hand are settled and committed, then it exits 0 (within --shutdown-grace,\n"
                 "default 30 s). SIGHUP: the configuration is read again; a configuration that\n"
                 "does not load is refused and the old one keeps running. Logs go to stderr as\n"
-                "JSON lines, with ids, counts and field names only.",
+                "JSON lines, with ids, counts and field names only. It holds the store's writer\n"
+                "lock (STORE.lock) while it runs: other writers are refused, readers are not.",
             .options =
                 {{"config", "FILE", "the configuration file", true},
                  {"shutdown-grace", "SECONDS", "how long runs in hand may take at shutdown"}},
@@ -284,7 +285,9 @@ const std::vector<command_spec>& commands() {
                 "(would_send, withheld, consent_withdrawn, dead, skipped), the basis, the reason,\n"
                 "and the names of the fields that would be sent and withheld. Exit 0 when every\n"
                 "record was settled, 3 when some were dead-lettered, 1 when the run stopped\n"
-                "early (the cursor stays at the last settled page).",
+                "early (the cursor stays at the last settled page). Without --dry-run it is\n"
+                "refused (exit 1) while another process, such as the daemon, writes the store;\n"
+                "the message names it and the daemon's POST /flows/FLOW/run route.",
             .options =
                 {{"config", "FILE", "the configuration file", true},
                  {"dry-run", "", "decide and report; send and store nothing"},

@@ -16,6 +16,7 @@
 #include "app/config.hpp"
 #include "app/engine.hpp"
 #include "cli/commands.hpp"
+#include "cli/store_lock.hpp"
 #include "core/atomic_file.hpp"
 #include "core/time.hpp"
 #include "exchange/csv.hpp"
@@ -72,6 +73,7 @@ std::string plan_decision(const sync::record_report& r, bool override_allowed) {
 }
 
 struct loaded {
+    std::optional<store::writer_lock> lock;  ///< First, so it is released after the engine.
     std::unique_ptr<app::engine> engine;
     app::flow_slot* slot = nullptr;
     std::unique_ptr<store::keyed_hasher> key;
@@ -107,6 +109,12 @@ std::optional<loaded> load(
         return std::nullopt;
     }
     loaded l;
+    if (!read_only) {  // one writer per store (see store_lock.hpp)
+        l.lock = lock_store(cfg.store.path, {.command = name, .config = *args.get("config")}, io);
+        if (!l.lock) {
+            return std::nullopt;
+        }
+    }
     l.key = std::make_unique<store::keyed_hasher>(std::move(*key));
     logger log(stderr_sink::instance(), system_clock_source::instance(), log_level::warn);
     try {

@@ -20,6 +20,7 @@
 #include "app/daemon.hpp"
 #include "app/engine.hpp"
 #include "cli/commands.hpp"
+#include "cli/store_lock.hpp"
 #include "core/crypto.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
@@ -220,6 +221,12 @@ int run_demo(const parsed_args& args, command_io& io) {
         std::ofstream out(config_file);
         out << config_text;
     }
+    // The demo writes its store (and, with --serve, runs the daemon on it): one writer.
+    auto lock =
+        lock_store(dir / "state/casebridge.db", {.command = "demo", .config = config_file}, io);
+    if (!lock) {
+        return exit_error;
+    }
 
     memory_sink quiet;  // the demo prints its own report; warnings are counted in it
     logger log(quiet, clock, log_level::warn);
@@ -400,7 +407,8 @@ int run_demo(const parsed_args& args, command_io& io) {
     if (args.has("serve")) {
         app::daemon_options d;
         d.allow_plain_http_loopback = true;
-        d.on_admin_listening = [&o, &secrets](const std::string& url) {
+        d.on_admin_listening = [&o, &secrets, &lock](const std::string& url) {
+            lock->set_admin_url(url);
             o << "\nadmin API: " << url << " (bearer token in "
               << (secrets / "admin-token").string() << ")\n";
             o.flush();

@@ -6,6 +6,7 @@
 #include <rapidjson/document.h>
 
 #include "cli/commands.hpp"
+#include "cli/store_lock.hpp"
 #include "core/clock.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
@@ -250,6 +251,10 @@ int run_store_purge(const parsed_args& args, command_io& io) {
     const std::string path = *args.get("store");
     if (!std::filesystem::is_regular_file(path)) {
         io.err << "casebridge store purge: " << path << ": no such store file\n";
+        return exit_error;
+    }
+    auto lock = lock_store(path, {.command = "store purge"}, io);
+    if (!lock) {
         return exit_error;
     }
     auto s = store::store::open(path, {}, system_clock_source::instance());

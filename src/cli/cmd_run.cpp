@@ -10,6 +10,7 @@
 #include "app/daemon.hpp"
 #include "app/engine.hpp"
 #include "cli/commands.hpp"
+#include "cli/store_lock.hpp"
 #include "log/log.hpp"
 
 namespace casebridge::cli {
@@ -39,9 +40,14 @@ int run_daemon_command(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     const std::filesystem::path file = *args.get("config");
-    // Read once for the log level; the daemon loads (and checks) it again itself.
-    const auto level = level_of(app::load_config(file, adapter_registry_in_use()));
-    logger log(stderr_sink::instance(), system_clock_source::instance(), level);
+    // Read once for the log level and the store; the daemon loads (and checks) it again.
+    const auto cfg = app::load_config(file, adapter_registry_in_use());
+    // One writer per store, for the daemon's whole life (a reload keeps the store path).
+    auto lock = lock_store(cfg.store.path, {.command = "run", .config = file}, io);
+    if (!lock) {
+        return exit_error;
+    }
+    logger log(stderr_sink::instance(), system_clock_source::instance(), level_of(cfg));
     app::daemon_options o;
     if (auto g = args.get("shutdown-grace")) {
         try {
@@ -51,7 +57,8 @@ int run_daemon_command(const parsed_args& args, command_io& io) {
             return exit_usage;
         }
     }
-    o.on_admin_listening = [&io](const std::string& url) {
+    o.on_admin_listening = [&io, &lock](const std::string& url) {
+        lock->set_admin_url(url);
         io.out << "admin: " << url << "\n";
         io.out.flush();
     };
@@ -77,6 +84,18 @@ int run_flow_run(const parsed_args& args, command_io& io) {
         return exit_usage;
     }
     const bool dry = args.has("dry-run");
+    // A dry run writes nothing to the store (or uses a scratch one): a reader, no lock.
+    std::optional<store::writer_lock> lock;
+    if (!dry) {
+        lock = lock_store(
+            cfg.store.path,
+            {.command = "flow run", .config = *args.get("config"), .flow = flow_id},
+            io
+        );
+        if (!lock) {
+            return exit_error;
+        }
+    }
     logger log(stderr_sink::instance(), system_clock_source::instance(), level_of(cfg));
     net::io_context ctx;
     std::unique_ptr<app::engine> e;

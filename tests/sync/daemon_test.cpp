@@ -117,6 +117,77 @@ TEST_F(daemon_test, flow_run_sends_the_eligible_cases_then_nothing_more) {
     EXPECT_EQ(r.code, 0) << r.out << r.err;
 }
 
+TEST_F(daemon_test, a_second_writer_is_refused_while_the_daemon_runs_and_not_after_sigkill) {
+    auto d = test::child::start({"run", "--config", config.string(), "--shutdown-grace", "20"});
+    ASSERT_TRUE(d.running());
+    std::string admin = d.line();
+    if (admin.rfind("admin: http://127.0.0.1:", 0) != 0) {
+        std::string logs;
+        d.stop(SIGKILL, &logs);
+        FAIL() << admin << "\n" << logs;
+    }
+    admin = admin.substr(7);
+    ASSERT_EQ(d.line(), "running");
+    const std::string store_file = (dir / "state/casebridge.db").string();
+    const std::string holder = "pid " + std::to_string(d.pid()) + " (casebridge run --config ";
+
+    // flow run: refused at once, told who holds the store and the daemon's run route.
+    auto r = test::run_cli({"flow", "run", "handover", "--config", config.string()});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("in use by another writer: " + holder), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("POST " + admin + "/flows/handover/run"), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    // A second daemon, a purge and a caseload execute are refused too.
+    r = test::run_cli({"run", "--config", config.string()});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(
+        r.err.find("A daemon already runs on this store (admin API " + admin + ")"),
+        std::string::npos
+    ) << r.err;
+    r = test::run_cli({"store", "purge", "--store", store_file, "--retention-days", "30"});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find(holder), std::string::npos) << r.err;
+    const auto review = dir / "review.csv";
+    r = test::run_cli(
+        {"caseload-transfer",
+         "plan",
+         "--config",
+         config.string(),
+         "--flow",
+         "handover",
+         "--out",
+         review.string()}
+    );
+    ASSERT_EQ(r.code, 0) << r.err;  // a plan only reads
+    r = test::run_cli(
+        {"caseload-transfer",
+         "execute",
+         "--config",
+         config.string(),
+         "--flow",
+         "handover",
+         "--review",
+         review.string()}
+    );
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find(holder), std::string::npos) << r.err;
+    // Readers work meanwhile: a dry run and the log commands.
+    r = test::run_cli({"flow", "run", "handover", "--config", config.string(), "--dry-run"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    r = test::run_cli({"log", "export", "--store", store_file});
+    EXPECT_EQ(r.code, 0) << r.err;
+
+    // SIGKILL: the kernel releases the lock with the process; the next writer runs.
+    const int status = d.stop(SIGKILL);
+    EXPECT_TRUE(WIFSIGNALED(status));
+    r = test::run_cli({"flow", "run", "handover", "--config", config.string()});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.err.find("another writer"), std::string::npos) << r.err;
+    EXPECT_EQ(to->case_count(), eligible_ids().size());
+    r = test::run_cli({"log", "verify", "--store", store_file});
+    EXPECT_EQ(r.code, 0) << r.out << r.err;
+}
+
 TEST_F(daemon_test, unknown_flow_is_a_usage_error) {
     const auto r = test::run_cli({"flow", "run", "nope", "--config", config.string()});
     EXPECT_EQ(r.code, 2);
