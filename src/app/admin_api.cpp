@@ -1,5 +1,6 @@
 #include "app/admin_api.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "core/crypto.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
+#include "net/handoff.hpp"
 #include "store/store_thread.hpp"
 
 namespace casebridge::app {
@@ -19,14 +21,14 @@ namespace {
 
 using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-sandbox::response json_answer(unsigned status, const rapidjson::StringBuffer& body) {
-    sandbox::response r;
+httpd::response json_answer(unsigned status, const rapidjson::StringBuffer& body) {
+    httpd::response r;
     r.status = status;
     r.body = std::string(body.GetString(), body.GetSize()) + "\n";
     return r;
 }
 
-sandbox::response error_answer(unsigned status, std::string_view code) {
+httpd::response error_answer(unsigned status, std::string_view code) {
     rapidjson::StringBuffer sb;
     writer w(sb);
     w.StartObject();
@@ -50,17 +52,31 @@ void num(writer& w, std::string_view key, std::int64_t value) {
     w.Int64(value);
 }
 
-/// Constant-time comparison of the presented token.
-bool token_ok(const sandbox::request& req, const std::string& token) {
+/// Compares hashes of the presented token and the real one (no early exit on the first
+/// differing byte of the token). The scheme is case-insensitive (RFC 9110 §11.1).
+bool token_ok(const httpd::request& req, const std::string& token) {
     auto h = req.headers.find("authorization");
     if (h == req.headers.end() || token.empty()) {
         return false;
     }
-    const std::string_view v = h->second;
-    if (!v.starts_with("Bearer ")) {
+    std::string_view v = h->second;
+    constexpr std::string_view scheme = "bearer";
+    if (v.size() <= scheme.size() || v[scheme.size()] != ' ') {
         return false;
     }
-    return crypto::sha256_hex(v.substr(7)) == crypto::sha256_hex(token);
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(v[i])) != scheme[i]) {
+            return false;
+        }
+    }
+    v.remove_prefix(scheme.size());
+    while (!v.empty() && v.front() == ' ') {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && v.back() == ' ') {
+        v.remove_suffix(1);
+    }
+    return crypto::sha256_hex(v) == crypto::sha256_hex(token);
 }
 
 /// Splits "/a/b?x=1&y=2" into path parts and query parameters (percent-decoding not needed:
@@ -141,7 +157,7 @@ void write_histogram(
     o << name << "_count{" << label << "=\"" << value << "\"} " << cumulative << "\n";
 }
 
-sandbox::response metrics(engine& e, const clock_source& clock) {
+httpd::response metrics(engine& e, const clock_source& clock) {
     std::ostringstream o;
     auto cursors = e.store().call([](store::store& s) { return s.cursors(); });
     std::map<std::string, std::string> moved;
@@ -227,13 +243,13 @@ sandbox::response metrics(engine& e, const clock_source& clock) {
             sys->request_duration
         );
     }
-    sandbox::response r;
+    httpd::response r;
     r.body = o.str();
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;
 }
 
-sandbox::response flows(engine& e) {
+httpd::response flows(engine& e) {
     auto cursors = e.store().call([](store::store& s) { return s.cursors(); });
     std::map<std::string, store::flow_cursor> by_flow;
     if (cursors) {
@@ -280,7 +296,7 @@ sandbox::response flows(engine& e) {
     return json_answer(200, sb);
 }
 
-sandbox::response transfers(engine& e, const target& t) {
+httpd::response transfers(engine& e, const target& t) {
     std::optional<std::string> since;
     if (auto it = t.query.find("since"); it != t.query.end() && !it->second.empty()) {
         if (!parse_rfc3339(it->second)) {
@@ -343,7 +359,7 @@ void write_dead_letter(writer& w, const store::dead_letter_row& row, const store
     w.EndObject();
 }
 
-sandbox::response dead_letters(engine& e, const target& t) {
+httpd::response dead_letters(engine& e, const target& t) {
     std::optional<store::token> flow;
     if (auto it = t.query.find("flow"); it != t.query.end()) {
         auto tok = store::token::make(it->second);
@@ -369,7 +385,7 @@ sandbox::response dead_letters(engine& e, const target& t) {
     return json_answer(200, sb);
 }
 
-sandbox::response reviews(engine& e) {
+httpd::response reviews(engine& e) {
     auto rows = e.store().call([](store::store& s) { return s.reviews(1000); });
     if (!rows) {
         return error_answer(500, "store_failed");
@@ -398,7 +414,7 @@ sandbox::response reviews(engine& e) {
     return json_answer(200, sb);
 }
 
-sandbox::response simple(unsigned status, std::string_view key, std::string_view value) {
+httpd::response simple(unsigned status, std::string_view key, std::string_view value) {
     rapidjson::StringBuffer sb;
     writer w(sb);
     w.StartObject();
@@ -407,79 +423,137 @@ sandbox::response simple(unsigned status, std::string_view key, std::string_view
     return json_answer(status, sb);
 }
 
+/// The method a route answers, or nullopt for no such route.
+std::optional<std::string_view> route_method(const target& t) {
+    const auto& p = t.parts;
+    if (p.size() == 1 &&
+        (p[0] == "healthz" || p[0] == "readyz" || p[0] == "metrics" || p[0] == "flows" ||
+         p[0] == "transfers" || p[0] == "dead-letters" || p[0] == "reviews")) {
+        return "GET";
+    }
+    if (p.size() == 3 && p[0] == "flows" &&
+        (p[2] == "pause" || p[2] == "resume" || p[2] == "run")) {
+        return "POST";
+    }
+    if (p.size() == 3 && p[0] == "dead-letters" && p[2] == "retry") {
+        return "POST";
+    }
+    return std::nullopt;
+}
+
+/// No route reads a body; a POST may carry a small one (`curl -d ''`, an empty JSON object).
+constexpr std::size_t post_body_limit = 4096;
+
+httpd::response retry_answer(unsigned status, const std::string& body) {
+    if (body.empty()) {
+        return error_answer(
+            status,
+            status == 404   ? "no_such_dead_letter"
+            : status == 409 ? "flow_is_running"
+            : status == 503 ? "reloading"
+                            : "retry_failed"
+        );
+    }
+    httpd::response r;
+    r.status = status;
+    r.body = body + "\n";
+    return r;
+}
+
 }  // namespace
 
-sandbox::response handle_admin(const sandbox::request& req, admin_context& ctx) {
-    if (!token_ok(req, ctx.token)) {
-        return error_answer(401, "unauthorised");
+httpd::admission admit_admin(const httpd::request& head, const admin_context& ctx) {
+    httpd::admission a;
+    const auto t = parse_target(head.target);
+    const auto method = route_method(t);
+    const bool probe = t.parts.size() == 1 && (t.parts[0] == "healthz" || t.parts[0] == "readyz");
+    if (!(probe && head.method == "GET") && !token_ok(head, ctx.token)) {
+        a.refuse = error_answer(401, "unauthorised");
+        return a;
     }
+    if (!method) {
+        a.refuse = error_answer(404, "not_found");
+        return a;
+    }
+    if (head.method != *method) {
+        a.refuse = error_answer(405, "method_not_allowed");
+        a.refuse->headers.emplace_back("Allow", std::string(*method));
+        return a;
+    }
+    a.body_limit = *method == "POST" ? post_body_limit : 0;
+    return a;
+}
+
+awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) {
     const auto t = parse_target(req.target);
     const auto& p = t.parts;
     const bool get = req.method == "GET";
     const bool post = req.method == "POST";
     if (get && p.size() == 1 && p[0] == "healthz") {
-        return simple(200, "status", "ok");
+        co_return simple(200, "status", "ok");
     }
     auto e = ctx.current ? ctx.current() : nullptr;
     if (get && p.size() == 1 && p[0] == "readyz") {
-        return e ? simple(200, "status", "ready") : simple(503, "status", "reloading");
+        co_return e ? simple(200, "status", "ready") : simple(503, "status", "reloading");
     }
     if (!e) {
-        return error_answer(503, "reloading");
+        co_return error_answer(503, "reloading");
     }
     if (get && p.size() == 1 && p[0] == "metrics") {
-        return metrics(*e, *ctx.clock);
+        co_return metrics(*e, *ctx.clock);
     }
     if (get && p.size() == 1 && p[0] == "flows") {
-        return flows(*e);
+        co_return flows(*e);
     }
     if (post && p.size() == 3 && p[0] == "flows") {
         auto* slot = e->find(p[1]);
         if (slot == nullptr) {
-            return error_answer(404, "no_such_flow");
+            co_return error_answer(404, "no_such_flow");
         }
         if (p[2] == "pause" || p[2] == "resume") {
             slot->paused = p[2] == "pause";
-            return simple(200, "status", slot->paused ? "paused" : "resumed");
+            co_return simple(200, "status", slot->paused ? "paused" : "resumed");
         }
         if (p[2] == "run") {
             if (!ctx.run_now || !ctx.run_now(p[1])) {
-                return error_answer(409, "already_running");
+                co_return error_answer(409, "already_running");
             }
-            return simple(202, "status", "started");
+            co_return simple(202, "status", "started");
         }
-        return error_answer(404, "not_found");
+        co_return error_answer(404, "not_found");
     }
     if (get && p.size() == 1 && p[0] == "transfers") {
-        return transfers(*e, t);
+        co_return transfers(*e, t);
     }
     if (get && p.size() == 1 && p[0] == "dead-letters") {
-        return dead_letters(*e, t);
+        co_return dead_letters(*e, t);
     }
     if (post && p.size() == 3 && p[0] == "dead-letters" && p[2] == "retry") {
         auto id = to_int(p[1]);
-        if (!id) {
-            return error_answer(404, "no_such_dead_letter");
+        if (!id || !ctx.retry_dead_letter) {
+            co_return error_answer(404, "no_such_dead_letter");
         }
-        unsigned status = 404;
-        std::string body = ctx.retry_dead_letter ? ctx.retry_dead_letter(*id, status) : "";
-        if (body.empty()) {
-            return error_answer(
-                status,
-                status == 404   ? "no_such_dead_letter"
-                : status == 409 ? "flow_is_running"
-                                : "retry_failed"
-            );
-        }
-        sandbox::response r;
-        r.status = status;
-        r.body = body + "\n";
-        return r;
+        // The retry runs on the engine's thread; this connection waits for it without
+        // holding up any other (health checks answer meanwhile).
+        using answer = std::pair<unsigned, std::string>;
+        auto h = std::make_shared<handoff<answer>>();
+        ctx.retry_dead_letter(*id, [h](unsigned status, std::string body) {
+            h->set(answer{status, std::move(body)});
+        });
+        auto [status, body] = co_await handoff<answer>::wait(h);
+        co_return retry_answer(status, body);
     }
     if (get && p.size() == 1 && p[0] == "reviews") {
-        return reviews(*e);
+        co_return reviews(*e);
     }
-    return error_answer(404, "not_found");
+    co_return error_answer(404, "not_found");
+}
+
+httpd::service admin_service(admin_context& ctx) {
+    httpd::service s;
+    s.admit = [&ctx](const httpd::request& head) { return admit_admin(head, ctx); };
+    s.handle = [&ctx](httpd::request req) { return handle_admin(std::move(req), ctx); };
+    return s;
 }
 
 }  // namespace casebridge::app

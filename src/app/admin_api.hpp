@@ -1,6 +1,7 @@
 // The admin API: health, readiness, Prometheus metrics, flows (status, run now, pause,
 // resume), transfer-log queries, dead letters (list, retry) and review items. Bearer token
-// on every route; answers hold ids, codes, counts and field names only, never a field value.
+// on every route but /healthz and /readyz (which reveal nothing), checked before any body is
+// read; answers hold ids, codes, counts and field names only, never a field value.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,7 @@
 #include <string>
 
 #include "core/clock.hpp"
-#include "sandbox/http_server.hpp"
+#include "net/http_server.hpp"
 
 namespace casebridge::app {
 
@@ -21,12 +22,24 @@ struct admin_context {
     std::function<std::shared_ptr<engine>()> current;
     /// Starts a run of `flow_id` now; false when it is running already or unknown.
     std::function<bool(const std::string& flow_id)> run_now;
-    /// Retries dead letter `id`; returns the JSON answer body, or empty when not found.
-    std::function<std::string(std::int64_t id, unsigned& status)> retry_dead_letter;
+    /// Starts a retry of dead letter `id` and returns at once; `done(status, body)` is called
+    /// later, from any thread, with the JSON answer body (empty when there is none to give).
+    /// It may never be called when the daemon stops first.
+    std::function<
+        void(std::int64_t id, std::function<void(unsigned status, std::string body)> done)>
+        retry_dead_letter;
     const clock_source* clock = nullptr;
 };
 
-/// Answers one request (called on the admin server's thread).
-sandbox::response handle_admin(const sandbox::request& req, admin_context& ctx);
+/// Decides from the header alone (before any body is read): the token, the route, the method
+/// (405 with Allow) and the body limit. Called on the admin server's thread.
+httpd::admission admit_admin(const httpd::request& head, const admin_context& ctx);
+
+/// Answers one admitted request (on the admin server's thread; a retry waits without
+/// blocking it).
+awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx);
+
+/// The admin API as a service for httpd::server.
+httpd::service admin_service(admin_context& ctx);
 
 }  // namespace casebridge::app

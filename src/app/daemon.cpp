@@ -242,7 +242,7 @@ int run_daemon(
     }
 
     // The admin API, on its own thread.
-    std::unique_ptr<sandbox::http_server> admin;
+    std::unique_ptr<httpd::server> admin;
     admin_context actx;
     if (d.current->cfg().admin) {
         const auto& a = *d.current->cfg().admin;
@@ -262,25 +262,30 @@ int run_daemon(
             net::co_spawn(d.ctx, d.run_flow(e, slot), net::detached);
             return true;
         };
-        actx.retry_dead_letter = [&d](std::int64_t id, unsigned& status) -> std::string {
+        // Called on the admin server's thread: the checks are quick store reads; the retry
+        // itself runs on the daemon's io_context and answers through `done`.
+        actx.retry_dead_letter = [&d](
+                                     std::int64_t id,
+                                     std::function<void(unsigned, std::string)> done
+                                 ) {
             auto e = d.engine_now();
             if (!e) {
-                status = 503;
-                return {};
+                done(503, {});
+                return;
             }
             auto letter = e->store().call([id](store::store& s) { return s.get_dead_letter(id); });
             if (!letter || !*letter) {
-                status = 404;
-                return {};
+                done(404, {});
+                return;
             }
             auto* slot = e->find((*letter)->flow.str());
             if (slot == nullptr) {
-                status = 404;
-                return {};
+                done(404, {});
+                return;
             }
             if (slot->running.exchange(true)) {
-                status = 409;  // one thing at a time per flow: its run holds the record
-                return {};
+                done(409, {});  // one thing at a time per flow: its run holds the record
+                return;
             }
             // The coroutine holds the engine (a reload may replace it) and the flow's slot.
             auto retry = [](std::shared_ptr<engine> keep, flow_slot* s, std::int64_t letter_id
@@ -290,50 +295,37 @@ int run_daemon(
                 (void)keep;
                 co_return r;
             };
-            auto fut = net::co_spawn(d.ctx, retry(e, slot, id), net::use_future);
-            sync::record_report dummy;
-            result<sync::record_report> r = dummy;
-            try {
-                r = fut.get();
-            } catch (const std::exception&) {
-                slot->running = false;
-                status = 500;
-                return {};
-            }
-            if (!r) {
-                status = 502;
-                return {};
-            }
-            rapidjson::StringBuffer sb;
-            rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-            w.StartObject();
-            w.Key("source_id");
-            w.String(r->source_id.c_str());
-            w.Key("outcome");
-            w.String(r->outcome.c_str());
-            w.Key("reason");
-            w.String(r->reason.c_str());
-            w.Key("target_id");
-            w.String(r->target_id.c_str());
-            w.EndObject();
-            status = 200;
-            return std::string(sb.GetString(), sb.GetSize());
-        };
-        try {
-            admin = std::make_unique<sandbox::http_server>(
-                a.host,
-                a.port,
-                [&actx](const sandbox::request& r) {
-                    try {
-                        return handle_admin(r, actx);
-                    } catch (const std::exception&) {
-                        sandbox::response e;
-                        e.status = 500;
-                        e.body = "{\"error\":\"internal\"}\n";
-                        return e;
+            net::co_spawn(
+                d.ctx,
+                retry(e, slot, id),
+                [done, slot](std::exception_ptr ex, result<sync::record_report> r) {
+                    if (ex) {
+                        slot->running = false;
+                        done(500, {});
+                        return;
                     }
+                    if (!r) {
+                        done(502, {});
+                        return;
+                    }
+                    rapidjson::StringBuffer sb;
+                    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+                    w.StartObject();
+                    w.Key("source_id");
+                    w.String(r->source_id.c_str());
+                    w.Key("outcome");
+                    w.String(r->outcome.c_str());
+                    w.Key("reason");
+                    w.String(r->reason.c_str());
+                    w.Key("target_id");
+                    w.String(r->target_id.c_str());
+                    w.EndObject();
+                    done(200, std::string(sb.GetString(), sb.GetSize()));
                 }
             );
+        };
+        try {
+            admin = std::make_unique<httpd::server>(a.host, a.port, admin_service(actx));
         } catch (const std::exception& e) {
             err << "casebridge run: admin API cannot listen on " << a.listen << ": " << e.what()
                 << "\n";

@@ -73,13 +73,27 @@ struct http_server::impl {
     handler on_request;
     std::deque<fault> injected;
     std::vector<fault_rule> rules;
-    std::vector<request> log;
+    std::deque<request> log;  // the newest log_limit requests
+    std::size_t dropped = 0;  // older ones, since the last clear
     std::size_t counter = 0;
 
     fault pick(const request& req) {
         std::lock_guard lock(mutex);
         log.push_back(req);
-        log.back().body.clear();  // bodies are not kept
+        log.back().body.clear();  // bodies are not kept, nor credentials
+        for (auto& [name, value] : log.back().headers) {
+            if (name == "authorization" || name == "ocp-apim-subscription-key" ||
+                name == "cookie" || name == "x-api-key") {
+                value = value.substr(0, value.find(' '));  // the scheme, or nothing
+                if (name != "authorization") {
+                    value.clear();
+                }
+            }
+        }
+        if (log.size() > http_server::log_limit) {
+            log.pop_front();
+            ++dropped;
+        }
         const std::size_t n = ++counter;
         if (!injected.empty()) {
             fault f = injected.front();
@@ -249,17 +263,18 @@ void http_server::set_rules(std::vector<fault_rule> rules) {
 
 std::vector<request> http_server::requests() const {
     std::lock_guard lock(impl_->mutex);
-    return impl_->log;
+    return {impl_->log.begin(), impl_->log.end()};
 }
 
 std::size_t http_server::request_count() const {
     std::lock_guard lock(impl_->mutex);
-    return impl_->log.size();
+    return impl_->log.size() + impl_->dropped;
 }
 
 void http_server::clear_requests() {
     std::lock_guard lock(impl_->mutex);
     impl_->log.clear();
+    impl_->dropped = 0;
 }
 
 }  // namespace casebridge::sandbox

@@ -1,5 +1,6 @@
-// A small HTTP/1.1 server for the sandbox systems: answers through a handler on its own
-// thread, records requests, and injects faults (latency, error status, 429 + Retry-After,
+// A small HTTP/1.1 server for the sandbox systems (casebridge's own APIs use net/http_server):
+// answers through a handler on its own thread, records the newest requests (bounded, without
+// bodies or credentials), and injects faults (latency, error status, 429 + Retry-After,
 // reset, truncated body, malformed JSON) by queue or by plan.
 #pragma once
 
@@ -85,9 +86,14 @@ public:
     void inject(fault f, std::size_t times = 1);
     /// Every `every`-th request gets the rule's fault (after queued ones).
     void set_rules(std::vector<fault_rule> rules);
+    /// The newest `log_limit` requests since clear_requests(), without bodies and with the
+    /// values of credential headers removed (Authorization keeps its scheme only): memory
+    /// stays bounded however long a sandbox serves.
     std::vector<request> requests() const;
+    /// Requests since clear_requests(), including those no longer in requests().
     std::size_t request_count() const;
     void clear_requests();
+    static constexpr std::size_t log_limit = 10000;
 
     struct impl;
 

@@ -188,6 +188,66 @@ TEST_F(daemon_test, a_second_writer_is_refused_while_the_daemon_runs_and_not_aft
     EXPECT_EQ(r.code, 0) << r.out << r.err;
 }
 
+// A dead-letter retry against a source that hangs: the admin API keeps answering (the retry
+// waits on the daemon's thread, not the admin server's), and SIGTERM during the retry ends the
+// daemon within --shutdown-grace.
+TEST_F(daemon_test, a_slow_retry_blocks_neither_the_admin_api_nor_shutdown) {
+    to->server().inject(sandbox::fault::error(422), 1);  // the first create is refused
+    auto d = test::child::start({"run", "--config", config.string(), "--shutdown-grace", "2"});
+    ASSERT_TRUE(d.running());
+    std::string admin = d.line();
+    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
+    admin = admin.substr(7);
+    EXPECT_EQ(d.line(), "running");
+    const auto expected = eligible_ids();
+    for (int i = 0; i < 200 && to->case_count() + 1 < expected.size(); ++i) {
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(to->case_count() + 1, expected.size());
+    auto pause = test::run_awaitable(call("POST", admin + "/flows/handover/pause", admin_token));
+    ASSERT_TRUE(pause && pause->status == 200u);
+    std::string letters;
+    for (int i = 0; i < 100; ++i) {
+        auto dead = test::run_awaitable(call("GET", admin + "/dead-letters", admin_token));
+        ASSERT_TRUE(dead);
+        letters = dead->body;
+        if (letters.find("\"id\":") != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    const auto at = letters.find("\"id\":");
+    ASSERT_NE(at, std::string::npos) << letters;
+    const std::string id = std::to_string(std::stoll(letters.substr(at + 5)));
+
+    // The source now takes 30 s per answer: the retry's fresh read hangs.
+    from->server().inject(sandbox::fault::delayed(30s), 20);
+    std::thread retry([&] {
+        (void)test::run_awaitable(
+            call("POST", admin + "/dead-letters/" + id + "/retry", admin_token)
+        );
+    });
+    std::this_thread::sleep_for(500ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto health = test::run_awaitable(call("GET", admin + "/healthz", ""));
+    ASSERT_TRUE(health) << "the admin API did not answer during a retry";
+    EXPECT_EQ(health->status, 200u);
+    auto flows = test::run_awaitable(call("GET", admin + "/flows", admin_token));
+    ASSERT_TRUE(flows);
+    EXPECT_EQ(flows->status, 200u);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+
+    const auto t1 = std::chrono::steady_clock::now();
+    std::string logs;
+    const int status = d.stop(SIGTERM, &logs);
+    const auto took = std::chrono::steady_clock::now() - t1;
+    retry.join();
+    EXPECT_TRUE(WIFEXITED(status)) << logs;
+    EXPECT_LT(took, 10s) << "SIGTERM during a retry took "
+                         << std::chrono::duration_cast<std::chrono::seconds>(took).count()
+                         << " s with a 2 s grace";
+}
+
 TEST_F(daemon_test, unknown_flow_is_a_usage_error) {
     const auto r = test::run_cli({"flow", "run", "nope", "--config", config.string()});
     EXPECT_EQ(r.code, 2);

@@ -1,0 +1,67 @@
+// The admin API's admission, decided from the header before any body is read: the token (not
+// for /healthz and /readyz), the route, the method and the body limit.
+#include "app/admin_api.hpp"
+
+#include <gtest/gtest.h>
+
+namespace casebridge::app {
+namespace {
+
+httpd::request head(std::string method, std::string target, std::string auth = "") {
+    httpd::request r;
+    r.method = std::move(method);
+    r.target = std::move(target);
+    if (!auth.empty()) {
+        r.headers["authorization"] = std::move(auth);
+    }
+    return r;
+}
+
+class admin_admission : public ::testing::Test {
+protected:
+    admin_context ctx;
+    void SetUp() override { ctx.token = "admin-token-0123456789abcdef"; }
+    unsigned status(const httpd::request& r) {
+        auto a = admit_admin(r, ctx);
+        return a.refuse ? a.refuse->status : 0u;
+    }
+};
+
+TEST_F(admin_admission, the_token_is_needed_everywhere_but_the_probes) {
+    EXPECT_EQ(status(head("GET", "/flows")), 401u);
+    EXPECT_EQ(status(head("GET", "/flows", "Bearer wrong")), 401u);
+    EXPECT_EQ(status(head("GET", "/flows", "Basic admin-token-0123456789abcdef")), 401u);
+    EXPECT_EQ(status(head("GET", "/flows", "Bearer admin-token-0123456789abcdef")), 0u);
+    EXPECT_EQ(status(head("GET", "/flows", "bearer admin-token-0123456789abcdef")), 0u);
+    EXPECT_EQ(status(head("GET", "/flows", "BEARER  admin-token-0123456789abcdef ")), 0u);
+    EXPECT_EQ(status(head("GET", "/healthz")), 0u);
+    EXPECT_EQ(status(head("GET", "/readyz")), 0u);
+    // Unknown routes and wrong methods are not revealed without the token.
+    EXPECT_EQ(status(head("GET", "/no-such-route")), 401u);
+    EXPECT_EQ(status(head("POST", "/healthz")), 401u);
+    auto refused = admit_admin(head("GET", "/flows"), ctx);
+    ASSERT_TRUE(refused.refuse);
+    EXPECT_EQ(refused.refuse->body.find("admin-token"), std::string::npos);
+}
+
+TEST_F(admin_admission, routes_methods_and_body_limits) {
+    const std::string t = "Bearer admin-token-0123456789abcdef";
+    EXPECT_EQ(status(head("GET", "/no-such-route", t)), 404u);
+    auto wrong = admit_admin(head("GET", "/flows/referrals/run", t), ctx);
+    ASSERT_TRUE(wrong.refuse);
+    EXPECT_EQ(wrong.refuse->status, 405u);
+    ASSERT_EQ(wrong.refuse->headers.size(), 1u);
+    EXPECT_EQ(wrong.refuse->headers[0].first, "Allow");
+    EXPECT_EQ(wrong.refuse->headers[0].second, "POST");
+    EXPECT_EQ(status(head("DELETE", "/flows", t)), 405u);
+    auto get = admit_admin(head("GET", "/transfers?flow=a&limit=5", t), ctx);
+    EXPECT_FALSE(get.refuse);
+    EXPECT_EQ(get.body_limit, 0u);
+    auto post = admit_admin(head("POST", "/dead-letters/7/retry", t), ctx);
+    EXPECT_FALSE(post.refuse);
+    EXPECT_GT(post.body_limit, 0u);
+    EXPECT_LE(post.body_limit, 4096u);
+}
+
+}  // namespace
+}  // namespace casebridge::app
