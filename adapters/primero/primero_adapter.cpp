@@ -723,13 +723,33 @@ awaitable<remote_result<std::string>> primero_adapter::push(external_record reco
         stabilise_rows(data, id, a);
         payload.AddMember("data", data, a);
         auto r = co_await impl_->call("POST", "/api/v2/cases", json::to_string(payload), id);
-        if (!r) {
-            if (r.error().http_status == 409) {
-                co_return id;  // created before (a lost response): the record exists
-            }
+        if (r) {
+            co_return id;  // 200/204: created
+        }
+        if (r.error().http_status != 409) {
             co_return r.error();
         }
-        co_return id;  // 204: created
+        // The case exists already (a lost answer, a lost link): this body may be newer than
+        // what it holds, so it goes in as the update it is, subform rows keyed as for any
+        // update of this id. The engine logs the outcome of this PATCH.
+        payload["data"].RemoveMember("id");
+        auto u = co_await impl_->call(
+            "PATCH", "/api/v2/cases/" + url_encode(id), json::to_string(payload), id
+        );
+        if (!u) {
+            impl_->env.log.warn(
+                "primero.create_exists_update_failed",
+                "create answered 409 (the case exists); the update that follows failed",
+                {.record = record_ref{"primero", id}, .error = u.error().code}
+            );
+            co_return u.error();
+        }
+        impl_->env.log.info(
+            "primero.create_exists_updated",
+            "create answered 409 (the case exists); sent as an update",
+            {.record = record_ref{"primero", id}, .counts = {{"http_status", u->status}}}
+        );
+        co_return id;
     }
     data.RemoveMember("id");
     stabilise_rows(data, record.remote_id, a);

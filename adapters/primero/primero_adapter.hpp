@@ -65,8 +65,9 @@ public:
     /// GET /cases/:id (stream "cases").
     awaitable<remote_result<external_record>> fetch(std::string stream, std::string remote_id)
         override;
-    /// remote_id empty: create with `data.id` = UUIDv5(source_key) (204 and 409 both mean the
-    /// record exists); else PATCH. Subform rows without unique_id get stable ones.
+    /// remote_id empty: create with `data.id` = UUIDv5(source_key); a 409 (the case exists:
+    /// a lost answer or a lost link) is followed by a PATCH of that id with the same body, and
+    /// its outcome is the result. Else PATCH. Subform rows without unique_id get stable ones.
     awaitable<remote_result<std::string>> push(external_record record) override;
     /// Authenticated GET of one case summary.
     awaitable<remote_result<void>> probe() override;

@@ -103,6 +103,11 @@ protected:
         target = std::make_unique<primero::primero_adapter>(
             settings_for(*to, "to-password", 1000), env()
         );
+        open_store_and_runner(std::move(tweak));
+    }
+
+    /// Opens store.db and builds the runner on it (again after a restore).
+    void open_store_and_runner(flow_binding tweak = {}) {
         auto opened = store::store::open(dir / "store.db", {}, clock);
         ASSERT_TRUE(opened) << opened.error().message();
         st = std::make_unique<store::store_thread>(std::move(*opened));
@@ -187,6 +192,46 @@ protected:
 
     store::verify_report verify() {
         return *run(st->run([](store::store& s) { return s.verify({}); }));
+    }
+
+    std::string target_id_of(const std::string& source_id) {
+        return primero::primero_adapter::client_id_for("agency-handover/cpims-a/" + source_id);
+    }
+
+    /// The target's case holds the source case's current version: every shared top-level
+    /// field the source has is in the target with the same value (the transfer-agency profile
+    /// shares them unchanged).
+    void expect_target_holds_source(const std::string& id) {
+        auto target_text = to->case_json(target_id_of(id));
+        ASSERT_TRUE(target_text) << "no target case for " << id;
+        const auto target_case = std::move(*json::parse(*target_text));
+        const auto from_case = source_case(id);
+        std::size_t compared = 0;
+        for (const char* f :
+             {"name_first",
+              "name_middle",
+              "name_last",
+              "name_nickname",
+              "sex",
+              "date_of_birth",
+              "age",
+              "nationality",
+              "location_current",
+              "telephone_current",
+              "address_current",
+              "risk_level",
+              "protection_concerns",
+              "consent_info_sharing",
+              "status"}) {
+            if (!from_case.HasMember(f)) {
+                continue;
+            }
+            ++compared;
+            ASSERT_TRUE(target_case.HasMember(f)) << f << " is missing at the target";
+            EXPECT_EQ(json::to_string(target_case[f]), json::to_string(from_case[f]))
+                << f << " differs from the source's current version";
+        }
+        EXPECT_GE(compared, 5u);
     }
 
     std::string first_with(bool want_eligible) {
@@ -410,6 +455,24 @@ TEST_F(flow_runner_test, transient_faults_are_retried_and_every_case_arrives_onc
     EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
 }
 
+TEST_F(flow_runner_test, a_retried_source_pull_is_logged_against_the_source_system) {
+    start(10, 25);
+    clock.advance(5s);
+    from->server().inject(sandbox::fault::error(502));
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_GT(report.counts.retries, 0);
+    std::size_t retries = 0;
+    for (const auto& line : sink.lines()) {
+        if (line.find(R"("event":"retry")") != std::string::npos) {
+            ++retries;
+            EXPECT_NE(line.find(R"("system":"cpims-a")"), std::string::npos) << line;
+            EXPECT_EQ(line.find("cpims-b"), std::string::npos) << line;
+        }
+    }
+    EXPECT_EQ(retries, 1u) << sink.text();
+}
+
 TEST_F(flow_runner_test, timestamp_ties_across_page_boundaries_lose_nothing) {
     start(90, 7);
     const auto ids = from->case_ids();
@@ -461,6 +524,103 @@ TEST_F(flow_runner_test, an_attempt_left_in_flight_by_a_crash_is_resent_idempote
     ASSERT_TRUE(d);
     EXPECT_EQ(d->state, store::delivery_state::delivered);
     EXPECT_EQ(d->attempts, 2);
+}
+
+// A link can be lost: a retention purge, a restore from a backup, a crash between a create
+// and the commit of its link. The record is then created again; the target answers 409 for
+// the deterministic id, and the change must still reach it.
+TEST_F(flow_runner_test, a_change_after_a_purge_of_the_link_reaches_the_target) {
+    start(30);
+    clock.advance(5s);
+    ASSERT_FALSE(run_flow().error);
+    const auto before = to->case_count();
+    const std::string id = first_with(true);
+    const store::record_id source_record{"cpims-a", *store::token::make(id)};
+    auto purged = run(st->run([&](store::store& s) -> result<store::store::purge_counts> {
+        if (auto closed = s.mark_closed(source_record, clock.now() - 1s); !closed) {
+            return closed.error();
+        }
+        return s.purge(0s, "retention-test");
+    }));
+    ASSERT_TRUE(purged) << purged.error().message();
+    ASSERT_GE(purged->links, 1);  // to the target, and to identifiers the case carries
+    ASSERT_EQ(purged->deliveries, 1);
+
+    patch_source(id, R"({"name_first": "Changed after purge", "risk_level": "high"})");
+    const auto sent_before = count_log("sent");
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.sent, 1);
+    EXPECT_EQ(report.counts.dead, 0);
+    EXPECT_EQ(count_log("sent"), sent_before + 1);
+    EXPECT_EQ(to->case_count(), before) << "created twice";
+    expect_target_holds_source(id);
+    auto link = run(st->run([&](store::store& s) { return s.linked(source_record, "cpims-b"); }));
+    ASSERT_TRUE(link && *link) << "the link is made again";
+    EXPECT_EQ((*link)->id.str(), target_id_of(id));
+}
+
+TEST_F(flow_runner_test, a_change_after_a_restore_from_an_older_backup_reaches_the_target) {
+    start(30);
+    clock.advance(5s);
+    const fs::path backup = dir / "backup.db";
+    auto saved = run(st->run([&](store::store& s) {
+        return s.database().exec("VACUUM INTO '" + backup.string() + "'");
+    }));
+    ASSERT_TRUE(saved) << saved.error().message();
+    ASSERT_FALSE(run_flow().error);
+    const auto before = to->case_count();
+    const std::string id = first_with(true);
+    patch_source(id, R"({"name_first": "Changed after restore", "name_nickname": "Restored"})");
+
+    runner.reset();
+    st.reset();
+    for (const char* suffix : {"-wal", "-shm"}) {
+        fs::remove(dir / (std::string("store.db") + suffix));
+    }
+    fs::copy_file(backup, dir / "store.db", fs::copy_options::overwrite_existing);
+    open_store_and_runner();
+
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.dead, 0);
+    EXPECT_EQ(report.counts.sent, static_cast<std::int64_t>(before));
+    EXPECT_EQ(to->case_count(), before) << "created twice";
+    EXPECT_EQ(to->repeated_creates(), before) << "each create found the case the target held";
+    expect_target_holds_source(id);
+}
+
+TEST_F(flow_runner_test, a_change_after_a_crash_between_create_and_link_reaches_the_target) {
+    start(20);
+    clock.advance(5s);
+    const std::string id = first_with(true);
+    // The create reached the target; the crash came before the link and outcome were
+    // committed: only the intent (in flight) is in the store.
+    external_record pre;
+    pre.stream = "cases";
+    pre.source_key = "agency-handover/cpims-a/" + id;
+    pre.body = source_case(id);
+    pre.body.RemoveMember("id");
+    ASSERT_TRUE(run(target->push(std::move(pre))));
+    auto marked = run(st->run([&](store::store& s) {
+        store::page_commit p;
+        store::delivery d{
+            "agency-handover",
+            {"cpims-a", *store::token::make(id)},
+            store::delivery_state::in_flight};
+        d.attempts = 1;
+        p.deliveries.push_back(d);
+        return s.commit_page(p);
+    }));
+    ASSERT_TRUE(marked);
+    // Changed at the source while the daemon was down.
+    patch_source(id, R"({"name_first": "Changed after crash", "risk_level": "low"})");
+
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.dead, 0);
+    EXPECT_EQ(to->case_count(), eligible_ids().size()) << "created twice";
+    expect_target_holds_source(id);
 }
 
 TEST_F(flow_runner_test, sentinel_values_never_reach_the_log_the_store_or_dead_letters) {

@@ -271,6 +271,79 @@ TEST_F(primero_adapter_test, update_merges_subforms_by_stable_unique_id) {
     EXPECT_EQ(run(a->show(*id))->body["family_details_section"].Size(), 1u);
 }
 
+// A lost link (a purge, a restore, a crash before the link's commit) makes the engine create
+// again a case the target holds: the 409 must not hide the newer body.
+TEST_F(primero_adapter_test, a_create_answered_409_is_sent_as_an_update_of_the_existing_case) {
+    start(0);
+    auto a = make(basic_settings());
+    const std::string key = "flow-handover/cpims-a/case-0001";
+    external_record first;
+    first.source_key = key;
+    first.body = body(R"({"name_first":"Nur","risk_level":"low",)"
+                      R"("family_details_section":[{"relation":"mother"}]})");
+    const auto id = run(a->push(std::move(first)));
+    ASSERT_TRUE(id) << id.error().describe();
+
+    box->server().clear_requests();
+    external_record again;  // the same source record, changed, sent as a create
+    again.source_key = key;
+    again.body = body(R"({"name_first":"Nurjahan","risk_level":"high",)"
+                      R"("family_details_section":[{"relation":"mother","relation_age":35}]})");
+    auto second = run(a->push(std::move(again)));
+    ASSERT_TRUE(second) << second.error().describe();
+    EXPECT_EQ(*second, *id);
+    EXPECT_EQ(box->case_count(), 1u);
+    EXPECT_EQ(box->repeated_creates(), 1u);
+    const auto calls = box->server().requests();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[0].method, "POST");
+    EXPECT_EQ(calls[1].method, "PATCH");
+    EXPECT_EQ(calls[1].target, "/api/v2/cases/" + *id);
+
+    auto shown = run(a->show(*id));
+    ASSERT_TRUE(shown) << shown.error().describe();
+    EXPECT_STREQ(shown->body["name_first"].GetString(), "Nurjahan");
+    EXPECT_STREQ(shown->body["risk_level"].GetString(), "high");
+    // Merged as any update: the row keeps its stable unique_id and is not added twice.
+    const auto& rows = shown->body["family_details_section"];
+    ASSERT_EQ(rows.Size(), 1u);
+    EXPECT_EQ(rows[0]["relation_age"].GetInt(), 35);
+    EXPECT_EQ(
+        std::string(rows[0]["unique_id"].GetString()), uuid_v5(*id + "/family_details_section/0")
+    );
+    const std::string logs = sink.text();
+    EXPECT_NE(logs.find("primero.create_exists_updated"), std::string::npos);
+    EXPECT_EQ(logs.find("Nurjahan"), std::string::npos);
+}
+
+TEST_F(primero_adapter_test, a_create_answered_409_whose_update_fails_is_a_failure) {
+    sandbox::primero_settings ps;
+    ps.users.push_back({"create_only", "create-only-password", "all", {"read", "create"}, false});
+    start(0, ps);
+    auto a = make(basic_settings());
+    const std::string key = "flow-handover/cpims-a/case-0002";
+    external_record first;
+    first.source_key = key;
+    first.body = body(R"({"name_first":"Rahim"})");
+    const auto id = run(a->push(std::move(first)));
+    ASSERT_TRUE(id) << id.error().describe();
+
+    auto s = basic_settings();
+    s.user_name = "create_only";
+    s.password.file = dir.write("create-only-password", "create-only-password\n");
+    auto limited = make(s);  // may create, may not write: the PATCH after the 409 is refused
+    external_record again;
+    again.source_key = key;
+    again.body = body(R"({"name_first":"Rahima"})");
+    auto r = run(limited->push(std::move(again)));
+    ASSERT_FALSE(r) << "a 409 followed by a refused update must not count as sent";
+    EXPECT_EQ(r.error().http_status, 403u) << r.error().describe();
+    EXPECT_EQ(r.error().record_id, *id);
+    EXPECT_FALSE(r.error().transient());
+    EXPECT_STREQ(run(a->show(*id))->body["name_first"].GetString(), "Rahim");
+    EXPECT_NE(sink.text().find("primero.create_exists_update_failed"), std::string::npos);
+}
+
 TEST_F(primero_adapter_test, permanent_errors_name_the_record_and_primero_message) {
     start(1);
     auto a = make(basic_settings());
