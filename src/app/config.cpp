@@ -206,6 +206,27 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
             l.fail("/admin/listen", "\"" + a.host + "\" is not an IPv4 or IPv6 address");
         }
         a.token_file = l.secret_file(doc["admin"]["token_file"], "/admin/token_file");
+        // The admin API speaks plain HTTP: its token would cross the network in clear text
+        // unless a TLS-terminating proxy sits in front (docs/operations.md).
+        const bool loopback = a.host.starts_with("127.") || a.host == "::1";
+        const bool beyond = doc["admin"].HasMember("allow_beyond_loopback") &&
+                            doc["admin"]["allow_beyond_loopback"].GetBool();
+        if (!loopback && !beyond) {
+            l.fail(
+                "/admin/listen",
+                "\"" + a.host +
+                    "\" is not a loopback address; the admin API is plain HTTP, so its token "
+                    "would cross the network in clear text. Keep it on 127.0.0.1 and put a "
+                    "TLS-terminating proxy in front (docs/operations.md), or set "
+                    "admin.allow_beyond_loopback to true"
+            );
+        } else if (!loopback) {
+            c.notes.push_back(
+                "admin.listen " + a.listen +
+                " is beyond loopback and plain HTTP: only behind a TLS-terminating proxy or on a "
+                "trusted network (admin.allow_beyond_loopback)"
+            );
+        }
         c.admin = std::move(a);
     }
 

@@ -254,6 +254,28 @@ TEST_F(example_config, the_admin_port_and_address_are_checked) {
     EXPECT_EQ(c.admin->port, 8471);
 }
 
+TEST_F(example_config, an_admin_api_beyond_loopback_needs_an_explicit_key_and_is_noted) {
+    const std::string listen = "\"listen\": \"127.0.0.1:8470\"";
+    for (const char* address : {"0.0.0.0:8470", "[::]:8470", "10.1.2.3:8470"}) {
+        const auto msg = load_with(listen, "\"listen\": \"" + std::string(address) + "\"");
+        EXPECT_NE(msg.find("at /admin/listen:"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("is not a loopback address"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("admin.allow_beyond_loopback"), std::string::npos) << msg;
+    }
+    std::string text = example_;
+    text.replace(
+        text.find(listen),
+        listen.size(),
+        "\"listen\": \"0.0.0.0:8470\", \"allow_beyond_loopback\": true"
+    );
+    const auto r =
+        test::run_cli({"check", "--config", dir_.write("config/wide.jsonc", text).string()});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("note      admin.listen 0.0.0.0:8470 is beyond loopback"), std::string::npos)
+        << r.out;
+    EXPECT_EQ(load_with(listen, "\"listen\": \"127.0.0.2:8470\""), "ok");
+}
+
 TEST_F(example_config, a_row_filter_names_a_field_of_the_rows_and_needs_one_record_per_row) {
     const auto c = load_config(dir_.write("config/c.jsonc", example_));
     EXPECT_EQ(c.flows[0].only_rows_field, "/services_section/service_implementing_agency");
