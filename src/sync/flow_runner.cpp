@@ -609,10 +609,24 @@ struct flow_runner::impl {
 
     // ---- phase 5: settle ---------------------------------------------------------------
 
-    /// Attempts over every run: those recorded before (a crash, a retry) plus this run's.
-    static std::int64_t total_attempts(const item& it) {
-        return (it.prior ? it.prior->attempts : 0) + it.attempts;
+    /// Attempts recorded before at this item's source version (an attempt left in flight by a
+    /// crash, a retry of a failure): a changed record starts counting again. An attempt in
+    /// flight whose version was not recorded counts as this version's.
+    static std::int64_t prior_attempts(const item& it) {
+        const auto& p = it.prior;
+        if (!p) {
+            return 0;
+        }
+        const bool same = p->source_version ? p->source_version->str() == version_token(it).str()
+                                            : p->state == store::delivery_state::in_flight;
+        return same ? p->attempts : 0;
     }
+
+    /// The source version as the delivery row records it.
+    static store::token version_token(const item& it) { return token_or_hash(it.version); }
+
+    /// Attempts at this version over every run: those recorded before plus this run's.
+    static std::int64_t total_attempts(const item& it) { return prior_attempts(it) + it.attempts; }
 
     store::log_entry_input entry_for(const item& it, store::outcome o) const {
         store::log_entry_input e;
@@ -1144,7 +1158,8 @@ struct flow_runner::impl {
             store::page_commit intent;
             for (item* it : to_send) {
                 store::delivery d{b.flow, it->source, store::delivery_state::in_flight};
-                d.attempts = (it->prior ? it->prior->attempts : 0) + 1;
+                d.attempts = prior_attempts(*it) + 1;
+                d.source_version = version_token(*it);  // the version this attempt is for
                 intent.deliveries.push_back(std::move(d));
             }
             auto write_intent = [intent = std::move(intent)](store::store& s) {

@@ -194,6 +194,27 @@ protected:
         return *run(st->run([](store::store& s) { return s.verify({}); }));
     }
 
+    /// The `attempt` of the newest log entry about `source_id` with `outcome`.
+    std::int64_t logged_attempt(const std::string& source_id, std::string_view outcome) {
+        return run(st->run([id = source_id, o = std::string(outcome)](store::store& s) {
+            auto q = s.database().prepare(
+                "SELECT attempt FROM transfer_log WHERE source_id = ? AND outcome = ?"
+                " ORDER BY seq DESC LIMIT 1"
+            );
+            q->bind(1, std::string_view(id)).bind(2, std::string_view(o));
+            EXPECT_TRUE(*q->step()) << "no " << o << " entry for " << id;
+            return q->column_int(0);
+        }));
+    }
+
+    std::int64_t delivery_attempts(const std::string& source_id) {
+        auto d = *run(st->run([&](store::store& s) {
+            return s.get_delivery("agency-handover", {"cpims-a", *store::token::make(source_id)});
+        }));
+        EXPECT_TRUE(d.has_value());
+        return d ? d->attempts : -1;
+    }
+
     std::string target_id_of(const std::string& source_id) {
         return primero::primero_adapter::client_id_for("agency-handover/cpims-a/" + source_id);
     }
@@ -621,6 +642,54 @@ TEST_F(flow_runner_test, a_change_after_a_crash_between_create_and_link_reaches_
     EXPECT_EQ(report.counts.dead, 0);
     EXPECT_EQ(to->case_count(), eligible_ids().size()) << "created twice";
     expect_target_holds_source(id);
+}
+
+// `attempt` counts the attempts at one source version: a retry of the same version adds up,
+// a changed record starts again at 1.
+TEST_F(flow_runner_test, attempts_are_counted_per_source_version) {
+    flow_binding tweak;
+    tweak.concurrency = 1;
+    start(20, 1000, std::move(tweak));
+    clock.advance(5s);
+    ASSERT_FALSE(run_flow().error);
+    const std::string id = first_with(true);
+    EXPECT_EQ(logged_attempt(id, "sent"), 1);
+
+    // Version 2: the first try fails transiently, the second gets through.
+    patch_source(id, R"({"risk_level": "low"})");
+    to->server().inject(sandbox::fault::error(502));
+    auto second = run_flow();
+    ASSERT_FALSE(second.error) << *second.error;
+    ASSERT_EQ(second.counts.sent, 1);
+    EXPECT_EQ(logged_attempt(id, "sent"), 2);
+    EXPECT_EQ(delivery_attempts(id), 2);
+
+    // Version 3, sent at the first try: attempt 1, not 1 + the earlier versions' attempts.
+    patch_source(id, R"({"risk_level": "high"})");
+    auto third = run_flow();
+    ASSERT_FALSE(third.error) << *third.error;
+    ASSERT_EQ(third.counts.sent, 1);
+    EXPECT_EQ(logged_attempt(id, "sent"), 1);
+    EXPECT_EQ(delivery_attempts(id), 1);
+    ASSERT_EQ(third.records.size(), 1u);
+    EXPECT_EQ(third.records[0].attempts, 1);
+
+    // Version 4 is refused (a dead letter at attempt 1); its retry is the same version's
+    // second attempt.
+    patch_source(id, R"({"risk_level": "medium"})");
+    to->server().inject(sandbox::fault::error(422));
+    auto fourth = run_flow();
+    ASSERT_FALSE(fourth.error) << *fourth.error;
+    ASSERT_EQ(fourth.counts.dead, 1);
+    EXPECT_EQ(logged_attempt(id, "failed"), 1);
+    auto listed =
+        *run(st->run([](store::store& s) { return s.list_dead_letters(std::nullopt, 10); }));
+    ASSERT_EQ(listed.size(), 1u);
+    auto retried = run(runner->retry_dead_letter(listed[0].first.id));
+    ASSERT_TRUE(retried) << retried.error().message();
+    EXPECT_EQ(retried->outcome, "sent");
+    EXPECT_EQ(logged_attempt(id, "sent"), 2);
+    EXPECT_EQ(delivery_attempts(id), 2);
 }
 
 TEST_F(flow_runner_test, sentinel_values_never_reach_the_log_the_store_or_dead_letters) {
