@@ -367,21 +367,17 @@ struct flow_runner::impl {
     awaitable<result<void>> resolve(std::vector<item>& items) {
         const flow_binding* bind = &b;
         auto* list = &items;
+        const bool ask_ack = handover && b.target->acknowledges(b.target_stream);
         // Named, not a temporary in the co_await expression: GCC 12 destroys such captures
         // twice (the same applies to every store call below).
         auto lookups = [bind, list, ask_ack](store::store& s) -> result<void> {
             std::map<std::string, std::string> claimed;  // identity → case source, this page
-        const bool ask_ack = handover && b.target->acknowledges(b.target_stream);
             for (auto& it : *list) {
                 auto prior = s.get_delivery(bind->flow, it.source);
                 if (!prior) {
                     return prior.error();
                 }
                 it.prior = *prior;
-                if (it.act != action::send && it.act != action::withhold) {
-                    continue;
-                }
-                auto t = s.linked(it.source, bind->target_system);
                 if (ask_ack && it.prior && it.prior->state == store::delivery_state::delivered) {
                     auto answer = s.acknowledgement_of(bind->flow, it.source);
                     if (!answer) {
@@ -389,6 +385,10 @@ struct flow_runner::impl {
                     }
                     it.ack = *answer;
                 }
+                if (it.act != action::send && it.act != action::withhold) {
+                    continue;
+                }
+                auto t = s.linked(it.source, bind->target_system);
                 if (!t) {
                     return t.error();
                 }
@@ -442,6 +442,12 @@ struct flow_runner::impl {
     }
 
     /// Settles what phase 1 decided but the prior state changes: skips and withdrawals.
+    /// Delivered, withheld or dead: nothing to do again for the same version.
+    static bool settled_state(store::delivery_state s) {
+        return s == store::delivery_state::delivered || s == store::delivery_state::withheld ||
+               s == store::delivery_state::dead;
+    }
+
     void apply_prior(item& it, bool force) const {
         const auto& p = it.prior;
         const bool same_version =
@@ -460,9 +466,7 @@ struct flow_runner::impl {
                 }
                 return;
             }
-        } else if (same_version && (p->state == store::delivery_state::delivered ||
-                                    p->state == store::delivery_state::withheld ||
-                                    p->state == store::delivery_state::dead)) {
+        } else if (same_version && settled_state(p->state)) {
             it.act = action::skip;
             return;
         }
@@ -678,6 +682,9 @@ struct flow_runner::impl {
         rr.source_id = it.source.id.str();
         rr.reason = it.reason;
         rr.attempts = static_cast<int>(total_attempts(it));
+        if (it.prior) {
+            rr.prior = std::string(store::to_string(it.prior->state));
+        }
         if (it.dec) {
             rr.basis = it.dec->basis;
             rr.fields_sent = it.dec->fields_sent;
@@ -696,14 +703,14 @@ struct flow_runner::impl {
         };
         switch (it.act) {
             case action::skip:
-        if (it.prior) {
-            rr.prior = std::string(store::to_string(it.prior->state));
-        }
                 rr.outcome = it.skip_as.empty() ? "skipped" : it.skip_as;
                 if (!it.skip_as.empty()) {
                     rr.reason = it.skip_as;
-                    ++(it.skip_as == "rejected_by_receiver" ? report.counts.rejected_by_receiver
-                                                            : report.counts.awaiting_acknowledgement);
+                    if (it.skip_as == "rejected_by_receiver") {
+                        ++report.counts.rejected_by_receiver;
+                    } else {
+                        ++report.counts.awaiting_acknowledgement;
+                    }
                 }
                 ++report.counts.skipped;
                 count(&flow_metrics::skipped, 1);
@@ -824,6 +831,7 @@ struct flow_runner::impl {
     }
 
     bool keep_records = false;
+    bool handover = false;  ///< run_options::handover, for this run.
 
     /// A delivery that failed: permanent (or retries exhausted) → dead letter.
     static void fail(item& it) {
@@ -842,7 +850,6 @@ struct flow_runner::impl {
     /// source's error when it cannot be fetched; false when the page could not be settled.
     awaitable<remote_result<bool>> reprocess(
         const std::string& record_id,
-    bool handover = false;  ///< run_options::handover, for this run.
         const std::set<std::string>& ids,
         bool force,
         run_report& report
@@ -1234,6 +1241,7 @@ const flow_binding& flow_runner::binding() const noexcept {
 awaitable<run_report> flow_runner::run_once(run_options options) {
     auto& m = *impl_;
     m.keep_records = options.keep_records;
+    m.handover = options.handover;
     run_report report;
     const auto started = std::chrono::steady_clock::now();
     m.count(&flow_metrics::runs, 1);
@@ -1256,7 +1264,6 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     for (;;) {
         if (options.stop_requested && options.stop_requested()) {
             report.stopped = true;
-    m.handover = options.handover;
             break;
         }
         if (options.max_pages && report.counts.pages >= *options.max_pages) {
@@ -1343,6 +1350,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
 awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dead_letter_id) {
     auto& m = *impl_;
     m.keep_records = true;
+    m.handover = false;
     auto read_letter = [dead_letter_id](store::store& s) {
         return s.get_dead_letter(dead_letter_id);
     };
@@ -1368,7 +1376,6 @@ awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dea
             co_return std::move(r);
         }
     }
-    m.handover = false;
     CASEBRIDGE_CO_RETURN_ERROR(errc::not_found);
 }
 
@@ -1377,6 +1384,7 @@ awaitable<run_report> flow_runner::run_selected(
 ) {
     auto& m = *impl_;
     m.keep_records = true;
+    m.handover = true;
     run_report report;
     std::map<std::string, std::set<std::string>> by_record;
     m.overrides.clear();
@@ -1402,7 +1410,6 @@ awaitable<run_report> flow_runner::run_selected(
         if (progress) {
             progress(done, records.size());
         }
-    m.handover = true;
     }
     m.overrides.clear();
     auto finish = [](store::store& s) { return s.end_run(); };
