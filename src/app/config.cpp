@@ -405,6 +405,11 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
         }
         if (f.HasMember("batch_size")) {
             fc.batch_size = f["batch_size"].GetInt();
+            c.notes.push_back(
+                "flow " + fc.id +
+                ": batch_size is ignored; the page size is the source system's setting (Primero "
+                "per_page)"
+            );
         }
         if (f.HasMember("concurrency")) {
             fc.concurrency = f["concurrency"].GetInt();

@@ -151,10 +151,37 @@ struct daemon_state {
         std::optional<config> fresh;
         try {
             fresh.emplace(load_config(config_file, adapters));
-        } catch (const std::exception&) {
-            // The message may quote the file: it goes to the log only as a fixed event.
+        } catch (const json::file_error& e) {
+            // The message may quote the file, so the log carries only where the problem is:
+            // the error code, the JSON Pointer and the line; `casebridge check` says the rest.
+            std::vector<log_count> counts;
+            const std::string what = e.what();
+            if (const auto at = what.find(": at "); at != std::string::npos) {
+                const auto col = what.rfind(':', at - 1);
+                const auto line = col == std::string::npos || col == 0
+                                      ? std::string::npos
+                                      : what.rfind(':', col - 1);
+                if (line != std::string::npos) {
+                    const auto n = std::strtoll(what.c_str() + line + 1, nullptr, 10);
+                    if (n > 0) {
+                        counts.push_back({"line", n});
+                    }
+                }
+            }
             log.error(
-                "config_reload_refused", "the new configuration is invalid; keeping the old one"
+                "config_reload_refused",
+                "the new configuration is invalid (casebridge check --config FILE names the line "
+                "and the reason); keeping the old one",
+                {.error = make_error_code(e.code()),
+                 .counts = std::move(counts),
+                 .field_names = {e.pointer()}}
+            );
+            co_return;
+        } catch (const std::exception&) {
+            log.error(
+                "config_reload_refused",
+                "the new configuration cannot be loaded (casebridge check --config FILE says "
+                "why); keeping the old one"
             );
             co_return;
         }

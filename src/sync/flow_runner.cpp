@@ -701,6 +701,11 @@ struct flow_runner::impl {
             }
             page.deliveries.push_back(std::move(d));
         };
+        if (!(it.case_source == it.source) && it.act != action::unresolved) {
+            // The record was split into rows again: a dead letter raised for the whole record
+            // (a mapping failure before the split) is settled with them.
+            page.settled_dead_letters.emplace_back(b.flow, it.case_source);
+        }
         switch (it.act) {
             case action::skip:
                 rr.outcome = it.skip_as.empty() ? "skipped" : it.skip_as;
@@ -1139,8 +1144,11 @@ struct flow_runner::impl {
             prepare_record(rec, now, items);
         }
         if (only != nullptr) {
+            // A row is chosen by its own id or by its record's (a dead letter raised before
+            // the record was split into rows names the record).
             std::erase_if(items, [only](const item& it) {
-                return only->count(it.source.id.str()) == 0;
+                return only->count(it.source.id.str()) == 0 &&
+                       only->count(it.case_source.id.str()) == 0;
             });
         }
         auto resolved = co_await resolve(items);
@@ -1373,6 +1381,12 @@ awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dea
     }
     for (auto& r : report.records) {
         if (r.source_id == id) {
+            co_return std::move(r);
+        }
+    }
+    // A dead letter for a whole record whose rows were sent this time: answer the first row.
+    for (auto& r : report.records) {
+        if (r.source_id.starts_with(id + row_separator)) {
             co_return std::move(r);
         }
     }

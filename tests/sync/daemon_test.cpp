@@ -248,6 +248,42 @@ TEST_F(daemon_test, a_slow_retry_blocks_neither_the_admin_api_nor_shutdown) {
                          << " s with a 2 s grace";
 }
 
+// SIGHUP with a configuration that does not load: the daemon keeps the old one and its log
+// says where the problem is (error code, JSON Pointer, line), never what the file holds.
+TEST_F(daemon_test, a_refused_reload_names_the_pointer_and_line) {
+    auto d = test::child::start({"run", "--config", config.string(), "--shutdown-grace", "5"});
+    ASSERT_TRUE(d.running());
+    std::string admin = d.line();
+    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
+    admin = admin.substr(7);
+    ASSERT_EQ(d.line(), "running");
+    std::string text;
+    {
+        std::ifstream in(config);
+        text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const std::string good = text;
+    const auto at = text.find("127.0.0.1:0");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, 11, "127.0.0.1:70000");
+    std::ofstream(config, std::ios::trunc) << text;
+    ::kill(d.pid(), SIGHUP);
+    std::this_thread::sleep_for(1500ms);
+    auto health = test::run_awaitable(call("GET", admin + "/readyz", ""));
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200u) << "the old configuration keeps running";
+    std::string logs;
+    d.stop(SIGTERM, &logs);
+    std::ofstream(config, std::ios::trunc) << good;
+    const auto refused = logs.find("config_reload_refused");
+    ASSERT_NE(refused, std::string::npos) << logs;
+    const auto line_end = logs.find('\n', refused);
+    const auto entry = logs.substr(refused, line_end - refused);
+    EXPECT_NE(entry.find("/admin/listen"), std::string::npos) << entry;
+    EXPECT_NE(entry.find("\"line\""), std::string::npos) << entry;
+    EXPECT_EQ(entry.find("70000"), std::string::npos) << "the log quotes the file: " << entry;
+}
+
 TEST_F(daemon_test, unknown_flow_is_a_usage_error) {
     const auto r = test::run_cli({"flow", "run", "nope", "--config", config.string()});
     EXPECT_EQ(r.code, 2);

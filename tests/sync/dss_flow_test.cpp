@@ -492,6 +492,55 @@ TEST_F(dss_flow_test, acknowledgements_are_logged_linked_and_unknown_ids_reporte
     EXPECT_TRUE(fs::exists(dir / "inbox/processed/ack-2026-03-11.csv"));
 }
 
+// A record held before it is split into rows (an unmapped code at the record level) has a dead
+// letter named by the record: retrying it runs the whole record again, and settling its rows
+// (by the retry or by the next run after a fix) clears it.
+TEST_F(dss_flow_test, a_dead_letter_raised_before_the_split_can_be_retried_and_cleared) {
+    const auto eligible = prepare_referrals();
+    ASSERT_GE(eligible.size(), 2u);
+    auto it = eligible.begin();
+    const std::string by_retry = *it++;
+    const std::string by_run = *it++;
+    for (const auto& id : {by_retry, by_run}) {
+        patch(id, R"({"sex": "code-no-table-lists"})");
+    }
+    clock.advance(5s);
+    auto runner = events_runner();
+    auto first = run_flow(*runner);
+    ASSERT_FALSE(first.error) << *first.error;
+    auto letters = [&]() {
+        std::map<std::string, std::int64_t> out;  // source id -> dead letter id
+        auto rows = st->call([](store::store& s) {
+            return s.list_dead_letters(store::token("cpims-events-to-dss"), 100);
+        });
+        EXPECT_TRUE(rows);
+        for (const auto& [row, d] : *rows) {
+            out[d.source.id.str()] = row.id;
+            EXPECT_EQ(d.reason.str(), "unmapped_value");
+        }
+        return out;
+    };
+    auto before = letters();
+    ASSERT_EQ(before.count(by_retry), 1u) << "the dead letter names the record";
+    ASSERT_EQ(before.count(by_run), 1u);
+
+    for (const auto& id : {by_retry, by_run}) {
+        patch(id, R"({"sex": "female"})");
+    }
+    clock.advance(5s);
+    auto retried = run(runner->retry_dead_letter(before.at(by_retry)));
+    ASSERT_TRUE(retried) << "retry of a record-level dead letter: " << retried.error().message();
+    EXPECT_EQ(retried->outcome, "sent");
+    EXPECT_EQ(retried->source_id.rfind(by_retry + "~", 0), 0u) << retried->source_id;
+    auto after_retry = letters();
+    EXPECT_EQ(after_retry.count(by_retry), 0u) << "the retry's rows did not clear it";
+    EXPECT_EQ(after_retry.count(by_run), 1u);
+
+    auto second = run_flow(*runner);
+    ASSERT_FALSE(second.error) << *second.error;
+    EXPECT_TRUE(letters().empty()) << "the next run's rows did not clear it";
+}
+
 // A caseload hand-over to DSS counts an event as transferred only once DSS accepted it: one sent
 // and not yet answered awaits its acknowledgement, one DSS rejected needs a person (the same
 // version would carry the same exchange id), and one withheld earlier is decided again.
