@@ -205,6 +205,7 @@ engine::engine(
         b.map_in = in;
         b.map_out = out;
         b.profile = profile;
+        b.closure = m.catalogue->closure();
         b.identities = m.hasher.get();
         b.one_record_per_row_of = f.one_record_per_row_of;
         if (!f.only_rows_field.empty()) {

@@ -208,7 +208,67 @@ canonical_catalogue canonical_catalogue::from_document(
         cat.index_.emplace_back(cat.fields_[i].name, i);
     }
     std::sort(cat.index_.begin(), cat.index_.end());
+    if (file.doc.HasMember("closure")) {
+        const auto& c = file.doc["closure"];
+        closure_rule rule;
+        rule.status_field = c["status_field"].GetString();
+        const field_def* status = cat.find(rule.status_field);
+        if (status == nullptr || status->type != field_type::code) {
+            fail(
+                file,
+                origin,
+                "/closure/status_field",
+                "the closure status field must be a top-level code field of the catalogue"
+            );
+        }
+        for (rapidjson::SizeType i = 0; i < c["closed_values"].Size(); ++i) {
+            std::string code = c["closed_values"][i].GetString();
+            if (!status->allows(code)) {
+                fail(
+                    file,
+                    origin,
+                    "/closure/closed_values/" + std::to_string(i),
+                    "not a value of " + rule.status_field
+                );
+            }
+            rule.closed_values.push_back(std::move(code));
+        }
+        if (c.HasMember("date_field")) {
+            rule.date_field = c["date_field"].GetString();
+            const field_def* date = cat.find(rule.date_field);
+            if (date == nullptr ||
+                (date->type != field_type::date && date->type != field_type::datetime)) {
+                fail(
+                    file,
+                    origin,
+                    "/closure/date_field",
+                    "the closure date field must be a top-level date or datetime field"
+                );
+            }
+        }
+        cat.closure_ = std::move(rule);
+    }
     return cat;
+}
+
+std::optional<closure_state> closure_rule::state_of(const rapidjson::Value& record) const {
+    if (!record.IsObject()) {
+        return std::nullopt;
+    }
+    const auto status = record.FindMember(status_field.c_str());
+    if (status == record.MemberEnd() || !status->value.IsString()) {
+        return std::nullopt;
+    }
+    const std::string_view code(status->value.GetString(), status->value.GetStringLength());
+    closure_state out;
+    out.closed = std::find(closed_values.begin(), closed_values.end(), code) != closed_values.end();
+    if (out.closed && !date_field.empty()) {
+        const auto date = record.FindMember(date_field.c_str());
+        if (date != record.MemberEnd() && date->value.IsString()) {
+            out.closed_on.assign(date->value.GetString(), date->value.GetStringLength());
+        }
+    }
+    return out;
 }
 
 std::filesystem::path canonical_catalogue::default_path() {

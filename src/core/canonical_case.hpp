@@ -63,6 +63,25 @@ struct field_def {
     const field_def* row_field(std::string_view row) const noexcept;
 };
 
+/// What a canonical record says about its closure.
+struct closure_state {
+    bool closed = false;
+    /// The text of the closure date field (date or RFC 3339), when closed and the record has it.
+    std::string closed_on;
+};
+
+/// Which values of a canonical record mean that the case is closed (the catalogue's
+/// `closure`): data, so a deployment with other status codes changes the file, not the code.
+struct closure_rule {
+    std::string status_field;                ///< A top-level code field (e.g. "status").
+    std::vector<std::string> closed_values;  ///< Its values that mean closed.
+    std::string date_field;  ///< A top-level date or datetime field: when it closed (optional).
+
+    /// Open or closed; nullopt when the record has no text in the status field (it says
+    /// nothing about its closure).
+    std::optional<closure_state> state_of(const rapidjson::Value& record) const;
+};
+
 /// The loaded catalogue. Immutable after load; share it as `const canonical_catalogue&`.
 class canonical_catalogue {
 public:
@@ -92,9 +111,12 @@ public:
     /// "/services_section/progres_interventionnumber").
     std::vector<std::string> identifier_paths() const;
     int version() const noexcept { return version_; }
+    /// The closure rule, or nullptr when the catalogue has none.
+    const closure_rule* closure() const noexcept { return closure_ ? &*closure_ : nullptr; }
 
 private:
     int version_ = 0;
+    std::optional<closure_rule> closure_;
     std::vector<field_def> fields_;
     std::vector<std::pair<std::string, std::size_t>> index_;  // sorted by name
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "core/atomic_file.hpp"
@@ -218,6 +219,9 @@ result<std::int64_t> store::commit_page(const page_commit& page) {
         }
         for (const auto& [source, target] : page.links) {
             STORE_TRY(insert_link(source, target));
+        }
+        for (const auto& [record, closed_at] : page.closures) {
+            STORE_TRY(apply_closure(record, closed_at));
         }
         for (const auto& r : page.reviews) {
             auto s = db_.prepare(
@@ -673,29 +677,72 @@ result<std::optional<record_id>> store::linked(
     );
 }
 
-result<void> store::mark_closed(const record_id& record, time_point closed_at) {
+result<void> store::mark_closed(const record_id& record, std::optional<time_point> closed_at) {
     auto t = txn::begin(db_);
     if (!t) {
         return t.error();
     }
-    const std::string ts = ts_of(closed_at);
-    for (const char* sql : {
-             "UPDATE links SET closed_at = ?3 WHERE closed_at IS NULL AND"
-             " ((source_system = ?1 AND source_id = ?2) OR (target_system = ?1 AND target_id = "
-             "?2))",
-             "UPDATE deliveries SET closed_at = ?3 WHERE closed_at IS NULL AND"
-             " source_system = ?1 AND source_id = ?2",
-         }) {
+    STORE_TRY(apply_closure(record, closed_at));
+    return t->commit();
+}
+
+result<void> store::apply_closure(const record_id& record, std::optional<time_point> closed_at) {
+    const auto close = {
+        "UPDATE links SET closed_at = ?3 WHERE closed_at IS NULL AND"
+        " ((source_system = ?1 AND source_id = ?2) OR (target_system = ?1 AND target_id = ?2))",
+        "UPDATE deliveries SET closed_at = ?3 WHERE closed_at IS NULL AND"
+        " source_system = ?1 AND source_id = ?2",
+    };
+    const auto reopen = {
+        "UPDATE links SET closed_at = NULL WHERE closed_at IS NOT NULL AND"
+        " ((source_system = ?1 AND source_id = ?2) OR (target_system = ?1 AND target_id = ?2))",
+        "UPDATE deliveries SET closed_at = NULL WHERE closed_at IS NOT NULL AND"
+        " source_system = ?1 AND source_id = ?2",
+    };
+    const std::string ts = closed_at ? ts_of(*closed_at) : std::string();
+    for (const char* sql : closed_at ? close : reopen) {
         auto s = db_.prepare(sql);
         if (!s) {
             return s.error();
         }
         s->bind(1, std::string_view(record.system.str()))
-            .bind(2, std::string_view(record.id.str()))
-            .bind(3, std::string_view(ts));
+            .bind(2, std::string_view(record.id.str()));
+        if (closed_at) {
+            s->bind(3, std::string_view(ts));
+        }
         STORE_TRY(s->run());
     }
-    return t->commit();
+    return {};
+}
+
+result<store::retention_backlog> store::awaiting_purge(std::chrono::seconds retention) {
+    retention_backlog out;
+    const std::string cutoff = ts_of(clock_->now() - retention);
+    for (auto [sql, all, due] : {
+             std::tuple{
+                 "SELECT count(*), count(*) FILTER (WHERE closed_at < ?) FROM links"
+                 " WHERE closed_at IS NOT NULL",
+                 &out.closed_links,
+                 &out.due_links},
+             std::tuple{
+                 "SELECT count(*), count(*) FILTER (WHERE closed_at < ?) FROM deliveries"
+                 " WHERE closed_at IS NOT NULL",
+                 &out.closed_deliveries,
+                 &out.due_deliveries},
+         }) {
+        auto s = db_.prepare(sql);
+        if (!s) {
+            return s.error();
+        }
+        s->bind(1, std::string_view(cutoff));
+        auto row = s->step();
+        if (!row) {
+            return row.error();
+        }
+        *all = s->column_int(0);
+        *due = s->column_int(1);
+    }
+    return out;
 }
 
 result<store::purge_counts> store::purge(std::chrono::seconds retention, token actor) {

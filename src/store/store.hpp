@@ -107,6 +107,10 @@ struct page_commit {
     /// dead letters are added.
     std::vector<std::pair<token, record_id>> settled_dead_letters;
     std::vector<review_item> reviews;
+    /// Records whose closure this page saw (store::mark_closed): a time closes the record's
+    /// links and deliveries from then (an earlier mark stays); nullopt (reopened) clears the
+    /// marks. Applied after the page's deliveries and links, in the same transaction.
+    std::vector<std::pair<record_id, std::optional<time_point>>> closures;
 };
 
 struct store_options {
@@ -172,8 +176,19 @@ public:
     /// The receiver's answer to the newest `sent` entry of `flow` for `source`: the
     /// acknowledged or rejected entry about the same target written after it, if any.
     result<ack_state> acknowledgement_of(const token& flow, const record_id& source);
-    /// Marks a record closed (its links and deliveries become subject to retention).
-    result<void> mark_closed(const record_id& record, time_point closed_at);
+    /// Marks a record closed (its links and deliveries become subject to retention), or open
+    /// again (nullopt: the marks are cleared). A record already closed keeps its first mark.
+    result<void> mark_closed(const record_id& record, std::optional<time_point> closed_at);
+
+    /// Links and deliveries of closed records: all of them, and those closed before now -
+    /// `retention` (what a purge would delete now).
+    struct retention_backlog {
+        std::int64_t closed_links = 0;
+        std::int64_t closed_deliveries = 0;
+        std::int64_t due_links = 0;
+        std::int64_t due_deliveries = 0;
+    };
+    result<retention_backlog> awaiting_purge(std::chrono::seconds retention);
 
     struct purge_counts {
         std::int64_t links = 0;
@@ -192,6 +207,7 @@ private:
     result<void> write_witness(const checkpoint& c);
     result<void> apply_delivery(const delivery& d);
     result<void> insert_link(const record_id& source, const record_id& target);
+    result<void> apply_closure(const record_id& record, std::optional<time_point> closed_at);
 
     db db_;
     store_options options_;

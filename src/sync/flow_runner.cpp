@@ -11,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <rapidjson/pointer.h>
 
+#include "core/canonical_case.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
@@ -95,6 +96,9 @@ struct item {
     /// A skip reported as something other than "skipped" (awaiting_acknowledgement,
     /// rejected_by_receiver).
     std::string skip_as;
+    /// What the canonical record says of its closure (flow_binding::closure); nullopt when
+    /// there is no rule or the record was not mapped.
+    std::optional<closure_state> closure;
 };
 
 store::token token_or_hash(std::string_view text) {
@@ -264,6 +268,9 @@ struct flow_runner::impl {
                 {without_row_numbers(canonical.error().field)}
             );
         }
+        if (b.closure != nullptr) {
+            base.closure = b.closure->state_of(*canonical);
+        }
         if (b.identities != nullptr) {
             for (const auto& path : b.identity_fields) {
                 const Value* v = rapidjson::Pointer(path.c_str()).Get(*canonical);
@@ -320,6 +327,7 @@ struct flow_runner::impl {
                 it.version = base.version;
                 it.dec = base.dec;
                 it.identities = base.identities;
+                it.closure = base.closure;
                 if (uid == nullptr || !uid->IsString()) {
                     dead(std::move(it), "mapping_failed", {b.one_record_per_row_of + "/unique_id"});
                     continue;
@@ -830,8 +838,32 @@ struct flow_runner::impl {
                 break;
             }
         }
+        if (!dry_run) {
+            record_closure(it, page);
+        }
         if (keep_records) {
             report.records.push_back(std::move(rr));
+        }
+    }
+
+    /// Records the closure or reopening the canonical record shows, with the page: its links
+    /// and deliveries then count towards retention from the closure date (now when the record
+    /// has none that parses), or no longer do.
+    void record_closure(const item& it, store::page_commit& page) const {
+        if (!it.closure) {
+            return;
+        }
+        std::optional<time_point> closed_at;
+        if (it.closure->closed) {
+            const auto& text = it.closure->closed_on;
+            closed_at = text.size() == 10 ? parse_date(text) : parse_rfc3339(text);
+            if (!closed_at) {
+                closed_at = clock->now();
+            }
+        }
+        page.closures.emplace_back(it.source, closed_at);
+        if (!(it.case_source == it.source)) {
+            page.closures.emplace_back(it.case_source, closed_at);
         }
     }
 

@@ -20,6 +20,9 @@
 #include "net/async.hpp"
 #include "store/store.hpp"
 
+namespace casebridge {
+struct closure_rule;
+}
 namespace casebridge::mapping {
 class compiled_mapping;
 }
@@ -73,6 +76,9 @@ struct flow_binding {
     const mapping::compiled_mapping* map_in = nullptr;   ///< Source shape → canonical.
     const mapping::compiled_mapping* map_out = nullptr;  ///< Canonical → target shape.
     const policy::profile* profile = nullptr;
+    /// Which canonical values mean closed (the catalogue's `closure`): each record's closure
+    /// or reopening is recorded with its page, for retention. Without it nothing is recorded.
+    const closure_rule* closure = nullptr;
     /// Keys personal identifiers for identity links; without it no identity check is made.
     const store::keyed_hasher* identities = nullptr;
     /// Canonical identifier fields that name one person: two source records with the same

@@ -106,6 +106,16 @@ protected:
         open_store_and_runner(std::move(tweak));
     }
 
+    /// Gives the runner the catalogue's closure rule (the engine does this for every flow).
+    void catalogue_closure() {
+        flow_binding bnd = runner->binding();
+        bnd.closure = catalogue->closure();
+        ASSERT_NE(bnd.closure, nullptr);
+        runner = std::make_unique<flow_runner>(
+            std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+        );
+    }
+
     /// Opens store.db and builds the runner on it (again after a restore).
     void open_store_and_runner(flow_binding tweak = {}) {
         auto opened = store::store::open(dir / "store.db", {}, clock);
@@ -690,6 +700,74 @@ TEST_F(flow_runner_test, attempts_are_counted_per_source_version) {
     EXPECT_EQ(retried->outcome, "sent");
     EXPECT_EQ(logged_attempt(id, "sent"), 2);
     EXPECT_EQ(delivery_attempts(id), 2);
+}
+
+// Closure is read from the canonical record by the catalogue's rule and recorded with the
+// page: a closed case's links and deliveries count towards retention from its closure date, a
+// reopened case's no longer do, and a purged case that changes is updated, not created again.
+TEST_F(flow_runner_test, closure_and_reopening_are_recorded_and_a_purged_case_comes_back_once) {
+    start(30);
+    catalogue_closure();
+    clock.advance(5s);
+    ASSERT_FALSE(run_flow().error);
+    const auto before = to->case_count();
+    std::string id;  // an open case that is shared
+    for (const auto& c : from->case_ids()) {
+        const auto doc = source_case(c);
+        if (eligible(doc) && doc.HasMember("status") && doc["status"] == "open") {
+            id = c;
+            break;
+        }
+    }
+    ASSERT_FALSE(id.empty());
+    auto due_before = run(st->run([](store::store& s) { return s.awaiting_purge(5 * 24h); }));
+    ASSERT_TRUE(due_before);
+    const auto closed_at = [&]() {
+        return run(st->run([&](store::store& s) -> std::pair<std::string, std::string> {
+            auto q = s.database().prepare(
+                "SELECT (SELECT coalesce(max(closed_at), '') FROM deliveries WHERE source_id = ?1),"
+                " (SELECT coalesce(min(coalesce(closed_at, '')), 'none') FROM links"
+                " WHERE source_id = ?1)"
+            );
+            q->bind(1, std::string_view(id));
+            EXPECT_TRUE(*q->step());
+            return {q->column_text(0), q->column_text(1)};
+        }));
+    };
+    EXPECT_EQ(closed_at(), std::make_pair(std::string(), std::string()));
+
+    patch_source(id, R"({"status": "closed", "date_closure": "2026-03-01"})");
+    ASSERT_FALSE(run_flow().error);
+    auto [delivery_closed, link_closed] = closed_at();
+    EXPECT_TRUE(delivery_closed.starts_with("2026-03-01T00:00:00")) << delivery_closed;
+    EXPECT_TRUE(link_closed.starts_with("2026-03-01T00:00:00")) << link_closed;
+    auto backlog = run(st->run([](store::store& s) { return s.awaiting_purge(5 * 24h); }));
+    ASSERT_TRUE(backlog);
+    EXPECT_EQ(backlog->closed_deliveries, due_before->closed_deliveries + 1);
+    // Closed 9 days before the clock's today: due under a 5-day retention.
+    EXPECT_EQ(backlog->due_deliveries, due_before->due_deliveries + 1);
+    EXPECT_GT(backlog->closed_links, due_before->closed_links);
+
+    patch_source(id, R"({"status": "open"})");
+    ASSERT_FALSE(run_flow().error);
+    EXPECT_EQ(closed_at(), std::make_pair(std::string(), std::string())) << "reopened";
+
+    patch_source(id, R"({"status": "closed", "date_closure": "2026-03-02"})");
+    ASSERT_FALSE(run_flow().error);
+    auto purged = run(st->run([](store::store& s) { return s.purge(5 * 24h, "retention-test"); }));
+    ASSERT_TRUE(purged);
+    EXPECT_EQ(purged->deliveries, due_before->due_deliveries + 1);
+    EXPECT_GE(purged->links, due_before->due_links + 1);
+    EXPECT_EQ(closed_at(), std::make_pair(std::string(), std::string("none"))) << "purged";
+
+    // Reopened and changed after the purge: found at the target and updated.
+    patch_source(id, R"({"status": "open", "name_first": "Back after purge"})");
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.sent, 1);
+    EXPECT_EQ(to->case_count(), before) << "created twice";
+    expect_target_holds_source(id);
+    EXPECT_EQ(closed_at(), std::make_pair(std::string(), std::string()));
 }
 
 TEST_F(flow_runner_test, sentinel_values_never_reach_the_log_the_store_or_dead_letters) {

@@ -164,5 +164,53 @@ TEST(canonical_case, semantic_errors_name_line_and_pointer) {
     );
 }
 
+TEST(canonical_case, closure_rule_is_data_and_reads_a_record) {
+    const auto* rule = catalogue().closure();
+    ASSERT_NE(rule, nullptr);
+    EXPECT_EQ(rule->status_field, "status");
+    auto record = [](const char* text) { return std::move(*json::parse(text)); };
+    auto closed = rule->state_of(record(R"({"status": "closed", "date_closure": "2026-02-01"})"));
+    ASSERT_TRUE(closed);
+    EXPECT_TRUE(closed->closed);
+    EXPECT_EQ(closed->closed_on, "2026-02-01");
+    auto open = rule->state_of(record(R"({"status": "open", "date_closure": "2026-02-01"})"));
+    ASSERT_TRUE(open);
+    EXPECT_FALSE(open->closed);
+    EXPECT_EQ(open->closed_on, "");
+    EXPECT_FALSE(rule->state_of(record(R"({"name_first": "x"})"))) << "no status: says nothing";
+
+    const std::string fields =
+        "\"fields\": {\"st\": {\"type\": \"code\", \"class\": \"administrative\", \"group\": "
+        "\"lifecycle\", \"values\": [\"shut\", \"live\"]}, \"n\": {\"type\": \"string\", "
+        "\"class\": \"personal\", \"group\": \"identity\"}}}";
+    test::temp_dir dir;
+    auto own = canonical_catalogue::load(dir.write(
+        "own.json",
+        "{\"catalogue_version\": 1, \"closure\": {\"status_field\": \"st\", \"closed_values\": "
+        "[\"shut\"]}, " +
+            fields
+    ));
+    ASSERT_NE(own.closure(), nullptr);
+    EXPECT_TRUE(own.closure()->state_of(record(R"({"st": "shut"})"))->closed);
+    EXPECT_FALSE(own.closure()->state_of(record(R"({"st": "closed"})"))->closed);
+    EXPECT_EQ(
+        load_error(
+            "{\"catalogue_version\": 1,\n \"closure\": {\"status_field\": \"st\", "
+            "\"closed_values\": [\"closed\"]}, " +
+            fields
+        ),
+        "cat.json:2:54: at /closure/closed_values/0: not a value of st"
+    );
+    EXPECT_EQ(
+        load_error(
+            "{\"catalogue_version\": 1,\n \"closure\": {\"status_field\": \"n\", "
+            "\"closed_values\": [\"x\"]}, " +
+            fields
+        ),
+        "cat.json:2:14: at /closure/status_field: the closure status field must be a top-level "
+        "code field of the catalogue"
+    );
+}
+
 }  // namespace
 }  // namespace casebridge
