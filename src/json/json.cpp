@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <random>
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/prettywriter.h>
@@ -30,6 +32,136 @@ std::uint64_t fnv1a(const char* s, std::size_t n) noexcept {
     }
     return h;
 }
+
+// SipHash-1-3 (Aumasson and Bernstein) under a 128-bit key drawn once per process: a text whose
+// author does not know the key cannot choose object keys that all fall into one slot of the
+// duplicate-key tables below (FNV-1a, for the small objects, can be steered).
+class key_hasher {
+public:
+    static const key_hasher& instance() {
+        static const key_hasher hasher;
+        return hasher;
+    }
+
+    std::uint64_t operator()(const char* s, std::size_t n) const noexcept {
+        std::uint64_t v0 = 0x736f6d6570736575ULL ^ k0_;
+        std::uint64_t v1 = 0x646f72616e646f6dULL ^ k1_;
+        std::uint64_t v2 = 0x6c7967656e657261ULL ^ k0_;
+        std::uint64_t v3 = 0x7465646279746573ULL ^ k1_;
+        const auto round = [&] {
+            v0 += v1;
+            v1 = std::rotl(v1, 13);
+            v1 ^= v0;
+            v0 = std::rotl(v0, 32);
+            v2 += v3;
+            v3 = std::rotl(v3, 16);
+            v3 ^= v2;
+            v0 += v3;
+            v3 = std::rotl(v3, 21);
+            v3 ^= v0;
+            v2 += v1;
+            v1 = std::rotl(v1, 17);
+            v1 ^= v2;
+            v2 = std::rotl(v2, 32);
+        };
+        const std::size_t whole = n - n % 8;
+        for (std::size_t i = 0; i < whole; i += 8) {
+            std::uint64_t m = 0;
+            if constexpr (std::endian::native == std::endian::little) {
+                std::memcpy(&m, s + i, 8);
+            } else {
+                for (std::size_t b = 0; b < 8; ++b) {  // little-endian load, as the reference
+                    m |= std::uint64_t{static_cast<unsigned char>(s[i + b])} << (8 * b);
+                }
+            }
+            v3 ^= m;
+            round();
+            v0 ^= m;
+        }
+        std::uint64_t last = std::uint64_t{n & 0xffU} << 56;
+        for (std::size_t b = 0; b < n % 8; ++b) {
+            last |= std::uint64_t{static_cast<unsigned char>(s[whole + b])} << (8 * b);
+        }
+        v3 ^= last;
+        round();
+        v0 ^= last;
+        v2 ^= 0xff;
+        round();
+        round();
+        round();
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
+private:
+    key_hasher() {
+        std::random_device random;
+        const auto draw = [&random] {
+            return (std::uint64_t{random()} << 32) ^ std::uint64_t{random()};
+        };
+        k0_ = draw();
+        k1_ = draw();
+    }
+    std::uint64_t k0_ = 0;
+    std::uint64_t k1_ = 0;
+};
+
+// Up to this many keys an object is checked for duplicates by comparing with each earlier
+// key (cheap for the small objects of real records); beyond it, by a set of its keys, so an
+// object of n keys costs O(n) however large n is.
+constexpr std::size_t linear_scan_keys = 16;
+
+// The keys of one large object: indexes into the handler's key list with their hashes, in
+// one open-addressing table (linear probing, at most half full), so a lookup is one or two
+// cache lines and growing it is a sequential pass, whatever the number of keys.
+class key_table {
+public:
+    bool empty() const noexcept { return slots_.empty(); }
+
+    /// Adds key `index` with its keyed `hash` unless a key equal to it (by
+    /// `same(earlier, index)`) is already present; returns false then.
+    template <typename Same>
+    bool insert(std::uint64_t hash, std::size_t index, const Same& same) {
+        if ((size_ + 1) * 2 > slots_.size()) {
+            grow();
+        }
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+            slot& s = slots_[i];
+            if (s.index_plus_one == 0) {
+                s = {hash, index + 1};
+                ++size_;
+                return true;
+            }
+            if (s.hash == hash && same(s.index_plus_one - 1, index)) {
+                return false;
+            }
+        }
+    }
+
+private:
+    struct slot {
+        std::uint64_t hash = 0;
+        std::size_t index_plus_one = 0;  // 0: empty
+    };
+
+    void grow() {
+        std::vector<slot> old(std::max<std::size_t>(64, slots_.size() * 2));
+        old.swap(slots_);
+        const std::size_t mask = slots_.size() - 1;
+        for (const slot& s : old) {
+            if (s.index_plus_one != 0) {
+                std::size_t i = s.hash & mask;
+                while (slots_[i].index_plus_one != 0) {
+                    i = (i + 1) & mask;
+                }
+                slots_[i] = s;
+            }
+        }
+    }
+
+    std::vector<slot> slots_;
+    std::size_t size_ = 0;
+};
 
 // A string stream that RapidJSON reads in place (no local copies), so its position is exact
 // whenever a handler runs. RapidJSON copies its own StringStream for speed and writes the
@@ -80,17 +212,33 @@ public:
     }
 
     bool Key(const char* s, rapidjson::SizeType n, bool copy) {
-        const frame& f = frames_.back();
-        const std::uint64_t h = fnv1a(s, n);
-        for (std::size_t i = f.first_key; i < keys_.size(); ++i) {
-            const key_entry& k = keys_[i];
-            if (k.hash == h && k.length == n && std::memcmp(arena_.data() + k.offset, s, n) == 0) {
-                fail(errc::duplicate_key, std::string(s, n));
-                return false;
+        frame& f = frames_.back();
+        keys_.push_back({fnv1a(s, n), arena_.size(), n});
+        arena_.append(s, n);
+        const std::size_t index = keys_.size() - 1;
+        bool duplicate = false;
+        const auto same = [this](std::size_t a, std::size_t b) { return same_key(a, b); };
+        const auto keyed = [this](std::size_t i) {
+            return key_hasher::instance()(arena_.data() + keys_[i].offset, keys_[i].length);
+        };
+        if (!f.seen.empty()) {
+            duplicate = !f.seen.insert(keyed(index), index, same);
+        } else if (index - f.first_key <= linear_scan_keys) {
+            for (std::size_t i = f.first_key; i < index && !duplicate; ++i) {
+                duplicate = same_key(i, index);
+            }
+        } else {
+            // The earlier keys are distinct (each was checked); the new one is inserted last.
+            for (std::size_t i = f.first_key; i <= index && !duplicate; ++i) {
+                duplicate = !f.seen.insert(keyed(i), i, same);
             }
         }
-        keys_.push_back({h, arena_.size(), n});
-        arena_.append(s, n);
+        if (duplicate) {
+            keys_.pop_back();
+            arena_.resize(arena_.size() - n);
+            fail(errc::duplicate_key, std::string(s, n));
+            return false;
+        }
         if constexpr (Track) {
             offsets_->emplace(pointer_ + '/' + escape_pointer_token({s, n}), start_of_next());
             previous_end_ = offset();
@@ -106,16 +254,24 @@ public:
     const std::string& error_key() const noexcept { return error_key_; }
 
 private:
+    struct key_entry {
+        std::uint64_t hash;
+        std::size_t offset;
+        std::size_t length;
+    };
+    bool same_key(std::size_t a, std::size_t b) const noexcept {
+        const key_entry& x = keys_[a];
+        const key_entry& y = keys_[b];
+        return x.hash == y.hash && x.length == y.length &&
+               std::memcmp(arena_.data() + x.offset, arena_.data() + y.offset, x.length) == 0;
+    }
     struct frame {
         bool is_object;
         std::size_t first_key;   // index into keys_ of this object's first key
         std::size_t index;       // number of elements read so far (arrays)
         std::size_t arena_size;  // arena_ size to restore on close
-    };
-    struct key_entry {
-        std::uint64_t hash;
-        std::size_t offset;
-        std::size_t length;
+        // This object's keys, once it has more than linear_scan_keys of them.
+        key_table seen = {};
     };
 
     // The reference token of the value about to be read, relative to its container.
@@ -185,7 +341,7 @@ private:
         if (!frames_.empty() && !frames_.back().is_object) {
             ++frames_.back().index;
         }
-        frames_.push_back({is_object, keys_.size(), 0, arena_.size()});
+        frames_.push_back({is_object, keys_.size(), 0, arena_.size(), {}});
         return true;
     }
 

@@ -1,5 +1,6 @@
 // Guarded parsing (iterative, depth limit, duplicate-key check) against RapidJSON's plain
-// parse of the same ~5 KB case, side by side in one run:
+// parse of the same ~5 KB case, side by side in one run, and the guarded parse of one object
+// with up to 1 million keys (the duplicate-key check must stay linear):
 //   build/release/tests/bench/casebridge_bench --benchmark_filter=json
 #include <string>
 
@@ -62,8 +63,39 @@ void json_guarded_parse(benchmark::State& state) {
         benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
+// One object of state.range(0) keys ("k0", "k1", ...), about 14 bytes each, all distinct: the
+// whole object is checked for duplicates. keys/s should not fall as the object grows.
+void json_guarded_many_keys(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    std::string text = "{";
+    text.reserve(n * 14 + 2);
+    for (std::size_t i = 0; i < n; ++i) {
+        text += "\"k" + std::to_string(i) + "\":0";
+        text += i + 1 < n ? "," : "";
+    }
+    text += '}';
+    const casebridge::json::parse_limits limits{.max_depth = 64, .max_bytes = 64 << 20};
+    for (auto _ : state) {
+        auto d = casebridge::json::parse(text, casebridge::json::dialect::strict, limits);
+        if (!d) {
+            state.SkipWithError("parse failed");
+            break;
+        }
+        benchmark::DoNotOptimize(d->MemberCount());
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+    state.counters["keys/s"] = benchmark::Counter(
+        static_cast<double>(state.iterations() * n), benchmark::Counter::kIsRate
+    );
+}
+
 BENCHMARK(json_plain_rapidjson);
 BENCHMARK(json_guarded_parse);
+BENCHMARK(json_guarded_many_keys)
+    ->Arg(10'000)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
