@@ -118,6 +118,11 @@ boost::system::result<csv_table, csv_error> parse_csv(std::string_view text) {
         const auto [line, col] = locate(text, begin, begin + bad);
         return csv_error{line, col, "not valid UTF-8"};
     }
+    // A NUL ends the text for any reader that takes C strings; it has no place in CSV.
+    if (const auto nul = text.find('\0', begin); nul != std::string_view::npos) {
+        const auto [line, col] = locate(text, begin, nul);
+        return csv_error{line, col, "a NUL byte (U+0000); CSV text holds none"};
+    }
 
     csv_table table;
     bool have_header = false;

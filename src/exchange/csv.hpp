@@ -52,7 +52,7 @@ struct csv_table {
 };
 
 /// Parses `text` strictly: optional BOM; CRLF or LF; RFC 4180 quoting (fields may span
-/// lines); valid UTF-8; every row with exactly the header's number of fields; no empty header
+/// lines); valid UTF-8 without NUL bytes; every row with exactly the header's number of fields; no empty header
 /// names or duplicates. A final line end is optional; blank lines are errors.
 boost::system::result<csv_table, csv_error> parse_csv(std::string_view text);
 

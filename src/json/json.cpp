@@ -466,6 +466,17 @@ json_result<rapidjson::Document> parse_impl(
                 std::to_string(limits.max_bytes)
         );
     }
+    // RapidJSON reads a NUL-terminated string and takes a NUL for the end of the text, which
+    // would accept `{"a":1}\0anything`. JSON text never holds a raw NUL (in a string it is
+    // written \u0000), so one anywhere is an error, at its own place.
+    if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+        return make_error(
+            errc::invalid_json,
+            nul,
+            {},
+            "a NUL byte (U+0000); JSON text holds none, escaped \\u0000 in a string is fine"
+        );
+    }
     // The reader needs a NUL-terminated buffer; string_view does not promise one.
     const std::string owned(text);
     using stream_type = std::conditional_t<Track, exact_stream, rapidjson::StringStream>;

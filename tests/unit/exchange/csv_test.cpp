@@ -1,5 +1,7 @@
 #include "exchange/csv.hpp"
 
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace casebridge::exchange {
@@ -115,6 +117,24 @@ TEST(csv, invalid_utf8_is_located) {
     EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));      // surrogate
     EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));  // over U+10FFFF
     EXPECT_TRUE(valid_utf8("রহিম উদ্দিন"));
+}
+
+TEST(csv, a_nul_byte_is_refused_with_its_line_and_column) {
+    using namespace std::string_literals;
+    // Unquoted, quoted, and after the last row: each names where the NUL is.
+    auto e = parse_csv("a,b\r\n1,x\0y\r\n"s);
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().describe("f"), "f:2:4: a NUL byte (U+0000); CSV text holds none");
+    e = parse_csv(
+        "\xEF\xBB\xBF"
+        "a,b\r\n1,\"q\r\n\0\"\r\n"s
+    );
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().describe("f"), "f:3:1: a NUL byte (U+0000); CSV text holds none");
+    e = parse_csv("a,b\r\n1,2\r\n\0\0\0"s);
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().line, 3u);
+    EXPECT_EQ(e.error().column, 1u);
 }
 
 }  // namespace

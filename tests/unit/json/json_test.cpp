@@ -138,6 +138,46 @@ TEST(json_parse, strict_rejects_comments_and_trailing_garbage) {
     EXPECT_TRUE(parse("{\"a\":[1,2,],}", dialect::with_comments));
 }
 
+TEST(json_parse, text_after_a_nul_byte_is_not_ignored) {
+    using namespace std::string_literals;
+    // RapidJSON reads a C string: without the length it would stop at the NUL and accept
+    // the object before it, whatever follows.
+    for (const auto& text :
+         {R"({"a":1})"s + '\0' + R"({"b":2})",
+          R"({"a":1})"s + '\0',
+          R"({"a":1})"s + '\0' + "garbage",
+          "\0"s,
+          "{\"a\":\"x"s + '\0' + "y\"}"}) {
+        for (const auto d : {dialect::strict, dialect::with_comments}) {
+            const auto r = parse(text, d);
+            ASSERT_FALSE(r) << text.size();
+            EXPECT_EQ(r.error().code, errc::invalid_json);
+            EXPECT_EQ(r.error().offset, text.find('\0'));
+            EXPECT_EQ(r.error().position.line, 1u);
+            EXPECT_EQ(r.error().position.column, text.find('\0') + 1);
+            EXPECT_NE(r.error().message.find("NUL"), std::string::npos) << r.error().message;
+            EXPECT_FALSE(parse_located(text, d));
+        }
+    }
+    test::temp_dir dir;
+    const auto path = dir.write("c.json", "{\"a\": 1}\n"s + '\0' + "\n{\"b\": 2}\n");
+    try {
+        load_file(path);
+        FAIL() << "a file with a NUL byte loaded";
+    } catch (const file_error& e) {
+        EXPECT_EQ(
+            std::string(e.what()),
+            path.string() +
+                ":2:1: a NUL byte (U+0000); JSON text holds none, escaped \\u0000 "
+                "in a string is fine"
+        );
+    }
+    // The escaped form is a string like any other.
+    const auto ok = parse(R"({"a":"x\u0000y"})");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ((*ok)["a"].GetStringLength(), 3u);
+}
+
 TEST(json_parse, rejects_invalid_utf8) {
     const auto r = parse("{\"name\":\"\xC3\x28\"}");
     ASSERT_FALSE(r);
