@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "core/base64.hpp"
+#include "core/crypto.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
 #include "core/uuid.hpp"
@@ -764,6 +765,14 @@ awaitable<remote_result<std::string>> primero_adapter::push(external_record reco
         co_return r.error();
     }
     co_return record.remote_id;
+}
+
+std::optional<std::string> primero_adapter::credential_fingerprint() const {
+    auto pw = read_secret(impl_->cfg.password);
+    if (!pw) {
+        return std::nullopt;
+    }
+    return crypto::sha256_hex("primero\n" + impl_->cfg.user_name + "\n" + *pw);
 }
 
 awaitable<remote_result<void>> primero_adapter::probe() {

@@ -71,6 +71,7 @@ public:
     awaitable<remote_result<std::string>> push(external_record record) override;
     /// Authenticated GET of one case summary.
     awaitable<remote_result<void>> probe() override;
+    std::optional<std::string> credential_fingerprint() const override;
 
     // Primero-specific operations.
     awaitable<remote_result<external_record>> show(std::string id);

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <rapidjson/document.h>
 
+#include "core/crypto.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
 #include "core/uuid.hpp"
@@ -1561,6 +1562,20 @@ awaitable<remote_result<std::optional<std::string>>> progres_ping_adapter::looku
     }
     const std::string key = correlation_key_for(stream, source_key);
     co_return co_await impl_->settle_pending(stream, *s->push, source_key, key);
+}
+
+std::optional<std::string> progres_ping_adapter::credential_fingerprint() const {
+    auto pw = read_secret(impl_->cfg.password);
+    if (!pw) {
+        return std::nullopt;
+    }
+    // The password grant is what a lockout counts; the client secret and the subscription
+    // key are part of what was presented, so a change to either also allows a new attempt.
+    const auto secret = read_secret(impl_->cfg.client_secret).value_or("");
+    const auto key = read_secret(impl_->cfg.subscription_key).value_or("");
+    return crypto::sha256_hex(
+        "progres_ping\n" + impl_->cfg.user_name + "\n" + *pw + "\n" + secret + "\n" + key
+    );
 }
 
 awaitable<remote_result<void>> progres_ping_adapter::probe() {

@@ -145,6 +145,7 @@ public:
     ) override;
     /// A token, then one fetch query for a record that cannot exist.
     awaitable<remote_result<void>> probe() override;
+    std::optional<std::string> credential_fingerprint() const override;
 
     /// The correlation key written with a create for `source_key` (a UUIDv5; no personal data).
     static std::string correlation_key_for(std::string_view stream, std::string_view source_key);

@@ -100,6 +100,11 @@ public:
     /// exchange writes its file here). The engine logs a page's sends only after this
     /// succeeds. Default: nothing to do.
     virtual awaitable<remote_result<void>> flush();
+    /// SHA-256 (hex) of the credentials the adapter would present now, read fresh from their
+    /// file or variable; nullopt when it has none or cannot read them. The engine remembers a
+    /// refused fingerprint (a keyed hash of it) and sends nothing to the system again until the
+    /// fingerprint changes. Never the secret itself.
+    virtual std::optional<std::string> credential_fingerprint() const { return std::nullopt; }
     /// Auth + reachability check, for startup and /healthz.
     virtual awaitable<remote_result<void>> probe() = 0;
 };

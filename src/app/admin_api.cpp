@@ -204,6 +204,13 @@ httpd::response metrics(engine& e, const clock_source& clock) {
         o << "casebridge_last_success_timestamp_seconds{flow=\"" << prometheus_label(f->cfg->id)
           << "\"} " << f->metrics.last_success_unix.load() << "\n";
     }
+    o << "# HELP casebridge_credentials_refused 1 while a system of the flow refuses the "
+         "credentials it would be sent (nothing is sent until the secret changes).\n"
+         "# TYPE casebridge_credentials_refused gauge\n";
+    for (auto& f : e.flows()) {
+        o << "casebridge_credentials_refused{flow=\"" << prometheus_label(f->cfg->id) << "\"} "
+          << f->metrics.credentials_refused.load() << "\n";
+    }
     o << "# HELP casebridge_cursor_lag_seconds Seconds since the flow's cursor last moved.\n"
          "# TYPE casebridge_cursor_lag_seconds gauge\n";
     const auto now = clock.now();
@@ -274,6 +281,8 @@ httpd::response flows(engine& e) {
         w.Bool(f->paused.load());
         w.Key("running");
         w.Bool(f->running.load());
+        w.Key("credentials_refused");
+        w.Bool(f->metrics.credentials_refused.load() != 0);
         num(w, "every_seconds", c.every_seconds);
         auto cur = by_flow.find(c.id);
         if (cur != by_flow.end()) {

@@ -125,10 +125,21 @@ CREATE TABLE reviews (
 ALTER TABLE transfer_log ADD COLUMN reason TEXT;
 )sql";
 
-constexpr std::array<migration, 3> all = {{
+// Version 4: credentials a system refused (a keyed hash per system), so a wrong password is
+// not sent again after a restart (store/credential_refusals.hpp).
+constexpr std::string_view v4 = R"sql(
+CREATE TABLE credential_refusals (
+    system      TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    refused_at  TEXT NOT NULL
+) STRICT;
+)sql";
+
+constexpr std::array<migration, 4> all = {{
     {1, v1},
     {2, v2},
     {3, v3},
+    {4, v4},
 }};
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "policy/decision.hpp"
 #include "policy/policy.hpp"
 #include "store/crypto.hpp"
+#include "store/credential_refusals.hpp"
 #include "store/store_thread.hpp"
 
 namespace casebridge::sync {
@@ -199,15 +200,120 @@ struct flow_runner::impl {
         return b.flow.str() + "/" + source.system.str() + "/" + source.id.str();
     }
 
-    /// Calls `op` until it succeeds, fails permanently, or attempts run out.
+    // ---- credentials a system refused ----------------------------------------------------
+
+    /// Systems that refused the credentials presented in this run (a login refused, a 401).
+    std::set<std::string> refused_now;
+
+    void note_refusal(const remote_error& e, const store::token& system) {
+        // A 403 is a permission on one record or route, not a refusal of the credentials.
+        if (e.code == make_error_code(errc::auth_failed) && e.http_status != 403) {
+            refused_now.insert(system.str());
+        }
+    }
+
+    adapter* adapter_of(const std::string& system) const {
+        if (system == b.source_system.str()) {
+            return b.source;
+        }
+        return system == b.target_system.str() ? b.target : nullptr;
+    }
+
+    /// What the store keeps of a fingerprint: keyed by the identifier key when there is one.
+    std::string refusal_key(const std::string& fingerprint) const {
+        return b.identities != nullptr ? b.identities->hmac_hex("credential-refusal", fingerprint)
+                                       : fingerprint;
+    }
+
+    /// Before a run: true (and the report says why) when a system of this flow refused the
+    /// very credentials it would be sent again; a changed secret clears the refusal.
+    awaitable<bool> credentials_refused(run_report& report) {
+        std::vector<std::string> systems{b.source_system.str()};
+        if (b.target != nullptr && !(b.target_system == b.source_system)) {
+            systems.push_back(b.target_system.str());
+        }
+        for (const auto& name : systems) {
+            const adapter* a = adapter_of(name);
+            const auto fp = a != nullptr ? a->credential_fingerprint() : std::nullopt;
+            if (!fp) {
+                continue;
+            }
+            const store::token system = token_or_hash(name);
+            auto look = [system](store::store& s) {
+                return store::refused_credentials(s, system);
+            };
+            auto stored = co_await st->run(std::move(look));
+            if (!stored || !*stored) {
+                continue;
+            }
+            if (**stored == refusal_key(*fp)) {
+                report.error = "credentials_refused: " + name +
+                               " refused these credentials; nothing is sent to it until its "
+                               "secret file or variable changes";
+                report.credentials_refused = true;
+                if (metrics != nullptr) {
+                    metrics->credentials_refused = 1;
+                }
+                log.warn(
+                    "flow.credentials_refused",
+                    "credentials refused before; not sent again until the secret changes",
+                    {.flow = b.flow.str(), .system = name}
+                );
+                co_return true;
+            }
+            auto clear = [system](store::store& s) {
+                return store::clear_refused_credentials(s, system);
+            };
+            (void)co_await st->run(std::move(clear));
+        }
+        if (metrics != nullptr) {
+            metrics->credentials_refused = 0;
+        }
+        co_return false;
+    }
+
+    /// After a run: remembers the credentials each refusing system was presented.
+    awaitable<void> remember_refusals() {
+        for (const auto& name : refused_now) {
+            const adapter* a = adapter_of(name);
+            const auto fp = a != nullptr ? a->credential_fingerprint() : std::nullopt;
+            if (!fp) {
+                continue;
+            }
+            const store::token system = token_or_hash(name);
+            const std::string key = refusal_key(*fp);
+            const auto now = clock->now();
+            auto put = [system, key, now](store::store& s) {
+                return store::record_refused_credentials(s, system, key, now);
+            };
+            (void)co_await st->run(std::move(put));
+            if (metrics != nullptr) {
+                metrics->credentials_refused = 1;
+            }
+            log.error(
+                "flow.credentials_refused",
+                "credentials refused; not sent again until the secret file or variable changes",
+                {.flow = b.flow.str(), .system = name}
+            );
+        }
+        refused_now.clear();
+    }
+
+    /// Calls `op` until it succeeds, fails permanently, or attempts run out. Retries are
+    /// logged against `system`, the one `op` calls (the target unless named).
     template <typename T, typename Op>
-    awaitable<remote_result<T>> with_retries(Op op, run_counts& counts, int* attempts_out) {
+    awaitable<remote_result<T>> with_retries(
+        Op op, run_counts& counts, int* attempts_out, const store::token* system = nullptr
+    ) {
         int attempt = 0;
         for (;;) {
             ++attempt;
             auto r = co_await op();
             if (attempts_out != nullptr) {
                 *attempts_out = attempt;
+            }
+            if (!r) {
+                note_refusal(r.error(), system != nullptr ? *system : b.target_system);
             }
             if (r || !r.error().transient() || attempt >= b.retry.max_attempts) {
                 co_return r;
@@ -220,7 +326,8 @@ struct flow_runner::impl {
             log.warn(
                 "retry",
                 "transient error; retrying",
-                {.system = b.target_system.str(), .error = r.error().code}
+                {.system = (system != nullptr ? *system : b.target_system).str(),
+                 .error = r.error().code}
             );
             co_await sleep_for(backoff_delay(b.retry, attempt, r.error().retry_after, jitter()));
         }
@@ -537,6 +644,9 @@ struct flow_runner::impl {
             external_record attempt_record = copy_record(rec);
             auto r = co_await b.target->push(std::move(attempt_record));
             it.attempts = attempt;
+            if (!r) {
+                note_refusal(r.error(), b.target_system);
+            }
             if (r) {
                 it.target = store::record_id{b.target_system, token_or_hash(*r)};
                 it.error.reset();
@@ -893,7 +1003,10 @@ struct flow_runner::impl {
     ) {
         run_counts fetch_counts;
         auto fetched = co_await with_retries<external_record>(
-            [&]() { return b.source->fetch(b.source_stream, record_id); }, fetch_counts, nullptr
+            [&]() { return b.source->fetch(b.source_stream, record_id); },
+            fetch_counts,
+            nullptr,
+            &b.source_system
         );
         if (!fetched) {
             co_return fetched.error();
@@ -1297,6 +1410,11 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     if (*cur && !options.from_start) {
         cursor = (*cur)->position;
     }
+    m.refused_now.clear();
+    if (co_await m.credentials_refused(report)) {
+        m.count(&flow_metrics::failed_runs, 1);
+        co_return report;
+    }
     m.log.info("flow_run_started", "flow run started", {.flow = flow.str()});
     if (!options.dry_run) {
         co_await m.resolve_in_flight(report);
@@ -1311,7 +1429,10 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
         }
         int attempts = 0;
         auto page = co_await m.with_retries<pull_page>(
-            [&]() { return m.b.source->pull(m.b.source_stream, cursor); }, report.counts, &attempts
+            [&]() { return m.b.source->pull(m.b.source_stream, cursor); },
+            report.counts,
+            &attempts,
+            &m.b.source_system
         );
         if (!page) {
             report.error = page.error().describe();
@@ -1346,6 +1467,9 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
         if (!cp && !report.error) {
             report.error = "store: " + error_name(cp.error());
         }
+    }
+    if (!options.dry_run) {
+        co_await m.remember_refusals();
     }
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started

@@ -143,6 +143,8 @@ struct run_report {
     std::optional<std::string> error;    ///< What stopped the run early (describe()).
     bool stopped = false;                ///< A stop was requested and honoured.
     std::optional<std::string> note;     ///< Why a run ended early without an error.
+    /// Nothing was sent: a system refused these credentials before (store/credential_refusals).
+    bool credentials_refused = false;
 };
 
 struct run_options {
@@ -164,6 +166,8 @@ struct flow_metrics {
     std::atomic<std::int64_t> fetched{0}, sent{0}, withheld{0}, withdrawn{0}, dead{0}, skipped{0},
         retries{0}, runs{0}, failed_runs{0};
     std::atomic<std::int64_t> last_success_unix{0};
+    /// 1 while a system of the flow refuses the credentials it would be sent (not retried).
+    std::atomic<std::int64_t> credentials_refused{0};
     std::atomic<std::int64_t> last_run_millis{0};
     duration_histogram run_duration{0.1, 0.5, 1, 5, 10, 30, 60, 300};
 };

@@ -22,6 +22,7 @@
 #include "net/http_client.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/crypto.hpp"
+#include "store/store.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/run_cli.hpp"
 #include "support/temp_dir.hpp"
@@ -223,9 +224,8 @@ TEST_F(daemon_test, a_slow_retry_blocks_neither_the_admin_api_nor_shutdown) {
     // The source now takes 30 s per answer: the retry's fresh read hangs.
     from->server().inject(sandbox::fault::delayed(30s), 20);
     std::thread retry([&] {
-        (void)test::run_awaitable(
-            call("POST", admin + "/dead-letters/" + id + "/retry", admin_token)
-        );
+        (void
+        )test::run_awaitable(call("POST", admin + "/dead-letters/" + id + "/retry", admin_token));
     });
     std::this_thread::sleep_for(500ms);
     const auto t0 = std::chrono::steady_clock::now();
@@ -282,6 +282,45 @@ TEST_F(daemon_test, a_refused_reload_names_the_pointer_and_line) {
     EXPECT_NE(entry.find("/admin/listen"), std::string::npos) << entry;
     EXPECT_NE(entry.find("\"line\""), std::string::npos) << entry;
     EXPECT_EQ(entry.find("70000"), std::string::npos) << "the log quotes the file: " << entry;
+}
+
+// A wrong password is sent once (the adapter's one retry at most), never again on later runs
+// or after a restart, until the secret file changes; six refusals would lock the account.
+TEST_F(daemon_test, refused_credentials_are_not_sent_again_until_the_secret_changes) {
+    dir.write("secrets/from-password", "not-the-password-0123456789\n");
+    std::size_t after_first = 0;
+    for (int i = 0; i < 4; ++i) {
+        const auto r = test::run_cli({"flow", "run", "handover", "--config", config.string()});
+        EXPECT_EQ(r.code, 1) << r.out;
+        if (i == 0) {
+            after_first = from->server().request_count();
+        } else {
+            EXPECT_NE(
+                r.err.find("credentials_refused: cpims-a refused these credentials"),
+                std::string::npos
+            ) << r.err;
+        }
+    }
+    // Basic auth: the password travels with every request, so requests are what counts.
+    EXPECT_GE(after_first, 1u);
+    EXPECT_LE(after_first, 2u);
+    EXPECT_EQ(from->server().request_count(), after_first)
+        << "a refused password was sent again on a later run";
+    EXPECT_EQ(to->case_count(), 0u);
+    {
+        auto s =
+            store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
+        ASSERT_TRUE(s);
+        auto q = s->database().prepare("SELECT system, fingerprint FROM credential_refusals");
+        ASSERT_TRUE(q && *q->step());
+        EXPECT_EQ(q->column_text(0), "cpims-a");
+        EXPECT_EQ(q->column_text(1).find("not-the-password"), std::string::npos);
+    }
+    // The secret is replaced: the next run tries it, and it works.
+    dir.write("secrets/from-password", from->password() + "\n");
+    const auto r = test::run_cli({"flow", "run", "handover", "--config", config.string()});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(to->case_count(), eligible_ids().size());
 }
 
 TEST_F(daemon_test, unknown_flow_is_a_usage_error) {
