@@ -1,6 +1,8 @@
 #include "cli/args.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 
 namespace casebridge::cli {
 
@@ -19,6 +21,35 @@ std::optional<std::string> parsed_args::get(std::string_view name) const {
 std::string parsed_args::get_or(std::string_view name, std::string fallback) const {
     auto v = get(name);
     return v ? std::move(*v) : std::move(fallback);
+}
+
+std::int64_t parsed_args::number(
+    std::string_view name, std::int64_t min, std::int64_t max, std::int64_t fallback
+) const {
+    const auto text = get(name);
+    if (!text) {
+        return fallback;
+    }
+    std::int64_t v = 0;
+    const char* begin = text->data();
+    const char* end = begin + text->size();
+    // Digits only (no '+', spaces or hex); a sign only where negative numbers make sense.
+    const bool digits = !text->empty() && (std::isdigit(static_cast<unsigned char>(*begin)) != 0 ||
+                                           (min < 0 && *begin == '-' && text->size() > 1));
+    const auto [at, ec] = std::from_chars(begin, end, v);
+    if (!digits || ec != std::errc{} || at != end || v < min || v > max) {
+        std::string shown = text->size() > 24 ? text->substr(0, 24) + "..." : *text;
+        for (auto& c : shown) {
+            if (static_cast<unsigned char>(c) < 0x20) {
+                c = '?';
+            }
+        }
+        throw usage_error(
+            "--" + std::string(name) + " takes a whole number from " + std::to_string(min) +
+            " to " + std::to_string(max) + ", not '" + shown + "'"
+        );
+    }
+    return v;
 }
 
 std::vector<std::string> parsed_args::all(std::string_view name) const {

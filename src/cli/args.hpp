@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <iosfwd>
 #include <limits>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +20,13 @@ enum exit_code : int {
     exit_error = 1,  ///< Failed: bad input file, unreachable system, verification failure.
     exit_usage = 2,  ///< The command line itself is wrong.
     exit_held = 3,   ///< A record was held (e.g. `mapping apply` on an unmapped value).
+};
+
+/// A command line that is wrong in a way the option parser cannot see (a number out of its
+/// range): cli::run prints the message with the usage line and exits with exit_usage.
+class usage_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
 };
 
 /// One `--name [VALUE]` option.
@@ -36,6 +45,12 @@ public:
     /// The value of an option given once (the last one if repeated).
     std::optional<std::string> get(std::string_view name) const;
     std::string get_or(std::string_view name, std::string fallback) const;
+    /// The value of option `name` as a whole number from `min` to `max` (decimal digits, with
+    /// a leading '-' only when `min` is negative), or `fallback` when the option is absent.
+    /// Throws usage_error "--NAME takes a whole number from MIN to MAX, not 'VALUE'".
+    std::int64_t number(
+        std::string_view name, std::int64_t min, std::int64_t max, std::int64_t fallback
+    ) const;
     /// Every value of a repeatable option, in order.
     std::vector<std::string> all(std::string_view name) const;
     const std::vector<std::string>& positional() const noexcept { return positional_; }

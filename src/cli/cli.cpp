@@ -1,6 +1,7 @@
 #include "cli/cli.hpp"
 
 #include <algorithm>
+#include <new>
 #include <ostream>
 #include <sstream>
 
@@ -139,7 +140,7 @@ const std::vector<command_spec>& commands() {
                 "of kind retention_purge with the number of links and deliveries removed.",
             .options =
                 {{"store", "FILE", "the store file", true},
-                 {"retention-days", "N", "retention period in days", true},
+                 {"retention-days", "N", "retention period in days, 0 to 36500", true},
                  {"actor", "ID", "who runs the purge (default casebridge)"}},
             .run = run_store_purge,
         },
@@ -205,7 +206,7 @@ const std::vector<command_spec>& commands() {
                 "folder or the binary's source tree).",
             .options =
                 {{"dir", "DIR", "the folder to write (must not hold a demo already)"},
-                 {"cases", "N", "synthetic CPIMS+ cases (default 300)"},
+                 {"cases", "N", "synthetic CPIMS+ cases, 0 to 100000 (default 300)"},
                  {"data", "DIR", "where mappings/ and config/policies.json are"},
                  {"serve", "", "keep the daemon and the admin API running afterwards"}},
             .run = run_demo,
@@ -271,7 +272,9 @@ const std::vector<command_spec>& commands() {
                 "lock (STORE.lock) while it runs: other writers are refused, readers are not.",
             .options =
                 {{"config", "FILE", "the configuration file", true},
-                 {"shutdown-grace", "SECONDS", "how long runs in hand may take at shutdown"}},
+                 {"shutdown-grace",
+                  "SECONDS",
+                  "how long runs in hand may take at shutdown, 0 to 3600 (default 30)"}},
             .run = run_daemon_command,
         },
         {
@@ -291,7 +294,7 @@ const std::vector<command_spec>& commands() {
             .options =
                 {{"config", "FILE", "the configuration file", true},
                  {"dry-run", "", "decide and report; send and store nothing"},
-                 {"max-pages", "N", "stop after N pages"}},
+                 {"max-pages", "N", "stop after N pages, 1 to 1000000000"}},
             .min_positional = 1,
             .max_positional = 1,
             .run = run_flow_run,
@@ -310,7 +313,7 @@ const std::vector<command_spec>& commands() {
                 "only.",
             .options =
                 {{"listen", "ADDRESS:PORT", "where to listen (default 127.0.0.1:0, any free port)"},
-                 {"cases", "N", "synthetic cases to generate (default 0)"},
+                 {"cases", "N", "synthetic cases to generate, 0 to 1000000 (default 0)"},
                  {"seed", "S", "seed for cases and password (default 1)"},
                  {"fault",
                   "KIND[:EVERY]",
@@ -343,13 +346,17 @@ const std::vector<command_spec>& commands() {
                 "Plain HTTP: bind it to loopback only.",
             .options =
                 {{"listen", "ADDRESS:PORT", "where to listen (default 127.0.0.1:0, any free port)"},
-                 {"interventions", "N", "synthetic interventions to generate (default 0)"},
+                 {"interventions",
+                  "N",
+                  "synthetic interventions to generate, 0 to 1000000 (default 0)"},
                  {"seed", "S", "seed for interventions and credentials (default 1)"},
-                 {"token-lifetime", "SECONDS", "lifetime of the tokens issued (default 3600)"},
-                 {"page-rows", "N", "rows per retrieval page (default 50)"},
+                 {"token-lifetime",
+                  "SECONDS",
+                  "lifetime of the tokens issued, 1 to 86400 (default 3600)"},
+                 {"page-rows", "N", "rows per retrieval page, 1 to 5000 (default 50)"},
                  {"decide-after",
                   "SECONDS",
-                  "decide referrals received this long after (default 0: never)"},
+                  "decide referrals received this long after, 0 to 2592000 (default 0: never)"},
                  {"fault",
                   "KIND[:EVERY]",
                   "inject a fault every EVERY requests (default 10): latency=MS, 500, 502, 503, "
@@ -505,6 +512,14 @@ int run(const std::vector<std::string>& args, command_io& io) {
     }
     try {
         return best->run(*parsed.args, io);
+    } catch (const usage_error& e) {
+        io.err << "casebridge " << best->name << ": " << e.what() << "\n"
+               << "Usage: casebridge " << best->name << ' ' << best->usage << "\n";
+        return exit_usage;
+    } catch (const std::bad_alloc&) {
+        // A clean exit instead of an abort; store writes are transactions either way.
+        io.err << "casebridge " << best->name << ": out of memory\n";
+        return exit_error;
     } catch (const json::file_error& e) {
         // Startup-style errors: a file that cannot be used. The message names file:line:col.
         io.err << "casebridge " << best->name << ": " << e.what() << '\n';

@@ -36,6 +36,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+/// The demo keeps every synthetic case in memory (the sandboxes) and runs each flow once.
+constexpr std::int64_t max_demo_cases = 100'000;
+
 /// Where mappings/ and config/policies.json are: --data, the current folder, or the source
 /// tree the binary was built in (build/<preset>/src/casebridge).
 std::optional<fs::path> find_data(const std::optional<std::string>& given) {
@@ -100,6 +103,7 @@ struct flow_result {
 }  // namespace
 
 int run_demo(const parsed_args& args, command_io& io) {
+    const auto cases = static_cast<std::size_t>(args.number("cases", 0, max_demo_cases, 300));
     if (adapter_registry_in_use() == nullptr) {
         io.err << "casebridge demo: this build has no adapters registered\n";
         return exit_error;
@@ -109,15 +113,6 @@ int run_demo(const parsed_args& args, command_io& io) {
         io.err << "casebridge demo: cannot find mappings/ and config/policies.json; run it from "
                   "the source folder or give --data DIR\n";
         return exit_usage;
-    }
-    std::size_t cases = 300;
-    if (auto c = args.get("cases")) {
-        try {
-            cases = std::stoul(*c);
-        } catch (const std::exception&) {
-            io.err << "casebridge demo: --cases takes a number\n";
-            return exit_usage;
-        }
     }
     const auto& clock = system_clock_source::instance();
     fs::path dir =

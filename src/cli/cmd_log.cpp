@@ -231,21 +231,10 @@ int run_log_public_key(const parsed_args& args, command_io& io) {
 }
 
 int run_store_purge(const parsed_args& args, command_io& io) {
-    const auto days_text = *args.get("retention-days");
-    long days = -1;
-    try {
-        std::size_t used = 0;
-        days = std::stol(days_text, &used);
-        if (used != days_text.size()) {
-            days = -1;
-        }
-    } catch (const std::exception&) {
-        days = -1;
-    }
+    const auto days = args.number("retention-days", 0, 36'500, 0);
     auto actor = store::token::make(args.get_or("actor", "casebridge"));
-    if (days < 0 || !actor) {
-        io.err << "casebridge store purge: --retention-days must be a whole number of days >= 0"
-                  " and --actor an id\n";
+    if (!actor) {
+        io.err << "casebridge store purge: --actor must be an id\n";
         return exit_usage;
     }
     const std::string path = *args.get("store");

@@ -35,6 +35,8 @@ std::string joined(const std::vector<std::string>& v) {
 }  // namespace
 
 int run_daemon_command(const parsed_args& args, command_io& io) {
+    app::daemon_options o;
+    o.shutdown_grace = std::chrono::seconds(args.number("shutdown-grace", 0, 3600, 30));
     if (adapter_registry_in_use() == nullptr) {
         io.err << "casebridge run: this build has no adapters registered\n";
         return exit_error;
@@ -48,15 +50,6 @@ int run_daemon_command(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     logger log(stderr_sink::instance(), system_clock_source::instance(), level_of(cfg));
-    app::daemon_options o;
-    if (auto g = args.get("shutdown-grace")) {
-        try {
-            o.shutdown_grace = std::chrono::seconds(std::stoi(*g));
-        } catch (const std::exception&) {
-            io.err << "casebridge run: --shutdown-grace takes a number of seconds\n";
-            return exit_usage;
-        }
-    }
     o.on_admin_listening = [&io, &lock](const std::string& url) {
         lock->set_admin_url(url);
         io.out << "admin: " << url << "\n";
@@ -72,6 +65,10 @@ int run_daemon_command(const parsed_args& args, command_io& io) {
 }
 
 int run_flow_run(const parsed_args& args, command_io& io) {
+    sync::run_options o;
+    if (args.has("max-pages")) {
+        o.max_pages = args.number("max-pages", 1, 1'000'000'000, 0);
+    }
     if (adapter_registry_in_use() == nullptr) {
         io.err << "casebridge flow run: this build has no adapters registered\n";
         return exit_error;
@@ -113,17 +110,8 @@ int run_flow_run(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     auto* slot = e->find(flow_id);
-    sync::run_options o;
     o.dry_run = dry;
     o.keep_records = dry;
-    if (auto m = args.get("max-pages")) {
-        try {
-            o.max_pages = std::stoll(*m);
-        } catch (const std::exception&) {
-            io.err << "casebridge flow run: --max-pages takes a number\n";
-            return exit_usage;
-        }
-    }
     auto fut = net::co_spawn(ctx, slot->runner->run_once(o), net::use_future);
     ctx.run();
     const auto report = fut.get();

@@ -1,4 +1,5 @@
 // `casebridge sandbox primero|ping`: serve a sandbox until SIGINT/SIGTERM.
+#include <charconv>
 #include <csignal>
 #include <ostream>
 
@@ -14,18 +15,14 @@ namespace casebridge::cli {
 namespace {
 
 bool parse_number(const std::string& text, std::uint64_t max, std::uint64_t& out) {
-    if (text.empty() || text.size() > 19) {
+    // Decimal digits only: no sign, no spaces, no base prefix.
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
         return false;
     }
     std::uint64_t v = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') {
-            return false;
-        }
-        v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    if (v > max) {
-        return false;
+    const auto [at, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || at != text.data() + text.size() || v > max) {
+        return false;  // out of range of uint64 too
     }
     out = v;
     return true;
@@ -58,15 +55,17 @@ int run_sandbox_primero(const parsed_args& args, command_io& io) {
     }
     std::uint64_t n = 0;
     if (const auto cases = args.get("cases")) {
-        if (!parse_number(*cases, 10'000'000, n)) {
-            io.err << "casebridge sandbox primero: --cases wants a number up to 10000000\n";
+        // Each case is held in memory (several KiB): a bound the machine can serve.
+        if (!parse_number(*cases, 1'000'000, n)) {
+            io.err << "casebridge sandbox primero: --cases wants a number up to 1000000\n";
             return exit_usage;
         }
         s.cases = n;
     }
     if (const auto seed = args.get("seed")) {
         if (!parse_number(*seed, ~std::uint64_t{0}, s.seed)) {
-            io.err << "casebridge sandbox primero: --seed wants a non-negative integer\n";
+            io.err << "casebridge sandbox primero: --seed wants a whole number from 0 to "
+                      "18446744073709551615\n";
             return exit_usage;
         }
     }
@@ -118,7 +117,7 @@ int run_sandbox_ping(const parsed_args& args, command_io& io) {
     }
     if (const auto v = args.get("seed")) {
         if (!parse_number(*v, ~std::uint64_t{0}, s.seed)) {
-            return usage("--seed wants a non-negative integer");
+            return usage("--seed wants a whole number from 0 to 18446744073709551615");
         }
     }
     if (const auto v = args.get("token-lifetime")) {
@@ -135,7 +134,7 @@ int run_sandbox_ping(const parsed_args& args, command_io& io) {
     }
     if (const auto v = args.get("decide-after")) {
         if (!parse_number(*v, 86'400 * 30, n)) {
-            return usage("--decide-after wants seconds");
+            return usage("--decide-after wants seconds, 0 to 2592000");
         }
         s.decide_after = std::chrono::seconds(n);
     }

@@ -63,6 +63,48 @@ TEST(cli, version_text_and_json) {
     EXPECT_EQ(run_cli({"--version"}).out, t.out);
 }
 
+// Every numeric option is bounded: a value out of range, negative, not a number or too long
+// for 64 bits is a usage error naming the option and its range, before anything runs.
+TEST(cli, numeric_options_are_bounded_and_named) {
+    struct bad {
+        std::vector<std::string> args;
+        std::string says;
+    };
+    const std::string huge = "99999999999999999999999";
+    const std::vector<bad> cases = {
+        {{"demo", "--cases", "-1"}, "--cases takes a whole number from 0 to 100000, not '-1'"},
+        {{"demo", "--cases", "100001"}, "--cases takes a whole number from 0 to 100000"},
+        {{"demo", "--cases", "1e3"}, "--cases takes a whole number from 0 to 100000, not '1e3'"},
+        {{"demo", "--cases", " 5"}, "--cases takes a whole number"},
+        {{"demo", "--cases", "+5"}, "--cases takes a whole number"},
+        {{"demo", "--cases", ""}, "--cases takes a whole number"},
+        {{"demo", "--cases", huge}, "--cases takes a whole number"},
+        {{"run", "--config", "none.json", "--shutdown-grace", "-5"},
+         "--shutdown-grace takes a whole number from 0 to 3600, not '-5'"},
+        {{"run", "--config", "none.json", "--shutdown-grace", "99999"}, "from 0 to 3600"},
+        {{"flow", "run", "f", "--config", "none.json", "--max-pages", "0"},
+         "--max-pages takes a whole number from 1 to 1000000000, not '0'"},
+        {{"flow", "run", "f", "--config", "none.json", "--max-pages", huge}, "--max-pages"},
+        {{"store", "purge", "--store", "none.db", "--retention-days", "-3"},
+         "--retention-days takes a whole number from 0 to 36500, not '-3'"},
+        {{"store", "purge", "--store", "none.db", "--retention-days", huge},
+         "--retention-days takes a whole number from 0 to 36500, not '" + huge + "'"},
+        {{"sandbox", "primero", "--cases", "-1"}, "--cases wants a number up to"},
+        {{"sandbox", "primero", "--seed", huge}, "--seed wants a whole number"},
+        {{"sandbox", "ping", "--page-rows", "-1"}, "--page-rows wants a number from 1 to 5000"},
+        {{"sandbox", "ping", "--decide-after", huge}, "--decide-after wants seconds, 0 to"},
+    };
+    for (const auto& c : cases) {
+        const auto r = run_cli(c.args);
+        EXPECT_EQ(r.code, exit_usage) << c.args[0] << ' ' << c.args[1] << ": " << r.err;
+        EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+        EXPECT_TRUE(r.out.empty()) << r.out;
+    }
+    // The largest seed is accepted as a number (the sandbox then starts, so only parse it).
+    const auto top = run_cli({"sandbox", "ping", "--seed", "18446744073709551616"});
+    EXPECT_EQ(top.code, exit_usage);
+}
+
 // The built binary behaves like the in-process dispatcher (exit codes reach the shell).
 TEST(cli, binary_exit_codes) {
     const std::string bin = CASEBRIDGE_BINARY;
@@ -75,6 +117,8 @@ TEST(cli, binary_exit_codes) {
     EXPECT_EQ(status(""), 2);
     EXPECT_EQ(status("no-such-command"), 2);
     EXPECT_EQ(status("version --bogus"), 2);
+    // Once a crash (SIGSEGV): now a usage error before any work.
+    EXPECT_EQ(status("demo --cases -1"), 2);
 }
 
 }  // namespace
