@@ -1,0 +1,105 @@
+// The linkage schema: which canonical fields an agency encodes for the IMO hub, and how
+// (normalisation, tokens, weights, filter length, hashing, hardening, LSH, thresholds). Data,
+// not code: mappings/linkage-schema.json, checked when it loads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "json/json.hpp"
+#include "linkage/variants.hpp"
+
+namespace casebridge::linkage {
+
+/// How a field's text is cleaned before it is cut into tokens.
+enum class normalisation {
+    name,  ///< Text folding (case, punctuation, diacritics) then the variant table per word.
+    text,  ///< Text folding without the variant table.
+    code,  ///< Upper-case letters and digits only (location codes).
+};
+
+/// How a field becomes tokens for the Bloom filter.
+enum class tokenisation {
+    bigrams,   ///< Padded character bigrams of each word (code points, not bytes).
+    exact,     ///< The whole normalised value is one token.
+    date,      ///< Year, two overlapping two-year buckets, unordered (month, day) pair.
+    prefixes,  ///< Prefixes of the normalised code of the listed lengths (camp, block).
+};
+
+/// Transformation of the raw filter against frequency attacks.
+enum class hardening {
+    none,      ///< The plain CLK.
+    balance,   ///< Filter followed by its complement, then a keyed permutation (2 × bits).
+    xor_fold,  ///< First half XOR second half (bits / 2).
+};
+
+/// One field of the record-level Bloom filter (CLK).
+struct field_spec {
+    std::string name;                  ///< Domain separator of its tokens; unique.
+    std::string subform;               ///< "" or a JSON Pointer to a subform (rows).
+    std::string row_filter;            ///< Row field (pointer) that must be true, or "".
+    std::vector<std::string> sources;  ///< JSON Pointers (in the record or in the row).
+    normalisation norm = normalisation::text;
+    tokenisation tokens = tokenisation::bigrams;
+    unsigned hashes = 10;                     ///< Bits set per token: the field's weight.
+    std::vector<std::size_t> prefixes;        ///< For tokenisation::prefixes.
+    std::string estimated_flag;               ///< For dates: boolean pointer marking an estimate.
+    std::vector<std::string> estimated_days;  ///< For dates: "MM-DD" values taken as estimates.
+};
+
+/// An identifier: a keyed exact token, compared for equality only.
+struct identifier_spec {
+    std::string name;        ///< Domain separator; unique.
+    std::string source;      ///< JSON Pointer in the record.
+    double agree = 0;        ///< Added to the score when both records have it and it is equal.
+    double disagree = 0;     ///< Added (negative) when both have it and it differs.
+    bool candidates = true;  ///< Whether sharing it makes a candidate pair.
+};
+
+/// Bit-sampling LSH for Hamming distance: `bands` keys of `bits_per_band` sampled bits.
+struct lsh_spec {
+    unsigned bands = 32;
+    unsigned bits_per_band = 24;
+    std::uint64_t seed = 1;         ///< Chooses the sampled bits; public (the hub has no secret).
+    std::size_t max_bucket = 2000;  ///< Larger buckets are skipped (uninformative).
+};
+
+/// The score thresholds the hub uses unless its configuration says otherwise.
+struct threshold_spec {
+    double upper = 0.9;  ///< At or above: linked automatically.
+    double lower = 0.8;  ///< At or above (and below upper): a review item.
+};
+
+/// A loaded, checked linkage schema.
+struct linkage_schema {
+    int version = 0;                 ///< linkage_schema_version: agencies and hub must agree.
+    std::size_t filter_bits = 1024;  ///< Length of the raw CLK (a multiple of 64).
+    hardening harden = hardening::none;
+    std::vector<field_spec> fields;
+    std::vector<identifier_spec> identifiers;
+    lsh_spec lsh;
+    threshold_spec thresholds;
+    variant_table variants;
+
+    /// Bits of the encoding the hub receives (after hardening).
+    std::size_t encoded_bits() const noexcept;
+    std::size_t encoded_words() const noexcept { return encoded_bits() / 64; }
+
+    /// Loads `path` and the variant table it names (relative to it). Throws json::file_error
+    /// "file:line:column: at POINTER: message" (a startup error); never quotes a value.
+    static linkage_schema load(const std::filesystem::path& path);
+    /// As load, from a parsed document; `variants_dir` resolves the variant table's file.
+    static linkage_schema from_document(
+        const json::located_document& file,
+        std::string_view origin,
+        const std::filesystem::path& variants_dir
+    );
+    /// mappings/linkage-schema.json, or CASEBRIDGE_LINKAGE_SCHEMA when set.
+    static std::filesystem::path default_path();
+};
+
+}  // namespace casebridge::linkage

@@ -1,0 +1,135 @@
+#include "linkage/link.hpp"
+
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+namespace casebridge::linkage {
+namespace {
+
+// Records with one-word filters; scores are given directly.
+struct fixture {
+    record_set records{1};
+    std::uint32_t add(std::string_view agency, std::string key) {
+        return records.add(agency, std::move(key), encoded_record{{0}, {}});
+    }
+};
+
+const threshold_spec thresholds{0.9, 0.7};
+
+std::vector<std::uint32_t> members_with(const linkage_result& r, std::uint32_t i) {
+    return r.clusters[r.cluster_of[i]].members;
+}
+
+TEST(linkage_link, thresholds_split_links_reviews_and_nothing) {
+    fixture f;
+    const auto a1 = f.add("a", "1");
+    const auto b1 = f.add("b", "1");
+    const auto c1 = f.add("c", "1");
+    const auto a2 = f.add("a", "2");
+    const auto b2 = f.add("b", "2");
+    const auto r = link_records(
+        f.records, {{a1, b1, 0.95F}, {b1, c1, 0.90F}, {a2, b2, 0.8F}, {a1, b2, 0.5F}}, thresholds
+    );
+    EXPECT_EQ(members_with(r, a1), (std::vector<std::uint32_t>{a1, b1, c1}));  // 0.90 is "at"
+    EXPECT_EQ(members_with(r, a2), (std::vector<std::uint32_t>{a2}));
+    EXPECT_EQ(r.clusters.size(), 3U);
+    ASSERT_EQ(r.review.size(), 1U);
+    EXPECT_EQ(r.review[0].a, a2);
+    EXPECT_EQ(r.review[0].b, b2);
+    EXPECT_TRUE(r.duplicates.empty());
+    EXPECT_EQ(r.auto_links, 2U);
+}
+
+TEST(linkage_link, same_agency_records_are_reported_never_merged) {
+    fixture f;
+    const auto a1 = f.add("a", "1");
+    const auto a2 = f.add("a", "2");
+    const auto b1 = f.add("b", "1");
+    // Direct: two records of agency a.
+    auto r = link_records(f.records, {{a1, a2, 0.97F}}, thresholds);
+    EXPECT_EQ(r.clusters.size(), 3U);
+    ASSERT_EQ(r.duplicates.size(), 1U);
+    EXPECT_EQ(r.duplicates[0].a, a1);
+    EXPECT_EQ(r.duplicates[0].b, a2);
+    EXPECT_EQ(r.duplicates[0].cluster_ref, r.clusters[r.cluster_of[a1]].ref);
+    EXPECT_TRUE(r.review.empty());
+    // Through another agency: b1 links to both a1 (stronger) and a2.
+    r = link_records(f.records, {{a2, b1, 0.92F}, {a1, b1, 0.96F}}, thresholds);
+    EXPECT_EQ(members_with(r, a1), (std::vector<std::uint32_t>{a1, b1}));
+    EXPECT_EQ(members_with(r, a2), (std::vector<std::uint32_t>{a2}));
+    ASSERT_EQ(r.duplicates.size(), 1U);
+    EXPECT_EQ(r.duplicates[0].a, a1);
+    EXPECT_EQ(r.duplicates[0].b, a2);
+    ASSERT_EQ(r.review.size(), 1U);  // and the weaker cross-agency link goes to review
+    EXPECT_EQ(r.review[0].a, a2);
+    for (const auto& c : r.clusters) {
+        for (std::size_t i = 0; i + 1 < c.members.size(); ++i) {
+            EXPECT_NE(f.records.agency(c.members[i]), f.records.agency(c.members[i + 1]));
+        }
+    }
+}
+
+TEST(linkage_link, refs_are_stable_under_rerun_and_input_order) {
+    fixture f;
+    const auto a1 = f.add("a", "1");
+    const auto b1 = f.add("b", "1");
+    const auto c1 = f.add("c", "1");
+    const auto a2 = f.add("a", "2");
+    std::vector<scored_pair> pairs = {{a1, b1, 0.95F}, {c1, b1, 0.93F}, {a2, c1, 0.91F}};
+    const auto r1 = link_records(f.records, pairs, thresholds);
+    std::reverse(pairs.begin(), pairs.end());
+    const auto r2 = link_records(f.records, pairs, thresholds);
+    ASSERT_EQ(r1.clusters.size(), r2.clusters.size());
+    for (std::uint32_t i = 0; i < f.records.size(); ++i) {
+        EXPECT_EQ(r1.clusters[r1.cluster_of[i]].ref, r2.clusters[r2.cluster_of[i]].ref);
+    }
+    EXPECT_EQ(r1.clusters[r1.cluster_of[a1]].ref.size(), 17U);
+    EXPECT_EQ(r1.clusters[r1.cluster_of[a1]].ref[0], 'C');
+}
+
+TEST(linkage_link, previous_refs_survive_growth_and_report_merges_and_splits) {
+    fixture f;
+    const auto a1 = f.add("a", "1");
+    const auto b1 = f.add("b", "1");
+    const auto c1 = f.add("c", "1");
+    const auto d1 = f.add("d", "1");
+    const auto first = link_records(f.records, {{a1, b1, 0.95F}, {c1, d1, 0.95F}}, thresholds);
+    previous_refs before;
+    for (std::uint32_t i = 0; i < f.records.size(); ++i) {
+        before[ref_key(f.records, i)] = first.clusters[first.cluster_of[i]].ref;
+    }
+    const auto ref_ab = first.clusters[first.cluster_of[a1]].ref;
+    const auto ref_cd = first.clusters[first.cluster_of[c1]].ref;
+    // A new record joins: refs unchanged, no events.
+    const auto e1 = f.add("e", "1");
+    auto r = link_records(
+        f.records, {{a1, b1, 0.95F}, {c1, d1, 0.95F}, {e1, a1, 0.92F}}, thresholds, &before
+    );
+    EXPECT_EQ(r.clusters[r.cluster_of[e1]].ref, ref_ab);
+    EXPECT_EQ(r.clusters[r.cluster_of[c1]].ref, ref_cd);
+    EXPECT_TRUE(r.events.empty());
+    // The two clusters merge: one ref survives, a merge event names both.
+    r = link_records(
+        f.records, {{a1, b1, 0.95F}, {c1, d1, 0.95F}, {b1, c1, 0.91F}}, thresholds, &before
+    );
+    EXPECT_EQ(r.cluster_of[a1], r.cluster_of[d1]);
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].what, cluster_event::kind::merged);
+    EXPECT_EQ(
+        r.events[0].before,
+        (std::vector<std::string>{std::min(ref_ab, ref_cd), std::max(ref_ab, ref_cd)})
+    );
+    // A split: a1 and b1 no longer linked; one side keeps the ref, the other gets a new one.
+    r = link_records(f.records, {{c1, d1, 0.95F}}, thresholds, &before);
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].what, cluster_event::kind::split);
+    EXPECT_EQ(r.events[0].before, (std::vector<std::string>{ref_ab}));
+    const auto ra = r.clusters[r.cluster_of[a1]].ref;
+    const auto rb = r.clusters[r.cluster_of[b1]].ref;
+    EXPECT_NE(ra, rb);
+    EXPECT_TRUE(ra == ref_ab || rb == ref_ab);
+}
+
+}  // namespace
+}  // namespace casebridge::linkage
