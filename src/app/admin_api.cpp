@@ -204,6 +204,23 @@ httpd::response metrics(engine& e, const clock_source& clock) {
         o << "casebridge_last_success_timestamp_seconds{flow=\"" << prometheus_label(f->cfg->id)
           << "\"} " << f->metrics.last_success_unix.load() << "\n";
     }
+    const auto retention = std::chrono::hours(24) * e.cfg().store.retention_days;
+    auto backlog =
+        e.store().call([retention](store::store& s) { return s.awaiting_purge(retention); });
+    if (backlog) {
+        o << "# HELP casebridge_retention_records Links and deliveries of closed records "
+             "(state=closed), and of those closed past retention (state=due: removed by the "
+             "next purge).\n"
+             "# TYPE casebridge_retention_records gauge\n"
+          << "casebridge_retention_records{kind=\"links\",state=\"closed\"} "
+          << backlog->closed_links << "\n"
+          << "casebridge_retention_records{kind=\"links\",state=\"due\"} " << backlog->due_links
+          << "\n"
+          << "casebridge_retention_records{kind=\"deliveries\",state=\"closed\"} "
+          << backlog->closed_deliveries << "\n"
+          << "casebridge_retention_records{kind=\"deliveries\",state=\"due\"} "
+          << backlog->due_deliveries << "\n";
+    }
     o << "# HELP casebridge_credentials_refused 1 while a system of the flow refuses the "
          "credentials it would be sent (nothing is sent until the secret changes).\n"
          "# TYPE casebridge_credentials_refused gauge\n";

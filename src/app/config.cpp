@@ -183,6 +183,9 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
     if (st.HasMember("retention_days")) {
         c.store.retention_days = st["retention_days"].GetInt();
     }
+    if (st.HasMember("purge_every_hours")) {
+        c.store.purge_every_hours = st["purge_every_hours"].GetInt();
+    }
 
     if (doc.HasMember("admin")) {
         admin_config a;

@@ -22,6 +22,7 @@ struct store_config {
     std::filesystem::path witness_file;         ///< Checkpoint copy outside the store (optional).
     int checkpoint_every = 1000;
     int retention_days = 365;
+    int purge_every_hours = 24;  ///< The daemon's retention purge interval.
 };
 
 struct admin_config {

@@ -50,6 +50,7 @@ struct daemon_state {
     std::atomic<bool> stop_flag{false};
     std::size_t generation = 0;  ///< Bumped by a reload: old schedulers end.
     std::map<std::string, std::unique_ptr<net::steady_timer>> wakeups;
+    std::unique_ptr<net::steady_timer> purge_timer;
 
     std::shared_ptr<engine> engine_now() {
         std::lock_guard lock(engine_mutex);
@@ -106,6 +107,46 @@ struct daemon_state {
         for (auto& [id, t] : wakeups) {
             t->cancel();
         }
+        if (purge_timer && stopping) {
+            purge_timer->cancel();
+        }
+    }
+
+    /// Retention: links and deliveries of records closed longer than store.retention_days are
+    /// purged at start and then every store.purge_every_hours; each purge is logged (a chained
+    /// retention_purge entry and a log line), zero included.
+    awaitable<void> purge_schedule() {
+        purge_timer = std::make_unique<net::steady_timer>(ctx);
+        while (!stopping) {
+            auto e = engine_now();
+            if (e) {
+                const auto& sc = e->cfg().store;
+                const auto retention = std::chrono::hours(24) * sc.retention_days;
+                auto purge = [retention](store::store& s) {
+                    return s.purge(retention, store::token("casebridge"));
+                };
+                auto done = co_await e->store().run(std::move(purge));
+                if (done) {
+                    log.info(
+                        "store.purged",
+                        "retention purge: links and deliveries of records closed past retention",
+                        {.counts =
+                             {{"links", done->links},
+                              {"deliveries", done->deliveries},
+                              {"retention_days", sc.retention_days},
+                              {"log_seq", done->log_seq}}}
+                    );
+                } else {
+                    log.error(
+                        "store.purge_failed", "retention purge failed", {.error = done.error()}
+                    );
+                }
+                purge_timer->expires_after(std::chrono::hours(sc.purge_every_hours));
+            } else {
+                purge_timer->expires_after(std::chrono::minutes(1));  // reloading
+            }
+            co_await purge_timer->async_wait(use_nothrow);
+        }
     }
 
     bool any_running() {
@@ -158,9 +199,8 @@ struct daemon_state {
             const std::string what = e.what();
             if (const auto at = what.find(": at "); at != std::string::npos) {
                 const auto col = what.rfind(':', at - 1);
-                const auto line = col == std::string::npos || col == 0
-                                      ? std::string::npos
-                                      : what.rfind(':', col - 1);
+                const auto line = col == std::string::npos || col == 0 ? std::string::npos
+                                                                       : what.rfind(':', col - 1);
                 if (line != std::string::npos) {
                     const auto n = std::strtoll(what.c_str() + line + 1, nullptr, 10);
                     if (n > 0) {
@@ -291,66 +331,65 @@ int run_daemon(
         };
         // Called on the admin server's thread: the checks are quick store reads; the retry
         // itself runs on the daemon's io_context and answers through `done`.
-        actx.retry_dead_letter = [&d](
-                                     std::int64_t id,
-                                     std::function<void(unsigned, std::string)> done
-                                 ) {
-            auto e = d.engine_now();
-            if (!e) {
-                done(503, {});
-                return;
-            }
-            auto letter = e->store().call([id](store::store& s) { return s.get_dead_letter(id); });
-            if (!letter || !*letter) {
-                done(404, {});
-                return;
-            }
-            auto* slot = e->find((*letter)->flow.str());
-            if (slot == nullptr) {
-                done(404, {});
-                return;
-            }
-            if (slot->running.exchange(true)) {
-                done(409, {});  // one thing at a time per flow: its run holds the record
-                return;
-            }
-            // The coroutine holds the engine (a reload may replace it) and the flow's slot.
-            auto retry = [](std::shared_ptr<engine> keep, flow_slot* s, std::int64_t letter_id
-                         ) -> awaitable<result<sync::record_report>> {
-                auto r = co_await s->runner->retry_dead_letter(letter_id);
-                s->running = false;
-                (void)keep;
-                co_return r;
-            };
-            net::co_spawn(
-                d.ctx,
-                retry(e, slot, id),
-                [done, slot](std::exception_ptr ex, result<sync::record_report> r) {
-                    if (ex) {
-                        slot->running = false;
-                        done(500, {});
-                        return;
-                    }
-                    if (!r) {
-                        done(502, {});
-                        return;
-                    }
-                    rapidjson::StringBuffer sb;
-                    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-                    w.StartObject();
-                    w.Key("source_id");
-                    w.String(r->source_id.c_str());
-                    w.Key("outcome");
-                    w.String(r->outcome.c_str());
-                    w.Key("reason");
-                    w.String(r->reason.c_str());
-                    w.Key("target_id");
-                    w.String(r->target_id.c_str());
-                    w.EndObject();
-                    done(200, std::string(sb.GetString(), sb.GetSize()));
+        actx.retry_dead_letter =
+            [&d](std::int64_t id, std::function<void(unsigned, std::string)> done) {
+                auto e = d.engine_now();
+                if (!e) {
+                    done(503, {});
+                    return;
                 }
-            );
-        };
+                auto letter =
+                    e->store().call([id](store::store& s) { return s.get_dead_letter(id); });
+                if (!letter || !*letter) {
+                    done(404, {});
+                    return;
+                }
+                auto* slot = e->find((*letter)->flow.str());
+                if (slot == nullptr) {
+                    done(404, {});
+                    return;
+                }
+                if (slot->running.exchange(true)) {
+                    done(409, {});  // one thing at a time per flow: its run holds the record
+                    return;
+                }
+                // The coroutine holds the engine (a reload may replace it) and the flow's slot.
+                auto retry = [](std::shared_ptr<engine> keep, flow_slot* s, std::int64_t letter_id
+                             ) -> awaitable<result<sync::record_report>> {
+                    auto r = co_await s->runner->retry_dead_letter(letter_id);
+                    s->running = false;
+                    (void)keep;
+                    co_return r;
+                };
+                net::co_spawn(
+                    d.ctx,
+                    retry(e, slot, id),
+                    [done, slot](std::exception_ptr ex, result<sync::record_report> r) {
+                        if (ex) {
+                            slot->running = false;
+                            done(500, {});
+                            return;
+                        }
+                        if (!r) {
+                            done(502, {});
+                            return;
+                        }
+                        rapidjson::StringBuffer sb;
+                        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+                        w.StartObject();
+                        w.Key("source_id");
+                        w.String(r->source_id.c_str());
+                        w.Key("outcome");
+                        w.String(r->outcome.c_str());
+                        w.Key("reason");
+                        w.String(r->reason.c_str());
+                        w.Key("target_id");
+                        w.String(r->target_id.c_str());
+                        w.EndObject();
+                        done(200, std::string(sb.GetString(), sb.GetSize()));
+                    }
+                );
+            };
         try {
             admin = std::make_unique<httpd::server>(a.host, a.port, admin_service(actx));
         } catch (const std::exception& e) {
@@ -395,6 +434,7 @@ int run_daemon(
         );
     });
     d.start_schedulers();
+    net::co_spawn(d.ctx, d.purge_schedule(), net::detached);
     log.info("started", "casebridge is running");
     if (options.on_started) {
         options.on_started();

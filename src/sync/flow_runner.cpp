@@ -18,8 +18,8 @@
 #include "mapping/mapping.hpp"
 #include "policy/decision.hpp"
 #include "policy/policy.hpp"
-#include "store/crypto.hpp"
 #include "store/credential_refusals.hpp"
+#include "store/crypto.hpp"
 #include "store/store_thread.hpp"
 
 namespace casebridge::sync {
@@ -239,9 +239,7 @@ struct flow_runner::impl {
                 continue;
             }
             const store::token system = token_or_hash(name);
-            auto look = [system](store::store& s) {
-                return store::refused_credentials(s, system);
-            };
+            auto look = [system](store::store& s) { return store::refused_credentials(s, system); };
             auto stored = co_await st->run(std::move(look));
             if (!stored || !*stored) {
                 continue;
@@ -618,8 +616,11 @@ struct flow_runner::impl {
         rec.body.CopyFrom(it.out_body, rec.body.GetAllocator());
 
         const bool needs_lookup = !it.target && !b.target->idempotent_create();
-        // An attempt without a recorded outcome (a crash, a lost response): look first.
-        bool look = needs_lookup && it.prior.has_value();
+        // A target whose creates are not idempotent (PING) is asked first, every time: an
+        // attempt without a recorded outcome (a crash, a lost response) leaves a delivery row
+        // behind, but a retention purge or a restore from an older backup leaves nothing, and
+        // the record must still be found, never created twice. One look-up per new record.
+        bool look = needs_lookup;
         int attempt = 0;
         for (;;) {
             if (look) {

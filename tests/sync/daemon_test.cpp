@@ -323,6 +323,61 @@ TEST_F(daemon_test, refused_credentials_are_not_sent_again_until_the_secret_chan
     EXPECT_EQ(to->case_count(), eligible_ids().size());
 }
 
+// Retention without an operator: the daemon purges at start (and on its schedule), logs the
+// purge with its counts, and /metrics shows what closed records remain and what is due.
+TEST_F(daemon_test, the_daemon_purges_records_closed_past_retention_and_reports_the_backlog) {
+    {
+        auto s =
+            store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
+        ASSERT_TRUE(s);
+        const auto now = system_clock_source::instance().now();
+        const store::record_id old_case{"cpims-a", "case-closed-long-ago"};
+        const store::record_id recent_case{"cpims-a", "case-closed-last-week"};
+        ASSERT_TRUE(s->link(old_case, {"cpims-b", "target-of-old"}));
+        ASSERT_TRUE(s->link(recent_case, {"cpims-b", "target-of-recent"}));
+        ASSERT_TRUE(s->mark_closed(old_case, now - std::chrono::hours(24 * 400)));
+        ASSERT_TRUE(s->mark_closed(recent_case, now - std::chrono::hours(24 * 7)));
+    }
+    auto d = test::child::start({"run", "--config", config.string(), "--shutdown-grace", "5"});
+    ASSERT_TRUE(d.running());
+    std::string admin = d.line();
+    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
+    admin = admin.substr(7);
+    ASSERT_EQ(d.line(), "running");
+    std::string body;
+    for (int i = 0; i < 50; ++i) {
+        auto m = test::run_awaitable(call("GET", admin + "/metrics", admin_token));
+        ASSERT_TRUE(m);
+        body = m->body;
+        if (body.find("casebridge_retention_records{kind=\"links\",state=\"closed\"} 1") !=
+            std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_NE(
+        body.find("casebridge_retention_records{kind=\"links\",state=\"closed\"} 1"),
+        std::string::npos
+    ) << body;
+    EXPECT_NE(
+        body.find("casebridge_retention_records{kind=\"links\",state=\"due\"} 0"), std::string::npos
+    ) << body;
+    std::string logs;
+    d.stop(SIGTERM, &logs);
+    const auto at = logs.find("\"store.purged\"");
+    ASSERT_NE(at, std::string::npos) << logs;
+    const auto entry = logs.substr(at, logs.find('\n', at) - at);
+    EXPECT_NE(entry.find("\"links\":1"), std::string::npos) << entry;
+    auto s = store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
+    ASSERT_TRUE(s);
+    auto gone = s->linked({"cpims-a", "case-closed-long-ago"}, store::token("cpims-b"));
+    ASSERT_TRUE(gone);
+    EXPECT_FALSE(*gone) << "the link of a case closed 400 days ago survived";
+    auto kept = s->linked({"cpims-a", "case-closed-last-week"}, store::token("cpims-b"));
+    ASSERT_TRUE(kept);
+    EXPECT_TRUE(*kept);
+}
+
 TEST_F(daemon_test, unknown_flow_is_a_usage_error) {
     const auto r = test::run_cli({"flow", "run", "nope", "--config", config.string()});
     EXPECT_EQ(r.code, 2);

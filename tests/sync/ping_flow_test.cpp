@@ -234,6 +234,48 @@ TEST_F(ping_flow_test, an_edit_after_referral_keeps_the_referral_and_dead_letter
     EXPECT_TRUE(kept);
 }
 
+// After a retention purge (or a restore from an older backup) the store knows nothing of the
+// referrals it made; changed cases come back as creates, and each is found at PING by its
+// correlation key instead of being referred a second time.
+TEST_F(ping_flow_test, a_case_whose_referral_was_purged_is_found_not_referred_again) {
+    start({});
+    auto first = run_flow();
+    ASSERT_FALSE(first.error) << *first.error;
+    ASSERT_GT(first.counts.sent, 0);
+    const auto referrals = ping->referral_count();
+    std::set<std::string> referred;
+    for (const auto& r : first.records) {
+        if (r.outcome == "sent") {
+            referred.insert(r.source_id.substr(0, r.source_id.find('~')));
+        }
+    }
+    // Everything the store knew of these deliveries is gone, as after a purge.
+    auto forget = [](store::store& s) -> result<void> {
+        for (const char* sql : {"DELETE FROM links", "DELETE FROM deliveries"}) {
+            if (auto r = s.database().exec(sql); !r) {
+                return r;
+            }
+        }
+        return {};
+    };
+    ASSERT_TRUE(st->call(forget));
+    for (const auto& id : referred) {
+        external_record edit;
+        edit.stream = "cases";
+        edit.remote_id = id;
+        edit.body = std::move(*json::parse(R"({"risk_level": "high"})"));
+        auto fut = net::co_spawn(ctx, source->push(std::move(edit)), net::use_future);
+        ctx.restart();
+        ctx.run();
+        ASSERT_TRUE(fut.get());
+    }
+    clock.advance(5s);
+    auto second = run_flow();
+    ASSERT_FALSE(second.error) << *second.error;
+    EXPECT_EQ(ping->referral_count(), referrals) << "a purged referral was made again";
+    expect_no_duplicate_referrals();
+}
+
 TEST_F(ping_flow_test, only_rows_whose_implementing_agency_is_unhcr_are_referred) {
     start({}, row_filter{"/service_implementing_agency", {"agency-unhcr"}});
     auto first = run_flow();
