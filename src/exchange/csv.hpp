@@ -52,8 +52,8 @@ struct csv_table {
 };
 
 /// Parses `text` strictly: optional BOM; CRLF or LF; RFC 4180 quoting (fields may span
-/// lines); valid UTF-8 without NUL bytes; every row with exactly the header's number of fields; no empty header
-/// names or duplicates. A final line end is optional; blank lines are errors.
+/// lines); valid UTF-8 without NUL bytes; every row with exactly the header's number of fields; no
+/// empty header names or duplicates. A final line end is optional; blank lines are errors.
 boost::system::result<csv_table, csv_error> parse_csv(std::string_view text);
 
 /// Byte offset of the first invalid UTF-8 sequence (overlong, surrogate, over U+10FFFF,

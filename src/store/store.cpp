@@ -661,8 +661,7 @@ result<ack_state> store::acknowledgement_of(const token& flow, const record_id& 
     if (!*got) {
         return ack_state::awaiting;
     }
-    return answer->column_text(0) == "acknowledged" ? ack_state::acknowledged
-                                                    : ack_state::rejected;
+    return answer->column_text(0) == "acknowledged" ? ack_state::acknowledged : ack_state::rejected;
 }
 
 result<std::optional<record_id>> store::linked(

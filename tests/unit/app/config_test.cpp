@@ -271,8 +271,9 @@ TEST_F(example_config, an_admin_api_beyond_loopback_needs_an_explicit_key_and_is
     const auto r =
         test::run_cli({"check", "--config", dir_.write("config/wide.jsonc", text).string()});
     EXPECT_EQ(r.code, 0) << r.err;
-    EXPECT_NE(r.out.find("note      admin.listen 0.0.0.0:8470 is beyond loopback"), std::string::npos)
-        << r.out;
+    EXPECT_NE(
+        r.out.find("note      admin.listen 0.0.0.0:8470 is beyond loopback"), std::string::npos
+    ) << r.out;
     EXPECT_EQ(load_with(listen, "\"listen\": \"127.0.0.2:8470\""), "ok");
 }
 
