@@ -1,4 +1,6 @@
 // `casebridge log verify|export|show|public-key` and `casebridge store purge`.
+#include <array>
+#include <cstdlib>
 #include <filesystem>
 #include <ostream>
 #include <string_view>
@@ -10,25 +12,65 @@
 #include "core/clock.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
+#include "store/migrations.hpp"
 #include "store/store.hpp"
 
 namespace casebridge::cli {
 
 namespace {
 
-/// Opens an existing store file (never creates one). Writes the reason to `io.err`.
+/// The tables the log commands read.
+constexpr std::array<std::string_view, 3> log_tables = {"transfer_log", "checkpoints", "cursors"};
+
+/// Opens an existing store file for reading (never creates it, never writes to it) and checks
+/// that it is a store this build can read: not empty, a known schema version, the log's
+/// tables present. Writes the reason to `io.err`.
 std::optional<store::db> open_existing(
     std::string_view command, const std::string& path, command_io& io
 ) {
-    if (!std::filesystem::is_regular_file(path)) {
-        io.err << "casebridge " << command << ": " << path << ": no such store file\n";
+    const auto refuse = [&](const std::string& why) {
+        io.err << "casebridge " << command << ": " << path << ": " << why << '\n';
         return std::nullopt;
+    };
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        return refuse("no such store file");
     }
-    auto d = store::db::open(path);
+    if (std::filesystem::file_size(path, ec) == 0 && !ec) {
+        return refuse("the file is empty (0 bytes): not a casebridge store");
+    }
+    auto d = store::db::open_read_only(path);
     if (!d) {
-        io.err << "casebridge " << command << ": " << path << ": cannot open the store ("
-               << d.error().message() << ")\n";
-        return std::nullopt;
+        return refuse("cannot open the store (" + d.error().message() + ")");
+    }
+    const auto version_text = d->pragma("user_version");
+    if (!version_text) {
+        return refuse("not a readable SQLite database (" + d->last_error() + ")");
+    }
+    const int version = std::atoi(version_text->c_str());
+    if (version <= 0) {
+        return refuse("not a casebridge store (no schema version)");
+    }
+    if (version > store::schema_version()) {
+        return refuse(
+            "schema version " + std::to_string(version) + " is newer than this casebridge reads (" +
+            std::to_string(store::schema_version()) +
+            "): use the casebridge that wrote it, or a newer one"
+        );
+    }
+    for (const auto table : log_tables) {
+        auto s = d->prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+        if (!s) {
+            return refuse("cannot read the schema (" + d->last_error() + ")");
+        }
+        s->bind(1, table);
+        const auto found = s->step();
+        if (!found || !*found) {
+            return refuse(
+                "schema version " + std::to_string(version) + " but no table " +
+                std::string(table) + ": a damaged store, or not a casebridge store"
+            );
+        }
     }
     return std::move(*d);
 }
@@ -104,7 +146,8 @@ int run_log_verify(const parsed_args& args, command_io& io) {
     }
     auto r = store::verify(*d, options);
     if (!r) {
-        io.err << "casebridge log verify: " << path << ": " << r.error().message() << '\n';
+        io.err << "casebridge log verify: " << path << ": " << r.error().message() << " ("
+               << d->last_error() << ")\n";
         return exit_error;
     }
     if (!r->ok) {

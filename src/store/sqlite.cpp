@@ -42,6 +42,20 @@ result<db> db::open(const std::filesystem::path& path) {
     return d;
 }
 
+result<db> db::open_read_only(const std::filesystem::path& path) {
+    sqlite3* handle = nullptr;
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    db d(handle, path);
+    if (rc != SQLITE_OK) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    sqlite3_extended_result_codes(handle, 1);
+    sqlite3_busy_timeout(handle, busy_timeout_ms);
+    STORE_TRY(d.exec("PRAGMA query_only=ON"));
+    return d;
+}
+
 db::db(db&& other) noexcept
     : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)) {}
 

@@ -22,6 +22,10 @@ public:
     /// Opens (creating if needed) `path` with WAL, synchronous=FULL, foreign_keys=ON and a
     /// busy timeout; the file is created with mode 0600. Errors: errc::store_failed.
     static result<db> open(const std::filesystem::path& path);
+    /// Opens an existing `path` for reading only (log verify, export, show): never creates it,
+    /// never writes to it (SQLite may add the -wal and -shm files a WAL reader needs beside
+    /// it). Errors: errc::store_failed.
+    static result<db> open_read_only(const std::filesystem::path& path);
 
     db(db&& other) noexcept;
     db& operator=(db&& other) noexcept;
