@@ -5,8 +5,9 @@
 //   - candidate generation on two agencies' caseloads: wall time, pairs, share of true pairs
 //     kept, memory per record.
 //   build/release/tests/bench/casebridge_linkage_bench
-//   CASEBRIDGE_LINKAGE_CHILDREN=10000 (quality set), CASEBRIDGE_LINKAGE_SCALE=100000 (records
-//   per agency in the candidate run) change the sizes.
+//   CASEBRIDGE_LINKAGE_CHILDREN=10000 (quality set), CASEBRIDGE_LINKAGE_SCALE=50000 (records
+//   per agency in the candidate run; 100000 needs several GB for the candidate pairs) change
+//   the sizes.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -156,7 +157,7 @@ void print_quality_table() {
 
 // Two agencies of `scale` records each, overlapping by about a third.
 void print_candidate_run() {
-    const std::size_t scale = env_size("CASEBRIDGE_LINKAGE_SCALE", 100000);
+    const std::size_t scale = env_size("CASEBRIDGE_LINKAGE_SCALE", 50000);
     test::linkage_gen::options o;
     o.seed = 99;
     o.agencies = {"agency_a", "agency_b"};
