@@ -360,6 +360,13 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
                     "no DPISP profile \"" + fc.profile + "\" in " + c.policies.string()
                 );
             }
+            if (!p->unavailable_key.empty()) {
+                l.fail(
+                    at + "/profile",
+                    "profile \"" + fc.profile +
+                        "\" pseudonymises with a key that cannot be had: " + p->unavailable_key
+                );
+            }
             if (policy::to_string(p->purpose_) != fc.purpose) {
                 l.fail(
                     at + "/purpose",

@@ -29,6 +29,10 @@ int run_policy_check(const parsed_args& args, command_io& io) {
     for (const auto& p : set.profiles()) {
         io.out << p.id << " v" << p.version << " (" << policy::to_string(p.purpose_) << " to "
                << p.recipient << ") " << p.hash << '\n';
+        if (!p.unavailable_key.empty()) {
+            io.out << "  note: its pseudonym key cannot be had, so no flow can use it yet: "
+                   << p.unavailable_key << '\n';
+        }
     }
     return exit_ok;
 }
@@ -46,6 +50,11 @@ int run_policy_explain(const parsed_args& args, command_io& io) {
             io.err << ' ' << q.id;
         }
         io.err << ")\n";
+        return exit_error;
+    }
+    if (!p->unavailable_key.empty()) {
+        io.err << "casebridge policy explain: profile \"" << id
+               << "\" pseudonymises with a key that cannot be had: " << p->unavailable_key << "\n";
         return exit_error;
     }
     std::string origin = "<stdin>";

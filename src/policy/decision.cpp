@@ -237,6 +237,9 @@ private:
     }
 
     bool transform(const field_rule& rule, const value& in, value& out, const std::string& path) {
+        if (!rule.pseudonym_key_id.empty() && !rule.pseudonym_key) {
+            return false;  // no key, no value (decide() refuses such a profile before this)
+        }
         if (rule.pseudonym_key) {
             const auto one = [&](const value& v, value& o) {
                 std::string text;
@@ -351,6 +354,10 @@ result<decision> decide(
 ) {
     if (!record.IsObject()) {
         CASEBRIDGE_RETURN_ERROR(errc::bad_payload);
+    }
+    if (!p.unavailable_key.empty()) {
+        // Never share a field unpseudonymised because its key is missing.
+        CASEBRIDGE_RETURN_ERROR(errc::invalid_config);
     }
     decision d;
     d.profile_id = p.id;

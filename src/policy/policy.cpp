@@ -57,6 +57,12 @@ struct resolved_path {
     std::string row_name;
 };
 
+/// A pseudonym key as loaded: its material, or why it cannot be had.
+struct loaded_key {
+    std::shared_ptr<const std::string> material;
+    std::string problem;
+};
+
 class profile_compiler {
 public:
     profile_compiler(
@@ -64,7 +70,7 @@ public:
         const canonical_catalogue& catalogue,
         const std::vector<age_band>& default_bands,
         const std::vector<location_level>& levels,
-        const std::map<std::string, std::shared_ptr<const std::string>, std::less<>>& keys
+        const std::map<std::string, loaded_key, std::less<>>& keys
     )
         : report_(report),
           catalogue_(catalogue),
@@ -274,7 +280,7 @@ private:
                 at, "\"" + path + "\" is " + what + " but not in \"share\" (list it there too)"
             );
         }
-        if (rule.pseudonym_key || rule.generalise) {
+        if (!rule.pseudonym_key_id.empty() || rule.generalise) {
             report_.fail(at, "\"" + path + "\" already has a pseudonymise or generalise rule");
         }
         last_type_ = r.row != nullptr ? r.row->type : r.top->type;
@@ -293,8 +299,11 @@ private:
                     ep + "/key", "unknown key \"" + key_id + "\" (define it under /pseudonym_keys)"
                 );
             }
-            rule.pseudonym_key = key->second;
+            rule.pseudonym_key = key->second.material;
             rule.pseudonym_key_id = key_id;
+            if (!key->second.material && p.unavailable_key.empty()) {
+                p.unavailable_key = key->second.problem;
+            }
             rule.pseudonym_prefix = list[i].HasMember("prefix") ? str(list[i]["prefix"]) : "psn-";
         }
     }
@@ -483,7 +492,7 @@ private:
     const canonical_catalogue& catalogue_;
     const std::vector<age_band>& default_bands_;
     const std::vector<location_level>& levels_;
-    const std::map<std::string, std::shared_ptr<const std::string>, std::less<>>& keys_;
+    const std::map<std::string, loaded_key, std::less<>>& keys_;
     std::vector<std::string> share_entries_;
     field_type last_type_ = field_type::string;
 };
@@ -586,13 +595,18 @@ policy_set policy_set::from_document(
             levels.push_back(std::move(level));
         }
     }
-    std::map<std::string, std::shared_ptr<const std::string>, std::less<>> keys;
+    std::map<std::string, loaded_key, std::less<>> keys;
     if (doc.HasMember("pseudonym_keys")) {
         for (const auto& k : doc["pseudonym_keys"].GetObject()) {
             const std::string id = str(k.name);
-            keys.emplace(
-                id, load_key(k.value, "/pseudonym_keys/" + json::escape_pointer_token(id), report)
-            );
+            loaded_key lk;
+            try {
+                lk.material =
+                    load_key(k.value, "/pseudonym_keys/" + json::escape_pointer_token(id), report);
+            } catch (const json::file_error& e) {
+                lk.problem = e.what();  // matters only to the profiles that use this key
+            }
+            keys.emplace(id, std::move(lk));
         }
     }
 

@@ -87,6 +87,11 @@ struct profile {
     bool notify_on_withdrawal = false;
     std::map<std::string, field_rule, std::less<>> fields;  ///< Top-level rules by name.
     std::string hash;  ///< "sha256:" + hex of the profile's canonical JSON.
+    /// Why a pseudonym key this profile needs cannot be had ("file:line:column: at POINTER:
+    /// message"), or empty. Keys are loaded with the file, but a missing one only matters to
+    /// the profiles that use it: a flow under such a profile is refused at load, and decide()
+    /// refuses it.
+    std::string unavailable_key;
 };
 
 /// Where the key of a pseudonym comes from. Resolved at load; the material never leaves memory.

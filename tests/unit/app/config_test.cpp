@@ -190,7 +190,9 @@ TEST_F(example_config, acknowledgement_flows_take_no_profile_or_mappings) {
 }
 
 TEST_F(example_config, schema_errors_name_line_and_pointer) {
-    const auto msg = load_with("\"batch_size\": 100,", "\"batch_size\": 100, \"batchsize\": 3,");
+    const auto msg = load_with(
+        "\"profile\": \"referral-unhcr\",", "\"profile\": \"referral-unhcr\", \"batchsize\": 3,"
+    );
     EXPECT_NE(msg.find("at /flows/0/batchsize: unknown property \"batchsize\""), std::string::npos)
         << msg;
     EXPECT_EQ(msg.rfind("casebridge.jsonc:", 0), 0u) << msg;
@@ -252,6 +254,21 @@ TEST_F(example_config, the_admin_port_and_address_are_checked) {
     ASSERT_TRUE(c.admin);
     EXPECT_EQ(c.admin->host, "::1");
     EXPECT_EQ(c.admin->port, 8471);
+}
+
+// The shipped policies name a pseudonym key for the IMO profile only: a deployment whose flows
+// do not use that profile needs no such key; one that does is refused, naming the flow.
+TEST_F(example_config, a_pseudonym_key_is_needed_only_by_flows_whose_profile_uses_it) {
+    ::unsetenv("CASEBRIDGE_PSEUDONYM_KEY");
+    EXPECT_EQ(load_with(), "ok");
+    const auto msg =
+        load_with("\"profile\": \"caseload-dss\"", "\"profile\": \"imo-harmonisation\"");
+    EXPECT_NE(
+        msg.find("/profile: profile \"imo-harmonisation\" pseudonymises with a key"),
+        std::string::npos
+    ) << msg;
+    EXPECT_NE(msg.find("CASEBRIDGE_PSEUDONYM_KEY is not set"), std::string::npos) << msg;
+    ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef-test", 1);
 }
 
 TEST_F(example_config, an_admin_api_beyond_loopback_needs_an_explicit_key_and_is_noted) {

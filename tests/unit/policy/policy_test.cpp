@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "policy/decision.hpp"
 #include "policy_fixture.hpp"
 #include "support/temp_dir.hpp"
 
@@ -140,11 +141,37 @@ TEST(policy_set, missing_key_reference) {
     ) << msg;
 }
 
+/// Loads `text` and returns why the first profile's pseudonym key cannot be had ("" when it
+/// can; "failed: ..." when the file does not load).
+std::string key_problem(const std::string& text) {
+    test::temp_dir dir;
+    const auto path = dir.write("policies.json", text);
+    try {
+        const auto set = policy_set::load(path, catalogue());
+        return set.profiles().at(0).unavailable_key;
+    } catch (const json::file_error& e) {
+        return std::string("failed: ") + e.what();
+    }
+}
+
+// A key that cannot be had matters only to the profiles that use it: the file loads (so a
+// deployment that never uses that profile needs no such key), the profile says why, and
+// decide() refuses it rather than share a value unpseudonymised.
 TEST(policy_set, key_material_problems) {
+    const std::string uses_k =
+        basis +
+        "      \"share\": [\"/case_id\"],\n      \"pseudonymise\": [{\"field\": "
+        "\"/case_id\", \"key\": \"k\"}]";
     ::unsetenv("CASEBRIDGE_TEST_UNSET_KEY");
-    auto msg = load_error(policy_text(
-        basis + "      \"share\": [\"/case_id\"]",
-        "  \"pseudonym_keys\": {\"k\": {\"env\": \"CASEBRIDGE_TEST_UNSET_KEY\"}},\n"
+    EXPECT_EQ(
+        key_problem(policy_text(
+            basis + "      \"share\": [\"/case_id\"]",
+            "  \"pseudonym_keys\": {\"k\": {\"env\": \"CASEBRIDGE_TEST_UNSET_KEY\"}},\n"
+        )),
+        ""
+    ) << "a profile that does not use the key is not affected";
+    auto msg = key_problem(policy_text(
+        uses_k, "  \"pseudonym_keys\": {\"k\": {\"env\": \"CASEBRIDGE_TEST_UNSET_KEY\"}},\n"
     ));
     EXPECT_NE(
         msg.find(
@@ -152,10 +179,10 @@ TEST(policy_set, key_material_problems) {
         ),
         std::string::npos
     ) << msg;
+    EXPECT_EQ(msg.find("failed:"), std::string::npos) << msg;
     ::setenv("CASEBRIDGE_TEST_SHORT_KEY", "short", 1);
-    msg = load_error(policy_text(
-        basis + "      \"share\": [\"/case_id\"]",
-        "  \"pseudonym_keys\": {\"k\": {\"env\": \"CASEBRIDGE_TEST_SHORT_KEY\"}},\n"
+    msg = key_problem(policy_text(
+        uses_k, "  \"pseudonym_keys\": {\"k\": {\"env\": \"CASEBRIDGE_TEST_SHORT_KEY\"}},\n"
     ));
     EXPECT_NE(msg.find("key is shorter than 32 bytes"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("short\""), std::string::npos) << "key material must not be echoed: " << msg;
@@ -165,11 +192,23 @@ TEST(policy_set, key_material_problems) {
     std::filesystem::permissions(
         key, std::filesystem::perms::others_read, std::filesystem::perm_options::add
     );
-    msg = load_error(policy_text(
-        basis + "      \"share\": [\"/case_id\"]",
-        "  \"pseudonym_keys\": {\"k\": {\"file\": \"" + key.string() + "\"}},\n"
+    msg = key_problem(policy_text(
+        uses_k, "  \"pseudonym_keys\": {\"k\": {\"file\": \"" + key.string() + "\"}},\n"
     ));
     EXPECT_NE(msg.find("is readable by group or others"), std::string::npos) << msg;
+
+    // decide() refuses the profile: nothing is shared without its pseudonym.
+    const auto path = dir.write(
+        "p.json",
+        policy_text(
+            uses_k, "  \"pseudonym_keys\": {\"k\": {\"env\": \"CASEBRIDGE_TEST_UNSET_KEY\"}},\n"
+        )
+    );
+    const auto set = policy_set::load(path, catalogue());
+    auto record = json::parse(R"({"case_id": "CASE-1", "consent_for_services": true})");
+    ASSERT_TRUE(record);
+    auto d = decide(set.profiles().at(0), *record, std::chrono::system_clock::now(), std::nullopt);
+    EXPECT_FALSE(d);
 }
 
 TEST(policy_set, pseudonymised_field_must_be_shared) {
