@@ -46,6 +46,9 @@ std::vector<std::string> render_consent(const value* v) {
         return "#text";
     };
     if (v->IsArray()) {
+        if (v->Empty()) {
+            return {"#empty"};  // an explicit empty list (nobody to share with), not an absence
+        }
         std::vector<std::string> out;
         for (const auto& e : v->GetArray()) {
             out.push_back(code(e));

@@ -242,6 +242,23 @@ TEST(decide, records_the_consent_values_it_read) {
     EXPECT_EQ(read["disclosure_other_orgs"], v{"true"});
     EXPECT_EQ(read["consent_info_sharing"], (v{"unhcr", "authorities", "other_organizations"}));
     EXPECT_EQ(read.count("name_first"), 0u);
+
+    // An explicit empty list is not an absent field: the log tells them apart.
+    set(rec, "consent_info_sharing", rapidjson::Value(rapidjson::kArrayType));
+    const auto empty = run("referral-unhcr", rec);
+    EXPECT_FALSE(empty.share);
+    read.clear();
+    for (const auto& c : empty.consent_values) {
+        read[c.field] = c.values;
+    }
+    EXPECT_EQ(read["consent_info_sharing"], v{"#empty"});
+    rec.RemoveMember("consent_info_sharing");
+    const auto absent = run("referral-unhcr", rec);
+    read.clear();
+    for (const auto& c : absent.consent_values) {
+        read[c.field] = c.values;
+    }
+    EXPECT_EQ(read["consent_info_sharing"], v{"#absent"});
 }
 
 TEST(decide, consent_given_as_a_string_is_not_consent) {
