@@ -15,6 +15,7 @@
 #include "json/json_schema.hpp"
 #include "mapping/mapping.hpp"
 #include "policy/policy.hpp"
+#include "store/crypto.hpp"
 
 namespace casebridge::app {
 namespace {
@@ -167,6 +168,27 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
     c.store.signing_key_file = l.secret_file(st["signing_key_file"], "/store/signing_key_file");
     c.store.identifier_key_file =
         l.secret_file(st["identifier_key_file"], "/store/identifier_key_file");
+    // Their contents too, so that `check` fails where the daemon would (never quoting them).
+    if (!store::signer::from_pem_file(c.store.signing_key_file)) {
+        l.fail(
+            "/store/signing_key_file",
+            "\"" + c.store.signing_key_file.string() +
+                "\" is not an Ed25519 private key in PEM (make one with: openssl genpkey "
+                "-algorithm ed25519)"
+        );
+    }
+    if (const auto k = store::keyed_hasher::from_file(c.store.identifier_key_file); !k) {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(c.store.identifier_key_file, ec);
+        l.fail(
+            "/store/identifier_key_file",
+            "\"" + c.store.identifier_key_file.string() + "\" " +
+                (k.error() == errc::invalid_config && !ec
+                     ? "holds " + std::to_string(size) +
+                           " bytes; an identifier key needs at least 32 (e.g. openssl rand -hex 32)"
+                     : std::string("cannot be read"))
+        );
+    }
     if (st.HasMember("witness_file")) {
         c.store.witness_file = l.resolve(str(st["witness_file"]));
         const auto wdir = c.store.witness_file.parent_path();

@@ -32,7 +32,9 @@ const std::vector<command_spec>& commands() {
                 "traffic: the schema; that flows name existing systems and DPISP profiles of the\n"
                 "same purpose; that the catalogue and policies load; that mapping files exist;\n"
                 "that every secret file exists and is readable by its owner only, and every\n"
-                "secret environment variable is set; that the store's folder is writable.\n"
+                "secret environment variable is set; that the store's signing key is an Ed25519\n"
+                "private key (PEM) and its identifier key at least 32 bytes; that the store's\n"
+                "folder is writable.\n"
                 "Errors name file:line:column and the JSON Pointer (exit 1).",
             .options = {{"config", "FILE", "the configuration file", true}},
             .run = run_check,
@@ -417,6 +419,8 @@ std::string help_text(const command_spec& c) {
     s << "\nExit codes: 0 ok, 1 error, 2 usage";
     if (c.name == "mapping apply") {
         s << ", 3 record held";
+    } else if (c.name == "flow run" || c.name == "caseload-transfer execute") {
+        s << ", 3 records held (dead-lettered)";
     }
     s << ".\n";
     return s.str();
@@ -436,7 +440,8 @@ std::string overview_text() {
         s << "  " << c.name << std::string(width - c.name.size() + 2, ' ') << c.summary << '\n';
     }
     s << "\nRun 'casebridge COMMAND --help' for a command's options.\n"
-         "Exit codes: 0 ok, 1 error, 2 usage, 3 record held (mapping apply).\n";
+         "Exit codes: 0 ok, 1 error, 2 usage, 3 record held (mapping apply, flow run,\n"
+         "caseload-transfer execute).\n";
     return s.str();
 }
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include "json/json.hpp"
+#include "store/crypto.hpp"
 #include "support/run_cli.hpp"
 #include "support/temp_dir.hpp"
 
@@ -48,6 +49,8 @@ protected:
               "dss-zip-passphrase"}) {
             dir_.write(std::string("secrets/") + s, "not-a-real-secret-but-long-enough-0123456789");
         }
+        // `check` reads the store keys: the signing key must be a real one.
+        dir_.write("secrets/checkpoint-signing.pem", store::signer::generate().private_key_pem());
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef-test", 1);
     }
 
@@ -112,6 +115,39 @@ TEST_F(example_config, secret_readable_by_others_is_refused) {
     ) << msg;
     EXPECT_NE(msg.find("readable by group or others"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("not-a-real-secret"), std::string::npos) << "secret content leaked: " << msg;
+}
+
+TEST_F(example_config, store_key_contents_are_checked_without_quoting_them) {
+    const std::string short_key(17, 'q');
+    dir_.write("secrets/identifier-hmac.key", short_key);
+    auto msg = load_with();
+    EXPECT_NE(msg.find("at /store/identifier_key_file: \""), std::string::npos) << msg;
+    EXPECT_NE(
+        msg.find("identifier-hmac.key\" holds 17 bytes; an identifier key needs at least 32"),
+        std::string::npos
+    ) << msg;
+    EXPECT_EQ(msg.find(short_key), std::string::npos) << "key content leaked: " << msg;
+    dir_.write("secrets/identifier-hmac.key", std::string(32, 'q'));
+    EXPECT_EQ(load_with(), "ok");
+
+    // Not PEM at all, and PEM of a public key: the daemon could sign nothing with either.
+    for (const std::string& wrong :
+         {std::string("not-a-pem-key-but-long-enough-0123456789"),
+          store::signer::generate().public_key_pem()}) {
+        dir_.write("secrets/checkpoint-signing.pem", wrong);
+        msg = load_with();
+        EXPECT_NE(msg.find("at /store/signing_key_file: \""), std::string::npos) << msg;
+        EXPECT_NE(
+            msg.find("checkpoint-signing.pem\" is not an Ed25519 private key in PEM"),
+            std::string::npos
+        ) << msg;
+        EXPECT_EQ(msg.find("not-a-pem-key"), std::string::npos) << msg;
+    }
+    // `check` fails the same way (exit 1).
+    const auto r =
+        test::run_cli({"check", "--config", dir_.write("config/k.jsonc", example_).string()});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("is not an Ed25519 private key in PEM"), std::string::npos) << r.err;
 }
 
 TEST_F(example_config, missing_secret_file) {
