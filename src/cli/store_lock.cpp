@@ -6,8 +6,10 @@ namespace casebridge::cli {
 
 namespace {
 
+// The daemon, or a demo serving its daemon (`demo --serve`): one with an admin API.
 bool is_daemon(const store::lock_holder& h) {
-    return h.command == "casebridge run" || h.command.rfind("casebridge run ", 0) == 0;
+    return h.command == "casebridge run" || h.command.rfind("casebridge run ", 0) == 0 ||
+           !h.admin_url.empty();
 }
 
 }  // namespace

@@ -51,6 +51,18 @@ TEST(store_lock, a_refused_flow_run_is_told_the_daemons_run_route) {
     );
 }
 
+TEST(store_lock, a_demo_serving_its_daemon_is_asked_like_the_daemon) {
+    test::temp_dir dir;
+    const auto store_file = dir / "state.db";
+    auto demo = store::writer_lock::try_acquire(store_file, "casebridge demo --config /d/c.json");
+    ASSERT_TRUE(demo.held());
+    auto err = refusal(store_file, {.command = "flow run", .config = "c.json", .flow = "f"});
+    EXPECT_NE(err.find("Wait until that process has finished"), std::string::npos) << err;
+    demo.set_admin_url("http://127.0.0.1:4000");
+    err = refusal(store_file, {.command = "flow run", .config = "c.json", .flow = "f"});
+    EXPECT_NE(err.find("POST http://127.0.0.1:4000/flows/f/run"), std::string::npos) << err;
+}
+
 TEST(store_lock, a_writer_that_is_not_the_daemon_is_waited_for) {
     test::temp_dir dir;
     const auto store_file = dir / "s.db";
