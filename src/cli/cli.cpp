@@ -135,14 +135,17 @@ const std::vector<command_spec>& commands() {
         {
             .name = "store purge",
             .summary = "remove links and deliveries of records closed past the retention period",
-            .usage = "--store FILE --retention-days N [--actor ID]",
+            .usage = "--config FILE | --store FILE --retention-days N [--actor ID]",
             .description =
                 "Deletes (with secure_delete) the links and deliveries of records closed more\n"
                 "than N days ago, truncates the WAL, and appends a chained transfer log entry\n"
-                "of kind retention_purge with the number of links and deliveries removed.",
+                "of kind retention_purge with the number of links and deliveries removed.\n"
+                "With --config, the store and the period are the configuration's store.path and\n"
+                "store.retention_days (the daemon purges the same way on its own schedule).",
             .options =
-                {{"store", "FILE", "the store file", true},
-                 {"retention-days", "N", "retention period in days, 0 to 36500", true},
+                {{"config", "FILE", "the configuration file (store.path, store.retention_days)"},
+                 {"store", "FILE", "the store file (without --config)"},
+                 {"retention-days", "N", "retention period in days, 0 to 36500 (without --config)"},
                  {"actor", "ID", "who runs the purge (default casebridge)"}},
             .run = run_store_purge,
         },

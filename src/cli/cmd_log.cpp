@@ -7,6 +7,7 @@
 
 #include <rapidjson/document.h>
 
+#include "app/config.hpp"
 #include "cli/commands.hpp"
 #include "cli/store_lock.hpp"
 #include "core/clock.hpp"
@@ -274,13 +275,31 @@ int run_log_public_key(const parsed_args& args, command_io& io) {
 }
 
 int run_store_purge(const parsed_args& args, command_io& io) {
-    const auto days = args.number("retention-days", 0, 36'500, 0);
+    const bool by_config = args.get("config").has_value();
+    if (by_config == (args.get("store").has_value() || args.get("retention-days").has_value())) {
+        io.err << "casebridge store purge: give either --config FILE, or --store FILE and "
+                  "--retention-days N\n";
+        return exit_usage;
+    }
+    if (!by_config && !(args.get("store") && args.get("retention-days"))) {
+        io.err << "casebridge store purge: --store needs --retention-days (or use --config)\n";
+        return exit_usage;
+    }
+    std::int64_t days = 0;
+    std::string path;
+    if (by_config) {
+        const auto cfg = app::load_config(*args.get("config"), adapter_registry_in_use());
+        days = cfg.store.retention_days;
+        path = cfg.store.path.string();
+    } else {
+        days = args.number("retention-days", 0, 36'500, 0);
+        path = *args.get("store");
+    }
     auto actor = store::token::make(args.get_or("actor", "casebridge"));
     if (!actor) {
         io.err << "casebridge store purge: --actor must be an id\n";
         return exit_usage;
     }
-    const std::string path = *args.get("store");
     if (!std::filesystem::is_regular_file(path)) {
         io.err << "casebridge store purge: " << path << ": no such store file\n";
         return exit_error;

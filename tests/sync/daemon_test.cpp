@@ -378,6 +378,31 @@ TEST_F(daemon_test, the_daemon_purges_records_closed_past_retention_and_reports_
     EXPECT_TRUE(*kept);
 }
 
+// `store purge --config` takes the store and the retention period from the configuration.
+TEST_F(daemon_test, store_purge_reads_the_store_and_retention_from_the_configuration) {
+    {
+        auto s =
+            store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
+        ASSERT_TRUE(s);
+        const store::record_id old_case{"cpims-a", "case-closed-long-ago"};
+        ASSERT_TRUE(s->link(old_case, {"cpims-b", "target-of-old"}));
+        ASSERT_TRUE(s->mark_closed(
+            old_case, system_clock_source::instance().now() - std::chrono::hours(24 * 400)
+        ));
+    }
+    auto r = test::run_cli({"store", "purge", "--config", config.string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(
+        r.out.find("purged 1 links and 0 deliveries closed more than 365 days ago"),
+        std::string::npos
+    ) << r.out;
+    r = test::run_cli({"store", "purge", "--config", config.string(), "--retention-days", "3"});
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.err.find("give either --config FILE, or --store FILE"), std::string::npos) << r.err;
+    r = test::run_cli({"store", "purge"});
+    EXPECT_EQ(r.code, 2);
+}
+
 TEST_F(daemon_test, unknown_flow_is_a_usage_error) {
     const auto r = test::run_cli({"flow", "run", "nope", "--config", config.string()});
     EXPECT_EQ(r.code, 2);
