@@ -445,8 +445,23 @@ struct http_client::impl {
         } else {
             conn->plain = std::make_unique<beast::tcp_stream>(executor);
         }
-        tcp::resolver resolver(executor);
-        auto [rec, endpoints] = co_await resolver.async_resolve(url.host, url.port, use_nothrow);
+        // Name resolution has no timeout of its own: the deadline cancels it. Both sides hold
+        // the resolver, so a timer firing as the answer arrives touches nothing freed.
+        auto resolver = std::make_shared<tcp::resolver>(executor);
+        net::steady_timer resolve_guard(executor);
+        resolve_guard.expires_at(deadline);
+        resolve_guard.async_wait([resolver](const boost::system::error_code& ec) {
+            if (!ec) {
+                resolver->cancel();
+            }
+        });
+        auto [rec, endpoints] = co_await resolver->async_resolve(url.host, url.port, use_nothrow);
+        resolve_guard.cancel();
+        if (rec == net::error::operation_aborted && steady::now() >= deadline) {
+            co_return make_remote_error(
+                errc::remote_unavailable, "host name not resolved before the deadline"
+            );
+        }
         if (rec) {
             co_return make_remote_error(errc::remote_unavailable, "host name cannot be resolved");
         }
@@ -592,7 +607,13 @@ struct http_client::impl {
         }
 
         {
-            const auto connect_deadline = steady::now() + settings.connect_timeout;
+            // One deadline for the whole request (limits.timeout_seconds): resolving, connecting
+            // and the TLS handshake (never longer than connect_timeout) come out of it, they
+            // are not added to it. The wait for a rate-limit token before it is not the
+            // remote's time and is not counted.
+            const auto deadline = steady::now() + settings.request_timeout;
+            const auto connect_deadline =
+                std::min(deadline, steady::now() + settings.connect_timeout);
             auto acquired = co_await acquire(key, *url, connect_deadline);
             if (!acquired) {
                 co_return acquired.error();
@@ -603,7 +624,7 @@ struct http_client::impl {
             if (verb == http::verb::head) {
                 parser.skip(true);
             }
-            conn->lowest().expires_after(settings.request_timeout);
+            conn->lowest().expires_at(deadline);
             bool wrote = false;
             boost::system::error_code ec;
             if (conn->tls) {

@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <gtest/gtest.h>
@@ -23,6 +25,7 @@ using test::fake_http_server;
 using test::fault;
 using test::reply;
 using namespace std::chrono_literals;
+using tcp = net::ip::tcp;
 
 http_client_settings plain_settings() {
     http_client_settings s;
@@ -170,6 +173,30 @@ TEST(http_client, stalled_response_hits_the_request_deadline) {
     EXPECT_EQ(r.error().code, make_error_code(errc::remote_unavailable));
     EXPECT_NE(r.error().detail.find("timeout"), std::string::npos);
     EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+// A TLS server that accepts the connection and never answers the handshake: the request ends
+// at its one deadline (request_timeout), not at request_timeout plus connect_timeout.
+TEST(http_client, a_silent_tls_handshake_ends_at_the_request_deadline) {
+    net::io_context server_ctx;
+    tcp::acceptor acceptor(server_ctx, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    const auto port = acceptor.local_endpoint().port();
+    tcp::socket held(server_ctx);
+    std::thread accept_one([&] {
+        boost::system::error_code ec;
+        acceptor.accept(held, ec);  // then say nothing
+    });
+    http_client_settings s;
+    s.connect_timeout = 10s;
+    s.request_timeout = 700ms;
+    s.max_requests_per_second = 0;
+    const auto start = std::chrono::steady_clock::now();
+    auto r = get_one(s, "https://127.0.0.1:" + std::to_string(port) + "/");
+    const auto took = std::chrono::steady_clock::now() - start;
+    accept_one.join();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, make_error_code(errc::remote_unavailable)) << r.error().describe();
+    EXPECT_LT(took, 3s) << "the handshake waited for connect_timeout on top of the deadline";
 }
 
 TEST(http_client, body_over_limit_is_refused) {
