@@ -59,7 +59,8 @@ int run_mapping_apply(const parsed_args& args, command_io& io) {
     if (const auto input = args.get("input")) {
         auto read = json::read_file(*input);
         if (!read) {
-            io.err << "casebridge mapping apply: " << *input << ": cannot read the file\n";
+            io.err << "casebridge mapping apply: " << *input << ": "
+                   << json::read_error_text(read.error()) << "\n";
             return exit_error;
         }
         text = std::move(*read);

@@ -63,7 +63,8 @@ int run_policy_explain(const parsed_args& args, command_io& io) {
         origin = *input;
         auto read = json::read_file(*input);
         if (!read) {
-            io.err << "casebridge policy explain: " << origin << ": cannot read file\n";
+            io.err << "casebridge policy explain: " << origin << ": "
+                   << json::read_error_text(read.error()) << "\n";
             return exit_error;
         }
         text = std::move(*read);

@@ -411,7 +411,8 @@ private:
 std::vector<std::size_t> compute_line_starts(std::string_view text) {
     std::vector<std::size_t> starts{0};
     for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '\n') {
+        // LF, CR LF and a lone CR (old Mac files) each end a line.
+        if (text[i] == '\n' || (text[i] == '\r' && (i + 1 == text.size() || text[i + 1] != '\n'))) {
             starts.push_back(i + 1);
         }
     }
@@ -561,13 +562,30 @@ text_position located_document::locate(std::string_view pointer) const {
     }
 }
 
+namespace {
+
+constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
+
+}  // namespace
+
 json_result<rapidjson::Document> parse(std::string_view text, dialect d, parse_limits limits) {
+    if (text.starts_with(utf8_bom)) {
+        // RFC 8259 §8.1 lets a parser ignore a leading byte order mark: every reader of
+        // casebridge does (files, standard input, upstream bodies). It becomes one blank, so a
+        // column counts it as the one character an editor shows it as (or hides).
+        std::string copy(text);
+        copy.replace(0, utf8_bom.size(), " ");
+        return parse_impl<false>(copy, d, limits, nullptr, nullptr);
+    }
     return parse_impl<false>(text, d, limits, nullptr, nullptr);
 }
 
 json_result<located_document> parse_located(std::string_view text, dialect d, parse_limits limits) {
     located_document out;
     out.text_ = std::string(text);
+    if (out.text_.starts_with(utf8_bom)) {
+        out.text_.replace(0, utf8_bom.size(), " ");
+    }
     out.line_starts_ = compute_line_starts(out.text_);
     auto doc = parse_impl<true>(out.text_, d, limits, &out.offsets_, &out.line_starts_);
     if (!doc) {
@@ -590,6 +608,13 @@ void fail_at(
     e.pointer = pointer;
     e.message = "at " + (pointer.empty() ? std::string("/") : pointer) + ": " + message;
     throw file_error(e.describe(origin), e.code, pointer);
+}
+
+std::string read_error_text(const boost::system::error_code& ec, std::size_t max_bytes) {
+    if (ec == errc::too_large) {
+        return "the file is over the limit of " + std::to_string(max_bytes) + " bytes";
+    }
+    return "cannot read the file";
 }
 
 boost::system::result<std::string> read_file(
@@ -638,10 +663,7 @@ located_document load_file(const std::filesystem::path& path, parse_limits limit
         );
     }
     std::string& t = *text;
-    // Editors on some systems start UTF-8 files with a byte order mark; it carries nothing.
-    if (t.size() >= 3 && t.compare(0, 3, "\xEF\xBB\xBF") == 0) {
-        t.replace(0, 3, "   ");
-    }
+    // A byte order mark (some editors start UTF-8 files with one) is dropped by the parser.
     auto parsed = parse_located(t, dialect::with_comments, limits);
     if (!parsed) {
         throw file_error(

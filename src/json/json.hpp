@@ -107,6 +107,11 @@ private:
     errc code = errc::invalid_config
 );
 
+/// Why read_file failed, for a message: the size limit, or that it cannot be read.
+std::string read_error_text(
+    const boost::system::error_code& ec, std::size_t max_bytes = 16 * 1024 * 1024
+);
+
 /// Reads a whole file of at most `max_bytes`. Errors: file_unreadable, too_large.
 boost::system::result<std::string> read_file(
     const std::filesystem::path& path, std::size_t max_bytes = 16 * 1024 * 1024

@@ -1,5 +1,7 @@
 // `casebridge mapping check|apply` as a user runs them.
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -111,6 +113,35 @@ TEST(cmd_mapping, apply_maps_and_holds_with_exit_3_without_values) {
          "out"}
     );
     EXPECT_EQ(r.code, 2);
+}
+
+// One behaviour everywhere: a byte order mark is accepted by `mapping apply` as by `check`, and
+// a file over the size limit is named as such, not as unreadable.
+TEST(cmd_mapping, apply_accepts_a_bom_and_names_an_oversized_input) {
+    test::temp_dir dir;
+    std::ifstream in(source_dir + "/tests/golden/dss.event/in-referral.input.json");
+    const std::string golden((std::istreambuf_iterator<char>(in)), {});
+    const auto with_bom = dir.write("bom.json", "\xEF\xBB\xBF" + golden);
+    const std::vector<std::string> base = {
+        "mapping",
+        "apply",
+        "--canonical",
+        canonical,
+        "--mapping",
+        source_dir + "/mappings/dss.event.json",
+        "--direction",
+        "in",
+        "--input"};
+    auto args = base;
+    args.push_back(with_bom.string());
+    auto r = run_cli(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    const auto big = dir.write("big.json", std::string(17 * 1024 * 1024, ' '));
+    args = base;
+    args.push_back(big.string());
+    r = run_cli(args);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("big.json: the file is over the limit of"), std::string::npos) << r.err;
 }
 
 TEST(cmd_mapping, binary_exit_codes) {

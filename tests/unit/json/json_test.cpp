@@ -270,6 +270,24 @@ TEST(json_load_file, accepts_comments_and_bom) {
     EXPECT_EQ(doc.locate("/b").line, 2u);
 }
 
+TEST(json_parse, ignores_a_leading_bom_everywhere) {
+    const auto r = parse("\xEF\xBB\xBF{\"a\": 1}");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ((*r)["a"].GetInt(), 1);
+    const auto located = parse_located("\xEF\xBB\xBF{\"a\": 1}");
+    ASSERT_TRUE(located);
+    EXPECT_EQ(located->locate("/a").column, 3u);
+}
+
+TEST(json_parse, positions_count_lone_cr_and_crlf_as_line_ends) {
+    for (const char* eol : {"\r", "\r\n", "\n"}) {
+        const std::string text = std::string("{") + eol + "\"a\": 1," + eol + "\"a\": 2}";
+        const auto r = parse_located(text);
+        ASSERT_FALSE(r) << "a duplicate key is an error";
+        EXPECT_EQ(r.error().position.line, 3u) << "line end " << (eol[0] == '\r' ? "CR" : "LF");
+    }
+}
+
 TEST(json_canonical, sorts_keys_at_every_level) {
     const auto r = parse(R"({"b":1,"a":{"z":[{"y":1,"x":2}],"c":null}})");
     ASSERT_TRUE(r);
