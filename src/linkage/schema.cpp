@@ -295,7 +295,7 @@ std::filesystem::path linkage_schema::default_path() {
     if (const char* env = std::getenv("CASEBRIDGE_LINKAGE_SCHEMA"); env != nullptr && *env != 0) {
         return env;
     }
-    return std::filesystem::path("mappings") / "linkage-schema.json";
+    return std::filesystem::path("mappings") / "linkage" / "linkage-schema.json";
 }
 
 }  // namespace casebridge::linkage

@@ -1,6 +1,6 @@
 // The linkage schema: which canonical fields an agency encodes for the IMO hub, and how
 // (normalisation, tokens, weights, filter length, hashing, hardening, LSH, thresholds). Data,
-// not code: mappings/linkage-schema.json, checked when it loads.
+// not code: mappings/linkage/linkage-schema.json, checked when it loads.
 #pragma once
 
 #include <cstddef>
@@ -98,7 +98,7 @@ struct linkage_schema {
         std::string_view origin,
         const std::filesystem::path& variants_dir
     );
-    /// mappings/linkage-schema.json, or CASEBRIDGE_LINKAGE_SCHEMA when set.
+    /// mappings/linkage/linkage-schema.json, or CASEBRIDGE_LINKAGE_SCHEMA when set.
     static std::filesystem::path default_path();
 };
 

@@ -1,5 +1,5 @@
 // Regional spelling variants of name words (Mohammad/Muhammad/Md., Nur/Noor, …), kept as data
-// (mappings/linkage-variants.json) and folded to one form before names are tokenised.
+// (mappings/linkage/linkage-variants.json) and folded to one form before names are tokenised.
 #pragma once
 
 #include <filesystem>

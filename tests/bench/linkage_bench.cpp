@@ -32,7 +32,8 @@ const linkage_schema& schema() {
     static const linkage_schema s = linkage_schema::load(
         std::getenv("CASEBRIDGE_LINKAGE_SCHEMA") != nullptr
             ? linkage_schema::default_path()
-            : std::filesystem::path(CASEBRIDGE_SOURCE_DIR) / "mappings" / "linkage-schema.json"
+            : std::filesystem::path(CASEBRIDGE_SOURCE_DIR) / "mappings" / "linkage" /
+                  "linkage-schema.json"
     );
     return s;
 }

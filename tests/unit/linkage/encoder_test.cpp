@@ -15,7 +15,8 @@ namespace {
 
 const linkage_schema& shipped() {
     static const linkage_schema s = linkage_schema::load(
-        std::filesystem::path(CASEBRIDGE_SOURCE_DIR) / "mappings" / "linkage-schema.json"
+        std::filesystem::path(CASEBRIDGE_SOURCE_DIR) / "mappings" / "linkage" /
+        "linkage-schema.json"
     );
     return s;
 }

@@ -20,7 +20,7 @@ std::string read(const std::filesystem::path& p) {
 
 // A copy of the shipped schema with `from` replaced by `to` (must occur).
 std::string edited(std::string_view from, std::string_view to) {
-    auto text = read(source_dir / "mappings" / "linkage-schema.json");
+    auto text = read(source_dir / "mappings" / "linkage" / "linkage-schema.json");
     const auto at = text.find(from);
     EXPECT_NE(at, std::string::npos) << from;
     if (at != std::string::npos) {
@@ -35,7 +35,7 @@ std::string load_error(const std::string& schema_text, const std::string& varian
     test::temp_dir dir;
     dir.write(
         "linkage-variants.json",
-        variants_text.empty() ? read(source_dir / "mappings" / "linkage-variants.json")
+        variants_text.empty() ? read(source_dir / "mappings" / "linkage" / "linkage-variants.json")
                               : variants_text
     );
     const auto path = dir.write("link.json", schema_text);
@@ -50,7 +50,8 @@ std::string load_error(const std::string& schema_text, const std::string& varian
 }
 
 TEST(linkage_schema, shipped_schema_loads) {
-    const auto s = linkage_schema::load(source_dir / "mappings" / "linkage-schema.json");
+    const auto s =
+        linkage_schema::load(source_dir / "mappings" / "linkage" / "linkage-schema.json");
     EXPECT_EQ(s.version, 1);
     EXPECT_EQ(s.filter_bits % 64, 0U);
     EXPECT_EQ(s.encoded_bits() % 64, 0U);
@@ -61,7 +62,8 @@ TEST(linkage_schema, shipped_schema_loads) {
 }
 
 TEST(linkage_schema, every_source_is_a_canonical_field) {
-    const auto s = linkage_schema::load(source_dir / "mappings" / "linkage-schema.json");
+    const auto s =
+        linkage_schema::load(source_dir / "mappings" / "linkage" / "linkage-schema.json");
     const auto cat = canonical_catalogue::load(source_dir / "mappings" / "canonical-case.json");
     for (const auto& f : s.fields) {
         for (const auto& src : f.sources) {
@@ -129,7 +131,7 @@ TEST(linkage_schema, errors_name_file_position_and_pointer) {
 }
 
 TEST(linkage_schema, variant_table_errors_name_the_group) {
-    const auto schema = read(source_dir / "mappings" / "linkage-schema.json");
+    const auto schema = read(source_dir / "mappings" / "linkage" / "linkage-schema.json");
     const auto e1 = load_error(
         schema, R"({"variants_version": 1, "groups": [["nur", "noor"], ["noor", "nure"]]})"
     );
