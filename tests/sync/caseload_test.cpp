@@ -39,9 +39,9 @@ void write_table(const fs::path& p, const exchange::csv_table& t) {
     std::ofstream(p, std::ios::binary) << w.text();
 }
 
-TEST_F(caseload_test, plan_review_execute_twice_and_refuse_edited_files) {
-    const auto plan = dir / "review.csv";
-    auto r = test::run_cli(
+/// `casebridge caseload-transfer plan` of the "handover" flow into `out`.
+test::cli_result plan_flow(const fs::path& config, const fs::path& out) {
+    return test::run_cli(
         {"caseload-transfer",
          "plan",
          "--config",
@@ -49,8 +49,13 @@ TEST_F(caseload_test, plan_review_execute_twice_and_refuse_edited_files) {
          "--flow",
          "handover",
          "--out",
-         plan.string()}
+         out.string()}
     );
+}
+
+TEST_F(caseload_test, plan_review_execute_twice_and_refuse_edited_files) {
+    const auto plan = dir / "review.csv";
+    auto r = plan_flow(config, plan);
     ASSERT_EQ(r.code, 0) << r.err << r.out;
     EXPECT_EQ(to->case_count(), 0u) << "a plan sends nothing";
     auto table = read_table(plan);
@@ -191,16 +196,7 @@ std::set<std::string> delivered_in(const fs::path& db, const std::string& flow) 
 // planned exactly as on a fresh store (withheld, needing consent, held), with its reason.
 TEST_F(caseload_test, a_plan_after_the_flow_ran_differs_from_a_fresh_plan_only_where_delivered) {
     auto plan = [&](const fs::path& out) {
-        auto r = test::run_cli(
-            {"caseload-transfer",
-             "plan",
-             "--config",
-             config.string(),
-             "--flow",
-             "handover",
-             "--out",
-             out.string()}
-        );
+        auto r = plan_flow(config, out);
         EXPECT_EQ(r.code, 0) << r.err << r.out;
         return plan_of(read_table(out));
     };
@@ -236,16 +232,7 @@ TEST_F(caseload_test, a_plan_after_the_flow_ran_differs_from_a_fresh_plan_only_w
 // to what the receiver holds.
 TEST_F(caseload_test, each_execute_writes_its_own_receipt_and_held_records_stay_held) {
     const auto plan = dir / "review.csv";
-    auto r = test::run_cli(
-        {"caseload-transfer",
-         "plan",
-         "--config",
-         config.string(),
-         "--flow",
-         "handover",
-         "--out",
-         plan.string()}
-    );
+    auto r = plan_flow(config, plan);
     ASSERT_EQ(r.code, 0) << r.err << r.out;
     auto table = read_table(plan);
     std::int64_t confirmed = 0;

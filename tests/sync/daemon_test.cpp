@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include <boost/asio/io_context.hpp>
@@ -35,6 +36,19 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 using daemon_test = test::sandbox_pair;
+
+/// Starts `casebridge run` on `config` with `grace` seconds of shutdown grace and reads its two
+/// start lines; `admin` is the admin API's base URL. Call under ASSERT_NO_FATAL_FAILURE.
+void start_daemon(
+    const fs::path& config, const char* grace, std::optional<test::child>& d, std::string& admin
+) {
+    d.emplace(test::child::start({"run", "--config", config.string(), "--shutdown-grace", grace}));
+    ASSERT_TRUE(d->running());
+    admin = d->line();
+    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
+    admin = admin.substr(7);
+    ASSERT_EQ(d->line(), "running");
+}
 using test::call;
 
 TEST_F(daemon_test, check_accepts_the_generated_config) {
@@ -194,12 +208,9 @@ TEST_F(daemon_test, a_second_writer_is_refused_while_the_daemon_runs_and_not_aft
 // daemon within --shutdown-grace.
 TEST_F(daemon_test, a_slow_retry_blocks_neither_the_admin_api_nor_shutdown) {
     to->server().inject(sandbox::fault::error(422), 1);  // the first create is refused
-    auto d = test::child::start({"run", "--config", config.string(), "--shutdown-grace", "2"});
-    ASSERT_TRUE(d.running());
-    std::string admin = d.line();
-    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
-    admin = admin.substr(7);
-    EXPECT_EQ(d.line(), "running");
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "2", d, admin));
     const auto expected = eligible_ids();
     for (int i = 0; i < 200 && to->case_count() + 1 < expected.size(); ++i) {
         std::this_thread::sleep_for(100ms);
@@ -239,7 +250,7 @@ TEST_F(daemon_test, a_slow_retry_blocks_neither_the_admin_api_nor_shutdown) {
 
     const auto t1 = std::chrono::steady_clock::now();
     std::string logs;
-    const int status = d.stop(SIGTERM, &logs);
+    const int status = d->stop(SIGTERM, &logs);
     const auto took = std::chrono::steady_clock::now() - t1;
     retry.join();
     EXPECT_TRUE(WIFEXITED(status)) << logs;
@@ -251,12 +262,9 @@ TEST_F(daemon_test, a_slow_retry_blocks_neither_the_admin_api_nor_shutdown) {
 // SIGHUP with a configuration that does not load: the daemon keeps the old one and its log
 // says where the problem is (error code, JSON Pointer, line), never what the file holds.
 TEST_F(daemon_test, a_refused_reload_names_the_pointer_and_line) {
-    auto d = test::child::start({"run", "--config", config.string(), "--shutdown-grace", "5"});
-    ASSERT_TRUE(d.running());
-    std::string admin = d.line();
-    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
-    admin = admin.substr(7);
-    ASSERT_EQ(d.line(), "running");
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "5", d, admin));
     std::string text;
     {
         std::ifstream in(config);
@@ -267,13 +275,13 @@ TEST_F(daemon_test, a_refused_reload_names_the_pointer_and_line) {
     ASSERT_NE(at, std::string::npos);
     text.replace(at, 11, "127.0.0.1:70000");
     std::ofstream(config, std::ios::trunc) << text;
-    ::kill(d.pid(), SIGHUP);
+    ::kill(d->pid(), SIGHUP);
     std::this_thread::sleep_for(1500ms);
     auto health = test::run_awaitable(call("GET", admin + "/readyz", ""));
     ASSERT_TRUE(health);
     EXPECT_EQ(health->status, 200u) << "the old configuration keeps running";
     std::string logs;
-    d.stop(SIGTERM, &logs);
+    d->stop(SIGTERM, &logs);
     std::ofstream(config, std::ios::trunc) << good;
     const auto refused = logs.find("config_reload_refused");
     ASSERT_NE(refused, std::string::npos) << logs;
@@ -338,12 +346,9 @@ TEST_F(daemon_test, the_daemon_purges_records_closed_past_retention_and_reports_
         ASSERT_TRUE(s->mark_closed(old_case, now - std::chrono::hours(24 * 400)));
         ASSERT_TRUE(s->mark_closed(recent_case, now - std::chrono::hours(24 * 7)));
     }
-    auto d = test::child::start({"run", "--config", config.string(), "--shutdown-grace", "5"});
-    ASSERT_TRUE(d.running());
-    std::string admin = d.line();
-    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
-    admin = admin.substr(7);
-    ASSERT_EQ(d.line(), "running");
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "5", d, admin));
     std::string body;
     for (int i = 0; i < 50; ++i) {
         auto m = test::run_awaitable(call("GET", admin + "/metrics", admin_token));
@@ -363,7 +368,7 @@ TEST_F(daemon_test, the_daemon_purges_records_closed_past_retention_and_reports_
         body.find("casebridge_retention_records{kind=\"links\",state=\"due\"} 0"), std::string::npos
     ) << body;
     std::string logs;
-    d.stop(SIGTERM, &logs);
+    d->stop(SIGTERM, &logs);
     const auto at = logs.find("\"store.purged\"");
     ASSERT_NE(at, std::string::npos) << logs;
     const auto entry = logs.substr(at, logs.find('\n', at) - at);
@@ -411,12 +416,9 @@ TEST_F(daemon_test, unknown_flow_is_a_usage_error) {
 
 TEST_F(daemon_test, daemon_serves_the_admin_api_and_stops_on_sigterm) {
     // Its stderr (the log) is drained while it runs, so a chatty daemon never blocks on it.
-    auto d = test::child::start({"run", "--config", config.string(), "--shutdown-grace", "20"});
-    ASSERT_TRUE(d.running());
-    std::string admin = d.line();
-    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
-    admin = admin.substr(7);
-    EXPECT_EQ(d.line(), "running");
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "20", d, admin));
 
     const auto expected = eligible_ids();
     // The first run starts at once; wait until every eligible case has arrived.
@@ -486,7 +488,7 @@ TEST_F(daemon_test, daemon_serves_the_admin_api_and_stops_on_sigterm) {
     }
 
     std::string logs;
-    const int status = d.stop(SIGTERM, &logs);
+    const int status = d->stop(SIGTERM, &logs);
     EXPECT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << logs;
     EXPECT_NE(logs.find("\"stopped\""), std::string::npos) << logs;
