@@ -38,7 +38,20 @@ std::int64_t parsed_args::number(
                                            (min < 0 && *begin == '-' && text->size() > 1));
     const auto [at, ec] = std::from_chars(begin, end, v);
     if (!digits || ec != std::errc{} || at != end || v < min || v > max) {
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+// GCC 12 at -O2 reports a bogus -Warray-bounds (or, with that off, -Wstringop-overflow and
+// -Wstringop-overread) on the memcpy inside std::string's move of a short string, one of its
+// false positives inside libstdc++'s std::string (as in GCC bugs 105329 and 105651; see
+// CMakeLists.txt).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
         std::string shown = text->size() > 24 ? text->substr(0, 24) + "..." : *text;
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic pop
+#endif
         for (auto& c : shown) {
             if (static_cast<unsigned char>(c) < 0x20) {
                 c = '?';

@@ -136,6 +136,16 @@ result<std::string> base64_decode(std::string_view text) {
     return out;
 }
 
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+// GCC 12 at -O2 reports a bogus -Warray-bounds (or, with that off, -Wstringop-overflow and
+// -Wstringop-overread) on the memcpy inside std::string's move of a short string when the key
+// moves into the hasher, one of its false positives inside libstdc++'s std::string (as in GCC
+// bugs 105329 and 105651; see CMakeLists.txt).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
 keyed_hasher::keyed_hasher(std::string key) : key_(std::move(key)) {}
 
 result<keyed_hasher> keyed_hasher::from_file(const std::filesystem::path& path) {
@@ -148,6 +158,9 @@ result<keyed_hasher> keyed_hasher::from_file(const std::filesystem::path& path) 
     }
     return keyed_hasher(std::move(*key));
 }
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic pop
+#endif
 
 std::string keyed_hasher::hmac_hex(std::string_view domain, std::string_view value) const {
     std::string msg;
