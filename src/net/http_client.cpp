@@ -262,14 +262,42 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-std::string openssl_reason() {
-    const unsigned long e = ERR_peek_last_error();
+// Why a TLS handshake failed, in words an operator can act on. Asio moves OpenSSL's error off
+// the thread's error queue into `ec` (ERR_get_error in its engine), so the reason is read from
+// `ec`; the queue is only a fallback.
+std::string handshake_failure(const boost::system::error_code& ec) {
+    unsigned long code = 0;
+    if (ec.category() == net::error::get_ssl_category()) {
+        code = static_cast<unsigned long>(ec.value());
+    }
+    if (code == 0) {
+        code = ERR_peek_last_error();
+    }
     ERR_clear_error();
-    if (e == 0) {
+    const int lib = code != 0 ? ERR_GET_LIB(code) : 0;
+    const int reason = code != 0 ? ERR_GET_REASON(code) : 0;
+    const char* text = code != 0 ? ERR_reason_error_string(code) : nullptr;
+    const std::string openssl = text != nullptr ? text : "unknown reason";
+    if (ec == ssl::error::stream_truncated || ec == net::error::eof ||
+        ec == net::error::connection_reset ||
+        (lib == ERR_LIB_SSL && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+        // Some old servers hang up on a ClientHello without a version they know.
+        return "TLS handshake failed: the server closed the connection during the handshake "
+               "(a server without TLS 1.2 or later may do so)";
+    }
+    if (code == 0) {
         return "TLS handshake failed";
     }
-    const char* reason = ERR_reason_error_string(e);
-    return std::string("TLS handshake failed: ") + (reason != nullptr ? reason : "unknown reason");
+    if (lib == ERR_LIB_SSL &&
+        (reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION || reason == SSL_R_UNSUPPORTED_PROTOCOL ||
+         reason == SSL_R_WRONG_SSL_VERSION || reason == SSL_R_VERSION_TOO_LOW)) {
+        // The server answered with, or alerted about, a version below the TLS 1.2 minimum
+        // (init_tls): it offers only TLS 1.1, 1.0 or SSL.
+        return "TLS handshake failed: the server offers only protocol versions older than "
+               "TLS 1.2 (" +
+               openssl + "); casebridge requires TLS 1.2 or later";
+    }
+    return "TLS handshake failed: " + openssl;
 }
 
 struct connection {
@@ -510,7 +538,7 @@ struct http_client::impl {
             if (hec == beast::error::timeout) {
                 co_return transport_error(hec, "TLS handshake");
             }
-            co_return make_remote_error(errc::tls_failed, openssl_reason());
+            co_return make_remote_error(errc::tls_failed, handshake_failure(hec));
         }
         co_return conn;
     }

@@ -2,6 +2,7 @@
 
 #include <future>
 #include <map>
+#include <stdexcept>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
 
 #include "net/async.hpp"
 
@@ -81,6 +83,15 @@ struct tls_test_server::impl {
 
 tls_test_server::tls_test_server(tls_server_settings settings) : impl_(std::make_unique<impl>()) {
     impl_->owner = this;
+    SSL_CTX* native = impl_->tls.native_handle();
+    if (settings.max_version != 0 &&
+        SSL_CTX_set_max_proto_version(native, settings.max_version) != 1) {
+        throw std::runtime_error("tls_test_server: cannot set the highest protocol version");
+    }
+    if (!settings.cipher_list.empty() &&
+        SSL_CTX_set_cipher_list(native, settings.cipher_list.c_str()) != 1) {
+        throw std::runtime_error("tls_test_server: cipher list refused");
+    }
     impl_->tls.use_certificate_chain_file(settings.cert_file.string());
     impl_->tls.use_private_key_file(settings.key_file.string(), ssl::context::pem);
     if (!settings.client_ca_file.empty()) {

@@ -1,6 +1,7 @@
 // An HTTPS/1.1 server on 127.0.0.1:0 for TLS tests: serves one fixed JSON answer with
 // keep-alive, optionally requires a client certificate signed by a given CA, counts the TCP
-// connections it accepts and can close them all. Runs on its own thread.
+// connections it accepts and can close them all; can be limited to old protocol versions. Runs on
+// its own thread.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,11 @@ struct tls_server_settings {
     std::filesystem::path cert_file;
     std::filesystem::path key_file;
     std::filesystem::path client_ca_file;  ///< Set: a client certificate is required.
+    /// Highest protocol version offered (OpenSSL's TLS1_1_VERSION, ...); 0: OpenSSL's highest.
+    int max_version = 0;
+    /// OpenSSL cipher list for TLS 1.2 and older (e.g. "DEFAULT:@SECLEVEL=0", without which
+    /// Debian's OpenSSL refuses TLS 1.0 and 1.1); empty: OpenSSL's default.
+    std::string cipher_list = {};
 };
 
 class tls_test_server {

@@ -1,14 +1,17 @@
 #include "net/http_client.hpp"
 
+#include <array>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <zlib.h>
 
 #include "core/histogram.hpp"
@@ -374,6 +377,68 @@ TEST_F(tls_fixture, unknown_ca_is_refused) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, make_error_code(errc::tls_failed));
     EXPECT_NE(r.error().detail.find("issuer"), std::string::npos) << r.error().detail;
+}
+
+// The protocol version a client that still allows TLS 1.0 and 1.1 negotiates with the server on
+// `port`, or "no handshake": the control for the test below (the server does speak TLS 1.1).
+std::string version_an_old_client_gets(unsigned short port) {
+    net::io_context ctx;
+    net::ssl::context tls(net::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_VERSION);
+    SSL_CTX_set_cipher_list(tls.native_handle(), "DEFAULT:@SECLEVEL=0");
+    tls.set_verify_mode(net::ssl::verify_none);
+    net::ssl::stream<tcp::socket> stream(ctx, tls);
+    boost::system::error_code ec;
+    stream.next_layer().connect({net::ip::make_address("127.0.0.1"), port}, ec);
+    if (!ec) {
+        stream.handshake(net::ssl::stream_base::client, ec);
+    }
+    return ec ? std::string("no handshake") : std::string(SSL_get_version(stream.native_handle()));
+}
+
+// A server that speaks only TLS 1.0 and 1.1 (an old appliance) is refused, TLS 1.2 being the
+// minimum, and the error says that the protocol version is the reason.
+TEST_F(tls_fixture, a_server_offering_only_tls_1_1_is_refused_naming_the_version) {
+    const auto leaf = ca.issue({}, "server");
+    test::tls_server_settings old;
+    old.cert_file = leaf.cert;
+    old.key_file = leaf.key;
+    old.max_version = TLS1_1_VERSION;
+    old.cipher_list = "DEFAULT:@SECLEVEL=0";  // Debian's default level refuses TLS 1.1
+    test::tls_test_server server(old);
+    ASSERT_EQ(version_an_old_client_gets(server.port()), "TLSv1.1");
+
+    auto r = get_one(settings(), url(server, "localhost"));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, make_error_code(errc::tls_failed));
+    const std::string& detail = r.error().detail;
+    EXPECT_NE(detail.find("TLS handshake failed"), std::string::npos) << detail;
+    EXPECT_NE(detail.find("older than TLS 1.2"), std::string::npos) << detail;
+    EXPECT_NE(detail.find("requires TLS 1.2 or later"), std::string::npos) << detail;
+    EXPECT_EQ(server.requests(), 0u);
+}
+
+// A server that closes the connection in the middle of the handshake: the error says so
+// instead of a bare "TLS handshake failed".
+TEST_F(tls_fixture, a_connection_closed_during_the_handshake_is_named) {
+    net::io_context server_ctx;
+    tcp::acceptor acceptor(server_ctx, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    const auto port = acceptor.local_endpoint().port();
+    std::thread accept_one([&] {
+        tcp::socket socket(server_ctx);
+        boost::system::error_code ec;
+        acceptor.accept(socket, ec);
+        std::array<char, 512> hello{};
+        (void)socket.read_some(net::buffer(hello), ec);  // the ClientHello, then a FIN
+        socket.shutdown(tcp::socket::shutdown_both, ec);
+        socket.close(ec);
+    });
+    auto r = get_one(settings(), "https://127.0.0.1:" + std::to_string(port) + "/");
+    accept_one.join();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, make_error_code(errc::tls_failed)) << r.error().describe();
+    EXPECT_NE(r.error().detail.find("closed the connection during the"), std::string::npos)
+        << r.error().detail;
 }
 
 TEST_F(tls_fixture, mutual_tls_works_when_configured) {
