@@ -171,8 +171,9 @@ struct exact_stream : rapidjson::StringStream {
 };
 
 // Wraps the document's SAX handler: checks depth and duplicate keys, and (when Track) records
-// the byte offset where each value starts (for object members: where its key starts) under
-// its JSON Pointer.
+// each value in document order: the byte offset where it starts (for object members: where its
+// key starts) and where its descendants end. No JSON Pointer is built per value: a deep path
+// repeated for each of many values made the memory grow with depth times count.
 template <bool Track, typename Stream>
 class guard_handler {
 public:
@@ -180,9 +181,9 @@ public:
         const Stream& stream,
         std::string_view text,
         std::size_t max_depth,
-        std::unordered_map<std::string, std::size_t>* offsets
+        std::vector<detail::located_value>* values
     )
-        : stream_(stream), text_(text), max_depth_(max_depth), offsets_(offsets) {}
+        : stream_(stream), text_(text), max_depth_(max_depth), values_(values) {}
 
     void set_target(rapidjson::Document* out) noexcept { out_ = out; }
 
@@ -240,7 +241,7 @@ public:
             return false;
         }
         if constexpr (Track) {
-            offsets_->emplace(pointer_ + '/' + escape_pointer_token({s, n}), start_of_next());
+            key_offset_ = start_of_next();
             previous_end_ = offset();
         }
         return out_->Key(s, n, copy);
@@ -270,24 +271,24 @@ private:
         std::size_t first_key;   // index into keys_ of this object's first key
         std::size_t index;       // number of elements read so far (arrays)
         std::size_t arena_size;  // arena_ size to restore on close
+        std::size_t value;       // index into values_ of this container (Track)
         // This object's keys, once it has more than linear_scan_keys of them.
         key_table seen = {};
     };
 
-    // The reference token of the value about to be read, relative to its container.
-    std::string child_pointer() const {
-        std::string p = pointer_;
-        if (!frames_.empty()) {
-            p += '/';
-            const frame& f = frames_.back();
-            if (f.is_object) {
-                const key_entry& k = keys_.back();
-                p += escape_pointer_token({arena_.data() + k.offset, k.length});
-            } else {
-                p += std::to_string(f.index);
-            }
+    // Records the value about to be read, starting at `at` (its key's start for an object
+    // member); returns its index.
+    std::size_t record(std::size_t at, bool is_object) {
+        if (!frames_.empty() && frames_.back().is_object) {
+            at = key_offset_;
         }
-        return p;
+        const std::size_t index = values_->size();
+        detail::located_value v;
+        v.offset = static_cast<std::uint32_t>(at);
+        v.end = static_cast<std::uint32_t>(index + 1);
+        v.is_object = is_object ? 1U : 0U;
+        values_->push_back(v);
+        return index;
     }
 
     // Offset of the first byte after `previous_end_` that is not whitespace, ',', ':' or a
@@ -315,7 +316,7 @@ private:
     // Called for each scalar value.
     bool value() {
         if constexpr (Track) {
-            offsets_->emplace(child_pointer(), start_of_next());
+            record(start_of_next(), false);
             previous_end_ = offset();
         }
         if (!frames_.empty() && !frames_.back().is_object) {
@@ -329,19 +330,17 @@ private:
             fail(errc::too_deep, {});
             return false;
         }
+        std::size_t index = 0;
         if constexpr (Track) {
             // RapidJSON's iterative parser calls StartObject/StartArray (and the End events)
             // before it consumes the bracket: offset() is the bracket itself.
-            std::string p = child_pointer();
-            offsets_->emplace(p, offset());
+            index = record(offset(), is_object);
             previous_end_ = offset() + 1;
-            pointer_lengths_.push_back(pointer_.size());
-            pointer_ = std::move(p);
         }
         if (!frames_.empty() && !frames_.back().is_object) {
             ++frames_.back().index;
         }
-        frames_.push_back({is_object, keys_.size(), 0, arena_.size(), {}});
+        frames_.push_back({is_object, keys_.size(), 0, arena_.size(), index, {}});
         return true;
     }
 
@@ -349,12 +348,11 @@ private:
         const frame& f = frames_.back();
         keys_.resize(f.first_key);
         arena_.resize(f.arena_size);
-        frames_.pop_back();
         if constexpr (Track) {
-            pointer_.resize(pointer_lengths_.back());
-            pointer_lengths_.pop_back();
+            (*values_)[f.value].end = static_cast<std::uint32_t>(values_->size());
             previous_end_ = offset() + 1;
         }
+        frames_.pop_back();
     }
 
     // Exact for exact_stream. For RapidJSON's own StringStream (untracked parsing) it is the
@@ -392,13 +390,12 @@ private:
     const Stream& stream_;
     std::string_view text_;
     std::size_t max_depth_;
-    std::unordered_map<std::string, std::size_t>* offsets_;
+    std::vector<detail::located_value>* values_;
 
     std::vector<frame> frames_;
     std::vector<key_entry> keys_;
     std::string arena_;
-    std::string pointer_;
-    std::vector<std::size_t> pointer_lengths_;
+    std::size_t key_offset_ = 0;  // where the last key read starts (Track)
     std::size_t previous_end_ = 0;
 
     bool failed_ = false;
@@ -408,19 +405,22 @@ private:
     std::string error_key_;
 };
 
-std::vector<std::size_t> compute_line_starts(std::string_view text) {
-    std::vector<std::size_t> starts{0};
+// Offsets where lines start; Offset is std::uint32_t for located documents (at most 2 GiB).
+template <typename Offset = std::size_t>
+std::vector<Offset> compute_line_starts(std::string_view text) {
+    std::vector<Offset> starts{0};
     for (std::size_t i = 0; i < text.size(); ++i) {
         // LF, CR LF and a lone CR (old Mac files) each end a line.
         if (text[i] == '\n' || (text[i] == '\r' && (i + 1 == text.size() || text[i + 1] != '\n'))) {
-            starts.push_back(i + 1);
+            starts.push_back(static_cast<Offset>(i + 1));
         }
     }
     return starts;
 }
 
+template <typename Offset>
 text_position position_in(
-    std::string_view text, const std::vector<std::size_t>& starts, std::size_t offset
+    std::string_view text, const std::vector<Offset>& starts, std::size_t offset
 ) {
     offset = std::min(offset, text.size());
     const auto it = std::upper_bound(starts.begin(), starts.end(), offset);
@@ -436,13 +436,19 @@ text_position position_in(
     return {line, column};
 }
 
+std::string too_large_message(std::size_t size, std::size_t limit) {
+    return "text is " + std::to_string(size) + " bytes, over the limit of " + std::to_string(limit);
+}
+
+// Track: records every value into `values`; `text` must then be NUL-terminated (the text of
+// a located_document), and `line_starts` its line starts.
 template <bool Track>
 json_result<rapidjson::Document> parse_impl(
     std::string_view text,
     dialect d,
     parse_limits limits,
-    std::unordered_map<std::string, std::size_t>* offsets,
-    const std::vector<std::size_t>* line_starts
+    std::vector<detail::located_value>* values,
+    const std::vector<std::uint32_t>* line_starts
 ) {
     auto make_error = [&](errc code, std::size_t offset, std::string pointer, std::string msg) {
         json_error e;
@@ -459,13 +465,7 @@ json_result<rapidjson::Document> parse_impl(
         return e;
     };
     if (text.size() > limits.max_bytes) {
-        return make_error(
-            errc::too_large,
-            0,
-            {},
-            "text is " + std::to_string(text.size()) + " bytes, over the limit of " +
-                std::to_string(limits.max_bytes)
-        );
+        return make_error(errc::too_large, 0, {}, too_large_message(text.size(), limits.max_bytes));
     }
     // RapidJSON reads a NUL-terminated string and takes a NUL for the end of the text, which
     // would accept `{"a":1}\0anything`. JSON text never holds a raw NUL (in a string it is
@@ -478,11 +478,19 @@ json_result<rapidjson::Document> parse_impl(
             "a NUL byte (U+0000); JSON text holds none, escaped \\u0000 in a string is fine"
         );
     }
-    // The reader needs a NUL-terminated buffer; string_view does not promise one.
-    const std::string owned(text);
+    // The reader needs a NUL-terminated buffer; string_view does not promise one (a located
+    // document's text is a std::string, so it is not copied again).
+    std::string owned;
+    const char* begin = text.data();
+    if constexpr (!Track) {
+        owned = std::string(text);
+        begin = owned.c_str();
+    }
     using stream_type = std::conditional_t<Track, exact_stream, rapidjson::StringStream>;
-    stream_type stream(owned.c_str());
-    guard_handler<Track, stream_type> guard(stream, owned, limits.max_depth, offsets);
+    stream_type stream(begin);
+    guard_handler<Track, stream_type> guard(
+        stream, std::string_view(begin, text.size()), limits.max_depth, values
+    );
     rapidjson::Document doc;
     rapidjson::Reader reader;
     bool ok = false;
@@ -549,17 +557,113 @@ text_position located_document::position_of(std::size_t offset) const {
     return position_in(text_, line_starts_, offset);
 }
 
-text_position located_document::locate(std::string_view pointer) const {
-    std::string p(pointer);
-    while (true) {
-        if (const auto it = offsets_.find(p); it != offsets_.end()) {
-            return position_of(it->second);
-        }
-        if (p.empty()) {
-            return {};
-        }
-        p.resize(p.rfind('/'));
+namespace {
+
+// The key whose string literal starts at `at` in `text` (NUL-terminated), unescaped.
+std::string key_at(const std::string& text, std::size_t at) {
+    if (at >= text.size() || text[at] != '"') {
+        return {};
     }
+    const std::size_t close = text.find_first_of("\"\\", at + 1);
+    if (close != std::string::npos && text[close] == '"') {
+        return text.substr(at + 1, close - at - 1);  // no escapes: the bytes themselves
+    }
+    struct capture : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, capture> {
+        std::string key;
+        bool String(const char* s, rapidjson::SizeType n, bool) {
+            key.assign(s, n);
+            return true;
+        }
+    } handler;
+    rapidjson::StringStream stream(text.c_str() + at);
+    rapidjson::Reader reader;
+    reader.Parse<rapidjson::kParseStopWhenDoneFlag>(stream, handler);
+    return handler.key;
+}
+
+// Reverses escape_pointer_token; nullopt for a '~' not followed by '0' or '1'.
+std::optional<std::string> unescape_pointer_token(std::string_view token) {
+    std::string out;
+    out.reserve(token.size());
+    for (std::size_t i = 0; i < token.size(); ++i) {
+        if (token[i] != '~') {
+            out += token[i];
+        } else if (i + 1 < token.size() && (token[i + 1] == '0' || token[i + 1] == '1')) {
+            out += token[++i] == '0' ? '~' : '/';
+        } else {
+            return std::nullopt;
+        }
+    }
+    return out;
+}
+
+// An array index as JSON Pointer writes it: decimal digits, no leading zero but "0" itself.
+std::optional<std::size_t> array_index(std::string_view token) {
+    if (token.empty() || token.size() > 10 || (token.size() > 1 && token[0] == '0')) {
+        return std::nullopt;
+    }
+    std::size_t n = 0;
+    for (const char c : token) {
+        if (c < '0' || c > '9') {
+            return std::nullopt;
+        }
+        n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    return n;
+}
+
+}  // namespace
+
+std::optional<std::size_t> located_document::child(std::size_t parent, std::string_view token)
+    const {
+    const std::size_t end = values_[parent].end;
+    if (values_[parent].is_object != 0U) {
+        const auto key = unescape_pointer_token(token);
+        if (!key) {
+            return std::nullopt;
+        }
+        for (std::size_t c = parent + 1; c < end; c = values_[c].end) {
+            if (key_at(text_, values_[c].offset) == *key) {
+                return c;
+            }
+        }
+        return std::nullopt;
+    }
+    // An array, or a scalar (which has nothing between it and its end).
+    const auto index = array_index(token);
+    if (!index) {
+        return std::nullopt;
+    }
+    std::size_t i = 0;
+    for (std::size_t c = parent + 1; c < end; c = values_[c].end, ++i) {
+        if (i == *index) {
+            return c;
+        }
+    }
+    return std::nullopt;
+}
+
+text_position located_document::locate(std::string_view pointer) const {
+    if (values_.empty()) {
+        return {};
+    }
+    std::size_t at = 0;  // the root
+    while (pointer.starts_with('/')) {
+        pointer.remove_prefix(1);
+        const std::size_t slash = std::min(pointer.find('/'), pointer.size());
+        const auto next = child(at, pointer.substr(0, slash));
+        if (!next) {
+            break;  // the nearest ancestor that is there
+        }
+        at = *next;
+        pointer.remove_prefix(slash);
+    }
+    return position_of(values_[at].offset);
+}
+
+std::size_t located_document::position_bytes() const noexcept {
+    return text_.capacity() + line_starts_.capacity() * sizeof(std::uint32_t) +
+           values_.capacity() * sizeof(detail::located_value);
 }
 
 namespace {
@@ -581,16 +685,28 @@ json_result<rapidjson::Document> parse(std::string_view text, dialect d, parse_l
 }
 
 json_result<located_document> parse_located(std::string_view text, dialect d, parse_limits limits) {
+    // Offsets and value counts are kept in 32 bits (an end index in 31).
+    limits.max_bytes = std::min<std::size_t>(limits.max_bytes, 0x7fff'ffff);
+    const std::size_t size = text.starts_with(utf8_bom) ? text.size() - 2 : text.size();
+    if (size > limits.max_bytes) {
+        json_error e;
+        e.code = errc::too_large;
+        e.position = {1, 1};
+        e.message = too_large_message(size, limits.max_bytes);
+        return e;
+    }
     located_document out;
     out.text_ = std::string(text);
     if (out.text_.starts_with(utf8_bom)) {
         out.text_.replace(0, utf8_bom.size(), " ");
     }
-    out.line_starts_ = compute_line_starts(out.text_);
-    auto doc = parse_impl<true>(out.text_, d, limits, &out.offsets_, &out.line_starts_);
+    out.line_starts_ = compute_line_starts<std::uint32_t>(out.text_);
+    auto doc = parse_impl<true>(out.text_, d, limits, &out.values_, &out.line_starts_);
     if (!doc) {
         return doc.error();
     }
+    out.values_.shrink_to_fit();
+    out.line_starts_.shrink_to_fit();
     out.doc.Swap(*doc);
     return out;
 }

@@ -3,11 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/assert/source_location.hpp>
@@ -57,21 +58,39 @@ struct json_error {
 template <typename T>
 using json_result = boost::system::result<T, json_error>;
 
+namespace detail {
+
+/// One value of a located text, in document order (a container before its contents).
+struct located_value {
+    std::uint32_t offset = 0;    ///< Where the value starts; for an object member, its key.
+    std::uint32_t end : 31 = 0;  ///< Index after the value's last descendant.
+    std::uint32_t is_object : 1 = 0;
+};
+
+}  // namespace detail
+
 /// A parsed document that remembers where each value sits in its text.
 class located_document {
 public:
     rapidjson::Document doc;
 
-    /// Position of the value at `pointer`, or of its nearest recorded ancestor.
+    /// Position of the value at `pointer` (of an object member: of its key), or of its nearest
+    /// recorded ancestor. Found by walking the recorded values from the root, comparing keys
+    /// in the text: meant for error messages, not for hot paths.
     text_position locate(std::string_view pointer) const;
     /// Position of a byte offset in the text.
     text_position position_of(std::size_t offset) const;
+    /// Bytes held to answer locate and position_of (the text, its line starts and 8 bytes per
+    /// value): proportional to the size of the text, however deep or long its keys.
+    std::size_t position_bytes() const noexcept;
 
 private:
     friend json_result<located_document> parse_located(std::string_view, dialect, parse_limits);
-    std::vector<std::size_t> line_starts_;
-    std::string text_;  // kept for column computation (code points)
-    std::unordered_map<std::string, std::size_t> offsets_;
+    std::optional<std::size_t> child(std::size_t parent, std::string_view token) const;
+
+    std::vector<std::uint32_t> line_starts_;
+    std::string text_;  // kept for columns (code points) and for keys (locate)
+    std::vector<detail::located_value> values_;
 };
 
 /// Parses `text` (e.g. an HTTP body). Never recurses; enforces `limits`; rejects duplicate keys.
@@ -79,7 +98,8 @@ json_result<rapidjson::Document> parse(
     std::string_view text, dialect d = dialect::strict, parse_limits limits = {}
 );
 
-/// As `parse`, and records the position of every value for error messages.
+/// As `parse`, and records the position of every value for error messages. Texts are limited
+/// to 2 GiB - 1 bytes whatever `limits.max_bytes` says.
 json_result<located_document> parse_located(
     std::string_view text, dialect d = dialect::with_comments, parse_limits limits = {}
 );

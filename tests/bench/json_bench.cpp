@@ -1,6 +1,7 @@
 // Guarded parsing (iterative, depth limit, duplicate-key check) against RapidJSON's plain
 // parse of the same ~5 KB case, side by side in one run, and the guarded parse of one object
-// with up to 1 million keys (the duplicate-key check must stay linear):
+// with up to 1 million keys (the duplicate-key check must stay linear), and the located parse
+// (positions for error messages) of a 70 KB and a 7 MB file, with the bytes its positions take:
 //   build/release/tests/bench/casebridge_bench --benchmark_filter=json
 #include <string>
 
@@ -89,6 +90,39 @@ void json_guarded_many_keys(benchmark::State& state) {
     );
 }
 
+// A file of about state.range(0) bytes shaped like the one whose located parse once took
+// 327 MB for 70 KB: 32 levels of 60-byte keys (a 2 KB path), then small values under them.
+std::string deep_and_wide(std::size_t bytes) {
+    std::string text = "{";
+    for (int depth = 0; depth < 32; ++depth) {
+        text += "\"level_" + std::to_string(depth) + std::string(50, 'k') + "\": {";
+    }
+    text += "\"rows\": [";
+    for (std::size_t i = 0; text.size() + 64 < bytes; ++i) {
+        text += (i == 0 ? "" : ",\n");
+        text += R"({"id": )" + std::to_string(i) + R"(, "v": [1, 2]})";
+    }
+    text += "]" + std::string(33, '}');
+    return text;
+}
+
+void json_located_parse(benchmark::State& state) {
+    const std::string text = deep_and_wide(static_cast<std::size_t>(state.range(0)));
+    std::size_t position_bytes = 0;
+    for (auto _ : state) {
+        auto d = casebridge::json::parse_located(text);
+        if (!d) {
+            state.SkipWithError("parse failed");
+            break;
+        }
+        position_bytes = d->position_bytes();
+        benchmark::DoNotOptimize(d->doc.MemberCount());
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+    state.counters["input_bytes"] = static_cast<double>(text.size());
+    state.counters["position_bytes"] = static_cast<double>(position_bytes);
+}
+
 BENCHMARK(json_plain_rapidjson);
 BENCHMARK(json_guarded_parse);
 BENCHMARK(json_guarded_many_keys)
@@ -96,6 +130,7 @@ BENCHMARK(json_guarded_many_keys)
     ->Arg(100'000)
     ->Arg(1'000'000)
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(json_located_parse)->Arg(70'000)->Arg(7'000'000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
