@@ -767,6 +767,42 @@ awaitable<remote_result<std::string>> primero_adapter::push(external_record reco
     co_return record.remote_id;
 }
 
+awaitable<remote_result<std::optional<std::string>>> primero_adapter::lookup(
+    std::string stream, std::string source_key
+) {
+    if (!serves(stream)) {
+        co_return make_remote_error(errc::not_found, "the Primero adapter serves stream cases");
+    }
+    const std::string id = client_id_for(source_key);
+    auto r = co_await impl_->call("GET", "/api/v2/cases/" + url_encode(id), {}, id);
+    if (r) {
+        co_return std::optional<std::string>(id);
+    }
+    if (r.error().http_status == 404) {
+        co_return std::optional<std::string>();
+    }
+    co_return r.error();
+}
+
+std::vector<std::string> primero_adapter::remote_assigned_fields(std::string_view stream) const {
+    if (!serves(stream)) {
+        return {};
+    }
+    return {
+        "id",
+        "unique_identifier",
+        "case_id",
+        "case_id_display",
+        "short_id",
+        "created_at",
+        "created_by",
+        "posted_at",
+        "last_updated_at",
+        "last_updated_by",
+        "owned_by",
+        "associated_user_names"};
+}
+
 std::optional<std::string> primero_adapter::credential_fingerprint() const {
     auto pw = read_secret(impl_->cfg.password);
     if (!pw) {

@@ -69,6 +69,12 @@ public:
     /// a lost answer or a lost link) is followed by a PATCH of that id with the same body, and
     /// its outcome is the result. Else PATCH. Subform rows without unique_id get stable ones.
     awaitable<remote_result<std::string>> push(external_record record) override;
+    /// The case created for `source_key` (its deterministic id), if it exists: one GET.
+    awaitable<remote_result<std::optional<std::string>>> lookup(
+        std::string stream, std::string source_key
+    ) override;
+    /// Ids, audit stamps and the owner, which Primero sets on every create or update.
+    std::vector<std::string> remote_assigned_fields(std::string_view stream) const override;
     /// Authenticated GET of one case summary.
     awaitable<remote_result<void>> probe() override;
     std::optional<std::string> credential_fingerprint() const override;

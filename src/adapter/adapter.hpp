@@ -80,6 +80,11 @@ public:
     virtual awaitable<remote_result<std::optional<std::string>>> lookup(
         std::string stream, std::string source_key
     );
+    /// Fields of `stream` that the remote sets itself whatever a write carried (its ids, audit
+    /// stamps, owner): a reconciliation does not compare them with what was sent.
+    virtual std::vector<std::string> remote_assigned_fields(std::string_view /*stream*/) const {
+        return {};
+    }
     /// True when the receiver answers each record of `stream` with an acknowledgement, read
     /// back by an acknowledgement flow (DSS events): a caseload hand-over counts such a record
     /// as transferred only once its current version is acknowledged.

@@ -16,10 +16,11 @@ namespace casebridge::cli {
 
 /// Process exit codes, the same for every command (documented in docs/cli.md).
 enum exit_code : int {
-    exit_ok = 0,     ///< Done.
-    exit_error = 1,  ///< Failed: bad input file, unreachable system, verification failure.
-    exit_usage = 2,  ///< The command line itself is wrong.
-    exit_held = 3,   ///< A record was held (e.g. `mapping apply` on an unmapped value).
+    exit_ok = 0,        ///< Done.
+    exit_error = 1,     ///< Failed: bad input file, unreachable system, verification failure.
+    exit_usage = 2,     ///< The command line itself is wrong.
+    exit_held = 3,      ///< A record was held (e.g. `mapping apply` on an unmapped value).
+    exit_diverged = 4,  ///< `reconcile`: the targets do not hold what the log says.
 };
 
 /// A command line that is wrong in a way the option parser cannot see (a number out of its

@@ -275,6 +275,8 @@ std::string_view to_string(entry_kind k) {
             return "transfer";
         case entry_kind::retention_purge:
             return "retention_purge";
+        case entry_kind::reconciliation:
+            return "reconciliation";
     }
     return "unknown";
 }
@@ -301,6 +303,8 @@ std::string_view to_string(outcome o) {
             return "consent_withdrawn";
         case outcome::purged:
             return "purged";
+        case outcome::reconciled:
+            return "reconciled";
     }
     return "unknown";
 }

@@ -19,7 +19,7 @@
 
 namespace casebridge::store {
 
-enum class entry_kind { transfer, retention_purge };
+enum class entry_kind { transfer, retention_purge, reconciliation };
 enum class direction { outbound, inbound };
 /// What happened to one sharing event.
 enum class outcome {
@@ -31,6 +31,7 @@ enum class outcome {
     delivery_failed,
     purged,
     consent_withdrawn,  ///< A record shared earlier no longer has its basis.
+    reconciled,         ///< A reconciliation compared the log with a target (counts only).
 };
 
 std::string_view to_string(entry_kind k);

@@ -1550,6 +1550,32 @@ awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dea
     CASEBRIDGE_CO_RETURN_ERROR(errc::not_found);
 }
 
+std::vector<prepared_record> flow_runner::prepare(const external_record& record) const {
+    const auto& m = *impl_;
+    std::vector<item> items;
+    m.prepare_record(record, m.clock->now(), items);
+    std::vector<prepared_record> out;
+    out.reserve(items.size());
+    for (auto& it : items) {
+        prepared_record p;
+        p.source_id = it.source.id.str();
+        p.version = impl::version_token(it).str();
+        p.decision = it.act == action::send       ? "send"
+                     : it.act == action::withhold ? "withhold"
+                                                  : "dead";
+        p.reason = it.reason;
+        p.source_key = m.source_key(it.source);
+        if (it.act == action::send) {
+            p.body = std::move(it.out_body);
+            if (it.dec) {
+                p.fields_sent = it.dec->fields_sent;
+            }
+        }
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
 awaitable<run_report> flow_runner::run_selected(
     std::vector<selected> records, std::function<void(std::size_t, std::size_t)> progress
 ) {

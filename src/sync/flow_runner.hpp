@@ -172,6 +172,18 @@ struct flow_metrics {
     duration_histogram run_duration{0.1, 0.5, 1, 5, 10, 30, 60, 300};
 };
 
+/// One record (or row) as the flow would decide it now, for a reconciliation. The body stays
+/// in memory; nothing of it is logged or stored.
+struct prepared_record {
+    std::string source_id;     ///< The store's id: "<record id>" or "<record id>~<row unique_id>".
+    std::string version;       ///< The source version as a delivery row records it.
+    std::string decision;      ///< send | withhold | dead
+    std::string reason;        ///< Why withheld or held (a reason code).
+    std::string source_key;    ///< What the target's creates and look-ups are keyed by.
+    rapidjson::Document body;  ///< The record as it would be sent (decision send).
+    std::vector<std::string> fields_sent;
+};
+
 class flow_runner {
 public:
     flow_runner(
@@ -212,6 +224,9 @@ public:
     awaitable<run_report> run_selected(
         std::vector<selected> records, std::function<void(std::size_t, std::size_t)> progress = {}
     );
+
+    /// Maps, decides and maps out one source record as a run would, sending nothing.
+    std::vector<prepared_record> prepare(const external_record& record) const;
 
     struct impl;
 

@@ -1174,4 +1174,31 @@ void ping_sandbox::process_queue() {
     }
 }
 
+bool ping_sandbox::delete_referral(const std::string& id) {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->referrals.erase(id) == 0) {
+        return false;
+    }
+    std::erase(impl_->referral_order, id);
+    return true;
+}
+std::optional<std::string> ping_sandbox::duplicate_referral(const std::string& id) {
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->referrals.find(id);
+    if (it == impl_->referrals.end()) {
+        return std::nullopt;
+    }
+    interop_referral copy = it->second;
+    copy.id = synthetic_uuid(impl_->rng);
+    std::string seq = std::to_string(++impl_->referral_seq);
+    seq.insert(0, 9 - std::min<std::size_t>(9, seq.size()), '0');
+    copy.number = "REF-IOP-CXB-" + seq;
+    copy.created = impl_->now_text();
+    copy.modified = copy.created;
+    const std::string new_id = copy.id;
+    impl_->referral_order.push_back(new_id);
+    impl_->referrals[new_id] = std::move(copy);
+    return new_id;
+}
+
 }  // namespace casebridge::sandbox

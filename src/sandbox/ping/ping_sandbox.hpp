@@ -116,6 +116,12 @@ public:
     std::optional<std::string> referral_fields(const std::string& id) const;
     /// Referrals whose field `name` has `value`.
     std::size_t referrals_with(const std::string& name, const std::string& value) const;
+    // Changes behind casebridge's back (reconciliation tests). False or nullopt: no such referral.
+    /// Removes a referral for good.
+    bool delete_referral(const std::string& id);
+    /// Copies a referral, correlation key included, under a new id and number (a second writer
+    /// that did not look first); returns the new id.
+    std::optional<std::string> duplicate_referral(const std::string& id);
     /// Records a proGres decision on a referral (125080000 accepted, 125080001 rejected).
     bool decide(const std::string& referral_id, bool accepted);
 

@@ -2007,4 +2007,62 @@ std::size_t primero_sandbox::mark_synced_count(const std::string& id) const {
     return it == impl_->mark_synced.end() ? 0 : it->second;
 }
 
+bool primero_sandbox::edit_case(const std::string& id, const std::string& fields_json) {
+    auto fields = json::parse(fields_json);
+    if (!fields || !fields->IsObject()) {
+        return false;
+    }
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->cases.find(id);
+    if (it == impl_->cases.end()) {
+        return false;
+    }
+    auto& rec = it->second;
+    auto& a = rec.GetAllocator();
+    for (auto& m : fields->GetObject()) {
+        rec.RemoveMember(m.name.GetString());
+        if (!m.value.IsNull()) {
+            rec.AddMember(Value(m.name, a), Value(m.value, a), a);
+        }
+    }
+    rec.RemoveMember("last_updated_at");
+    rec.AddMember("last_updated_at", Value(impl_->now_text().c_str(), a), a);
+    return true;
+}
+bool primero_sandbox::replace_case(const std::string& id, const std::string& case_json) {
+    auto doc = json::parse(case_json);
+    if (!doc || !doc->IsObject()) {
+        return false;
+    }
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->cases.find(id);
+    if (it == impl_->cases.end()) {
+        return false;
+    }
+    it->second.Swap(*doc);
+    return true;
+}
+bool primero_sandbox::delete_case(const std::string& id) {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->cases.erase(id) == 0) {
+        return false;
+    }
+    std::erase(impl_->order, id);
+    return true;
+}
+std::optional<std::string> primero_sandbox::duplicate_case(const std::string& id) {
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->cases.find(id);
+    if (it == impl_->cases.end()) {
+        return std::nullopt;
+    }
+    const std::string copy_id = impl_->new_uuid();
+    Document copy;
+    copy.CopyFrom(it->second, copy.GetAllocator());
+    copy["id"].SetString(copy_id.c_str(), copy.GetAllocator());
+    impl_->order.push_back(copy_id);
+    impl_->cases[copy_id].Swap(copy);
+    return copy_id;
+}
+
 }  // namespace casebridge::sandbox

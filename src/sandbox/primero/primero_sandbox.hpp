@@ -90,6 +90,19 @@ public:
     /// mark_synced write-backs received for a case.
     std::size_t mark_synced_count(const std::string& id) const;
 
+    // Changes behind casebridge's back (reconciliation tests). False or nullopt: no such case.
+    /// Sets top-level fields of a case from a JSON object, as a hand edit would (null removes
+    /// a field), and last_updated_at to now.
+    bool edit_case(const std::string& id, const std::string& fields_json);
+    /// Puts `case_json` (from case_json()) back verbatim, last_updated_at included: a restore
+    /// of the target from an older backup.
+    bool replace_case(const std::string& id, const std::string& case_json);
+    /// Removes a case for good (Primero itself only disables; a restore or a hand deletion in
+    /// the database can lose one).
+    bool delete_case(const std::string& id);
+    /// Copies a case under a new random id (a second writer's or a hand-made copy); returns it.
+    std::optional<std::string> duplicate_case(const std::string& id);
+
     struct impl;
 
 private:

@@ -1,0 +1,668 @@
+#include "sync/reconcile.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <random>
+#include <set>
+#include <utility>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "mapping/mapping.hpp"
+#include "policy/policy.hpp"
+#include "store/crypto.hpp"
+#include "store/reconcile_queries.hpp"
+#include "store/store_thread.hpp"
+
+namespace casebridge::sync {
+
+using rapidjson::Value;
+
+namespace {
+
+constexpr std::array<std::string_view, verdict_count> verdict_names = {
+    "match",
+    "stale_at_target",
+    "differs",
+    "missing_at_target",
+    "duplicated_at_target",
+    "unexpected_at_target",
+    "withheld_but_present",
+    "pending",
+    "unchecked",
+};
+
+constexpr char row_separator = '~';
+
+/// A reason code: the error's name without its category ("remote_unavailable").
+std::string reason_of(const boost::system::error_code& ec) {
+    std::string name = error_name(ec);
+    const auto colon = name.find(':');
+    return colon == std::string::npos ? name : name.substr(colon + 1);
+}
+
+std::optional<store::sha256_digest> digest_of(std::string_view text) {
+    if (text.starts_with("sha256:")) {
+        text.remove_prefix(7);
+    }
+    auto raw = store::from_hex(text);
+    if (!raw || raw->size() != 32) {
+        return std::nullopt;
+    }
+    store::sha256_digest d{};
+    std::copy(raw->begin(), raw->end(), d.begin());
+    return d;
+}
+
+bool absent(const Value* v) {
+    return v == nullptr || v->IsNull();
+}
+
+/// Scalars compare by value; two strings that are the same instant in RFC 3339 are equal
+/// (targets render times in their own precision).
+bool same_scalar(const Value& a, const Value& b) {
+    if (a.IsNumber() && b.IsNumber()) {
+        return a.GetDouble() == b.GetDouble();
+    }
+    if (a.IsString() && b.IsString()) {
+        const std::string_view x(a.GetString(), a.GetStringLength());
+        const std::string_view y(b.GetString(), b.GetStringLength());
+        if (x == y) {
+            return true;
+        }
+        const auto tx = parse_rfc3339(x);
+        const auto ty = parse_rfc3339(y);
+        return tx && ty && *tx == *ty;
+    }
+    return a == b;
+}
+
+/// `actual` projected onto what `expected` holds: objects compare only the members the
+/// expected side has (a member the target adds, such as a row id it assigns, is not ours),
+/// arrays element by element, null the same as absent.
+bool projected_equal(const Value& expected, const Value& actual) {
+    if (expected.IsObject()) {
+        if (!actual.IsObject()) {
+            return false;
+        }
+        for (const auto& m : expected.GetObject()) {
+            const auto it = actual.FindMember(m.name);
+            const Value* a = it == actual.MemberEnd() ? nullptr : &it->value;
+            if (m.value.IsNull()) {
+                if (!absent(a)) {
+                    return false;
+                }
+                continue;
+            }
+            if (a == nullptr || !projected_equal(m.value, *a)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (expected.IsArray()) {
+        if (!actual.IsArray() || actual.Size() != expected.Size()) {
+            return false;
+        }
+        for (rapidjson::SizeType i = 0; i < expected.Size(); ++i) {
+            if (!projected_equal(expected[i], actual[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+    return same_scalar(expected, actual);
+}
+
+/// The top-level fields of `expected` (what the flow would send) that the target's record
+/// does not hold as sent, except those the target assigns itself.
+std::vector<std::string> differing_fields(
+    const Value& expected, const Value& actual, const std::vector<std::string>& assigned
+) {
+    std::vector<std::string> out;
+    if (!expected.IsObject()) {
+        return out;
+    }
+    if (!actual.IsObject()) {
+        out.emplace_back("/");
+        return out;
+    }
+    for (const auto& m : expected.GetObject()) {
+        const std::string name(m.name.GetString(), m.name.GetStringLength());
+        if (std::find(assigned.begin(), assigned.end(), name) != assigned.end()) {
+            continue;
+        }
+        const auto it = actual.FindMember(m.name);
+        const Value* a = it == actual.MemberEnd() ? nullptr : &it->value;
+        const bool same =
+            m.value.IsNull() ? absent(a) : a != nullptr && projected_equal(m.value, *a);
+        if (!same) {
+            out.push_back("/" + name);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+/// One record to check, with what the store and the source say of it.
+struct candidate {
+    std::string source_id;
+    std::optional<store::delivery> delivery;
+    std::optional<prepared_record> prep;
+    std::optional<std::string> link;       ///< The linked target id.
+    std::optional<std::string> last_sent;  ///< Time of the last `sent` entry.
+    reconcile_row row;
+    bool settled = false;  ///< Classified before the target is asked (unchecked).
+    bool visited = false;  ///< The target was asked (a stop may come before).
+};
+
+struct context {
+    const flow_runner* runner;
+    const flow_binding* b;
+    store::store_thread* st;
+    const clock_source* clock;
+    logger log;
+    reconcile_options o;
+    std::minstd_rand rng;
+
+    double jitter() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+
+    bool stop() const { return o.stop_requested && o.stop_requested(); }
+
+    /// Calls `op` until it succeeds, fails permanently or the flow's attempts run out.
+    template <typename T, typename Op>
+    awaitable<remote_result<T>> with_retries(Op op) {
+        int attempt = 0;
+        for (;;) {
+            ++attempt;
+            auto r = co_await op();
+            if (r || !r.error().transient() || attempt >= b->retry.max_attempts ||
+                (r.error().retry_after && *r.error().retry_after > b->retry.max_retry_after)) {
+                co_return r;
+            }
+            net::steady_timer t(co_await net::this_coro::executor);
+            t.expires_after(backoff_delay(b->retry, attempt, r.error().retry_after, jitter()));
+            co_await t.async_wait(use_nothrow);
+        }
+    }
+
+    static void unchecked(candidate& c, std::string note) {
+        c.row.v = verdict::unchecked;
+        c.row.note = std::move(note);
+        c.settled = true;
+    }
+
+    /// Takes the prepared rows of one source record that are part of the check.
+    void take(
+        std::vector<prepared_record> rows,
+        std::map<std::string, candidate>& into,
+        const std::set<std::string>* only,
+        const std::map<std::string, store::delivery>& deliveries
+    ) {
+        for (auto& p : rows) {
+            const auto d = deliveries.find(p.source_id);
+            if (only != nullptr && only->count(p.source_id) == 0) {
+                continue;
+            }
+            // A record held by the flow (a mapping failure) is not shared and has nothing to
+            // compare, unless the store says it was shared before.
+            if (p.decision == "dead" && d == deliveries.end()) {
+                continue;
+            }
+            candidate& c = into[p.source_id];
+            c.source_id = p.source_id;
+            c.row.source_id = p.source_id;
+            if (d != deliveries.end()) {
+                c.delivery = d->second;
+            }
+            c.settled = false;
+            c.row.v = verdict::match;
+            c.row.note.clear();
+            if (p.decision == "dead") {
+                unchecked(c, "held_at_source:" + p.reason);
+            }
+            c.prep = std::move(p);
+        }
+    }
+
+    /// The target's side of one record.
+    awaitable<void> check(candidate& c) {
+        if (c.settled) {
+            co_return;
+        }
+        c.visited = true;
+        adapter& target = *b->target;
+        const std::string stream = b->target_stream;
+        const bool updatable = target.can_update(stream);
+        std::optional<std::string> looked;
+        bool duplicated_by_key = false;
+        bool can_lookup = true;
+        const std::string key = c.prep->source_key;
+        auto found = co_await with_retries<std::optional<std::string>>([&]() {
+            return target.lookup(stream, key);
+        });
+        if (!found) {
+            if (found.error().code == make_error_code(errc::multiple_matches)) {
+                duplicated_by_key = true;
+            } else if (found.error().code == make_error_code(errc::not_found)) {
+                can_lookup = false;  // the adapter cannot look up by source key
+            } else {
+                unchecked(c, reason_of(found.error().code));
+                co_return;
+            }
+        } else {
+            looked = *found;
+        }
+        std::vector<std::string> ids;
+        if (c.link) {
+            ids.push_back(*c.link);
+        }
+        if (looked && (!c.link || *looked != *c.link)) {
+            ids.push_back(*looked);
+        }
+        std::vector<std::string> present;
+        std::optional<external_record> held;  // the first present record, read in full
+        if (updatable) {
+            for (const auto& id : ids) {
+                auto got = co_await with_retries<external_record>([&]() {
+                    return target.fetch(stream, id);
+                });
+                if (got) {
+                    present.push_back(id);
+                    if (!held) {
+                        held = std::move(*got);
+                    }
+                } else if (got.error().code != make_error_code(errc::not_found)) {
+                    unchecked(c, reason_of(got.error().code));
+                    co_return;
+                }
+            }
+        } else if (can_lookup) {
+            // Records of a stream that cannot be updated (a PING referral) are found by their
+            // correlation key; their content stays as first sent, so it is not compared.
+            if (looked) {
+                present.push_back(*looked);
+            }
+            if (c.link && looked && *c.link != *looked) {
+                c.row.note = "link_differs";
+            }
+        } else {
+            unchecked(c, "target_unreadable");
+            co_return;
+        }
+        c.row.target_ids = present;
+        if (duplicated_by_key || present.size() >= 2) {
+            c.row.v = verdict::duplicated_at_target;
+            co_return;
+        }
+        const auto state = c.delivery ? std::optional(c.delivery->state) : std::nullopt;
+        if (state == store::delivery_state::delivered) {
+            if (present.empty()) {
+                c.row.v = verdict::missing_at_target;
+                co_return;
+            }
+            const bool same_version =
+                c.delivery->source_version && c.delivery->source_version->str() == c.prep->version;
+            if (!held) {
+                c.row.v = verdict::match;
+                if (c.row.note.empty()) {
+                    c.row.note = "content_not_compared";
+                }
+                co_return;
+            }
+            if (c.prep->decision != "send") {
+                c.row.v = same_version ? verdict::differs : verdict::pending;
+                c.row.note = "decision_changed";
+                co_return;
+            }
+            auto fields =
+                differing_fields(c.prep->body, held->body, target.remote_assigned_fields(stream));
+            if (fields.empty()) {
+                c.row.v = verdict::match;
+                co_return;
+            }
+            if (!same_version) {
+                c.row.v = verdict::pending;
+                c.row.note = "changed_at_source";
+                co_return;
+            }
+            c.row.fields = std::move(fields);
+            const auto at = parse_rfc3339(held->updated_at);
+            const auto sent = c.last_sent ? parse_rfc3339(*c.last_sent) : std::nullopt;
+            const bool older = at && sent && *at + o.stale_tolerance < *sent;
+            c.row.v = older ? verdict::stale_at_target : verdict::differs;
+            co_return;
+        }
+        if (state == store::delivery_state::withheld) {
+            c.row.v = present.empty() ? verdict::match : verdict::withheld_but_present;
+            co_return;
+        }
+        // The store has no settled delivery of it (only a full walk gets here).
+        if (!present.empty()) {
+            c.row.v = verdict::unexpected_at_target;
+        } else if (c.prep->decision == "send") {
+            c.row.v = verdict::pending;
+            c.row.note = "not_sent_yet";
+        } else {
+            c.row.v = verdict::match;
+        }
+    }
+
+    awaitable<void> check_all(std::vector<candidate*> work) {
+        if (work.empty()) {
+            co_return;
+        }
+        auto ex = co_await net::this_coro::executor;
+        std::size_t next = 0;
+        std::size_t running = 0;
+        net::steady_timer done(ex);
+        done.expires_at(net::steady_timer::time_point::max());
+        const std::size_t width = std::min<std::size_t>(
+            work.size(), static_cast<std::size_t>(std::max(1, b->concurrency))
+        );
+        auto worker = [&]() -> awaitable<void> {
+            while (next < work.size() && !stop()) {
+                candidate* c = work[next++];
+                co_await check(*c);
+            }
+        };
+        for (std::size_t i = 0; i < width; ++i) {
+            ++running;
+            net::co_spawn(ex, worker(), [&](std::exception_ptr) {
+                if (--running == 0) {
+                    done.cancel();
+                }
+            });
+        }
+        co_await done.async_wait(use_nothrow);
+    }
+};
+
+}  // namespace
+
+std::string_view to_string(verdict v) {
+    return verdict_names[static_cast<std::size_t>(v)];
+}
+
+bool is_divergence(verdict v) {
+    switch (v) {
+        case verdict::stale_at_target:
+        case verdict::differs:
+        case verdict::missing_at_target:
+        case verdict::duplicated_at_target:
+        case verdict::unexpected_at_target:
+        case verdict::withheld_but_present:
+            return true;
+        case verdict::match:
+        case verdict::pending:
+        case verdict::unchecked:
+            return false;
+    }
+    return false;
+}
+
+std::int64_t reconcile_report::divergences() const {
+    std::int64_t n = 0;
+    for (std::size_t i = 0; i < verdict_count; ++i) {
+        if (is_divergence(static_cast<verdict>(i))) {
+            n += counts[i];
+        }
+    }
+    return n;
+}
+
+awaitable<reconcile_report> reconcile(
+    const flow_runner& runner,
+    store::store_thread& st,
+    const clock_source& clock,
+    logger log,
+    reconcile_options options
+) {
+    const flow_binding& b = runner.binding();
+    reconcile_report report;
+    if (b.acknowledgements || b.target == nullptr || b.profile == nullptr) {
+        report.error = "flow " + b.flow.str() +
+                       " reads acknowledgements; it sends no records, so there is nothing to "
+                       "reconcile";
+        co_return report;
+    }
+    if (b.target->system_id() == "dss_files") {
+        report.error = "flow " + b.flow.str() +
+                       " sends to a DSS file exchange; reconciling DSS targets is not supported "
+                       "yet (Primero and PING targets are)";
+        co_return report;
+    }
+    if (!options.sample && b.source->pull_has_side_effects()) {
+        report.error = "flow " + b.flow.str() +
+                       ": its source cannot be read from the start without changing it; use "
+                       "--sample N";
+        co_return report;
+    }
+    const std::uint64_t seed = options.seed != 0 ? options.seed : std::random_device{}();
+    context ctx{
+        &runner,
+        &b,
+        &st,
+        &clock,
+        std::move(log),
+        std::move(options),
+        std::minstd_rand(static_cast<std::minstd_rand::result_type>(seed))};
+    report.mapping_in_version = b.map_in != nullptr ? b.map_in->version() : 0;
+    report.mapping_out_version = b.map_out != nullptr ? b.map_out->version() : 0;
+
+    // What the store says: every delivered and withheld record of the flow.
+    const store::token flow = b.flow;
+    auto read = [flow](store::store& s) -> result<std::vector<store::delivery>> {
+        constexpr std::int64_t all = std::numeric_limits<std::int64_t>::max();
+        auto sent = s.deliveries_in(flow, store::delivery_state::delivered, all);
+        if (!sent) {
+            return sent.error();
+        }
+        auto held = s.deliveries_in(flow, store::delivery_state::withheld, all);
+        if (!held) {
+            return held.error();
+        }
+        sent->insert(sent->end(), held->begin(), held->end());
+        return std::move(*sent);
+    };
+    auto listed = co_await st.run(std::move(read));
+    if (!listed) {
+        report.error = "store: " + error_name(listed.error());
+        co_return report;
+    }
+    std::map<std::string, store::delivery> deliveries;
+    for (auto& d : *listed) {
+        deliveries.emplace(d.source.id.str(), std::move(d));
+    }
+
+    std::map<std::string, candidate> candidates;
+    if (ctx.o.sample) {
+        // A uniform sample of what the store says was settled, each record read fresh.
+        std::vector<std::string> ids;
+        ids.reserve(deliveries.size());
+        for (const auto& [id, d] : deliveries) {
+            ids.push_back(id);
+        }
+        report.population = static_cast<std::int64_t>(ids.size());
+        std::vector<std::string> chosen;
+        std::mt19937_64 pick(seed);
+        std::sample(
+            ids.begin(),
+            ids.end(),
+            std::back_inserter(chosen),
+            static_cast<std::ptrdiff_t>(std::min(*ctx.o.sample, ids.size())),
+            pick
+        );
+        report.sample_size = static_cast<std::int64_t>(chosen.size());
+        std::map<std::string, std::set<std::string>> by_record;
+        for (const auto& id : chosen) {
+            by_record[id.substr(0, id.find(row_separator))].insert(id);
+        }
+        for (const auto& [record_id, rows] : by_record) {
+            if (ctx.stop()) {
+                report.stopped = true;
+                break;
+            }
+            auto fetched = co_await ctx.with_retries<external_record>([&]() {
+                return b.source->fetch(b.source_stream, record_id);
+            });
+            if (fetched) {
+                ctx.take(runner.prepare(*fetched), candidates, &rows, deliveries);
+            }
+            for (const auto& id : rows) {
+                if (candidates.count(id) != 0) {
+                    continue;
+                }
+                candidate& c = candidates[id];
+                c.source_id = id;
+                c.row.source_id = id;
+                c.delivery = deliveries.at(id);
+                context::unchecked(
+                    c,
+                    fetched ? std::string("not_at_source")
+                            : (fetched.error().code == make_error_code(errc::not_found)
+                                   ? std::string("not_at_source")
+                                   : reason_of(fetched.error().code))
+                );
+            }
+        }
+    } else {
+        // A full walk of the source, as a sync from the start would read it.
+        std::optional<std::string> cursor;
+        for (;;) {
+            if (ctx.stop()) {
+                report.stopped = true;
+                break;
+            }
+            auto page = co_await ctx.with_retries<pull_page>([&]() {
+                return b.source->pull(b.source_stream, cursor);
+            });
+            if (!page) {
+                report.error = page.error().describe();
+                co_return report;
+            }
+            for (const auto& rec : page->records) {
+                ctx.take(runner.prepare(rec), candidates, nullptr, deliveries);
+            }
+            if (!page->has_more) {
+                break;
+            }
+            cursor = page->next_cursor;
+        }
+        for (const auto& [id, d] : deliveries) {
+            if (candidates.count(id) == 0 && !report.stopped) {
+                candidate& c = candidates[id];
+                c.source_id = id;
+                c.row.source_id = id;
+                c.delivery = d;
+                context::unchecked(c, "not_at_source");
+            }
+        }
+        report.population = static_cast<std::int64_t>(candidates.size());
+    }
+
+    // Links and the last `sent` time of each record, in one call on the store thread.
+    std::vector<candidate*> work;
+    for (auto& [id, c] : candidates) {
+        work.push_back(&c);
+    }
+    const store::token source_system = b.source_system;
+    const store::token target_system = b.target_system;
+    auto* list = &work;
+    auto look = [list, flow, source_system, target_system](store::store& s) -> result<void> {
+        for (candidate* c : *list) {
+            if (c->settled) {
+                continue;
+            }
+            auto id = store::token::make(c->source_id);
+            if (!id) {
+                return id.error();
+            }
+            const store::record_id source{source_system, *id};
+            auto link = s.linked(source, target_system);
+            if (!link) {
+                return link.error();
+            }
+            if (*link) {
+                c->link = (*link)->id.str();
+            }
+            auto sent = store::last_sent_at(s, flow, source);
+            if (!sent) {
+                return sent.error();
+            }
+            c->last_sent = std::move(*sent);
+        }
+        return {};
+    };
+    auto looked = co_await st.run(std::move(look));
+    if (!looked) {
+        report.error = "store: " + error_name(looked.error());
+        co_return report;
+    }
+
+    co_await ctx.check_all(work);
+    if (ctx.stop()) {
+        report.stopped = true;
+    }
+    for (auto& [id, c] : candidates) {
+        if (!c.settled && !c.visited) {
+            continue;  // not reached before a stop
+        }
+        ++report.counts[static_cast<std::size_t>(c.row.v)];
+        ++report.checked;
+        report.rows.push_back(std::move(c.row));
+    }
+    ctx.log.info(
+        "reconcile_finished",
+        "reconciliation finished",
+        {.flow = b.flow.str(),
+         .counts =
+             {{"checked", report.checked},
+              {"match", report.count(verdict::match)},
+              {"divergences", report.divergences()},
+              {"unchecked", report.count(verdict::unchecked)}}}
+    );
+
+    if (ctx.o.write_log) {
+        store::log_entry_input e;
+        e.kind = store::entry_kind::reconciliation;
+        e.flow = b.flow;
+        e.dir = store::direction::outbound;
+        e.purpose = b.purpose;
+        if (auto pid = store::token::make(b.profile->id)) {
+            e.profile_id = *pid;
+        }
+        e.profile_version = b.profile->version;
+        e.profile_hash = digest_of(b.profile->hash);
+        e.result = store::outcome::reconciled;
+        e.actor = ctx.o.actor;
+        for (std::size_t i = 0; i < verdict_count; ++i) {
+            e.counts.push_back({*store::token::make(verdict_names[i]), report.counts[i]});
+        }
+        e.counts.push_back({"population", report.population});
+        e.counts.push_back({"checked", report.checked});
+        e.counts.push_back({"sample_size", report.sample_size.value_or(0)});
+        e.counts.push_back({"mapping_in_version", report.mapping_in_version});
+        e.counts.push_back({"mapping_out_version", report.mapping_out_version});
+        if (report.stopped) {
+            e.reason = store::token("stopped");
+        }
+        const auto now = clock.now();
+        auto write = [e = std::move(e), now](store::store& s) {
+            return store::append_entry(s, e, now);
+        };
+        auto seq = co_await st.run(std::move(write));
+        if (!seq) {
+            report.error = "store: " + error_name(seq.error());
+            co_return report;
+        }
+        report.log_seq = *seq;
+    }
+    co_return report;
+}
+
+}  // namespace casebridge::sync
