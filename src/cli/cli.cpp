@@ -307,7 +307,7 @@ const std::vector<command_spec>& commands() {
         {
             .name = "reconcile",
             .summary = "check what a flow's target holds against what the transfer log says",
-            .usage = "--config FILE --flow ID [--sample N | --all] [--out FILE]",
+            .usage = "--config FILE --flow ID [--sample N | --all] [--out FILE] [--repair]",
             .description =
                 "For each record the store says the flow delivered or withheld (or a random\n"
                 "sample of N of them), reads the source's current version, decides it as the\n"
@@ -322,8 +322,11 @@ const std::vector<command_spec>& commands() {
                 "walks the whole source and also finds records the target holds that this\n"
                 "store never sent. Each run appends one transfer-log entry (kind\n"
                 "reconciliation) with the counts, the sample size and the profile and mapping\n"
-                "versions. It reads, so it runs beside the daemon. DSS targets are not supported\n"
-                "yet. See docs/operations.md, reconciliation.",
+                "versions. It reads, so it runs beside the daemon. --repair then re-delivers\n"
+                "stale and missing records through the flow (consent decided again, every\n"
+                "outcome logged) and raises duplicated and withheld_but_present records for\n"
+                "review, never deleting anything; it takes the writer lock. DSS targets are not\n"
+                "supported yet. See docs/operations.md, reconciliation.",
             .options =
                 {{"config", "FILE", "the configuration file", true},
                  {"flow", "ID", "the flow to reconcile", true},
@@ -333,7 +336,8 @@ const std::vector<command_spec>& commands() {
                   "divergence with 99% confidence)"},
                  {"all", "", "check every record (the default)"},
                  {"out", "FILE", "write the per-record CSV here"},
-                 {"seed", "S", "seed of the sample, 1 to 1000000000000 (default: random)"}},
+                 {"seed", "S", "seed of the sample, 1 to 1000000000000 (default: random)"},
+                 {"repair", "", "then re-deliver stale and missing records, review the rest"}},
             .run = run_reconcile,
         },
         {
@@ -457,7 +461,8 @@ std::string help_text(const command_spec& c) {
     } else if (c.name == "flow run" || c.name == "caseload-transfer execute") {
         s << ", 3 records held (dead-lettered)";
     } else if (c.name == "reconcile") {
-        s << " (also when a record could not be checked), 4 divergences found";
+        s << " (also when a record could not be checked), 4 divergences found (with --repair:\n"
+             "records were left to a person or could not be re-delivered)";
     }
     s << ".\n";
     return s.str();

@@ -1,5 +1,6 @@
 // `casebridge reconcile`: what the store says a flow delivered, checked against its target
-// (sync/reconcile.hpp, docs/operations.md).
+// (sync/reconcile.hpp, docs/operations.md). Reads; with --repair it also writes, under the
+// writer lock.
 #include <filesystem>
 #include <future>
 #include <ostream>
@@ -12,6 +13,7 @@
 #include "app/config.hpp"
 #include "app/engine.hpp"
 #include "cli/commands.hpp"
+#include "cli/store_lock.hpp"
 #include "core/atomic_file.hpp"
 #include "log/log.hpp"
 #include "sync/reconcile.hpp"
@@ -78,6 +80,7 @@ int run_reconcile(const parsed_args& args, command_io& io) {
         o.sample = static_cast<std::size_t>(args.number("sample", 1, 10'000'000, 0));
     }
     o.seed = static_cast<std::uint64_t>(args.number("seed", 0, 1'000'000'000'000, 0));
+    const bool repair = args.has("repair");
     const std::string flow_id = *args.get("flow");
     const std::filesystem::path file = *args.get("config");
     auto cfg = app::load_config(file, adapter_registry_in_use());
@@ -91,8 +94,17 @@ int run_reconcile(const parsed_args& args, command_io& io) {
                << " does not exist; nothing was delivered to reconcile\n";
         return exit_error;
     }
-    // Reconciling reads; its one log entry is appended in its own transaction, so it takes
-    // no writer lock and runs beside the daemon.
+    // Reconciling reads (its one log entry is appended in its own transaction); a repair
+    // sends records, so it is one writer like any run.
+    std::optional<store::writer_lock> lock;
+    if (repair) {
+        lock = lock_store(
+            cfg.store.path, {.command = "reconcile", .config = file, .flow = flow_id}, io
+        );
+        if (!lock) {
+            return exit_error;
+        }
+    }
     const auto level = parse_log_level(cfg.log_level).value_or(log_level::info);
     logger log(stderr_sink::instance(), system_clock_source::instance(), level);
     net::io_context ctx;
@@ -134,6 +146,22 @@ int run_reconcile(const parsed_args& args, command_io& io) {
     if (report.error) {
         io.err << "casebridge reconcile: flow " << flow_id << ": " << *report.error << "\n";
         return exit_error;
+    }
+    if (repair) {
+        ctx.restart();
+        auto fixed =
+            net::co_spawn(ctx, sync::repair(*slot->runner, e->store(), report), net::use_future);
+        ctx.run();
+        const auto r = fixed.get();
+        io.out << "repair: re-delivered " << r.redelivered << ", withheld now " << r.withheld_now
+               << ", failed " << r.failed << ", raised for review " << r.reviews
+               << ", left to a person " << r.left << "\n";
+        if (r.error) {
+            io.err << "casebridge reconcile: repair of flow " << flow_id
+                   << " stopped early: " << *r.error << "\n";
+            return exit_error;
+        }
+        return r.failed > 0 || r.left > 0 ? exit_diverged : exit_ok;
     }
     if (report.count(sync::verdict::unchecked) > 0) {
         io.err << "casebridge reconcile: " << report.count(sync::verdict::unchecked)

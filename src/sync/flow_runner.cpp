@@ -1576,6 +1576,31 @@ std::vector<prepared_record> flow_runner::prepare(const external_record& record)
     return out;
 }
 
+awaitable<run_report> flow_runner::redeliver(std::vector<std::string> source_ids) {
+    auto& m = *impl_;
+    m.keep_records = true;
+    m.handover = false;
+    m.overrides.clear();
+    run_report report;
+    std::map<std::string, std::set<std::string>> by_record;
+    for (const auto& id : source_ids) {
+        by_record[id.substr(0, id.find(row_separator))].insert(id);
+    }
+    for (const auto& [record_id, ids] : by_record) {
+        auto settled = co_await m.reprocess(record_id, ids, true, report);
+        if (!settled) {
+            report.error = settled.error().describe();
+            break;
+        }
+        if (!*settled) {
+            break;
+        }
+    }
+    auto finish = [](store::store& s) { return s.end_run(); };
+    (void)co_await m.st->run(std::move(finish));
+    co_return report;
+}
+
 awaitable<run_report> flow_runner::run_selected(
     std::vector<selected> records, std::function<void(std::size_t, std::size_t)> progress
 ) {

@@ -228,6 +228,12 @@ public:
     /// Maps, decides and maps out one source record as a run would, sending nothing.
     std::vector<prepared_record> prepare(const external_record& record) const;
 
+    /// Fetches the records of `source_ids` (rows "<id>~<row>" allowed) fresh from the source
+    /// and runs exactly those through the pipeline even when their current version was
+    /// delivered before (a repair after a reconciliation): consent is decided again, and each
+    /// outcome is logged as in a run. The cursor does not move.
+    awaitable<run_report> redeliver(std::vector<std::string> source_ids);
+
     struct impl;
 
 private:

@@ -553,13 +553,35 @@ awaitable<reconcile_report> reconcile(
             }
             cursor = page->next_cursor;
         }
+        // Settled records the walk did not return (changed while it ran, or gone): read each.
+        std::map<std::string, std::set<std::string>> unseen;
         for (const auto& [id, d] : deliveries) {
-            if (candidates.count(id) == 0 && !report.stopped) {
+            if (candidates.count(id) == 0) {
+                unseen[id.substr(0, id.find(row_separator))].insert(id);
+            }
+        }
+        for (const auto& [record_id, rows] : unseen) {
+            if (report.stopped || ctx.stop()) {
+                report.stopped = true;
+                break;
+            }
+            auto fetched = co_await ctx.with_retries<external_record>([&]() {
+                return b.source->fetch(b.source_stream, record_id);
+            });
+            if (fetched) {
+                ctx.take(runner.prepare(*fetched), candidates, &rows, deliveries);
+            }
+            for (const auto& id : rows) {
+                if (candidates.count(id) != 0) {
+                    continue;
+                }
                 candidate& c = candidates[id];
                 c.source_id = id;
                 c.row.source_id = id;
-                c.delivery = d;
-                context::unchecked(c, "not_at_source");
+                c.delivery = deliveries.at(id);
+                const bool gone =
+                    fetched || fetched.error().code == make_error_code(errc::not_found);
+                context::unchecked(c, gone ? "not_at_source" : reason_of(fetched.error().code));
             }
         }
         report.population = static_cast<std::int64_t>(candidates.size());
@@ -663,6 +685,94 @@ awaitable<reconcile_report> reconcile(
         report.log_seq = *seq;
     }
     co_return report;
+}
+
+awaitable<repair_report> repair(
+    flow_runner& runner, store::store_thread& st, const reconcile_report& found
+) {
+    const flow_binding& b = runner.binding();
+    repair_report out;
+    std::vector<std::string> again;
+    std::vector<store::record_id> lost;
+    std::vector<std::pair<store::record_id, store::token>> review;
+    for (const auto& row : found.rows) {
+        auto id = store::token::make(row.source_id);
+        if (!id) {
+            continue;
+        }
+        const store::record_id source{b.source_system, *id};
+        switch (row.v) {
+            case verdict::stale_at_target:
+                again.push_back(row.source_id);
+                break;
+            case verdict::missing_at_target:
+                again.push_back(row.source_id);
+                lost.push_back(source);
+                break;
+            case verdict::duplicated_at_target:
+                review.emplace_back(source, store::token("reconcile_duplicated"));
+                break;
+            case verdict::withheld_but_present:
+                review.emplace_back(source, store::token("reconcile_withheld_but_present"));
+                break;
+            case verdict::differs:
+            case verdict::unexpected_at_target:
+                ++out.left;
+                break;
+            case verdict::match:
+            case verdict::pending:
+            case verdict::unchecked:
+                break;
+        }
+    }
+    const store::token flow = b.flow;
+    const store::token target_system = b.target_system;
+    auto prepare = [flow, target_system, lost, review](store::store& s) -> result<std::int64_t> {
+        for (const auto& source : lost) {
+            if (auto u = store::unlink(s, source, target_system); !u) {
+                return u.error();
+            }
+        }
+        store::page_commit page;
+        for (const auto& [source, kind] : review) {
+            auto open = store::open_reviews(s, flow, source, kind);
+            if (!open) {
+                return open.error();
+            }
+            if (*open == 0) {
+                page.reviews.push_back({0, flow, source, kind, std::nullopt, {}});
+            }
+        }
+        const auto n = static_cast<std::int64_t>(page.reviews.size());
+        if (n > 0) {
+            auto done = s.commit_page(page);
+            if (!done) {
+                return done.error();
+            }
+        }
+        return n;
+    };
+    auto prepared = co_await st.run(std::move(prepare));
+    if (!prepared) {
+        out.error = "store: " + error_name(prepared.error());
+        co_return out;
+    }
+    out.reviews = *prepared;
+    if (again.empty()) {
+        co_return out;
+    }
+    auto report = co_await runner.redeliver(std::move(again));
+    for (const auto& r : report.records) {
+        if (r.outcome == "sent") {
+            ++out.redelivered;
+        } else if (r.outcome == "withheld" || r.outcome == "consent_withdrawn") {
+            ++out.withheld_now;
+        } else if (r.outcome == "dead" || r.outcome == "unresolved") {
+            ++out.failed;
+        }
+    }
+    out.error = report.error;
+    co_return out;
 }
 
 }  // namespace casebridge::sync

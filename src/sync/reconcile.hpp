@@ -1,6 +1,7 @@
 // Reconciliation: checks what the store says a flow delivered (or withheld) against what the
 // target really holds, and classifies each record (docs/operations.md, reconciliation). It reads
-// the source and the target and writes one transfer-log entry of counts per run.
+// the source and the target and writes one transfer-log entry of counts per run; `repair`
+// re-delivers the records whose class makes that safe.
 #pragma once
 
 #include <array>
@@ -92,6 +93,24 @@ awaitable<reconcile_report> reconcile(
     const clock_source& clock,
     logger log,
     reconcile_options options
+);
+
+/// What a repair did.
+struct repair_report {
+    std::int64_t redelivered = 0;   ///< stale and missing records sent again (and logged).
+    std::int64_t withheld_now = 0;  ///< ... of which the consent check withheld (logged).
+    std::int64_t failed = 0;        ///< ... of which could not be delivered (dead letters).
+    std::int64_t reviews = 0;       ///< duplicated / withheld_but_present raised for review.
+    std::int64_t left = 0;          ///< Other divergences, left to a person (differs, unexpected).
+    std::optional<std::string> error;
+};
+
+/// Repairs what a reconciliation found: stale_at_target and missing_at_target records are
+/// re-delivered through the flow (a lost link is dropped first, so the record is created
+/// again; consent is decided again and every outcome is logged); duplicated_at_target and
+/// withheld_but_present become review items (never deleted). The caller holds the writer lock.
+awaitable<repair_report> repair(
+    flow_runner& runner, store::store_thread& st, const reconcile_report& found
 );
 
 }  // namespace casebridge::sync

@@ -410,6 +410,66 @@ TEST_F(
     EXPECT_EQ(by_id(reconcile_now()).at(id)->v, verdict::unexpected_at_target);
 }
 
+TEST_F(reconcile_primero_test, a_repair_redelivers_stale_and_missing_and_reviews_the_rest) {
+    const auto first = run_flow();
+    const auto sent = sent_ids(first);
+    ASSERT_GE(sent.size(), 6u);
+    const std::string deleted = sent[0], restored = sent[1], copied = sent[2], withdrawn = sent[3],
+                      lost_consent = sent[4];
+    const auto old_version = to->case_json(target_id_of(restored));
+    clock.advance(60s);
+    patch_source(restored, R"({"name_first": "Second version"})");
+    patch_source(withdrawn, R"({"disclosure_other_orgs": false})");
+    run_flow();
+    clock.advance(60s);
+    ASSERT_TRUE(to->replace_case(target_id_of(restored), *old_version));
+    ASSERT_TRUE(to->delete_case(target_id_of(deleted)));
+    ASSERT_TRUE(to->delete_case(target_id_of(lost_consent)));
+    const auto copy = to->duplicate_case(target_id_of(copied));
+    relink(copied, *copy);
+    // Consent is withdrawn at the source of a missing record (the flow has not run since):
+    // a repair decides again and must not send it.
+    ASSERT_TRUE(from->edit_case(lost_consent, R"({"disclosure_other_orgs": false})"));
+
+    const auto found = reconcile_now();
+    ASSERT_EQ(found.count(verdict::missing_at_target), 2);
+    ASSERT_EQ(found.count(verdict::stale_at_target), 1);
+    ASSERT_EQ(found.count(verdict::duplicated_at_target), 1);
+    ASSERT_EQ(found.count(verdict::withheld_but_present), 1);
+    const auto sent_before = count_sql("SELECT count(*) FROM transfer_log WHERE outcome = 'sent'");
+    const auto cases_before = to->case_count();
+
+    const auto fixed = run(repair(*runner, *st, found));
+    EXPECT_FALSE(fixed.error) << *fixed.error;
+    EXPECT_EQ(fixed.redelivered, 2);   // the stale one and the deleted one
+    EXPECT_EQ(fixed.withheld_now, 1);  // the deleted one whose consent is gone
+    EXPECT_EQ(fixed.reviews, 2);       // the duplicate and the withdrawn one: never deleted
+    EXPECT_EQ(fixed.failed, 0);
+    EXPECT_EQ(to->case_count(), cases_before + 1) << "only the deleted case with consent";
+    EXPECT_TRUE(to->case_json(*copy)) << "a duplicate is never deleted";
+    EXPECT_EQ(
+        count_sql("SELECT count(*) FROM transfer_log WHERE outcome = 'sent'"), sent_before + 2
+    );
+    EXPECT_EQ(count_sql("SELECT count(*) FROM reviews WHERE kind LIKE 'reconcile_%'"), 2);
+    // A second repair of the same findings raises no second review item.
+    EXPECT_EQ(run(repair(*runner, *st, found)).reviews, 0);
+
+    // After the repair the repaired classes are gone; what is left is for a person.
+    const auto after = reconcile_now();
+    EXPECT_EQ(after.count(verdict::stale_at_target), 0);
+    EXPECT_EQ(after.count(verdict::missing_at_target), 0);
+    EXPECT_EQ(by_id(after).at(restored)->v, verdict::match);
+    EXPECT_EQ(by_id(after).at(deleted)->v, verdict::match);
+    EXPECT_EQ(by_id(after).at(lost_consent)->v, verdict::match) << "withheld, and not there";
+    EXPECT_EQ(after.divergences(), 2);  // duplicated and withheld_but_present, under review
+
+    // Once a person settles those at the target, a reconcile reports only matches.
+    ASSERT_TRUE(to->delete_case(*copy));
+    relink(copied, target_id_of(copied));
+    ASSERT_TRUE(to->delete_case(target_id_of(withdrawn)));
+    expect_all_match(reconcile_now());
+}
+
 // ---- CPIMS+ → PING (referrals, create-only, found by correlation key) ---------------------
 
 class reconcile_ping_test : public reconcile_base {
@@ -553,6 +613,15 @@ TEST_F(reconcile_command_test, exit_codes_counts_and_csv) {
     EXPECT_EQ(found.code, 4) << found.out << found.err;
     EXPECT_NE(found.out.find("  missing_at_target     1\n"), std::string::npos) << found.out;
     EXPECT_NE(read(found_csv).find(gone + ",missing_at_target,,,"), std::string::npos);
+
+    // --repair creates it again through the flow; a reconcile after it is all match.
+    const auto repaired = reconcile_cli({"--repair"});
+    EXPECT_EQ(repaired.code, 0) << repaired.out << repaired.err;
+    EXPECT_NE(repaired.out.find("repair: re-delivered 1,"), std::string::npos) << repaired.out;
+    EXPECT_TRUE(to->case_json(primero::primero_adapter::client_id_for("handover/cpims-a/" + gone)));
+    const auto after = reconcile_cli();
+    EXPECT_EQ(after.code, 0) << after.out << after.err;
+    EXPECT_NE(after.out.find("divergences 0"), std::string::npos) << after.out;
 }
 
 }  // namespace
