@@ -1,12 +1,16 @@
 #include "dss_files/dss_files_adapter.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <map>
 #include <set>
 #include <stdexcept>
 #include <vector>
 
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +34,7 @@ using rapidjson::Value;
 constexpr std::string_view ack_prefix = "ack";
 constexpr std::string_view case_prefix = "case";
 constexpr std::string_view cursor_prefix = "v1:";
+constexpr std::string_view part_cursor_prefix = "v2:";
 constexpr std::string_view processed_folder = "processed";
 constexpr std::string_view register_suffix = ".sent";
 constexpr std::string_view reference_column = "dss_reference";
@@ -134,14 +139,87 @@ std::string located(
            std::string(column) + ": " + std::string(message);
 }
 
-// The first 16 hex digits of the SHA-256 of a file's bytes.
-std::string file_digest(std::string_view bytes) {
-    return crypto::sha256_hex(bytes).substr(0, 16);
+// SHA-256 over bytes given in pieces; `digest()` gives the first 16 hex digits (the file
+// digest in a cursor).
+class file_hasher {
+public:
+    file_hasher() : ctx_(EVP_MD_CTX_new()) {
+        CASEBRIDGE_CHECK(ctx_ != nullptr && EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1);
+    }
+    file_hasher(const file_hasher&) = delete;
+    file_hasher& operator=(const file_hasher&) = delete;
+    ~file_hasher() { EVP_MD_CTX_free(ctx_); }
+    void update(std::string_view bytes) {
+        CASEBRIDGE_CHECK(EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()) == 1);
+    }
+    std::string digest() {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        CASEBRIDGE_CHECK(EVP_DigestFinal_ex(ctx_, md, &n) == 1);
+        static constexpr char digits[] = "0123456789abcdef";
+        std::string hex;
+        for (unsigned int i = 0; i < 8 && i < n; ++i) {
+            hex += digits[md[i] >> 4U];
+            hex += digits[md[i] & 15U];
+        }
+        return hex;
+    }
+
+private:
+    EVP_MD_CTX* ctx_;
+};
+
+// An open file descriptor, closed on scope exit.
+struct open_file {
+    int fd = -1;
+    open_file() = default;
+    open_file(const open_file&) = delete;
+    open_file& operator=(const open_file&) = delete;
+    ~open_file() {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+};
+
+// What tells one version of a file from another without reading it again.
+struct file_identity {
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const file_identity&) const = default;
+};
+
+file_identity identity_of(const struct stat& st) {
+    return file_identity{
+        static_cast<std::uint64_t>(st.st_dev),
+        static_cast<std::uint64_t>(st.st_ino),
+        static_cast<std::uint64_t>(st.st_size),
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+// Opens a regular file for reading (not through a symbolic link), with its identity.
+boost::system::result<file_identity> open_regular(const fs::path& path, open_file& f) {
+    f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (f.fd < 0) {
+        return boost::system::error_code(errno, boost::system::system_category());
+    }
+    struct stat st {};
+    if (::fstat(f.fd, &st) != 0) {
+        return boost::system::error_code(errno, boost::system::system_category());
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return boost::system::error_code(EINVAL, boost::system::system_category());
+    }
+    return identity_of(st);
 }
 
 struct cursor_parts {
     std::string name;  // empty: no file returned yet
     std::string digest;
+    std::uint64_t offset = 0;  // > 0: the file's rows are returned up to this byte
+    std::size_t line = 0;      // the line at `offset`
 };
 
 // A cursor is printable ASCII: other bytes of a file name (and '%') are percent-encoded.
@@ -186,18 +264,54 @@ std::optional<std::string> decode_name(std::string_view text) {
     return out;
 }
 
-std::string encode_cursor(const std::string& name, const std::string& digest) {
-    return std::string(cursor_prefix) + encode_name(name) + ":" + digest;
+// "v1:<name>:<digest>" once every row of the file is returned; "v2:<name>:<digest>:<offset>:
+// <line>" while rows remain after byte `offset`.
+std::string encode_cursor(const cursor_parts& at) {
+    if (at.offset == 0) {
+        return std::string(cursor_prefix) + encode_name(at.name) + ":" + at.digest;
+    }
+    return std::string(part_cursor_prefix) + encode_name(at.name) + ":" + at.digest + ":" +
+           std::to_string(at.offset) + ":" + std::to_string(at.line);
 }
 
-// "v1:" (nothing returned yet) or "v1:<file name>:<digest>", for a file of the stream with
-// `prefix`.
-std::optional<cursor_parts> decode_cursor(std::string_view c, std::string_view prefix) {
-    constexpr std::size_t digest_size = 16;
-    if (c.substr(0, cursor_prefix.size()) != cursor_prefix) {
+std::optional<std::uint64_t> decimal(std::string_view s) {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || end != s.data() + s.size() || s.empty()) {
         return std::nullopt;
     }
-    c.remove_prefix(cursor_prefix.size());
+    return v;
+}
+
+// "v1:" (nothing returned yet), "v1:<file name>:<digest>" or "v2:<file name>:<digest>:<offset>:
+// <line>", for a file of the stream with `prefix`.
+std::optional<cursor_parts> decode_cursor(std::string_view c, std::string_view prefix) {
+    constexpr std::size_t digest_size = 16;
+    std::uint64_t offset = 0;
+    std::uint64_t line = 0;
+    if (c.substr(0, part_cursor_prefix.size()) == part_cursor_prefix) {
+        const auto last = c.rfind(':');
+        const auto before = last == std::string_view::npos ? last : c.rfind(':', last - 1);
+        if (before == std::string_view::npos || before < part_cursor_prefix.size()) {
+            return std::nullopt;
+        }
+        const auto o = decimal(c.substr(before + 1, last - before - 1));
+        const auto l = decimal(c.substr(last + 1));
+        if (!o || !l || *o == 0 || *l == 0) {
+            return std::nullopt;
+        }
+        offset = *o;
+        line = *l;
+        c = c.substr(0, before);
+        c.remove_prefix(part_cursor_prefix.size());
+        if (c.empty()) {
+            return std::nullopt;
+        }
+    } else if (c.substr(0, cursor_prefix.size()) == cursor_prefix) {
+        c.remove_prefix(cursor_prefix.size());
+    } else {
+        return std::nullopt;
+    }
     if (c.empty()) {
         return cursor_parts{};
     }
@@ -211,6 +325,8 @@ std::optional<cursor_parts> decode_cursor(std::string_view c, std::string_view p
     }
     out.name = std::move(*name);
     out.digest = std::string(c.substr(c.size() - digest_size));
+    out.offset = offset;
+    out.line = static_cast<std::size_t>(line);
     const bool hex = std::all_of(out.digest.begin(), out.digest.end(), [](char ch) {
         return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
     });
@@ -221,28 +337,38 @@ std::optional<cursor_parts> decode_cursor(std::string_view c, std::string_view p
     return out;
 }
 
-// One row of a case file.
-struct case_row {
-    external_record record;
-    std::size_t line = 0;
+// The reason a file or row is refused, as the error of any result<T, std::string> (spelt out:
+// a record is constructible from a string, which makes the plain conversion ambiguous).
+struct refusal {
+    std::string text;
+    template <typename T>
+    operator boost::system::result<T, std::string>() && {  // NOLINT(google-explicit-constructor)
+        return boost::system::result<T, std::string>(
+            boost::system::in_place_error, std::move(text)
+        );
+    }
 };
 
-// Parses a whole case file; any problem refuses the file ("file:line:column: message").
-boost::system::result<std::vector<case_row>, std::string> parse_case_file(
-    std::string_view text, const std::string& file, const std::string& file_time
+// Where the columns of a case file are.
+struct case_columns {
+    std::size_t reference = 0;
+    std::optional<std::size_t> updated;
+};
+
+// The columns named by a case file's header, or why it is refused ("file:line:column: ...").
+boost::system::result<case_columns, std::string> case_columns_of(
+    const exchange::csv_row& header,
+    const std::vector<exchange::csv_position>& positions,
+    const std::string& file
 ) {
-    const auto table = exchange::parse_csv(text);
-    if (!table) {
-        return table.error().describe(file);
-    }
     const auto& dict = case_dictionary();
     std::optional<std::size_t> ref_col;
-    std::optional<std::size_t> updated_col;
-    for (std::size_t i = 0; i < table->header.size(); ++i) {
-        const auto& name = table->header[i];
+    case_columns out;
+    for (std::size_t i = 0; i < header.size(); ++i) {
+        const auto& name = header[i];
         if (dict.find(name) == nullptr) {
             // Not echoed: a file without a header row starts with a row of case data.
-            const auto& at = table->header_positions[i];
+            const auto& at = positions[i];
             return file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
                    ": header column " + std::to_string(i + 1) +
                    " is not in the DSS case data dictionary";
@@ -250,63 +376,126 @@ boost::system::result<std::vector<case_row>, std::string> parse_case_file(
         if (name == reference_column) {
             ref_col = i;
         } else if (name == updated_column) {
-            updated_col = i;
+            out.updated = i;
         }
     }
     if (!ref_col) {
         return file + ":1:1: the header needs the column dss_reference";
     }
-    std::vector<case_row> rows;
-    std::map<std::string, std::size_t, std::less<>> lines;  // reference → line
-    for (std::size_t r = 0; r < table->rows.size(); ++r) {
-        const auto& row = table->rows[r];
-        const auto& pos = table->positions[r];
-        const std::string& ref = row[*ref_col];
-        if (!reference_like(ref)) {
-            return located(
-                file,
-                pos[*ref_col],
-                reference_column,
-                "a DSS reference is 1 to 64 letters, digits, - _ . /"
-            );
-        }
-        if (const auto [it, fresh] = lines.emplace(ref, table->row_lines[r]); !fresh) {
-            return located(
-                file,
-                pos[*ref_col],
-                reference_column,
-                "the same reference is on line " + std::to_string(it->second)
-            );
-        }
-        case_row out;
-        out.line = table->row_lines[r];
-        out.record.stream = std::string(cases_stream);
-        out.record.remote_id = ref;
-        out.record.updated_at = file_time;
-        if (updated_col) {
-            const auto t = case_time(row[*updated_col]);
-            if (!t) {
-                return located(
-                    file,
-                    pos[*updated_col],
-                    updated_column,
-                    "not a date and time (YYYY-MM-DD HH:MM:SS, Bangladesh time)"
-                );
-            }
-            out.record.updated_at = *t;
-        }
-        auto& body = out.record.body;
-        body.SetObject();
-        auto& a = body.GetAllocator();
-        for (std::size_t c = 0; c < row.size(); ++c) {
-            if (!row[c].empty()) {
-                body.AddMember(Value(table->header[c].c_str(), a), Value(row[c].c_str(), a), a);
-            }
-        }
-        rows.push_back(std::move(out));
-    }
-    return rows;
+    out.reference = *ref_col;
+    return out;
 }
+
+// Checks one row of a case file; with `build`, also makes its record. The reason names the
+// file, line, column and field; a repeated reference is the caller's to find.
+boost::system::result<std::optional<external_record>, std::string> case_record_of(
+    const case_columns& cols,
+    const exchange::csv_row& header,
+    const exchange::csv_record& row,
+    const std::string& file,
+    const std::string& file_time,
+    bool build
+) {
+    const std::string& ref = row.fields[cols.reference];
+    if (!reference_like(ref)) {
+        return refusal{located(
+            file,
+            row.positions[cols.reference],
+            reference_column,
+            "a DSS reference is 1 to 64 letters, digits, - _ . /"
+        )};
+    }
+    std::string updated = file_time;
+    if (cols.updated) {
+        const auto t = case_time(row.fields[*cols.updated]);
+        if (!t) {
+            return refusal{located(
+                file,
+                row.positions[*cols.updated],
+                updated_column,
+                "not a date and time (YYYY-MM-DD HH:MM:SS, Bangladesh time)"
+            )};
+        }
+        updated = *t;
+    }
+    if (!build) {
+        return std::optional<external_record>{};
+    }
+    external_record rec;
+    rec.stream = std::string(cases_stream);
+    rec.remote_id = ref;
+    rec.updated_at = std::move(updated);
+    auto& body = rec.body;
+    body.SetObject();
+    auto& a = body.GetAllocator();
+    for (std::size_t c = 0; c < row.fields.size(); ++c) {
+        if (!row.fields[c].empty()) {
+            body.AddMember(Value(header[c].c_str(), a), Value(row.fields[c].c_str(), a), a);
+        }
+    }
+    return std::optional<external_record>{std::move(rec)};
+}
+
+// Finds keys seen twice in one pass over a file without holding every key: a fixed-size Bloom
+// filter marks keys seen; keys it may have seen before become candidates, and a second pass
+// (only when there are candidates) tells real repeats from false alarms exactly.
+class repeat_finder {
+public:
+    static constexpr std::size_t filter_bytes = 4 * 1024 * 1024;
+
+    repeat_finder() : bits_(filter_bytes / sizeof(std::uint64_t), 0) {}
+
+    // Notes a key of the first pass.
+    void add(std::string_view key) {
+        const auto [h1, h2] = hashes(key);
+        bool all = true;
+        const std::uint64_t m = bits_.size() * 64;
+        for (std::uint64_t i = 0; i < hash_count; ++i) {
+            const std::uint64_t bit = (h1 + i * h2) % m;
+            auto& word = bits_[bit / 64];
+            const std::uint64_t mask = std::uint64_t{1} << (bit % 64);
+            all = all && (word & mask) != 0;
+            word |= mask;
+        }
+        if (all) {
+            candidates_.emplace(key, 0);
+        }
+    }
+
+    bool has_candidates() const noexcept { return !candidates_.empty(); }
+    std::size_t candidates() const noexcept { return candidates_.size(); }
+
+    // Second pass: the line where `key` was first seen when this is a repeat, else 0.
+    std::size_t repeat_of(std::string_view key, std::size_t line) {
+        const auto it = candidates_.find(key);
+        if (it == candidates_.end()) {
+            return 0;
+        }
+        if (it->second == 0) {
+            it->second = line;
+            return 0;
+        }
+        return it->second;
+    }
+
+private:
+    static constexpr std::uint64_t hash_count = 5;
+
+    static std::pair<std::uint64_t, std::uint64_t> hashes(std::string_view key) {
+        // Two FNV-1a variants; the second is made odd so that the probes cover the filter.
+        std::uint64_t a = 14695981039346656037ULL;
+        std::uint64_t b = 0x84222325cbf29ce4ULL;
+        for (const char c : key) {
+            a = (a ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+            b = (b ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL + 0x9e3779b97f4a7c15ULL;
+        }
+        b ^= b >> 29U;
+        return {a ^ (a >> 31U), b | 1U};
+    }
+
+    std::vector<std::uint64_t> bits_;
+    std::map<std::string, std::size_t, std::less<>> candidates_;  // key → first line seen
+};
 
 // 20251120T093000Z
 std::string compact_time(time_point t) {
@@ -373,25 +562,36 @@ struct dss_files_adapter::impl {
         }
         std::int64_t unreadable = 0;
         for (const auto& name : *files) {
-            const auto text = json::read_file(cfg.sent_register / name);
-            if (!text) {
+            open_file f;
+            if (!open_regular(cfg.sent_register / name, f)) {
                 ++unreadable;
                 continue;
             }
-            const auto table = exchange::parse_csv(*text);
-            if (!table || table->header.size() != 2 || table->header[0] != "exchange_id") {
+            exchange::csv_fd_source source(f.fd);
+            exchange::csv_reader reader(source);
+            if (!reader.read_header() || reader.header().size() != 2 ||
+                reader.header()[0] != "exchange_id") {
                 ++unreadable;
                 continue;
             }
-            for (const auto& row : table->rows) {
-                index->known.insert(row[0]);
-                index->by_source[row[1]] = row[0];
+            exchange::csv_record row;
+            while (true) {
+                auto got = reader.next(row);
+                if (!got) {
+                    ++unreadable;  // the rows before the fault still count as written
+                    break;
+                }
+                if (!*got) {
+                    break;
+                }
+                index->known.insert(row.fields[0]);
+                index->by_source[row.fields[1]] = row.fields[0];
             }
         }
         if (unreadable > 0) {
             env.log.warn(
                 "dss.register_unreadable",
-                "register files skipped: their exchange ids count as unknown",
+                "register files unreadable, whole or in part: their exchange ids count as unknown",
                 {.counts = {{"files", unreadable}}}
             );
         }
@@ -613,68 +813,321 @@ struct dss_files_adapter::impl {
         return std::nullopt;
     }
 
-    // The records of one inbound file, or the reason it cannot be read ("file:line:column:
-    // message"). `io_failed` tells an unreadable file (left alone) from a bad one.
-    struct file_records {
-        std::vector<external_record> records;
-        std::string refused;
-        bool io_failed = false;
-        std::string digest;  // of the file's bytes: part of the cursor
+    // How the rows of one inbound file are read: the columns its header names.
+    struct file_layout {
+        std::string_view stream;
+        std::string name;
+        std::string mtime;
+        exchange::ack_columns ack;
+        case_columns cases;
     };
 
-    file_records read_inbound(const fs::path& path, std::string_view stream, bool report) {
-        file_records out;
-        const std::string name = path.filename().string();
-        auto text = json::read_file(path, cfg.max_file_bytes);
-        if (!text) {
-            if (text.error() == make_error_code(errc::too_large)) {
-                out.refused = name + ":1:1: the file is larger than max_file_bytes";
-            } else {
-                out.io_failed = true;
+    // The layout of a file from its header, or why the file is refused.
+    boost::system::result<file_layout, std::string> layout_of(
+        std::string_view stream, const exchange::csv_reader& reader, const std::string& name
+    ) {
+        file_layout out;
+        out.stream = stream;
+        out.name = name;
+        if (stream == cases_stream) {
+            auto cols = case_columns_of(reader.header(), reader.header_positions(), name);
+            if (!cols) {
+                return refusal{cols.error()};
             }
+            out.cases = *cols;
+        } else {
+            auto cols = exchange::ack_columns_of(reader.header(), name);
+            if (!cols) {
+                return refusal{cols.error().message};
+            }
+            out.ack = *cols;
+        }
+        return out;
+    }
+
+    // The key a row is known by: the exchange id or the DSS reference.
+    static const std::string& key_of(const file_layout& l, const exchange::csv_record& row) {
+        return row.fields[l.stream == cases_stream ? l.cases.reference : l.ack.id];
+    }
+
+    // Checks one row; with `build`, also makes its record. The error names file, line, column.
+    boost::system::result<std::optional<external_record>, std::string> record_of(
+        const file_layout& l,
+        const exchange::csv_row& header,
+        const exchange::csv_record& row,
+        bool build
+    ) {
+        if (l.stream == cases_stream) {
+            return case_record_of(l.cases, header, row, l.name, l.mtime, build);
+        }
+        auto ack = exchange::acknowledgement_of(l.ack, header, row, l.name);
+        if (!ack) {
+            return refusal{ack.error().message};
+        }
+        if (!build) {
+            return std::optional<external_record>{};
+        }
+        external_record rec;
+        rec.stream = std::string(acknowledgements_stream);
+        rec.remote_id = ack->exchange_id;
+        rec.updated_at = l.mtime;
+        auto& body = rec.body;
+        body.SetObject();
+        auto& a = body.GetAllocator();
+        const auto s = [&a](const std::string& v) { return Value(v.c_str(), a); };
+        const auto& idx = load_index();
+        const bool known = idx.known.find(ack->exchange_id) != idx.known.end();
+        body.AddMember("exchange_id", s(ack->exchange_id), a);
+        body.AddMember("status", s(ack->status), a);
+        body.AddMember("dss_reference", s(ack->dss_reference), a);
+        body.AddMember("reason", s(ack->reason), a);
+        body.AddMember("file", s(l.name), a);
+        body.AddMember("line", static_cast<std::uint64_t>(ack->line), a);
+        body.AddMember("known_exchange_id", known, a);
+        return std::optional<external_record>{std::move(rec)};
+    }
+
+    // The message for a row whose key was on an earlier line of the same file.
+    static std::string repeated(
+        const file_layout& l,
+        const exchange::csv_row& header,
+        const exchange::csv_record& row,
+        std::size_t first_line
+    ) {
+        if (l.stream == cases_stream) {
+            return located(
+                l.name,
+                row.positions[l.cases.reference],
+                reference_column,
+                "the same reference is on line " + std::to_string(first_line)
+            );
+        }
+        return exchange::acknowledged_twice(header, l.ack, row, l.name);
+    }
+
+    // The outcome of reading a file through once.
+    struct file_check {
+        std::string refused;  // why the whole file is refused ("file:line:column: message")
+        bool io_failed = false;
+        std::string digest;  // of the file's bytes: part of the cursor
+        file_identity identity;
+        std::size_t rows = 0;
+    };
+
+    // One row-by-row pass over a file. Without `visit`: every row checked (and the digest
+    // taken); with it: `visit(layout, header, row)` for each row from `from` on, until it
+    // returns false. Memory is one read buffer and one row, whatever the file's size.
+    template <typename Visit>
+    file_check pass(
+        const fs::path& path,
+        std::string_view stream,
+        const cursor_parts* from,
+        repeat_finder* repeats,
+        bool second_pass,
+        Visit visit
+    ) {
+        file_check out;
+        const std::string name = path.filename().string();
+        open_file f;
+        auto id = open_regular(path, f);
+        if (!id) {
+            out.io_failed = true;
             return out;
         }
-        out.digest = file_digest(*text);
-        const std::string mtime = file_time_rfc3339(path);
-        if (stream == cases_stream) {
-            auto rows = parse_case_file(*text, name, mtime);
-            if (!rows) {
-                out.refused = rows.error();
+        out.identity = *id;
+        if (id->size > cfg.max_file_bytes) {
+            out.refused = name + ":1:1: the file is larger than max_file_bytes";
+            return out;
+        }
+        exchange::csv_fd_source source(f.fd);
+        file_hasher hasher;
+        if (from == nullptr) {
+            source.on_bytes = [&hasher](std::string_view bytes) { hasher.update(bytes); };
+        }
+        exchange::csv_reader reader(source);
+        const auto failed = [&](const exchange::csv_error& e) {
+            if (e.io) {
+                out.io_failed = true;
+            } else {
+                out.refused = e.describe(name);
+            }
+            return out;
+        };
+        if (auto h = reader.read_header(); !h) {
+            return failed(h.error());
+        }
+        auto layout = layout_of(stream, reader, name);
+        if (!layout) {
+            out.refused = layout.error();
+            return out;
+        }
+        layout->mtime = file_time_rfc3339(path);
+        if (from != nullptr) {
+            if (auto r = reader.resume(from->offset, from->line); !r) {
+                return failed(r.error());
+            }
+        }
+        exchange::csv_record row;
+        while (true) {
+            auto got = reader.next(row);
+            if (!got) {
+                return failed(got.error());
+            }
+            if (!*got) {
+                break;
+            }
+            ++out.rows;
+            if (visit) {
+                if (!(*visit)(*layout, reader.header(), row, reader)) {
+                    return out;
+                }
+                continue;
+            }
+            if (second_pass) {
+                const std::size_t first = repeats->repeat_of(key_of(*layout, row), row.line);
+                if (first != 0) {
+                    out.refused = repeated(*layout, reader.header(), row, first);
+                    return out;
+                }
+                continue;
+            }
+            if (auto r = record_of(*layout, reader.header(), row, false); !r) {
+                out.refused = r.error();
                 return out;
             }
-            for (auto& r : *rows) {
-                out.records.push_back(std::move(r.record));
+            repeats->add(key_of(*layout, row));
+        }
+        if (from == nullptr) {
+            out.digest = hasher.digest();
+        }
+        return out;
+    }
+
+    // Reads a whole file once (twice when a key may repeat): is every row acceptable, and
+    // what is the file's digest? A refused file yields nothing.
+    file_check check_file(const fs::path& path, std::string_view stream) {
+        repeat_finder repeats;
+        using no_visit = std::optional<
+            bool (*)(const file_layout&, const exchange::csv_row&, const exchange::csv_record&, const exchange::csv_reader&)>;
+        auto out = pass(path, stream, nullptr, &repeats, false, no_visit{});
+        if (out.refused.empty() && !out.io_failed && repeats.has_candidates()) {
+            auto second = pass(path, stream, nullptr, &repeats, true, no_visit{});
+            if (second.io_failed || !second.refused.empty()) {
+                return second;
             }
-            return out;
+            if (second.digest != out.digest) {
+                second.io_failed = true;  // it changed between the two passes: read it later
+                return second;
+            }
         }
-        auto acks = exchange::parse_acknowledgements(*text, name);
-        if (!acks) {
-            out.refused = acks.error().message;
-            return out;
+        if (out.refused.empty() && !out.io_failed) {
+            checked = checked_file{path.filename().string(), out.digest, out.identity};
         }
-        const auto& idx = load_index();
+        return out;
+    }
+
+    // The file last checked whole: a later page of it is read without checking it again.
+    struct checked_file {
+        std::string name;
+        std::string digest;
+        file_identity identity;
+    };
+    std::optional<checked_file> checked;
+
+    // True when `path` is the file checked last, unchanged, with `digest`.
+    bool still_checked(const fs::path& path, const std::string& digest) const {
+        struct stat st {};
+        return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && checked &&
+               checked->name == path.filename().string() && checked->digest == digest &&
+               checked->identity == identity_of(st);
+    }
+
+    // The digest of `name` in the inbox when it is still the file checked last, else of its
+    // bytes read now; empty when it cannot be read.
+    std::string digest_of(const fs::path& path) {
+        if (checked && still_checked(path, checked->digest)) {
+            return checked->digest;
+        }
+        open_file f;
+        if (!open_regular(path, f)) {
+            return {};
+        }
+        file_hasher hasher;
+        std::string buf(exchange::csv_reader::chunk_bytes, '\0');
+        while (true) {
+            const ::ssize_t n = ::read(f.fd, buf.data(), buf.size());
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0) {
+                return {};
+            }
+            if (n == 0) {
+                break;
+            }
+            hasher.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+        }
+        return hasher.digest();
+    }
+
+    // One page of a checked file: up to max_rows_per_page records from `from` (the file's
+    // start when its offset is 0), and where the next page starts (offset 0: the file is done).
+    struct file_page {
+        std::vector<external_record> records;
+        cursor_parts next;
+        bool io_failed = false;
+        std::string refused;
+    };
+
+    file_page page_of(const fs::path& path, std::string_view stream, const cursor_parts& from) {
+        file_page out;
+        out.next = from;
         std::int64_t unknown = 0;
-        for (const auto& ack : *acks) {
-            external_record rec;
-            rec.stream = std::string(acknowledgements_stream);
-            rec.remote_id = ack.exchange_id;
-            rec.updated_at = mtime;
-            auto& body = rec.body;
-            body.SetObject();
-            auto& a = body.GetAllocator();
-            const auto s = [&a](const std::string& v) { return Value(v.c_str(), a); };
-            const bool known = idx.known.find(ack.exchange_id) != idx.known.end();
-            unknown += known ? 0 : 1;
-            body.AddMember("exchange_id", s(ack.exchange_id), a);
-            body.AddMember("status", s(ack.status), a);
-            body.AddMember("dss_reference", s(ack.dss_reference), a);
-            body.AddMember("reason", s(ack.reason), a);
-            body.AddMember("file", s(name), a);
-            body.AddMember("line", static_cast<std::uint64_t>(ack.line), a);
-            body.AddMember("known_exchange_id", known, a);
-            out.records.push_back(std::move(rec));
+        std::string failure;
+        std::uint64_t end_offset = 0;
+        std::size_t end_line = 0;
+        const auto visit = [&](const file_layout& l,
+                               const exchange::csv_row& header,
+                               const exchange::csv_record& row,
+                               const exchange::csv_reader& reader) {
+            auto rec = record_of(l, header, row, true);
+            if (!rec) {
+                failure = rec.error();
+                return false;
+            }
+            if (l.stream == acknowledgements_stream) {
+                const auto& known = (*rec)->body["known_exchange_id"];
+                unknown += known.GetBool() ? 0 : 1;
+            }
+            out.records.push_back(std::move(**rec));
+            end_offset = reader.offset();
+            end_line = reader.line();
+            return out.records.size() < cfg.max_rows_per_page;
+        };
+        const auto read = pass(
+            path,
+            stream,
+            from.offset > 0 ? &from : nullptr,
+            nullptr,
+            false,
+            std::optional<decltype(visit)>(visit)
+        );
+        if (read.io_failed) {
+            out.io_failed = true;
+            return out;
         }
-        if (unknown > 0 && report) {
+        if (!read.refused.empty() || !failure.empty()) {
+            // The file was checked whole before: it changed since.
+            out.io_failed = true;
+            return out;
+        }
+        if (!checked || read.identity != checked->identity) {
+            out.io_failed = true;  // changed between the check and this read
+            return out;
+        }
+        out.next.offset = end_offset < read.identity.size ? end_offset : 0;
+        out.next.line = out.next.offset == 0 ? 0 : end_line;
+        if (unknown > 0) {
             env.log.warn(
                 "dss.unknown_acknowledgements",
                 "acknowledgements for exchange ids never written by this sender",
@@ -713,6 +1166,19 @@ struct dss_files_adapter::impl {
         }
     }
 
+    // Quarantines a refused file and returns the error that reports it.
+    remote_error refuse(const std::string& name, const std::string& reason) {
+        if (auto q = exchange::quarantine(cfg.inbox / name, reason); !q) {
+            return error_for(
+                errc::remote_unavailable,
+                "an unreadable file could not be moved to rejected (" + error_name(q.error()) + ")",
+                name
+            );
+        }
+        env.log.warn("dss.file_rejected", "inbound file moved to rejected with its reason");
+        return error_for(errc::bad_payload, reason, name);
+    }
+
     remote_result<pull_page> pull(const std::string& stream, const std::optional<std::string>& c) {
         const auto prefix = prefix_of(stream);
         if (!prefix) {
@@ -720,30 +1186,31 @@ struct dss_files_adapter::impl {
                 errc::not_found, "the DSS adapter pulls streams acknowledgements and cases"
             );
         }
-        // The cursor names the last file returned and its digest: the engine settled it, so it
-        // moves on. A file that has since been replaced by another of the same name stays.
+        // The cursor names the last file returned, its digest and, while rows of it remain,
+        // where they start. A file returned whole was settled by the engine: it moves on. A file
+        // that has since been replaced by another of the same name stays.
+        std::optional<cursor_parts> resume;
         if (c && !c->empty()) {
             const auto settled = decode_cursor(*c, *prefix);
             if (!settled) {
                 return make_remote_error(errc::invalid_config, "unrecognised DSS cursor");
             }
             const fs::path path = cfg.inbox / settled->name;
-            std::error_code ec;
-            if (!settled->name.empty() &&
-                fs::symlink_status(path, ec).type() == fs::file_type::regular) {
-                const auto text = json::read_file(path, cfg.max_file_bytes);
-                if (text && file_digest(*text) == settled->digest) {
-                    if (auto moved = exchange::move_aside(path, processed_folder); !moved) {
-                        return error_for(
-                            errc::remote_unavailable,
-                            "a settled file could not be moved to processed (" +
-                                error_name(moved.error()) + ")",
-                            settled->name
-                        );
-                    }
+            if (settled->offset > 0) {
+                resume = settled;
+            } else if (!settled->name.empty() && digest_of(path) == settled->digest) {
+                if (auto moved = exchange::move_aside(path, processed_folder); !moved) {
+                    return error_for(
+                        errc::remote_unavailable,
+                        "a settled file could not be moved to processed (" +
+                            error_name(moved.error()) + ")",
+                        settled->name
+                    );
                 }
             }
-            prune_processed();
+            if (!resume) {
+                prune_processed();
+            }
         }
         auto files = list_files(cfg.inbox, [&](const std::string& n) {
             return inbound_name(n, *prefix, false);
@@ -753,26 +1220,40 @@ struct dss_files_adapter::impl {
         }
         pull_page page;
         page.next_cursor = c && !c->empty() ? *c : std::string(cursor_prefix);
-        if (files->empty()) {
-            return page;
-        }
-        const std::string& name = files->front();
-        auto read = read_inbound(cfg.inbox / name, stream, true);
-        if (read.io_failed) {
-            return error_for(errc::remote_unavailable, "the file cannot be read", name);
-        }
-        if (!read.refused.empty()) {
-            // Nothing of the file is returned: it is moved aside whole, with the reason.
-            if (auto q = exchange::quarantine(cfg.inbox / name, read.refused); !q) {
-                return error_for(
-                    errc::remote_unavailable,
-                    "an unreadable file could not be moved to rejected (" + error_name(q.error()) +
-                        ")",
-                    name
+        cursor_parts from;
+        if (resume) {
+            // Rows of a file remain: read on if it is still the same file, checking it whole
+            // again after a restart.
+            const fs::path path = cfg.inbox / resume->name;
+            if (still_checked(path, resume->digest) ||
+                check_file(path, stream).digest == resume->digest) {
+                from = *resume;
+            } else {
+                env.log.warn(
+                    "dss.file_changed",
+                    "an inbound file changed or went away part-way through: read from the start"
                 );
             }
-            env.log.warn("dss.file_rejected", "inbound file moved to rejected with its reason");
-            return error_for(errc::bad_payload, read.refused, name);
+        }
+        if (from.name.empty()) {
+            if (files->empty()) {
+                return page;
+            }
+            from.name = files->front();
+            const auto check = check_file(cfg.inbox / from.name, stream);
+            if (check.io_failed) {
+                return error_for(errc::remote_unavailable, "the file cannot be read", from.name);
+            }
+            if (!check.refused.empty()) {
+                // Nothing of the file is returned: it is moved aside whole, with the reason.
+                return refuse(from.name, check.refused);
+            }
+            from.digest = check.digest;
+        }
+        auto read = page_of(cfg.inbox / from.name, stream, from);
+        if (read.io_failed) {
+            checked.reset();
+            return error_for(errc::remote_unavailable, "the file cannot be read", from.name);
         }
         env.log.info(
             "dss.file_read",
@@ -780,8 +1261,11 @@ struct dss_files_adapter::impl {
             {.counts = {{"records", static_cast<std::int64_t>(read.records.size())}}}
         );
         page.records = std::move(read.records);
-        page.next_cursor = encode_cursor(name, read.digest);
-        page.has_more = files->size() > 1;
+        page.next_cursor = encode_cursor(read.next);
+        page.has_more = read.next.offset > 0 ||
+                        std::count_if(files->begin(), files->end(), [&](const std::string& n) {
+                            return n != from.name;
+                        }) > 0;
         return page;
     }
 
@@ -803,18 +1287,37 @@ struct dss_files_adapter::impl {
                 continue;  // no processed/ folder yet
             }
             for (const auto& name : *files) {
-                auto read = read_inbound(dir / name, stream, false);
-                for (auto& rec : read.records) {
-                    if (rec.remote_id != id) {
-                        continue;
+                if (const auto check = check_file(dir / name, stream);
+                    check.io_failed || !check.refused.empty()) {
+                    continue;
+                }
+                const auto visit = [&](const file_layout& l,
+                                       const exchange::csv_row& header,
+                                       const exchange::csv_record& row,
+                                       const exchange::csv_reader&) {
+                    if (key_of(l, row) != id) {
+                        return true;
+                    }
+                    auto rec = record_of(l, header, row, true);
+                    if (!rec) {
+                        return false;
                     }
                     // The newest version wins; among equal versions, the later file.
-                    std::string key = rec.updated_at + "\n" + name;
+                    std::string key = (*rec)->updated_at + "\n" + name;
                     if (!best || key > best_key) {
                         best_key = std::move(key);
-                        best = std::move(rec);
+                        best = std::move(**rec);
                     }
-                }
+                    return false;  // a key is on one row of a file
+                };
+                (void)pass(
+                    dir / name,
+                    stream,
+                    nullptr,
+                    nullptr,
+                    false,
+                    std::optional<decltype(visit)>(visit)
+                );
             }
         }
         if (!best) {
@@ -869,6 +1372,7 @@ std::string_view config_schema() {
     "sender": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
     "max_rows_per_batch": {"type": "integer", "minimum": 1, "maximum": 100000},
     "max_file_bytes": {"type": "integer", "minimum": 1024, "maximum": 1073741824},
+    "max_rows_per_page": {"type": "integer", "minimum": 1, "maximum": 100000},
     "processed_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650}
   }
 })";
@@ -887,6 +1391,9 @@ settings settings_from_json(const rapidjson::Value& config) {
     }
     if (config.HasMember("max_file_bytes")) {
         s.max_file_bytes = config["max_file_bytes"].GetUint64();
+    }
+    if (config.HasMember("max_rows_per_page")) {
+        s.max_rows_per_page = config["max_rows_per_page"].GetUint();
     }
     if (config.HasMember("processed_retention_days")) {
         s.processed_retention_days = config["processed_retention_days"].GetUint();
@@ -916,7 +1423,8 @@ adapter_factory make_factory() {
 dss_files_adapter::dss_files_adapter(settings s, adapter_env env)
     : impl_(std::make_unique<impl>(std::move(s), std::move(env))) {
     CASEBRIDGE_CHECK(impl_->env.clock != nullptr);
-    if (impl_->cfg.max_rows_per_batch < 1 || impl_->cfg.sender.empty()) {
+    if (impl_->cfg.max_rows_per_batch < 1 || impl_->cfg.max_rows_per_page < 1 ||
+        impl_->cfg.sender.empty()) {
         throw std::invalid_argument("dss_files: max_rows_per_batch and sender are required");
     }
 }

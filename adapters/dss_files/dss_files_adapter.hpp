@@ -29,6 +29,8 @@ struct settings {
     std::string sender;                     ///< Sending organisation id: manifest, file names.
     std::size_t max_rows_per_batch = 1000;  ///< Rows per batch file; more pending make more.
     std::size_t max_file_bytes = 64 * 1024 * 1024;  ///< Larger inbound files are refused.
+    /// Records returned per pull: a large inbound file is read in pages of this many rows.
+    std::size_t max_rows_per_page = 500;
     /// Files in `inbox/processed/` delivered longer ago than this are removed; 0: kept.
     unsigned processed_retention_days = 0;
 };

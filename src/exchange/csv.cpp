@@ -1,9 +1,14 @@
 #include "exchange/csv.hpp"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <utility>
+
+#include <unistd.h>
 
 namespace casebridge::exchange {
 
@@ -91,120 +96,224 @@ bool valid_utf8(std::string_view s) noexcept {
     return first_invalid_utf8(s) == std::string_view::npos;
 }
 
-namespace {
+boost::system::result<std::size_t> csv_text_source::read(char* out, std::size_t n) {
+    const std::size_t k = std::min(n, text_.size() - at_);
+    std::memcpy(out, text_.data() + at_, k);
+    at_ += k;
+    return k;
+}
 
-// 1-based line and column (in code points) of byte `offset`.
-std::pair<std::size_t, std::size_t> locate(
-    std::string_view text, std::size_t begin, std::size_t offset
-) {
-    std::size_t line = 1;
-    std::size_t col = 1;
-    for (std::size_t i = begin; i < offset && i < text.size(); ++i) {
-        if (text[i] == '\n') {
-            ++line;
-            col = 1;
-        } else if ((static_cast<unsigned char>(text[i]) & 0xC0U) != 0x80U) {
-            ++col;
+boost::system::result<void> csv_text_source::seek(std::uint64_t offset) {
+    if (offset > text_.size()) {
+        return boost::system::error_code(EINVAL, boost::system::system_category());
+    }
+    at_ = static_cast<std::size_t>(offset);
+    return {};
+}
+
+boost::system::result<std::size_t> csv_fd_source::read(char* out, std::size_t n) {
+    while (true) {
+        const ::ssize_t got = ::read(fd_, out, n);
+        if (got >= 0) {
+            if (on_bytes && got > 0) {
+                on_bytes(std::string_view(out, static_cast<std::size_t>(got)));
+            }
+            return static_cast<std::size_t>(got);
+        }
+        if (errno != EINTR) {
+            return boost::system::error_code(errno, boost::system::system_category());
         }
     }
-    return {line, col};
+}
+
+boost::system::result<void> csv_fd_source::seek(std::uint64_t offset) {
+    if (::lseek(fd_, static_cast<::off_t>(offset), SEEK_SET) < 0) {
+        return boost::system::error_code(errno, boost::system::system_category());
+    }
+    return {};
+}
+
+namespace {
+
+// A row read (true) or the end of the text (false).
+boost::system::result<bool, csv_error> row_read(bool value) {
+    return boost::system::result<bool, csv_error>(boost::system::in_place_value, value);
 }
 
 }  // namespace
 
-boost::system::result<csv_table, csv_error> parse_csv(std::string_view text) {
-    const std::size_t begin = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
-    if (const auto bad = first_invalid_utf8(text.substr(begin)); bad != std::string_view::npos) {
-        const auto [line, col] = locate(text, begin, begin + bad);
-        return csv_error{line, col, "not valid UTF-8"};
-    }
-    // A NUL ends the text for any reader that takes C strings; it has no place in CSV.
-    if (const auto nul = text.find('\0', begin); nul != std::string_view::npos) {
-        const auto [line, col] = locate(text, begin, nul);
-        return csv_error{line, col, "a NUL byte (U+0000); CSV text holds none"};
-    }
+csv_reader::csv_reader(csv_source& source) : source_(source) {
+    buf_.reserve(chunk_bytes + 8);
+}
 
-    csv_table table;
-    bool have_header = false;
-    csv_row current;
-    std::vector<csv_position> current_pos;
-    std::string field;
-    std::size_t pos = begin;
-    csv_position here{1, 1};       // position of text[pos]
-    csv_position row_start{1, 1};  // where the current row began
-    csv_position field_start{1, 1};
-    std::size_t row_start_offset = begin;
-
-    // Moves past one byte, keeping `here` (columns count code points).
-    const auto step = [&]() {
-        const auto c = static_cast<unsigned char>(text[pos]);
-        if (c == '\n') {
-            ++here.line;
-            here.column = 1;
-        } else if ((c & 0xC0U) != 0x80U) {
-            ++here.column;
-        }
-        ++pos;
-    };
-    const auto fail = [](const csv_position& at, std::string msg) {
-        return csv_error{at.line, at.column, std::move(msg)};
-    };
-
-    // Ends the current field and the row it belongs to.
-    const auto end_row = [&]() -> std::optional<csv_error> {
-        current.push_back(std::move(field));
-        current_pos.push_back(field_start);
-        field.clear();
-        if (!have_header) {
-            // A header is checked without echoing it: a file without one starts with data.
-            std::map<std::string, std::size_t, std::less<>> names;
-            for (std::size_t i = 0; i < current.size(); ++i) {
-                if (current[i].empty()) {
-                    return fail(
-                        current_pos[i], "header column " + std::to_string(i + 1) + " has no name"
-                    );
-                }
-                if (const auto [it, fresh] = names.emplace(current[i], i + 1); !fresh) {
-                    return fail(
-                        current_pos[i],
-                        "header column " + std::to_string(i + 1) + " has the name of column " +
-                            std::to_string(it->second) + ": a name appears twice"
-                    );
-                }
+// Checks the bytes of buf_ from index `from` on, carrying a sequence across reads; the first
+// bad sequence's start is kept in bad_utf8_at_.
+void csv_reader::validate_utf8(std::size_t from) {
+    const std::uint64_t base = offset_ - at_;  // text offset of buf_[0]
+    for (std::size_t i = from; i < buf_.size() && bad_utf8_at_ == UINT64_MAX; ++i) {
+        const auto c = static_cast<unsigned char>(buf_[i]);
+        if (utf8_need_ == 0) {
+            if (c < 0x80) {
+                continue;
             }
-            table.header = std::move(current);
-            table.header_positions = std::move(current_pos);
-            have_header = true;
-        } else if (current.size() != table.header.size()) {
-            const csv_position at =
-                current.size() > table.header.size() ? current_pos[table.header.size()] : row_start;
-            return fail(
-                at,
-                "row has " + std::to_string(current.size()) + " fields, the header has " +
-                    std::to_string(table.header.size())
-            );
-        } else {
-            table.rows.push_back(std::move(current));
-            table.positions.push_back(std::move(current_pos));
-            table.row_lines.push_back(row_start.line);
+            utf8_start_ = base + i;
+            if ((c & 0xE0U) == 0xC0U) {
+                utf8_len_ = 1;
+                utf8_cp_ = c & 0x1FU;
+            } else if ((c & 0xF0U) == 0xE0U) {
+                utf8_len_ = 2;
+                utf8_cp_ = c & 0x0FU;
+            } else if ((c & 0xF8U) == 0xF0U) {
+                utf8_len_ = 3;
+                utf8_cp_ = c & 0x07U;
+            } else {
+                bad_utf8_at_ = utf8_start_;
+                break;
+            }
+            utf8_need_ = utf8_len_;
+            continue;
         }
-        current.clear();
-        current_pos.clear();
+        if ((c & 0xC0U) != 0x80U) {
+            bad_utf8_at_ = utf8_start_;
+            break;
+        }
+        utf8_cp_ = (utf8_cp_ << 6U) | (c & 0x3FU);
+        if (--utf8_need_ == 0) {
+            const std::uint32_t cp = utf8_cp_;
+            const bool overlong = (utf8_len_ == 1 && cp < 0x80) || (utf8_len_ == 2 && cp < 0x800) ||
+                                  (utf8_len_ == 3 && cp < 0x10000);
+            if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+                bad_utf8_at_ = utf8_start_;
+            }
+        }
+    }
+}
+
+// True when at least `n` bytes from the current one are buffered; false when the text (or a
+// failed read) ends sooner.
+bool csv_reader::ensure(std::size_t n) {
+    while (buf_.size() - at_ < n && !eof_) {
+        if (at_ > 0) {
+            buf_.erase(0, at_);  // what is left is shorter than `n`: a few bytes
+            at_ = 0;
+        }
+        const std::size_t old = buf_.size();
+        buf_.resize(old + chunk_bytes);
+        auto got = source_.read(buf_.data() + old, chunk_bytes);
+        if (!got) {
+            buf_.resize(old);
+            eof_ = true;
+            io_ = csv_error{here_.line, here_.column, "the file could not be read", got.error()};
+            break;
+        }
+        buf_.resize(old + *got);
+        if (*got == 0) {
+            eof_ = true;
+            if (utf8_need_ > 0 && bad_utf8_at_ == UINT64_MAX) {
+                bad_utf8_at_ = utf8_start_;  // a sequence cut off by the end of the text
+            }
+            break;
+        }
+        validate_utf8(old);
+    }
+    return buf_.size() - at_ >= n;
+}
+
+// Moves past one byte, keeping here_ (columns count code points).
+void csv_reader::step() {
+    const auto c = static_cast<unsigned char>(buf_[at_]);
+    if (c == '\n') {
+        ++here_.line;
+        here_.column = 1;
+    } else if ((c & 0xC0U) != 0x80U) {
+        ++here_.column;
+    }
+    ++at_;
+    ++offset_;
+}
+
+boost::system::result<void, csv_error> csv_reader::resume(std::uint64_t offset, std::size_t line) {
+    if (!header_done_) {
+        return csv_error{1, 1, "resumed before the header was read"};
+    }
+    if (auto r = source_.seek(offset); !r) {
+        return csv_error{line, 1, "the file could not be read", r.error()};
+    }
+    buf_.clear();
+    at_ = 0;
+    offset_ = offset;
+    here_ = {line, 1};
+    eof_ = false;
+    io_.reset();
+    utf8_need_ = 0;
+    bad_utf8_at_ = UINT64_MAX;
+    row_offset_ = offset;
+    row_line_ = line;
+    return {};
+}
+
+// Reads one row (header or data) into `row`: true when a row was read, false at the end.
+boost::system::result<bool, csv_error> csv_reader::read_row(csv_record& row) {
+    row.fields.clear();
+    row.positions.clear();
+    if (offset_ == 0) {
+        ensure(3);
+        if (std::string_view(buf_).substr(at_, 3) == "\xEF\xBB\xBF") {
+            at_ += 3;
+            offset_ += 3;
+        }
+    }
+    row.line = here_.line;
+    std::string field;
+    std::size_t row_bytes = 0;
+    const std::uint64_t start = offset_;
+    csv_position field_start = here_;
+    const auto fail = [](const csv_position& at, std::string msg) {
+        return csv_error{at.line, at.column, std::move(msg), {}};
+    };
+    // Checks the byte about to be read (after ensure): undecodable UTF-8 or a NUL byte.
+    const auto bad_byte = [&]() -> std::optional<csv_error> {
+        if (offset_ == bad_utf8_at_) {
+            return fail(here_, "not valid UTF-8");
+        }
+        // A NUL ends the text for any reader that takes C strings; it has no place in CSV.
+        if (buf_[at_] == '\0') {
+            return fail(here_, "a NUL byte (U+0000); CSV text holds none");
+        }
         return std::nullopt;
     };
+    const auto end_field = [&]() {
+        row_bytes += field.size();
+        row.fields.push_back(std::move(field));
+        row.positions.push_back(field_start);
+        field.clear();
+    };
+    const auto note_peak = [&]() {
+        peak_ = std::max(peak_, buf_.capacity() + row_bytes + field.size());
+    };
 
-    while (pos < text.size()) {
-        const char c = text[pos];
+    while (true) {
+        // Four bytes ahead, so a UTF-8 sequence is checked whole before its first byte is read.
+        if (!ensure(4) && buf_.size() == at_) {
+            break;
+        }
+        if (auto e = bad_byte()) {
+            return *e;
+        }
+        const char c = buf_[at_];
         if (c == '"') {
             if (!field.empty()) {
-                return fail(here, "quote inside an unquoted field");
+                return fail(here_, "quote inside an unquoted field");
             }
-            const csv_position open = here;
+            const csv_position open = here_;
             step();
             bool closed = false;
-            while (pos < text.size()) {
-                if (text[pos] == '"') {
-                    if (pos + 1 < text.size() && text[pos + 1] == '"') {
+            while (ensure(4) || buf_.size() > at_) {
+                if (auto e = bad_byte()) {
+                    return *e;
+                }
+                if (buf_[at_] == '"') {
+                    if (buf_.size() - at_ >= 2 && buf_[at_ + 1] == '"') {
                         field += '"';
                         step();
                         step();
@@ -214,54 +323,143 @@ boost::system::result<csv_table, csv_error> parse_csv(std::string_view text) {
                     closed = true;
                     break;
                 }
-                field += text[pos];
+                field += buf_[at_];
                 step();
+                if (field.size() % chunk_bytes == 0) {
+                    note_peak();
+                }
             }
             if (!closed) {
+                if (io_) {
+                    return *io_;
+                }
                 return fail(open, "quoted field is never closed");
             }
-            if (pos < text.size() && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n') {
-                return fail(here, "text after a closing quote");
+            ensure(1);
+            if (at_ < buf_.size() && buf_[at_] != ',' && buf_[at_] != '\r' && buf_[at_] != '\n') {
+                return fail(here_, "text after a closing quote");
             }
             continue;
         }
         if (c == ',') {
-            current.push_back(std::move(field));
-            current_pos.push_back(field_start);
-            field.clear();
+            end_field();
             step();
-            field_start = here;
+            field_start = here_;
             continue;
         }
         if (c == '\r' || c == '\n') {
-            if (c == '\r' && (pos + 1 >= text.size() || text[pos + 1] != '\n')) {
-                return fail(here, "carriage return without line feed");
+            if (c == '\r' && (buf_.size() - at_ < 2 || buf_[at_ + 1] != '\n')) {
+                return fail(here_, "carriage return without line feed");
             }
-            if (pos == row_start_offset) {
-                return fail(here, "blank line");
+            if (offset_ == start) {
+                return fail(here_, "blank line");
             }
-            if (auto e = end_row()) {
-                return *e;
-            }
+            end_field();
+            note_peak();
             if (c == '\r') {
                 step();
             }
             step();
-            row_start = here;
-            field_start = here;
-            row_start_offset = pos;
-            continue;
+            return row_read(true);
         }
         field += c;
         step();
-    }
-    if (pos > row_start_offset) {
-        if (auto e = end_row()) {
-            return *e;
+        if (field.size() % chunk_bytes == 0) {
+            note_peak();
         }
     }
-    if (!have_header) {
-        return csv_error{1, 1, "file is empty: no header row"};
+    if (io_) {
+        return *io_;
+    }
+    if (offset_ > start) {
+        end_field();
+        note_peak();
+        return row_read(true);
+    }
+    return row_read(false);
+}
+
+boost::system::result<void, csv_error> csv_reader::read_header() {
+    if (header_done_) {
+        return {};
+    }
+    csv_record row;
+    auto got = read_row(row);
+    if (!got) {
+        return got.error();
+    }
+    if (!*got) {
+        return csv_error{1, 1, "file is empty: no header row", {}};
+    }
+    // A header is checked without echoing it: a file without one starts with data.
+    std::map<std::string, std::size_t, std::less<>> names;
+    for (std::size_t i = 0; i < row.fields.size(); ++i) {
+        const csv_position& at = row.positions[i];
+        if (row.fields[i].empty()) {
+            return csv_error{
+                at.line, at.column, "header column " + std::to_string(i + 1) + " has no name", {}};
+        }
+        if (const auto [it, fresh] = names.emplace(row.fields[i], i + 1); !fresh) {
+            return csv_error{
+                at.line,
+                at.column,
+                "header column " + std::to_string(i + 1) + " has the name of column " +
+                    std::to_string(it->second) + ": a name appears twice",
+                {}};
+        }
+    }
+    header_ = std::move(row.fields);
+    header_pos_ = std::move(row.positions);
+    header_done_ = true;
+    row_offset_ = offset_;
+    row_line_ = here_.line;
+    return {};
+}
+
+boost::system::result<bool, csv_error> csv_reader::next(csv_record& row) {
+    if (auto h = read_header(); !h) {
+        return h.error();
+    }
+    auto got = read_row(row);
+    if (!got || !*got) {
+        return got;
+    }
+    if (row.fields.size() != header_.size()) {
+        const csv_position at = row.fields.size() > header_.size() ? row.positions[header_.size()]
+                                                                   : csv_position{row.line, 1};
+        return csv_error{
+            at.line,
+            at.column,
+            "row has " + std::to_string(row.fields.size()) + " fields, the header has " +
+                std::to_string(header_.size()),
+            {}};
+    }
+    row_offset_ = offset_;
+    row_line_ = here_.line;
+    return row_read(true);
+}
+
+boost::system::result<csv_table, csv_error> parse_csv(std::string_view text) {
+    csv_text_source source(text);
+    csv_reader reader(source);
+    if (auto h = reader.read_header(); !h) {
+        return h.error();
+    }
+    csv_table table;
+    table.header = reader.header();
+    table.header_positions = reader.header_positions();
+    csv_record row;
+    while (true) {
+        auto got = reader.next(row);
+        if (!got) {
+            return got.error();
+        }
+        if (!*got) {
+            break;
+        }
+        table.rows.push_back(std::move(row.fields));
+        table.positions.push_back(std::move(row.positions));
+        table.row_lines.push_back(row.line);
     }
     return table;
 }

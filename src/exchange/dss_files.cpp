@@ -100,19 +100,15 @@ boost::system::result<written_batch> write_batch(
     return out;
 }
 
-boost::system::result<std::vector<acknowledgement>, ack_error> parse_acknowledgements(
-    std::string_view text, std::string_view origin
+boost::system::result<ack_columns, ack_error> ack_columns_of(
+    const csv_row& header, std::string_view origin
 ) {
-    auto table = parse_csv(text);
-    if (!table) {
-        return ack_error{table.error().describe(origin)};
-    }
     const auto column = [&](std::string_view name) -> std::optional<std::size_t> {
-        const auto it = std::find(table->header.begin(), table->header.end(), name);
-        if (it == table->header.end()) {
+        const auto it = std::find(header.begin(), header.end(), name);
+        if (it == header.end()) {
             return std::nullopt;
         }
-        return static_cast<std::size_t>(it - table->header.begin());
+        return static_cast<std::size_t>(it - header.begin());
     };
     const auto id_col = column("exchange_id");
     const auto status_col = column("status");
@@ -120,42 +116,80 @@ boost::system::result<std::vector<acknowledgement>, ack_error> parse_acknowledge
         return ack_error{
             std::string(origin) + ":1:1: the header needs the columns exchange_id and status"};
     }
-    const auto ref_col = column("dss_reference");
-    const auto reason_col = column("reason");
+    return ack_columns{*id_col, *status_col, column("dss_reference"), column("reason")};
+}
+
+boost::system::result<acknowledgement, ack_error> acknowledgement_of(
+    const ack_columns& cols, const csv_row& header, const csv_record& row, std::string_view origin
+) {
+    const auto where = [&](std::size_t col) {
+        const csv_position& at = row.positions[col];
+        return std::string(origin) + ":" + std::to_string(at.line) + ":" +
+               std::to_string(at.column) + ": column " + header[col] + ": ";
+    };
+    acknowledgement a;
+    a.line = row.line;
+    a.exchange_id = row.fields[cols.id];
+    a.status = row.fields[cols.status];
+    if (!is_uuid(a.exchange_id)) {
+        return ack_error{where(cols.id) + "not an exchange id (a UUID)"};
+    }
+    if (a.status != "accepted" && a.status != "rejected" && a.status != "error") {
+        return ack_error{where(cols.status) + "status must be accepted, rejected or error"};
+    }
+    if (cols.reference) {
+        a.dss_reference = row.fields[*cols.reference];
+        if (!a.dss_reference.empty() && !code_like(a.dss_reference)) {
+            return ack_error{
+                where(*cols.reference) + "a DSS reference has letters, digits, - _ . / only"};
+        }
+    }
+    if (cols.reason && !row.fields[*cols.reason].empty()) {
+        a.reason = code_like(row.fields[*cols.reason]) ? row.fields[*cols.reason] : "<text>";
+    }
+    return a;
+}
+
+std::string acknowledged_twice(
+    const csv_row& header, const ack_columns& cols, const csv_record& row, std::string_view origin
+) {
+    const csv_position& at = row.positions[cols.id];
+    return std::string(origin) + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
+           ": column " + header[cols.id] + ": exchange id " + row.fields[cols.id] +
+           " is acknowledged twice";
+}
+
+boost::system::result<std::vector<acknowledgement>, ack_error> parse_acknowledgements(
+    std::string_view text, std::string_view origin
+) {
+    csv_text_source source(text);
+    csv_reader reader(source);
+    if (auto h = reader.read_header(); !h) {
+        return ack_error{h.error().describe(origin)};
+    }
+    const auto cols = ack_columns_of(reader.header(), origin);
+    if (!cols) {
+        return cols.error();
+    }
     std::vector<acknowledgement> acks;
     std::set<std::string, std::less<>> seen;
-    for (std::size_t i = 0; i < table->rows.size(); ++i) {
-        const auto& row = table->rows[i];
-        const auto where = [&](std::size_t col) {
-            const csv_position& at = table->positions[i][col];
-            return std::string(origin) + ":" + std::to_string(at.line) + ":" +
-                   std::to_string(at.column) + ": column " + table->header[col] + ": ";
-        };
-        acknowledgement a;
-        a.line = table->row_lines[i];
-        a.exchange_id = row[*id_col];
-        a.status = row[*status_col];
-        if (!is_uuid(a.exchange_id)) {
-            return ack_error{where(*id_col) + "not an exchange id (a UUID)"};
+    csv_record row;
+    while (true) {
+        auto got = reader.next(row);
+        if (!got) {
+            return ack_error{got.error().describe(origin)};
         }
-        if (!seen.insert(a.exchange_id).second) {
-            return ack_error{
-                where(*id_col) + "exchange id " + a.exchange_id + " is acknowledged twice"};
+        if (!*got) {
+            break;
         }
-        if (a.status != "accepted" && a.status != "rejected" && a.status != "error") {
-            return ack_error{where(*status_col) + "status must be accepted, rejected or error"};
+        auto a = acknowledgement_of(*cols, reader.header(), row, origin);
+        if (!a) {
+            return a.error();
         }
-        if (ref_col) {
-            a.dss_reference = row[*ref_col];
-            if (!a.dss_reference.empty() && !code_like(a.dss_reference)) {
-                return ack_error{
-                    where(*ref_col) + "a DSS reference has letters, digits, - _ . / only"};
-            }
+        if (!seen.insert(a->exchange_id).second) {
+            return ack_error{acknowledged_twice(reader.header(), *cols, row, origin)};
         }
-        if (reason_col && !row[*reason_col].empty()) {
-            a.reason = code_like(row[*reason_col]) ? row[*reason_col] : "<text>";
-        }
-        acks.push_back(std::move(a));
+        acks.push_back(std::move(*a));
     }
     return acks;
 }

@@ -63,6 +63,30 @@ struct ack_error {
     std::string message;
 };
 
+/// Where the columns of an acknowledgement file are.
+struct ack_columns {
+    std::size_t id = 0;
+    std::size_t status = 0;
+    std::optional<std::size_t> reference;
+    std::optional<std::size_t> reason;
+};
+
+/// The columns named by an acknowledgement file's header (exchange_id and status required).
+boost::system::result<ack_columns, ack_error> ack_columns_of(
+    const csv_row& header, std::string_view origin
+);
+
+/// One row read as an acknowledgement: a UUID exchange id, a known status, a code-like
+/// reference; a free-text reason becomes "<text>". Finding a repeated id is the caller's part.
+boost::system::result<acknowledgement, ack_error> acknowledgement_of(
+    const ack_columns& cols, const csv_row& header, const csv_record& row, std::string_view origin
+);
+
+/// The message for a row whose exchange id was already acknowledged in the same file.
+std::string acknowledged_twice(
+    const csv_row& header, const ack_columns& cols, const csv_record& row, std::string_view origin
+);
+
 /// Parses an acknowledgement CSV (columns exchange_id, status, dss_reference, reason, in any
 /// order; more columns are ignored). Every row must have a UUID exchange id seen once and a
 /// known status; otherwise nothing in the file is accepted.

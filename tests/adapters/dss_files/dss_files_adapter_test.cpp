@@ -612,6 +612,137 @@ TEST_F(dss_files_adapter_test, a_malformed_acknowledgement_file_is_quarantined_a
     EXPECT_EQ(std::string(next->records[0].body["dss_reference"].GetString()), "DSS/4");
 }
 
+// `n` distinct exchange ids, different for each seed.
+std::vector<std::string> exchange_ids(std::size_t n, unsigned seed) {
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < n; ++i) {
+        ids.push_back(uuid_v5("ack-test/" + std::to_string(seed) + "/" + std::to_string(i)));
+    }
+    return ids;
+}
+
+TEST_F(dss_files_adapter_test, a_large_file_comes_in_pages_that_resume_after_a_restart) {
+    for (const unsigned seed : {1U, 2U, 3U}) {
+        const std::size_t rows = 40 + seed * 17;
+        const std::size_t page = 3 + seed * 2;
+        auto s = make_settings();
+        s.max_rows_per_page = page;
+        const auto ids = exchange_ids(rows, seed);
+        std::vector<std::array<std::string, 4>> lines;
+        for (std::size_t i = 0; i < rows; ++i) {
+            // Every seventh reason is free text spanning two lines, so rows and lines differ.
+            lines.push_back(
+                {ids[i],
+                 i % 3 == 0 ? "rejected" : "accepted",
+                 "DSS/" + std::to_string(i),
+                 i % 7 == 0 ? "\"free\r\ntext\"" : "code_" + std::to_string(i)}
+            );
+        }
+        const std::string name = "ack-big-" + std::to_string(seed) + ".csv";
+        dir.write("inbox/" + name, ack_file(lines));
+
+        std::vector<std::string> seen;
+        std::vector<int> seen_lines;
+        std::optional<std::string> cursor;
+        std::size_t pages = 0;
+        auto a = make(s);
+        while (true) {
+            auto p = run(a->pull("acknowledgements", cursor));
+            ASSERT_TRUE(p) << p.error().describe();
+            ++pages;
+            EXPECT_LE(p->records.size(), page);
+            for (const auto& r : p->records) {
+                seen.push_back(r.remote_id);
+                seen_lines.push_back(r.body["line"].GetInt());
+            }
+            cursor = p->next_cursor;
+            if (pages == 2) {
+                // A restart part-way: a new adapter carries on from the stored cursor.
+                EXPECT_EQ(cursor->rfind("v2:", 0), 0u) << *cursor;
+                a = make(s);
+            }
+            if (!p->has_more) {
+                EXPECT_EQ(cursor->rfind("v1:", 0), 0u) << *cursor;
+                break;
+            }
+            ASSERT_LT(pages, rows + 2) << "the pages never end";
+        }
+        EXPECT_EQ(seen, ids) << "seed " << seed;
+        EXPECT_EQ(pages, (rows + page - 1) / page);
+        // The line of each row counts the lines of the free-text reasons before it.
+        int line = 2;
+        for (std::size_t i = 0; i < rows; ++i) {
+            EXPECT_EQ(seen_lines[i], line) << i;
+            line += i % 7 == 0 ? 2 : 1;
+        }
+        // The next pull moves the file, returned whole, to processed/.
+        auto done = run(a->pull("acknowledgements", cursor));
+        ASSERT_TRUE(done);
+        EXPECT_TRUE(done->records.empty());
+        EXPECT_TRUE(fs::exists(inbox() / "processed" / name));
+    }
+}
+
+TEST_F(dss_files_adapter_test, a_fault_after_the_first_page_refuses_the_file_before_any_page) {
+    auto s = make_settings();
+    s.max_rows_per_page = 5;
+    auto a = make(s);
+    auto ids = exchange_ids(60, 7);
+    ids[47] = ids[12];  // the same exchange id twice, far past the first page
+    std::vector<std::array<std::string, 4>> lines;
+    for (const auto& id : ids) {
+        lines.push_back({id, "accepted", "", ""});
+    }
+    dir.write("inbox/ack-dup.csv", ack_file(lines));
+    dir.write(
+        "inbox/ack-late.csv",
+        ack_file({{ids[0], "accepted", "DSS/1", "x"}, {ids[1], "maybe", "", ""}})
+    );
+    auto r = run(a->pull("acknowledgements", std::nullopt));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, make_error_code(errc::bad_payload));
+    EXPECT_EQ(
+        r.error().detail.rfind(
+            "ack-dup.csv:49:1: column exchange_id: exchange id " + ids[12] +
+                " is acknowledged twice",
+            0
+        ),
+        0u
+    ) << r.error().detail;
+    EXPECT_TRUE(fs::exists(inbox() / "rejected/ack-dup.csv"));
+    r = run(a->pull("acknowledgements", std::nullopt));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().detail.rfind("ack-late.csv:3:38: column status", 0), 0u)
+        << r.error().detail;
+}
+
+TEST_F(dss_files_adapter_test, a_file_replaced_part_way_is_read_again_from_its_start) {
+    auto s = make_settings();
+    s.max_rows_per_page = 4;
+    auto a = make(s);
+    const auto first = exchange_ids(10, 11);
+    const auto second = exchange_ids(6, 12);
+    std::vector<std::array<std::string, 4>> lines;
+    for (const auto& id : first) {
+        lines.push_back({id, "accepted", "", ""});
+    }
+    dir.write("inbox/ack-1.csv", ack_file(lines));
+    auto p1 = run(a->pull("acknowledgements", std::nullopt));
+    ASSERT_TRUE(p1);
+    ASSERT_EQ(p1->records.size(), 4u);
+    lines.clear();
+    for (const auto& id : second) {
+        lines.push_back({id, "rejected", "", ""});
+    }
+    fs::remove(inbox() / "ack-1.csv");
+    dir.write("inbox/ack-1.csv", ack_file(lines));
+    auto p2 = run(a->pull("acknowledgements", p1->next_cursor));
+    ASSERT_TRUE(p2) << p2.error().describe();
+    ASSERT_EQ(p2->records.size(), 4u);
+    EXPECT_EQ(p2->records[0].remote_id, second[0]);
+    EXPECT_NE(sink.text().find("dss.file_changed"), std::string::npos);
+}
+
 TEST_F(dss_files_adapter_test, an_acknowledgement_for_an_unknown_exchange_id_is_flagged) {
     auto s = make_settings();
     auto a = make(s);

@@ -2,7 +2,11 @@
 
 #include <string>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "support/temp_dir.hpp"
 
 namespace casebridge::exchange {
 namespace {
@@ -135,6 +139,164 @@ TEST(csv, a_nul_byte_is_refused_with_its_line_and_column) {
     ASSERT_FALSE(e);
     EXPECT_EQ(e.error().line, 3u);
     EXPECT_EQ(e.error().column, 1u);
+}
+
+// The next row: true, false at the end; a failure is reported and counts as the end.
+bool next_ok(csv_reader& reader, csv_record& row) {
+    auto got = reader.next(row);
+    EXPECT_TRUE(got) << (got ? std::string() : got.error().message);
+    return got && *got;
+}
+
+// Reads every row of `path` with the streaming reader; the rows and the reader's peak.
+struct streamed {
+    std::vector<csv_record> rows;
+    std::size_t peak = 0;
+    std::optional<csv_error> error;
+};
+
+streamed stream_file(const std::filesystem::path& path, bool keep_rows) {
+    streamed out;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    EXPECT_GE(fd, 0);
+    csv_fd_source source(fd);
+    csv_reader reader(source);
+    csv_record row;
+    while (true) {
+        auto got = reader.next(row);
+        if (!got) {
+            out.error = got.error();
+            break;
+        }
+        if (!*got) {
+            break;
+        }
+        if (keep_rows || out.rows.empty()) {
+            out.rows.push_back(row);
+        } else {
+            out.rows.back() = row;  // only the last row is kept
+        }
+    }
+    out.peak = reader.peak_bytes();
+    ::close(fd);
+    return out;
+}
+
+TEST(csv_reader, memory_is_bounded_by_the_longest_row_not_the_file) {
+    test::temp_dir dir;
+    for (const std::size_t rows : {2'000U, 120'000U}) {
+        std::string text =
+            "\xEF\xBB\xBF"
+            "exchange_id,status,note\r\n";
+        for (std::size_t i = 0; i < rows; ++i) {
+            text += "id-" + std::to_string(i) + ",accepted,\"line one\r\nline, two\"\r\n";
+        }
+        const auto path = dir.write("big.csv", text);
+        const auto got = stream_file(path, false);
+        ASSERT_FALSE(got.error) << got.error->message;
+        ASSERT_FALSE(got.rows.empty());
+        EXPECT_EQ(got.rows.back().fields[0], "id-" + std::to_string(rows - 1));
+        EXPECT_EQ(got.rows.back().line, 2 + 2 * (rows - 1));
+        // A 5 MB file and a 90 KB one: the reader holds one chunk and a row.
+        EXPECT_LE(got.peak, csv_reader::chunk_bytes + 1024) << rows << " rows, " << text.size();
+    }
+}
+
+TEST(csv_reader, a_row_longer_than_a_chunk_is_read_whole) {
+    test::temp_dir dir;
+    const std::string longest(5 * csv_reader::chunk_bytes / 2, 'x');
+    const auto path = dir.write("long.csv", "a,b\n1,\"" + longest + "\"\n2," + longest + "\n3,z\n");
+    const auto got = stream_file(path, true);
+    ASSERT_FALSE(got.error) << got.error->message;
+    ASSERT_EQ(got.rows.size(), 3u);
+    EXPECT_EQ(got.rows[0].fields[1], longest);
+    EXPECT_EQ(got.rows[1].fields[1], longest);
+    EXPECT_EQ(got.rows[2].line, 4u);
+    EXPECT_GE(got.peak, longest.size());
+    EXPECT_LE(got.peak, csv_reader::chunk_bytes + 1024 + longest.size());
+}
+
+TEST(csv_reader, utf8_split_across_reads_is_accepted_and_a_bad_sequence_there_is_located) {
+    test::temp_dir dir;
+    // Pad so that a three-byte character straddles the first chunk boundary.
+    const std::string head = "a,b\n";
+    std::string pad(csv_reader::chunk_bytes - head.size() - 3 - 1, 'p');
+    const std::string good = head + "1," + pad + "\xE0\xA6\xB0" + "x\n";
+    auto got = stream_file(dir.write("good.csv", good), true);
+    ASSERT_FALSE(got.error) << got.error->message;
+    ASSERT_EQ(got.rows.size(), 1u);
+    EXPECT_EQ(got.rows[0].fields[1], pad + "\xE0\xA6\xB0" + "x");
+
+    const std::string bad = head + "1," + pad + "\xE0\xA6\x28" + "x\n";
+    got = stream_file(dir.write("bad.csv", bad), true);
+    ASSERT_TRUE(got.error);
+    EXPECT_EQ(got.error->line, 2u);
+    EXPECT_EQ(got.error->column, 3 + pad.size());
+    EXPECT_EQ(got.error->message, "not valid UTF-8");
+    // The same answer as the parser over the text in memory.
+    const auto whole = parse_csv(bad);
+    ASSERT_FALSE(whole);
+    EXPECT_EQ(whole.error().column, got.error->column);
+
+    // A sequence cut off by the end of the file.
+    got = stream_file(dir.write("cut.csv", head + "1,ab\xE0\xA6"), true);
+    ASSERT_TRUE(got.error);
+    EXPECT_EQ(got.error->line, 2u);
+    EXPECT_EQ(got.error->column, 5u);
+}
+
+TEST(csv_reader, resumes_at_a_row_it_gave_the_offset_of) {
+    const std::string text =
+        "\xEF\xBB\xBF"
+        "a,b\r\n1,x\r\n2,\"two\nlines\"\r\n3,y\r\n4,z\r\n";
+    std::uint64_t offset = 0;
+    std::size_t line = 0;
+    {
+        csv_text_source source(text);
+        csv_reader reader(source);
+        csv_record row;
+        for (int i = 0; i < 2; ++i) {
+            ASSERT_TRUE(next_ok(reader, row));
+        }
+        offset = reader.offset();
+        line = reader.line();
+    }
+    EXPECT_EQ(line, 5u);  // the second row spans lines 3 and 4
+    csv_text_source source(text);
+    csv_reader reader(source);
+    ASSERT_TRUE(reader.read_header());
+    ASSERT_TRUE(reader.resume(offset, line));
+    csv_record row;
+    ASSERT_TRUE(next_ok(reader, row));
+    EXPECT_EQ(row.fields, (csv_row{"3", "y"}));
+    EXPECT_EQ(row.line, 5u);
+    EXPECT_EQ(row.positions[1].column, 3u);
+    ASSERT_TRUE(next_ok(reader, row));
+    EXPECT_EQ(row.fields[0], "4");
+    EXPECT_FALSE(next_ok(reader, row));
+    EXPECT_EQ(reader.offset(), text.size());
+}
+
+TEST(csv_reader, a_failed_read_is_an_io_error_not_a_fault_of_the_text) {
+    struct failing final : csv_source {
+        int calls = 0;
+        boost::system::result<std::size_t> read(char* out, std::size_t n) override {
+            if (calls++ == 0) {
+                const std::string_view part = "a,b\n1,2\n3,";
+                const std::size_t k = std::min(n, part.size());
+                std::copy_n(part.data(), k, out);
+                return k;
+            }
+            return boost::system::error_code(EIO, boost::system::system_category());
+        }
+        boost::system::result<void> seek(std::uint64_t) override { return {}; }
+    } source;
+    csv_reader reader(source);
+    csv_record row;
+    ASSERT_TRUE(reader.next(row));
+    const auto e = reader.next(row);
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().io, boost::system::error_code(EIO, boost::system::system_category()));
 }
 
 }  // namespace
