@@ -206,13 +206,16 @@ const std::vector<command_spec>& commands() {
                 "dictionary; the passphrase is in secrets/). Prints what was shared, withheld\n"
                 "and dead-lettered and why, the last transfer-log entries, the result of log\n"
                 "verify and where the files are, then exits, leaving nothing running. With\n"
-                "--serve the daemon and its admin API keep running until Ctrl-C. --data names\n"
-                "the folder holding mappings/ and config/ (default: found from the current\n"
-                "folder or the binary's source tree).",
+                "--serve the daemon and its admin API keep running until Ctrl-C. The catalogue,\n"
+                "mappings, value tables and policies are compiled in and copied to DIR/data;\n"
+                "a file under --data DIR at the same path (mappings/primero.case.json,\n"
+                "config/policies.json, config/tables/dss.json, ...) is used instead.",
             .options =
                 {{"dir", "DIR", "the folder to write (must not hold a demo already)"},
                  {"cases", "N", "synthetic CPIMS+ cases, 0 to 100000 (default 300)"},
-                 {"data", "DIR", "where mappings/ and config/policies.json are"},
+                 {"data",
+                  "DIR",
+                  "a folder whose mappings/ and config/ files replace the compiled-in ones"},
                  {"serve", "", "keep the daemon and the admin API running afterwards"}},
             .run = run_demo,
         },

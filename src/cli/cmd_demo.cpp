@@ -9,7 +9,9 @@
 #include <map>
 #include <ostream>
 #include <random>
+#include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -22,6 +24,7 @@
 #include "cli/commands.hpp"
 #include "cli/store_lock.hpp"
 #include "core/crypto.hpp"
+#include "core/shipped_data.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
 #include "log/log.hpp"
@@ -39,29 +42,30 @@ namespace fs = std::filesystem;
 /// The demo keeps every synthetic case in memory (the sandboxes) and runs each flow once.
 constexpr std::int64_t max_demo_cases = 100'000;
 
-/// Where mappings/ and config/policies.json are: --data, the current folder, or the source
-/// tree the binary was built in (build/<preset>/src/casebridge).
-std::optional<fs::path> find_data(const std::optional<std::string>& given) {
-    std::vector<fs::path> candidates;
-    if (given) {
-        candidates.emplace_back(*given);
-    } else {
-        candidates.emplace_back(fs::current_path());
-        std::error_code ec;
-        const auto exe = fs::read_symlink("/proc/self/exe", ec);
-        if (!ec) {
-            candidates.push_back(exe.parent_path() / "../../..");
-            candidates.push_back(exe.parent_path() / "../share/casebridge");
+/// Writes the data files the demo's configuration names (the catalogue, mappings, value
+/// tables and policies) under `dest`, keeping their paths: each file as compiled into the
+/// binary, or the file at the same path under `overrides` (--data) when there is one. Returns
+/// the paths taken from `overrides`; throws std::runtime_error naming a file it cannot write.
+std::vector<std::string> write_data(
+    const fs::path& dest, const std::optional<fs::path>& overrides
+) {
+    std::vector<std::string> overridden;
+    for (const auto& f : shipped_files()) {
+        const auto target = dest / f.path;
+        fs::create_directories(target.parent_path());
+        if (overrides && fs::is_regular_file(*overrides / f.path)) {
+            fs::copy_file(*overrides / f.path, target, fs::copy_options::overwrite_existing);
+            overridden.emplace_back(f.path);
+            continue;
         }
-        candidates.emplace_back("/usr/share/casebridge");
-    }
-    for (const auto& c : candidates) {
-        if (fs::exists(c / "mappings/canonical-case.json") &&
-            fs::exists(c / "config/policies.json")) {
-            return fs::weakly_canonical(c);
+        std::ofstream out(target, std::ios::binary | std::ios::trunc);
+        out << f.text();
+        out.close();
+        if (!out) {
+            throw std::runtime_error("cannot write " + target.string());
         }
     }
-    return std::nullopt;
+    return overridden;
 }
 
 std::string random_hex(std::size_t bytes) {
@@ -108,11 +112,13 @@ int run_demo(const parsed_args& args, command_io& io) {
         io.err << "casebridge demo: this build has no adapters registered\n";
         return exit_error;
     }
-    const auto data = find_data(args.get("data"));
-    if (!data) {
-        io.err << "casebridge demo: cannot find mappings/ and config/policies.json; run it from "
-                  "the source folder or give --data DIR\n";
-        return exit_usage;
+    std::optional<fs::path> overrides;
+    if (const auto given = args.get("data")) {
+        if (!fs::is_directory(*given)) {
+            io.err << "casebridge demo: --data " << *given << " is not a folder\n";
+            return exit_usage;
+        }
+        overrides = fs::path(*given);
     }
     const auto& clock = system_clock_source::instance();
     fs::path dir =
@@ -133,6 +139,15 @@ int run_demo(const parsed_args& args, command_io& io) {
         fs::create_directories(dir / sub);
     }
     fs::permissions(dir / "secrets", fs::perms::owner_all, fs::perm_options::replace);
+    // The configuration names these copies, so the folder holds all that the demo used.
+    const auto data = dir / "data";
+    std::vector<std::string> overridden;
+    try {
+        overridden = write_data(data, overrides);
+    } catch (const std::exception& e) {
+        io.err << "casebridge demo: " << e.what() << "\n";
+        return exit_error;
+    }
     if (const char* k = std::getenv("CASEBRIDGE_PSEUDONYM_KEY"); k == nullptr || *k == '\0') {
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", random_hex(32).c_str(), 1);
     }
@@ -162,10 +177,12 @@ int run_demo(const parsed_args& args, command_io& io) {
     const std::string passphrase = random_hex(12);
     write_secret(secrets / "dss-zip-passphrase", passphrase);
 
+    // Paths in a configuration are relative to its folder.
+    const fs::path in_data = "data";
     const std::string config_text =
         std::string("{\n  \"config_version\": 1,\n  \"log_level\": \"warn\",\n") +
-        "  \"catalogue\": " + quoted(*data / "mappings/canonical-case.json") + ",\n" +
-        "  \"policies\": " + quoted(*data / "config/policies.json") + ",\n" +
+        "  \"catalogue\": " + quoted(in_data / "mappings/canonical-case.json") + ",\n" +
+        "  \"policies\": " + quoted(in_data / "config/policies.json") + ",\n" +
         "  \"store\": {\"path\": \"state/casebridge.db\", \"signing_key_file\": "
         "\"secrets/checkpoint-signing.pem\", \"identifier_key_file\": "
         "\"secrets/identifier-hmac.key\", \"witness_file\": \"state/checkpoint.json\"},\n" +
@@ -191,22 +208,22 @@ int run_demo(const parsed_args& args, command_io& io) {
         "    {\"id\": \"cpims-referrals-to-unhcr\", \"from\": {\"system\": \"cpims-cxb\", "
         "\"stream\": \"cases\"}, \"to\": {\"system\": \"progres\", \"stream\": \"referrals\"}, "
         "\"purpose\": \"referral\", \"profile\": \"referral-unhcr\", \"mappings\": {\"in\": " +
-        quoted(*data / "mappings/primero.case.json") +
-        ", \"out\": " + quoted(*data / "mappings/progres_ping.referral_out.json") +
+        quoted(in_data / "mappings/primero.case.json") +
+        ", \"out\": " + quoted(in_data / "mappings/progres_ping.referral_out.json") +
         "}, \"one_record_per_row_of\": \"/services_section\", \"only_rows_where\": {\"field\": "
         "\"/services_section/service_implementing_agency\", \"in\": [\"agency-unhcr\"]}, "
         "\"schedule\": {\"every_seconds\": 60}},\n" +
         "    {\"id\": \"unhcr-decisions-to-cpims\", \"from\": {\"system\": \"progres\", "
         "\"stream\": \"decisions\"}, \"to\": {\"system\": \"cpims-cxb\", \"stream\": \"cases\"}, "
         "\"purpose\": \"decision\", \"profile\": \"decision-feedback\", \"mappings\": {\"in\": " +
-        quoted(*data / "mappings/progres_ping.decision_in.json") +
-        ", \"out\": " + quoted(*data / "mappings/primero.case.json") +
+        quoted(in_data / "mappings/progres_ping.decision_in.json") +
+        ", \"out\": " + quoted(in_data / "mappings/primero.case.json") +
         "}, \"create\": false, \"schedule\": {\"every_seconds\": 60}},\n" +
         "    {\"id\": \"caseload-to-dss\", \"from\": {\"system\": \"cpims-cxb\", \"stream\": "
         "\"cases\"}, \"to\": {\"system\": \"dss\", \"stream\": \"events\"}, \"purpose\": "
         "\"transfer\", \"profile\": \"caseload-dss\", \"mappings\": {\"in\": " +
-        quoted(*data / "mappings/primero.case.json") +
-        ", \"out\": " + quoted(*data / "mappings/dss.event.json") +
+        quoted(in_data / "mappings/primero.case.json") +
+        ", \"out\": " + quoted(in_data / "mappings/dss.event.json") +
         "}, \"one_record_per_row_of\": \"/services_section\", \"paused\": true},\n" +
         "    {\"id\": \"dss-acknowledgements\", \"from\": {\"system\": \"dss\", \"stream\": "
         "\"acknowledgements\"}, \"to\": {\"system\": \"cpims-cxb\"}, \"purpose\": "
@@ -393,6 +410,11 @@ int run_demo(const parsed_args& args, command_io& io) {
       << " (open the ZIP with 7-Zip; the passphrase is in "
       << (secrets / "dss-zip-passphrase").string() << ")\n"
       << "  secrets         " << secrets.string() << " (owner-only files)\n"
+      << "  data            " << data.string() << " (mappings and policies: "
+      << (overridden.empty()
+              ? std::string("the compiled-in ones")
+              : std::to_string(overridden.size()) + " from --data, the rest compiled in")
+      << "; edit them and run a new demo with --data " << data.string() << ")\n"
       << "\nTry: casebridge log show --store " << (dir / "state/casebridge.db").string()
       << " --record cpims-cxb:ID, or casebridge flow run ID --config " << config_file.string()
       << " --dry-run\n"

@@ -1,9 +1,16 @@
 // `casebridge demo` as a new user runs it: every flow once, a report, nothing left running,
 // and no case value in what it prints.
+#include <fstream>
+#include <sstream>
+#include <string>
+
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include "adapter/registry.hpp"
 #include "cli/commands.hpp"
+#include "core/shipped_data.hpp"
+#include "support/child_process.hpp"
 #include "support/run_cli.hpp"
 #include "support/temp_dir.hpp"
 
@@ -12,13 +19,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(demo, runs_every_flow_and_reports_without_case_values) {
+void use_builtin_adapters() {
     static adapter_registry registry = [] {
         adapter_registry r;
         register_builtin_adapters(r);
         return r;
     }();
     cli::set_adapter_registry(&registry);
+}
+
+std::string read_all(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+TEST(demo, runs_every_flow_and_reports_without_case_values) {
+    use_builtin_adapters();
     test::temp_dir dir;
     const auto out = dir / "demo";
     const auto r = test::run_cli(
@@ -51,6 +69,105 @@ TEST(demo, runs_every_flow_and_reports_without_case_values) {
         {"demo", "--dir", out.string(), "--cases", "10", "--data", CASEBRIDGE_SOURCE_DIR}
     );
     EXPECT_EQ(again.code, 2);
+}
+
+// As a new user runs it: the built binary, from an empty folder, with no --data; it needs
+// nothing from the source tree.
+TEST(demo, runs_from_an_empty_folder_with_the_compiled_in_data) {
+    test::temp_dir dir;
+    const auto cwd = dir / "empty";
+    fs::create_directories(cwd);
+    auto c = test::child_process::start(
+        "/bin/sh",
+        {"-c", R"(cd "$0" && exec "$1" demo --cases 20)", cwd.string(), CASEBRIDGE_BINARY}
+    );
+    ASSERT_TRUE(c.running());
+    std::string logs;
+    const int status = c.stop(0, &logs);  // signal 0: nothing sent, only waited for
+    std::string out;
+    for (int i = 0; i < 400; ++i) {
+        out += c.line() + "\n";
+    }
+    ASSERT_TRUE(WIFEXITED(status)) << logs;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << out << logs;
+    EXPECT_NE(out.find("flow cpims-referrals-to-unhcr"), std::string::npos) << out;
+    EXPECT_NE(out.find("log verify: ok"), std::string::npos) << out;
+    EXPECT_EQ(out.find("shared 0,"), std::string::npos) << out;
+    EXPECT_NE(out.find("(mappings and policies: the compiled-in ones;"), std::string::npos) << out;
+    // The demo folder was made in the working folder and holds the data it used.
+    std::size_t demos = 0;
+    for (const auto& f : fs::directory_iterator(cwd)) {
+        ++demos;
+        EXPECT_TRUE(fs::exists(f.path() / "data/mappings/canonical-case.json")) << f.path();
+        EXPECT_TRUE(fs::exists(f.path() / "data/config/policies.json")) << f.path();
+    }
+    EXPECT_EQ(demos, 1u);
+}
+
+// A file under --data replaces the compiled-in file of the same path; the others stay.
+TEST(demo, a_file_under_data_replaces_the_compiled_in_one) {
+    use_builtin_adapters();
+    test::temp_dir dir;
+    const auto policies = read_all(fs::path(CASEBRIDGE_SOURCE_DIR) / "config/policies.json");
+    ASSERT_FALSE(policies.empty());
+    // The same policies with a trailing blank line: loads, and can be told from the shipped file.
+    const auto changed = policies + "\n";
+    fs::create_directories(dir / "good/config");
+    std::ofstream(dir / "good/config/policies.json", std::ios::binary) << changed;
+    const auto good = dir / "demo-good";
+    const auto r = test::run_cli(
+        {"demo", "--dir", good.string(), "--cases", "20", "--data", (dir / "good").string()}
+    );
+    ASSERT_EQ(r.code, 0) << r.out << r.err;
+    EXPECT_NE(
+        r.out.find("(mappings and policies: 1 from --data, the rest compiled in;"),
+        std::string::npos
+    ) << r.out;
+    EXPECT_EQ(read_all(good / "data/config/policies.json"), changed);
+    EXPECT_EQ(
+        read_all(good / "data/mappings/primero.case.json"),
+        std::string(*find_shipped_file("mappings/primero.case.json"))
+    );
+
+    // An override that does not parse stops the demo, naming that file: it is the one loaded.
+    fs::create_directories(dir / "bad/mappings");
+    std::ofstream(dir / "bad/mappings/progres_ping.referral_out.json") << "{ not json";
+    const auto bad = test::run_cli(
+        {"demo",
+         "--dir",
+         (dir / "demo-bad").string(),
+         "--cases",
+         "5",
+         "--data",
+         (dir / "bad").string()}
+    );
+    EXPECT_EQ(bad.code, 1) << bad.out << bad.err;
+    EXPECT_NE(bad.err.find("progres_ping.referral_out.json"), std::string::npos) << bad.err;
+
+    const auto missing = test::run_cli(
+        {"demo", "--dir", (dir / "demo-missing").string(), "--data", (dir / "nowhere").string()}
+    );
+    EXPECT_EQ(missing.code, 2) << missing.err;
+}
+
+// The compiled-in files are the source tree's, byte for byte (the build embeds them again
+// when one changes), and include everything the demo's configuration names.
+TEST(shipped_data, matches_the_source_tree) {
+    const auto files = shipped_files();
+    ASSERT_GT(files.size(), 10u);
+    for (const auto& f : files) {
+        EXPECT_EQ(read_all(fs::path(CASEBRIDGE_SOURCE_DIR) / f.path), f.text()) << f.path;
+    }
+    for (const char* p :
+         {"mappings/canonical-case.json",
+          "config/policies.json",
+          "mappings/primero.case.json",
+          "mappings/dss.event.json",
+          "config/tables/progres-ping.json"}) {
+        EXPECT_TRUE(find_shipped_file(p).has_value()) << p;
+    }
+    EXPECT_FALSE(find_shipped_file("mappings/no-such-file.json").has_value());
+    EXPECT_FALSE(find_shipped_file("").has_value());
 }
 
 }  // namespace

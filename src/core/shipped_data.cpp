@@ -1,0 +1,21 @@
+#include "core/shipped_data.hpp"
+
+#include <algorithm>
+
+namespace casebridge {
+
+std::optional<std::string_view> find_shipped_file(std::string_view path) noexcept {
+    const auto files = shipped_files();
+    const auto it = std::lower_bound(
+        files.begin(),
+        files.end(),
+        path,
+        [](const shipped_file& f, std::string_view p) { return f.path < p; }
+    );
+    if (it == files.end() || it->path != path) {
+        return std::nullopt;
+    }
+    return it->text();
+}
+
+}  // namespace casebridge
