@@ -135,6 +135,8 @@ TEST_F(drill, crash_sigkill_at_random_moments_loses_and_duplicates_nothing) {
               << (t.received > t.expected ? t.received - t.expected : 0) << ", lost " << t.missing
               << ", time " << secs << " s\n";
     expect_exactly_once(t);
+    // A drill whose kills all came before or after the work proves nothing.
+    EXPECT_GT(killed_mid_run, 0u) << "no kill landed while cases were still being sent";
 }
 
 class fault_drill : public drill {
@@ -422,6 +424,7 @@ TEST_F(powerloss_drill, cuts_that_drop_unsynced_writes_repeat_and_lose_no_referr
     EXPECT_EQ(repeats(got), 0u) << "a referral was sent twice";
     EXPECT_EQ(lost, 0u);
     EXPECT_EQ(unexpected, 0u);
+    EXPECT_GT(cuts_mid_run, 0u) << "no power cut landed while referrals were still being sent";
     // Every referral the target holds is logged as sent, once.
     EXPECT_EQ(
         count_rows("cut", "SELECT count(*) FROM transfer_log WHERE outcome = 'sent'"),
