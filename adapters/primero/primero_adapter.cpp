@@ -4,8 +4,8 @@
 #include <iterator>
 #include <stdexcept>
 
-#include "core/base64.hpp"
 #include "core/crypto.hpp"
+#include "core/encoding.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
 #include "core/uuid.hpp"

@@ -24,6 +24,7 @@
 #include "cli/commands.hpp"
 #include "cli/store_lock.hpp"
 #include "core/crypto.hpp"
+#include "core/encoding.hpp"
 #include "core/shipped_data.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
@@ -74,7 +75,7 @@ std::string random_hex(std::size_t bytes) {
     for (std::size_t i = 0; i < bytes; ++i) {
         raw += static_cast<char>(rd() & 0xff);
     }
-    return crypto::to_hex(raw);
+    return to_hex(raw);
 }
 
 void write_secret(const fs::path& p, const std::string& content) {

@@ -6,19 +6,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-namespace casebridge::crypto {
+#include "core/encoding.hpp"
 
-std::string to_hex(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        out += digits[b >> 4U];
-        out += digits[b & 0x0FU];
-    }
-    return out;
-}
+namespace casebridge::crypto {
 
 std::string sha256_hex(std::string_view data) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> md{};

@@ -1,4 +1,4 @@
-// Hashes and MACs from OpenSSL, as lowercase hex or raw bytes.
+// Hashes and MACs from OpenSSL, as lowercase hex or raw bytes (hex and base64: core/encoding.hpp).
 #pragma once
 
 #include <string>
@@ -11,8 +11,5 @@ std::string sha256_hex(std::string_view data);
 
 /// HMAC-SHA-256 of `data` under `key`, raw 32 bytes.
 std::string hmac_sha256(std::string_view key, std::string_view data);
-
-/// Lowercase hex of `bytes`.
-std::string to_hex(std::string_view bytes);
 
 }  // namespace casebridge::crypto

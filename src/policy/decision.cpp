@@ -10,6 +10,7 @@
 #include <rapidjson/writer.h>
 
 #include "core/crypto.hpp"
+#include "core/encoding.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
 
@@ -346,7 +347,7 @@ private:
 
 std::string pseudonym(std::string_view key, std::string_view prefix, std::string_view v) {
     const std::string mac = crypto::hmac_sha256(key, v);
-    return std::string(prefix) + crypto::to_hex(std::string_view(mac).substr(0, 16));
+    return std::string(prefix) + to_hex(std::string_view(mac).substr(0, 16));
 }
 
 result<decision> decide(

@@ -66,74 +66,8 @@ sha256_digest sha256(std::string_view a, std::string_view b) {
     return out;
 }
 
-std::string to_hex(std::string_view bytes) {
-    return crypto::to_hex(bytes);
-}
-
 std::string to_hex(const sha256_digest& d) {
     return to_hex(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
-}
-
-result<std::string> from_hex(std::string_view hex) {
-    if (hex.size() % 2 != 0) {
-        CASEBRIDGE_RETURN_ERROR(errc::bad_payload);
-    }
-    const auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    };
-    std::string out;
-    out.reserve(hex.size() / 2);
-    for (std::size_t i = 0; i < hex.size(); i += 2) {
-        const int hi = nibble(hex[i]);
-        const int lo = nibble(hex[i + 1]);
-        if (hi < 0 || lo < 0) {
-            CASEBRIDGE_RETURN_ERROR(errc::bad_payload);
-        }
-        out += static_cast<char>((hi << 4) | lo);
-    }
-    return out;
-}
-
-std::string base64_encode(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(
-        reinterpret_cast<unsigned char*>(out.data()),
-        reinterpret_cast<const unsigned char*>(bytes.data()),
-        static_cast<int>(bytes.size())
-    );
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-result<std::string> base64_decode(std::string_view text) {
-    if (text.size() % 4 != 0) {
-        CASEBRIDGE_RETURN_ERROR(errc::bad_payload);
-    }
-    std::string out(3 * text.size() / 4 + 1, '\0');
-    const int n = EVP_DecodeBlock(
-        reinterpret_cast<unsigned char*>(out.data()),
-        reinterpret_cast<const unsigned char*>(text.data()),
-        static_cast<int>(text.size())
-    );
-    if (n < 0) {
-        CASEBRIDGE_RETURN_ERROR(errc::bad_payload);
-    }
-    std::size_t len = static_cast<std::size_t>(n);
-    // EVP_DecodeBlock counts padding as zero bytes.
-    for (std::size_t i = text.size(); i > 0 && text[i - 1] == '=' && len > 0; --i) {
-        --len;
-    }
-    out.resize(len);
-    return out;
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
@@ -168,7 +102,7 @@ std::string keyed_hasher::hmac_hex(std::string_view domain, std::string_view val
     msg.append(domain);
     msg.push_back('\0');
     msg.append(value);
-    return crypto::to_hex(crypto::hmac_sha256(key_, msg));
+    return to_hex(crypto::hmac_sha256(key_, msg));
 }
 
 struct signer::impl {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/encoding.hpp"
 #include "core/result.hpp"
 
 namespace casebridge::store {
@@ -18,13 +19,13 @@ using sha256_digest = std::array<std::uint8_t, 32>;
 sha256_digest sha256(std::string_view data);
 /// SHA-256 of `a` followed by `b`.
 sha256_digest sha256(std::string_view a, std::string_view b);
-/// Lower-case hex.
-std::string to_hex(std::string_view bytes);
+// The one hex and base64 pair (core/encoding.hpp), named here too for the store's callers.
+using casebridge::base64_decode;
+using casebridge::base64_encode;
+using casebridge::from_hex;
+using casebridge::to_hex;
+/// Lower-case hex of a digest.
 std::string to_hex(const sha256_digest& d);
-/// Parses lower- or upper-case hex; nullopt-like error (errc::bad_payload) on bad input.
-result<std::string> from_hex(std::string_view hex);
-std::string base64_encode(std::string_view bytes);
-result<std::string> base64_decode(std::string_view text);
 
 /// HMAC-SHA-256 under a secret key read from a file (at least 32 bytes). Turns personal
 /// identifiers into pseudonyms, so the store holds no identifier that names a person.

@@ -9,7 +9,7 @@
 
 #include <rapidjson/document.h>
 
-#include "core/base64.hpp"
+#include "core/encoding.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
 #include "sandbox/primero/case_form.hpp"

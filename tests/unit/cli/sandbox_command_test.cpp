@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/base64.hpp"
+#include "core/encoding.hpp"
 #include "json/json.hpp"
 #include "net/http_client.hpp"
 #include "support/run_awaitable.hpp"

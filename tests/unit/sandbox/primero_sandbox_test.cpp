@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
-#include "core/base64.hpp"
+#include "core/encoding.hpp"
 #include "json/json.hpp"
 #include "net/http_client.hpp"
 #include "support/run_awaitable.hpp"
