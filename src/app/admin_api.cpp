@@ -221,6 +221,37 @@ httpd::response metrics(engine& e, const clock_source& clock) {
           << "casebridge_retention_records{kind=\"deliveries\",state=\"due\"} "
           << backlog->due_deliveries << "\n";
     }
+    // Reconciliation (flows with a schedule): what the last scheduled run found, per class.
+    bool any_reconciled = false;
+    for (auto& f : e.flows()) {
+        any_reconciled = any_reconciled || f->cfg->reconcile.has_value();
+    }
+    if (any_reconciled) {
+        o << "# HELP casebridge_reconcile_last_run_timestamp_seconds End of the flow's last "
+             "scheduled reconciliation that ran to its end (0: none since the daemon started).\n"
+             "# TYPE casebridge_reconcile_last_run_timestamp_seconds gauge\n";
+        for (auto& f : e.flows()) {
+            if (f->cfg->reconcile) {
+                o << "casebridge_reconcile_last_run_timestamp_seconds{flow=\""
+                  << prometheus_label(f->cfg->id) << "\"} " << f->reconciled.last_run_unix.load()
+                  << "\n";
+            }
+        }
+        o << "# HELP casebridge_reconcile_records Records of the flow's last scheduled "
+             "reconciliation by class (docs/operations.md, reconciliation).\n"
+             "# TYPE casebridge_reconcile_records gauge\n";
+        for (auto& f : e.flows()) {
+            if (!f->cfg->reconcile || f->reconciled.last_run_unix.load() == 0) {
+                continue;
+            }
+            const auto id = prometheus_label(f->cfg->id);
+            for (std::size_t i = 0; i < sync::verdict_count; ++i) {
+                o << "casebridge_reconcile_records{flow=\"" << id << "\",class=\""
+                  << sync::to_string(static_cast<sync::verdict>(i)) << "\"} "
+                  << f->reconciled.records[i].load() << "\n";
+            }
+        }
+    }
     o << "# HELP casebridge_credentials_refused 1 while a system of the flow refuses the "
          "credentials it would be sent (nothing is sent until the secret changes).\n"
          "# TYPE casebridge_credentials_refused gauge\n";

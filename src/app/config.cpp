@@ -483,6 +483,28 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
         if (f.HasMember("create")) {
             fc.create = f["create"].GetBool();
         }
+        if (f.HasMember("reconcile")) {
+            const auto& r = f["reconcile"];
+            if (fc.purpose == "acknowledgement") {
+                l.fail(
+                    at + "/reconcile",
+                    "an acknowledgement flow sends no records, so there is nothing to reconcile"
+                );
+            }
+            if (c.find_system(fc.to_system)->kind == "dss_files") {
+                l.fail(
+                    at + "/reconcile",
+                    "reconciling a DSS file exchange is not supported yet (Primero and PING "
+                    "targets are)"
+                );
+            }
+            flow_config::reconcile_schedule rs;
+            rs.every_hours = r["every_hours"].GetInt();
+            if (r.HasMember("sample")) {
+                rs.sample = r["sample"].GetInt();
+            }
+            fc.reconcile = rs;
+        }
         c.flows.push_back(std::move(fc));
     }
     return c;

@@ -76,6 +76,12 @@ struct flow_config {
     std::string only_rows_field;
     std::vector<std::string> only_rows_values;
     bool create = true;  ///< false: only update records already linked.
+    /// The daemon's sampled reconciliation of the flow (docs/configuration.md); nullopt: off.
+    struct reconcile_schedule {
+        int every_hours = 24;  ///< Hours between the end of one reconciliation and the next.
+        int sample = 459;      ///< Records checked per run (459: a 1 % divergence, 99 %).
+    };
+    std::optional<reconcile_schedule> reconcile;
 };
 
 struct config {

@@ -16,9 +16,13 @@
 #include "app/admin_api.hpp"
 #include "app/config.hpp"
 #include "app/engine.hpp"
+#include "core/error.hpp"
+#include "core/time.hpp"
 #include "json/json.hpp"
 #include "net/async.hpp"
+#include "store/reconcile_queries.hpp"
 #include "store/store_thread.hpp"
+#include "sync/reconcile.hpp"
 
 namespace casebridge::app {
 
@@ -51,6 +55,8 @@ struct daemon_state {
     std::size_t generation = 0;  ///< Bumped by a reload: old schedulers end.
     std::map<std::string, std::unique_ptr<net::steady_timer>> wakeups;
     std::unique_ptr<net::steady_timer> purge_timer;
+    /// One per flow with a reconciliation schedule; each scheduler holds its own reference.
+    std::map<std::string, std::shared_ptr<net::steady_timer>> reconcile_wakeups;
 
     std::shared_ptr<engine> engine_now() {
         std::lock_guard lock(engine_mutex);
@@ -92,19 +98,120 @@ struct daemon_state {
         }
     }
 
+    /// When the flow's next reconciliation is due: `every_hours` after the last one that ran to
+    /// its end, as the transfer log says (so a restart keeps the rhythm), or now if none has.
+    awaitable<time_point> reconcile_due(std::shared_ptr<engine> e, flow_slot* slot) {
+        const auto flow = store::token::make(slot->cfg->id);
+        if (!flow) {
+            co_return clock->now();
+        }
+        // Named, not a temporary in the co_await: GCC 12 destroys such a temporary twice.
+        auto read = [f = *flow](store::store& s) { return store::last_reconciled_at(s, f); };
+        auto last = co_await e->store().run(std::move(read));
+        if (!last) {
+            log.error(
+                "reconcile.schedule_unread",
+                "the time of the last reconciliation could not be read; reconciling now",
+                {.flow = slot->cfg->id, .error = last.error()}
+            );
+            co_return clock->now();
+        }
+        const auto at = *last ? parse_rfc3339(**last) : std::nullopt;
+        if (!at) {
+            co_return clock->now();
+        }
+        co_return *at + std::chrono::hours(slot->cfg->reconcile->every_hours);
+    }
+
+    /// The flow's scheduled reconciliation: a random sample checked against the target every
+    /// `every_hours`. It takes the flow's single-flight slot, so it never runs beside the
+    /// flow's own run (the same writer), waiting for that run to end; a paused flow is not read.
+    /// Its work is reads through the flow's adapters (their rate limits hold) and one
+    /// transfer-log entry; the admin API, on its own thread, only reads its gauges.
+    awaitable<void> reconcile_schedule(
+        std::shared_ptr<engine> e, flow_slot* slot, std::size_t gen
+    ) {
+        const auto timer = reconcile_wakeups[slot->cfg->id];
+        const auto& rc = *slot->cfg->reconcile;
+        auto due = co_await reconcile_due(e, slot);
+        for (;;) {
+            if (stopping || gen != generation) {
+                co_return;
+            }
+            const auto now = clock->now();
+            std::optional<std::chrono::nanoseconds> wait;
+            if (now < due) {
+                // Looked at again at least hourly: the wall clock may be set meanwhile.
+                wait = std::min<std::chrono::nanoseconds>(due - now, std::chrono::hours(1));
+            } else if (slot->paused) {
+                wait = std::chrono::minutes(1);
+            } else if (slot->running.exchange(true)) {
+                wait = std::chrono::seconds(1);  // the flow's run (or a retry) is under way
+            }
+            if (wait) {
+                timer->expires_after(*wait);
+                co_await timer->async_wait(use_nothrow);
+                continue;
+            }
+            sync::reconcile_options o;
+            o.sample = static_cast<std::size_t>(rc.sample);
+            o.stop_requested = [this] { return stop_flag.load(); };
+            sync::reconcile_report r;
+            try {
+                auto op = sync::reconcile(*slot->runner, e->store(), *clock, log, std::move(o));
+                r = co_await std::move(op);
+            } catch (const std::exception&) {
+                r.error = "exception";
+                r.error_code = make_error_code(errc::cancelled);
+            }
+            slot->running = false;
+            if (r.error) {
+                log.error(
+                    "reconcile.failed",
+                    "a scheduled reconciliation failed (casebridge reconcile --config FILE --flow "
+                    "ID --sample N says why); the next is tried after every_hours",
+                    {.flow = slot->cfg->id, .error = r.error_code}
+                );
+            } else if (!r.stopped) {
+                for (std::size_t i = 0; i < sync::verdict_count; ++i) {
+                    slot->reconciled.records[i] = r.counts[i];
+                }
+                slot->reconciled.checked = r.checked;
+                slot->reconciled.last_run_unix =
+                    std::chrono::duration_cast<std::chrono::seconds>(clock->now().time_since_epoch()
+                    )
+                        .count();
+            }
+            due = clock->now() + std::chrono::hours(rc.every_hours);
+        }
+    }
+
     void start_schedulers() {
         auto e = engine_now();
         wakeups.clear();
+        reconcile_wakeups.clear();
         for (auto& slot : e->flows()) {
             wakeups[slot->cfg->id] = std::make_unique<net::steady_timer>(ctx);
+            if (slot->cfg->reconcile) {
+                reconcile_wakeups[slot->cfg->id] = std::make_shared<net::steady_timer>(ctx);
+            }
         }
         for (auto& slot : e->flows()) {
             net::co_spawn(ctx, schedule(e, slot.get(), generation), net::detached);
+        }
+        // After the flows' own schedulers: each flow's first run takes its slot first.
+        for (auto& slot : e->flows()) {
+            if (slot->cfg->reconcile) {
+                net::co_spawn(ctx, reconcile_schedule(e, slot.get(), generation), net::detached);
+            }
         }
     }
 
     void wake_all() {
         for (auto& [id, t] : wakeups) {
+            t->cancel();
+        }
+        for (auto& [id, t] : reconcile_wakeups) {
             t->cancel();
         }
         if (purge_timer && stopping) {

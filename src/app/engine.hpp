@@ -2,7 +2,9 @@
 // client and adapter per system, mappings and profiles, and one flow runner per flow.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,6 +16,7 @@
 #include "log/log.hpp"
 #include "net/async.hpp"
 #include "sync/flow_runner.hpp"
+#include "sync/reconcile.hpp"
 
 namespace casebridge {
 class adapter_registry;
@@ -32,11 +35,22 @@ struct engine_options {
     bool allow_plain_http_loopback = false;
 };
 
+/// What the daemon's last scheduled reconciliation of a flow found (gauges; read by the admin
+/// API's thread).
+struct reconcile_metrics {
+    /// Records of the last finished reconciliation per class (sync::verdict order).
+    std::array<std::atomic<std::int64_t>, sync::verdict_count> records{};
+    std::atomic<std::int64_t> checked{0};
+    /// End of the last reconciliation that ran to its end; 0: none yet in this process.
+    std::atomic<std::int64_t> last_run_unix{0};
+};
+
 /// One configured flow with its runner and counters.
 struct flow_slot {
     const flow_config* cfg = nullptr;
     std::unique_ptr<sync::flow_runner> runner;
     sync::flow_metrics metrics;
+    reconcile_metrics reconciled;
     std::atomic<bool> paused{false};
     std::atomic<bool> running{false};
 };

@@ -29,6 +29,25 @@ result<std::optional<std::string>> last_sent_at(
     return std::optional<std::string>(q->column_text(0));
 }
 
+result<std::optional<std::string>> last_reconciled_at(store& s, const token& flow) {
+    auto q = s.database().prepare(
+        "SELECT ts FROM transfer_log WHERE kind = 'reconciliation' AND flow = ?"
+        " AND reason IS NULL ORDER BY seq DESC LIMIT 1"
+    );
+    if (!q) {
+        return q.error();
+    }
+    q->bind(1, std::string_view(flow.str()));
+    auto row = q->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        return std::optional<std::string>();
+    }
+    return std::optional<std::string>(q->column_text(0));
+}
+
 result<void> unlink(store& s, const record_id& source, const token& target_system) {
     auto q = s.database().prepare(
         "DELETE FROM links WHERE source_system = ? AND source_id = ? AND target_system = ?"

@@ -21,6 +21,10 @@ result<std::optional<std::string>> last_sent_at(
     store& s, const token& flow, const record_id& source
 );
 
+/// The time (RFC 3339, as logged) of the newest reconciliation entry of `flow` that ran to its
+/// end (one stopped early does not count), or nullopt: the daemon schedules the next from it.
+result<std::optional<std::string>> last_reconciled_at(store& s, const token& flow);
+
 /// Removes the link from `source` to its record in `target_system` (the target no longer holds
 /// it; a repair creates it again and links the new record). Nothing to remove is fine.
 result<void> unlink(store& s, const record_id& source, const token& target_system);

@@ -428,18 +428,21 @@ awaitable<reconcile_report> reconcile(
         report.error = "flow " + b.flow.str() +
                        " reads acknowledgements; it sends no records, so there is nothing to "
                        "reconcile";
+        report.error_code = make_error_code(errc::invalid_config);
         co_return report;
     }
     if (b.target->system_id() == "dss_files") {
         report.error = "flow " + b.flow.str() +
                        " sends to a DSS file exchange; reconciling DSS targets is not supported "
                        "yet (Primero and PING targets are)";
+        report.error_code = make_error_code(errc::invalid_config);
         co_return report;
     }
     if (!options.sample && b.source->pull_has_side_effects()) {
         report.error = "flow " + b.flow.str() +
                        ": its source cannot be read from the start without changing it; use "
                        "--sample N";
+        report.error_code = make_error_code(errc::invalid_config);
         co_return report;
     }
     const std::uint64_t seed = options.seed != 0 ? options.seed : std::random_device{}();
@@ -472,6 +475,7 @@ awaitable<reconcile_report> reconcile(
     auto listed = co_await st.run(std::move(read));
     if (!listed) {
         report.error = "store: " + error_name(listed.error());
+        report.error_code = listed.error();
         co_return report;
     }
     std::map<std::string, store::delivery> deliveries;
@@ -543,6 +547,7 @@ awaitable<reconcile_report> reconcile(
             });
             if (!page) {
                 report.error = page.error().describe();
+                report.error_code = page.error().code;
                 co_return report;
             }
             for (const auto& rec : page->records) {
@@ -623,6 +628,7 @@ awaitable<reconcile_report> reconcile(
     auto looked = co_await st.run(std::move(look));
     if (!looked) {
         report.error = "store: " + error_name(looked.error());
+        report.error_code = looked.error();
         co_return report;
     }
 
@@ -638,17 +644,6 @@ awaitable<reconcile_report> reconcile(
         ++report.checked;
         report.rows.push_back(std::move(c.row));
     }
-    ctx.log.info(
-        "reconcile_finished",
-        "reconciliation finished",
-        {.flow = b.flow.str(),
-         .counts =
-             {{"checked", report.checked},
-              {"match", report.count(verdict::match)},
-              {"divergences", report.divergences()},
-              {"unchecked", report.count(verdict::unchecked)}}}
-    );
-
     if (ctx.o.write_log) {
         store::log_entry_input e;
         e.kind = store::entry_kind::reconciliation;
@@ -680,10 +675,33 @@ awaitable<reconcile_report> reconcile(
         auto seq = co_await st.run(std::move(write));
         if (!seq) {
             report.error = "store: " + error_name(seq.error());
+            report.error_code = seq.error();
             co_return report;
         }
         report.log_seq = *seq;
     }
+    // Counts only: which records diverged is in the CSV (`reconcile --out`), never in the log.
+    ctx.log.info(
+        "reconcile.finished",
+        "reconciliation finished",
+        {.flow = b.flow.str(),
+         .counts =
+             {{"population", report.population},
+              {"checked", report.checked},
+              {"sample_size", report.sample_size.value_or(0)},
+              {"match", report.count(verdict::match)},
+              {"stale_at_target", report.count(verdict::stale_at_target)},
+              {"differs", report.count(verdict::differs)},
+              {"missing_at_target", report.count(verdict::missing_at_target)},
+              {"duplicated_at_target", report.count(verdict::duplicated_at_target)},
+              {"unexpected_at_target", report.count(verdict::unexpected_at_target)},
+              {"withheld_but_present", report.count(verdict::withheld_but_present)},
+              {"pending", report.count(verdict::pending)},
+              {"unchecked", report.count(verdict::unchecked)},
+              {"divergences", report.divergences()},
+              {"stopped", report.stopped ? 1 : 0},
+              {"log_seq", report.log_seq}}}
+    );
     co_return report;
 }
 

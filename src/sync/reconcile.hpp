@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/system/error_code.hpp>
+
 #include "core/clock.hpp"
 #include "log/log.hpp"
 #include "net/async.hpp"
@@ -72,8 +74,9 @@ struct reconcile_report {
     std::int64_t population = 0;  ///< Records the check was drawn from.
     std::int64_t checked = 0;     ///< Records classified (unchecked included).
     std::optional<std::int64_t> sample_size;
-    std::vector<reconcile_row> rows;   ///< One per record checked, in source id order.
-    std::optional<std::string> error;  ///< What stopped the run (describe()).
+    std::vector<reconcile_row> rows;       ///< One per record checked, in source id order.
+    std::optional<std::string> error;      ///< What stopped the run (describe()).
+    boost::system::error_code error_code;  ///< ... as a code, for a log line (no text).
     bool stopped = false;
     std::int64_t log_seq = 0;  ///< The run's transfer-log entry (0: none written).
     int mapping_in_version = 0;

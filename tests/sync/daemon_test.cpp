@@ -383,6 +383,115 @@ TEST_F(daemon_test, the_daemon_purges_records_closed_past_retention_and_reports_
     EXPECT_TRUE(*kept);
 }
 
+/// The value of the Prometheus sample `series` in `body` ("name{labels}"), or nullopt.
+std::optional<long long> sample_of(const std::string& body, const std::string& series) {
+    const auto at = body.find("\n" + series + " ");
+    if (at == std::string::npos) {
+        return std::nullopt;
+    }
+    return std::stoll(body.substr(at + series.size() + 2));
+}
+
+// A scheduled reconciliation: with `reconcile` set on the flow and none in the log yet, the
+// daemon reconciles once the flow's first run has ended; /metrics shows what it found by class
+// (a target case edited by hand and one deleted are there), the log line holds counts only, and
+// a restart within every_hours does not reconcile again (the schedule is kept in the log).
+TEST_F(daemon_test, the_daemon_reconciles_on_schedule_and_reports_classes_on_metrics) {
+    std::string text;
+    {
+        std::ifstream in(config);
+        text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const std::string every = R"("schedule": {"every_seconds": 10})";
+    const auto at = text.find(every);
+    ASSERT_NE(at, std::string::npos);
+    text.insert(at + every.size(), R"(, "reconcile": {"every_hours": 24, "sample": 459})");
+    std::ofstream(config, std::ios::trunc) << text;
+
+    auto r = test::run_cli({"flow", "run", "handover", "--config", config.string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto delivered = to->case_ids();
+    ASSERT_GE(delivered.size(), 3u);
+    ASSERT_TRUE(to->edit_case(delivered[0], R"({"name_first": "Edited by hand"})"));
+    ASSERT_TRUE(to->delete_case(delivered[1]));
+
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "5", d, admin));
+    const std::string last_run =
+        "casebridge_reconcile_last_run_timestamp_seconds{flow=\"handover\"}";
+    const auto records = [](const char* c) {
+        return std::string("casebridge_reconcile_records{flow=\"handover\",class=\"") + c + "\"}";
+    };
+    std::string body;
+    for (int i = 0; i < 200; ++i) {
+        auto m = test::run_awaitable(call("GET", admin + "/metrics", admin_token));
+        if (!m) {
+            std::string logs;
+            d->stop(SIGKILL, &logs);
+            FAIL() << "the admin API did not answer\n" << logs;
+        }
+        body = m->body;
+        if (sample_of(body, last_run).value_or(0) > 0) {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_GT(sample_of(body, last_run).value_or(0), 0) << body;
+    EXPECT_EQ(sample_of(body, records("differs")), 1) << body;
+    EXPECT_EQ(sample_of(body, records("missing_at_target")), 1) << body;
+    // Every other delivered case matches, and so does every withheld one (nothing at the target).
+    EXPECT_GE(
+        sample_of(body, records("match")).value_or(0), static_cast<long long>(delivered.size()) - 2
+    ) << body;
+    for (const char* c :
+         {"stale_at_target",
+          "duplicated_at_target",
+          "unexpected_at_target",
+          "withheld_but_present",
+          "pending",
+          "unchecked"}) {
+        EXPECT_EQ(sample_of(body, records(c)), 0) << c << "\n" << body;
+    }
+    EXPECT_EQ(body.find("Edited by hand"), std::string::npos);
+    std::string logs;
+    int status = d->stop(SIGTERM, &logs);
+    EXPECT_TRUE(WIFEXITED(status)) << logs;
+    const auto line_at = logs.find("\"reconcile.finished\"");
+    ASSERT_NE(line_at, std::string::npos) << logs;
+    const auto line = logs.substr(line_at, logs.find('\n', line_at) - line_at);
+    EXPECT_NE(line.find("\"differs\":1"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"missing_at_target\":1"), std::string::npos) << line;
+    EXPECT_EQ(logs.find("Edited by hand"), std::string::npos) << "a target value was logged";
+    for (const auto& id : from->case_ids()) {
+        auto c = json::parse(*from->case_json(id));
+        if (c->HasMember("name_last") && (*c)["name_last"].IsString()) {
+            ASSERT_EQ(logs.find((*c)["name_last"].GetString()), std::string::npos)
+                << "a name reached the daemon's log";
+        }
+    }
+
+    // Restarted within every_hours: its flow runs, no reconciliation does.
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "5", d, admin));
+    for (int i = 0; i < 100; ++i) {
+        auto m = test::run_awaitable(call("GET", admin + "/metrics", admin_token));
+        ASSERT_TRUE(m);
+        body = m->body;
+        if (sample_of(body, "casebridge_runs_total{flow=\"handover\",result=\"all\"}").value_or(0) >
+            0) {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    std::this_thread::sleep_for(1500ms);
+    auto m = test::run_awaitable(call("GET", admin + "/metrics", admin_token));
+    ASSERT_TRUE(m);
+    EXPECT_EQ(sample_of(m->body, last_run), 0) << m->body;
+    status = d->stop(SIGTERM, &logs);
+    EXPECT_TRUE(WIFEXITED(status)) << logs;
+    EXPECT_EQ(logs.find("\"reconcile.finished\""), std::string::npos) << logs;
+}
+
 // `store purge --config` takes the store and the retention period from the configuration.
 TEST_F(daemon_test, store_purge_reads_the_store_and_retention_from_the_configuration) {
     {

@@ -365,6 +365,58 @@ TEST_F(example_config, a_row_filter_names_a_field_of_the_rows_and_needs_one_reco
     ) << msg;
 }
 
+// The daemon's scheduled reconciliation: off unless a flow has a `reconcile` block; the sample
+// defaults to 459; the schema bounds both numbers; flows that cannot be reconciled refuse it.
+TEST_F(example_config, a_reconcile_schedule_is_off_by_default_bounded_and_only_where_it_works) {
+    const std::string referral_schedule = "\"schedule\": {\"every_seconds\": 300},";
+    auto c = load_config(dir_.write("config/c.jsonc", example_));
+    for (const auto& f : c.flows) {
+        EXPECT_FALSE(f.reconcile) << f.id;
+    }
+    std::string text = example_;
+    const auto at = text.find(referral_schedule);
+    ASSERT_NE(at, std::string::npos);
+    text.replace(
+        at, referral_schedule.size(), referral_schedule + " \"reconcile\": {\"every_hours\": 6},"
+    );
+    c = load_config(dir_.write("config/c.jsonc", text));
+    ASSERT_TRUE(c.flows[0].reconcile);
+    EXPECT_EQ(c.flows[0].reconcile->every_hours, 6);
+    EXPECT_EQ(c.flows[0].reconcile->sample, 459);
+    EXPECT_FALSE(c.flows[1].reconcile);
+    const auto with = [&](const std::string& block) {
+        return load_with(referral_schedule, referral_schedule + " \"reconcile\": " + block + ",");
+    };
+    EXPECT_EQ(with(R"({"every_hours": 8760, "sample": 100000})"), "ok");
+    EXPECT_NE(with(R"({"every_hours": 0})").find("/flows/0/reconcile"), std::string::npos);
+    EXPECT_NE(with(R"({"every_hours": 8761})").find("/flows/0/reconcile"), std::string::npos);
+    EXPECT_NE(
+        with(R"({"every_hours": 24, "sample": 0})").find("/flows/0/reconcile"), std::string::npos
+    );
+    EXPECT_NE(with(R"({"sample": 459})").find("/flows/0/reconcile"), std::string::npos);
+    EXPECT_NE(
+        with(R"({"every_hours": 24, "every_minutes": 5})").find("/flows/0/reconcile"),
+        std::string::npos
+    );
+    auto msg = load_with(
+        "\"one_record_per_row_of\": \"/services_section\",\n      \"paused\": true",
+        "\"one_record_per_row_of\": \"/services_section\",\n      \"paused\": true, "
+        "\"reconcile\": {\"every_hours\": 24}"
+    );
+    EXPECT_NE(
+        msg.find("at /flows/2/reconcile: reconciling a DSS file exchange is not supported yet"),
+        std::string::npos
+    ) << msg;
+    msg = load_with(
+        "\"to\": {\"system\": \"cpims-cxb\"},",
+        "\"to\": {\"system\": \"cpims-cxb\"}, \"reconcile\": {\"every_hours\": 24},"
+    );
+    EXPECT_NE(
+        msg.find("at /flows/3/reconcile: an acknowledgement flow sends no records"),
+        std::string::npos
+    ) << msg;
+}
+
 // Through the real binary, which has the adapters built in: each system's settings are checked
 // against its adapter's schema, and kinds without an adapter yet are reported, not skipped
 // silently.
