@@ -188,10 +188,34 @@ struct flow_runner::impl {
         }
     }
 
+    /// The run's stop request (the daemon stopping, the flow paused); unset: never.
+    std::function<bool()> stop;
+    /// A wait or a retry was cut short by a stop: the page is left unsettled (as after a
+    /// crash, the next run resolves what is in flight), never settled with errors.
+    bool interrupted = false;
+
+    bool stopping() const { return stop && stop(); }
+
+    /// Waits `d`, in slices, ending early when a stop is requested (a Retry-After of minutes
+    /// must not hold a shutdown past its grace).
     awaitable<void> sleep_for(std::chrono::milliseconds d) {
+        constexpr std::chrono::milliseconds slice(50);
         net::steady_timer t(co_await net::this_coro::executor);
-        t.expires_after(d);
-        co_await t.async_wait(use_nothrow);
+        const auto until = std::chrono::steady_clock::now() + d;
+        for (;;) {
+            if (stopping()) {
+                interrupted = true;
+                co_return;
+            }
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now()
+            );
+            if (left <= std::chrono::milliseconds::zero()) {
+                co_return;
+            }
+            t.expires_after(std::min(left, slice));
+            co_await t.async_wait(use_nothrow);
+        }
     }
 
     double jitter() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
@@ -328,6 +352,9 @@ struct flow_runner::impl {
                  .error = r.error().code}
             );
             co_await sleep_for(backoff_delay(b.retry, attempt, r.error().retry_after, jitter()));
+            if (interrupted) {
+                co_return r;  // stopping: the last error stands, nothing is settled from it
+            }
         }
     }
 
@@ -668,6 +695,9 @@ struct flow_runner::impl {
                  .error = r.error().code}
             );
             co_await sleep_for(backoff_delay(b.retry, attempt, r.error().retry_after, jitter()));
+            if (interrupted) {
+                co_return;  // stopping: left in flight, resolved by the next run
+            }
             // No response means the create may have happened: look before sending again.
             look = needs_lookup && r.error().http_status == 0;
         }
@@ -1032,6 +1062,9 @@ struct flow_runner::impl {
             by_record[id.substr(0, id.find(row_separator))].insert(id);
         }
         for (const auto& [record_id, ids] : by_record) {
+            if (interrupted || stopping()) {
+                co_return;  // what is left stays in flight for the next run
+            }
             auto done = co_await reprocess(record_id, ids, false, report);
             if (!done) {
                 log.warn(
@@ -1332,6 +1365,14 @@ struct flow_runner::impl {
                 co_return false;
             }
             co_await deliver_all(to_send, report.counts);
+            if (interrupted) {
+                // Stopping part-way through the retries: nothing of this page is settled. The
+                // deliveries stay in flight, as after a crash, and the next run resolves them
+                // (looks them up, or sends them again with the same ids).
+                b.target->discard_pending();
+                report.stopped = true;
+                co_return false;
+            }
             for (item* it : to_send) {
                 if (it->error && !it->target && !b.target->idempotent_create() &&
                     it->error->transient()) {
@@ -1345,12 +1386,22 @@ struct flow_runner::impl {
             // Notices have ids fixed by the record and version: after a crash before this
             // page commits, the next run finds the withdrawal again and sends the same notice.
             co_await notify_all(to_notify, report.counts);
+            if (interrupted) {
+                b.target->discard_pending();  // the notices are found and sent again
+                report.stopped = true;
+                co_return false;
+            }
         }
         if (!dry_run && (!to_send.empty() || !to_notify.empty())) {
             int flush_attempts = 0;
             auto flushed = co_await with_retries<void>(
                 [&]() { return b.target->flush(); }, report.counts, &flush_attempts
             );
+            if (!flushed && interrupted) {
+                b.target->discard_pending();
+                report.stopped = true;
+                co_return false;
+            }
             if (!flushed) {
                 // Nothing of this page is logged as sent; the attempts stay in flight and the
                 // next run sends them again with the same ids, after a fresh consent check.
@@ -1396,6 +1447,8 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     auto& m = *impl_;
     m.keep_records = options.keep_records;
     m.handover = options.handover;
+    m.stop = options.stop_requested;
+    m.interrupted = false;
     run_report report;
     const auto started = std::chrono::steady_clock::now();
     m.count(&flow_metrics::runs, 1);
@@ -1435,6 +1488,10 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
             &attempts,
             &m.b.source_system
         );
+        if (!page && m.interrupted) {
+            report.stopped = true;  // a wait before a retry of the pull was cut short
+            break;
+        }
         if (!page) {
             report.error = page.error().describe();
             break;
@@ -1514,6 +1571,8 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
 
 awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dead_letter_id) {
     auto& m = *impl_;
+    m.stop = nullptr;  // not tied to a run that can be stopped
+    m.interrupted = false;
     m.keep_records = true;
     m.handover = false;
     auto read_letter = [dead_letter_id](store::store& s) {
@@ -1578,6 +1637,8 @@ std::vector<prepared_record> flow_runner::prepare(const external_record& record)
 
 awaitable<run_report> flow_runner::redeliver(std::vector<std::string> source_ids) {
     auto& m = *impl_;
+    m.stop = nullptr;  // not tied to a run that can be stopped
+    m.interrupted = false;
     m.keep_records = true;
     m.handover = false;
     m.overrides.clear();
@@ -1605,6 +1666,8 @@ awaitable<run_report> flow_runner::run_selected(
     std::vector<selected> records, std::function<void(std::size_t, std::size_t)> progress
 ) {
     auto& m = *impl_;
+    m.stop = nullptr;  // not tied to a run that can be stopped
+    m.interrupted = false;
     m.keep_records = true;
     m.handover = true;
     run_report report;

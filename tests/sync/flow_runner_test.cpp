@@ -3,11 +3,13 @@
 // fields of the source cases (the transfer-agency rule), not through the runner's code.
 #include "sync/flow_runner.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <future>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -482,6 +484,51 @@ TEST_F(flow_runner_test, transient_faults_are_retried_and_every_case_arrives_onc
     ASSERT_FALSE(report.error) << *report.error;
     EXPECT_GT(report.counts.retries, 0);
     EXPECT_EQ(report.counts.dead, 0);
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+}
+
+TEST_F(flow_runner_test, a_stop_ends_a_long_retry_after_wait_and_settles_nothing_from_it) {
+    start(8, 25);
+    clock.advance(5s);
+    flow_binding bnd = runner->binding();
+    bnd.retry.max_retry_after = 10min;  // a 5-minute Retry-After is honoured, not refused
+    runner = std::make_unique<flow_runner>(
+        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+    );
+    const auto expected = eligible_ids();
+    ASSERT_FALSE(expected.empty());
+    to->server().set_rules({{sandbox::fault::too_many_requests("300"), 1}});
+    std::atomic<bool> stop{false};
+    run_options o;
+    o.keep_records = true;
+    o.stop_requested = [&stop] { return stop.load(); };
+    // The stop comes once the target has answered 429: the runner is then in its wait.
+    std::thread stopper([&] {
+        while (to->server().request_count() == 0) {
+            std::this_thread::sleep_for(10ms);
+        }
+        std::this_thread::sleep_for(200ms);
+        stop = true;
+    });
+    const auto started = std::chrono::steady_clock::now();
+    auto report = run(runner->run_once(o));
+    stopper.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 60s) << "the wait held the stop";
+    EXPECT_TRUE(report.stopped);
+    EXPECT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.dead, 0);
+    EXPECT_EQ(count_log("sent"), 0);
+    const auto dead = run(st->run([](store::store& s) -> std::int64_t {
+        auto q = s.database().prepare("SELECT count(*) FROM dead_letters");
+        (void)q->step();
+        return q->column_int(0);
+    }));
+    EXPECT_EQ(dead, 0) << "a stop is not a failure of the record";
+    // The attempts stay in flight; the next run sends every case once.
+    to->server().set_rules({});
+    auto again = run_flow();
+    ASSERT_FALSE(again.error) << *again.error;
     EXPECT_EQ(to->case_count(), expected.size());
     EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
 }
