@@ -11,6 +11,7 @@
 #include "core/uuid.hpp"
 #include "json/json.hpp"
 #include "net/remote_text.hpp"
+#include "net/url.hpp"
 
 namespace casebridge::primero {
 namespace {
@@ -22,19 +23,10 @@ constexpr std::string_view epoch_start = "0000-01-01T00:00:00Z";
 constexpr int tie_page_size = 1000;
 constexpr int max_login_refusals = 2;  // one login and one retry, then stop (lockout is 6)
 
+// Path segments and query values as Primero's clients write them: ':' stays readable in
+// RFC 3339 times, everything but unreserved characters is escaped ('+' too).
 std::string url_encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
+    return percent_encode(s, ":");
 }
 
 std::string second_of(std::string_view ts) {

@@ -17,6 +17,7 @@
 #include "json/json.hpp"
 #include "net/http_client.hpp"
 #include "net/remote_text.hpp"
+#include "net/url.hpp"
 #include "progres_ping/ping_status.hpp"
 
 namespace casebridge::progres_ping {
@@ -32,21 +33,6 @@ constexpr std::string_view no_data = "No Data Available";
 constexpr std::string_view nil_guid = "00000000-0000-0000-0000-000000000000";
 constexpr int max_token_refusals = 2;
 constexpr int max_fetch_pages = 1000;
-
-std::string form_encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 remote_error with_record(remote_error e, const std::string& id) {
     if (e.record_id.empty()) {
@@ -404,17 +390,21 @@ struct progres_ping_adapter::impl {
                 "token request refused twice; not trying again until the password changes"
             );
         }
-        std::string body = "grant_type=password&client_id=" + form_encode(cfg.client_id) +
-                           "&username=" + form_encode(cfg.user_name) +
-                           "&password=" + form_encode(*pw) + "&scope=" + form_encode(cfg.scope) +
-                           "&response_type=token";
+        query_params form = {
+            {"grant_type", "password"},
+            {"client_id", cfg.client_id},
+            {"username", cfg.user_name},
+            {"password", *pw},
+            {"scope", cfg.scope},
+            {"response_type", "token"}};
         if (!cfg.client_secret.empty()) {
             const auto secret = read_secret(cfg.client_secret);
             if (!secret) {
                 co_return make_remote_error(errc::auth_failed, "client secret is not readable");
             }
-            body += "&client_secret=" + form_encode(*secret);
+            form.emplace_back("client_secret", *secret);
         }
+        std::string body = form_encode(form);
         http_request req;
         req.method = "POST";
         req.url = cfg.token_url;

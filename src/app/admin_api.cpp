@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <rapidjson/stringbuffer.h>
@@ -13,6 +14,7 @@
 #include "core/time.hpp"
 #include "json/json.hpp"
 #include "net/handoff.hpp"
+#include "net/url.hpp"
 #include "store/store_thread.hpp"
 
 namespace casebridge::app {
@@ -79,39 +81,23 @@ bool token_ok(const httpd::request& req, const std::string& token) {
     return crypto::sha256_hex(v) == crypto::sha256_hex(token);
 }
 
-/// Splits "/a/b?x=1&y=2" into path parts and query parameters (percent-decoding not needed:
-/// parameters are ids, codes and RFC 3339 times).
+/// "/a/b?x=1&y=2" as decoded path parts and query parameters. A '+' stays a '+' (RFC 3339
+/// offsets arrive as sent); of a repeated parameter the last one counts.
 struct target {
     std::vector<std::string> parts;
     std::map<std::string, std::string> query;
 };
 
-target parse_target(std::string_view t) {
-    target out;
-    const auto q = t.find('?');
-    std::string_view path = t.substr(0, q);
-    std::size_t i = 0;
-    while (i < path.size()) {
-        const auto next = path.find('/', i + 1);
-        auto part = path.substr(i + 1, next == std::string_view::npos ? next : next - i - 1);
-        if (!part.empty()) {
-            out.parts.emplace_back(part);
-        }
-        if (next == std::string_view::npos) {
-            break;
-        }
-        i = next;
+/// nullopt for a target that does not parse (a bad percent-escape).
+std::optional<target> parse_target(std::string_view t) {
+    auto parsed = parse_request_target(t, plus_sign::literal);
+    if (!parsed) {
+        return std::nullopt;
     }
-    if (q != std::string_view::npos) {
-        std::string_view rest = t.substr(q + 1);
-        while (!rest.empty()) {
-            const auto amp = rest.find('&');
-            const auto kv = rest.substr(0, amp);
-            const auto eq = kv.find('=');
-            out.query[std::string(kv.substr(0, eq))] =
-                eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
-            rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-        }
+    target out;
+    out.parts = std::move(parsed->segments);
+    for (auto& [name, value] : parsed->query) {
+        out.query[name] = std::move(value);
     }
     return out;
 }
@@ -522,12 +508,17 @@ httpd::response retry_answer(unsigned status, const std::string& body) {
 httpd::admission admit_admin(const httpd::request& head, const admin_context& ctx) {
     httpd::admission a;
     const auto t = parse_target(head.target);
-    const auto method = route_method(t);
-    const bool probe = t.parts.size() == 1 && (t.parts[0] == "healthz" || t.parts[0] == "readyz");
+    const bool probe =
+        t && t->parts.size() == 1 && (t->parts[0] == "healthz" || t->parts[0] == "readyz");
     if (!(probe && head.method == "GET") && !token_ok(head, ctx.token)) {
         a.refuse = error_answer(401, "unauthorised");
         return a;
     }
+    if (!t) {
+        a.refuse = error_answer(400, "bad_target");
+        return a;
+    }
+    const auto method = route_method(*t);
     if (!method) {
         a.refuse = error_answer(404, "not_found");
         return a;
@@ -542,7 +533,11 @@ httpd::admission admit_admin(const httpd::request& head, const admin_context& ct
 }
 
 awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) {
-    const auto t = parse_target(req.target);
+    const auto parsed = parse_target(req.target);
+    if (!parsed) {
+        co_return error_answer(400, "bad_target");
+    }
+    const target& t = *parsed;
     const auto& p = t.parts;
     const bool get = req.method == "GET";
     const bool post = req.method == "POST";

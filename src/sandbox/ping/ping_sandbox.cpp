@@ -11,6 +11,7 @@
 
 #include "core/time.hpp"
 #include "json/json.hpp"
+#include "net/url.hpp"
 #include "sandbox/ping/synthetic_interventions.hpp"
 #include "sandbox/primero/synthetic_cases.hpp"
 
@@ -25,47 +26,6 @@ constexpr std::string_view token_path =
 constexpr std::string_view retrieve_path = "/primes/fetch/paging/v3/retrievedatawithpaging";
 constexpr std::string_view check_status_path = "/primes/ingestion/checkstatus/v1/pingdata";
 constexpr std::string_view ingestion_prefix = "/api/ingestion/v2/";
-
-std::string percent_decode(std::string_view s) {
-    const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    };
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-            out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
-std::map<std::string, std::string> parse_form(std::string_view body) {
-    std::map<std::string, std::string> out;
-    while (!body.empty()) {
-        const auto amp = body.find('&');
-        const auto part = body.substr(0, amp);
-        body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
-        const auto eq = part.find('=');
-        if (eq != std::string_view::npos) {
-            out[percent_decode(part.substr(0, eq))] = percent_decode(part.substr(eq + 1));
-        }
-    }
-    return out;
-}
 
 bool equals_ci(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -303,7 +263,13 @@ struct ping_sandbox::impl {
     // Auth -------------------------------------------------------------------------------------
 
     response token(const request& req) {
-        const auto form = parse_form(req.body);
+        const auto fields = parse_query(req.body, plus_sign::space);
+        std::map<std::string, std::string> form;
+        if (fields) {
+            for (const auto& [name, value] : *fields) {
+                form[name] = value;
+            }
+        }
         const auto get = [&](const char* k) {
             const auto it = form.find(k);
             return it == form.end() ? std::string{} : it->second;
@@ -319,6 +285,9 @@ struct ping_sandbox::impl {
             d.AddMember("error_description", Value(text.c_str(), a), a);
             return json_response(400, d);
         };
+        if (!fields) {
+            return refuse("invalid_request", "The request body is not valid form data.");
+        }
         if (get("grant_type") != "password") {
             return refuse(
                 "unsupported_grant_type",
@@ -878,7 +847,7 @@ struct ping_sandbox::impl {
 
     response handle(const request& req) {
         std::lock_guard lock(mutex);
-        const std::string path = req.target.substr(0, req.target.find('?'));
+        const std::string path(target_path(req.target));
         if (path == "/health") {
             return response{200, "{}"};
         }

@@ -12,6 +12,7 @@
 #include "core/encoding.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
+#include "net/url.hpp"
 #include "sandbox/primero/case_form.hpp"
 #include "sandbox/primero/synthetic_cases.hpp"
 
@@ -22,50 +23,16 @@ using rapidjson::Document;
 using rapidjson::Value;
 using param_list = std::vector<std::pair<std::string, std::string>>;
 
-std::string percent_decode(std::string_view s) {
-    const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    };
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-            continue;
-        }
-        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-            out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-            i += 2;
-            continue;
-        }
-        out += s[i];
+// "status[0]=open&status[1]=closed" → ("status","open,closed"); other pairs as given. A '+'
+// is a space, as Rails reads it. nullopt for a bad percent-escape.
+std::optional<param_list> rails_params(std::string_view q) {
+    auto decoded = parse_query(q, plus_sign::space);
+    if (!decoded) {
+        return std::nullopt;
     }
-    return out;
-}
-
-// "status[0]=open&status[1]=closed" → ("status","open,closed"); other pairs as given.
-param_list parse_query(std::string_view q) {
     param_list raw;
-    while (!q.empty()) {
-        const std::size_t amp = q.find('&');
-        const std::string_view part = q.substr(0, amp);
-        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-        if (part.empty()) {
-            continue;
-        }
-        const std::size_t eq = part.find('=');
-        std::string key = percent_decode(part.substr(0, eq));
-        std::string value =
-            eq == std::string_view::npos ? std::string{} : percent_decode(part.substr(eq + 1));
+    for (auto& [name, value] : *decoded) {
+        std::string key = std::move(name);
         const std::size_t br = key.find('[');
         if (br != std::string::npos && key.back() == ']') {
             const std::string inner = key.substr(br + 1, key.size() - br - 2);
@@ -689,9 +656,7 @@ struct primero_sandbox::impl {
         return devise_401("You need to sign in or sign up before continuing.");
     }
 
-    static std::string path_of(const request& req) {
-        return req.target.substr(0, req.target.find('?'));
-    }
+    static std::string path_of(const request& req) { return std::string(target_path(req.target)); }
 
     response login(const request& req) {
         const auto now = clock->now();
@@ -885,9 +850,13 @@ struct primero_sandbox::impl {
 
     response index(const request& req, const account& me) {
         const auto q = req.target.find('?');
-        const auto params = parse_query(
+        const auto parsed = rails_params(
             q == std::string::npos ? std::string_view{} : std::string_view(req.target).substr(q + 1)
         );
+        if (!parsed) {
+            return error(400, path_of(req), "Bad Request");  // Rack: invalid %-encoding
+        }
+        const param_list& params = *parsed;
         struct filter {
             std::string name;
             std::string value;

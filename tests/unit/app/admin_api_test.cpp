@@ -63,5 +63,20 @@ TEST_F(admin_admission, routes_methods_and_body_limits) {
     EXPECT_LE(post.body_limit, 4096u);
 }
 
+TEST_F(admin_admission, targets_are_percent_decoded_and_bad_escapes_refused) {
+    const std::string t = "Bearer admin-token-0123456789abcdef";
+    EXPECT_EQ(status(head("GET", "/%66lows", t)), 0u);
+    EXPECT_EQ(status(head("GET", "/%68ealthz")), 0u);
+    EXPECT_EQ(status(head("POST", "/dead-letters/%37/retry", t)), 0u);
+    EXPECT_EQ(status(head("GET", "/transfers?since=2025-03-01T08:00:00+06:00&fl%6Fw=a", t)), 0u);
+    auto bad = admit_admin(head("GET", "/transfers?flow=%zz", t), ctx);
+    ASSERT_TRUE(bad.refuse);
+    EXPECT_EQ(bad.refuse->status, 400u);
+    EXPECT_NE(bad.refuse->body.find("bad_target"), std::string::npos);
+    EXPECT_EQ(status(head("GET", "/flows%2", t)), 400u);
+    // Without the token, a bad target is refused as unauthorised like any other route.
+    EXPECT_EQ(status(head("GET", "/healthz%zz")), 401u);
+}
+
 }  // namespace
 }  // namespace casebridge::app
