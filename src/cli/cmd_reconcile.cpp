@@ -33,13 +33,29 @@ std::string joined(const std::vector<std::string>& v) {
     return out;
 }
 
+/// One CSV cell (RFC 4180): quoted, quotes doubled, when it holds a comma, quote or line end.
+std::string cell(std::string_view text) {
+    if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
+        return std::string(text);
+    }
+    std::string out = "\"";
+    for (const char c : text) {
+        out += c;
+        if (c == '"') {
+            out += '"';
+        }
+    }
+    return out + "\"";
+}
+
 /// The CSV a person acts on: ids, the class, field names and a reason code; never a value.
 std::string csv_of(const sync::reconcile_report& r) {
     std::ostringstream s;
     s << "source_id,class,target_ids,fields,note\n";
     for (const auto& row : r.rows) {
-        s << row.source_id << ',' << sync::to_string(row.v) << ',' << joined(row.target_ids) << ','
-          << joined(row.fields) << ',' << row.note << '\n';
+        s << cell(row.source_id) << ',' << sync::to_string(row.v) << ','
+          << cell(joined(row.target_ids)) << ',' << cell(joined(row.fields)) << ','
+          << cell(row.note) << '\n';
     }
     return s.str();
 }
