@@ -492,6 +492,53 @@ TEST_F(daemon_test, the_daemon_reconciles_on_schedule_and_reports_classes_on_met
     EXPECT_EQ(logs.find("\"reconcile.finished\""), std::string::npos) << logs;
 }
 
+// A scheduled reconciliation against a target that takes 30 s per answer: the admin API keeps
+// answering, and SIGTERM in the middle of it ends the daemon within --shutdown-grace.
+TEST_F(daemon_test, a_slow_reconciliation_blocks_neither_the_admin_api_nor_shutdown) {
+    std::string text;
+    {
+        std::ifstream in(config);
+        text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const std::string every = R"("schedule": {"every_seconds": 10})";
+    const auto at = text.find(every);
+    ASSERT_NE(at, std::string::npos);
+    text.insert(at + every.size(), R"(, "reconcile": {"every_hours": 1})");
+    std::ofstream(config, std::ios::trunc) << text;
+    auto r = test::run_cli({"flow", "run", "handover", "--config", config.string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+    to->server().inject(sandbox::fault::delayed(30s), 100);
+
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "2", d, admin));
+    std::this_thread::sleep_for(1500ms
+    );  // the flow's run ends; the reconciliation waits on cpims-b
+    const auto t0 = std::chrono::steady_clock::now();
+    auto health = test::run_awaitable(call("GET", admin + "/healthz", ""));
+    ASSERT_TRUE(health) << "the admin API did not answer during a reconciliation";
+    EXPECT_EQ(health->status, 200u);
+    auto metrics = test::run_awaitable(call("GET", admin + "/metrics", admin_token));
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(
+        metrics->body.find("casebridge_reconcile_last_run_timestamp_seconds{flow=\"handover\"} 0"),
+        std::string::npos
+    ) << metrics->body;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+
+    const auto t1 = std::chrono::steady_clock::now();
+    std::string logs;
+    const int status = d->stop(SIGTERM, &logs);
+    const auto took = std::chrono::steady_clock::now() - t1;
+    EXPECT_TRUE(WIFEXITED(status)) << logs;
+    EXPECT_LT(took, 10s) << "SIGTERM during a reconciliation took "
+                         << std::chrono::duration_cast<std::chrono::seconds>(took).count()
+                         << " s with a 2 s grace";
+    EXPECT_NE(logs.find("\"shutdown_timeout\""), std::string::npos)
+        << "the reconciliation was not in hand at SIGTERM\n"
+        << logs;
+}
+
 // `store purge --config` takes the store and the retention period from the configuration.
 TEST_F(daemon_test, store_purge_reads_the_store_and_retention_from_the_configuration) {
     {
