@@ -1437,6 +1437,45 @@ std::string dss_files_adapter::exchange_id_for(
     return uuid_v5(std::string(source_key) + "@" + std::string(updated_at));
 }
 
+std::optional<acknowledgement> dss_files_adapter::acknowledgement_of(const external_record& record
+) const {
+    if (record.stream != acknowledgements_stream || !record.body.IsObject()) {
+        return std::nullopt;
+    }
+    const auto& body = record.body;
+    const auto text = [&body](const char* name) -> std::optional<std::string> {
+        const auto it = body.FindMember(name);
+        if (it == body.MemberEnd() || !it->value.IsString()) {
+            return std::nullopt;
+        }
+        return std::string(it->value.GetString(), it->value.GetStringLength());
+    };
+    const auto id = text("exchange_id");
+    const auto status = text("status");
+    const auto known = body.FindMember("known_exchange_id");
+    if (!id || !status || known == body.MemberEnd() || !known->value.IsBool()) {
+        return std::nullopt;
+    }
+    acknowledgement a;
+    a.exchange_id = *id;
+    if (*status == "accepted") {
+        a.status = acknowledgement::verdict::accepted;
+    } else if (*status == "rejected") {
+        a.status = acknowledgement::verdict::rejected;
+    } else if (*status == "error") {
+        a.status = acknowledgement::verdict::error;
+    } else {
+        return std::nullopt;
+    }
+    a.reference = text("dss_reference").value_or("");
+    // The reader keeps a reason code as it is and replaces free text by a marker.
+    const std::string reason = text("reason").value_or("");
+    a.free_text_reason = reason == exchange::free_text_reason;
+    a.reason_code = a.free_text_reason ? std::string() : reason;
+    a.known = known->value.GetBool();
+    return a;
+}
+
 std::size_t dss_files_adapter::pending_rows() const noexcept {
     return impl_->pending.size();
 }

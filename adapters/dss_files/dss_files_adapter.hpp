@@ -74,6 +74,7 @@ public:
     /// True: DSS keeps one row per exchange id, and a re-sent event has the same one.
     bool idempotent_create() const noexcept override { return true; }
     /// DSS answers each event row in an acknowledgement file (accepted, rejected, error).
+    std::optional<acknowledgement> acknowledgement_of(const external_record& record) const override;
     bool acknowledges(std::string_view stream) const noexcept override {
         return stream == "events";
     }

@@ -41,6 +41,20 @@ struct pull_page {
     bool has_more = false;
 };
 
+/// A receiver's answer to one record it was sent, read from an acknowledgement stream.
+struct acknowledgement {
+    enum class verdict { accepted, rejected, error };
+    std::string exchange_id;  ///< The id of the record acknowledged, as it was sent.
+    verdict status = verdict::error;
+    std::string reference;  ///< The receiver's own reference when it accepted; may be empty.
+    /// Why it was refused: a code (letters, digits, - _ . /), or empty; free text is never
+    /// kept, only `free_text_reason` is set.
+    std::string reason_code;
+    bool free_text_reason = false;
+    /// False when the id is not one this sender wrote (to be reviewed, never applied).
+    bool known = false;
+};
+
 class adapter {
 public:
     virtual ~adapter() = default;
@@ -89,6 +103,12 @@ public:
     /// back by an acknowledgement flow (DSS events): a caseload hand-over counts such a record
     /// as transferred only once its current version is acknowledged.
     virtual bool acknowledges(std::string_view /*stream*/) const noexcept { return false; }
+    /// The acknowledgement a record of an acknowledgement stream carries, typed; nullopt when
+    /// `record` is not one (the engine then reports it as unreadable, never guesses).
+    virtual std::optional<acknowledgement> acknowledgement_of(const external_record& /*record*/
+    ) const {
+        return std::nullopt;
+    }
     /// True when `stream` has a consent-withdrawal notice (notify_withdrawal).
     virtual bool can_notify_withdrawal(std::string_view /*stream*/) const noexcept { return false; }
     /// Tells the receiver that consent for a record it received (`shared_remote_id`) was

@@ -145,7 +145,8 @@ boost::system::result<acknowledgement, ack_error> acknowledgement_of(
         }
     }
     if (cols.reason && !row.fields[*cols.reason].empty()) {
-        a.reason = code_like(row.fields[*cols.reason]) ? row.fields[*cols.reason] : "<text>";
+        a.reason = code_like(row.fields[*cols.reason]) ? row.fields[*cols.reason]
+                                                       : std::string(free_text_reason);
     }
     return a;
 }

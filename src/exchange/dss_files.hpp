@@ -48,6 +48,9 @@ boost::system::result<written_batch> write_batch(
     const std::filesystem::path& outbox, const batch& b, std::string_view passphrase, time_point now
 );
 
+/// What an acknowledgement's reason becomes when it is free text rather than a code.
+inline constexpr std::string_view free_text_reason = "<text>";
+
 /// One line of an acknowledgement file from DSS.
 struct acknowledgement {
     std::string exchange_id;    ///< The row's exchange id (UUID) from the batch.

@@ -1112,7 +1112,8 @@ struct flow_runner::impl {
     struct ack {
         store::record_id self{store::token("unset"), store::token("unset")};
         store::token version{"unset"};
-        std::string exchange_id, status, reference, reason;
+        std::string exchange_id, reference, reason;
+        acknowledgement::verdict status = acknowledgement::verdict::error;
         bool known = false;
         std::optional<store::sent_event> sent;
         std::optional<store::delivery> prior;
@@ -1122,11 +1123,17 @@ struct flow_runner::impl {
         std::optional<store::record_id> case_linked_from;  ///< What links into case_rec now.
     };
 
-    static std::string text_member(const Value& body, const char* name) {
-        if (body.IsObject() && body.HasMember(name) && body[name].IsString()) {
-            return {body[name].GetString(), body[name].GetStringLength()};
+    /// The status as DSS writes it (part of an acknowledgement's version).
+    static std::string_view status_name(acknowledgement::verdict v) {
+        switch (v) {
+            case acknowledgement::verdict::accepted:
+                return "accepted";
+            case acknowledgement::verdict::rejected:
+                return "rejected";
+            case acknowledgement::verdict::error:
+                return "error";
         }
-        return {};
+        return "error";
     }
 
     awaitable<bool> process_acks(
@@ -1139,22 +1146,25 @@ struct flow_runner::impl {
     ) {
         std::vector<ack> acks;
         for (const auto& rec : records) {
+            // The adapter reads its own format; the engine sees typed answers only.
+            const auto answer = b.source->acknowledgement_of(rec);
             ack a;
-            a.exchange_id = text_member(rec.body, "exchange_id");
-            if (a.exchange_id.empty()) {
-                a.exchange_id = rec.remote_id;
-            }
+            a.exchange_id = answer ? answer->exchange_id : rec.remote_id;
             a.self = store::record_id{b.source_system, token_or_hash(a.exchange_id)};
             if (only != nullptr && only->count(a.self.id.str()) == 0) {
                 continue;
             }
-            a.status = text_member(rec.body, "status");
-            a.reference = text_member(rec.body, "dss_reference");
-            a.reason = text_member(rec.body, "reason");
-            a.known = rec.body.IsObject() && rec.body.HasMember("known_exchange_id") &&
-                      rec.body["known_exchange_id"].IsBool() &&
-                      rec.body["known_exchange_id"].GetBool();
-            a.version = token_or_hash(rec.updated_at + "|" + a.status + "|" + a.reference);
+            if (answer) {
+                a.status = answer->status;
+                a.reference = answer->reference;
+                a.reason =
+                    answer->free_text_reason ? std::string("free_text") : answer->reason_code;
+                a.known = answer->known;
+            }
+            // An unreadable answer counts as unknown: reviewed, never applied.
+            a.version = token_or_hash(
+                rec.updated_at + "|" + std::string(status_name(a.status)) + "|" + a.reference
+            );
             acks.push_back(std::move(a));
         }
         const store::token flow = b.flow;
@@ -1250,7 +1260,7 @@ struct flow_runner::impl {
                 e.purpose = a.sent->purpose;
                 e.source = a.sent->source;
                 page.settled_dead_letters.emplace_back(b.flow, a.self);
-                if (a.status == "accepted") {
+                if (a.status == acknowledgement::verdict::accepted) {
                     rr.outcome = "acknowledged";
                     e.result = store::outcome::acknowledged;
                     ++report.counts.acknowledged;
@@ -1281,9 +1291,8 @@ struct flow_runner::impl {
                 } else {
                     rr.outcome = "rejected";
                     e.result = store::outcome::rejected;
-                    const std::string why = a.reason.empty()          ? a.status
-                                            : a.reason.front() == '<' ? std::string("free_text")
-                                                                      : a.reason;
+                    const std::string why =
+                        a.reason.empty() ? std::string(status_name(a.status)) : a.reason;
                     rr.reason = token_or_hash(why).str();
                     e.reason = token_or_hash(why);
                     page.reviews.push_back(

@@ -743,6 +743,44 @@ TEST_F(dss_files_adapter_test, a_file_replaced_part_way_is_read_again_from_its_s
     EXPECT_NE(sink.text().find("dss.file_changed"), std::string::npos);
 }
 
+TEST_F(dss_files_adapter_test, acknowledgements_reach_the_engine_typed) {
+    auto a = make(make_settings());
+    const auto ida = push_ok(*a, event("f/s/a", "v1", event_row("a", "A", "r")));
+    ASSERT_TRUE(run(a->flush()));
+    const std::string stranger = "0b5e8c1a-1111-4a2b-9c3d-00000000beef";
+    dir.write(
+        "inbox/ack-1.csv",
+        ack_file(
+            {{ida, "accepted", "DSS/CXB/7", ""},
+             {stranger, "rejected", "", "\"the guardian, who said no\""},
+             {exchange_ids(1, 5)[0], "error", "", "format_error"}}
+        )
+    );
+    auto p = run(a->pull("acknowledgements", std::nullopt));
+    ASSERT_TRUE(p) << p.error().describe();
+    ASSERT_EQ(p->records.size(), 3u);
+    const auto first = a->acknowledgement_of(p->records[0]);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->exchange_id, ida);
+    EXPECT_EQ(first->status, acknowledgement::verdict::accepted);
+    EXPECT_EQ(first->reference, "DSS/CXB/7");
+    EXPECT_TRUE(first->known);
+    const auto second = a->acknowledgement_of(p->records[1]);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->status, acknowledgement::verdict::rejected);
+    EXPECT_TRUE(second->free_text_reason);
+    EXPECT_EQ(second->reason_code, "");  // the text itself is never passed on
+    EXPECT_FALSE(second->known);
+    const auto third = a->acknowledgement_of(p->records[2]);
+    ASSERT_TRUE(third);
+    EXPECT_EQ(third->status, acknowledgement::verdict::error);
+    EXPECT_EQ(third->reason_code, "format_error");
+    EXPECT_FALSE(third->free_text_reason);
+    // A record that is not an acknowledgement is not read as one.
+    auto other = event("f/s/a", "v1", event_row("a", "A", "r"));
+    EXPECT_FALSE(a->acknowledgement_of(other));
+}
+
 TEST_F(dss_files_adapter_test, an_acknowledgement_for_an_unknown_exchange_id_is_flagged) {
     auto s = make_settings();
     auto a = make(s);
