@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "core/histogram.hpp"
+#include "net/url.hpp"
 
 namespace casebridge {
 
@@ -181,69 +182,6 @@ std::optional<std::string> gunzip(std::string_view data, std::size_t limit) {
 }
 
 namespace {
-
-struct parsed_url {
-    bool tls = true;
-    std::string host;  // without brackets
-    std::string port;
-    std::string target;
-    std::string host_header;
-};
-
-std::optional<parsed_url> parse_url(std::string_view url) {
-    parsed_url out;
-    if (url.rfind("https://", 0) == 0) {
-        url.remove_prefix(8);
-    } else if (url.rfind("http://", 0) == 0) {
-        out.tls = false;
-        url.remove_prefix(7);
-    } else {
-        return std::nullopt;
-    }
-    const std::size_t slash = url.find_first_of("/?");
-    std::string_view authority = url.substr(0, slash);
-    out.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-    if (out.target[0] == '?') {
-        out.target.insert(out.target.begin(), '/');
-    }
-    if (authority.empty() || authority.find('@') != std::string_view::npos) {
-        return std::nullopt;
-    }
-    out.host_header = std::string(authority);
-    std::string_view port;
-    if (authority.front() == '[') {
-        const std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) {
-            return std::nullopt;
-        }
-        out.host = std::string(authority.substr(1, close - 1));
-        if (close + 1 < authority.size()) {
-            if (authority[close + 1] != ':') {
-                return std::nullopt;
-            }
-            port = authority.substr(close + 2);
-        }
-    } else {
-        const std::size_t colon = authority.find(':');
-        out.host = std::string(authority.substr(0, colon));
-        if (colon != std::string_view::npos) {
-            port = authority.substr(colon + 1);
-        }
-    }
-    if (out.host.empty()) {
-        return std::nullopt;
-    }
-    if (!port.empty()) {
-        if (port.size() > 5 ||
-            !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-            return std::nullopt;
-        }
-        out.port = std::string(port);
-    } else {
-        out.port = out.tls ? "443" : "80";
-    }
-    return out;
-}
 
 bool is_loopback(const std::string& host) {
     if (host == "localhost") {
@@ -465,7 +403,7 @@ struct http_client::impl {
     }
 
     awaitable<remote_result<std::unique_ptr<connection>>> open_connection(
-        parsed_url url, steady::time_point deadline
+        http_url url, steady::time_point deadline
     ) {
         auto conn = std::make_unique<connection>();
         if (url.tls) {
@@ -544,7 +482,7 @@ struct http_client::impl {
     }
 
     awaitable<remote_result<std::unique_ptr<connection>>> acquire(
-        std::string key, parsed_url url, steady::time_point deadline
+        std::string key, http_url url, steady::time_point deadline
     ) {
         for (;;) {
             host_pool& pool = pools[key];
@@ -602,9 +540,11 @@ struct http_client::impl {
     }
 
     awaitable<remote_result<http_response>> send(http_request request) {
-        const auto url = parse_url(request.url);
+        const auto url = parse_http_url(request.url);
         if (!url) {
-            co_return make_remote_error(errc::invalid_config, "URL is not an absolute http(s) URL");
+            co_return make_remote_error(
+                errc::invalid_config, "URL refused: " + url.error().message()
+            );
         }
         if (!url->tls && !(settings.allow_plain_http_loopback && is_loopback(url->host))) {
             co_return make_remote_error(

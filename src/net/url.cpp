@@ -91,10 +91,22 @@ boost::system::error_code make_error_code(url_errc e) noexcept {
 }
 
 result<http_url> parse_http_url(std::string_view text) {
-    if (!urls::make_pct_string_view(text)) {
+    text = text.substr(0, text.find('#'));  // a fragment never goes on the wire
+    // The path and query are sent as written. Characters there that RFC 3986 wants escaped but
+    // clients write as they are ('[', ']', '"', ...) are escaped only for the check.
+    std::string_view rest;  // path and query
+    std::string checked(text);
+    if (const auto scheme_end = text.find("://"); scheme_end != std::string_view::npos) {
+        const auto authority_end = text.find_first_of("/?", scheme_end + 3);
+        if (authority_end != std::string_view::npos) {
+            rest = text.substr(authority_end);
+            checked = std::string(text.substr(0, authority_end)) + escape_loose(rest);
+        }
+    }
+    if (!urls::make_pct_string_view(checked)) {
         return url_errc::bad_escape;
     }
-    const auto parsed = urls::parse_uri(text);
+    const auto parsed = urls::parse_uri(checked);
     if (!parsed) {
         return url_errc::bad_syntax;
     }
@@ -142,11 +154,8 @@ result<http_url> parse_http_url(std::string_view text) {
     } else {
         out.port = out.tls ? "443" : "80";
     }
-    out.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
-    if (u.has_query()) {
-        out.target += '?';
-        out.target += u.encoded_query();
-    }
+    out.target = rest.empty() || rest.front() == '?' ? "/" : "";
+    out.target += rest;
     out.host_header = std::string(u.encoded_authority());
     return out;
 }

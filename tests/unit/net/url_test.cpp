@@ -54,6 +54,16 @@ TEST(url, target_is_origin_form_without_fragment) {
     EXPECT_EQ(parsed("https://example.org/a/?").target, "/a/?");
 }
 
+TEST(url, loose_characters_in_path_and_query_are_sent_as_written) {
+    // Rails-style filters: brackets and quotes that RFC 3986 wants escaped, written as they are.
+    EXPECT_EQ(
+        parsed("https://example.org/api/v2/cases?x=List[%22a%22]&status[0]=open").target,
+        "/api/v2/cases?x=List[%22a%22]&status[0]=open"
+    );
+    EXPECT_EQ(parsed("http://[::1]:8080/a|b?q=\"c\"").target, "/a|b?q=\"c\"");
+    EXPECT_FALSE(parse_http_url("https://example.org/a?x=[%zz]"));
+}
+
 TEST(url, ipv6_literal_hosts) {
     const auto a = parsed("http://[::1]:8443/x");
     EXPECT_EQ(a.host, "::1");
