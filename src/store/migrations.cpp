@@ -135,11 +135,20 @@ CREATE TABLE credential_refusals (
 ) STRICT;
 )sql";
 
-constexpr std::array<migration, 4> all = {{
+// Version 5: the mappings a transfer went through ("<id>@<version>", in and out), in every
+// transfer-log entry written from now on (left out of the hash when NULL, so older entries
+// keep theirs).
+constexpr std::string_view v5 = R"sql(
+ALTER TABLE transfer_log ADD COLUMN mapping_in TEXT;
+ALTER TABLE transfer_log ADD COLUMN mapping_out TEXT;
+)sql";
+
+constexpr std::array<migration, 5> all = {{
     {1, v1},
     {2, v2},
     {3, v3},
     {4, v4},
+    {5, v5},
 }};
 
 }  // namespace

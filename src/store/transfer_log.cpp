@@ -37,7 +37,7 @@ struct column_value {
 };
 
 /// The hashed columns, in table order (every column but prev_hash and entry_hash).
-constexpr std::array<std::string_view, 27> hashed_columns = {
+constexpr std::array<std::string_view, 29> hashed_columns = {
     "seq",
     "ts",
     "kind",
@@ -65,10 +65,12 @@ constexpr std::array<std::string_view, 27> hashed_columns = {
     "override_reason",
     "counts",
     "reason",
+    "mapping_in",
+    "mapping_out",
 };
 /// Columns added after the first schema: left out of the canonical encoding when NULL, so an
 /// entry written before they existed keeps its hash.
-constexpr std::array<std::string_view, 1> later_columns = {"reason"};
+constexpr std::array<std::string_view, 3> later_columns = {"reason", "mapping_in", "mapping_out"};
 
 bool is_later_column(std::string_view name) {
     for (const auto c : later_columns) {
@@ -157,6 +159,8 @@ row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts
     r["override_reason"] = column_value::opt_text(e.override_reason);
     r["counts"] = column_value::json_text(json_of_counts(e.counts));
     r["reason"] = column_value::opt_text(e.reason);
+    r["mapping_in"] = column_value::opt_text(e.mapping_in);
+    r["mapping_out"] = column_value::opt_text(e.mapping_out);
     return r;
 }
 

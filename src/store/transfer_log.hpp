@@ -77,6 +77,9 @@ struct log_entry_input {
     std::vector<entry_count> counts;
     /// Why (withheld, failed, rejected...): a reason code such as no_basis or unmapped_value.
     std::optional<token> reason;
+    /// The mappings the record went through, "<id>@<version>" (store schema 5 and later).
+    std::optional<token> mapping_in;
+    std::optional<token> mapping_out;
 };
 
 /// A stored entry as read back: every column as text (NULL as nullopt), for show/export.

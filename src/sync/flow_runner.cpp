@@ -1092,6 +1092,24 @@ struct flow_runner::impl {
         if (next_cursor) {
             page.cursor_move = std::pair{b.flow, std::move(*next_cursor)};
         }
+        // Every transfer entry names the mappings the record went through.
+        const auto version_of = [](const mapping::compiled_mapping* m
+                                ) -> std::optional<store::token> {
+            if (m == nullptr) {
+                return std::nullopt;
+            }
+            auto t = store::token::make(m->id() + "@" + std::to_string(m->version()));
+            return t ? std::optional<store::token>(*t) : std::nullopt;
+        };
+        const auto in = version_of(b.map_in);
+        const auto out = version_of(b.map_out);
+        for (auto& e : page.entries) {
+            if (e.kind == store::entry_kind::transfer && e.flow && *e.flow == b.flow &&
+                !e.mapping_in && !e.mapping_out) {
+                e.mapping_in = in;
+                e.mapping_out = out;
+            }
+        }
         auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
         auto committed = co_await st->run(std::move(write_page));
         if (!committed) {
