@@ -1269,19 +1269,18 @@ struct dss_files_adapter::impl {
         return page;
     }
 
-    remote_result<external_record> fetch(const std::string& stream, const std::string& id) {
-        const auto prefix = prefix_of(stream);
-        if (!prefix) {
-            return error_for(
-                errc::not_found, "the DSS adapter keeps no copy of the events it wrote", id
-            );
-        }
-        std::optional<external_record> best;
-        std::string best_key;
+    // Calls on(file name, record) for each row of `stream`'s inbound files (processed/ first,
+    // then the inbox, each in name order) whose key `wanted` accepts; a file that cannot be
+    // read or is refused is skipped. With `one_per_file`, a file's pass ends at its first such
+    // row (a key is on one row of a file).
+    template <typename Wanted, typename On>
+    void scan_inbound(
+        const std::string& stream, std::string_view prefix, Wanted wanted, On on, bool one_per_file
+    ) {
         for (const bool processed : {true, false}) {
             const fs::path dir = processed ? cfg.inbox / processed_folder : cfg.inbox;
             auto files = list_files(dir, [&](const std::string& n) {
-                return inbound_name(n, *prefix, processed);
+                return inbound_name(n, prefix, processed);
             });
             if (!files) {
                 continue;  // no processed/ folder yet
@@ -1295,20 +1294,15 @@ struct dss_files_adapter::impl {
                                        const exchange::csv_row& header,
                                        const exchange::csv_record& row,
                                        const exchange::csv_reader&) {
-                    if (key_of(l, row) != id) {
+                    if (!wanted(key_of(l, row))) {
                         return true;
                     }
                     auto rec = record_of(l, header, row, true);
                     if (!rec) {
                         return false;
                     }
-                    // The newest version wins; among equal versions, the later file.
-                    std::string key = (*rec)->updated_at + "\n" + name;
-                    if (!best || key > best_key) {
-                        best_key = std::move(key);
-                        best = std::move(**rec);
-                    }
-                    return false;  // a key is on one row of a file
+                    on(name, std::move(**rec));
+                    return !one_per_file;
                 };
                 (void)pass(
                     dir / name,
@@ -1320,6 +1314,31 @@ struct dss_files_adapter::impl {
                 );
             }
         }
+    }
+
+    remote_result<external_record> fetch(const std::string& stream, const std::string& id) {
+        const auto prefix = prefix_of(stream);
+        if (!prefix) {
+            return error_for(
+                errc::not_found, "the DSS adapter keeps no copy of the events it wrote", id
+            );
+        }
+        std::optional<external_record> best;
+        std::string best_key;
+        scan_inbound(
+            stream,
+            *prefix,
+            [&](const std::string& key) { return key == id; },
+            [&](const std::string& name, external_record&& rec) {
+                // The newest version wins; among equal versions, the later file.
+                std::string key = rec.updated_at + "\n" + name;
+                if (!best || key > best_key) {
+                    best_key = std::move(key);
+                    best = std::move(rec);
+                }
+            },
+            true
+        );
         if (!best) {
             return error_for(errc::not_found, "no such record in the inbox files", id);
         }
@@ -1474,6 +1493,44 @@ std::optional<acknowledgement> dss_files_adapter::acknowledgement_of(const exter
     a.reason_code = a.free_text_reason ? std::string() : reason;
     a.known = known->value.GetBool();
     return a;
+}
+
+awaitable<remote_result<std::map<std::string, acknowledgement_summary>>>
+dss_files_adapter::acknowledgements_for(std::string stream, std::vector<std::string> remote_ids) {
+    if (stream != events_stream) {
+        co_return make_remote_error(
+            errc::not_found, "the DSS adapter reads acknowledgements of stream events"
+        );
+    }
+    const std::set<std::string, std::less<>> wanted(remote_ids.begin(), remote_ids.end());
+    std::map<std::string, acknowledgement_summary> out;
+    std::map<std::string, std::string> latest_key;            // id → version + file
+    std::map<std::string, std::set<std::string>> references;  // id → accepted references
+    impl_->scan_inbound(
+        std::string(acknowledgements_stream),
+        ack_prefix,
+        [&](const std::string& key) { return wanted.count(key) != 0; },
+        [&](const std::string& name, external_record&& rec) {
+            auto ack = acknowledgement_of(rec);
+            if (!ack) {
+                return;
+            }
+            if (ack->status == acknowledgement::verdict::accepted) {
+                references[ack->exchange_id].insert(ack->reference);
+            }
+            std::string key = rec.updated_at + "\n" + name;
+            auto& seen = latest_key[ack->exchange_id];
+            if (seen.empty() || key > seen) {
+                seen = std::move(key);
+                out[ack->exchange_id].latest = std::move(*ack);
+            }
+        },
+        false
+    );
+    for (auto& [id, summary] : out) {
+        summary.accepted_references = references[id].size();
+    }
+    co_return out;
 }
 
 std::size_t dss_files_adapter::pending_rows() const noexcept {

@@ -71,6 +71,12 @@ public:
     /// mapping_failed (no source_key or updated_at, a column not in the data dictionary, a
     /// value that is not text).
     awaitable<remote_result<std::string>> push(external_record record) override;
+    /// Stream "events": the acknowledgements of `remote_ids` in the inbox and
+    /// `inbox/processed/`, read in one pass over the acknowledgement files; the latest per id
+    /// (newest version, then the later file) and the distinct DSS references that accepted it.
+    awaitable<remote_result<std::map<std::string, acknowledgement_summary>>> acknowledgements_for(
+        std::string stream, std::vector<std::string> remote_ids
+    ) override;
     /// True: DSS keeps one row per exchange id, and a re-sent event has the same one.
     bool idempotent_create() const noexcept override { return true; }
     /// DSS answers each event row in an acknowledgement file (accepted, rejected, error).

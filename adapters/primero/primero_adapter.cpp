@@ -776,6 +776,23 @@ awaitable<remote_result<std::optional<std::string>>> primero_adapter::lookup(
     co_return r.error();
 }
 
+awaitable<remote_result<std::optional<external_record>>> primero_adapter::lookup_record(
+    std::string stream, std::string source_key
+) {
+    if (!serves(stream)) {
+        co_return make_remote_error(errc::not_found, "the Primero adapter serves stream cases");
+    }
+    // The record's id is derived from the source key, so one GET both finds and reads it.
+    auto got = co_await show(client_id_for(source_key));
+    if (!got) {
+        if (got.error().http_status == 404) {
+            co_return std::optional<external_record>();
+        }
+        co_return got.error();
+    }
+    co_return std::optional<external_record>(std::move(*got));
+}
+
 std::vector<std::string> primero_adapter::remote_assigned_fields(std::string_view stream) const {
     if (!serves(stream)) {
         return {};

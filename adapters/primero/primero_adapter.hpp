@@ -75,6 +75,10 @@ public:
     ) override;
     /// Ids, audit stamps and the owner, which Primero sets on every create or update.
     std::vector<std::string> remote_assigned_fields(std::string_view stream) const override;
+    /// The case created for `source_key`, read: the same one GET as lookup.
+    awaitable<remote_result<std::optional<external_record>>> lookup_record(
+        std::string stream, std::string source_key
+    ) override;
     /// Authenticated GET of one case summary.
     awaitable<remote_result<void>> probe() override;
     std::optional<std::string> credential_fingerprint() const override;

@@ -1,6 +1,8 @@
 // The adapter contract: transport, auth, paging and identity for one external system.
 #pragma once
 
+#include <cstddef>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +57,13 @@ struct acknowledgement {
     bool known = false;
 };
 
+/// The latest acknowledgement of one sent record, and how many distinct receiver references
+/// accepted it (adapter::acknowledgements_for).
+struct acknowledgement_summary {
+    acknowledgement latest;
+    std::size_t accepted_references = 0;
+};
+
 class adapter {
 public:
     virtual ~adapter() = default;
@@ -94,6 +103,12 @@ public:
     virtual awaitable<remote_result<std::optional<std::string>>> lookup(
         std::string stream, std::string source_key
     );
+    /// The record created earlier for `source_key` in `stream`, read fresh, or nullopt when
+    /// there is none; errors as lookup. The default calls lookup and then fetch; an adapter
+    /// whose look-up already reads the record answers in one request.
+    virtual awaitable<remote_result<std::optional<external_record>>> lookup_record(
+        std::string stream, std::string source_key
+    );
     /// Fields of `stream` that the remote sets itself whatever a write carried (its ids, audit
     /// stamps, owner): a reconciliation does not compare them with what was sent.
     virtual std::vector<std::string> remote_assigned_fields(std::string_view /*stream*/) const {
@@ -109,6 +124,13 @@ public:
     ) const {
         return std::nullopt;
     }
+    /// What the receiver has acknowledged of the records sent to `stream` (an acknowledging
+    /// stream) under `remote_ids`, read fresh in one pass: for each id that has any, its latest
+    /// acknowledgement and how many distinct references the receiver accepted it under (two or
+    /// more: the receiver made two records of one). Ids without an acknowledgement are absent.
+    /// Default: not supported (not_found).
+    virtual awaitable<remote_result<std::map<std::string, acknowledgement_summary>>>
+    acknowledgements_for(std::string stream, std::vector<std::string> remote_ids);
     /// True when `stream` has a consent-withdrawal notice (notify_withdrawal).
     virtual bool can_notify_withdrawal(std::string_view /*stream*/) const noexcept { return false; }
     /// Tells the receiver that consent for a record it received (`shared_remote_id`) was

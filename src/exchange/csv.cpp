@@ -54,42 +54,48 @@ std::string csv_error::describe(std::string_view origin) const {
            message;
 }
 
-std::size_t first_invalid_utf8(std::string_view s) noexcept {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
+bool utf8_checker::feed(unsigned char c, std::uint64_t at) noexcept {
+    if (need_ == 0) {
         if (c < 0x80) {
-            ++i;
-            continue;
+            return true;
         }
-        std::size_t n = 0;
-        std::uint32_t cp = 0;
+        start_ = at;
         if ((c & 0xE0U) == 0xC0U) {
-            n = 1;
-            cp = c & 0x1FU;
+            len_ = 1;
+            cp_ = c & 0x1FU;
         } else if ((c & 0xF0U) == 0xE0U) {
-            n = 2;
-            cp = c & 0x0FU;
+            len_ = 2;
+            cp_ = c & 0x0FU;
         } else if ((c & 0xF8U) == 0xF0U) {
-            n = 3;
-            cp = c & 0x07U;
+            len_ = 3;
+            cp_ = c & 0x07U;
         } else {
-            return i;
+            return false;
         }
-        for (std::size_t k = 1; k <= n; ++k) {
-            if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xC0U) != 0x80U) {
-                return i;
-            }
-            cp = (cp << 6U) | (static_cast<unsigned char>(s[i + k]) & 0x3FU);
-        }
-        const bool overlong =
-            (n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000);
-        if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return i;
-        }
-        i += n + 1;
+        need_ = len_;
+        return true;
     }
-    return std::string_view::npos;
+    if ((c & 0xC0U) != 0x80U) {
+        need_ = 0;
+        return false;
+    }
+    cp_ = (cp_ << 6U) | (c & 0x3FU);
+    if (--need_ > 0) {
+        return true;
+    }
+    const bool overlong =
+        (len_ == 1 && cp_ < 0x80) || (len_ == 2 && cp_ < 0x800) || (len_ == 3 && cp_ < 0x10000);
+    return !overlong && cp_ <= 0x10FFFF && (cp_ < 0xD800 || cp_ > 0xDFFF);
+}
+
+std::size_t first_invalid_utf8(std::string_view s) noexcept {
+    utf8_checker check;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (!check.feed(static_cast<unsigned char>(s[i]), i)) {
+            return static_cast<std::size_t>(check.start());
+        }
+    }
+    return check.open() ? static_cast<std::size_t>(check.start()) : std::string_view::npos;
 }
 
 bool valid_utf8(std::string_view s) noexcept {
@@ -151,40 +157,8 @@ csv_reader::csv_reader(csv_source& source) : source_(source) {
 void csv_reader::validate_utf8(std::size_t from) {
     const std::uint64_t base = offset_ - at_;  // text offset of buf_[0]
     for (std::size_t i = from; i < buf_.size() && bad_utf8_at_ == UINT64_MAX; ++i) {
-        const auto c = static_cast<unsigned char>(buf_[i]);
-        if (utf8_need_ == 0) {
-            if (c < 0x80) {
-                continue;
-            }
-            utf8_start_ = base + i;
-            if ((c & 0xE0U) == 0xC0U) {
-                utf8_len_ = 1;
-                utf8_cp_ = c & 0x1FU;
-            } else if ((c & 0xF0U) == 0xE0U) {
-                utf8_len_ = 2;
-                utf8_cp_ = c & 0x0FU;
-            } else if ((c & 0xF8U) == 0xF0U) {
-                utf8_len_ = 3;
-                utf8_cp_ = c & 0x07U;
-            } else {
-                bad_utf8_at_ = utf8_start_;
-                break;
-            }
-            utf8_need_ = utf8_len_;
-            continue;
-        }
-        if ((c & 0xC0U) != 0x80U) {
-            bad_utf8_at_ = utf8_start_;
-            break;
-        }
-        utf8_cp_ = (utf8_cp_ << 6U) | (c & 0x3FU);
-        if (--utf8_need_ == 0) {
-            const std::uint32_t cp = utf8_cp_;
-            const bool overlong = (utf8_len_ == 1 && cp < 0x80) || (utf8_len_ == 2 && cp < 0x800) ||
-                                  (utf8_len_ == 3 && cp < 0x10000);
-            if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-                bad_utf8_at_ = utf8_start_;
-            }
+        if (!utf8_.feed(static_cast<unsigned char>(buf_[i]), base + i)) {
+            bad_utf8_at_ = utf8_.start();
         }
     }
 }
@@ -209,8 +183,8 @@ bool csv_reader::ensure(std::size_t n) {
         buf_.resize(old + *got);
         if (*got == 0) {
             eof_ = true;
-            if (utf8_need_ > 0 && bad_utf8_at_ == UINT64_MAX) {
-                bad_utf8_at_ = utf8_start_;  // a sequence cut off by the end of the text
+            if (utf8_.open() && bad_utf8_at_ == UINT64_MAX) {
+                bad_utf8_at_ = utf8_.start();  // a sequence cut off by the end of the text
             }
             break;
         }
@@ -245,7 +219,7 @@ boost::system::result<void, csv_error> csv_reader::resume(std::uint64_t offset, 
     here_ = {line, 1};
     eof_ = false;
     io_.reset();
-    utf8_need_ = 0;
+    utf8_.reset();
     bad_utf8_at_ = UINT64_MAX;
     row_offset_ = offset;
     row_line_ = line;

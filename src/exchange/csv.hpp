@@ -101,6 +101,25 @@ private:
 /// Reads a CSV text row by row, with the rules of `parse_csv`, holding one chunk of input and
 /// the row being read: memory is bounded by the longest row, whatever the size of the text. A
 /// read failure of the source is an error with `io` set; the reader stops at the first error.
+/// Checks UTF-8 one byte at a time, so a sequence may span reads: overlong forms, surrogates
+/// and code points above U+10FFFF are invalid.
+class utf8_checker {
+public:
+    /// Feeds the byte at text offset `at`; false when the sequence it belongs to is invalid
+    /// (that sequence began at start()).
+    bool feed(unsigned char c, std::uint64_t at) noexcept;
+    /// True while a sequence is incomplete (at the end of the text: invalid, from start()).
+    bool open() const noexcept { return need_ != 0; }
+    std::uint64_t start() const noexcept { return start_; }
+    void reset() noexcept { need_ = 0; }
+
+private:
+    std::uint64_t start_ = 0;
+    std::uint32_t cp_ = 0;
+    std::uint8_t need_ = 0;
+    std::uint8_t len_ = 0;
+};
+
 class csv_reader {
 public:
     static constexpr std::size_t chunk_bytes = 64 * 1024;
@@ -141,10 +160,7 @@ private:
     bool eof_ = false;
     std::optional<csv_error> io_;  // a failed read, reported when reached
     // Incremental UTF-8 check of the bytes read so far.
-    std::size_t utf8_need_ = 0;
-    std::uint32_t utf8_cp_ = 0;
-    std::size_t utf8_len_ = 0;
-    std::uint64_t utf8_start_ = 0;
+    utf8_checker utf8_;
     std::uint64_t bad_utf8_at_ = UINT64_MAX;
     bool header_done_ = false;
     csv_row header_;

@@ -1,5 +1,6 @@
 #include "store/crypto.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -68,6 +69,19 @@ sha256_digest sha256(std::string_view a, std::string_view b) {
 
 std::string to_hex(const sha256_digest& d) {
     return to_hex(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+}
+
+std::optional<sha256_digest> digest_of_hex(std::string_view text) {
+    if (text.starts_with("sha256:")) {
+        text.remove_prefix(7);
+    }
+    auto raw = from_hex(text);
+    if (!raw || raw->size() != 32) {
+        return std::nullopt;
+    }
+    sha256_digest d{};
+    std::copy(raw->begin(), raw->end(), d.begin());
+    return d;
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,9 @@ using casebridge::from_hex;
 using casebridge::to_hex;
 /// Lower-case hex of a digest.
 std::string to_hex(const sha256_digest& d);
+/// The digest written as 64 hex digits, with or without a "sha256:" prefix; nullopt when it
+/// is not one.
+std::optional<sha256_digest> digest_of_hex(std::string_view text);
 
 /// HMAC-SHA-256 under a secret key read from a file (at least 32 bytes). Turns personal
 /// identifiers into pseudonyms, so the store holds no identifier that names a person.

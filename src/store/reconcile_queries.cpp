@@ -6,11 +6,12 @@
 
 namespace casebridge::store {
 
-result<std::optional<std::string>> last_sent_at(
+result<std::optional<last_sent_entry>> last_sent(
     store& s, const token& flow, const record_id& source
 ) {
     auto q = s.database().prepare(
-        "SELECT ts FROM transfer_log WHERE source_system = ? AND source_id = ? AND flow = ?"
+        "SELECT ts, COALESCE(target_id, '') FROM transfer_log WHERE source_system = ? AND "
+        "source_id = ? AND flow = ?"
         " AND outcome = 'sent' ORDER BY seq DESC LIMIT 1"
     );
     if (!q) {
@@ -24,9 +25,9 @@ result<std::optional<std::string>> last_sent_at(
         return row.error();
     }
     if (!*row) {
-        return std::optional<std::string>();
+        return std::optional<last_sent_entry>();
     }
-    return std::optional<std::string>(q->column_text(0));
+    return std::optional<last_sent_entry>(last_sent_entry{q->column_text(0), q->column_text(1)});
 }
 
 result<std::optional<std::string>> last_reconciled_at(store& s, const token& flow) {

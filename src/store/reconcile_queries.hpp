@@ -1,5 +1,5 @@
 // What a reconciliation reads from and writes to the store besides the store's own API: the
-// time of the last `sent` entry of a record, the removal of a link to a record the target lost
+// last `sent` entry of a record, the removal of a link to a record the target lost
 // (before a repair creates it again), its one log entry per run, and open review items.
 #pragma once
 
@@ -16,8 +16,14 @@ namespace casebridge::store {
 
 class store;
 
-/// The time (RFC 3339, as logged) of the newest `sent` entry of `flow` for `source`, or nullopt.
-result<std::optional<std::string>> last_sent_at(
+/// The newest `sent` entry of a record: when (RFC 3339, as logged) and the target id it names.
+struct last_sent_entry {
+    std::string at;
+    std::string target_id;  ///< Empty when the entry names none.
+};
+
+/// The newest `sent` entry of `flow` for `source`, or nullopt.
+result<std::optional<last_sent_entry>> last_sent(
     store& s, const token& flow, const record_id& source
 );
 

@@ -111,19 +111,6 @@ store::token token_or_hash(std::string_view text) {
     return *store::token::make("sha256:" + store::to_hex(store::sha256(text)));
 }
 
-std::optional<store::sha256_digest> digest_of_hex(std::string_view text) {
-    if (text.starts_with("sha256:")) {
-        text.remove_prefix(7);
-    }
-    auto raw = store::from_hex(text);
-    if (!raw || raw->size() != 32) {
-        return std::nullopt;
-    }
-    store::sha256_digest d{};
-    std::copy(raw->begin(), raw->end(), d.begin());
-    return d;
-}
-
 std::vector<store::token> tokens_of(const std::vector<std::string>& v) {
     std::vector<store::token> out;
     out.reserve(v.size());
@@ -792,7 +779,7 @@ struct flow_runner::impl {
             const auto& d = *it.dec;
             e.profile_id = token_or_hash(d.profile_id);
             e.profile_version = d.profile_version;
-            e.profile_hash = digest_of_hex(d.profile_hash);
+            e.profile_hash = store::digest_of_hex(d.profile_hash);
             if (!d.basis.empty()) {
                 e.legitimate_basis = token_or_hash(d.basis);
             }

@@ -45,19 +45,6 @@ std::string reason_of(const boost::system::error_code& ec) {
     return colon == std::string::npos ? name : name.substr(colon + 1);
 }
 
-std::optional<store::sha256_digest> digest_of(std::string_view text) {
-    if (text.starts_with("sha256:")) {
-        text.remove_prefix(7);
-    }
-    auto raw = store::from_hex(text);
-    if (!raw || raw->size() != 32) {
-        return std::nullopt;
-    }
-    store::sha256_digest d{};
-    std::copy(raw->begin(), raw->end(), d.begin());
-    return d;
-}
-
 bool absent(const Value* v) {
     return v == nullptr || v->IsNull();
 }
@@ -155,6 +142,8 @@ struct candidate {
     std::optional<prepared_record> prep;
     std::optional<std::string> link;       ///< The linked target id.
     std::optional<std::string> last_sent;  ///< Time of the last `sent` entry.
+    std::string last_sent_target;          ///< The target id that entry names.
+    std::optional<std::string> written;    ///< An acknowledging target: its last written id.
     reconcile_row row;
     bool settled = false;  ///< Classified before the target is asked (unchecked).
     bool visited = false;  ///< The target was asked (a stop may come before).
@@ -188,6 +177,38 @@ struct context {
             t.expires_after(backoff_delay(b->retry, attempt, r.error().retry_after, jitter()));
             co_await t.async_wait(use_nothrow);
         }
+    }
+
+    /// Reads each record of `by_record` fresh from the source and takes the rows listed for
+    /// it; a row the source no longer yields is unchecked. False when a stop came first.
+    awaitable<bool> read_fresh(
+        const std::map<std::string, std::set<std::string>>& by_record,
+        std::map<std::string, candidate>& into,
+        const std::map<std::string, store::delivery>& deliveries
+    ) {
+        for (const auto& [record_id, rows] : by_record) {
+            if (stop()) {
+                co_return false;
+            }
+            auto fetched = co_await with_retries<external_record>([&]() {
+                return b->source->fetch(b->source_stream, record_id);
+            });
+            if (fetched) {
+                take(runner->prepare(*fetched), into, &rows, deliveries);
+            }
+            const bool gone = fetched || fetched.error().code == make_error_code(errc::not_found);
+            for (const auto& id : rows) {
+                if (into.count(id) != 0) {
+                    continue;
+                }
+                candidate& c = into[id];
+                c.source_id = id;
+                c.row.source_id = id;
+                c.delivery = deliveries.at(id);
+                unchecked(c, gone ? "not_at_source" : reason_of(fetched.error().code));
+            }
+        }
+        co_return true;
     }
 
     static void unchecked(candidate& c, std::string note) {
@@ -240,39 +261,42 @@ struct context {
         const bool updatable = target.can_update(stream);
         std::optional<std::string> looked;
         bool duplicated_by_key = false;
-        bool can_lookup = true;
         const std::string key = c.prep->source_key;
-        auto found = co_await with_retries<std::optional<std::string>>([&]() {
-            return target.lookup(stream, key);
-        });
-        if (!found) {
-            if (found.error().code == make_error_code(errc::multiple_matches)) {
-                duplicated_by_key = true;
-            } else if (found.error().code == make_error_code(errc::not_found)) {
-                can_lookup = false;  // the adapter cannot look up by source key
-            } else {
-                unchecked(c, reason_of(found.error().code));
-                co_return;
-            }
-        } else {
-            looked = *found;
-        }
-        std::vector<std::string> ids;
-        if (c.link) {
-            ids.push_back(*c.link);
-        }
-        if (looked && (!c.link || *looked != *c.link)) {
-            ids.push_back(*looked);
-        }
         std::vector<std::string> present;
         std::optional<external_record> held;  // the first present record, read in full
+        // A look-up error other than "several" or "cannot look up" leaves the record unchecked.
+        const auto lookup_failed = [&](const remote_error& e) {
+            if (e.code == make_error_code(errc::multiple_matches)) {
+                duplicated_by_key = true;
+                return false;
+            }
+            if (e.code == make_error_code(errc::not_found)) {
+                return false;  // the adapter cannot look up by source key
+            }
+            unchecked(c, reason_of(e.code));
+            return true;
+        };
         if (updatable) {
-            for (const auto& id : ids) {
+            // The look-up reads the record too (Primero: one GET by the derived id); the
+            // linked record is read separately only when it is another one.
+            auto found = co_await with_retries<std::optional<external_record>>([&]() {
+                return target.lookup_record(stream, key);
+            });
+            if (!found) {
+                if (lookup_failed(found.error())) {
+                    co_return;
+                }
+            } else if (*found) {
+                looked = (*found)->remote_id;
+                present.push_back(*looked);
+                held = std::move(**found);
+            }
+            if (c.link && (!looked || *c.link != *looked)) {
                 auto got = co_await with_retries<external_record>([&]() {
-                    return target.fetch(stream, id);
+                    return target.fetch(stream, *c.link);
                 });
                 if (got) {
-                    present.push_back(id);
+                    present.push_back(*c.link);
                     if (!held) {
                         held = std::move(*got);
                     }
@@ -281,18 +305,27 @@ struct context {
                     co_return;
                 }
             }
-        } else if (can_lookup) {
+        } else {
             // Records of a stream that cannot be updated (a PING referral) are found by their
             // correlation key; their content stays as first sent, so it is not compared.
-            if (looked) {
+            auto found = co_await with_retries<std::optional<std::string>>([&]() {
+                return target.lookup(stream, key);
+            });
+            if (!found) {
+                if (lookup_failed(found.error())) {
+                    co_return;
+                }
+                if (!duplicated_by_key) {
+                    unchecked(c, "target_unreadable");
+                    co_return;
+                }
+            } else if (*found) {
+                looked = **found;
                 present.push_back(*looked);
+                if (c.link && *c.link != *looked) {
+                    c.row.note = "link_differs";
+                }
             }
-            if (c.link && looked && *c.link != *looked) {
-                c.row.note = "link_differs";
-            }
-        } else {
-            unchecked(c, "target_unreadable");
-            co_return;
         }
         c.row.target_ids = present;
         if (duplicated_by_key || present.size() >= 2) {
@@ -343,6 +376,117 @@ struct context {
         }
         // The store has no settled delivery of it (only a full walk gets here).
         if (!present.empty()) {
+            c.row.v = verdict::unexpected_at_target;
+        } else if (c.prep->decision == "send") {
+            c.row.v = verdict::pending;
+            c.row.note = "not_sent_yet";
+        } else {
+            c.row.v = verdict::match;
+        }
+    }
+
+    /// An acknowledging target (a DSS file exchange) keeps no copy to read back: what it holds
+    /// is told by the id last written for each record (the sent register) and the receiver's
+    /// acknowledgements of it, read for all records in one pass.
+    awaitable<void> check_acknowledged(const std::vector<candidate*>& work) {
+        adapter& target = *b->target;
+        const std::string stream = b->target_stream;
+        std::vector<std::string> ids;
+        std::vector<candidate*> asked;
+        for (candidate* c : work) {
+            if (c->settled) {
+                continue;
+            }
+            if (stop()) {
+                break;
+            }
+            c->visited = true;
+            auto found = co_await with_retries<std::optional<std::string>>([&]() {
+                return target.lookup(stream, c->prep->source_key);
+            });
+            if (!found) {
+                unchecked(*c, reason_of(found.error().code));
+                continue;
+            }
+            c->written = std::move(*found);
+            if (c->written) {
+                ids.push_back(*c->written);
+            }
+            asked.push_back(c);
+        }
+        if (asked.empty()) {
+            co_return;
+        }
+        auto acks = co_await with_retries<std::map<std::string, acknowledgement_summary>>([&]() {
+            return target.acknowledgements_for(stream, ids);
+        });
+        for (candidate* c : asked) {
+            if (!acks) {
+                unchecked(*c, reason_of(acks.error().code));
+            } else {
+                classify_acknowledged(*c, *acks);
+            }
+        }
+    }
+
+    static void classify_acknowledged(
+        candidate& c, const std::map<std::string, acknowledgement_summary>& acks
+    ) {
+        const acknowledgement_summary* ack = nullptr;
+        if (c.written) {
+            c.row.target_ids = {*c.written};
+            if (const auto it = acks.find(*c.written); it != acks.end()) {
+                ack = &it->second;
+            }
+        }
+        const bool accepted =
+            ack != nullptr && ack->latest.status == acknowledgement::verdict::accepted;
+        const auto state = c.delivery ? std::optional(c.delivery->state) : std::nullopt;
+        if (state == store::delivery_state::delivered) {
+            if (!c.written) {
+                c.row.v = verdict::missing_at_target;
+                c.row.note = "not_in_sent_register";
+            } else if (ack != nullptr && ack->accepted_references >= 2) {
+                c.row.v = verdict::duplicated_at_target;
+                c.row.note = "accepted_under_two_references";
+            } else if (!c.last_sent_target.empty() && *c.written != c.last_sent_target) {
+                // What was last written is not what the log says was last sent (a restored
+                // store, another writer on the same folders).
+                c.row.v = verdict::differs;
+                c.row.note = "register_differs_from_log";
+            } else if (ack == nullptr) {
+                c.row.v = verdict::pending;
+                c.row.note = "awaiting_acknowledgement";
+            } else if (!accepted) {
+                c.row.v = verdict::missing_at_target;
+                c.row.note = ack->latest.status == acknowledgement::verdict::rejected
+                                 ? "rejected_by_receiver"
+                                 : "error_at_receiver";
+                if (!ack->latest.reason_code.empty()) {
+                    c.row.note += ":" + ack->latest.reason_code;
+                }
+            } else {
+                const bool same_version = c.delivery->source_version &&
+                                          c.delivery->source_version->str() == c.prep->version;
+                if (c.prep->decision != "send") {
+                    c.row.v = same_version ? verdict::differs : verdict::pending;
+                    c.row.note = "decision_changed";
+                } else if (!same_version) {
+                    c.row.v = verdict::pending;
+                    c.row.note = "changed_at_source";
+                } else {
+                    c.row.v = verdict::match;
+                }
+            }
+            return;
+        }
+        if (state == store::delivery_state::withheld) {
+            // The receiver was asked to remove it (a withdrawal notice); until a person has
+            // checked that it did, an accepted record is still there.
+            c.row.v = accepted ? verdict::withheld_but_present : verdict::match;
+            return;
+        }
+        if (c.written) {
             c.row.v = verdict::unexpected_at_target;
         } else if (c.prep->decision == "send") {
             c.row.v = verdict::pending;
@@ -431,13 +575,6 @@ awaitable<reconcile_report> reconcile(
         report.error_code = make_error_code(errc::invalid_config);
         co_return report;
     }
-    if (b.target->system_id() == "dss_files") {
-        report.error = "flow " + b.flow.str() +
-                       " sends to a DSS file exchange; reconciling DSS targets is not supported "
-                       "yet (Primero and PING targets are)";
-        report.error_code = make_error_code(errc::invalid_config);
-        co_return report;
-    }
     if (!options.sample && b.source->pull_has_side_effects()) {
         report.error = "flow " + b.flow.str() +
                        ": its source cannot be read from the start without changing it; use "
@@ -506,33 +643,8 @@ awaitable<reconcile_report> reconcile(
         for (const auto& id : chosen) {
             by_record[id.substr(0, id.find(row_separator))].insert(id);
         }
-        for (const auto& [record_id, rows] : by_record) {
-            if (ctx.stop()) {
-                report.stopped = true;
-                break;
-            }
-            auto fetched = co_await ctx.with_retries<external_record>([&]() {
-                return b.source->fetch(b.source_stream, record_id);
-            });
-            if (fetched) {
-                ctx.take(runner.prepare(*fetched), candidates, &rows, deliveries);
-            }
-            for (const auto& id : rows) {
-                if (candidates.count(id) != 0) {
-                    continue;
-                }
-                candidate& c = candidates[id];
-                c.source_id = id;
-                c.row.source_id = id;
-                c.delivery = deliveries.at(id);
-                context::unchecked(
-                    c,
-                    fetched ? std::string("not_at_source")
-                            : (fetched.error().code == make_error_code(errc::not_found)
-                                   ? std::string("not_at_source")
-                                   : reason_of(fetched.error().code))
-                );
-            }
+        if (!co_await ctx.read_fresh(by_record, candidates, deliveries)) {
+            report.stopped = true;
         }
     } else {
         // A full walk of the source, as a sync from the start would read it.
@@ -565,29 +677,8 @@ awaitable<reconcile_report> reconcile(
                 unseen[id.substr(0, id.find(row_separator))].insert(id);
             }
         }
-        for (const auto& [record_id, rows] : unseen) {
-            if (report.stopped || ctx.stop()) {
-                report.stopped = true;
-                break;
-            }
-            auto fetched = co_await ctx.with_retries<external_record>([&]() {
-                return b.source->fetch(b.source_stream, record_id);
-            });
-            if (fetched) {
-                ctx.take(runner.prepare(*fetched), candidates, &rows, deliveries);
-            }
-            for (const auto& id : rows) {
-                if (candidates.count(id) != 0) {
-                    continue;
-                }
-                candidate& c = candidates[id];
-                c.source_id = id;
-                c.row.source_id = id;
-                c.delivery = deliveries.at(id);
-                const bool gone =
-                    fetched || fetched.error().code == make_error_code(errc::not_found);
-                context::unchecked(c, gone ? "not_at_source" : reason_of(fetched.error().code));
-            }
+        if (report.stopped || !co_await ctx.read_fresh(unseen, candidates, deliveries)) {
+            report.stopped = true;
         }
         report.population = static_cast<std::int64_t>(candidates.size());
     }
@@ -617,11 +708,14 @@ awaitable<reconcile_report> reconcile(
             if (*link) {
                 c->link = (*link)->id.str();
             }
-            auto sent = store::last_sent_at(s, flow, source);
+            auto sent = store::last_sent(s, flow, source);
             if (!sent) {
                 return sent.error();
             }
-            c->last_sent = std::move(*sent);
+            if (*sent) {
+                c->last_sent = std::move((*sent)->at);
+                c->last_sent_target = std::move((*sent)->target_id);
+            }
         }
         return {};
     };
@@ -632,7 +726,11 @@ awaitable<reconcile_report> reconcile(
         co_return report;
     }
 
-    co_await ctx.check_all(work);
+    if (b.target->acknowledges(b.target_stream)) {
+        co_await ctx.check_acknowledged(work);
+    } else {
+        co_await ctx.check_all(work);
+    }
     if (ctx.stop()) {
         report.stopped = true;
     }
@@ -654,7 +752,7 @@ awaitable<reconcile_report> reconcile(
             e.profile_id = *pid;
         }
         e.profile_version = b.profile->version;
-        e.profile_hash = digest_of(b.profile->hash);
+        e.profile_hash = store::digest_of_hex(b.profile->hash);
         e.result = store::outcome::reconciled;
         e.actor = ctx.o.actor;
         for (std::size_t i = 0; i < verdict_count; ++i) {

@@ -2,6 +2,8 @@
 // event row each in an encrypted batch, and DSS case files → CPIMS+ cases, with a real store.
 // The two test profiles below share exactly what the DSS mappings need.
 #include <array>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <future>
 #include <map>
@@ -24,6 +26,7 @@
 #include "store/store_thread.hpp"
 #include "support/temp_dir.hpp"
 #include "sync/flow_runner.hpp"
+#include "sync/reconcile.hpp"
 
 namespace casebridge::sync {
 namespace {
@@ -490,6 +493,113 @@ TEST_F(dss_flow_test, acknowledgements_are_logged_linked_and_unknown_ids_reporte
     EXPECT_EQ(again.counts.fetched, 0);
     EXPECT_FALSE(fs::exists(dir / "inbox/ack-2026-03-11.csv"));
     EXPECT_TRUE(fs::exists(dir / "inbox/processed/ack-2026-03-11.csv"));
+}
+
+// Reconciling a DSS target: DSS keeps no copy to read back, so what it holds is told by the
+// sent register (what was written) and DSS's acknowledgements (what it accepted). Each way the
+// two can part from the log comes out in its class, and a repair writes the missing row again.
+TEST_F(dss_flow_test, reconciling_a_dss_target_reads_the_register_and_the_acknowledgements) {
+    const auto eligible = prepare_referrals();
+    ASSERT_GE(eligible.size(), 6u);
+    auto runner = events_runner();
+    auto first = run_flow(*runner);
+    ASSERT_FALSE(first.error) << *first.error;
+    std::vector<std::pair<std::string, std::string>> sent;  // exchange id, source row id
+    for (const auto& r : first.records) {
+        if (r.outcome == "sent") {
+            sent.emplace_back(r.target_id, r.source_id);
+        }
+    }
+    ASSERT_GE(sent.size(), 6u);
+    const auto reconcile_all = [&]() {
+        // A fresh adapter reads the register and the inbox as they are now.
+        dss_files::settings ds;
+        ds.outbox = dir / "outbox";
+        ds.inbox = dir / "inbox";
+        ds.sent_register = dir / "sent";
+        ds.passphrase_file = dir / "passphrase";
+        ds.sender = "cpss-cxb";
+        ds.max_rows_per_batch = 8;
+        dss = std::make_unique<dss_files::dss_files_adapter>(ds, env());
+        runner = events_runner();
+        reconcile_options o;
+        o.seed = 3;
+        auto r = run(reconcile(*runner, *st, clock, logger(sink, clock, log_level::debug), o));
+        EXPECT_FALSE(r.error) << r.error.value_or("");
+        std::map<std::string, reconcile_row> rows;
+        for (const auto& row : r.rows) {
+            rows[row.source_id] = row;
+        }
+        return std::make_pair(r, rows);
+    };
+
+    // Written, nothing acknowledged yet: every record is pending, none diverges.
+    {
+        auto [report, rows] = reconcile_all();
+        EXPECT_EQ(report.divergences(), 0);
+        EXPECT_EQ(report.count(verdict::pending), static_cast<std::int64_t>(sent.size()));
+        EXPECT_EQ(rows.at(sent[0].second).note, "awaiting_acknowledgement");
+        EXPECT_EQ(rows.at(sent[0].second).target_ids, std::vector<std::string>{sent[0].first});
+    }
+
+    const auto& accepted = sent[0];
+    const auto& rejected = sent[1];
+    const auto& twice = sent[2];
+    const auto& unanswered = sent[3];
+    const auto& unwritten = sent[4];
+    dir.write(
+        "inbox/ack-2026-03-11.csv",
+        "exchange_id,status,dss_reference,reason\r\n" + accepted.first +
+            ",accepted,DSS-CXB-2026-000301,\r\n" + rejected.first +
+            ",rejected,,missing_guardian_contact\r\n" + twice.first +
+            ",accepted,DSS-CXB-2026-000302,\r\n"
+    );
+    fs::create_directories(dir / "inbox/processed");
+    dir.write(
+        "inbox/processed/ack-2026-03-10.csv",
+        "exchange_id,status,dss_reference,reason\r\n" + twice.first +
+            ",accepted,DSS-CXB-2026-000299,\r\n"
+    );
+    // The register loses the row of one record (a restore of the exchange folders).
+    bool dropped = false;
+    for (const auto& e : fs::directory_iterator(dir / "sent")) {
+        std::ifstream in(e.path());
+        std::stringstream text;
+        text << in.rdbuf();
+        const std::string all = text.str();
+        const auto at = all.find(unwritten.first);
+        if (at == std::string::npos) {
+            continue;
+        }
+        const auto end = all.find('\n', at);
+        std::ofstream(e.path(), std::ios::trunc) << all.substr(0, at) + all.substr(end + 1);
+        dropped = true;
+    }
+    ASSERT_TRUE(dropped);
+
+    auto [report, rows] = reconcile_all();
+    EXPECT_EQ(rows.at(accepted.second).v, verdict::match);
+    EXPECT_EQ(rows.at(rejected.second).v, verdict::missing_at_target);
+    EXPECT_EQ(rows.at(rejected.second).note, "rejected_by_receiver:missing_guardian_contact");
+    EXPECT_EQ(rows.at(twice.second).v, verdict::duplicated_at_target);
+    EXPECT_EQ(rows.at(unanswered.second).v, verdict::pending);
+    EXPECT_EQ(rows.at(unwritten.second).v, verdict::missing_at_target);
+    EXPECT_EQ(rows.at(unwritten.second).note, "not_in_sent_register");
+    EXPECT_TRUE(rows.at(unwritten.second).target_ids.empty());
+    EXPECT_EQ(report.count(verdict::missing_at_target), 2);
+    EXPECT_EQ(report.count(verdict::duplicated_at_target), 1);
+    EXPECT_EQ(report.divergences(), 3);
+
+    // The repair writes the unwritten row again (the same exchange id: DSS de-duplicates on
+    // it), sends the rejected one again, and raises the duplicate for review.
+    auto fixed = run(repair(*runner, *st, report));
+    EXPECT_FALSE(fixed.error) << fixed.error.value_or("");
+    EXPECT_EQ(fixed.redelivered, 2);
+    EXPECT_EQ(fixed.reviews, 1);
+    auto [after, rows_after] = reconcile_all();
+    EXPECT_EQ(rows_after.at(unwritten.second).v, verdict::pending);
+    EXPECT_EQ(rows_after.at(unwritten.second).target_ids, std::vector<std::string>{unwritten.first});
+    EXPECT_EQ(rows_after.at(accepted.second).v, verdict::match);
 }
 
 // A record held before it is split into rows (an unmapped code at the record level) has a dead
