@@ -75,7 +75,7 @@ struct daemon_state {
             (void)co_await slot->runner->run_once(o);
         } catch (const std::exception&) {
             log.error(
-                "flow_run_exception", "a flow run ended with an exception", {.flow = slot->cfg->id}
+                "flow.run_exception", "a flow run ended with an exception", {.flow = slot->cfg->id}
             );
         }
         slot->running = false;
@@ -287,7 +287,7 @@ struct daemon_state {
 
     awaitable<void> reload() {
         if (reloading) {
-            log.warn("config_reload_busy", "a reload is under way; this one is ignored");
+            log.warn("config.reload_busy", "a reload is under way; this one is ignored");
             co_return;
         }
         reloading = true;
@@ -316,7 +316,7 @@ struct daemon_state {
                 }
             }
             log.error(
-                "config_reload_refused",
+                "config.reload_refused",
                 "the new configuration is invalid (casebridge check --config FILE names the line "
                 "and the reason); keeping the old one",
                 {.error = make_error_code(e.code()),
@@ -326,7 +326,7 @@ struct daemon_state {
             co_return;
         } catch (const std::exception&) {
             log.error(
-                "config_reload_refused",
+                "config.reload_refused",
                 "the new configuration cannot be loaded (casebridge check --config FILE says "
                 "why); keeping the old one"
             );
@@ -336,7 +336,7 @@ struct daemon_state {
             // The writer lock covers the store this process started with; another store
             // would be written without it.
             log.error(
-                "config_reload_refused",
+                "config.reload_refused",
                 "store.path cannot change on reload; restart the daemon to use another store"
             );
             co_return;
@@ -349,7 +349,7 @@ struct daemon_state {
         if (!drained) {
             // Never two runners on one flow: keep the old engine and try again on the next HUP.
             log.error(
-                "config_reload_refused",
+                "config.reload_refused",
                 "runs did not finish in time; keeping the old configuration"
             );
             ++generation;
@@ -368,7 +368,7 @@ struct daemon_state {
             );
         } catch (const std::exception&) {
             log.error(
-                "config_reload_refused",
+                "config.reload_refused",
                 "the new configuration could not be started; keeping the old one"
             );
             ++generation;
@@ -381,7 +381,7 @@ struct daemon_state {
         }
         ++generation;
         start_schedulers();
-        log.info("config_reloaded", "configuration reloaded");
+        log.info("config.reloaded", "configuration reloaded");
     }
 };
 
@@ -526,7 +526,7 @@ int run_daemon(
         if (ec) {
             return;
         }
-        log.info("shutdown", "stopping: finishing the pages in hand");
+        log.info("daemon.shutdown", "stopping: finishing the pages in hand");
         d.stopping = true;
         d.stop_flag = true;
         d.wake_all();
@@ -542,16 +542,18 @@ int run_daemon(
     });
     d.start_schedulers();
     net::co_spawn(d.ctx, d.purge_schedule(), net::detached);
-    log.info("started", "casebridge is running");
+    log.info("daemon.started", "casebridge is running");
     if (options.on_started) {
         options.on_started();
     }
     d.ctx.run();
     admin.reset();
     if (!clean) {
-        log.warn("shutdown_timeout", "runs still in hand at the shutdown bound were abandoned");
+        log.warn(
+            "daemon.shutdown_timeout", "runs still in hand at the shutdown bound were abandoned"
+        );
     }
-    log.info("stopped", "casebridge stopped");
+    log.info("daemon.stopped", "casebridge stopped");
     return 0;
 }
 

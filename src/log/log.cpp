@@ -108,7 +108,7 @@ logger logger::with_system(std::string system) const {
     return copy;
 }
 
-void logger::log(log_level level, static_text event, static_text msg, const log_fields& f) const {
+void logger::log(log_level level, event_name event, static_text msg, const log_fields& f) const {
     if (!enabled(level) || level == log_level::off) {
         return;
     }

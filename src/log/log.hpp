@@ -36,6 +36,42 @@ private:
     std::string_view text_;
 };
 
+/// An event name fixed at compile time, dotted: "area.what" (lower-case letters, digits and
+/// underscores in two or more parts joined by dots), e.g. "flow.run_started". Anything else
+/// does not compile.
+class event_name {
+public:
+    template <std::size_t N>
+    consteval event_name(const char (&literal)[N]) : text_(literal, N - 1) {  // NOLINT
+        if (!valid(text_)) {
+            throw "an event name is dotted: lower-case words joined by dots, e.g. flow.run_started";
+        }
+    }
+    constexpr std::string_view view() const noexcept { return text_; }
+
+    static constexpr bool valid(std::string_view s) noexcept {
+        std::size_t parts = 1;
+        bool part_empty = true;
+        for (const char c : s) {
+            if (c == '.') {
+                if (part_empty) {
+                    return false;
+                }
+                ++parts;
+                part_empty = true;
+            } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') {
+                part_empty = false;
+            } else {
+                return false;
+            }
+        }
+        return parts >= 2 && !part_empty;
+    }
+
+private:
+    std::string_view text_;
+};
+
 /// How a record appears in a log line: its system and its id, nothing else.
 struct record_ref {
     std::string system;
@@ -106,21 +142,21 @@ public:
     bool enabled(log_level level) const noexcept { return level >= min_level_; }
     void set_level(log_level level) noexcept { min_level_ = level; }
 
-    void log(log_level level, static_text event, static_text msg, const log_fields& fields = {})
+    void log(log_level level, event_name event, static_text msg, const log_fields& fields = {})
         const;
-    void trace(static_text event, static_text msg, const log_fields& f = {}) const {
+    void trace(event_name event, static_text msg, const log_fields& f = {}) const {
         log(log_level::trace, event, msg, f);
     }
-    void debug(static_text event, static_text msg, const log_fields& f = {}) const {
+    void debug(event_name event, static_text msg, const log_fields& f = {}) const {
         log(log_level::debug, event, msg, f);
     }
-    void info(static_text event, static_text msg, const log_fields& f = {}) const {
+    void info(event_name event, static_text msg, const log_fields& f = {}) const {
         log(log_level::info, event, msg, f);
     }
-    void warn(static_text event, static_text msg, const log_fields& f = {}) const {
+    void warn(event_name event, static_text msg, const log_fields& f = {}) const {
         log(log_level::warn, event, msg, f);
     }
-    void error(static_text event, static_text msg, const log_fields& f = {}) const {
+    void error(event_name event, static_text msg, const log_fields& f = {}) const {
         log(log_level::error, event, msg, f);
     }
 

@@ -39,25 +39,6 @@ bool row_filter::matches(const rapidjson::Value& row) const {
     return std::find(values.begin(), values.end(), got) != values.end();
 }
 
-std::chrono::milliseconds backoff_delay(
-    const retry_policy& p,
-    int attempt,
-    std::optional<std::chrono::seconds> retry_after,
-    double jitter01
-) {
-    const int shift = std::clamp(attempt - 1, 0, 30);
-    const double base = std::min(
-        static_cast<double>(p.max.count()),
-        static_cast<double>(p.initial.count()) * std::ldexp(1.0, shift)
-    );
-    const double factor = 0.5 + 0.5 * std::clamp(jitter01, 0.0, 1.0);
-    auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(base * factor));
-    if (retry_after) {
-        wait = std::max<std::chrono::milliseconds>(wait, *retry_after);
-    }
-    return wait;
-}
-
 namespace {
 
 constexpr char row_separator = '~';
@@ -308,41 +289,38 @@ struct flow_runner::impl {
         refused_now.clear();
     }
 
-    /// Calls `op` until it succeeds, fails permanently, or attempts run out. Retries are
-    /// logged against `system`, the one `op` calls (the target unless named).
+    /// Calls `op` until it succeeds, fails permanently, or attempts run out (sync/retry.hpp).
+    /// Retries are logged against `system`, the one `op` calls (the target unless named).
     template <typename T, typename Op>
     awaitable<remote_result<T>> with_retries(
         Op op, run_counts& counts, int* attempts_out, const store::token* system = nullptr
     ) {
-        int attempt = 0;
-        for (;;) {
-            ++attempt;
-            auto r = co_await op();
-            if (attempts_out != nullptr) {
-                *attempts_out = attempt;
-            }
-            if (!r) {
-                note_refusal(r.error(), system != nullptr ? *system : b.target_system);
-            }
-            if (r || !r.error().transient() || attempt >= b.retry.max_attempts) {
+        const store::token& sys = system != nullptr ? *system : b.target_system;
+        co_return co_await sync::with_retries<T>(
+            b.retry,
+            [&](int attempt) -> awaitable<remote_result<T>> {
+                auto r = co_await op();
+                if (attempts_out != nullptr) {
+                    *attempts_out = attempt;
+                }
+                if (!r) {
+                    note_refusal(r.error(), sys);
+                }
                 co_return r;
+            },
+            [&](int attempt, const remote_error& e) -> awaitable<bool> {
+                ++counts.retries;
+                count(&flow_metrics::retries, 1);
+                log.warn(
+                    "flow.retry",
+                    "transient error; retrying",
+                    {.system = sys.str(), .error = e.code}
+                );
+                co_await sleep_for(backoff_delay(b.retry, attempt, e.retry_after, jitter()));
+                // Stopping: the last error stands, nothing is settled from it.
+                co_return !interrupted;
             }
-            if (r.error().retry_after && *r.error().retry_after > b.retry.max_retry_after) {
-                co_return r;
-            }
-            ++counts.retries;
-            count(&flow_metrics::retries, 1);
-            log.warn(
-                "retry",
-                "transient error; retrying",
-                {.system = (system != nullptr ? *system : b.target_system).str(),
-                 .error = r.error().code}
-            );
-            co_await sleep_for(backoff_delay(b.retry, attempt, r.error().retry_after, jitter()));
-            if (interrupted) {
-                co_return r;  // stopping: the last error stands, nothing is settled from it
-            }
-        }
+        );
     }
 
     // ---- phase 1: map, decide, map out ------------------------------------------------
@@ -635,58 +613,60 @@ struct flow_runner::impl {
         // behind, but a retention purge or a restore from an older backup leaves nothing, and
         // the record must still be found, never created twice. One look-up per new record.
         bool look = needs_lookup;
-        int attempt = 0;
-        for (;;) {
-            if (look) {
-                int n = 0;
-                auto found = co_await with_retries<std::optional<std::string>>(
-                    [&]() { return b.target->lookup(b.target_stream, rec.source_key); }, counts, &n
+        bool looked_up_and_failed = false;
+        auto r = co_await sync::with_retries<std::string>(
+            b.retry,
+            [&](int attempt) -> awaitable<remote_result<std::string>> {
+                if (look) {
+                    int n = 0;
+                    auto found = co_await with_retries<std::optional<std::string>>(
+                        [&]() { return b.target->lookup(b.target_stream, rec.source_key); },
+                        counts,
+                        &n
+                    );
+                    if (!found) {
+                        looked_up_and_failed = true;
+                        it.attempts = attempt - 1 + n;
+                        co_return found.error();
+                    }
+                    if (*found) {
+                        it.resolved_by_lookup = true;  // the earlier attempt did create it
+                        it.attempts = attempt - 1;
+                        co_return **found;
+                    }
+                }
+                it.attempts = attempt;
+                auto pushed = co_await b.target->push(copy_record(rec));
+                if (!pushed) {
+                    note_refusal(pushed.error(), b.target_system);
+                    // No response means the create may have happened: look before sending
+                    // again.
+                    look = needs_lookup && pushed.error().http_status == 0;
+                }
+                co_return pushed;
+            },
+            [&](int attempt, const remote_error& e) -> awaitable<bool> {
+                if (looked_up_and_failed) {
+                    co_return false;
+                }
+                ++counts.retries;
+                count(&flow_metrics::retries, 1);
+                log.warn(
+                    "flow.delivery_retry",
+                    "delivery failed transiently; retrying",
+                    {.system = b.target_system.str(),
+                     .record = record_ref{it.source.system.str(), it.source.id.str()},
+                     .error = e.code}
                 );
-                if (!found) {
-                    it.error = found.error();
-                    it.attempts = attempt + n;
-                    co_return;
-                }
-                if (*found) {
-                    it.target = store::record_id{b.target_system, token_or_hash(**found)};
-                    it.resolved_by_lookup = true;
-                    it.attempts = attempt;
-                    it.error.reset();  // the earlier attempt did create it
-                    co_return;
-                }
+                co_await sleep_for(backoff_delay(b.retry, attempt, e.retry_after, jitter()));
+                co_return !interrupted;  // stopping: left in flight, resolved by the next run
             }
-            ++attempt;
-            external_record attempt_record = copy_record(rec);
-            auto r = co_await b.target->push(std::move(attempt_record));
-            it.attempts = attempt;
-            if (!r) {
-                note_refusal(r.error(), b.target_system);
-            }
-            if (r) {
-                it.target = store::record_id{b.target_system, token_or_hash(*r)};
-                it.error.reset();
-                co_return;
-            }
+        );
+        if (r) {
+            it.target = store::record_id{b.target_system, token_or_hash(*r)};
+            it.error.reset();
+        } else {
             it.error = r.error();
-            if (!r.error().transient() || attempt >= b.retry.max_attempts ||
-                (r.error().retry_after && *r.error().retry_after > b.retry.max_retry_after)) {
-                co_return;
-            }
-            ++counts.retries;
-            count(&flow_metrics::retries, 1);
-            log.warn(
-                "delivery_retry",
-                "delivery failed transiently; retrying",
-                {.system = b.target_system.str(),
-                 .record = record_ref{it.source.system.str(), it.source.id.str()},
-                 .error = r.error().code}
-            );
-            co_await sleep_for(backoff_delay(b.retry, attempt, r.error().retry_after, jitter()));
-            if (interrupted) {
-                co_return;  // stopping: left in flight, resolved by the next run
-            }
-            // No response means the create may have happened: look before sending again.
-            look = needs_lookup && r.error().http_status == 0;
         }
     }
 
@@ -737,7 +717,7 @@ struct flow_runner::impl {
                 it->notice = std::move(*sent);
             } else {
                 log.warn(
-                    "withdrawal_notice_failed",
+                    "flow.withdrawal_notice_failed",
                     "consent-withdrawal notice not sent; raised for review",
                     {.flow = b.flow.str(),
                      .record = record_ref{it->source.system.str(), it->source.id.str()},
@@ -1055,7 +1035,7 @@ struct flow_runner::impl {
             auto done = co_await reprocess(record_id, ids, false, report);
             if (!done) {
                 log.warn(
-                    "in_flight_unresolved",
+                    "flow.in_flight_unresolved",
                     "an attempt without an outcome could not be re-read from its source",
                     {.flow = b.flow.str(),
                      .record = record_ref{b.source_system.str(), record_id},
@@ -1483,7 +1463,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
         m.count(&flow_metrics::failed_runs, 1);
         co_return report;
     }
-    m.log.info("flow_run_started", "flow run started", {.flow = flow.str()});
+    m.log.info("flow.run_started", "flow run started", {.flow = flow.str()});
     if (!options.dry_run) {
         co_await m.resolve_in_flight(report);
     }
@@ -1560,14 +1540,14 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     if (report.error) {
         m.count(&flow_metrics::failed_runs, 1);
         m.log.error(
-            "flow_run_failed",
+            "flow.run_failed",
             "flow run stopped early",
             {.flow = flow.str(),
              .counts = {{"fetched", report.counts.fetched}, {"sent", report.counts.sent}}}
         );
     } else {
         m.log.info(
-            "flow_run_finished",
+            "flow.run_finished",
             "flow run finished",
             {.flow = flow.str(),
              .counts =

@@ -19,6 +19,7 @@
 #include "log/log.hpp"
 #include "net/async.hpp"
 #include "store/store.hpp"
+#include "sync/retry.hpp"
 
 namespace casebridge {
 struct closure_rule;
@@ -37,23 +38,6 @@ class keyed_hasher;
 namespace casebridge::sync {
 
 /// Exponential backoff with jitter for transient errors.
-struct retry_policy {
-    int max_attempts = 8;  ///< Attempts per request, the first included.
-    std::chrono::milliseconds initial{500};
-    std::chrono::milliseconds max{std::chrono::seconds(60)};
-    /// A Retry-After longer than this is not waited for within a run: the record fails.
-    std::chrono::seconds max_retry_after{std::chrono::minutes(5)};
-};
-
-/// The wait before attempt `attempt + 1` after `attempt` failed: min(max, initial·2^(attempt-1))
-/// scaled by a jitter factor in [0.5, 1], and never less than `retry_after` when given.
-std::chrono::milliseconds backoff_delay(
-    const retry_policy& p,
-    int attempt,
-    std::optional<std::chrono::seconds> retry_after,
-    double jitter01
-);
-
 /// Which rows of `one_record_per_row_of` a flow sends: those whose `field` (a JSON pointer
 /// inside the row, e.g. "/service_implementing_agency") holds one of `values`.
 struct row_filter {

@@ -165,18 +165,16 @@ struct context {
     /// Calls `op` until it succeeds, fails permanently or the flow's attempts run out.
     template <typename T, typename Op>
     awaitable<remote_result<T>> with_retries(Op op) {
-        int attempt = 0;
-        for (;;) {
-            ++attempt;
-            auto r = co_await op();
-            if (r || !r.error().transient() || attempt >= b->retry.max_attempts ||
-                (r.error().retry_after && *r.error().retry_after > b->retry.max_retry_after)) {
-                co_return r;
+        co_return co_await sync::with_retries<T>(
+            b->retry,
+            [&](int) { return op(); },
+            [&](int attempt, const remote_error& e) -> awaitable<bool> {
+                net::steady_timer t(co_await net::this_coro::executor);
+                t.expires_after(backoff_delay(b->retry, attempt, e.retry_after, jitter()));
+                co_await t.async_wait(use_nothrow);
+                co_return true;
             }
-            net::steady_timer t(co_await net::this_coro::executor);
-            t.expires_after(backoff_delay(b->retry, attempt, r.error().retry_after, jitter()));
-            co_await t.async_wait(use_nothrow);
-        }
+        );
     }
 
     /// Reads each record of `by_record` fresh from the source and takes the rows listed for

@@ -283,7 +283,7 @@ TEST_F(daemon_test, a_refused_reload_names_the_pointer_and_line) {
     std::string logs;
     d->stop(SIGTERM, &logs);
     std::ofstream(config, std::ios::trunc) << good;
-    const auto refused = logs.find("config_reload_refused");
+    const auto refused = logs.find("config.reload_refused");
     ASSERT_NE(refused, std::string::npos) << logs;
     const auto line_end = logs.find('\n', refused);
     const auto entry = logs.substr(refused, line_end - refused);
@@ -534,7 +534,7 @@ TEST_F(daemon_test, a_slow_reconciliation_blocks_neither_the_admin_api_nor_shutd
     EXPECT_LT(took, 10s) << "SIGTERM during a reconciliation took "
                          << std::chrono::duration_cast<std::chrono::seconds>(took).count()
                          << " s with a 2 s grace";
-    EXPECT_NE(logs.find("\"shutdown_timeout\""), std::string::npos)
+    EXPECT_NE(logs.find("\"daemon.shutdown_timeout\""), std::string::npos)
         << "the reconciliation was not in hand at SIGTERM\n"
         << logs;
 }
@@ -647,7 +647,7 @@ TEST_F(daemon_test, daemon_serves_the_admin_api_and_stops_on_sigterm) {
     const int status = d->stop(SIGTERM, &logs);
     EXPECT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << logs;
-    EXPECT_NE(logs.find("\"stopped\""), std::string::npos) << logs;
+    EXPECT_NE(logs.find("\"daemon.stopped\""), std::string::npos) << logs;
     for (const auto& id : from->case_ids()) {
         auto c = json::parse(*from->case_json(id));
         if (c->HasMember("name_last") && (*c)["name_last"].IsString()) {

@@ -2,12 +2,12 @@
 // event row each in an encrypted batch, and DSS case files → CPIMS+ cases, with a real store.
 // The two test profiles below share exactly what the DSS mappings need.
 #include <array>
-#include <fstream>
-#include <sstream>
 #include <cstdio>
+#include <fstream>
 #include <future>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -598,7 +598,9 @@ TEST_F(dss_flow_test, reconciling_a_dss_target_reads_the_register_and_the_acknow
     EXPECT_EQ(fixed.reviews, 1);
     auto [after, rows_after] = reconcile_all();
     EXPECT_EQ(rows_after.at(unwritten.second).v, verdict::pending);
-    EXPECT_EQ(rows_after.at(unwritten.second).target_ids, std::vector<std::string>{unwritten.first});
+    EXPECT_EQ(
+        rows_after.at(unwritten.second).target_ids, std::vector<std::string>{unwritten.first}
+    );
     EXPECT_EQ(rows_after.at(accepted.second).v, verdict::match);
 }
 

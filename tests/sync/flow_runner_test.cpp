@@ -564,7 +564,7 @@ TEST_F(flow_runner_test, a_retried_source_pull_is_logged_against_the_source_syst
     EXPECT_GT(report.counts.retries, 0);
     std::size_t retries = 0;
     for (const auto& line : sink.lines()) {
-        if (line.find(R"("event":"retry")") != std::string::npos) {
+        if (line.find(R"("event":"flow.retry")") != std::string::npos) {
             ++retries;
             EXPECT_NE(line.find(R"("system":"cpims-a")"), std::string::npos) << line;
             EXPECT_EQ(line.find("cpims-b"), std::string::npos) << line;
@@ -884,7 +884,7 @@ TEST_F(flow_runner_test, sentinel_values_never_reach_the_log_the_store_or_dead_l
     // Positive controls: the bytes read are the store's, and the log did record the run.
     ASSERT_NE(bytes.find("agency-handover"), std::string::npos);
     const std::string logs = sink.text();
-    ASSERT_NE(logs.find("flow_run_finished"), std::string::npos);
+    ASSERT_NE(logs.find("flow.run_finished"), std::string::npos);
     for (const auto& tag : sentinels) {
         ASSERT_EQ(bytes.find(tag), std::string::npos) << tag << " is in the store file";
         ASSERT_EQ(logs.find(tag), std::string::npos) << tag << " is in a log line";

@@ -42,12 +42,26 @@ TEST(logger, filters_by_level) {
     memory_sink sink;
     auto clock = test_clock();
     const logger log(sink, clock, log_level::warn);
-    log.info("a", "not written");
-    log.warn("b", "written");
-    log.error("c", "written");
+    log.info("test.a", "not written");
+    log.warn("test.b", "written");
+    log.error("test.c", "written");
     EXPECT_EQ(sink.lines().size(), 2u);
     EXPECT_EQ(parse_log_level("debug"), log_level::debug);
     EXPECT_FALSE(parse_log_level("verbose"));
+}
+
+TEST(logger, event_names_are_dotted) {
+    // The same check the constructor makes at compile time, on names it must refuse.
+    EXPECT_TRUE(event_name::valid("flow.run_started"));
+    EXPECT_TRUE(event_name::valid("dss.file_changed"));
+    EXPECT_TRUE(event_name::valid("a.b.c2"));
+    EXPECT_FALSE(event_name::valid("flow_run_started"));
+    EXPECT_FALSE(event_name::valid(".started"));
+    EXPECT_FALSE(event_name::valid("flow."));
+    EXPECT_FALSE(event_name::valid("flow..run"));
+    EXPECT_FALSE(event_name::valid("Flow.Run"));
+    EXPECT_FALSE(event_name::valid("flow.run started"));
+    EXPECT_FALSE(event_name::valid(""));
 }
 
 TEST(logger, errors_carry_name_text_and_location) {

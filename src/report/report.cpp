@@ -1,0 +1,612 @@
+#include "report/report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <xlsxwriter.h>
+
+#include "core/atomic_file.hpp"
+#include "json/json.hpp"
+
+namespace casebridge::report {
+
+namespace fs = std::filesystem;
+
+const dimension_spec* report_spec::dimension(const std::string& name) const {
+    for (const auto& d : dimensions) {
+        if (d.name == name) {
+            return &d;
+        }
+    }
+    return nullptr;
+}
+
+// --- definitions -----------------------------------------------------------------------------
+
+namespace {
+
+std::string text_at(
+    const json::located_document& f,
+    const std::string& origin,
+    const rapidjson::Value& v,
+    const std::string& pointer,
+    const char* member,
+    bool required = true
+) {
+    const auto it = v.FindMember(member);
+    if (it == v.MemberEnd()) {
+        if (required) {
+            json::fail_at(f, origin, pointer, std::string("missing member \"") + member + "\"");
+        }
+        return {};
+    }
+    if (!it->value.IsString() || it->value.GetStringLength() == 0) {
+        json::fail_at(f, origin, pointer + "/" + member, "expected a non-empty string");
+    }
+    return it->value.GetString();
+}
+
+std::vector<std::string> strings_at(
+    const json::located_document& f,
+    const std::string& origin,
+    const rapidjson::Value& v,
+    const std::string& pointer
+) {
+    if (!v.IsArray()) {
+        json::fail_at(f, origin, pointer, "expected an array of strings");
+    }
+    std::vector<std::string> out;
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+        if (!v[i].IsString()) {
+            json::fail_at(f, origin, pointer + "/" + std::to_string(i), "expected a string");
+        }
+        out.emplace_back(v[i].GetString());
+    }
+    return out;
+}
+
+std::map<std::string, std::string> labels_at(
+    const json::located_document& f,
+    const std::string& origin,
+    const rapidjson::Value& v,
+    const std::string& pointer
+) {
+    std::map<std::string, std::string> out;
+    if (!v.IsObject()) {
+        json::fail_at(f, origin, pointer, "expected an object of category → label");
+    }
+    for (const auto& m : v.GetObject()) {
+        if (!m.value.IsString()) {
+            json::fail_at(
+                f,
+                origin,
+                pointer + "/" + json::escape_pointer_token(m.name.GetString()),
+                "expected a string"
+            );
+        }
+        out.emplace(m.name.GetString(), m.value.GetString());
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<report_spec> load_report_specs(const fs::path& file) {
+    const auto f = json::load_file(file);
+    const std::string origin = file.string();
+    const auto& root = f.doc;
+    if (!root.IsObject() || !root.HasMember("reports") || !root["reports"].IsArray()) {
+        json::fail_at(f, origin, "", "expected an object with an array \"reports\"");
+    }
+    std::vector<report_spec> out;
+    std::set<std::string> ids;
+    const auto& reports = root["reports"];
+    for (rapidjson::SizeType r = 0; r < reports.Size(); ++r) {
+        const std::string at = "/reports/" + std::to_string(r);
+        const auto& rv = reports[r];
+        if (!rv.IsObject()) {
+            json::fail_at(f, origin, at, "expected an object");
+        }
+        report_spec spec;
+        spec.id = text_at(f, origin, rv, at, "id");
+        spec.title = text_at(f, origin, rv, at, "title");
+        if (!ids.insert(spec.id).second) {
+            json::fail_at(f, origin, at + "/id", "a second report with this id");
+        }
+        if (const auto k = rv.FindMember("k"); k != rv.MemberEnd()) {
+            if (!k->value.IsInt() || k->value.GetInt() < 2) {
+                json::fail_at(f, origin, at + "/k", "expected an integer of at least 2");
+            }
+            spec.k = k->value.GetInt();
+        }
+        const auto dims = rv.FindMember("dimensions");
+        if (dims == rv.MemberEnd() || !dims->value.IsArray()) {
+            json::fail_at(f, origin, at, "expected an array \"dimensions\"");
+        }
+        for (rapidjson::SizeType d = 0; d < dims->value.Size(); ++d) {
+            const std::string dat = at + "/dimensions/" + std::to_string(d);
+            const auto& dv = dims->value[d];
+            if (!dv.IsObject()) {
+                json::fail_at(f, origin, dat, "expected an object");
+            }
+            dimension_spec ds;
+            ds.name = text_at(f, origin, dv, dat, "name");
+            ds.title = text_at(f, origin, dv, dat, "title");
+            if (spec.dimension(ds.name) != nullptr) {
+                json::fail_at(f, origin, dat + "/name", "a second dimension with this name");
+            }
+            if (const auto c = dv.FindMember("categories"); c != dv.MemberEnd()) {
+                ds.categories = strings_at(f, origin, c->value, dat + "/categories");
+                if (std::set<std::string>(ds.categories.begin(), ds.categories.end()).size() !=
+                    ds.categories.size()) {
+                    json::fail_at(f, origin, dat + "/categories", "a category is listed twice");
+                }
+            }
+            if (const auto m = dv.FindMember("multi_valued"); m != dv.MemberEnd()) {
+                if (!m->value.IsBool()) {
+                    json::fail_at(f, origin, dat + "/multi_valued", "expected true or false");
+                }
+                ds.multi_valued = m->value.GetBool();
+            }
+            if (const auto l = dv.FindMember("labels_en"); l != dv.MemberEnd()) {
+                ds.labels_en = labels_at(f, origin, l->value, dat + "/labels_en");
+            }
+            if (const auto l = dv.FindMember("labels_bn"); l != dv.MemberEnd()) {
+                ds.labels_bn = labels_at(f, origin, l->value, dat + "/labels_bn");
+            }
+            spec.dimensions.push_back(std::move(ds));
+        }
+        const auto tables = rv.FindMember("tables");
+        if (tables == rv.MemberEnd() || !tables->value.IsArray() || tables->value.Empty()) {
+            json::fail_at(f, origin, at, "expected a non-empty array \"tables\"");
+        }
+        std::set<std::string> table_ids;
+        for (rapidjson::SizeType t = 0; t < tables->value.Size(); ++t) {
+            const std::string tat = at + "/tables/" + std::to_string(t);
+            const auto& tv = tables->value[t];
+            if (!tv.IsObject()) {
+                json::fail_at(f, origin, tat, "expected an object");
+            }
+            table_spec ts;
+            ts.id = text_at(f, origin, tv, tat, "id");
+            ts.title = text_at(f, origin, tv, tat, "title");
+            if (!table_ids.insert(ts.id).second) {
+                json::fail_at(f, origin, tat + "/id", "a second table with this id");
+            }
+            const auto td = tv.FindMember("dimensions");
+            if (td == tv.MemberEnd()) {
+                json::fail_at(f, origin, tat, "missing member \"dimensions\"");
+            }
+            ts.dimensions = strings_at(f, origin, td->value, tat + "/dimensions");
+            if (ts.dimensions.empty() || ts.dimensions.size() > 3) {
+                json::fail_at(f, origin, tat + "/dimensions", "expected one to three dimensions");
+            }
+            for (std::size_t i = 0; i < ts.dimensions.size(); ++i) {
+                const auto* d = spec.dimension(ts.dimensions[i]);
+                if (d == nullptr) {
+                    json::fail_at(
+                        f,
+                        origin,
+                        tat + "/dimensions/" + std::to_string(i),
+                        "no dimension of this report has this name"
+                    );
+                }
+                const bool repeated =
+                    std::count(ts.dimensions.begin(), ts.dimensions.end(), ts.dimensions[i]) > 1;
+                if (repeated && !d->multi_valued) {
+                    json::fail_at(
+                        f,
+                        origin,
+                        tat + "/dimensions/" + std::to_string(i),
+                        "only a multi-valued dimension may be crossed with itself"
+                    );
+                }
+            }
+            spec.tables.push_back(std::move(ts));
+        }
+        out.push_back(std::move(spec));
+    }
+    return out;
+}
+
+// --- building -------------------------------------------------------------------------------
+
+built_report build_report(
+    const report_spec& spec, const std::vector<child>& children, std::string period
+) {
+    built_report out;
+    out.spec = spec;
+    out.period = std::move(period);
+    out.children = children.size();
+    // Categories: as declared, else every value found, sorted.
+    std::map<std::string, std::vector<std::string>> categories;
+    for (const auto& d : spec.dimensions) {
+        if (!d.categories.empty()) {
+            categories[d.name] = d.categories;
+            continue;
+        }
+        std::set<std::string> seen;
+        for (const auto& c : children) {
+            if (const auto it = c.values.find(d.name); it != c.values.end()) {
+                seen.insert(it->second.begin(), it->second.end());
+            }
+        }
+        categories[d.name].assign(seen.begin(), seen.end());
+    }
+    for (const auto& ts : spec.tables) {
+        std::vector<dimension> dims;
+        std::map<std::string, int> uses;
+        for (const auto& name : ts.dimensions) {
+            const auto* d = spec.dimension(name);
+            const int n = ++uses[name];
+            // A dimension crossed with itself gets a second name for its columns but keeps its
+            // identity, so its cells and margins are the one-way table's where they coincide.
+            dims.push_back(
+                {n == 1 ? name : name + "_" + std::to_string(n),
+                 categories[name],
+                 d->multi_valued,
+                 name}
+            );
+        }
+        table t(ts.id, dims);
+        for (const auto& c : children) {
+            unit u;
+            for (std::size_t i = 0; i < ts.dimensions.size(); ++i) {
+                std::vector<std::uint32_t> idx;
+                if (const auto it = c.values.find(ts.dimensions[i]); it != c.values.end()) {
+                    for (const auto& v : it->second) {
+                        const auto& cats = dims[i].categories;
+                        const auto pos = std::find(cats.begin(), cats.end(), v);
+                        if (pos != cats.end()) {
+                            idx.push_back(static_cast<std::uint32_t>(pos - cats.begin()));
+                        }
+                    }
+                }
+                if (!dims[i].multi_valued && idx.size() > 1) {
+                    idx.resize(1);
+                }
+                u.categories.push_back(std::move(idx));
+            }
+            t.add(u);
+        }
+        out.tables.push_back(std::move(t));
+        out.titles.push_back(ts.title);
+    }
+    out.protection = protect(out.tables, spec.k);
+    out.exposures = audit(out.tables, out.protection.suppressed, spec.k);
+    return out;
+}
+
+// --- rendering ------------------------------------------------------------------------------
+
+namespace {
+
+std::string label_of(const report_spec& spec, const std::string& dim_name, const std::string& c) {
+    // A crossed dimension's second copy ("agency_2") takes the first's labels.
+    std::string base = dim_name;
+    if (spec.dimension(base) == nullptr) {
+        base = base.substr(0, base.rfind('_'));
+    }
+    if (const auto* d = spec.dimension(base)) {
+        if (const auto it = d->labels_en.find(c); it != d->labels_en.end()) {
+            return it->second;
+        }
+    }
+    return c;
+}
+
+std::string label_bn(const report_spec& spec, const std::string& dim_name, const std::string& c) {
+    std::string base = dim_name;
+    if (spec.dimension(base) == nullptr) {
+        base = base.substr(0, base.rfind('_'));
+    }
+    if (const auto* d = spec.dimension(base)) {
+        if (const auto it = d->labels_bn.find(c); it != d->labels_bn.end()) {
+            return it->second;
+        }
+    }
+    return {};
+}
+
+std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\r\n") == std::string::npos) {
+        return s;
+    }
+    std::string out = "\"";
+    for (const char c : s) {
+        out += c;
+        if (c == '"') {
+            out += '"';
+        }
+    }
+    return out + "\"";
+}
+
+std::string html_escape(const std::string& s) {
+    std::string out;
+    for (const char c : s) {
+        switch (c) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            default:
+                out += c;
+        }
+    }
+    return out;
+}
+
+std::string category_text(const built_report& r, const table& t, std::size_t i, std::uint32_t p) {
+    const auto& d = t.dimensions()[i];
+    if (p >= d.categories.size()) {
+        return "Total";
+    }
+    return label_of(r.spec, d.name, d.categories[p]);
+}
+
+std::string footnote(const built_report& r) {
+    return std::string(withheld_symbol) + ": withheld to protect children (a count from 1 to " +
+           std::to_string(r.spec.k - 1) +
+           ", or a cell from which such a count could be worked out). Counts are unique "
+           "children across agencies.";
+}
+
+}  // namespace
+
+std::string render_csv(const built_report& r, std::size_t ti) {
+    const table& t = r.tables.at(ti);
+    std::string out = "\xEF\xBB\xBF";
+    for (const auto& d : t.dimensions()) {
+        out += csv_field(d.name) + ",";
+    }
+    out += "children\r\n";
+    for (std::size_t c = 0; c < t.size(); ++c) {
+        const auto p = t.position(c);
+        for (std::size_t i = 0; i < p.size(); ++i) {
+            out += csv_field(category_text(r, t, i, p[i])) + ",";
+        }
+        out += r.protection.suppressed[ti][c] ? withheld_symbol : std::to_string(t.count(c));
+        out += "\r\n";
+    }
+    out += csv_field("# " + footnote(r)) + "\r\n";
+    return out;
+}
+
+namespace {
+
+/// A horizontal bar chart of a table's first dimension (its margin over the others), or of
+/// the first two as bars stacked by the second. Withheld cells are not drawn; a bar with a
+/// withheld part is marked.
+std::string svg_chart(const built_report& r, std::size_t ti) {
+    const table& t = r.tables[ti];
+    const auto& dims = t.dimensions();
+    const auto& first = dims[0];
+    const std::size_t rows = first.categories.size();
+    const bool stacked =
+        dims.size() >= 2 && !dims[1].multi_valued && dims[1].categories.size() <= 6;
+    const std::size_t parts = stacked ? dims[1].categories.size() : 1;
+    const auto cell = [&](std::uint32_t row, std::optional<std::uint32_t> part) {
+        std::vector<std::uint32_t> p(dims.size());
+        for (std::size_t i = 0; i < dims.size(); ++i) {
+            p[i] = static_cast<std::uint32_t>(dims[i].categories.size());
+        }
+        p[0] = row;
+        if (part) {
+            p[1] = *part;
+        }
+        return t.cell_at(p);
+    };
+    std::int64_t top = 1;
+    for (std::uint32_t i = 0; i < rows; ++i) {
+        const auto c = cell(i, std::nullopt);
+        if (!r.protection.suppressed[ti][c]) {
+            top = std::max(top, t.count(c));
+        }
+    }
+    static const char* colours[] = {
+        "#1f5f8b", "#e07b39", "#4a9b5e", "#8e5ea2", "#c9b037", "#7f7f7f"};
+    const int bar_h = 18;
+    const int label_w = 180;
+    const int plot_w = 420;
+    const int height = static_cast<int>(rows) * (bar_h + 6) + 40;
+    std::ostringstream s;
+    s << "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" width=\""
+      << (label_w + plot_w + 80) << "\" height=\"" << height << "\" aria-label=\""
+      << html_escape(r.titles[ti]) << "\">";
+    for (std::uint32_t i = 0; i < rows; ++i) {
+        const int y = static_cast<int>(i) * (bar_h + 6) + 4;
+        s << "<text x=\"" << (label_w - 6) << "\" y=\"" << (y + 13)
+          << "\" text-anchor=\"end\" font-size=\"12\">"
+          << html_escape(label_of(r.spec, first.name, first.categories[i])) << "</text>";
+        double x = label_w;
+        bool any_withheld = false;
+        for (std::size_t k = 0; k < parts; ++k) {
+            const auto c = cell(i, stacked ? std::optional<std::uint32_t>(k) : std::nullopt);
+            if (r.protection.suppressed[ti][c]) {
+                any_withheld = true;
+                continue;
+            }
+            const double w = plot_w * static_cast<double>(t.count(c)) / static_cast<double>(top);
+            if (w > 0) {
+                s << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << w << "\" height=\""
+                  << bar_h << "\" fill=\"" << colours[k % 6] << "\"/>";
+            }
+            x += w;
+        }
+        const auto total = cell(i, std::nullopt);
+        s << "<text x=\"" << (x + 4) << "\" y=\"" << (y + 13) << "\" font-size=\"12\">"
+          << (r.protection.suppressed[ti][total] ? std::string(withheld_symbol)
+                                                 : std::to_string(t.count(total)))
+          << (any_withheld ? " (part withheld)" : "") << "</text>";
+    }
+    if (stacked) {
+        const int y = static_cast<int>(rows) * (bar_h + 6) + 18;
+        int x = label_w;
+        for (std::size_t k = 0; k < parts; ++k) {
+            s << "<rect x=\"" << x << "\" y=\"" << (y - 10)
+              << "\" width=\"10\" height=\"10\" fill=\"" << colours[k % 6] << "\"/><text x=\""
+              << (x + 14) << "\" y=\"" << y << "\" font-size=\"11\">"
+              << html_escape(label_of(r.spec, dims[1].name, dims[1].categories[k])) << "</text>";
+            x += 110;
+        }
+    }
+    s << "</svg>";
+    return s.str();
+}
+
+/// A crossed table (two dimensions) as a grid: rows × columns with totals; one dimension as a
+/// list. A third dimension is shown as one grid per category.
+std::string html_table(const built_report& r, std::size_t ti) {
+    const table& t = r.tables[ti];
+    const auto& dims = t.dimensions();
+    const auto value = [&](std::size_t c) {
+        return r.protection.suppressed[ti][c]
+                   ? std::string("<td class=\"w\">") + withheld_symbol + "</td>"
+                   : "<td>" + std::to_string(t.count(c)) + "</td>";
+    };
+    const auto head = [&](std::size_t i, std::uint32_t p) {
+        std::string text = html_escape(category_text(r, t, i, p));
+        if (p < dims[i].categories.size()) {
+            const auto bn = label_bn(r.spec, dims[i].name, dims[i].categories[p]);
+            if (!bn.empty()) {
+                text += "<br><span lang=\"bn\">" + html_escape(bn) + "</span>";
+            }
+        }
+        return text;
+    };
+    std::ostringstream s;
+    const std::uint32_t layers =
+        dims.size() == 3 ? static_cast<std::uint32_t>(dims[2].categories.size()) + 1 : 1;
+    for (std::uint32_t layer = 0; layer < layers; ++layer) {
+        if (dims.size() == 3) {
+            s << "<h4>" << html_escape(dims[2].name) << ": " << head(2, layer) << "</h4>";
+        }
+        s << "<table><thead><tr><th>" << html_escape(dims[0].name) << "</th>";
+        const std::uint32_t cols =
+            dims.size() >= 2 ? static_cast<std::uint32_t>(dims[1].categories.size()) + 1 : 1;
+        for (std::uint32_t j = 0; j < cols; ++j) {
+            s << "<th>" << (dims.size() >= 2 ? head(1, j) : std::string("children")) << "</th>";
+        }
+        s << "</tr></thead><tbody>";
+        for (std::uint32_t i = 0; i <= dims[0].categories.size(); ++i) {
+            s << "<tr><th>" << head(0, i) << "</th>";
+            for (std::uint32_t j = 0; j < cols; ++j) {
+                std::vector<std::uint32_t> p{i};
+                if (dims.size() >= 2) {
+                    p.push_back(j);
+                }
+                if (dims.size() == 3) {
+                    p.push_back(layer);
+                }
+                s << value(t.cell_at(p));
+            }
+            s << "</tr>";
+        }
+        s << "</tbody></table>";
+    }
+    return s.str();
+}
+
+}  // namespace
+
+std::string render_html(const built_report& r) {
+    std::ostringstream s;
+    s << "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+      << html_escape(r.spec.title + " — " + r.period)
+      << "</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}"
+         "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
+         "td,th{border:1px solid #999;padding:2px 8px;text-align:right}"
+         "th{background:#eef2f5}td.w{color:#a00;text-align:center}"
+         "@media print{section{page-break-inside:avoid}}</style></head><body>";
+    s << "<h1>" << html_escape(r.spec.title) << "</h1><p>Period: " << html_escape(r.period)
+      << ". Unique children: "
+      << (r.children < static_cast<std::size_t>(r.spec.k) ? std::string(withheld_symbol)
+                                                          : std::to_string(r.children))
+      << ".</p>";
+    for (std::size_t ti = 0; ti < r.tables.size(); ++ti) {
+        s << "<section id=\"" << html_escape(r.tables[ti].id()) << "\"><h2>"
+          << html_escape(r.titles[ti]) << "</h2>" << svg_chart(r, ti) << html_table(r, ti)
+          << "</section>";
+    }
+    s << "<p><small>" << html_escape(footnote(r)) << "</small></p></body></html>\n";
+    return s.str();
+}
+
+namespace {
+
+void write_xlsx(const built_report& r, const fs::path& path) {
+    lxw_workbook* wb = workbook_new(path.c_str());
+    if (wb == nullptr) {
+        throw std::runtime_error(path.string() + ": the workbook could not be created");
+    }
+    for (std::size_t ti = 0; ti < r.tables.size(); ++ti) {
+        const table& t = r.tables[ti];
+        std::string name = t.id().substr(0, 31);
+        lxw_worksheet* ws = workbook_add_worksheet(wb, name.c_str());
+        lxw_row_t row = 0;
+        lxw_col_t col = 0;
+        for (const auto& d : t.dimensions()) {
+            worksheet_write_string(ws, row, col++, d.name.c_str(), nullptr);
+        }
+        worksheet_write_string(ws, row, col, "children", nullptr);
+        for (std::size_t c = 0; c < t.size(); ++c) {
+            ++row;
+            col = 0;
+            const auto p = t.position(c);
+            for (std::size_t i = 0; i < p.size(); ++i) {
+                worksheet_write_string(
+                    ws, row, col++, category_text(r, t, i, p[i]).c_str(), nullptr
+                );
+            }
+            if (r.protection.suppressed[ti][c]) {
+                worksheet_write_string(ws, row, col, withheld_symbol, nullptr);
+            } else {
+                worksheet_write_number(ws, row, col, static_cast<double>(t.count(c)), nullptr);
+            }
+        }
+        worksheet_write_string(ws, row + 2, 0, footnote(r).c_str(), nullptr);
+    }
+    if (workbook_close(wb) != LXW_NO_ERROR) {
+        throw std::runtime_error(path.string() + ": the workbook could not be written");
+    }
+}
+
+void write_atomically(const fs::path& path, const std::string& data) {
+    if (auto w = write_file_atomically(path, data, 0644); !w) {
+        throw std::runtime_error(path.string() + ": " + w.error().message());
+    }
+}
+
+}  // namespace
+
+void write_report(const built_report& r, const fs::path& dir) {
+    if (!r.exposures.empty()) {
+        throw std::runtime_error(
+            "report " + r.spec.id + ": the audit found " + std::to_string(r.exposures.size()) +
+            " withheld cells that the published figures narrow below k; nothing written"
+        );
+    }
+    fs::create_directories(dir);
+    for (std::size_t ti = 0; ti < r.tables.size(); ++ti) {
+        write_atomically(dir / (r.tables[ti].id() + ".csv"), render_csv(r, ti));
+    }
+    // libxlsxwriter writes a file by name: write it beside, then move it into place.
+    const fs::path tmp = dir / ".report.xlsx.tmp";
+    write_xlsx(r, tmp);
+    fs::rename(tmp, dir / "report.xlsx");
+    write_atomically(dir / "report.html", render_html(r));
+}
+
+}  // namespace casebridge::report

@@ -1,0 +1,214 @@
+// Sector reports end to end below the command: the shipped definitions load, bad ones are
+// refused with the place named, generated caseloads make protected tables, and the CSV, HTML
+// and XLSX outputs show the same published figures and nothing withheld.
+#include "report/report.hpp"
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "support/temp_dir.hpp"
+
+namespace casebridge::report {
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
+
+/// Children of several agencies in skewed camps, so that small cells occur: the population a
+/// hub would report on after linkage (one entry per cluster).
+std::vector<child> generate(unsigned seed, int n) {
+    std::mt19937 rng(seed);
+    const std::array<const char*, 6> camps{
+        "CXB-201", "CXB-202", "CXB-203", "CXB-204", "CXB-217", "CXB-232"};
+    const std::array<const char*, 4> concerns{"neglect", "child_labour", "separated", "violence"};
+    const std::array<const char*, 3> agencies{"agency-a", "agency-b", "agency-c"};
+    std::vector<child> out;
+    for (int i = 0; i < n; ++i) {
+        child c;
+        const auto camp = std::min({rng() % 6, rng() % 6, rng() % 6});
+        c.values["location"] = {camps[camp]};
+        c.values["sex"] = {rng() % 50 == 0 ? "other" : (rng() % 2 == 0 ? "female" : "male")};
+        c.values["age_band"] = {std::array<const char*, 3>{"0-5", "6-11", "12-17"}[rng() % 3]};
+        std::set<std::string> cs{concerns[rng() % 4]};
+        if (rng() % 3 == 0) {
+            cs.insert(concerns[rng() % 4]);
+        }
+        c.values["protection_concern"].assign(cs.begin(), cs.end());
+        c.values["risk_level"] = {std::array<const char*, 3>{"high", "medium", "low"}[rng() % 3]};
+        std::set<std::string> ag{agencies[rng() % 3]};
+        if (rng() % 8 == 0) {
+            ag.insert(agencies[rng() % 3]);
+        }
+        c.values["agency"].assign(ag.begin(), ag.end());
+        c.values["month"] = {"2026-" + std::string(rng() % 2 == 0 ? "10" : "11")};
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::string run_command(const std::string& cmd) {
+    std::string out;
+    FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
+    std::array<char, 4096> buf{};
+    std::size_t n = 0;
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) {
+        out.append(buf.data(), n);
+    }
+    ::pclose(p);
+    return out;
+}
+
+TEST(report_specs, the_shipped_definitions_load) {
+    const auto specs = load_report_specs(source_dir / "config/reports.json");
+    ASSERT_EQ(specs.size(), 1u);
+    EXPECT_EQ(specs[0].id, "cpss-monthly");
+    EXPECT_EQ(specs[0].k, 5);
+    EXPECT_EQ(specs[0].tables.size(), 6u);
+}
+
+TEST(report_specs, a_bad_definition_is_refused_with_its_place) {
+    test::temp_dir dir;
+    const auto bad = dir.write(
+        "reports.json",
+        R"({"reports": [{"id": "r", "title": "R", "dimensions": [{"name": "sex", "title": "Sex"}],
+  "tables": [{"id": "t", "title": "T", "dimensions": ["sex", "camp"]}]}]})"
+    );
+    try {
+        load_report_specs(bad);
+        FAIL() << "accepted";
+    } catch (const std::exception& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("reports.json:2:"), std::string::npos) << what;
+        EXPECT_NE(what.find("/reports/0/tables/0/dimensions/1"), std::string::npos) << what;
+    }
+    const auto low_k = dir.write(
+        "k.json",
+        R"({"reports": [{"id": "r", "title": "R", "k": 1, "dimensions": [{"name": "sex", "title": "S"}],
+  "tables": [{"id": "t", "title": "T", "dimensions": ["sex"]}]}]})"
+    );
+    EXPECT_THROW(load_report_specs(low_k), std::runtime_error);
+    const auto crossed = dir.write(
+        "crossed.json",
+        R"({"reports": [{"id": "r", "title": "R", "dimensions": [{"name": "sex", "title": "S"}],
+  "tables": [{"id": "t", "title": "T", "dimensions": ["sex", "sex"]}]}]})"
+    );
+    EXPECT_THROW(load_report_specs(crossed), std::runtime_error);
+}
+
+class report_outputs : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(report_outputs, are_protected_and_agree) {
+    const auto spec = load_report_specs(source_dir / "config/reports.json").at(0);
+    const auto children = generate(GetParam(), 150 + static_cast<int>(GetParam()) * 40);
+    const auto r = build_report(spec, children, "2026-11");
+    EXPECT_TRUE(r.exposures.empty());
+    EXPECT_GT(r.protection.primary_count, 0u) << "the generator should make small cells";
+
+    // The agency overlap matrix is symmetric, and its diagonal is the one-way agency table.
+    const auto& overlap = r.tables[4];
+    const auto& agency = r.tables[3];
+    const auto n = static_cast<std::uint32_t>(overlap.dimensions()[0].categories.size());
+    for (std::uint32_t a = 0; a <= n; ++a) {
+        EXPECT_EQ(overlap.count(overlap.cell_at({a, a})), agency.count(agency.cell_at({a})));
+        for (std::uint32_t b = 0; b < n; ++b) {
+            EXPECT_EQ(
+                overlap.count(overlap.cell_at({a, b})), overlap.count(overlap.cell_at({b, a}))
+            );
+            EXPECT_EQ(
+                r.protection.suppressed[4][overlap.cell_at({a, b})],
+                r.protection.suppressed[4][overlap.cell_at({b, a})]
+            );
+        }
+    }
+
+    test::temp_dir dir;
+    write_report(r, dir / "out");
+    for (std::size_t ti = 0; ti < r.tables.size(); ++ti) {
+        const auto csv = slurp(dir / "out" / (r.tables[ti].id() + ".csv"));
+        ASSERT_EQ(csv.rfind("\xEF\xBB\xBF", 0), 0u) << "no BOM";
+        EXPECT_EQ(csv.find("\n"), csv.find("\r\n") + 1) << "lines end in CRLF";
+        std::istringstream lines(csv);
+        std::string line;
+        std::size_t rows = 0;
+        std::getline(lines, line);  // header
+        while (std::getline(lines, line)) {
+            if (line.rfind("\"#", 0) == 0 || line.rfind("#", 0) == 0) {
+                continue;
+            }
+            const auto cell = line.substr(line.rfind(',') + 1);
+            const std::string value = cell.substr(0, cell.find('\r'));
+            const bool withheld = r.protection.suppressed[ti][rows];
+            if (withheld) {
+                EXPECT_EQ(value, "x");
+            } else {
+                const auto count = std::stoll(value);
+                EXPECT_EQ(count, r.tables[ti].count(rows));
+                EXPECT_TRUE(count == 0 || count >= spec.k) << "a small count published";
+            }
+            ++rows;
+        }
+        EXPECT_EQ(rows, r.tables[ti].size());
+    }
+    const auto html = slurp(dir / "out/report.html");
+    EXPECT_EQ(html.find("<script"), std::string::npos);
+    EXPECT_EQ(std::regex_search(html, std::regex("(src|href)=\"https?:")), false);
+    for (const auto& t : r.tables) {
+        EXPECT_NE(html.find("<section id=\"" + t.id() + "\""), std::string::npos) << t.id();
+    }
+    EXPECT_NE(html.find("মেয়ে"), std::string::npos) << "Bengali labels intact";
+    // No small count appears in a table cell of the page.
+    const std::regex td("<td>([0-9]+)</td>");
+    for (auto it = std::sregex_iterator(html.begin(), html.end(), td); it != std::sregex_iterator();
+         ++it) {
+        const auto v = std::stoll((*it)[1].str());
+        EXPECT_TRUE(v == 0 || v >= spec.k) << "the page shows " << v;
+    }
+    // The workbook's first sheet holds the first table's published numbers, in order.
+    const auto sheet =
+        run_command("7z x -so " + (dir / "out/report.xlsx").string() + " xl/worksheets/sheet1.xml");
+    ASSERT_FALSE(sheet.empty()) << "report.xlsx is not a workbook 7z can open";
+    std::vector<std::int64_t> published;
+    for (std::size_t c = 0; c < r.tables[0].size(); ++c) {
+        if (!r.protection.suppressed[0][c]) {
+            published.push_back(r.tables[0].count(c));
+        }
+    }
+    // Strings are shared-string indexes (<v> too) in the category columns: compare the
+    // numeric cells (type n) only.
+    std::vector<std::int64_t> numbers;
+    const std::regex num("<c r=\"[A-Z]+[0-9]+\"( s=\"[0-9]+\")?><v>([0-9.]+)</v>");
+    for (auto it = std::sregex_iterator(sheet.begin(), sheet.end(), num);
+         it != std::sregex_iterator();
+         ++it) {
+        numbers.push_back(std::stoll((*it)[2].str()));
+    }
+    EXPECT_EQ(numbers, published);
+}
+
+INSTANTIATE_TEST_SUITE_P(seeds, report_outputs, ::testing::Values(1u, 2u, 3u));
+
+TEST(report_write, refuses_a_report_the_audit_failed) {
+    const auto spec = load_report_specs(source_dir / "config/reports.json").at(0);
+    auto r = build_report(spec, generate(9, 120), "2026-11");
+    r.exposures.push_back({0, 0, 1.0, 1.0});
+    test::temp_dir dir;
+    EXPECT_THROW(write_report(r, dir / "out"), std::runtime_error);
+    EXPECT_FALSE(fs::exists(dir / "out/report.html"));
+}
+
+}  // namespace
+}  // namespace casebridge::report
