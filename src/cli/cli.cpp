@@ -328,8 +328,9 @@ const std::vector<command_spec>& commands() {
                 "versions. It reads, so it runs beside the daemon. --repair then re-delivers\n"
                 "stale and missing records through the flow (consent decided again, every\n"
                 "outcome logged) and raises duplicated and withheld_but_present records for\n"
-                "review, never deleting anything; it takes the writer lock. DSS targets are not\n"
-                "supported yet. See docs/operations.md, reconciliation.",
+                "review, never deleting anything; it takes the writer lock. A DSS target is read\n"
+                "through its sent register and DSS's acknowledgement files (no content is\n"
+                "compared). See docs/operations.md, reconciliation.",
             .options =
                 {{"config", "FILE", "the configuration file", true},
                  {"flow", "ID", "the flow to reconcile", true},
@@ -342,6 +343,40 @@ const std::vector<command_spec>& commands() {
                  {"seed", "S", "seed of the sample, 1 to 1000000000000 (default: random)"},
                  {"repair", "", "then re-deliver stale and missing records, review the rest"}},
             .run = run_reconcile,
+        },
+        {
+            .name = "report run",
+            .summary = "make a sector report of unique children, small cells withheld",
+            .usage = "--definitions FILE --report ID --period P --children FILE --out DIR",
+            .description =
+                "Counts the unique children in --children (JSON Lines: one object per child,\n"
+                "each member a coarse field's value or values, as the hub holds them) into the\n"
+                "tables of report ID of --definitions (config/reports.json), withholds every\n"
+                "count from 1 to k-1 and every cell from which one could be worked out, audits\n"
+                "the result (two integer programmes per withheld cell) and, only when the audit\n"
+                "passes, writes report.html, report.xlsx, one CSV per table and manifest.json\n"
+                "into DIR, each file atomically. Prints counts only. See docs/reports.md.",
+            .options =
+                {{"definitions", "FILE", "the report definitions (config/reports.json)", true},
+                 {"report", "ID", "the report to make", true},
+                 {"period", "P", "the period the report covers, e.g. 2026-11", true},
+                 {"children", "FILE", "the unique children, JSON Lines", true},
+                 {"out", "DIR", "the folder to write the report into", true}},
+            .run = run_report_run,
+        },
+        {
+            .name = "report audit",
+            .summary = "prove from a report's files that no withheld cell can be worked out",
+            .usage = "DIR",
+            .description =
+                "Reads manifest.json and the CSV files a `report run` wrote into DIR, takes the\n"
+                "withheld cells as unknown, and works out from the published cells and margins\n"
+                "of all the report's tables the smallest and largest value each withheld cell\n"
+                "can have. Passes when every interval is at least k wide; otherwise lists the\n"
+                "cells (their categories and interval). See docs/reports.md.",
+            .min_positional = 1,
+            .max_positional = 1,
+            .run = run_report_audit,
         },
         {
             .name = "sandbox primero",
@@ -463,6 +498,8 @@ std::string help_text(const command_spec& c) {
         s << ", 3 record held";
     } else if (c.name == "flow run" || c.name == "caseload-transfer execute") {
         s << ", 3 records held (dead-lettered)";
+    } else if (c.name == "report audit") {
+        s << ", 4 a withheld cell can be narrowed below k";
     } else if (c.name == "reconcile") {
         s << " (also when a record could not be checked), 4 divergences found (with --repair:\n"
              "records were left to a person or could not be re-delivered)";
@@ -486,7 +523,8 @@ std::string overview_text() {
     }
     s << "\nRun 'casebridge COMMAND --help' for a command's options.\n"
          "Exit codes: 0 ok, 1 error, 2 usage, 3 record held (mapping apply, flow run,\n"
-         "caseload-transfer execute), 4 divergences found (reconcile).\n";
+         "caseload-transfer execute), 4 divergences found (reconcile) or a withheld cell\n"
+         "exposed (report audit).\n";
     return s.str();
 }
 

@@ -23,4 +23,6 @@ int run_caseload_plan(const parsed_args& args, command_io& io);
 int run_caseload_execute(const parsed_args& args, command_io& io);
 int run_sandbox_ping(const parsed_args& args, command_io& io);
 int run_reconcile(const parsed_args& args, command_io& io);
+int run_report_run(const parsed_args& args, command_io& io);
+int run_report_audit(const parsed_args& args, command_io& io);
 }  // namespace casebridge::cli

@@ -130,10 +130,14 @@ public:
             var_of_[t].resize(tb.size());
             for (std::size_t c = 0; c < tb.size(); ++c) {
                 const auto [it, fresh] = by_key.emplace(tb.key(c), value_.size());
+                // A negative count is unknown (a withheld cell read back from a published
+                // report): another table's count of the same cell stands in for it.
                 if (fresh) {
                     value_.push_back(tb.count(c));
                     cells_.push_back({});
-                } else if (value_[it->second] != tb.count(c)) {
+                } else if (value_[it->second] < 0) {
+                    value_[it->second] = tb.count(c);
+                } else if (tb.count(c) >= 0 && value_[it->second] != tb.count(c)) {
                     throw std::invalid_argument(
                         "tables " + tables[cells_[it->second].front().first].id() + " and " +
                         tb.id() + " give different counts for the cell " +

@@ -57,7 +57,8 @@ public:
     /// The cell's identity across linked tables: "dim=category|…" over the dimensions it
     /// fixes (by identity, each pair once), sorted; "" for the grand total.
     std::string key(std::size_t cell) const;
-    /// Sets a cell's count directly (tests; a table built from figures rather than units).
+    /// Sets a cell's count directly (a table read back from a published report; −1: withheld,
+    /// unknown).
     void set_count(std::size_t cell, std::int64_t value) { counts_.at(cell) = value; }
 
 private:

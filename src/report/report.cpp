@@ -1,14 +1,18 @@
 #include "report/report.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <xlsxwriter.h>
 
 #include "core/atomic_file.hpp"
+#include "exchange/csv.hpp"
 #include "json/json.hpp"
 
 namespace casebridge::report {
@@ -284,6 +288,16 @@ built_report build_report(
 
 namespace {
 
+/// The dimension's title for a person ("Camp"), for a crossed copy its first's.
+std::string title_of(const report_spec& spec, const std::string& dim_name) {
+    std::string base = dim_name;
+    if (spec.dimension(base) == nullptr) {
+        base = base.substr(0, base.rfind('_'));
+    }
+    const auto* d = spec.dimension(base);
+    return d != nullptr && !d->title.empty() ? d->title : dim_name;
+}
+
 std::string label_of(const report_spec& spec, const std::string& dim_name, const std::string& c) {
     // A crossed dimension's second copy ("agency_2") takes the first's labels.
     std::string base = dim_name;
@@ -380,7 +394,8 @@ std::string render_csv(const built_report& r, std::size_t ti) {
         out += r.protection.suppressed[ti][c] ? withheld_symbol : std::to_string(t.count(c));
         out += "\r\n";
     }
-    out += csv_field("# " + footnote(r)) + "\r\n";
+    // The footnote fills a whole row, so every row has the header's width.
+    out += csv_field("# " + footnote(r)) + std::string(t.dimensions().size(), ',') + "\r\n";
     return out;
 }
 
@@ -491,9 +506,10 @@ std::string html_table(const built_report& r, std::size_t ti) {
         dims.size() == 3 ? static_cast<std::uint32_t>(dims[2].categories.size()) + 1 : 1;
     for (std::uint32_t layer = 0; layer < layers; ++layer) {
         if (dims.size() == 3) {
-            s << "<h4>" << html_escape(dims[2].name) << ": " << head(2, layer) << "</h4>";
+            s << "<h4>" << html_escape(title_of(r.spec, dims[2].name)) << ": " << head(2, layer)
+              << "</h4>";
         }
-        s << "<table><thead><tr><th>" << html_escape(dims[0].name) << "</th>";
+        s << "<table><thead><tr><th>" << html_escape(title_of(r.spec, dims[0].name)) << "</th>";
         const std::uint32_t cols =
             dims.size() >= 2 ? static_cast<std::uint32_t>(dims[1].categories.size()) + 1 : 1;
         for (std::uint32_t j = 0; j < cols; ++j) {
@@ -602,11 +618,232 @@ void write_report(const built_report& r, const fs::path& dir) {
     for (std::size_t ti = 0; ti < r.tables.size(); ++ti) {
         write_atomically(dir / (r.tables[ti].id() + ".csv"), render_csv(r, ti));
     }
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("report");
+    w.String(r.spec.id.c_str());
+    w.Key("period");
+    w.String(r.period.c_str());
+    w.Key("k");
+    w.Int(r.spec.k);
+    w.Key("tables");
+    w.StartArray();
+    for (const auto& t : r.tables) {
+        w.StartObject();
+        w.Key("id");
+        w.String(t.id().c_str());
+        w.Key("file");
+        w.String((t.id() + ".csv").c_str());
+        w.Key("dimensions");
+        w.StartArray();
+        for (const auto& d : t.dimensions()) {
+            w.StartObject();
+            w.Key("name");
+            w.String(d.name.c_str());
+            w.Key("identity");
+            w.String((d.identity.empty() ? d.name : d.identity).c_str());
+            w.Key("multi_valued");
+            w.Bool(d.multi_valued);
+            w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    write_atomically(dir / "manifest.json", std::string(buf.GetString(), buf.GetSize()) + "\n");
     // libxlsxwriter writes a file by name: write it beside, then move it into place.
     const fs::path tmp = dir / ".report.xlsx.tmp";
     write_xlsx(r, tmp);
     fs::rename(tmp, dir / "report.xlsx");
     write_atomically(dir / "report.html", render_html(r));
+}
+
+// --- inputs and audits of written reports ------------------------------------------------
+
+std::vector<child> load_children(const fs::path& file) {
+    auto text = json::read_file(file, std::size_t{2} * 1024 * 1024 * 1024 - 1);
+    if (!text) {
+        throw std::runtime_error(file.string() + ": " + json::read_error_text(text.error()));
+    }
+    std::vector<child> out;
+    std::size_t line_no = 0;
+    std::size_t at = 0;
+    const std::string& all = *text;
+    while (at < all.size()) {
+        const auto end = std::min(all.find('\n', at), all.size());
+        std::string_view line(all.data() + at, end - at);
+        at = end + 1;
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        if (line.find_first_not_of(" \t") == std::string_view::npos) {
+            continue;
+        }
+        const std::string where = file.string() + ":" + std::to_string(line_no);
+        auto doc = json::parse(line);
+        if (!doc) {
+            throw std::runtime_error(where + ": not a JSON object (" + doc.error().message + ")");
+        }
+        if (!doc->IsObject()) {
+            throw std::runtime_error(where + ": not a JSON object");
+        }
+        child c;
+        for (const auto& m : doc->GetObject()) {
+            const std::string name = m.name.GetString();
+            auto& values = c.values[name];
+            if (m.value.IsString()) {
+                values.emplace_back(m.value.GetString(), m.value.GetStringLength());
+            } else if (m.value.IsArray()) {
+                for (const auto& v : m.value.GetArray()) {
+                    if (!v.IsString()) {
+                        throw std::runtime_error(
+                            where + ": member \"" + name + "\" holds a value that is not a string"
+                        );
+                    }
+                    values.emplace_back(v.GetString(), v.GetStringLength());
+                }
+            } else if (!m.value.IsNull()) {
+                throw std::runtime_error(
+                    where + ": member \"" + name + "\" is neither a string nor an array of strings"
+                );
+            }
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+folder_audit audit_folder(const fs::path& dir) {
+    const fs::path manifest_path = dir / "manifest.json";
+    const auto m = json::load_file(manifest_path);
+    const std::string origin = manifest_path.string();
+    const auto& root = m.doc;
+    if (!root.IsObject() || !root.HasMember("tables") || !root["tables"].IsArray() ||
+        !root.HasMember("k") || !root["k"].IsInt() || root["k"].GetInt() < 2) {
+        json::fail_at(m, origin, "", "expected an object with \"k\" (at least 2) and \"tables\"");
+    }
+    folder_audit out;
+    out.k = root["k"].GetInt();
+    if (root.HasMember("report") && root["report"].IsString()) {
+        out.report = root["report"].GetString();
+    }
+    if (root.HasMember("period") && root["period"].IsString()) {
+        out.period = root["period"].GetString();
+    }
+    std::vector<table> tables;
+    std::vector<std::vector<bool>> withheld;
+    const auto& tv = root["tables"];
+    for (rapidjson::SizeType i = 0; i < tv.Size(); ++i) {
+        const std::string at = "/tables/" + std::to_string(i);
+        const auto& t = tv[i];
+        const std::string file = text_at(m, origin, t, at, "file");
+        if (file.find('/') != std::string::npos || file.starts_with(".")) {
+            json::fail_at(m, origin, at + "/file", "expected a file name inside the folder");
+        }
+        if (!t.HasMember("dimensions") || !t["dimensions"].IsArray() || t["dimensions"].Empty()) {
+            json::fail_at(m, origin, at, "expected a non-empty array \"dimensions\"");
+        }
+        std::vector<dimension> dims;
+        for (rapidjson::SizeType d = 0; d < t["dimensions"].Size(); ++d) {
+            const std::string dat = at + "/dimensions/" + std::to_string(d);
+            const auto& dv = t["dimensions"][d];
+            dimension dim;
+            dim.name = text_at(m, origin, dv, dat, "name");
+            dim.identity = text_at(m, origin, dv, dat, "identity", false);
+            dim.multi_valued = dv.HasMember("multi_valued") && dv["multi_valued"].IsBool() &&
+                               dv["multi_valued"].GetBool();
+            dims.push_back(std::move(dim));
+        }
+        const fs::path csv_path = dir / file;
+        auto text = json::read_file(csv_path, std::size_t{256} * 1024 * 1024);
+        if (!text) {
+            throw std::runtime_error(
+                csv_path.string() + ": " + json::read_error_text(text.error())
+            );
+        }
+        auto csv = exchange::parse_csv(*text);
+        if (!csv) {
+            throw std::runtime_error(csv.error().describe(csv_path.string()));
+        }
+        if (csv->header.size() != dims.size() + 1) {
+            throw std::runtime_error(
+                csv_path.string() + ":1: the header has " + std::to_string(csv->header.size()) +
+                " columns; the manifest names " + std::to_string(dims.size()) +
+                " dimensions and a count"
+            );
+        }
+        // Categories in the order they first appear; "Total" is a margin.
+        std::vector<std::size_t> data_rows;
+        for (std::size_t r = 0; r < csv->rows.size(); ++r) {
+            if (csv->rows[r].front().starts_with("#")) {
+                continue;
+            }
+            data_rows.push_back(r);
+            for (std::size_t d = 0; d < dims.size(); ++d) {
+                const auto& v = csv->rows[r][d];
+                auto& cats = dims[d].categories;
+                if (v != "Total" && std::find(cats.begin(), cats.end(), v) == cats.end()) {
+                    cats.push_back(v);
+                }
+            }
+        }
+        table tb(text_at(m, origin, t, at, "id"), dims);
+        if (data_rows.size() != tb.size()) {
+            throw std::runtime_error(
+                csv_path.string() + ": " + std::to_string(data_rows.size()) +
+                " rows of cells; a table of these categories has " + std::to_string(tb.size())
+            );
+        }
+        std::vector<bool> hidden(tb.size(), false);
+        std::vector<bool> seen(tb.size(), false);
+        for (const auto r : data_rows) {
+            const auto& row = csv->rows[r];
+            std::vector<std::uint32_t> pos;
+            for (std::size_t d = 0; d < dims.size(); ++d) {
+                const auto& cats = dims[d].categories;
+                const auto it = std::find(cats.begin(), cats.end(), row[d]);
+                pos.push_back(static_cast<std::uint32_t>(it - cats.begin()));
+            }
+            const auto cell = tb.cell_at(pos);
+            const std::string where = csv_path.string() + ":" + std::to_string(csv->row_lines[r]);
+            if (seen[cell]) {
+                throw std::runtime_error(where + ": a cell listed twice");
+            }
+            seen[cell] = true;
+            const auto& v = row.back();
+            if (v == withheld_symbol) {
+                hidden[cell] = true;
+                tb.set_count(cell, -1);
+                ++out.withheld;
+                continue;
+            }
+            std::int64_t n = 0;
+            const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc{} || p != v.data() + v.size() || n < 0) {
+                throw std::runtime_error(
+                    where + ": the count is neither a number nor " + withheld_symbol
+                );
+            }
+            tb.set_count(cell, n);
+        }
+        out.cells += tb.size();
+        tables.push_back(std::move(tb));
+        withheld.push_back(std::move(hidden));
+    }
+    out.tables = tables.size();
+    const auto found = audit(tables, withheld, out.k, &out.programmes);
+    for (const auto& e : found) {
+        const auto& t = tables[e.table];
+        const auto key = t.key(e.cell);
+        std::ostringstream s;
+        s << t.id() << ": " << (key.empty() ? std::string("total") : key) << " [" << e.low << ", "
+          << e.high << "]";
+        out.exposed.push_back(s.str());
+    }
+    return out;
 }
 
 }  // namespace casebridge::report

@@ -81,8 +81,32 @@ std::string render_csv(const built_report& r, std::size_t table_index);
 /// images from elsewhere; withheld cells are shown as the symbol and never drawn.
 std::string render_html(const built_report& r);
 
-/// Writes the CSVs, report.xlsx (one sheet per table) and report.html into `dir`, each
-/// atomically; refuses (std::runtime_error) when the audit found an exposed cell.
+/// Writes the CSVs, report.xlsx (one sheet per table), report.html and manifest.json (the
+/// tables' files and dimensions, k: what `report audit` needs) into `dir`, each atomically;
+/// refuses (std::runtime_error) when the audit found an exposed cell.
 void write_report(const built_report& r, const std::filesystem::path& dir);
+
+/// Reads unique children from a JSON Lines file: one object per line, each member a
+/// dimension's value (a string) or values (an array of strings); other members are refused.
+/// Throws std::runtime_error naming the file, line and member (never a value).
+std::vector<child> load_children(const std::filesystem::path& file);
+
+/// What the published files of a report folder reveal, re-derived from them alone.
+struct folder_audit {
+    std::string report;
+    std::string period;
+    int k = 0;
+    std::size_t tables = 0;
+    std::size_t cells = 0;
+    std::size_t withheld = 0;
+    std::size_t programmes = 0;
+    /// Withheld cells narrower than k: "table: categories [low, high]".
+    std::vector<std::string> exposed;
+};
+
+/// Reads manifest.json and the CSVs of a report folder, rebuilds the tables with the withheld
+/// cells unknown, and re-derives each one's interval from the published cells and margins.
+/// Throws std::runtime_error naming the file (and line) when the folder cannot be read.
+folder_audit audit_folder(const std::filesystem::path& dir);
 
 }  // namespace casebridge::report

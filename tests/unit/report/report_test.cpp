@@ -3,9 +3,11 @@
 // and XLSX outputs show the same published figures and nothing withheld.
 #include "report/report.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <regex>
 #include <set>
@@ -197,6 +199,88 @@ TEST_P(report_outputs, are_protected_and_agree) {
         numbers.push_back(std::stoll((*it)[2].str()));
     }
     EXPECT_EQ(numbers, published);
+}
+
+// `report audit` re-derives from the written files alone: a written report passes; the same
+// folder with every withheld cell of one table but one small count filled in fails, naming it.
+TEST_P(report_outputs, the_folder_audit_reads_back_what_was_written_and_catches_a_leak) {
+    const auto spec = load_report_specs(source_dir / "config/reports.json").at(0);
+    const auto r = build_report(spec, generate(GetParam() + 10, 160), "2026-11");
+    test::temp_dir dir;
+    write_report(r, dir / "out");
+    const auto ok = audit_folder(dir / "out");
+    EXPECT_EQ(ok.k, 5);
+    EXPECT_EQ(ok.tables, r.tables.size());
+    EXPECT_TRUE(ok.exposed.empty()) << ok.exposed.front();
+    std::size_t withheld = 0;
+    for (const auto& t : r.protection.suppressed) {
+        withheld += static_cast<std::size_t>(std::count(t.begin(), t.end(), true));
+    }
+    EXPECT_EQ(ok.withheld, withheld);
+
+    // Fill in every withheld cell of the first table that has a primary, except that primary.
+    std::size_t ti = 0;
+    std::optional<std::size_t> keep;
+    for (; ti < r.tables.size() && !keep; ++ti) {
+        for (std::size_t c = 0; c < r.tables[ti].size(); ++c) {
+            if (r.protection.primary[ti][c]) {
+                keep = c;
+                break;
+            }
+        }
+    }
+    ASSERT_TRUE(keep);
+    --ti;
+    const auto path = dir / "out" / (r.tables[ti].id() + ".csv");
+    std::istringstream in(slurp(path));
+    std::string out_text;
+    std::string line;
+    std::size_t row = 0;
+    std::getline(in, line);
+    out_text += line + "\n";
+    while (std::getline(in, line)) {
+        if (line.rfind("\"#", 0) != 0 && line.rfind("#", 0) != 0) {
+            if (r.protection.suppressed[ti][row] && row != *keep) {
+                line = line.substr(0, line.rfind(',') + 1) +
+                       std::to_string(r.tables[ti].count(row)) + "\r";
+            }
+            ++row;
+        }
+        out_text += line + "\n";
+    }
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << out_text;
+    const auto leaked = audit_folder(dir / "out");
+    ASSERT_FALSE(leaked.exposed.empty());
+    // Named by the table and its categories as published (labels), pinned to its true count.
+    const auto v = std::to_string(r.tables[ti].count(*keep));
+    bool named = false;
+    for (const auto& e : leaked.exposed) {
+        named = named || (e.find(r.tables[ti].id() + ": ") == 0 &&
+                          e.find("[" + v + ", " + v + "]") != std::string::npos);
+    }
+    EXPECT_TRUE(named) << "expected " << r.tables[ti].key(*keep) << " pinned at " << v << " among "
+                       << leaked.exposed.front();
+}
+
+TEST(report_children, a_bad_line_is_named_without_its_value) {
+    test::temp_dir dir;
+    const auto good = dir.write(
+        "children.jsonl",
+        "{\"sex\": \"female\", \"agency\": [\"a\", \"b\"]}\n\n{\"sex\": \"male\"}\r\n"
+    );
+    const auto kids = load_children(good);
+    ASSERT_EQ(kids.size(), 2u);
+    EXPECT_EQ(kids[0].values.at("agency").size(), 2u);
+    const auto bad = dir.write("bad.jsonl", "{\"sex\": \"female\"}\n{\"age_band\": 12345}\n");
+    try {
+        load_children(bad);
+        FAIL() << "accepted";
+    } catch (const std::runtime_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("bad.jsonl:2"), std::string::npos) << what;
+        EXPECT_NE(what.find("age_band"), std::string::npos) << what;
+        EXPECT_EQ(what.find("12345"), std::string::npos) << what;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(seeds, report_outputs, ::testing::Values(1u, 2u, 3u));
