@@ -386,7 +386,9 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
                 l.fail(
                     at + "/profile",
                     "profile \"" + fc.profile +
-                        "\" pseudonymises with a key that cannot be had: " + p->unavailable_key
+                        "\" pseudonymises with a key (or encodes with a linkage secret) that "
+                        "cannot be had: " +
+                        p->unavailable_key
                 );
             }
             if (policy::to_string(p->purpose_) != fc.purpose) {
@@ -394,6 +396,24 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
                     at + "/purpose",
                     "the flow's purpose is " + fc.purpose + " but profile \"" + fc.profile +
                         "\" is for " + std::string(policy::to_string(p->purpose_))
+                );
+            }
+            // A linkage encoding is for the IMO hub only, and the hub takes nothing else.
+            const bool to_hub = c.find_system(fc.to_system)->kind == "casebridge_hub";
+            if (p->linkage && !to_hub) {
+                l.fail(
+                    at + "/profile",
+                    "profile \"" + fc.profile +
+                        "\" has a linkage step, whose encoding only a casebridge_hub system "
+                        "receives; system \"" +
+                        fc.to_system + "\" is " + c.find_system(fc.to_system)->kind
+                );
+            }
+            if (to_hub && !p->linkage) {
+                l.fail(
+                    at + "/profile",
+                    "a casebridge_hub system receives encoded records: profile \"" + fc.profile +
+                        "\" needs a linkage step (docs/dpisp.md)"
                 );
             }
             fc.mapping_in = l.existing_file(f["mappings"]["in"], at + "/mappings/in");
@@ -489,6 +509,13 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
                 l.fail(
                     at + "/reconcile",
                     "an acknowledgement flow sends no records, so there is nothing to reconcile"
+                );
+            }
+            if (c.find_system(fc.to_system)->kind == "casebridge_hub") {
+                l.fail(
+                    at + "/reconcile",
+                    "the IMO hub answers no reads of what it holds, so a flow to it cannot be "
+                    "reconciled"
                 );
             }
             if (c.find_system(fc.to_system)->kind == "dss_files") {

@@ -30,7 +30,8 @@ int run_policy_check(const parsed_args& args, command_io& io) {
         io.out << p.id << " v" << p.version << " (" << policy::to_string(p.purpose_) << " to "
                << p.recipient << ") " << p.hash << '\n';
         if (!p.unavailable_key.empty()) {
-            io.out << "  note: its pseudonym key cannot be had, so no flow can use it yet: "
+            io.out << "  note: its pseudonym key or linkage secret cannot be had, so no flow can "
+                      "use it yet: "
                    << p.unavailable_key << '\n';
         }
     }
@@ -54,7 +55,9 @@ int run_policy_explain(const parsed_args& args, command_io& io) {
     }
     if (!p->unavailable_key.empty()) {
         io.err << "casebridge policy explain: profile \"" << id
-               << "\" pseudonymises with a key that cannot be had: " << p->unavailable_key << "\n";
+               << "\" pseudonymises with a key (or encodes with a linkage secret) that cannot be "
+                  "had: "
+               << p->unavailable_key << "\n";
         return exit_error;
     }
     std::string origin = "<stdin>";

@@ -13,6 +13,7 @@
 #include "core/encoding.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
+#include "policy/linkage_step.hpp"
 
 namespace casebridge::policy {
 namespace {
@@ -406,6 +407,21 @@ result<decision> decide(
     redactor r(d.payload.GetAllocator(), as_of, d);
     r.object(record, p.fields, "", d.payload);
     r.finish();
+    if (p.linkage) {
+        // The whole record, before redaction: names and dates leave only as their encoding.
+        d.linkage = p.linkage->encode(record);
+        d.linkage_schema_version = p.linkage->schema_version();
+        d.fields_encoded = p.linkage->encoded_fields();
+        for (auto& w : d.fields_withheld) {
+            // Exact paths only: a subform withheld whole is more than its encoded row field.
+            const bool encoded =
+                std::find(d.fields_encoded.begin(), d.fields_encoded.end(), w.field) !=
+                d.fields_encoded.end();
+            if (encoded && w.rule == "not_in_share") {
+                w.rule = "linkage_encoded";
+            }
+        }
+    }
     d.share = true;
     return d;
 }
@@ -458,6 +474,11 @@ std::string to_json(const decision& d, bool pretty) {
     value payload;
     payload.CopyFrom(d.payload, a);
     doc.AddMember("payload", payload, a);
+    if (d.linkage) {
+        value l = linkage_wire_form(d.linkage_schema_version, *d.linkage, a);
+        l.AddMember("fields_encoded", strings(d.fields_encoded), a);
+        doc.AddMember("linkage", l, a);
+    }
     return json::to_string(doc, pretty);
 }
 

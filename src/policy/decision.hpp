@@ -10,6 +10,7 @@
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
+#include "linkage/encoder.hpp"
 #include "policy/policy.hpp"
 
 namespace casebridge::policy {
@@ -18,7 +19,8 @@ namespace casebridge::policy {
 struct withheld_field {
     std::string field;  ///< Canonical path without row numbers: "/services_section/service_type".
     std::string rule;   ///< not_in_share | never | structured_value | generalise_failed |
-                        ///< pseudonymise_failed
+                        ///< pseudonymise_failed | linkage_encoded (not shared, but read by
+                        ///< the profile's linkage step: only its keyed encoding went)
 };
 
 /// The values a basis condition read from one field: booleans and codes only (the loader
@@ -52,9 +54,15 @@ struct decision {
     std::string profile_hash;
     std::optional<operator_override> override_used;
     rapidjson::Document payload;  ///< The redacted canonical record; null when withheld.
+    /// Profiles with a linkage step, when shared: the encoding of the FULL record (made before
+    /// redaction), which travels with the payload (policy/linkage_step.hpp for its wire form).
+    std::optional<linkage::encoded_record> linkage;
+    int linkage_schema_version = 0;
+    std::vector<std::string> fields_encoded;  ///< Canonical paths the encoding read.
 };
 
-/// Decides for `record` (a canonical case) under `p`. `as_of` dates age bands.
+/// Decides for `record` (a canonical case) under `p`. `as_of` dates age bands. A profile with
+/// a linkage step encodes `record` whole when it is shared (decision::linkage).
 /// Errors: errc::bad_payload when the record is not a JSON object; errc::usage when an override
 /// is given without a reason that the profile requires.
 result<decision> decide(

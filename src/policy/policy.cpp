@@ -10,6 +10,9 @@
 #include "core/canonical_case.hpp"
 #include "core/crypto.hpp"
 #include "json/json_schema.hpp"
+#include "linkage/encoder.hpp"
+#include "linkage/schema.hpp"
+#include "policy/linkage_step.hpp"
 
 namespace casebridge::policy {
 namespace {
@@ -70,13 +73,15 @@ public:
         const canonical_catalogue& catalogue,
         const std::vector<age_band>& default_bands,
         const std::vector<location_level>& levels,
-        const std::map<std::string, loaded_key, std::less<>>& keys
+        const std::map<std::string, loaded_key, std::less<>>& keys,
+        std::filesystem::path base_dir
     )
         : report_(report),
           catalogue_(catalogue),
           default_bands_(default_bands),
           levels_(levels),
-          keys_(keys) {}
+          keys_(keys),
+          base_dir_(std::move(base_dir)) {}
 
     profile compile(const rapidjson::Value& v, const std::string& at) {
         profile p;
@@ -125,6 +130,16 @@ public:
             report_.fail(
                 at + "/share", "an aggregate-only profile (record_level false) shares no fields"
             );
+        }
+        if (v.HasMember("linkage")) {
+            if (!p.record_level) {
+                report_.fail(
+                    at + "/linkage",
+                    "an aggregate-only profile (record_level false) sends no records, so it has "
+                    "nothing to encode"
+                );
+            }
+            compile_linkage(v["linkage"], at + "/linkage", p);
         }
         if (v.HasMember("on_withdrawal")) {
             p.notify_on_withdrawal = std::string_view(v["on_withdrawal"].GetString()) == "notify";
@@ -351,6 +366,112 @@ private:
         }
     }
 
+    // The linkage step: its schema must load (its own errors name its own file) and read
+    // canonical fields only; its secret matters only to this profile, as a pseudonym key does.
+    void compile_linkage(const rapidjson::Value& l, const std::string& at, profile& p) {
+        std::filesystem::path file(str(l["schema"]));
+        if (file.is_relative() && !base_dir_.empty()) {
+            file = base_dir_ / file;
+        }
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(file, ec)) {
+            report_.fail(
+                at + "/schema",
+                "linkage schema file \"" + file.string() +
+                    "\" does not exist or is not a regular file (a relative path is relative to "
+                    "the policies file)"
+            );
+        }
+        auto schema = linkage::linkage_schema::load(file);
+        const auto read_by = [&](const std::string& path) {
+            if (catalogue_.resolve(path) == nullptr) {
+                report_.fail(
+                    at + "/schema",
+                    "linkage schema \"" + file.string() + "\" reads \"" + path +
+                        "\", which is not a canonical field"
+                );
+            }
+        };
+        for (const auto& f : schema.fields) {
+            for (const auto& s : f.sources) {
+                read_by(f.subform + s);
+            }
+        }
+        for (const auto& id : schema.identifiers) {
+            read_by(id.source);
+        }
+
+        const auto& s = l["secret"];
+        const bool has_file = s.HasMember("file");
+        const bool has_env = s.HasMember("env");
+        if (has_file == has_env) {
+            report_.fail(
+                at + "/secret", "the linkage secret comes from exactly one of \"file\" or \"env\""
+            );
+        }
+        secret_source source;
+        std::string problem_at;
+        std::string problem;
+        if (has_file) {
+            source.file = str(s["file"]);
+            problem_at = at + "/secret/file";
+            struct stat st {};
+            if (::stat(source.file.c_str(), &st) != 0) {
+                problem = "linkage secret file \"" + source.file.string() + "\" cannot be read";
+            } else if ((st.st_mode & 077U) != 0) {
+                problem = "linkage secret file \"" + source.file.string() +
+                          "\" is readable by group or others (chmod 600 it)";
+            }
+        } else {
+            source.env = str(s["env"]);
+            problem_at = at + "/secret/env";
+            if (std::getenv(source.env.c_str()) == nullptr) {
+                problem = "environment variable " + source.env + " is not set";
+            }
+        }
+        std::string secret;
+        if (problem.empty()) {
+            auto loaded = linkage::load_linkage_secret(source);
+            if (loaded) {
+                secret = std::move(*loaded);
+            } else {
+                problem = std::string(has_file ? "the linkage secret file" : "the linkage secret") +
+                          " is empty or shorter than " + std::to_string(linkage::min_secret_bytes) +
+                          " bytes (use e.g. `openssl rand -hex 32`)";
+            }
+        }
+        if (!problem.empty() && p.unavailable_key.empty()) {
+            try {
+                report_.fail(problem_at, problem);
+            } catch (const json::file_error& e) {
+                p.unavailable_key = e.what();  // matters only to flows under this profile
+            }
+        }
+        auto step =
+            std::make_shared<const linkage_step>(std::move(schema), file, std::move(secret));
+        // The encoding of a field that must never go would carry it after all.
+        for (const auto& path : step->encoded_fields()) {
+            const auto parts = split_path(path);
+            const auto top = p.fields.find(parts[0]);
+            if (top == p.fields.end()) {
+                continue;
+            }
+            bool never = top->second.never;
+            if (!never && parts.size() == 2) {
+                const auto row = top->second.children.find(parts[1]);
+                never = row != top->second.children.end() && row->second.never;
+            }
+            if (never) {
+                report_.fail(
+                    at + "/schema",
+                    "the linkage step encodes \"" + path +
+                        "\", which this profile lists in \"never\" (contradictory rules)"
+                );
+            }
+        }
+        p.linkage = std::move(step);
+    }
+
     void check_basis_name(const std::string& name, const std::string& at) const {
         const field_def* lb = catalogue_.find("legitimate_basis");
         // Checked against the listed codes even when the value set is open: a basis goes into
@@ -493,6 +614,7 @@ private:
     const std::vector<age_band>& default_bands_;
     const std::vector<location_level>& levels_;
     const std::map<std::string, loaded_key, std::less<>>& keys_;
+    std::filesystem::path base_dir_;
     std::vector<std::string> share_entries_;
     field_type last_type_ = field_type::string;
 };
@@ -564,13 +686,16 @@ policy_set policy_set::load(
     const std::filesystem::path& path, const canonical_catalogue& catalogue
 ) {
     const auto file = json::load_file(path);
-    return from_document(file, path.string(), catalogue);
+    return from_document(
+        file, path.string(), catalogue, path.has_parent_path() ? path.parent_path() : "."
+    );
 }
 
 policy_set policy_set::from_document(
     const json::located_document& file,
     std::string_view origin,
-    const canonical_catalogue& catalogue
+    const canonical_catalogue& catalogue,
+    const std::filesystem::path& base_dir
 ) {
     static const json::schema schema(policies_schema_text(), "policies.schema.json");
     schema.check_file(file, origin);
@@ -615,7 +740,7 @@ policy_set policy_set::from_document(
     const auto& profiles = doc["profiles"];
     for (rapidjson::SizeType i = 0; i < profiles.Size(); ++i) {
         const std::string at = "/profiles/" + std::to_string(i);
-        profile_compiler compiler(report, catalogue, bands, levels, keys);
+        profile_compiler compiler(report, catalogue, bands, levels, keys, base_dir);
         compiler.set_share_entries(profiles[i]["share"]);
         profile p = compiler.compile(profiles[i], at);
         if (!ids.insert(p.id).second) {
@@ -630,6 +755,16 @@ policy_set policy_set::from_document(
         }
         if (doc.HasMember("location_levels")) {
             h.AddMember("location_levels", rapidjson::Value(doc["location_levels"], a), a);
+        }
+        if (p.linkage) {
+            // The encoding's rules are the schema file's: a change to them changes the hash
+            // (its comments do not).
+            const auto schema_file = json::load_file(p.linkage->schema_file());
+            rapidjson::Value l(rapidjson::kObjectType);
+            l.AddMember("schema_version", p.linkage->schema_version(), a);
+            const std::string digest = crypto::sha256_hex(json::canonical(schema_file.doc));
+            l.AddMember("schema_sha256", rapidjson::Value(digest.c_str(), a), a);
+            h.AddMember("linkage", l, a);
         }
         p.hash = "sha256:" + crypto::sha256_hex(json::canonical(h));
         set.profiles_.push_back(std::move(p));

@@ -19,6 +19,8 @@ class canonical_catalogue;
 
 namespace casebridge::policy {
 
+class linkage_step;
+
 enum class purpose { referral, transfer, decision, report };
 std::string_view to_string(purpose p) noexcept;
 
@@ -87,11 +89,14 @@ struct profile {
     bool notify_on_withdrawal = false;
     std::map<std::string, field_rule, std::less<>> fields;  ///< Top-level rules by name.
     std::string hash;  ///< "sha256:" + hex of the profile's canonical JSON.
-    /// Why a pseudonym key this profile needs cannot be had ("file:line:column: at POINTER:
-    /// message"), or empty. Keys are loaded with the file, but a missing one only matters to
-    /// the profiles that use it: a flow under such a profile is refused at load, and decide()
-    /// refuses it.
+    /// Why a pseudonym key or the linkage secret this profile needs cannot be had
+    /// ("file:line:column: at POINTER: message"), or empty. Keys are loaded with the file, but
+    /// a missing one only matters to the profiles that use it: a flow under such a profile is
+    /// refused at load, and decide() refuses it.
     std::string unavailable_key;
+    /// The linkage step (`"linkage": {"schema", "secret"}`), or null: the full record is
+    /// encoded for the IMO hub before redaction (policy/linkage_step.hpp).
+    std::shared_ptr<const linkage_step> linkage;
 };
 
 /// Where the key of a pseudonym comes from. Resolved at load; the material never leaves memory.
@@ -107,11 +112,14 @@ public:
     /// references) and compiles `path`. Throws json::file_error "file:line:column: at POINTER:
     /// message": a startup error.
     static policy_set load(const std::filesystem::path& path, const canonical_catalogue& catalogue);
-    /// As `load`, from a document already read; `origin` names it in messages.
+    /// As `load`, from a document already read; `origin` names it in messages. Relative paths
+    /// in the file (a linkage schema) are resolved against `base_dir` (the current folder when
+    /// empty).
     static policy_set from_document(
         const json::located_document& file,
         std::string_view origin,
-        const canonical_catalogue& catalogue
+        const canonical_catalogue& catalogue,
+        const std::filesystem::path& base_dir = {}
     );
 
     /// The profile `id`, or nullptr.

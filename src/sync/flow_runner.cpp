@@ -17,6 +17,7 @@
 #include "json/json.hpp"
 #include "mapping/mapping.hpp"
 #include "policy/decision.hpp"
+#include "policy/linkage_step.hpp"
 #include "policy/policy.hpp"
 #include "store/credential_refusals.hpp"
 #include "store/crypto.hpp"
@@ -465,6 +466,17 @@ struct flow_runner::impl {
             return;
         }
         it.out_body = std::move(*out);
+        if (it.dec && it.dec->linkage && it.out_body.IsObject()) {
+            // The profile's linkage step encoded the full record: the encoding travels with
+            // the mapped record as its "linkage" member (the target's adapter sends it).
+            auto& a = it.out_body.GetAllocator();
+            it.out_body.RemoveMember("linkage");
+            it.out_body.AddMember(
+                "linkage",
+                policy::linkage_wire_form(it.dec->linkage_schema_version, *it.dec->linkage, a),
+                a
+            );
+        }
     }
 
     /// Store lookups for a page, in one call on the store thread: prior deliveries, targets,

@@ -2,23 +2,54 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "net/async.hpp"
 
 namespace casebridge::test {
 
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
+
+namespace {
+
+tcp::socket& lowest(tcp::socket& s) {
+    return s;
+}
+tcp::socket& lowest(ssl::stream<tcp::socket>& s) {
+    return s.next_layer();
+}
+
+// The common name of the peer's certificate, or "".
+std::string peer_common_name(SSL* ssl) {
+    X509* cert = SSL_get1_peer_certificate(ssl);
+    if (cert == nullptr) {
+        return {};
+    }
+    char buf[256] = {};
+    const int n =
+        X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+    X509_free(cert);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+}  // namespace
 
 struct fake_http_server::impl {
+    // Before the io_context: suspended TLS sessions are destroyed with it and still use it.
+    std::optional<ssl::context> tls;
     net::io_context ctx;
     tcp::acceptor acceptor{ctx};
     std::thread thread;
@@ -29,6 +60,7 @@ struct fake_http_server::impl {
     std::deque<fault> injected;
     std::vector<recorded_request> log;
     std::size_t connections = 0;
+    std::size_t failed_handshakes = 0;
 
     // Records the request and picks its fault and reply, under the lock.
     std::pair<fault, reply> admit(recorded_request req) {
@@ -69,7 +101,24 @@ struct fake_http_server::impl {
         return out;
     }
 
-    awaitable<void> session(tcp::socket socket, std::size_t connection_no) {
+    awaitable<void> plain_session(tcp::socket socket, std::size_t connection_no) {
+        co_await session(socket, connection_no, {});
+    }
+
+    awaitable<void> tls_session(tcp::socket socket, std::size_t connection_no) {
+        ssl::stream<tcp::socket> stream(std::move(socket), *tls);
+        auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
+        if (hec) {
+            std::lock_guard lock(mutex);
+            ++failed_handshakes;
+            co_return;
+        }
+        const std::string cn = peer_common_name(stream.native_handle());
+        co_await session(stream, connection_no, cn);
+    }
+
+    template <typename Stream>
+    awaitable<void> session(Stream& socket, std::size_t connection_no, std::string client_cn) {
         beast::flat_buffer buffer;
         for (;;) {
             http::request_parser<http::string_body> parser;
@@ -91,6 +140,7 @@ struct fake_http_server::impl {
             }
             req.body = msg.body();
             req.connection = connection_no;
+            req.client_cn = client_cn;
             const bool keep_alive = msg.keep_alive();
             auto [f, r] = admit(std::move(req));
 
@@ -117,8 +167,8 @@ struct fake_http_server::impl {
                     break;
                 case fault_kind::reset: {
                     boost::system::error_code ignored;
-                    socket.set_option(net::socket_base::linger(true, 0), ignored);
-                    socket.close(ignored);
+                    lowest(socket).set_option(net::socket_base::linger(true, 0), ignored);
+                    lowest(socket).close(ignored);
                     co_return;
                 }
                 case fault_kind::truncate_body: {
@@ -127,8 +177,8 @@ struct fake_http_server::impl {
                     );
                     co_await net::async_write(socket, net::buffer(wire), use_nothrow);
                     boost::system::error_code ignored;
-                    socket.shutdown(tcp::socket::shutdown_both, ignored);
-                    socket.close(ignored);
+                    lowest(socket).shutdown(tcp::socket::shutdown_both, ignored);
+                    lowest(socket).close(ignored);
                     co_return;
                 }
                 case fault_kind::malformed_json:
@@ -148,7 +198,7 @@ struct fake_http_server::impl {
             auto [wec, wn] = co_await net::async_write(socket, net::buffer(wire), use_nothrow);
             if (wec || !keep_alive) {
                 boost::system::error_code ignored;
-                socket.shutdown(tcp::socket::shutdown_send, ignored);
+                lowest(socket).shutdown(tcp::socket::shutdown_send, ignored);
                 co_return;
             }
         }
@@ -165,13 +215,28 @@ struct fake_http_server::impl {
                 std::lock_guard lock(mutex);
                 n = ++connections;
             }
-            net::co_spawn(ctx, session(std::move(socket), n), net::detached);
+            if (tls) {
+                net::co_spawn(ctx, tls_session(std::move(socket), n), net::detached);
+            } else {
+                net::co_spawn(ctx, plain_session(std::move(socket), n), net::detached);
+            }
         }
     }
 };
 
-fake_http_server::fake_http_server(handler h) : impl_(std::make_unique<impl>()) {
+fake_http_server::fake_http_server(handler h) : fake_http_server(std::move(h), fake_tls{}) {}
+
+fake_http_server::fake_http_server(handler h, fake_tls tls) : impl_(std::make_unique<impl>()) {
     impl_->on_request = std::move(h);
+    if (!tls.cert_file.empty()) {
+        impl_->tls.emplace(ssl::context::tls_server);
+        impl_->tls->use_certificate_chain_file(tls.cert_file.string());
+        impl_->tls->use_private_key_file(tls.key_file.string(), ssl::context::pem);
+        if (!tls.client_ca_file.empty()) {
+            impl_->tls->load_verify_file(tls.client_ca_file.string());
+            impl_->tls->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+        }
+    }
     const tcp::endpoint ep(net::ip::make_address("127.0.0.1"), 0);
     impl_->acceptor.open(ep.protocol());
     impl_->acceptor.set_option(net::socket_base::reuse_address(true));
@@ -188,7 +253,12 @@ fake_http_server::~fake_http_server() {
 }
 
 std::string fake_http_server::base_url() const {
-    return "http://127.0.0.1:" + std::to_string(port_);
+    return (impl_->tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
+}
+
+std::size_t fake_http_server::failed_handshakes() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->failed_handshakes;
 }
 
 void fake_http_server::inject(fault f, std::size_t times) {

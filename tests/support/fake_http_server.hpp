@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +25,15 @@ struct recorded_request {
     std::map<std::string, std::string> headers;
     std::string body;
     std::size_t connection = 0;  ///< Which accepted connection carried it (from 1).
+    std::string client_cn;       ///< TLS: the client certificate's common name, when one came.
+};
+
+/// TLS for a fake server: its certificate chain and key (tests/support/test_certs.hpp), and a
+/// CA whose client certificates it requires when set.
+struct fake_tls {
+    std::filesystem::path cert_file;
+    std::filesystem::path key_file;
+    std::filesystem::path client_ca_file;
 };
 
 /// What the handler answers.
@@ -73,12 +83,15 @@ public:
 
     /// Starts listening on 127.0.0.1 with a port chosen by the system.
     explicit fake_http_server(handler h);
+    /// As above, over TLS: base_url() is "https://127.0.0.1:PORT" (the test certificates carry
+    /// that address). A failed handshake is counted and the connection closed.
+    fake_http_server(handler h, fake_tls tls);
     ~fake_http_server();
     fake_http_server(const fake_http_server&) = delete;
     fake_http_server& operator=(const fake_http_server&) = delete;
 
     unsigned short port() const noexcept { return port_; }
-    /// "http://127.0.0.1:PORT"
+    /// "http://127.0.0.1:PORT", or "https://127.0.0.1:PORT" with TLS.
     std::string base_url() const;
 
     /// The next `times` requests get `f` (queued after faults already injected).
@@ -91,6 +104,8 @@ public:
     std::vector<recorded_request> requests() const;
     std::size_t request_count() const;
     std::size_t connection_count() const;
+    /// TLS handshakes that failed (e.g. no or an unknown client certificate).
+    std::size_t failed_handshakes() const;
 
     struct impl;
 

@@ -115,6 +115,14 @@ protected:
         for (auto& p : extra->GetArray()) {
             shipped.doc["profiles"].PushBack(rapidjson::Value(p, a), a);
         }
+        // Written elsewhere: a linkage schema path relative to config/ would not resolve.
+        const std::string linkage_schema =
+            (source_dir / "mappings/linkage/linkage-schema.json").string();
+        for (auto& p : shipped.doc["profiles"].GetArray()) {
+            if (p.HasMember("linkage")) {
+                p["linkage"]["schema"].SetString(linkage_schema.c_str(), a);
+            }
+        }
         const auto policies_file = dir.write("policies.json", json::to_string(shipped.doc));
         policies.emplace(policy::policy_set::load(policies_file, *catalogue));
         const auto load = [&](const char* name) {

@@ -46,12 +46,14 @@ protected:
               "cpims-password",
               "ping-password",
               "ping-subscription-key",
-              "dss-zip-passphrase"}) {
+              "dss-zip-passphrase",
+              "hub-token"}) {
             dir_.write(std::string("secrets/") + s, "not-a-real-secret-but-long-enough-0123456789");
         }
         // `check` reads the store keys: the signing key must be a real one.
         dir_.write("secrets/checkpoint-signing.pem", store::signer::generate().private_key_pem());
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef-test", 1);
+        ::setenv("CASEBRIDGE_LINKAGE_SECRET", "example-config-test-linkage-secret-0123", 1);
     }
 
     // Writes the example with `from` replaced by `to` and loads it; returns the error or "ok".
@@ -81,8 +83,11 @@ protected:
 TEST_F(example_config, the_shipped_example_passes) {
     EXPECT_EQ(load_with(), "ok");
     const auto c = load_config(dir_.write("config/c.jsonc", example_));
-    EXPECT_EQ(c.systems.size(), 3u);
-    ASSERT_EQ(c.flows.size(), 4u);
+    EXPECT_EQ(c.systems.size(), 4u);
+    ASSERT_EQ(c.flows.size(), 5u);
+    EXPECT_EQ(c.find_system("imo-hub")->kind, "casebridge_hub");
+    EXPECT_EQ(c.flows[4].to_stream, "records");
+    EXPECT_EQ(c.flows[4].profile, "imo-harmonisation");
     EXPECT_EQ(c.flows[0].to_stream, "referrals");
     EXPECT_EQ(c.flows[3].purpose, "acknowledgement");
     EXPECT_TRUE(c.flows[3].profile.empty());
@@ -292,11 +297,22 @@ TEST_F(example_config, the_admin_port_and_address_are_checked) {
     EXPECT_EQ(c.admin->port, 8471);
 }
 
+// The example's flow to the IMO hub, with the comma before it.
+std::string hub_flow_of(const std::string& example) {
+    const auto start = example.find(",\n    {\n      // Cases with consent for reporting");
+    const auto end = example.find("\n  ]", start);
+    EXPECT_NE(start, std::string::npos);
+    return example.substr(start, end - start);
+}
+
 // The shipped policies name a pseudonym key for the IMO profile only: a deployment whose flows
 // do not use that profile needs no such key; one that does is refused, naming the flow.
 TEST_F(example_config, a_pseudonym_key_is_needed_only_by_flows_whose_profile_uses_it) {
     ::unsetenv("CASEBRIDGE_PSEUDONYM_KEY");
-    EXPECT_EQ(load_with(), "ok");
+    EXPECT_NE(
+        load_with().find("flows/4/profile: profile \"imo-harmonisation\""), std::string::npos
+    );
+    EXPECT_EQ(load_with(hub_flow_of(example_), ""), "ok");
     const auto msg =
         load_with("\"profile\": \"caseload-dss\"", "\"profile\": \"imo-harmonisation\"");
     EXPECT_NE(
@@ -305,6 +321,32 @@ TEST_F(example_config, a_pseudonym_key_is_needed_only_by_flows_whose_profile_use
     ) << msg;
     EXPECT_NE(msg.find("CASEBRIDGE_PSEUDONYM_KEY is not set"), std::string::npos) << msg;
     ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef-test", 1);
+}
+
+// The linkage secret likewise: only the hub flow needs it, and without it that flow is refused
+// naming the profile's secret field; the profile and the hub go together.
+TEST_F(example_config, the_linkage_secret_is_needed_only_by_the_hub_flow) {
+    ::unsetenv("CASEBRIDGE_LINKAGE_SECRET");
+    const auto msg = load_with();
+    EXPECT_NE(msg.find("/flows/4/profile: profile \"imo-harmonisation\""), std::string::npos)
+        << msg;
+    EXPECT_NE(
+        msg.find("/linkage/secret/env: environment variable CASEBRIDGE_LINKAGE_SECRET"),
+        std::string::npos
+    ) << msg;
+    EXPECT_EQ(load_with(hub_flow_of(example_), ""), "ok");
+    ::setenv("CASEBRIDGE_LINKAGE_SECRET", "example-config-test-linkage-secret-0123", 1);
+
+    EXPECT_NE(
+        load_with("\"profile\": \"imo-harmonisation\"", "\"profile\": \"aggregate-report\"")
+            .find("needs a linkage step"),
+        std::string::npos
+    );
+    EXPECT_NE(
+        load_with("\"to\": {\"system\": \"imo-hub\"", "\"to\": {\"system\": \"progres\"")
+            .find("has a linkage step, whose encoding only a casebridge_hub system receives"),
+        std::string::npos
+    );
 }
 
 TEST_F(example_config, an_admin_api_beyond_loopback_needs_an_explicit_key_and_is_noted) {

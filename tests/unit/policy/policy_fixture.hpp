@@ -13,6 +13,8 @@
 namespace casebridge::policy::test_support {
 
 inline const char* test_key = "0123456789abcdef0123456789abcdef-test-key";
+/// The linkage secret the shipped imo-harmonisation profile encodes with in these tests.
+inline const char* linkage_secret = "agencies-shared-linkage-secret-for-tests";
 
 inline const canonical_catalogue& catalogue() {
     static const canonical_catalogue c = canonical_catalogue::load(
@@ -27,6 +29,7 @@ inline std::string shipped_policies_path() {
 
 inline const policy_set& shipped() {
     ::setenv("CASEBRIDGE_PSEUDONYM_KEY", test_key, 1);
+    ::setenv("CASEBRIDGE_LINKAGE_SECRET", linkage_secret, 1);
     static const policy_set s = policy_set::load(shipped_policies_path(), catalogue());
     return s;
 }
