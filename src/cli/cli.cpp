@@ -347,11 +347,14 @@ const std::vector<command_spec>& commands() {
         {
             .name = "report run",
             .summary = "make a sector report of unique children, small cells withheld",
-            .usage = "--definitions FILE --report ID --period P --children FILE --out DIR",
+            .usage =
+                "--definitions FILE --report ID --period P (--hub-store FILE | --children FILE) "
+                "--out DIR",
             .description =
-                "Counts the unique children in --children (JSON Lines: one object per child,\n"
-                "each member a coarse field's value or values, as the hub holds them) into the\n"
-                "tables of report ID of --definitions (config/reports.json), withholds every\n"
+                "Counts the unique children of an IMO hub's store (--hub-store: one per cluster\n"
+                "of active records, read only) or of --children (JSON Lines: one object per\n"
+                "child, each member a coarse field's value or values) into the tables of\n"
+                "report ID of --definitions (config/reports.json), withholds every\n"
                 "count from 1 to k-1 and every cell from which one could be worked out, audits\n"
                 "the result (two integer programmes per withheld cell) and, only when the audit\n"
                 "passes, writes report.html, report.xlsx, one CSV per table and manifest.json\n"
@@ -360,7 +363,8 @@ const std::vector<command_spec>& commands() {
                 {{"definitions", "FILE", "the report definitions (config/reports.json)", true},
                  {"report", "ID", "the report to make", true},
                  {"period", "P", "the period the report covers, e.g. 2026-11", true},
-                 {"children", "FILE", "the unique children, JSON Lines", true},
+                 {"hub-store", "FILE", "the IMO hub's store (hub.store.path)"},
+                 {"children", "FILE", "or: the unique children, JSON Lines"},
                  {"out", "DIR", "the folder to write the report into", true}},
             .run = run_report_run,
         },

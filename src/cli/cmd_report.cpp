@@ -12,7 +12,10 @@ int run_report_run(const parsed_args& args, command_io& io) {
     const std::filesystem::path definitions = *args.get("definitions");
     const std::string id = *args.get("report");
     const std::string period = *args.get("period");
-    const std::filesystem::path children_file = *args.get("children");
+    if (args.has("children") == args.has("hub-store")) {
+        io.err << "casebridge report run: give either --hub-store or --children\n";
+        return exit_usage;
+    }
     const std::filesystem::path out = *args.get("out");
     try {
         const auto specs = report::load_report_specs(definitions);
@@ -27,7 +30,9 @@ int run_report_run(const parsed_args& args, command_io& io) {
                    << "\n";
             return exit_usage;
         }
-        const auto children = report::load_children(children_file);
+        const auto children = args.has("hub-store")
+                                  ? report::children_from_hub(*args.get("hub-store"), *spec)
+                                  : report::load_children(*args.get("children"));
         const auto r = report::build_report(*spec, children, period);
         std::size_t cells = 0;
         for (const auto& t : r.tables) {

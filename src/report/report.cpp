@@ -14,6 +14,7 @@
 #include "core/atomic_file.hpp"
 #include "exchange/csv.hpp"
 #include "json/json.hpp"
+#include "store/sqlite.hpp"
 
 namespace casebridge::report {
 
@@ -843,6 +844,94 @@ folder_audit audit_folder(const fs::path& dir) {
           << e.high << "]";
         out.exposed.push_back(s.str());
     }
+    return out;
+}
+
+std::vector<child> children_from_hub(const fs::path& hub_store, const report_spec& spec) {
+    auto db = store::db::open_read_only(hub_store);
+    if (!db) {
+        throw std::runtime_error(
+            hub_store.string() + ": cannot be opened (" + db.error().message() + ")"
+        );
+    }
+    // Ordered so that within a cluster the most recently updated record comes last.
+    auto q = db->prepare(
+        "SELECT COALESCE(c.ref, 'record:' || r.agency || ':' || r.pseudonym), r.agency,"
+        " COALESCE(r.coarse, '{}'), r.received_at, r.updated_at"
+        " FROM hub_records r LEFT JOIN hub_cluster_refs c"
+        " ON c.agency = r.agency AND c.pseudonym = r.pseudonym"
+        " WHERE r.state = 'active' ORDER BY 1, r.updated_at, r.agency, r.pseudonym"
+    );
+    if (!q) {
+        throw std::runtime_error(
+            hub_store.string() + ": not an IMO hub store (" + q.error().message() + ")"
+        );
+    }
+    std::vector<child> out;
+    std::string current;
+    std::string first_seen;
+    const auto close = [&]() {
+        if (!out.empty() && !first_seen.empty()) {
+            out.back().values["month"] = {first_seen.substr(0, 7)};
+        }
+    };
+    for (;;) {
+        auto row = q->step();
+        if (!row) {
+            throw std::runtime_error(hub_store.string() + ": " + row.error().message());
+        }
+        if (!*row) {
+            break;
+        }
+        const std::string ref = q->column_text(0);
+        if (out.empty() || ref != current) {
+            close();
+            out.emplace_back();
+            current = ref;
+            first_seen.clear();
+        }
+        child& c = out.back();
+        auto& agencies = c.values["agency"];
+        const std::string agency = q->column_text(1);
+        if (std::find(agencies.begin(), agencies.end(), agency) == agencies.end()) {
+            agencies.push_back(agency);
+        }
+        const std::string received = q->column_text(3);
+        if (first_seen.empty() || received < first_seen) {
+            first_seen = received;
+        }
+        auto coarse = json::parse(q->column_text(2));
+        if (!coarse || !coarse->IsObject()) {
+            continue;  // written by the hub itself; an unreadable one adds nothing
+        }
+        for (const auto& m : coarse->GetObject()) {
+            if (!m.value.IsString()) {
+                continue;
+            }
+            const std::string name = m.name.GetString();
+            const auto* d = spec.dimension(name);
+            if (d == nullptr || name == "agency" || name == "month") {
+                continue;
+            }
+            auto& values = c.values[name];
+            const std::string v = m.value.GetString();
+            if (!d->multi_valued) {
+                values = {v};  // the later record wins
+                continue;
+            }
+            std::size_t at = 0;
+            while (at <= v.size()) {
+                const auto end = std::min(v.find(';', at), v.size());
+                const auto part = v.substr(at, end - at);
+                if (!part.empty() &&
+                    std::find(values.begin(), values.end(), part) == values.end()) {
+                    values.push_back(part);
+                }
+                at = end + 1;
+            }
+        }
+    }
+    close();
     return out;
 }
 

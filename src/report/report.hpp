@@ -91,6 +91,16 @@ void write_report(const built_report& r, const std::filesystem::path& dir);
 /// Throws std::runtime_error naming the file, line and member (never a value).
 std::vector<child> load_children(const std::filesystem::path& file);
 
+/// The unique children of an IMO hub's store (read only): one per cluster of active records.
+/// A child's `agency` values are the agencies holding a record of it; `month` is the month
+/// (YYYY-MM) the hub first received one of them; any other single-valued dimension takes the
+/// value of the cluster's most recently updated record that has it, and a multi-valued one the
+/// union of its records' values (a coarse value may list several, separated by ';'). Records
+/// not yet linked count as children of their own. Throws std::runtime_error naming the file.
+std::vector<child> children_from_hub(
+    const std::filesystem::path& hub_store, const report_spec& spec
+);
+
 /// What the published files of a report folder reveal, re-derived from them alone.
 struct folder_audit {
     std::string report;
