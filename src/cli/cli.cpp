@@ -344,6 +344,48 @@ const std::vector<command_spec>& commands() {
             .run = run_reconcile,
         },
         {
+            .name = "hub serve",
+            .summary = "run the IMO hub: the ingest API over TLS and linkage on receipt",
+            .usage = "--config FILE",
+            .description =
+                "Runs the IMO hub of the configuration's hub section until SIGTERM or SIGINT:\n"
+                "listens on hub.listen over TLS (plain HTTP only on loopback with\n"
+                "allow_plain_http_on_loopback), authenticates each agency by its bearer token\n"
+                "(and client certificate when hub.tls.client_ca_file is set), stores what they\n"
+                "send in hub.store.path with a chained transfer-log entry per receipt and\n"
+                "withdrawal, and re-links the active records on a worker after each batch that\n"
+                "changed something. Prints 'hub: URL' once listening. The API is in\n"
+                "docs/hub-api.md; `casebridge log verify --store` checks the hub's log.",
+            .options = {{"config", "FILE", "the configuration file (its hub section)", true}},
+            .run = run_hub_serve,
+        },
+        {
+            .name = "hub link",
+            .summary = "re-link the hub's active records now and print the counts",
+            .usage = "--config FILE",
+            .description =
+                "Re-links every active record of the hub's linkage schema version (candidates,\n"
+                "scores, clusters with the configured thresholds), stores the cluster refs,\n"
+                "review items and within-agency duplicates, logs merges and splits, and prints\n"
+                "counts only. Runs beside `hub serve` (SQLite orders the writes).",
+            .options = {{"config", "FILE", "the configuration file (its hub section)", true}},
+            .run = run_hub_link,
+        },
+        {
+            .name = "hub stats",
+            .summary = "counts of the hub: records per agency, clusters, matches, reviews",
+            .usage = "--config FILE [--json]",
+            .description =
+                "Prints, from the hub store: active and withdrawn records per configured agency,\n"
+                "clusters of the last linkage, clusters holding records of two or more\n"
+                "agencies, automatic matches, review items and within-agency duplicates.\n"
+                "Counts only: never a pseudonym, an encoding or a coarse value.",
+            .options =
+                {{"config", "FILE", "the configuration file (its hub section)", true},
+                 {"json", "", "print one JSON object instead of text"}},
+            .run = run_hub_stats,
+        },
+        {
             .name = "sandbox primero",
             .summary = "serve a simulated CPIMS+ (Primero v2) API with synthetic cases",
             .usage = "[--listen ADDRESS:PORT] [--cases N] [--seed S] [--fault KIND[:EVERY] ...]",

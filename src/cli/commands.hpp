@@ -23,4 +23,7 @@ int run_caseload_plan(const parsed_args& args, command_io& io);
 int run_caseload_execute(const parsed_args& args, command_io& io);
 int run_sandbox_ping(const parsed_args& args, command_io& io);
 int run_reconcile(const parsed_args& args, command_io& io);
+int run_hub_serve(const parsed_args& args, command_io& io);
+int run_hub_link(const parsed_args& args, command_io& io);
+int run_hub_stats(const parsed_args& args, command_io& io);
 }  // namespace casebridge::cli
