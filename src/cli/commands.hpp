@@ -26,4 +26,6 @@ int run_reconcile(const parsed_args& args, command_io& io);
 int run_hub_serve(const parsed_args& args, command_io& io);
 int run_hub_link(const parsed_args& args, command_io& io);
 int run_hub_stats(const parsed_args& args, command_io& io);
+int run_hub_review_export(const parsed_args& args, command_io& io);
+int run_hub_review_decide(const parsed_args& args, command_io& io);
 }  // namespace casebridge::cli

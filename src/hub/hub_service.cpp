@@ -1,11 +1,14 @@
 #include "hub/hub_service.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -82,15 +85,50 @@ linkage_outcome compute_linkage(const linkage_work& work, const linkage::linkage
     const auto pairs = linkage::generate_candidates(*out.set, schema);
     auto scored =
         linkage::score_pairs(*out.set, schema, pairs, static_cast<float>(schema.thresholds.lower));
+    if (!work.decisions.empty()) {
+        std::unordered_map<std::string, std::uint32_t> index;
+        for (std::uint32_t i = 0; i < out.set->size(); ++i) {
+            index.emplace(linkage::ref_key(*out.set, i), i);
+        }
+        // (a, b) with a < b → same child?
+        std::map<std::pair<std::uint32_t, std::uint32_t>, bool> decided;
+        for (const auto& d : work.decisions) {
+            const auto a = index.find(d.agency_a + '\0' + d.pseudonym_a);
+            const auto b = index.find(d.agency_b + '\0' + d.pseudonym_b);
+            if (a != index.end() && b != index.end()) {
+                decided[std::minmax(a->second, b->second)] = d.same;
+            }
+        }
+        const auto forced = static_cast<float>(schema.thresholds.upper + 1.0);
+        std::vector<linkage::scored_pair> kept;
+        kept.reserve(scored.size());
+        for (const auto& p : scored) {
+            const auto it = decided.find({p.a, p.b});
+            if (it == decided.end()) {
+                kept.push_back(p);
+            } else if (it->second) {
+                kept.push_back({p.a, p.b, forced});
+                decided.erase(it);
+            } else {
+                decided.erase(it);  // not the same child: neither linked nor reviewed
+            }
+        }
+        for (const auto& [pair, same] : decided) {
+            if (same) {  // decided the same child though not a candidate now
+                kept.push_back({pair.first, pair.second, forced});
+            }
+        }
+        scored = std::move(kept);
+    }
     out.result = linkage::link_records(
         *out.set, std::move(scored), schema.thresholds, work.refs.empty() ? nullptr : &work.refs
     );
     return out;
 }
 
-result<linkage_summary> relink(hub_store& store, const linkage::linkage_schema& schema) {
+result<linkage_work> read_linkage_work(hub_store& store, int schema_version) {
     linkage_work work;
-    auto records = store.active_records(schema.version);
+    auto records = store.active_records(schema_version);
     if (!records) {
         return records.error();
     }
@@ -100,7 +138,20 @@ result<linkage_summary> relink(hub_store& store, const linkage::linkage_schema& 
         return refs.error();
     }
     work.refs = std::move(*refs);
-    const auto out = compute_linkage(work, schema);
+    auto decisions = store.decisions();
+    if (!decisions) {
+        return decisions.error();
+    }
+    work.decisions = std::move(*decisions);
+    return work;
+}
+
+result<linkage_summary> relink(hub_store& store, const linkage::linkage_schema& schema) {
+    auto work = read_linkage_work(store, schema.version);
+    if (!work) {
+        return work.error();
+    }
+    const auto out = compute_linkage(*work, schema);
     return store.save_linkage(*out.set, out.result);
 }
 
@@ -144,20 +195,8 @@ struct service::impl {
     }
 
     void link_once() {
-        auto work = call_store([this](hub_store& s) -> result<linkage_work> {
-            linkage_work w;
-            auto records = s.active_records(schema.version);
-            if (!records) {
-                return records.error();
-            }
-            w.records = std::move(*records);
-            auto refs = s.cluster_refs();
-            if (!refs) {
-                return refs.error();
-            }
-            w.refs = std::move(*refs);
-            return w;
-        });
+        auto work =
+            call_store([this](hub_store& s) { return read_linkage_work(s, schema.version); });
         if (!work) {
             log.error(
                 "hub.linkage_failed", "linkage could not read the records", {.error = work.error()}

@@ -30,7 +30,13 @@ result<linkage_summary> relink(hub_store& store, const linkage::linkage_schema& 
 struct linkage_work {
     std::vector<active_record> records;
     linkage::previous_refs refs;
+    /// Remembered review decisions: a pair decided the same child is linked (scored above
+    /// the upper threshold), one decided not the same is never linked nor reviewed again.
+    std::vector<pair_decision> decisions;
 };
+
+/// Reads what a linkage run needs from the store (records, refs, decisions).
+result<linkage_work> read_linkage_work(hub_store& store, int schema_version);
 struct linkage_outcome {
     std::unique_ptr<linkage::record_set> set;
     linkage::linkage_result result;

@@ -74,7 +74,23 @@ CREATE TABLE hub_linkage_runs (
 ) STRICT;
 )sql";
 
-constexpr std::array<std::string_view, 1> hub_migrations = {hub_v1};
+// Version 2: review decisions (remembered; linkage follows them) and the key that binds
+// exported review rows (SQLite's randomblob, seeded from the operating system).
+constexpr std::string_view hub_v2 = R"sql(
+CREATE TABLE hub_decisions (
+    agency_a    TEXT NOT NULL,
+    pseudonym_a TEXT NOT NULL,
+    agency_b    TEXT NOT NULL,
+    pseudonym_b TEXT NOT NULL,
+    decision    TEXT NOT NULL CHECK (decision IN ('same', 'not_same')),
+    actor       TEXT NOT NULL,
+    decided_at  TEXT NOT NULL,
+    PRIMARY KEY (agency_a, pseudonym_a, agency_b, pseudonym_b)
+) STRICT;
+INSERT INTO meta (key, value) VALUES ('hub_review_key', lower(hex(randomblob(32))));
+)sql";
+
+constexpr std::array<std::string_view, 2> hub_migrations = {hub_v1, hub_v2};
 
 result<void> migrate_hub(store::db& d) {
     auto q = d.prepare("SELECT value FROM meta WHERE key = 'hub_schema_version'");
@@ -380,6 +396,13 @@ result<withdraw_counts> hub_store::withdraw(
         "DELETE FROM hub_pairs WHERE (agency_a = ?1 AND pseudonym_a = ?2) OR "
         "(agency_b = ?1 AND pseudonym_b = ?2)"
     );
+    auto undecide = db_.prepare(
+        "DELETE FROM hub_decisions WHERE (agency_a = ?1 AND pseudonym_a = ?2) OR "
+        "(agency_b = ?1 AND pseudonym_b = ?2)"
+    );
+    if (!undecide) {
+        return undecide.error();
+    }
     if (!wipe) {
         return wipe.error();
     }
@@ -404,7 +427,7 @@ result<withdraw_counts> hub_store::withdraw(
             ++counts.unknown;
             continue;
         }
-        for (auto* s : {&*unref, &*unpair}) {
+        for (auto* s : {&*unref, &*unpair, &*undecide}) {
             s->reset();
             s->bind(1, agency).bind(2, std::string_view(p));
             STORE_TRY(s->run());
@@ -677,6 +700,163 @@ result<hub_stats> hub_store::stats() {
         out.last_linkage = last->column_text(0);
     }
     return out;
+}
+
+namespace {
+
+/// The pair with its records in key order ("agency\0pseudonym"), as decisions are stored.
+pair_decision ordered(pair_decision d) {
+    if (key_of(d.agency_b, d.pseudonym_b) < key_of(d.agency_a, d.pseudonym_a)) {
+        std::swap(d.agency_a, d.agency_b);
+        std::swap(d.pseudonym_a, d.pseudonym_b);
+    }
+    return d;
+}
+
+}  // namespace
+
+result<std::vector<review_item>> hub_store::review_items() {
+    auto s = db_.prepare(
+        "SELECT id, agency_a, pseudonym_a, agency_b, pseudonym_b, score_milli FROM hub_pairs "
+        "WHERE kind = 'review' ORDER BY id"
+    );
+    if (!s) {
+        return s.error();
+    }
+    std::vector<review_item> out;
+    const auto read = [&out](const store::stmt& row) -> result<void> {
+        out.push_back(
+            {row.column_int(0),
+             row.column_text(1),
+             row.column_text(2),
+             row.column_text(3),
+             row.column_text(4),
+             row.column_int(5)}
+        );
+        return {};
+    };
+    STORE_TRY(store::for_each_row(*s, read));
+    return out;
+}
+
+result<decision_counts> hub_store::record_decisions(
+    const std::vector<pair_decision>& decisions, std::string_view actor
+) {
+    auto actor_token = make_token(actor);
+    if (!actor_token) {
+        return actor_token.error();
+    }
+    auto t = store::txn::begin(db_);
+    if (!t) {
+        return t.error();
+    }
+    const time_point now = clock_->now();
+    const std::string ts = format_rfc3339(now, 6);
+    auto active = db_.prepare(
+        "SELECT count(*) FROM hub_records WHERE state = 'active' AND "
+        "((agency = ?1 AND pseudonym = ?2) OR (agency = ?3 AND pseudonym = ?4))"
+    );
+    auto put = db_.prepare(
+        "INSERT INTO hub_decisions (agency_a, pseudonym_a, agency_b, pseudonym_b, decision, "
+        "actor, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+        "decision = excluded.decision, actor = excluded.actor, decided_at = excluded.decided_at"
+    );
+    if (!active) {
+        return active.error();
+    }
+    if (!put) {
+        return put.error();
+    }
+    decision_counts counts;
+    std::vector<store::log_entry_input> entries;
+    for (const auto& given : decisions) {
+        const auto d = ordered(given);
+        active->reset();
+        active->bind(1, std::string_view(d.agency_a))
+            .bind(2, std::string_view(d.pseudonym_a))
+            .bind(3, std::string_view(d.agency_b))
+            .bind(4, std::string_view(d.pseudonym_b));
+        auto row = active->step();
+        if (!row) {
+            return row.error();
+        }
+        if (active->column_int(0) != 2) {
+            ++counts.no_longer_held;
+            continue;
+        }
+        put->reset();
+        put->bind(1, std::string_view(d.agency_a))
+            .bind(2, std::string_view(d.pseudonym_a))
+            .bind(3, std::string_view(d.agency_b))
+            .bind(4, std::string_view(d.pseudonym_b))
+            .bind(5, d.same ? "same" : "not_same")
+            .bind(6, actor)
+            .bind(7, std::string_view(ts));
+        STORE_TRY(put->run());
+        ++counts.recorded;
+        auto aa = make_token(d.agency_a);
+        auto pa = make_token(d.pseudonym_a);
+        auto ab = make_token(d.agency_b);
+        auto pb = make_token(d.pseudonym_b);
+        if (!aa || !pa || !ab || !pb) {
+            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+        }
+        store::log_entry_input e;
+        e.kind = store::entry_kind::review_decision;
+        e.flow = store::token("hub");
+        e.purpose = store::token("imo_linkage");
+        e.source = store::record_id{*aa, *pa};
+        e.target = store::record_id{*ab, *pb};
+        e.result = d.same ? store::outcome::same_child : store::outcome::not_same_child;
+        e.actor = *actor_token;
+        entries.push_back(std::move(e));
+    }
+    if (!entries.empty()) {
+        auto seq = store::append_entries(db_, entries, now);
+        if (!seq) {
+            return seq.error();
+        }
+    }
+    STORE_TRY(t->commit());
+    return counts;
+}
+
+result<std::vector<pair_decision>> hub_store::decisions() {
+    auto s = db_.prepare(
+        "SELECT d.agency_a, d.pseudonym_a, d.agency_b, d.pseudonym_b, d.decision "
+        "FROM hub_decisions d ORDER BY d.agency_a, d.pseudonym_a, d.agency_b, d.pseudonym_b"
+    );
+    if (!s) {
+        return s.error();
+    }
+    std::vector<pair_decision> out;
+    const auto read = [&out](const store::stmt& row) -> result<void> {
+        out.push_back(
+            {row.column_text(0),
+             row.column_text(1),
+             row.column_text(2),
+             row.column_text(3),
+             row.column_text(4) == "same"}
+        );
+        return {};
+    };
+    STORE_TRY(store::for_each_row(*s, read));
+    return out;
+}
+
+result<std::string> hub_store::review_key() {
+    auto s = db_.prepare("SELECT value FROM meta WHERE key = 'hub_review_key'");
+    if (!s) {
+        return s.error();
+    }
+    auto row = s->step();
+    if (!row) {
+        return row.error();
+    }
+    if (!*row) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    return s->column_text(0);
 }
 
 }  // namespace casebridge::hub

@@ -63,6 +63,25 @@ struct hub_stats {
     std::optional<std::string> last_linkage;  ///< RFC 3339 time of the last linkage.
 };
 
+/// A review item as exported: two records of different agencies scoring between the
+/// thresholds.
+struct review_item {
+    std::int64_t id = 0;
+    std::string agency_a, pseudonym_a, agency_b, pseudonym_b;
+    std::int64_t score_milli = 0;  ///< Score in thousandths.
+};
+
+/// A person's decision about two records (remembered; linkage follows it).
+struct pair_decision {
+    std::string agency_a, pseudonym_a, agency_b, pseudonym_b;
+    bool same = false;
+};
+
+struct decision_counts {
+    std::int64_t recorded = 0;
+    std::int64_t no_longer_held = 0;  ///< A record of the pair was withdrawn since the export.
+};
+
 /// What a linkage run changed, for its log entries and the caller.
 struct linkage_summary {
     std::int64_t records = 0;
@@ -110,6 +129,19 @@ public:
     );
 
     result<hub_stats> stats();
+
+    /// The current review items, by id.
+    result<std::vector<review_item>> review_items();
+    /// Records decisions in one transaction with a `review_decision` log entry each (actor:
+    /// who decided); a later decision about the same pair replaces the earlier one. Pairs
+    /// with a record no longer active are skipped and counted.
+    result<decision_counts> record_decisions(
+        const std::vector<pair_decision>& decisions, std::string_view actor
+    );
+    /// Every remembered decision about two active records.
+    result<std::vector<pair_decision>> decisions();
+    /// A random key made when the store was created (hex), binding exported review rows.
+    result<std::string> review_key();
 
     store::db& database() noexcept { return db_; }
 

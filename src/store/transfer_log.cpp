@@ -287,6 +287,8 @@ std::string_view to_string(entry_kind k) {
             return "withdrawal";
         case entry_kind::linkage:
             return "linkage";
+        case entry_kind::review_decision:
+            return "review_decision";
     }
     return "unknown";
 }
@@ -325,6 +327,10 @@ std::string_view to_string(outcome o) {
             return "merged";
         case outcome::split:
             return "split";
+        case outcome::same_child:
+            return "same_child";
+        case outcome::not_same_child:
+            return "not_same_child";
     }
     return "unknown";
 }

@@ -26,6 +26,7 @@ enum class entry_kind {
     receipt,     ///< The IMO hub stored or changed an agency's encoded record.
     withdrawal,  ///< The IMO hub deleted an agency's record's encodings on its request.
     linkage,     ///< The IMO hub re-linked its records (a summary, merges and splits).
+    review_decision,  ///< A person decided whether two records at the hub are one child.
 };
 enum class direction { outbound, inbound };
 /// What happened to one sharing event.
@@ -44,6 +45,8 @@ enum class outcome {
     linked,             ///< A linkage run ended (counts only).
     merged,             ///< Linkage joined clusters (source: a cluster before, target: after).
     split,              ///< Linkage split a cluster (source: before, target: a cluster after).
+    same_child,         ///< A review decided two records are one child (entry_kind::review_decision).
+    not_same_child,     ///< A review decided two records are different children.
 };
 
 std::string_view to_string(entry_kind k);

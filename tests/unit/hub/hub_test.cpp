@@ -21,6 +21,7 @@
 #include "app/config.hpp"
 #include "cli/cli.hpp"
 #include "core/encoding.hpp"
+#include "exchange/csv.hpp"
 #include "hub/hub_service.hpp"
 #include "hub/hub_store.hpp"
 #include "json/json.hpp"
@@ -590,6 +591,127 @@ TEST_F(hub_caseload, linkage_on_receipt_finds_children_served_by_several_agencie
     out.str("");
     ASSERT_EQ(cli::run({"hub", "link", "--config", config_file.string()}, io), 0) << err.str();
     EXPECT_NE(out.str().find(" 0 merges, 0 splits"), std::string::npos) << out.str();
+    EXPECT_TRUE(verify_log().ok);
+}
+
+TEST_F(hub_caseload, review_decisions_refuse_an_edited_file_and_are_remembered_and_logged) {
+    cfg.lower_threshold = 0.6;  // enough review items in a small caseload
+    start();
+    send_caseload(150, 200);
+    const auto config_file = dir.write(
+        "hub.json",
+        "{\"config_version\":1,\"hub\":{\"listen\":\"127.0.0.1:0\",\"tls\":{\"allow_plain_"
+        "http_on_loopback\":true},\"store\":{\"path\":\"hub.sqlite\"},\"linkage_schema\":\"" +
+            schema_file.string() +
+            "\",\"thresholds\":{\"lower\":0.6},\"agencies\":[{\"id\":\"agency_a\",\"display_name\":"
+            "\"A\",\"token\":{\"file\":\"agency_a.token\"}},{\"id\":\"agency_b\",\"display_"
+            "name\":\"B\",\"token\":{\"file\":\"agency_b.token\"}},{\"id\":\"agency_c\","
+            "\"display_name\":\"C\",\"token\":{\"file\":\"agency_c.token\"}}]}}"
+    );
+    const auto run = [](std::vector<std::string> a, std::string* out_text = nullptr) {
+        std::stringstream out, err;
+        cli::command_io io{out, err};
+        const int code = cli::run(a, io);
+        if (out_text != nullptr) {
+            *out_text = out.str() + err.str();
+        }
+        return code;
+    };
+    const auto csv = (dir / "review.csv").string();
+    std::string text;
+    ASSERT_EQ(
+        run({"hub", "review", "export", "--config", config_file.string(), "--out", csv}, &text), 0
+    ) << text;
+    std::ifstream in(csv, std::ios::binary);
+    const std::string exported((std::istreambuf_iterator<char>(in)), {});
+    auto table = exchange::parse_csv(exported);
+    ASSERT_TRUE(table);
+    const auto items = table->rows.size();
+    ASSERT_GE(items, 2u) << "too few review items to decide";
+    EXPECT_EQ(
+        count("SELECT count(*) FROM hub_pairs WHERE kind = 'review'"),
+        static_cast<std::int64_t>(items)
+    );
+    const auto write = [&](const std::vector<exchange::csv_row>& rows) {
+        exchange::csv_writer w;
+        w.row(table->header);
+        for (const auto& r : rows) {
+            w.row(r);
+        }
+        return dir.write("decided.csv", w.text()).string();
+    };
+    const auto decide = [&](const std::string& file, std::string* out) {
+        return run(
+            {"hub",
+             "review",
+             "decide",
+             "--config",
+             config_file.string(),
+             "--in",
+             file,
+             "--actor",
+             "imo.reviewer"},
+            out
+        );
+    };
+    auto rows = table->rows;
+    rows[0][6] = "same";
+    rows[1][6] = "not_same";
+    // An edited pseudonym, a repeated pair and a decision outside the list are each refused.
+    auto edited = rows;
+    edited[1][2] = edited[1][2] + "x";
+    EXPECT_EQ(decide(write(edited), &text), 1);
+    EXPECT_NE(text.find(":3: ids or score edited"), std::string::npos) << text;
+    auto repeated = rows;
+    repeated.push_back(rows[0]);
+    EXPECT_EQ(decide(write(repeated), &text), 1);
+    EXPECT_NE(text.find("listed twice"), std::string::npos) << text;
+    auto unknown = rows;
+    unknown[0][6] = "maybe";
+    EXPECT_EQ(decide(write(unknown), &text), 1);
+    EXPECT_NE(text.find("decision must be same, not_same or empty"), std::string::npos) << text;
+    EXPECT_EQ(count("SELECT count(*) FROM hub_decisions"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM transfer_log WHERE kind = 'review_decision'"), 0);
+
+    ASSERT_EQ(decide(write(rows), &text), 0) << text;
+    EXPECT_NE(text.find("recorded 2 decisions"), std::string::npos) << text;
+    EXPECT_EQ(count("SELECT count(*) FROM hub_decisions"), 2);
+    EXPECT_EQ(
+        count("SELECT count(*) FROM transfer_log WHERE kind = 'review_decision' AND actor = "
+              "'imo.reviewer'"),
+        2
+    );
+    const auto ref_of = [&](const std::string& agency, const std::string& pseudonym) {
+        auto d = store::db::open_read_only(cfg.store_path);
+        auto s = d->prepare("SELECT ref FROM hub_cluster_refs WHERE agency = ? AND pseudonym = ?");
+        s->bind(1, std::string_view(agency)).bind(2, std::string_view(pseudonym));
+        auto row = s->step();
+        return row && *row ? s->column_text(0) : std::string();
+    };
+    // Decided the same child: one cluster. Not the same: never a review item again.
+    EXPECT_EQ(ref_of(rows[0][1], rows[0][2]), ref_of(rows[0][3], rows[0][4]));
+    EXPECT_FALSE(ref_of(rows[0][1], rows[0][2]).empty());
+    const auto still = [&](const exchange::csv_row& r) {
+        return count(
+            "SELECT count(*) FROM hub_pairs WHERE kind = 'review' AND agency_a = '" + r[1] +
+            "' AND pseudonym_a = '" + r[2] + "' AND agency_b = '" + r[3] + "' AND pseudonym_b = '" +
+            r[4] + "'"
+        );
+    };
+    EXPECT_EQ(still(rows[0]), 0);
+    EXPECT_EQ(still(rows[1]), 0);
+    // Remembered: a later linkage (a new batch) keeps following them.
+    ASSERT_EQ(
+        post_records(
+            "agency_a",
+            batch({record_json("late-1", encode_person("Salma", "Akter", "2014-05-06"))})
+        )
+            .status,
+        200u
+    );
+    hub->wait_for_linkage();
+    EXPECT_EQ(ref_of(rows[0][1], rows[0][2]), ref_of(rows[0][3], rows[0][4]));
+    EXPECT_EQ(still(rows[1]), 0);
     EXPECT_TRUE(verify_log().ok);
 }
 
