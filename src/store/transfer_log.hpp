@@ -23,9 +23,9 @@ enum class entry_kind {
     transfer,
     retention_purge,
     reconciliation,
-    receipt,     ///< The IMO hub stored or changed an agency's encoded record.
-    withdrawal,  ///< The IMO hub deleted an agency's record's encodings on its request.
-    linkage,     ///< The IMO hub re-linked its records (a summary, merges and splits).
+    receipt,          ///< The IMO hub stored or changed an agency's encoded record.
+    withdrawal,       ///< The IMO hub deleted an agency's record's encodings on its request.
+    linkage,          ///< The IMO hub re-linked its records (a summary, merges and splits).
     review_decision,  ///< A person decided whether two records at the hub are one child.
 };
 enum class direction { outbound, inbound };
@@ -45,7 +45,7 @@ enum class outcome {
     linked,             ///< A linkage run ended (counts only).
     merged,             ///< Linkage joined clusters (source: a cluster before, target: after).
     split,              ///< Linkage split a cluster (source: before, target: a cluster after).
-    same_child,         ///< A review decided two records are one child (entry_kind::review_decision).
+    same_child,         ///< A review decided two records are one child (review_decision).
     not_same_child,     ///< A review decided two records are different children.
 };
 
