@@ -22,8 +22,8 @@ struct agency_credentials {
     std::string certificate_name;  ///< Required client certificate CN; empty: not checked.
 };
 
-/// Work the API hands to the store's thread: run `job` there, then call `done` (on that
-/// thread) with nothing; the API waits without blocking the server.
+/// Runs `job` on the store's thread (the API hands its answer back through a handoff and
+/// waits without blocking the server).
 using store_runner = std::function<void(std::function<void(hub_store&)> job)>;
 
 struct ingest_context {
