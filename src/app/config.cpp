@@ -121,7 +121,176 @@ private:
     std::filesystem::path dir_;
 };
 
+/// Splits "address:port" (the schema fixed its shape) and checks both parts.
+void parse_listen(
+    const loader& l,
+    const std::string& listen,
+    const std::string& at,
+    std::string& host,
+    unsigned short& port
+) {
+    const auto colon = listen.rfind(':');
+    host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    const std::string digits = listen.substr(colon + 1);
+    const long n = digits.size() <= 5 ? std::strtol(digits.c_str(), nullptr, 10) : -1;
+    if (n < 0 || n > 65535) {
+        l.fail(at, "the port must be 0 to 65535, not " + digits);
+    }
+    port = static_cast<unsigned short>(n);
+    unsigned char addr[sizeof(in6_addr)];
+    if (::inet_pton(host.find(':') == std::string::npos ? AF_INET : AF_INET6, host.c_str(), addr) !=
+        1) {
+        l.fail(at, "\"" + host + "\" is not an IPv4 or IPv6 address");
+    }
+}
+
+bool is_loopback_address(const std::string& host) {
+    return host.starts_with("127.") || host == "::1";
+}
+
+hub_config load_hub(const loader& l, const rapidjson::Value& h) {
+    hub_config c;
+    c.listen = str(h["listen"]);
+    parse_listen(l, c.listen, "/hub/listen", c.host, c.port);
+    if (h.HasMember("tls")) {
+        const auto& t = h["tls"];
+        if (t.HasMember("cert_file") != t.HasMember("key_file")) {
+            l.fail("/hub/tls", "TLS needs both cert_file and key_file");
+        }
+        if (t.HasMember("cert_file")) {
+            c.cert_file = l.existing_file(t["cert_file"], "/hub/tls/cert_file");
+            c.key_file = l.secret_file(t["key_file"], "/hub/tls/key_file");
+        }
+        if (t.HasMember("client_ca_file")) {
+            if (!t.HasMember("cert_file")) {
+                l.fail(
+                    "/hub/tls/client_ca_file",
+                    "client certificates need TLS (cert_file and key_file)"
+                );
+            }
+            c.client_ca_file = l.existing_file(t["client_ca_file"], "/hub/tls/client_ca_file");
+        }
+        if (t.HasMember("allow_plain_http_on_loopback")) {
+            c.allow_plain_http_on_loopback = t["allow_plain_http_on_loopback"].GetBool();
+        }
+    }
+    if (!c.tls()) {
+        // Tokens and encodings would cross the network in clear text.
+        if (!c.allow_plain_http_on_loopback) {
+            l.fail(
+                "/hub/tls",
+                "the hub needs TLS (cert_file and key_file); plain HTTP only on a loopback "
+                "address with allow_plain_http_on_loopback: true"
+            );
+        }
+        if (!is_loopback_address(c.host)) {
+            l.fail(
+                "/hub/listen",
+                "\"" + c.host +
+                    "\" is not a loopback address: plain HTTP (allow_plain_http_on_loopback) "
+                    "only on 127.0.0.0/8 or ::1; give hub.tls a cert_file and key_file"
+            );
+        }
+    }
+    c.store_path = l.resolve(str(h["store"]["path"]));
+    const auto store_dir = c.store_path.has_parent_path() ? c.store_path.parent_path() : ".";
+    if (::access(store_dir.c_str(), W_OK) != 0) {
+        l.fail(
+            "/hub/store/path",
+            "the folder \"" + store_dir.string() + "\" does not exist or is not writable"
+        );
+    }
+    c.linkage_schema = h.HasMember("linkage_schema")
+                           ? l.existing_file(h["linkage_schema"], "/hub/linkage_schema")
+                           : std::filesystem::path();
+    if (h.HasMember("thresholds")) {
+        const auto& t = h["thresholds"];
+        if (t.HasMember("upper")) {
+            c.upper_threshold = t["upper"].GetDouble();
+        }
+        if (t.HasMember("lower")) {
+            c.lower_threshold = t["lower"].GetDouble();
+        }
+        if (c.upper_threshold && c.lower_threshold && *c.lower_threshold > *c.upper_threshold) {
+            l.fail("/hub/thresholds/lower", "the lower threshold is above the upper one");
+        }
+    }
+    if (h.HasMember("coarse_fields")) {
+        const auto& f = h["coarse_fields"];
+        for (rapidjson::SizeType i = 0; i < f.Size(); ++i) {
+            const std::string name = str(f[i]);
+            if (std::find(c.coarse_fields.begin(), c.coarse_fields.end(), name) !=
+                c.coarse_fields.end()) {
+                l.fail(
+                    "/hub/coarse_fields/" + std::to_string(i), "\"" + name + "\" is listed twice"
+                );
+            }
+            c.coarse_fields.push_back(name);
+        }
+    } else {
+        c.coarse_fields = hub_coarse_field_names();
+    }
+    if (h.HasMember("max_batch_records")) {
+        c.max_batch_records = h["max_batch_records"].GetInt();
+    }
+    if (h.HasMember("max_body_bytes")) {
+        c.max_body_bytes = static_cast<std::size_t>(h["max_body_bytes"].GetInt64());
+    }
+    const auto& agencies = h["agencies"];
+    for (rapidjson::SizeType i = 0; i < agencies.Size(); ++i) {
+        const auto& a = agencies[i];
+        const std::string at = "/hub/agencies/" + std::to_string(i);
+        hub_agency_config ac;
+        ac.id = str(a["id"]);
+        if (c.find_agency(ac.id) != nullptr) {
+            l.fail(at + "/id", "agency id \"" + ac.id + "\" is used twice");
+        }
+        ac.display_name = str(a["display_name"]);
+        const auto& tok = a["token"];
+        if (tok.HasMember("file") == tok.HasMember("env")) {
+            l.fail(at + "/token", "give the token as either a file or an env variable");
+        }
+        if (tok.HasMember("file")) {
+            ac.token.file = l.secret_file(tok["file"], at + "/token/file");
+        } else {
+            ac.token.env = str(tok["env"]);
+            l.secret_env(tok["env"], at + "/token/env");
+        }
+        if (a.HasMember("certificate_name")) {
+            if (c.client_ca_file.empty()) {
+                l.fail(
+                    at + "/certificate_name",
+                    "certificate names are checked only with hub.tls.client_ca_file"
+                );
+            }
+            ac.certificate_name = str(a["certificate_name"]);
+        } else if (!c.client_ca_file.empty()) {
+            ac.certificate_name = ac.id;
+        }
+        c.agencies.push_back(std::move(ac));
+    }
+    return c;
+}
+
 }  // namespace
+
+const std::vector<std::string>& hub_coarse_field_names() {
+    static const std::vector<std::string> names = {
+        "age_band", "sex", "location", "protection_status", "risk_level", "status"};
+    return names;
+}
+
+const hub_agency_config* hub_config::find_agency(std::string_view id) const noexcept {
+    for (const auto& a : agencies) {
+        if (a.id == id) {
+            return &a;
+        }
+    }
+    return nullptr;
+}
 
 const system_config* config::find_system(std::string_view id) const noexcept {
     for (const auto& s : systems) {
@@ -141,7 +310,9 @@ const flow_config* config::find_flow(std::string_view id) const noexcept {
     return nullptr;
 }
 
-config load_config(const std::filesystem::path& path, const adapter_registry* adapters) {
+config load_config(
+    const std::filesystem::path& path, const adapter_registry* adapters, config_need need
+) {
     const auto file = json::load_file(path);
     const std::string origin = path.string();
     static const json::schema schema(config_schema_text(), "config.schema.json");
@@ -153,6 +324,46 @@ config load_config(const std::filesystem::path& path, const adapter_registry* ad
     c.file = path;
     if (doc.HasMember("log_level")) {
         c.log_level = str(doc["log_level"]);
+    }
+
+    // Flows need all four sections; a hub-only configuration has none of them.
+    std::string missing;
+    int present = 0;
+    for (const char* section : {"store", "policies", "systems", "flows"}) {
+        if (doc.HasMember(section)) {
+            ++present;
+        } else if (missing.empty()) {
+            missing = section;
+        }
+    }
+    if (present != 0 && present != 4) {
+        l.fail(
+            "",
+            "missing required property \"" + missing +
+                "\" (store, policies, systems and flows go together)"
+        );
+    }
+    c.has_flows = present == 4;
+    if (need == config_need::flows && !c.has_flows) {
+        l.fail(
+            "",
+            "missing required property \"store\" (with policies, systems and flows); a "
+            "configuration with only a hub section runs with `casebridge hub serve`"
+        );
+    }
+    if (need == config_need::hub && !doc.HasMember("hub")) {
+        l.fail("", "missing required property \"hub\" (the IMO hub's section)");
+    }
+    if (need == config_need::any && !c.has_flows && !doc.HasMember("hub")) {
+        l.fail(
+            "", "missing required property \"store\" (with policies, systems and flows) or \"hub\""
+        );
+    }
+    if (doc.HasMember("hub")) {
+        c.hub = load_hub(l, doc["hub"]);
+    }
+    if (!c.has_flows) {
+        return c;
     }
 
     // Store: its folder must be writable; the keys are secrets.

@@ -5,9 +5,12 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <rapidjson/document.h>
+
+#include "adapter/secret.hpp"
 
 namespace casebridge {
 class adapter_registry;
@@ -84,6 +87,41 @@ struct flow_config {
     std::optional<reconcile_schedule> reconcile;
 };
 
+/// One agency the IMO hub accepts records from (docs/configuration.md, `hub.agencies`).
+struct hub_agency_config {
+    std::string id;            ///< Its records are keyed by (id, pseudonym); also its log actor.
+    std::string display_name;  ///< For people (stats); never sent to another agency.
+    secret_source token;       ///< Its bearer token: a file (first line) or an env variable.
+    /// With hub.tls.client_ca_file: the subject CN its client certificate must carry
+    /// (default: the agency id).
+    std::string certificate_name;
+};
+
+/// The IMO hub (`casebridge hub serve`): its listener, store, linkage and agencies.
+struct hub_config {
+    std::string listen;                    ///< "0.0.0.0:8443", as written
+    std::string host;                      ///< The address part, without brackets
+    unsigned short port = 0;               ///< 0: a port chosen by the system
+    std::filesystem::path cert_file;       ///< Server certificate chain (PEM); empty: plain HTTP.
+    std::filesystem::path key_file;        ///< Its private key (a secret file).
+    std::filesystem::path client_ca_file;  ///< Set: client certificates are required.
+    bool allow_plain_http_on_loopback = false;
+    std::filesystem::path store_path;
+    std::filesystem::path linkage_schema;   ///< Default: the shipped linkage schema.
+    std::optional<double> upper_threshold;  ///< Overrides the schema's thresholds.
+    std::optional<double> lower_threshold;
+    std::vector<std::string> coarse_fields;  ///< Coarse fields accepted (default: all six).
+    int max_batch_records = 500;
+    std::size_t max_body_bytes = 4 * 1024 * 1024;
+    std::vector<hub_agency_config> agencies;
+
+    bool tls() const noexcept { return !cert_file.empty(); }
+    const hub_agency_config* find_agency(std::string_view id) const noexcept;
+};
+
+/// The coarse fields an agency may send to the hub (the contract's list).
+const std::vector<std::string>& hub_coarse_field_names();
+
 struct config {
     std::filesystem::path file;
     std::string log_level = "info";
@@ -93,6 +131,10 @@ struct config {
     std::optional<admin_config> admin;
     std::vector<system_config> systems;
     std::vector<flow_config> flows;
+    /// The IMO hub, when this casebridge runs one.
+    std::optional<hub_config> hub;
+    /// False for a hub-only configuration (no store, policies, systems or flows).
+    bool has_flows = true;
     /// What could not be checked (for `check` to print), e.g. a kind with no adapter yet.
     std::vector<std::string> notes;
 
@@ -108,7 +150,16 @@ struct config {
 /// With `adapters`, each system's `settings` are checked against its adapter's schema; a kind
 /// with no adapter in this build is noted in `config::notes`.
 /// Throws json::file_error "file:line:column: at POINTER: message" on the first problem.
-config load_config(const std::filesystem::path& path, const adapter_registry* adapters = nullptr);
+///
+/// A configuration may hold flows (store, policies, systems and flows, all four), a `hub`
+/// section, or both. `need` says what the caller runs: `flows` refuses a hub-only file,
+/// `hub` a file without a hub section, `any` neither (`check`).
+enum class config_need { flows, hub, any };
+config load_config(
+    const std::filesystem::path& path,
+    const adapter_registry* adapters = nullptr,
+    config_need need = config_need::flows
+);
 
 /// The JSON Schema of the configuration file, embedded.
 }  // namespace casebridge::app

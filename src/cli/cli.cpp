@@ -383,6 +383,82 @@ const std::vector<command_spec>& commands() {
             .run = run_report_audit,
         },
         {
+            .name = "hub serve",
+            .summary = "run the IMO hub: the ingest API over TLS and linkage on receipt",
+            .usage = "--config FILE",
+            .description =
+                "Runs the IMO hub of the configuration's hub section until SIGTERM or SIGINT:\n"
+                "listens on hub.listen over TLS (plain HTTP only on loopback with\n"
+                "allow_plain_http_on_loopback), authenticates each agency by its bearer token\n"
+                "(and client certificate when hub.tls.client_ca_file is set), stores what they\n"
+                "send in hub.store.path with a chained transfer-log entry per receipt and\n"
+                "withdrawal, and re-links the active records on a worker after each batch that\n"
+                "changed something. Prints 'hub: URL' once listening. The API is in\n"
+                "docs/hub-api.md; `casebridge log verify --store` checks the hub's log.",
+            .options = {{"config", "FILE", "the configuration file (its hub section)", true}},
+            .run = run_hub_serve,
+        },
+        {
+            .name = "hub link",
+            .summary = "re-link the hub's active records now and print the counts",
+            .usage = "--config FILE",
+            .description =
+                "Re-links every active record of the hub's linkage schema version (candidates,\n"
+                "scores, clusters with the configured thresholds), stores the cluster refs,\n"
+                "review items and within-agency duplicates, logs merges and splits, and prints\n"
+                "counts only. Runs beside `hub serve` (SQLite orders the writes).",
+            .options = {{"config", "FILE", "the configuration file (its hub section)", true}},
+            .run = run_hub_link,
+        },
+        {
+            .name = "hub stats",
+            .summary = "counts of the hub: records per agency, clusters, matches, reviews",
+            .usage = "--config FILE [--json]",
+            .description =
+                "Prints, from the hub store: active and withdrawn records per configured agency,\n"
+                "clusters of the last linkage, clusters holding records of two or more\n"
+                "agencies, automatic matches, review items and within-agency duplicates.\n"
+                "Counts only: never a pseudonym, an encoding or a coarse value.",
+            .options =
+                {{"config", "FILE", "the configuration file (its hub section)", true},
+                 {"json", "", "print one JSON object instead of text"}},
+            .run = run_hub_stats,
+        },
+        {
+            .name = "hub review export",
+            .summary = "write the hub's review items to a CSV file for a person to decide",
+            .usage = "--config FILE --out FILE",
+            .description =
+                "Writes one row per review item (two records of different agencies scoring\n"
+                "between the thresholds): review_id, both agencies and pseudonyms, the score, an\n"
+                "empty decision and a check that binds the row to this hub (a keyed hash of the\n"
+                "ids and the score). Fill 'decision' with same or not_same, then run\n"
+                "`hub review decide`. Ids and scores only: no encoding, no coarse value.",
+            .options =
+                {{"config", "FILE", "the configuration file (its hub section)", true},
+                 {"out", "FILE", "the CSV file to write", true}},
+            .run = run_hub_review_export,
+        },
+        {
+            .name = "hub review decide",
+            .summary = "record the decisions of a reviewed CSV file and re-link",
+            .usage = "--config FILE --in FILE --actor ID",
+            .description =
+                "Reads a file `hub review export` wrote and a person filled in. The whole file\n"
+                "is refused, and nothing recorded, when a row's ids or score were edited (its\n"
+                "check does not match), a pair is listed twice, or a decision is not same,\n"
+                "not_same or empty; each problem is named with its line. Otherwise each decision\n"
+                "is remembered (a later one about the same pair replaces it) with a chained\n"
+                "review_decision log entry naming the actor, and the hub re-links: a pair\n"
+                "decided the same child is linked, one decided not the same is neither linked\n"
+                "nor reviewed again. Pairs with a record withdrawn since are skipped and counted.",
+            .options =
+                {{"config", "FILE", "the configuration file (its hub section)", true},
+                 {"in", "FILE", "the reviewed CSV file", true},
+                 {"actor", "ID", "who decided (an id, logged with each decision)", true}},
+            .run = run_hub_review_decide,
+        },
+        {
             .name = "sandbox primero",
             .summary = "serve a simulated CPIMS+ (Primero v2) API with synthetic cases",
             .usage = "[--listen ADDRESS:PORT] [--cases N] [--seed S] [--fault KIND[:EVERY] ...]",
@@ -549,16 +625,22 @@ int run(const std::vector<std::string>& args, command_io& io) {
         rest.emplace_back("--help");
         return run(rest, io);
     }
-    // Longest match first: "mapping check" before a one-word "mapping".
+    // Longest match first: "mapping check" before a one-word "mapping", "hub review export"
+    // before "hub review".
     const command_spec* best = nullptr;
     std::size_t best_words = 0;
     for (const auto& c : commands()) {
-        const std::string_view name = c.name;
-        const std::size_t space = name.find(' ');
-        const std::size_t words = space == std::string_view::npos ? 1 : 2;
-        const bool match = words == 1 ? args[0] == name
-                                      : args.size() >= 2 && args[0] == name.substr(0, space) &&
-                                            args[1] == name.substr(space + 1);
+        std::vector<std::string_view> name_words;
+        for (std::string_view rest = c.name; !rest.empty();) {
+            const std::size_t space = rest.find(' ');
+            name_words.push_back(rest.substr(0, space));
+            rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+        }
+        const std::size_t words = name_words.size();
+        bool match = args.size() >= words;
+        for (std::size_t w = 0; match && w < words; ++w) {
+            match = args[w] == name_words[w];
+        }
         if (match && words > best_words) {
             best = &c;
             best_words = words;

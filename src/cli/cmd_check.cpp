@@ -7,10 +7,18 @@
 namespace casebridge::cli {
 
 int run_check(const parsed_args& args, command_io& io) {
-    const auto c = app::load_config(*args.get("config"), adapter_registry_in_use());
-    io.out << "ok: " << c.file.string() << "\n"
-           << "  store     " << c.store.path.string() << "\n"
-           << "  policies  " << c.policies.string() << "\n";
+    const auto c =
+        app::load_config(*args.get("config"), adapter_registry_in_use(), app::config_need::any);
+    io.out << "ok: " << c.file.string() << "\n";
+    if (c.has_flows) {
+        io.out << "  store     " << c.store.path.string() << "\n"
+               << "  policies  " << c.policies.string() << "\n";
+    }
+    if (c.hub) {
+        io.out << "  hub       " << c.hub->listen << (c.hub->tls() ? " (TLS" : " (plain HTTP")
+               << (c.hub->client_ca_file.empty() ? "" : ", client certificates") << "), store "
+               << c.hub->store_path.string() << ", " << c.hub->agencies.size() << " agencies\n";
+    }
     for (const auto& s : c.systems) {
         io.out << "  system    " << s.id << " (" << s.kind << ")\n";
     }

@@ -25,4 +25,9 @@ int run_sandbox_ping(const parsed_args& args, command_io& io);
 int run_reconcile(const parsed_args& args, command_io& io);
 int run_report_run(const parsed_args& args, command_io& io);
 int run_report_audit(const parsed_args& args, command_io& io);
+int run_hub_serve(const parsed_args& args, command_io& io);
+int run_hub_link(const parsed_args& args, command_io& io);
+int run_hub_stats(const parsed_args& args, command_io& io);
+int run_hub_review_export(const parsed_args& args, command_io& io);
+int run_hub_review_decide(const parsed_args& args, command_io& io);
 }  // namespace casebridge::cli

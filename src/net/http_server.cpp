@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -15,10 +16,16 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 namespace casebridge::httpd {
 
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
+using tls_stream = beast::ssl_stream<tcp_stream>;
 
 std::string request::header(const std::string& lower_case_name) const {
     auto it = headers.find(lower_case_name);
@@ -55,9 +62,95 @@ response plain_error(unsigned status, std::string_view code) {
     return r;
 }
 
+/// The subject CN of the peer's certificate when the handshake verified one, else empty.
+std::string verified_peer_cn(SSL* handle) {
+    if (SSL_get_verify_result(handle) != X509_V_OK) {
+        return {};
+    }
+    X509* cert = SSL_get1_peer_certificate(handle);
+    if (cert == nullptr) {
+        return {};
+    }
+    std::string cn;
+    X509_NAME* name = X509_get_subject_name(cert);
+    const int at = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    if (at >= 0) {
+        unsigned char* utf8 = nullptr;
+        const int n =
+            ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, at)));
+        if (n > 0) {
+            cn.assign(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(n));
+        }
+        OPENSSL_free(utf8);
+    }
+    X509_free(cert);
+    return cn;
+}
+
+/// A TLS server context: TLS 1.2 or later, the certificate chain and key, and (with a client
+/// CA) required client certificates. Throws std::runtime_error naming the file.
+void init_tls(ssl::context& ctx, const server_tls& t) {
+    ctx.set_options(
+        ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use
+    );
+    SSL_CTX* native = ctx.native_handle();
+    if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
+        throw std::runtime_error("TLS: cannot require TLS 1.2 or later");
+    }
+    boost::system::error_code ec;
+    ctx.use_certificate_chain_file(t.cert_file.string(), ec);
+    if (ec) {
+        throw std::runtime_error(
+            "TLS: " + t.cert_file.string() + " is not a readable PEM certificate chain"
+        );
+    }
+    ctx.use_private_key_file(t.key_file.string(), ssl::context::pem, ec);
+    if (ec &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+        throw std::runtime_error(
+            "TLS: the key in " + t.key_file.string() + " does not match the certificate in " +
+            t.cert_file.string()
+        );
+    }
+    if (ec) {
+        throw std::runtime_error(
+            "TLS: " + t.key_file.string() + " is not a readable PEM private key"
+        );
+    }
+    if (SSL_CTX_check_private_key(native) != 1) {
+        throw std::runtime_error(
+            "TLS: the key in " + t.key_file.string() + " does not match the certificate in " +
+            t.cert_file.string()
+        );
+    }
+    if (!t.client_ca_file.empty()) {
+        ctx.load_verify_file(t.client_ca_file.string(), ec);
+        STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(t.client_ca_file.c_str());
+        if (ec || names == nullptr) {
+            throw std::runtime_error(
+                "TLS: " + t.client_ca_file.string() + " is not a readable PEM CA bundle"
+            );
+        }
+        SSL_CTX_set_client_CA_list(native, names);  // takes ownership
+        ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+        // Needed for session resumption with client certificates.
+        static constexpr unsigned char sid[] = "casebridge-httpd";
+        SSL_CTX_set_session_id_context(native, sid, sizeof(sid) - 1);
+    }
+}
+
+tcp_stream& lowest(tcp_stream& s) {
+    return s;
+}
+tcp_stream& lowest(tls_stream& s) {
+    return s.next_layer();
+}
+
 }  // namespace
 
 struct server::impl {
+    std::optional<ssl::context> tls;  // before the io_context: sessions hold streams using it
     net::io_context ctx;
     tcp::acceptor acceptor{ctx};
     std::thread thread;
@@ -66,14 +159,41 @@ struct server::impl {
     std::size_t open = 0;                   // touched on the server's thread only...
     std::atomic<std::size_t> open_seen{0};  // ...and mirrored for other threads
 
-    awaitable<void> write(tcp_stream& stream, const response& r, bool keep_alive) {
+    template <typename Stream>
+    awaitable<void> write(Stream& stream, const response& r, bool keep_alive) {
         const std::string wire = serialize(r, keep_alive);
-        stream.expires_after(settings.write_timeout);
+        lowest(stream).expires_after(settings.write_timeout);
         co_await net::async_write(stream, net::buffer(wire), use_nothrow);
     }
 
     awaitable<void> session(tcp::socket socket) {
-        tcp_stream stream(std::move(socket));
+        if (!tls) {
+            tcp_stream stream(std::move(socket));
+            co_await serve(stream, std::string());
+            co_return;
+        }
+        tls_stream stream(std::move(socket), *tls);
+        // The handshake shares the header's deadline: a client that stalls is cut off.
+        lowest(stream).expires_after(settings.header_timeout);
+        // A prvalue token: the const use_nothrow would also match the buffered overload.
+        auto [hec] = co_await stream.async_handshake(
+            ssl::stream_base::server, net::as_tuple(net::use_awaitable)
+        );
+        if (hec) {
+            co_return;  // no certificate, an untrusted one, an old protocol: nothing served
+        }
+        std::string cn = verified_peer_cn(stream.native_handle());
+        const bool still_open = co_await serve(stream, std::move(cn));
+        if (still_open) {
+            lowest(stream).expires_after(settings.write_timeout);
+            co_await stream.async_shutdown(net::as_tuple(net::use_awaitable));
+        }
+    }
+
+    /// Serves requests on one connection; returns true when the connection is still usable
+    /// for a TLS close_notify (closed after an answer), false after an I/O failure.
+    template <typename Stream>
+    awaitable<bool> serve(Stream& stream, std::string peer_cn) {
         beast::flat_buffer buffer;
         bool first = true;
         for (;;) {
@@ -83,23 +203,28 @@ struct server::impl {
             // refused here (that would answer 400 before the token is checked).
             head_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
             // One deadline for the whole header: a client trickling bytes is cut off.
-            stream.expires_after(first ? settings.header_timeout : settings.idle_timeout);
-            auto [ec, n] = co_await http::async_read_header(stream, buffer, head_parser);
+            lowest(stream).expires_after(first ? settings.header_timeout : settings.idle_timeout);
+            auto [ec, n] =
+                co_await http::async_read_header(stream, buffer, head_parser, use_nothrow);
             if (ec == http::error::header_limit) {
                 co_await write(stream, plain_error(431, "header_too_large"), false);
-                co_return;
+                co_return true;
             }
             if (ec) {
                 if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
                     ec != net::error::eof && ec != net::error::connection_reset &&
-                    ec != net::error::operation_aborted) {
+                    ec != net::error::operation_aborted &&
+                    ec.category() != net::error::get_ssl_category() &&
+                    ec != ssl::error::stream_truncated) {
                     co_await write(stream, plain_error(400, "bad_request"), false);
+                    co_return true;
                 }
-                co_return;
+                co_return false;
             }
             first = false;
             const auto& head = head_parser.get();
             request req;
+            req.peer_common_name = peer_cn;
             req.method = std::string(head.method_string());
             req.target = std::string(head.target());
             for (const auto& field : head) {
@@ -117,27 +242,29 @@ struct server::impl {
                 // The body, if any, is never read: close after answering.
                 co_await write(stream, *adm.refuse, keep_alive && !has_body);
                 if (!keep_alive || has_body) {
-                    co_return;
+                    co_return true;
                 }
                 continue;
             }
+            const response too_large =
+                adm.too_large ? *adm.too_large : plain_error(413, "body_too_large");
             if (head_parser.content_length() && *head_parser.content_length() > adm.body_limit) {
-                co_await write(stream, plain_error(413, "body_too_large"), false);
-                co_return;
+                co_await write(stream, too_large, false);
+                co_return true;
             }
             http::request_parser<http::string_body> parser(std::move(head_parser));
             parser.body_limit(adm.body_limit);  // a chunked body, as it arrives
-            stream.expires_after(settings.body_timeout);
-            auto [bec, bn] = co_await http::async_read(stream, buffer, parser);
+            lowest(stream).expires_after(settings.body_timeout);
+            auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_nothrow);
             if (bec == http::error::body_limit) {
-                co_await write(stream, plain_error(413, "body_too_large"), false);
-                co_return;
+                co_await write(stream, too_large, false);
+                co_return true;
             }
             if (bec) {
-                co_return;
+                co_return false;
             }
             req.body = std::move(parser.get().body());
-            stream.expires_never();  // the handler's own time is not the client's
+            lowest(stream).expires_never();  // the handler's own time is not the client's
             response r;
             try {
                 r = co_await svc.handle(std::move(req));
@@ -146,9 +273,11 @@ struct server::impl {
             }
             co_await write(stream, r, keep_alive);
             if (!keep_alive) {
-                boost::system::error_code ignored;
-                stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-                co_return;
+                if (!tls) {
+                    boost::system::error_code ignored;
+                    lowest(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+                }
+                co_return true;
             }
         }
     }
@@ -183,9 +312,13 @@ struct server::impl {
 };
 
 server::server(const std::string& address, unsigned short port, service svc, server_settings s)
-    : impl_(std::make_shared<impl>()), address_(address) {
+    : impl_(std::make_shared<impl>()), address_(address), tls_(s.tls.has_value()) {
     impl_->svc = std::move(svc);
     impl_->settings = s;
+    if (s.tls) {
+        impl_->tls.emplace(ssl::context::tls_server);
+        init_tls(*impl_->tls, *s.tls);
+    }
     const tcp::endpoint ep(net::ip::make_address(address), port);
     impl_->acceptor.open(ep.protocol());
     impl_->acceptor.set_option(net::socket_base::reuse_address(true));
@@ -203,7 +336,8 @@ server::~server() {
 
 std::string server::base_url() const {
     const bool v6 = address_.find(':') != std::string::npos;
-    return "http://" + (v6 ? "[" + address_ + "]" : address_) + ":" + std::to_string(port_);
+    return (tls_ ? "https://" : "http://") + (v6 ? "[" + address_ + "]" : address_) + ":" +
+           std::to_string(port_);
 }
 
 std::size_t server::open_connections() const {

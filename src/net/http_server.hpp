@@ -3,10 +3,13 @@
 // idle keep-alive connections, an admission step that sees the header before any body is read
 // (authentication, method, per-route body limit), 431 for an oversized header, 413 for an
 // oversized body, asynchronous handlers, and nothing kept per request once it is answered.
+// Optionally TLS (1.2 or later) from certificate and key files, with client certificates
+// verified against a CA file; the verified peer's subject CN is given to admit() and handle().
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,6 +28,9 @@ struct request {
     std::string target;
     std::map<std::string, std::string> headers;
     std::string body;
+    /// The subject CN of the client certificate the server verified (TLS with a client CA);
+    /// empty over plain HTTP or without a client certificate.
+    std::string peer_common_name;
 
     /// The header's value, or empty.
     std::string header(const std::string& lower_case_name) const;
@@ -41,6 +47,8 @@ struct response {
 struct admission {
     std::optional<response> refuse;  ///< Answered at once; the body is never read.
     std::size_t body_limit = 0;      ///< Larger bodies get 413 and the connection is closed.
+    /// The 413 answer for a body over `body_limit`; unset: {"error":"body_too_large"}.
+    std::optional<response> too_large;
 };
 
 struct service {
@@ -52,6 +60,15 @@ struct service {
     std::function<awaitable<response>(request req)> handle;
 };
 
+/// Server TLS. Certificates and keys are PEM files; the key file is a secret.
+struct server_tls {
+    std::filesystem::path cert_file;  ///< The server's certificate chain (leaf first).
+    std::filesystem::path key_file;   ///< Its private key.
+    /// When set, every client must present a certificate signed by this CA (PEM bundle);
+    /// the handshake fails without one.
+    std::filesystem::path client_ca_file;
+};
+
 struct server_settings {
     std::size_t max_connections = 64;  ///< Further connections are closed at once.
     std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  ///< Whole header.
@@ -59,12 +76,15 @@ struct server_settings {
     std::chrono::milliseconds idle_timeout{std::chrono::seconds(30)};    ///< Between requests.
     std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
     std::size_t max_header_bytes = 16 * 1024;
+    /// Set: HTTPS only (TLS 1.2 minimum); unset: plain HTTP.
+    std::optional<server_tls> tls;
 };
 
 class server {
 public:
     /// Listens on `address:port` (port 0: chosen by the system) and serves on its own thread.
-    /// Throws on a bad address or a port in use (startup).
+    /// Throws on a bad address or a port in use, and std::runtime_error naming the file for
+    /// an unreadable certificate, key or CA file or a key that does not match (startup).
     server(const std::string& address, unsigned short port, service svc, server_settings s = {});
     /// Stops accepting, closes every connection and joins the thread; handlers still waiting
     /// are abandoned (their work elsewhere must not depend on them).
@@ -73,7 +93,7 @@ public:
     server& operator=(const server&) = delete;
 
     unsigned short port() const noexcept { return port_; }
-    /// http://ADDRESS:PORT (IPv6 in brackets).
+    /// http://ADDRESS:PORT or https://ADDRESS:PORT (IPv6 in brackets).
     std::string base_url() const;
     /// Connections open now (for tests and metrics).
     std::size_t open_connections() const;
@@ -84,6 +104,7 @@ private:
     std::shared_ptr<impl> impl_;
     std::string address_;
     unsigned short port_ = 0;
+    bool tls_ = false;
 };
 
 }  // namespace casebridge::httpd

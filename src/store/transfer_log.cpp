@@ -281,6 +281,14 @@ std::string_view to_string(entry_kind k) {
             return "retention_purge";
         case entry_kind::reconciliation:
             return "reconciliation";
+        case entry_kind::receipt:
+            return "receipt";
+        case entry_kind::withdrawal:
+            return "withdrawal";
+        case entry_kind::linkage:
+            return "linkage";
+        case entry_kind::review_decision:
+            return "review_decision";
     }
     return "unknown";
 }
@@ -309,6 +317,20 @@ std::string_view to_string(outcome o) {
             return "purged";
         case outcome::reconciled:
             return "reconciled";
+        case outcome::received:
+            return "received";
+        case outcome::withdrawn:
+            return "withdrawn";
+        case outcome::linked:
+            return "linked";
+        case outcome::merged:
+            return "merged";
+        case outcome::split:
+            return "split";
+        case outcome::same_child:
+            return "same_child";
+        case outcome::not_same_child:
+            return "not_same_child";
     }
     return "unknown";
 }

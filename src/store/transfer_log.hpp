@@ -19,7 +19,15 @@
 
 namespace casebridge::store {
 
-enum class entry_kind { transfer, retention_purge, reconciliation };
+enum class entry_kind {
+    transfer,
+    retention_purge,
+    reconciliation,
+    receipt,          ///< The IMO hub stored or changed an agency's encoded record.
+    withdrawal,       ///< The IMO hub deleted an agency's record's encodings on its request.
+    linkage,          ///< The IMO hub re-linked its records (a summary, merges and splits).
+    review_decision,  ///< A person decided whether two records at the hub are one child.
+};
 enum class direction { outbound, inbound };
 /// What happened to one sharing event.
 enum class outcome {
@@ -32,6 +40,13 @@ enum class outcome {
     purged,
     consent_withdrawn,  ///< A record shared earlier no longer has its basis.
     reconciled,         ///< A reconciliation compared the log with a target (counts only).
+    received,           ///< The hub stored a record new or changed (entry_kind::receipt).
+    withdrawn,          ///< The hub deleted a record's encodings (entry_kind::withdrawal).
+    linked,             ///< A linkage run ended (counts only).
+    merged,             ///< Linkage joined clusters (source: a cluster before, target: after).
+    split,              ///< Linkage split a cluster (source: before, target: a cluster after).
+    same_child,         ///< A review decided two records are one child (review_decision).
+    not_same_child,     ///< A review decided two records are different children.
 };
 
 std::string_view to_string(entry_kind k);

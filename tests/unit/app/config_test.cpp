@@ -36,7 +36,7 @@ protected:
         fs::copy(src / "config/tables", dir_.path() / "config/tables", fs::copy_options::recursive);
         example_ = slurp(src / "config/casebridge.example.jsonc");
         for (const char* d :
-             {"state/witness", "state/dss/outbox", "state/dss/inbox", "state/dss/sent"}) {
+             {"state/witness", "state/dss/outbox", "state/dss/inbox", "state/dss/sent", "tls"}) {
             fs::create_directories(dir_.path() / d);
         }
         for (const char* s :
@@ -47,9 +47,15 @@ protected:
               "ping-password",
               "ping-subscription-key",
               "dss-zip-passphrase",
-              "hub-token"}) {
+              "hub-token",
+              "hub.key",
+              "hub-token-save-bd",
+              "hub-token-unhcr-cxb"}) {
             dir_.write(std::string("secrets/") + s, "not-a-real-secret-but-long-enough-0123456789");
         }
+        // The hub's certificates are only checked to exist when the file loads.
+        dir_.write("tls/hub.pem", "certificate");
+        dir_.write("tls/agencies-ca.pem", "certificate");
         // `check` reads the store keys: the signing key must be a real one.
         dir_.write("secrets/checkpoint-signing.pem", store::signer::generate().private_key_pem());
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef-test", 1);
@@ -95,6 +101,10 @@ TEST_F(example_config, the_shipped_example_passes) {
     EXPECT_EQ(c.flows[2].to_stream, "events");
     EXPECT_EQ(c.find_system("cpims-cxb")->limits.max_connections, 20);
     EXPECT_EQ(c.store.path, dir_.path() / "config/../state/casebridge.db");
+    ASSERT_TRUE(c.hub);
+    EXPECT_TRUE(c.hub->tls());
+    EXPECT_EQ(c.hub->agencies.size(), 2u);
+    EXPECT_EQ(c.hub->agencies[1].certificate_name, "unhcr-cxb");
 }
 
 TEST_F(example_config, check_command_prints_a_summary) {

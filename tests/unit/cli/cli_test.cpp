@@ -16,11 +16,11 @@ TEST(cli, every_command_has_help) {
     for (const auto& c : commands()) {
         std::vector<std::string> args;
         std::string name(c.name);
-        if (const auto sp = name.find(' '); sp != std::string::npos) {
-            args = {name.substr(0, sp), name.substr(sp + 1), "--help"};
-        } else {
-            args = {name, "--help"};
+        std::istringstream words(name);
+        for (std::string w; words >> w;) {
+            args.push_back(w);  // "hub review export": three words
         }
+        args.emplace_back("--help");
         const auto r = run_cli(args);
         EXPECT_EQ(r.code, exit_ok) << c.name;
         EXPECT_EQ(r.out.rfind("Usage: casebridge " + name, 0), 0u) << r.out;

@@ -1,0 +1,884 @@
+// The IMO hub end to end: the service on loopback over real TLS (certificates made here), a
+// real SQLite file, the project's HTTPS client as the agency; records encoded with the linkage
+// encoder and a secret the hub never sees. Bad input is refused with nothing stored and nothing
+// lost; withdrawals delete encodings; the log verifies; no name, date or id reaches the hub.
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/asio/this_coro.hpp>
+#include <gtest/gtest.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "app/config.hpp"
+#include "cli/cli.hpp"
+#include "core/encoding.hpp"
+#include "exchange/csv.hpp"
+#include "hub/hub_service.hpp"
+#include "hub/hub_store.hpp"
+#include "json/json.hpp"
+#include "linkage/encoder.hpp"
+#include "net/http_client.hpp"
+#include "store/sqlite.hpp"
+#include "store/transfer_log.hpp"
+#include "support/child_process.hpp"
+#include "support/linkage_generator.hpp"
+#include "support/run_awaitable.hpp"
+#include "support/temp_dir.hpp"
+#include "support/test_certs.hpp"
+
+namespace casebridge::hub {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::filesystem::path schema_file =
+    std::filesystem::path(CASEBRIDGE_SOURCE_DIR) / "mappings" / "linkage" / "linkage-schema.json";
+
+struct reply {
+    unsigned status = 0;
+    std::string body;
+    bool failed = false;  ///< No HTTP answer at all (e.g. a refused handshake).
+
+    rapidjson::Document json() const {
+        auto d = json::parse(body);
+        return d ? std::move(*d) : rapidjson::Document();
+    }
+    std::string error_code() const {
+        auto d = json();
+        return d.IsObject() && d.HasMember("error") ? d["error"]["code"].GetString() : "";
+    }
+    std::string message() const {
+        auto d = json();
+        return d.IsObject() && d.HasMember("error") ? d["error"]["message"].GetString() : "";
+    }
+};
+
+awaitable<reply> send_request(http_client_settings settings, http_request req) {
+    auto ex = co_await net::this_coro::executor;
+    auto client = http_client::create(ex, settings, system_clock_source::instance());
+    if (!client) {
+        co_return reply{0, client.error().detail, true};
+    }
+    auto r = co_await (*client)->send(std::move(req));
+    if (!r) {
+        co_return reply{0, r.error().detail, true};
+    }
+    co_return reply{r->status, r->body, false};
+}
+
+/// One record as an agency sends it.
+std::string record_json(
+    const std::string& pseudonym,
+    const linkage::encoded_record& e,
+    const std::map<std::string, std::string>& coarse = {}
+) {
+    std::string filter(e.filter.size() * 8, '\0');
+    for (std::size_t i = 0; i < e.filter.size(); ++i) {
+        for (std::size_t b = 0; b < 8; ++b) {
+            filter[i * 8 + b] = static_cast<char>((e.filter[i] >> (8 * b)) & 0xFFU);
+        }
+    }
+    std::string out = "{\"pseudonym\":\"" + pseudonym + "\",\"filter\":\"" + base64_encode(filter) +
+                      "\",\"tokens\":[";
+    for (std::size_t i = 0; i < e.tokens.size(); ++i) {
+        char hex[17];
+        std::snprintf(
+            hex, sizeof hex, "%016llx", static_cast<unsigned long long>(e.tokens[i].value)
+        );
+        out += (i ? "," : "") + std::string("{\"kind\":") + std::to_string(e.tokens[i].kind) +
+               ",\"value\":\"" + hex + "\"}";
+    }
+    out += "],\"coarse\":{";
+    bool first = true;
+    for (const auto& [k, v] : coarse) {
+        out += (first ? "" : ",") + std::string("\"") + k + "\":\"" + v + "\"";
+        first = false;
+    }
+    return out + "}}";
+}
+
+std::string batch(const std::vector<std::string>& records, int version = 1) {
+    std::string out = "{\"linkage_schema_version\":" + std::to_string(version) + ",\"records\":[";
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        out += (i ? "," : "") + records[i];
+    }
+    return out + "]}";
+}
+
+class hub_fixture : public ::testing::Test {
+protected:
+    test::temp_dir dir;
+    test::test_ca ca{dir.path(), "hub-root"};
+    test::test_ca agency_ca{dir.path(), "agency-root"};
+    test::cert_files leaf = ca.issue({}, "hub");
+    std::map<std::string, std::string> tokens = {
+        {"agency_a", "token-of-agency-a-0123456789"},
+        {"agency_b", "token-of-agency-b-0123456789"},
+        {"agency_c", "token-of-agency-c-0123456789"}};
+    app::hub_config cfg;
+    std::unique_ptr<service> hub;
+    linkage::linkage_schema schema = linkage::linkage_schema::load(schema_file);
+    linkage::encoder enc{schema, "a linkage secret the hub never has"};
+    std::stringstream log_text;
+    struct string_sink final : log_sink {
+        std::stringstream* out;
+        explicit string_sink(std::stringstream* o) : out(o) {}
+        void write(std::string_view line) override { *out << line; }
+    } sink{&log_text};
+    logger log{sink, system_clock_source::instance(), log_level::debug};
+
+    void SetUp() override {
+        cfg.listen = "127.0.0.1:0";
+        cfg.host = "127.0.0.1";
+        cfg.cert_file = leaf.cert;
+        cfg.key_file = leaf.key;
+        cfg.store_path = dir / "hub.sqlite";
+        cfg.linkage_schema = schema_file;
+        cfg.coarse_fields = app::hub_coarse_field_names();
+        for (const auto& [id, token] : tokens) {
+            app::hub_agency_config a;
+            a.id = id;
+            a.display_name = "Agency " + id;
+            a.token.file = dir.write(id + ".token", token + "\n");
+            cfg.agencies.push_back(a);
+        }
+    }
+
+    void TearDown() override { hub.reset(); }  // before the log sink goes
+
+    void start() { hub = std::make_unique<service>(cfg, system_clock_source::instance(), log); }
+
+    http_client_settings client_settings() const {
+        http_client_settings s;
+        s.tls.ca_file = ca.cert_file();
+        s.max_requests_per_second = 0;
+        s.connect_timeout = 5s;
+        s.request_timeout = 20s;
+        return s;
+    }
+
+    reply call(
+        const std::string& method,
+        const std::string& path,
+        const std::string& body,
+        const std::string& agency,
+        std::optional<http_client_settings> settings = std::nullopt
+    ) {
+        http_request req;
+        req.method = method;
+        req.url = hub->base_url() + path;
+        if (!agency.empty()) {
+            const auto it = tokens.find(agency);
+            req.headers.push_back(
+                {"Authorization", "Bearer " + (it != tokens.end() ? it->second : agency)}
+            );
+        }
+        req.headers.push_back({"Content-Type", "application/json"});
+        req.body = body;
+        return test::run_awaitable(send_request(settings.value_or(client_settings()), req), 60s);
+    }
+    reply post_records(const std::string& agency, const std::string& body) {
+        return call("POST", "/hub/v1/records", body, agency);
+    }
+
+    linkage::encoded_record encode_person(
+        const std::string& first, const std::string& last, const std::string& dob
+    ) {
+        rapidjson::Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
+        d.AddMember("name_first", rapidjson::Value(first.c_str(), a), a);
+        d.AddMember("name_last", rapidjson::Value(last.c_str(), a), a);
+        d.AddMember("date_of_birth", rapidjson::Value(dob.c_str(), a), a);
+        d.AddMember("sex", "female", a);
+        d.AddMember("unhcr_individual_no", "803-00012345", a);
+        return enc.encode(d);
+    }
+
+    /// A row count of the hub's file (read-only connection beside the running service).
+    std::int64_t count(const std::string& sql) {
+        auto d = store::db::open_read_only(cfg.store_path);
+        EXPECT_TRUE(d);
+        auto s = d->prepare(sql);
+        EXPECT_TRUE(s) << sql;
+        auto row = s->step();
+        return row && *row ? s->column_int(0) : -1;
+    }
+
+    store::verify_report verify_log() {
+        auto d = store::db::open_read_only(cfg.store_path);
+        auto r = store::verify(*d, {});
+        EXPECT_TRUE(r);
+        return *r;
+    }
+};
+
+TEST_F(hub_fixture, ingest_is_idempotent_by_agency_and_pseudonym_and_logged) {
+    start();
+    auto schema_answer = call("GET", "/hub/v1/schema", "", "agency_b");
+    ASSERT_EQ(schema_answer.status, 200u) << schema_answer.body;
+    const auto s = schema_answer.json();
+    EXPECT_STREQ(s["agency"].GetString(), "agency_b");
+    EXPECT_EQ(s["linkage_schema_version"].GetInt(), 1);
+    EXPECT_EQ(s["encoded_words"].GetInt(), 32);
+    EXPECT_EQ(s["max_batch_records"].GetInt(), 500);
+    EXPECT_EQ(s["coarse_fields"].Size(), 6u);
+
+    const auto r1 =
+        record_json("case-1", encode_person("Rahima", "Begum", "2012-03-04"), {{"sex", "female"}});
+    const auto r2 = record_json("case-2", encode_person("Karim", "Uddin", "2010-07-08"));
+    const auto r3 = record_json("case-3", encode_person("Nur", "Hossain", "2015-01-01"));
+    auto first = post_records("agency_a", batch({r1, r2, r3}));
+    ASSERT_EQ(first.status, 200u) << first.body;
+    EXPECT_EQ(first.body, "{\"stored\":3,\"unchanged\":0}\n");
+    auto again = post_records("agency_a", batch({r1, r2, r3}));
+    EXPECT_EQ(again.body, "{\"stored\":0,\"unchanged\":3}\n");
+    const auto r1b = record_json(
+        "case-1",
+        encode_person("Rahima", "Begum", "2012-03-04"),
+        {{"sex", "female"}, {"age_band", "12-17"}}
+    );
+    auto changed = post_records("agency_a", batch({r1b, r2, r3}));
+    EXPECT_EQ(changed.body, "{\"stored\":1,\"unchanged\":2}\n");
+    hub->wait_for_linkage();
+
+    EXPECT_EQ(
+        count("SELECT count(*) FROM hub_records WHERE agency = 'agency_a' AND state = 'active'"), 3
+    );
+    EXPECT_EQ(count("SELECT count(*) FROM transfer_log WHERE kind = 'receipt'"), 4);
+    EXPECT_EQ(
+        count("SELECT count(*) FROM transfer_log WHERE kind = 'receipt' AND reason = 'changed'"), 1
+    );
+    EXPECT_GE(
+        count("SELECT count(*) FROM transfer_log WHERE kind = 'linkage' AND outcome = 'linked'"), 1
+    );
+    EXPECT_EQ(count("SELECT count(*) FROM hub_cluster_refs"), 3);
+    const auto v = verify_log();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_GE(v.entries, 5);
+
+    // The project's own `log verify` reads the hub's file as any store.
+    std::stringstream out, err;
+    cli::command_io io{out, err};
+    EXPECT_EQ(cli::run({"log", "verify", "--store", cfg.store_path.string()}, io), 0) << err.str();
+    EXPECT_NE(out.str().find("ok: "), std::string::npos) << out.str();
+}
+
+TEST_F(hub_fixture, a_wrong_or_missing_token_gets_401_and_nothing_is_stored) {
+    start();
+    const auto body =
+        batch({record_json("case-1", encode_person("Rahima", "Begum", "2012-03-04"))});
+    auto wrong = post_records("not-a-token-of-any-agency", body);
+    EXPECT_EQ(wrong.status, 401u);
+    EXPECT_EQ(wrong.error_code(), "unauthenticated");
+    EXPECT_EQ(wrong.message(), "bearer token not recognised");
+    auto missing = post_records("", body);
+    EXPECT_EQ(missing.status, 401u);
+    EXPECT_EQ(missing.message(), "missing bearer token");
+    auto schema_without = call("GET", "/hub/v1/schema", "", "");
+    EXPECT_EQ(schema_without.status, 401u);
+    EXPECT_EQ(count("SELECT count(*) FROM hub_records"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM transfer_log"), 0);
+}
+
+TEST_F(hub_fixture, an_agency_cannot_withdraw_or_overwrite_another_agencys_record) {
+    start();
+    const auto rec = record_json("case-7", encode_person("Rahima", "Begum", "2012-03-04"));
+    ASSERT_EQ(post_records("agency_a", batch({rec})).status, 200u);
+    auto w = call(
+        "POST",
+        "/hub/v1/withdrawals",
+        R"({"pseudonyms":["case-7"],"reason":"consent_withdrawn"})",
+        "agency_b"
+    );
+    ASSERT_EQ(w.status, 200u) << w.body;
+    EXPECT_EQ(w.body, "{\"withdrawn\":0,\"unknown\":1}\n");
+    EXPECT_EQ(
+        count("SELECT count(*) FROM hub_records WHERE agency = 'agency_a' AND pseudonym = 'case-7' "
+              "AND state = 'active' AND filter IS NOT NULL"),
+        1
+    );
+    // The same pseudonym from agency B is B's own record; A's stays as it was.
+    const auto other = record_json("case-7", encode_person("Karim", "Uddin", "2010-07-08"));
+    auto b = post_records("agency_b", batch({other}));
+    EXPECT_EQ(b.body, "{\"stored\":1,\"unchanged\":0}\n");
+    auto a_again = post_records("agency_a", batch({rec}));
+    EXPECT_EQ(a_again.body, "{\"stored\":0,\"unchanged\":1}\n") << "A's record was changed by B";
+    EXPECT_EQ(count("SELECT count(*) FROM transfer_log WHERE kind = 'withdrawal'"), 0);
+}
+
+TEST_F(hub_fixture, another_schema_version_gets_409_and_nothing_is_stored) {
+    start();
+    const auto body =
+        batch({record_json("case-1", encode_person("Rahima", "Begum", "2012-03-04"))}, 2);
+    auto r = post_records("agency_a", body);
+    EXPECT_EQ(r.status, 409u) << r.body;
+    EXPECT_EQ(r.error_code(), "schema_version");
+    const auto d = r.json();
+    EXPECT_EQ(d["expected"].GetInt(), 1);
+    EXPECT_EQ(d["received"].GetInt(), 2);
+    EXPECT_EQ(count("SELECT count(*) FROM hub_records"), 0);
+}
+
+TEST_F(hub_fixture, oversized_batches_and_bodies_get_413_and_nothing_is_stored) {
+    cfg.max_batch_records = 2;
+    cfg.max_body_bytes = 4096;
+    start();
+    const auto e = encode_person("Rahima", "Begum", "2012-03-04");
+    auto three = post_records(
+        "agency_a", batch({record_json("c-1", e), record_json("c-2", e), record_json("c-3", e)})
+    );
+    EXPECT_EQ(three.status, 413u) << three.body;
+    EXPECT_EQ(three.error_code(), "too_large");
+    EXPECT_NE(three.message().find("more than 2"), std::string::npos) << three.message();
+    const std::string big = batch({record_json("c-1", e)}) + std::string(5000, ' ');
+    auto body = post_records("agency_a", big);
+    EXPECT_EQ(body.status, 413u) << body.body;
+    EXPECT_EQ(body.error_code(), "too_large");
+    EXPECT_EQ(count("SELECT count(*) FROM hub_records"), 0);
+    // Within both limits it is taken.
+    EXPECT_EQ(
+        post_records("agency_a", batch({record_json("c-1", e), record_json("c-2", e)})).status, 200u
+    );
+}
+
+TEST_F(hub_fixture, malformed_bodies_name_the_pointer_store_nothing_and_lose_nothing) {
+    start();
+    const auto e = encode_person("Rahima", "Begum", "2012-03-04");
+    ASSERT_EQ(post_records("agency_a", batch({record_json("kept-1", e)})).status, 200u);
+    hub->wait_for_linkage();
+    const auto entries_before = count("SELECT count(*) FROM transfer_log");
+
+    const auto good = record_json("new-1", e);
+    auto short_filter = linkage::encoded_record{std::vector<std::uint64_t>(31, 1), {}};
+    const struct {
+        std::string body;
+        std::string code;
+        std::string pointer;
+    } cases[] = {
+        {"{\"linkage_schema_version\":1,\"records\":[", "malformed", ""},
+        {"[]", "malformed", "at /:"},
+        {"{\"records\":[]}", "malformed", "at /linkage_schema_version:"},
+        {batch({good, record_json("new-2", short_filter)}),
+         "malformed",
+         "at /records/1/filter: expected base64 of 256 bytes"},
+        {batch({good, good}), "malformed", "at /records/1/pseudonym:"},
+        {batch({record_json("bad pseudonym", e)}), "malformed", "at /records/0/pseudonym:"},
+        {batch({good, record_json("new-3", e, {{"name_first", "x"}})}),
+         "field_not_allowed",
+         "at /records/1/coarse/name_first:"},
+        {batch({good}).replace(batch({good}).find("\"value\":\"") + 9, 1, "Z"),
+         "malformed",
+         "at /records/0/tokens/0/value:"},
+        {"{\"linkage_schema_version\":1,\"records\":[],\"extra\":1}",
+         "malformed",
+         "at /extra: unknown member"},
+    };
+    for (const auto& c : cases) {
+        auto r = post_records("agency_a", c.body);
+        EXPECT_EQ(r.status, 400u) << c.body.substr(0, 80) << " -> " << r.body;
+        EXPECT_EQ(r.error_code(), c.code) << r.body;
+        EXPECT_NE(r.message().find(c.pointer), std::string::npos) << r.message();
+    }
+    EXPECT_EQ(count("SELECT count(*) FROM hub_records"), 1);
+    EXPECT_EQ(
+        count("SELECT count(*) FROM hub_records WHERE pseudonym = 'kept-1' AND state = 'active' "
+              "AND filter IS NOT NULL"),
+        1
+    );
+    EXPECT_EQ(count("SELECT count(*) FROM transfer_log"), entries_before);
+    auto w = call(
+        "POST", "/hub/v1/withdrawals", R"({"pseudonyms":["kept-1"],"reason":"because"})", "agency_a"
+    );
+    EXPECT_EQ(w.status, 400u);
+    EXPECT_NE(w.message().find("at /reason:"), std::string::npos) << w.message();
+    EXPECT_EQ(count("SELECT count(*) FROM hub_records WHERE state = 'active'"), 1);
+}
+
+TEST_F(hub_fixture, a_withdrawal_deletes_the_encodings_and_is_logged) {
+    start();
+    const auto e = encode_person("Rahima", "Begum", "2012-03-04");
+    ASSERT_EQ(
+        post_records("agency_a", batch({record_json("case-9", e, {{"sex", "female"}})})).status,
+        200u
+    );
+    auto w = call(
+        "POST",
+        "/hub/v1/withdrawals",
+        R"({"pseudonyms":["case-9","never-sent"],"reason":"consent_withdrawn"})",
+        "agency_a"
+    );
+    ASSERT_EQ(w.status, 200u) << w.body;
+    EXPECT_EQ(w.body, "{\"withdrawn\":1,\"unknown\":1}\n");
+    EXPECT_EQ(
+        count("SELECT count(*) FROM hub_records WHERE pseudonym = 'case-9' AND state = 'withdrawn' "
+              "AND filter IS NULL AND tokens IS NULL AND coarse IS NULL AND payload_sha256 IS NULL"
+        ),
+        1
+    );
+    auto repeat = call(
+        "POST",
+        "/hub/v1/withdrawals",
+        R"({"pseudonyms":["case-9"],"reason":"case_closed"})",
+        "agency_a"
+    );
+    EXPECT_EQ(repeat.body, "{\"withdrawn\":0,\"unknown\":1}\n");
+    EXPECT_EQ(
+        count("SELECT count(*) FROM transfer_log WHERE kind = 'withdrawal' AND reason = "
+              "'consent_withdrawn' AND source_id = 'case-9'"),
+        1
+    );
+    hub->wait_for_linkage();
+    EXPECT_EQ(count("SELECT count(*) FROM hub_cluster_refs WHERE pseudonym = 'case-9'"), 0);
+    // Sent again, it is active again.
+    auto back = post_records("agency_a", batch({record_json("case-9", e)}));
+    EXPECT_EQ(back.body, "{\"stored\":1,\"unchanged\":0}\n");
+    EXPECT_EQ(
+        count("SELECT count(*) FROM transfer_log WHERE kind = 'receipt' AND reason = 'reactivated'"
+        ),
+        1
+    );
+    hub->wait_for_linkage();
+    EXPECT_TRUE(verify_log().ok);
+}
+
+TEST_F(hub_fixture, wrong_routes_and_methods_are_refused) {
+    start();
+    EXPECT_EQ(call("GET", "/hub/v1/records", "", "agency_a").status, 405u);
+    EXPECT_EQ(call("POST", "/hub/v1/schema", "{}", "agency_a").status, 405u);
+    auto nf = call("GET", "/hub/v1/nothing", "", "agency_a");
+    EXPECT_EQ(nf.status, 404u);
+    EXPECT_EQ(nf.error_code(), "not_found");
+    EXPECT_EQ(call("GET", "/hub/v1/notices?after=0", "", "agency_a").status, 404u);
+}
+
+TEST_F(hub_fixture, client_certificates_must_match_the_agencys_certificate_name) {
+    cfg.client_ca_file = agency_ca.cert_file();
+    cfg.agencies[0].certificate_name = "agency-a.example";  // agency_a
+    cfg.agencies[1].certificate_name = "agency-b.example";  // agency_b
+    start();
+    const auto cert_for = [&](const std::string& cn) {
+        test::cert_spec spec;
+        spec.common_name = cn;
+        spec.dns_names = {};
+        spec.ip_addresses = {};
+        spec.client = true;
+        auto files = agency_ca.issue(spec, cn);
+        auto s = client_settings();
+        s.tls.client_cert_file = files.cert;
+        s.tls.client_key_file = files.key;
+        return s;
+    };
+    auto ok = call("GET", "/hub/v1/schema", "", "agency_a", cert_for("agency-a.example"));
+    EXPECT_EQ(ok.status, 200u) << ok.body;
+    // agency_a's token with agency_b's certificate.
+    auto swapped = call("GET", "/hub/v1/schema", "", "agency_a", cert_for("agency-b.example"));
+    EXPECT_EQ(swapped.status, 401u) << swapped.body;
+    EXPECT_EQ(swapped.message(), "bearer token not recognised");
+    auto none = call("GET", "/hub/v1/schema", "", "agency_a");
+    EXPECT_TRUE(none.failed) << "served without a client certificate: " << none.status;
+}
+
+/// Generated caseloads of three agencies, encoded with the secret, sent in batches.
+class hub_caseload : public hub_fixture {
+protected:
+    test::linkage_gen::caseload load;
+    void send_caseload(std::size_t children, std::size_t per_batch) {
+        test::linkage_gen::options o;
+        o.seed = 7;
+        o.children = children;
+        load = test::linkage_gen::generate(o);
+        std::map<std::string, std::vector<std::string>> per_agency;
+        for (const auto& r : load.records) {
+            const auto doc = test::linkage_gen::to_canonical(r);
+            per_agency[r.agency].push_back(record_json(r.key, enc.encode(doc), {{"sex", r.sex}}));
+        }
+        for (const auto& [agency, recs] : per_agency) {
+            for (std::size_t at = 0; at < recs.size(); at += per_batch) {
+                std::vector<std::string> part(
+                    recs.begin() + static_cast<std::ptrdiff_t>(at),
+                    recs.begin() +
+                        static_cast<std::ptrdiff_t>(std::min(recs.size(), at + per_batch))
+                );
+                auto r = post_records(agency, batch(part));
+                ASSERT_EQ(r.status, 200u) << r.body;
+            }
+        }
+        hub->wait_for_linkage();
+    }
+};
+
+TEST_F(hub_caseload, linkage_on_receipt_finds_children_served_by_several_agencies) {
+    start();
+    send_caseload(150, 40);
+    EXPECT_GE(hub->linkage_runs(), 1u);
+    // Truth: the agencies serving each child.
+    std::map<std::uint32_t, std::set<std::string>> truth;
+    std::map<std::string, std::uint32_t> child_of;
+    for (const auto& r : load.records) {
+        truth[r.child].insert(r.agency);
+        child_of[r.agency + '/' + r.key] = r.child;
+    }
+    auto d = store::db::open_read_only(cfg.store_path);
+    auto s = d->prepare("SELECT ref, agency, pseudonym FROM hub_cluster_refs ORDER BY ref");
+    std::map<std::string, std::vector<std::pair<std::string, std::uint32_t>>> clusters;
+    for (auto row = s->step(); row && *row; row = s->step()) {
+        clusters[s->column_text(0)].emplace_back(
+            s->column_text(1), child_of.at(s->column_text(1) + '/' + s->column_text(2))
+        );
+    }
+    EXPECT_EQ(clusters.size() > 0, true);
+    std::size_t multi = 0;
+    std::size_t three = 0;
+    std::size_t wrong = 0;
+    for (const auto& [ref, members] : clusters) {
+        std::set<std::string> agencies;
+        for (const auto& [agency, child] : members) {
+            agencies.insert(agency);
+            wrong += child != members.front().second ? 1 : 0;
+        }
+        multi += agencies.size() >= 2 ? 1 : 0;
+        three += agencies.size() >= 3 ? 1 : 0;
+    }
+    std::printf(
+        "hub linkage of %zu records: %zu clusters, %zu with two or more agencies, %zu with three, "
+        "%zu records in a cluster of another child\n",
+        load.records.size(),
+        clusters.size(),
+        multi,
+        three,
+        wrong
+    );
+    EXPECT_GT(multi, 20u);
+    EXPECT_GT(three, 0u) << "no cluster holds records of all three agencies";
+    EXPECT_LE(wrong, 2u) << "clusters joining different children";
+
+    std::stringstream out, err;
+    cli::command_io io{out, err};
+    const auto config_file = dir.write(
+        "hub.json",
+        "{\"config_version\":1,\"hub\":{\"listen\":\"127.0.0.1:0\",\"tls\":{\"allow_plain_http_on_"
+        "loopback\":true},"
+        "\"store\":{\"path\":\"hub.sqlite\"},\"linkage_schema\":\"" +
+            schema_file.string() +
+            "\","
+            "\"agencies\":[{\"id\":\"agency_a\",\"display_name\":\"A\",\"token\":{\"file\":"
+            "\"agency_a.token\"}},"
+            "{\"id\":\"agency_b\",\"display_name\":\"B\",\"token\":{\"file\":\"agency_b.token\"}},"
+            "{\"id\":\"agency_c\",\"display_name\":\"C\",\"token\":{\"file\":\"agency_c.token\"}}]}"
+            "}"
+    );
+    ASSERT_EQ(cli::run({"hub", "stats", "--config", config_file.string(), "--json"}, io), 0)
+        << err.str();
+    auto stats = json::parse(out.str());
+    ASSERT_TRUE(stats) << out.str();
+    EXPECT_EQ((*stats)["multi_agency_clusters"].GetInt64(), static_cast<std::int64_t>(multi));
+    EXPECT_EQ((*stats)["agencies"].Size(), 3u);
+    std::int64_t active = 0;
+    for (const auto& a : (*stats)["agencies"].GetArray()) {
+        active += a["active_records"].GetInt64();
+    }
+    EXPECT_EQ(active, static_cast<std::int64_t>(load.records.size()));
+    // `hub link` again keeps every ref (nothing changed): no merge or split.
+    out.str("");
+    ASSERT_EQ(cli::run({"hub", "link", "--config", config_file.string()}, io), 0) << err.str();
+    EXPECT_NE(out.str().find(" 0 merges, 0 splits"), std::string::npos) << out.str();
+    EXPECT_TRUE(verify_log().ok);
+}
+
+TEST_F(hub_caseload, review_decisions_refuse_an_edited_file_and_are_remembered_and_logged) {
+    cfg.lower_threshold = 0.6;  // enough review items in a small caseload
+    start();
+    send_caseload(150, 200);
+    const auto config_file = dir.write(
+        "hub.json",
+        "{\"config_version\":1,\"hub\":{\"listen\":\"127.0.0.1:0\",\"tls\":{\"allow_plain_"
+        "http_on_loopback\":true},\"store\":{\"path\":\"hub.sqlite\"},\"linkage_schema\":\"" +
+            schema_file.string() +
+            "\",\"thresholds\":{\"lower\":0.6},\"agencies\":[{\"id\":\"agency_a\",\"display_name\":"
+            "\"A\",\"token\":{\"file\":\"agency_a.token\"}},{\"id\":\"agency_b\",\"display_"
+            "name\":\"B\",\"token\":{\"file\":\"agency_b.token\"}},{\"id\":\"agency_c\","
+            "\"display_name\":\"C\",\"token\":{\"file\":\"agency_c.token\"}}]}}"
+    );
+    const auto run = [](std::vector<std::string> a, std::string* out_text = nullptr) {
+        std::stringstream out, err;
+        cli::command_io io{out, err};
+        const int code = cli::run(a, io);
+        if (out_text != nullptr) {
+            *out_text = out.str() + err.str();
+        }
+        return code;
+    };
+    const auto csv = (dir / "review.csv").string();
+    std::string text;
+    ASSERT_EQ(
+        run({"hub", "review", "export", "--config", config_file.string(), "--out", csv}, &text), 0
+    ) << text;
+    std::ifstream in(csv, std::ios::binary);
+    const std::string exported((std::istreambuf_iterator<char>(in)), {});
+    auto table = exchange::parse_csv(exported);
+    ASSERT_TRUE(table);
+    const auto items = table->rows.size();
+    ASSERT_GE(items, 2u) << "too few review items to decide";
+    EXPECT_EQ(
+        count("SELECT count(*) FROM hub_pairs WHERE kind = 'review'"),
+        static_cast<std::int64_t>(items)
+    );
+    const auto write = [&](const std::vector<exchange::csv_row>& rows) {
+        exchange::csv_writer w;
+        w.row(table->header);
+        for (const auto& r : rows) {
+            w.row(r);
+        }
+        return dir.write("decided.csv", w.text()).string();
+    };
+    const auto decide = [&](const std::string& file, std::string* out) {
+        return run(
+            {"hub",
+             "review",
+             "decide",
+             "--config",
+             config_file.string(),
+             "--in",
+             file,
+             "--actor",
+             "imo.reviewer"},
+            out
+        );
+    };
+    auto rows = table->rows;
+    rows[0][6] = "same";
+    rows[1][6] = "not_same";
+    // An edited pseudonym, a repeated pair and a decision outside the list are each refused.
+    auto edited = rows;
+    edited[1][2] = edited[1][2] + "x";
+    EXPECT_EQ(decide(write(edited), &text), 1);
+    EXPECT_NE(text.find(":3: ids or score edited"), std::string::npos) << text;
+    auto repeated = rows;
+    repeated.push_back(rows[0]);
+    EXPECT_EQ(decide(write(repeated), &text), 1);
+    EXPECT_NE(text.find("listed twice"), std::string::npos) << text;
+    auto unknown = rows;
+    unknown[0][6] = "maybe";
+    EXPECT_EQ(decide(write(unknown), &text), 1);
+    EXPECT_NE(text.find("decision must be same, not_same or empty"), std::string::npos) << text;
+    EXPECT_EQ(count("SELECT count(*) FROM hub_decisions"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM transfer_log WHERE kind = 'review_decision'"), 0);
+
+    ASSERT_EQ(decide(write(rows), &text), 0) << text;
+    EXPECT_NE(text.find("recorded 2 decisions"), std::string::npos) << text;
+    EXPECT_EQ(count("SELECT count(*) FROM hub_decisions"), 2);
+    EXPECT_EQ(
+        count("SELECT count(*) FROM transfer_log WHERE kind = 'review_decision' AND actor = "
+              "'imo.reviewer'"),
+        2
+    );
+    const auto ref_of = [&](const std::string& agency, const std::string& pseudonym) {
+        auto d = store::db::open_read_only(cfg.store_path);
+        auto s = d->prepare("SELECT ref FROM hub_cluster_refs WHERE agency = ? AND pseudonym = ?");
+        s->bind(1, std::string_view(agency)).bind(2, std::string_view(pseudonym));
+        auto row = s->step();
+        return row && *row ? s->column_text(0) : std::string();
+    };
+    // Decided the same child: one cluster. Not the same: never a review item again.
+    EXPECT_EQ(ref_of(rows[0][1], rows[0][2]), ref_of(rows[0][3], rows[0][4]));
+    EXPECT_FALSE(ref_of(rows[0][1], rows[0][2]).empty());
+    const auto still = [&](const exchange::csv_row& r) {
+        return count(
+            "SELECT count(*) FROM hub_pairs WHERE kind = 'review' AND agency_a = '" + r[1] +
+            "' AND pseudonym_a = '" + r[2] + "' AND agency_b = '" + r[3] + "' AND pseudonym_b = '" +
+            r[4] + "'"
+        );
+    };
+    EXPECT_EQ(still(rows[0]), 0);
+    EXPECT_EQ(still(rows[1]), 0);
+    // Remembered: a later linkage (a new batch) keeps following them.
+    ASSERT_EQ(
+        post_records(
+            "agency_a",
+            batch({record_json("late-1", encode_person("Salma", "Akter", "2014-05-06"))})
+        )
+            .status,
+        200u
+    );
+    hub->wait_for_linkage();
+    EXPECT_EQ(ref_of(rows[0][1], rows[0][2]), ref_of(rows[0][3], rows[0][4]));
+    EXPECT_EQ(still(rows[1]), 0);
+    EXPECT_TRUE(verify_log().ok);
+}
+
+TEST_F(hub_caseload, no_name_date_or_identifier_reaches_the_hub_store_log_or_logs) {
+    start();
+    send_caseload(60, 100);
+    hub.reset();  // the file complete, WAL checkpointed by the close
+    std::set<std::string> secrets;
+    for (const auto& r : load.records) {
+        for (const auto* v :
+             {&r.name_first,
+              &r.name_last,
+              &r.caregiver,
+              &r.date_of_birth,
+              &r.progres,
+              &r.birth_registration,
+              &r.fcn,
+              &r.location}) {
+            // Six characters or more: shorter strings turn up by chance in 256-byte filters.
+            if (v->size() >= 6) {
+                secrets.insert(*v);
+            }
+        }
+    }
+    ASSERT_GT(secrets.size(), 50u);
+    std::string bytes;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        if (entry.path().filename().string().rfind("hub.sqlite", 0) == 0 &&
+            entry.is_regular_file()) {
+            std::ifstream in(entry.path(), std::ios::binary);
+            bytes += std::string(std::istreambuf_iterator<char>(in), {});
+        }
+    }
+    ASSERT_GT(bytes.size(), 10'000u);
+    std::stringstream out, err;
+    cli::command_io io{out, err};
+    ASSERT_EQ(cli::run({"log", "export", "--store", cfg.store_path.string()}, io), 0) << err.str();
+    const std::string exported = out.str();
+    ASSERT_NE(exported.find("\"kind\":\"receipt\""), std::string::npos);
+    const std::string logs = log_text.str();
+    ASSERT_NE(logs.find("hub.records_received"), std::string::npos);
+    std::size_t found = 0;
+    for (const auto& s : secrets) {
+        for (const std::string* hay :
+             std::initializer_list<const std::string*>{&bytes, &exported, &logs}) {
+            if (hay->find(s) != std::string::npos) {
+                ADD_FAILURE() << "a value of a generated record reached the hub";
+                ++found;
+            }
+        }
+    }
+    EXPECT_EQ(found, 0u);
+}
+
+TEST_F(hub_fixture, the_binary_serves_until_sigterm_and_its_commands_answer_help) {
+    // The key is a secret file: its owner only.
+    std::filesystem::permissions(
+        leaf.key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write
+    );
+    const auto config_file = dir.write(
+        "hub.json",
+        "{\"config_version\":1,\"log_level\":\"debug\",\"hub\":{\"listen\":\"127.0.0.1:0\","
+        "\"tls\":{\"cert_file\":\"" +
+            leaf.cert.string() + "\",\"key_file\":\"" + leaf.key.string() +
+            "\"},\"store\":{\"path\":\"hub.sqlite\"},\"linkage_schema\":\"" + schema_file.string() +
+            "\",\"agencies\":[{\"id\":\"agency_a\",\"display_name\":\"A\","
+            "\"token\":{\"env\":\"HUB_TEST_TOKEN_A\"}}]}}"
+    );
+    auto child = test::child_process::start(
+        CASEBRIDGE_BINARY,
+        {"hub", "serve", "--config", config_file.string()},
+        {"HUB_TEST_TOKEN_A=" + tokens["agency_a"]}
+    );
+    ASSERT_TRUE(child.running());
+    const std::string first = child.line(std::chrono::seconds(30));
+    if (first.rfind("hub: https://127.0.0.1:", 0) != 0) {
+        std::string logs;
+        child.stop(SIGKILL, &logs);
+        FAIL() << "no 'hub: URL' line: " << first << "\n" << logs;
+    }
+    http_request req;
+    req.url = first.substr(5) + "/hub/v1/records";
+    req.method = "POST";
+    req.headers = {
+        {"Authorization", "Bearer " + tokens["agency_a"]}, {"Content-Type", "application/json"}};
+    req.body = batch({record_json("case-1", encode_person("Rahima", "Begum", "2012-03-04"))});
+    const auto r = test::run_awaitable(send_request(client_settings(), req), 60s);
+    EXPECT_EQ(r.body, "{\"stored\":1,\"unchanged\":0}\n");
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string logs;
+    const int status = child.stop(SIGTERM, &logs);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << logs;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+    EXPECT_NE(logs.find("hub.records_received"), std::string::npos) << logs;
+    EXPECT_NE(logs.find("hub.linked"), std::string::npos) << logs;
+    EXPECT_EQ(logs.find("Rahima"), std::string::npos);
+    EXPECT_EQ(logs.find(tokens["agency_a"]), std::string::npos) << "the token reached the log";
+
+    for (const char* cmd : {"serve", "link", "stats"}) {
+        std::stringstream out, err;
+        cli::command_io io{out, err};
+        EXPECT_EQ(cli::run({"hub", cmd, "--help"}, io), 0);
+        EXPECT_NE(out.str().find("--config FILE"), std::string::npos) << out.str();
+    }
+    // A flows configuration's daemon refuses a hub-only file, naming what is missing.
+    std::stringstream out, err;
+    cli::command_io io{out, err};
+    EXPECT_NE(cli::run({"run", "--config", config_file.string()}, io), 0);
+}
+
+TEST(hub_config, a_hub_only_configuration_loads_and_plain_http_beyond_loopback_is_refused) {
+    test::temp_dir dir;
+    dir.write("a.token", "token-of-agency-a-0123456789\n");
+    const auto file = dir.write(
+        "hub.json",
+        R"({"config_version": 1,
+            "hub": {"listen": "127.0.0.1:8443", "tls": {"allow_plain_http_on_loopback": true},
+                    "store": {"path": "hub.sqlite"},
+                    "thresholds": {"upper": 0.85},
+                    "coarse_fields": ["age_band", "sex"],
+                    "agencies": [{"id": "agency_a", "display_name": "Agency A",
+                                  "token": {"file": "a.token"}}]}})"
+    );
+    const auto c = app::load_config(file, nullptr, app::config_need::hub);
+    ASSERT_TRUE(c.hub);
+    EXPECT_FALSE(c.has_flows);
+    EXPECT_EQ(c.hub->port, 8443);
+    EXPECT_FALSE(c.hub->tls());
+    EXPECT_EQ(c.hub->store_path, dir / "hub.sqlite");
+    EXPECT_EQ(c.hub->upper_threshold.value_or(0), 0.85);
+    EXPECT_EQ(c.hub->coarse_fields, (std::vector<std::string>{"age_band", "sex"}));
+    EXPECT_EQ(c.hub->max_batch_records, 500);
+    // The daemon refuses it (no flows), naming the missing section.
+    try {
+        app::load_config(file, nullptr, app::config_need::flows);
+        ADD_FAILURE() << "a hub-only configuration was taken for flows";
+    } catch (const json::file_error& e) {
+        EXPECT_NE(std::string(e.what()).find("hub serve"), std::string::npos) << e.what();
+    }
+    const auto beyond = dir.write(
+        "beyond.json",
+        R"({"config_version": 1,
+            "hub": {"listen": "0.0.0.0:8443", "tls": {"allow_plain_http_on_loopback": true},
+                    "store": {"path": "hub.sqlite"},
+                    "agencies": [{"id": "agency_a", "display_name": "A", "token": {"file": "a.token"}}]}})"
+    );
+    try {
+        app::load_config(beyond, nullptr, app::config_need::hub);
+        ADD_FAILURE() << "plain HTTP beyond loopback was accepted";
+    } catch (const json::file_error& e) {
+        EXPECT_NE(std::string(e.what()).find("at /hub/listen"), std::string::npos) << e.what();
+    }
+    const auto no_token = dir.write(
+        "no_token.json",
+        R"({"config_version": 1,
+            "hub": {"listen": "127.0.0.1:8443", "tls": {"allow_plain_http_on_loopback": true},
+                    "store": {"path": "hub.sqlite"},
+                    "agencies": [{"id": "agency_a", "display_name": "A", "token": {"file": "missing.token"}}]}})"
+    );
+    try {
+        app::load_config(no_token, nullptr, app::config_need::hub);
+        ADD_FAILURE() << "a missing token file was accepted";
+    } catch (const json::file_error& e) {
+        EXPECT_NE(std::string(e.what()).find("at /hub/agencies/0/token/file"), std::string::npos)
+            << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace casebridge::hub
