@@ -4,6 +4,7 @@
 // re-identified against the baseline of guessing the commonest name for every record.
 //   build/release/tests/bench/casebridge_linkage_attack_bench
 //   CASEBRIDGE_ATTACK_CHILDREN (default 10000), CASEBRIDGE_ATTACK_SEEDS (default 3: seeds 1..n).
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -47,7 +48,7 @@ int main() {
         "baseline",
         "share"
     );
-    const attack::setting settings[] = {
+    const std::array settings = {
         attack::setting::given_name_only,
         attack::setting::record_level_unfolded,
         attack::setting::shipped};

@@ -5,8 +5,9 @@
 //   1. Pattern mining: a token of the given-name field sets `hashes` bits at positions
 //      h1 + i·h2 (mod the filter length; XOR-folding keeps that shape, mod half). Bit pairs are
 //      correlated over the records (phi coefficient); an arithmetic progression of exactly
-//      `hashes` positions whose consecutive pairs are correlated, and whose extension either
-//      side is not (so not part of a longer token of another field), is a bigram's pattern.
+//      `hashes` positions whose consecutive pairs are correlated, whose end pairs are as
+//      strong as the inner ones (not a shorter token) and whose pairs just outside are not
+//      (not a window of a longer token of another field) is a bigram's pattern.
 //   2. Alignment: the public list gives each bigram's frequency and each pair's joint
 //      frequency; bigrams are assigned to patterns greedily, most frequent first, by support
 //      and co-occurrence with the patterns already assigned, then refined.
