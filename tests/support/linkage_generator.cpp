@@ -273,6 +273,8 @@ caseload generate(const options& o) {
             r.agency = o.agencies[a];
             r.child = id;
             r.household = c.household;
+            r.true_given = c.given;
+            r.true_family = c.family;
             r.name_first = write_name(d, o, c.given);
             if (!c.family.empty() && !d.chance(o.family_missing)) {
                 r.name_last = write_name(d, o, c.family);

@@ -46,6 +46,7 @@ struct record {
     std::string name_first, name_last, sex, date_of_birth, location, caregiver;
     bool estimated = false;
     std::string progres, birth_registration, fcn;
+    std::string true_given, true_family;  ///< Truth: the child's names before field errors.
 };
 
 struct caseload {
