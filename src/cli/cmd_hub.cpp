@@ -116,9 +116,9 @@ int run_hub_serve(const parsed_args& args, command_io& io) {
     net::signal_set stop(ctx, SIGINT, SIGTERM);
     stop.async_wait([](const boost::system::error_code&, int) {});
     ctx.run();  // returns once a signal arrived
-    log.info("shutdown", "stopping: closing connections, finishing the linkage run in hand");
+    log.info("hub.shutdown", "stopping: closing connections, finishing the linkage run in hand");
     svc.reset();
-    log.info("stopped", "hub stopped");
+    log.info("hub.stopped", "hub stopped");
     return exit_ok;
 }
 

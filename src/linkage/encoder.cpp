@@ -99,7 +99,7 @@ struct encoder::impl {
     std::vector<compiled_field> fields;
     std::vector<rapidjson::Pointer> id_sources;
     std::vector<std::uint32_t> permutation;  // balance: position of each of the 2m bits
-    std::unordered_map<std::string, std::pair<std::uint64_t, std::uint64_t>> cache;
+    std::unordered_map<std::string, std::vector<std::uint32_t>> cache;  // token → positions
 
     impl(const linkage_schema& s, const std::string& secret) : schema(s), mac(secret) {
         for (const auto& f : schema.fields) {
@@ -153,8 +153,9 @@ struct encoder::impl {
         }
     }
 
-    std::pair<std::uint64_t, std::uint64_t> token_hash(
-        const std::string& field, const std::string& token
+    // The `k` bit positions (of `m`) of one token of a field, cached per token.
+    const std::vector<std::uint32_t>& positions(
+        const std::string& field, const std::string& token, unsigned k, std::size_t m
     ) {
         std::string key = field;
         key += '\0';
@@ -162,14 +163,32 @@ struct encoder::impl {
         if (const auto it = cache.find(key); it != cache.end()) {
             return it->second;
         }
-        const auto d = mac(std::string("clk\0", 4) + key);
-        const std::pair<std::uint64_t, std::uint64_t> h = {
-            load_u64(d.data()), load_u64(d.data() + 8) | 1U};
+        std::vector<std::uint32_t> out;
+        out.reserve(k);
+        if (schema.hash == hashing::double_hash) {
+            const auto d = mac(std::string("clk\0", 4) + key);
+            const std::uint64_t h1 = load_u64(d.data());
+            const std::uint64_t h2 = load_u64(d.data() + 8) | 1U;
+            for (unsigned i = 0; i < k; ++i) {
+                out.push_back(static_cast<std::uint32_t>((h1 + i * h2) % m));
+            }
+        } else {
+            // Eight independent 32-bit draws per HMAC block; block n keys on its counter.
+            for (std::uint32_t block = 0; out.size() < k; ++block) {
+                const auto d = mac(std::string("clkr\0", 5) + key + '\0' + std::to_string(block));
+                for (std::size_t at = 0; at + 4 <= d.size() && out.size() < k; at += 4) {
+                    const std::uint32_t v = static_cast<std::uint32_t>(d[at]) |
+                                            static_cast<std::uint32_t>(d[at + 1]) << 8U |
+                                            static_cast<std::uint32_t>(d[at + 2]) << 16U |
+                                            static_cast<std::uint32_t>(d[at + 3]) << 24U;
+                    out.push_back(static_cast<std::uint32_t>(v % m));
+                }
+            }
+        }
         if (cache.size() > (1U << 20)) {
             cache.clear();
         }
-        cache.emplace(std::move(key), h);
-        return h;
+        return cache.emplace(std::move(key), std::move(out)).first->second;
     }
 
     // The values of a field in the record (several for subform rows or several sources).
@@ -298,9 +317,7 @@ encoded_record encoder::encode(const rapidjson::Value& record) {
     std::vector<std::uint64_t> raw(m / 64, 0);
     for (const auto& f : impl_->fields) {
         for (const auto& token : impl_->tokens_of(f, record)) {
-            const auto [h1, h2] = impl_->token_hash(f.spec->name, token);
-            for (unsigned i = 0; i < f.spec->hashes; ++i) {
-                const auto pos = (h1 + i * h2) % m;
+            for (const auto pos : impl_->positions(f.spec->name, token, f.spec->hashes, m)) {
                 raw[pos / 64] |= std::uint64_t{1} << (pos % 64);
             }
         }

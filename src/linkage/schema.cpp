@@ -30,7 +30,7 @@ constexpr std::string_view schema_text = R"({
       "required": ["bits", "hashing", "hardening"],
       "properties": {
         "bits": {"type": "integer", "minimum": 64, "maximum": 65536},
-        "hashing": {"enum": ["hmac-sha256-double"]},
+        "hashing": {"enum": ["hmac-sha256-double", "hmac-sha256-random"]},
         "hardening": {"enum": ["none", "balance", "xor_fold"]}
       }
     },
@@ -166,6 +166,9 @@ linkage_schema linkage_schema::from_document(
     const auto& filter = doc["filter"];
     out.filter_bits = filter["bits"].GetUint();
     out.harden = to_hardening(filter["hardening"].GetString());
+    out.hash = std::string_view(filter["hashing"].GetString()) == "hmac-sha256-random"
+                   ? hashing::random
+                   : hashing::double_hash;
     const std::size_t unit = out.harden == hardening::xor_fold ? 128 : 64;
     if (out.filter_bits % unit != 0) {
         json::fail_at(

@@ -37,6 +37,17 @@ enum class hardening {
     xor_fold,  ///< First half XOR second half (bits / 2).
 };
 
+/// How a token's k bit positions are derived from its keyed hash.
+enum class hashing {
+    /// h1 + i·h2 from one HMAC (Kirsch–Mitzenmacher): the positions of a token form an
+    /// arithmetic progression, which a pattern-mining attack finds without the secret
+    /// (docs/imo.md, "Re-identification attack"). Schema version 1.
+    double_hash,
+    /// Each position drawn independently from HMAC output (32 bits each, counter blocks):
+    /// nothing links a token's positions but their co-occurrence. Schema version 2.
+    random,
+};
+
 /// One field of the record-level Bloom filter (CLK).
 struct field_spec {
     std::string name;                  ///< Domain separator of its tokens; unique.
@@ -79,6 +90,7 @@ struct linkage_schema {
     int version = 0;                 ///< linkage_schema_version: agencies and hub must agree.
     std::size_t filter_bits = 1024;  ///< Length of the raw CLK (a multiple of 64).
     hardening harden = hardening::none;
+    hashing hash = hashing::double_hash;
     std::vector<field_spec> fields;
     std::vector<identifier_spec> identifiers;
     lsh_spec lsh;

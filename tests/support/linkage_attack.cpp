@@ -409,8 +409,10 @@ const char* setting_name(setting s) {
             return "given name only, not folded";
         case setting::record_level_unfolded:
             return "record-level, not folded";
+        case setting::folded_double_hash:
+            return "record-level, XOR-folded, double hashing (schema v1)";
         case setting::shipped:
-            return "shipped (record-level, XOR-folded)";
+            return "shipped (record-level, XOR-folded, random hashing)";
     }
     return "";
 }
@@ -422,8 +424,11 @@ linkage::linkage_schema schema_for(const linkage::linkage_schema& shipped, setti
             return f.name != "given_name";
         });
     }
-    if (s != setting::shipped) {
+    if (s == setting::given_name_only || s == setting::record_level_unfolded) {
         out.harden = linkage::hardening::none;
+    }
+    if (s != setting::shipped) {
+        out.hash = linkage::hashing::double_hash;
     }
     return out;
 }

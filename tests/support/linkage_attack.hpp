@@ -86,11 +86,13 @@ score evaluate(
 enum class setting {
     given_name_only,        ///< (i) A field-level filter of the given name, not folded.
     record_level_unfolded,  ///< (ii) The record-level filter of the schema, not folded.
-    shipped,                ///< (iii) The schema as shipped (record-level, XOR-folded).
+    folded_double_hash,     ///< (iii) Record-level, XOR-folded, double hashing (schema v1).
+    shipped,                ///< (iv) The schema as shipped (v2: random hashing, folded).
 };
 const char* setting_name(setting s);
 
-/// The schema of a setting, derived from the shipped one.
+/// The schema of a setting, derived from the shipped one; (i) to (iii) use double hashing,
+/// the classic construction the attack is aimed at.
 linkage::linkage_schema schema_for(const linkage::linkage_schema& shipped, setting s);
 
 struct experiment {

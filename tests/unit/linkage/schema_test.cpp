@@ -52,7 +52,8 @@ std::string load_error(const std::string& schema_text, const std::string& varian
 TEST(linkage_schema, shipped_schema_loads) {
     const auto s =
         linkage_schema::load(source_dir / "mappings" / "linkage" / "linkage-schema.json");
-    EXPECT_EQ(s.version, 1);
+    EXPECT_EQ(s.version, 2);
+    EXPECT_EQ(s.hash, hashing::random);
     EXPECT_EQ(s.filter_bits % 64, 0U);
     EXPECT_EQ(s.encoded_bits() % 64, 0U);
     EXPECT_GE(s.fields.size(), 5U);
