@@ -1,5 +1,5 @@
 // The re-identification attack of docs/imo.md at scale: for each seed, one generated caseload
-// encoded three ways (given name alone, record-level unfolded, shipped), attacked with the
+// encoded four ways (given name alone, record-level unfolded, version 1, shipped), attacked with the
 // hub's filters and a public list of common given names only; prints the given names
 // re-identified against the baseline of guessing the commonest name for every record.
 //   build/release/tests/bench/casebridge_linkage_attack_bench
@@ -51,6 +51,7 @@ int main() {
     const std::array settings = {
         attack::setting::given_name_only,
         attack::setting::record_level_unfolded,
+        attack::setting::folded_double_hash,
         attack::setting::shipped};
     for (const auto s : settings) {
         const auto schema = attack::schema_for(shipped, s);
