@@ -1,6 +1,6 @@
 // The re-identification attack of docs/imo.md at scale: for each seed, one generated caseload
-// encoded four ways (given name alone, record-level unfolded, version 1, shipped), attacked with the
-// hub's filters and a public list of common given names only; prints the given names
+// encoded four ways (given name alone, record-level unfolded, version 1, shipped), attacked with
+// the hub's filters and a public list of common given names only; prints the given names
 // re-identified against the baseline of guessing the commonest name for every record.
 //   build/release/tests/bench/casebridge_linkage_attack_bench
 //   CASEBRIDGE_ATTACK_CHILDREN (default 10000), CASEBRIDGE_ATTACK_SEEDS (default 3: seeds 1..n).
