@@ -271,7 +271,7 @@ built_report build_report(
                     }
                 }
                 if (!dims[i].multi_valued && idx.size() > 1) {
-                    idx.resize(1);
+                    idx.erase(idx.begin() + 1, idx.end());  // a single-valued dimension: the first
                 }
                 u.categories.push_back(std::move(idx));
             }
