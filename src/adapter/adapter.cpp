@@ -49,6 +49,36 @@ awaitable<remote_result<std::string>> adapter::notify_withdrawal(
     );
 }
 
+awaitable<remote_result<std::vector<record_flag>>> adapter::list_flags(
+    std::string /*stream*/, std::string /*remote_id*/
+) {
+    co_return make_remote_error(errc::invalid_config, "this adapter has no record flags");
+}
+
+awaitable<remote_result<std::string>> adapter::raise_flag(
+    std::string /*stream*/, std::string /*remote_id*/, std::string /*message*/, std::string /*date*/
+) {
+    co_return make_remote_error(errc::invalid_config, "this adapter has no record flags");
+}
+
+awaitable<remote_result<void>> adapter::update_flag(
+    std::string /*stream*/,
+    std::string /*remote_id*/,
+    std::string /*flag_id*/,
+    std::string /*message*/
+) {
+    co_return make_remote_error(errc::invalid_config, "this adapter has no record flags");
+}
+
+awaitable<remote_result<void>> adapter::resolve_flag(
+    std::string /*stream*/,
+    std::string /*remote_id*/,
+    std::string /*flag_id*/,
+    std::string /*unflag_message*/
+) {
+    co_return make_remote_error(errc::invalid_config, "this adapter has no record flags");
+}
+
 awaitable<remote_result<void>> adapter::flush() {
     co_return remote_result<void>{};
 }

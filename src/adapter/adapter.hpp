@@ -64,6 +64,33 @@ struct acknowledgement_summary {
     std::size_t accepted_references = 0;
 };
 
+/// A flag on a record (CPIMS+ case flags), as much as the engine needs: the remote's id, the
+/// text and whether it was resolved. Never the record's name or other fields the remote returns
+/// with a flag.
+struct record_flag {
+    std::string id;        ///< The remote's flag id.
+    std::string message;   ///< The flag's text, as written by casebridge or a person.
+    bool removed = false;  ///< Resolved (unflagged).
+};
+
+/// What the IMO hub tells one agency about one of its own records (the casebridge_hub
+/// adapter's `notices` stream), typed: never anything about another agency's record.
+struct duplicate_notice {
+    enum class kind {
+        possible_duplicate,  ///< The record is in a cluster with records of other agencies.
+        retraction,          ///< A notice of this record and reference no longer holds.
+    };
+    struct agency {
+        std::string id;
+        std::string display_name;
+    };
+    std::string id;  ///< The hub's notice id for this agency (decimal, ascending).
+    kind what = kind::possible_duplicate;
+    std::string pseudonym;  ///< The agency's own record at the hub, as it sent it.
+    std::string reference;  ///< The cluster's reference, without "ref:" (same for all members).
+    std::vector<agency> other_agencies;  ///< Sorted by id; empty for a retraction.
+};
+
 class adapter {
 public:
     virtual ~adapter() = default;
@@ -147,6 +174,32 @@ public:
     /// exchange writes its file here). The engine logs a page's sends only after this
     /// succeeds. Default: nothing to do.
     virtual awaitable<remote_result<void>> flush();
+    /// True when records of `stream` can carry flags (list_flags, raise_flag, ...).
+    virtual bool can_flag(std::string_view /*stream*/) const noexcept { return false; }
+    /// The flags on the record `remote_id` of `stream`, read fresh (resolved ones too).
+    /// Errors as fetch; not_found when the record does not exist; auth_failed when the account
+    /// may not flag. Default: not supported (invalid_config).
+    virtual awaitable<remote_result<std::vector<record_flag>>> list_flags(
+        std::string stream, std::string remote_id
+    );
+    /// Raises a flag with `message` dated `date` (YYYY-MM-DD) on the record; returns the new
+    /// flag's id. Not idempotent: the engine lists the flags first. Errors as list_flags.
+    virtual awaitable<remote_result<std::string>> raise_flag(
+        std::string stream, std::string remote_id, std::string message, std::string date
+    );
+    /// Replaces the text of an active flag. Errors as list_flags (not_found: no such flag).
+    virtual awaitable<remote_result<void>> update_flag(
+        std::string stream, std::string remote_id, std::string flag_id, std::string message
+    );
+    /// Resolves a flag with `unflag_message`. Errors as update_flag.
+    virtual awaitable<remote_result<void>> resolve_flag(
+        std::string stream, std::string remote_id, std::string flag_id, std::string unflag_message
+    );
+    /// The IMO hub's notice a record of a notices stream carries, typed; nullopt when `record`
+    /// is not one (the engine then reports it as unreadable, never guesses).
+    virtual std::optional<duplicate_notice> notice_of(const external_record& /*record*/) const {
+        return std::nullopt;
+    }
     /// SHA-256 (hex) of the credentials the adapter would present now, read fresh from their
     /// file or variable; nullopt when it has none or cannot read them. The engine remembers a
     /// refused fingerprint (a keyed hash of it) and sends nothing to the system again until the
