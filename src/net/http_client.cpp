@@ -309,6 +309,7 @@ struct http_client::impl {
     ssl::context tls_ctx{ssl::context::tls_client};
     std::map<std::string, host_pool> pools;
     http_client_stats counters;
+    bool default_paths_pending = false;
 
     impl(net::any_io_executor ex, http_client_settings s, const clock_source& c)
         : executor(std::move(ex)), settings(std::move(s)), clock(&c) {}
@@ -323,7 +324,9 @@ struct http_client::impl {
         tls_ctx.set_verify_mode(ssl::verify_peer);
         boost::system::error_code ec;
         if (settings.tls.ca_file.empty()) {
-            tls_ctx.set_default_verify_paths(ec);
+            // The system's bundle is loaded on the first https connection: a client that only
+            // talks plain HTTP on loopback (the sandboxes) never pays for parsing it.
+            default_paths_pending = true;
         } else {
             tls_ctx.load_verify_file(settings.tls.ca_file.string(), ec);
         }
@@ -406,6 +409,16 @@ struct http_client::impl {
         http_url url, steady::time_point deadline
     ) {
         auto conn = std::make_unique<connection>();
+        if (url.tls && default_paths_pending) {
+            boost::system::error_code ec;
+            tls_ctx.set_default_verify_paths(ec);
+            if (ec) {
+                co_return make_remote_error(
+                    errc::invalid_config, "the system's CA bundle cannot be loaded"
+                );
+            }
+            default_paths_pending = false;
+        }
         if (url.tls) {
             conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(executor, tls_ctx);
         } else {

@@ -1,6 +1,9 @@
 #include "store/sqlite.hpp"
 
+#include <string>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -12,6 +15,48 @@ namespace casebridge::store {
 
 namespace {
 constexpr int busy_timeout_ms = 5000;
+/// Distinct SQL texts kept per connection, and idle copies kept per text: statements built
+/// with a varying text (IN lists of a page's size) are finalised instead of piling up.
+constexpr std::size_t max_cached_texts = 256;
+constexpr std::size_t max_idle_per_text = 4;
+
+struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
+};
+}  // namespace
+
+/// The idle prepared statements of one connection, by SQL text. Shared with the statements it
+/// handed out, so one destroyed after its connection is finalised, never cached.
+struct statement_cache {
+    std::unordered_map<std::string, std::vector<sqlite3_stmt*>, text_hash, std::equal_to<>> idle;
+    bool open = true;
+    std::int64_t prepared = 0;
+
+    void finalize_all() noexcept {
+        for (auto& [sql, list] : idle) {
+            for (auto* s : list) {
+                sqlite3_finalize(s);
+            }
+        }
+        idle.clear();
+    }
+};
+
+db::db(sqlite3* handle, std::filesystem::path path)
+    : db_(handle), path_(std::move(path)), cache_(std::make_shared<statement_cache>()) {}
+
+void db::close() noexcept {
+    if (cache_) {
+        cache_->finalize_all();
+        cache_->open = false;
+    }
+    if (db_ != nullptr) {
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+    }
 }
 
 result<db> db::open(const std::filesystem::path& path) {
@@ -57,23 +102,22 @@ result<db> db::open_read_only(const std::filesystem::path& path) {
 }
 
 db::db(db&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)) {}
+    : db_(std::exchange(other.db_, nullptr)),
+      path_(std::move(other.path_)),
+      cache_(std::move(other.cache_)) {}
 
 db& db::operator=(db&& other) noexcept {
     if (this != &other) {
-        if (db_ != nullptr) {
-            sqlite3_close_v2(db_);
-        }
+        close();
         db_ = std::exchange(other.db_, nullptr);
         path_ = std::move(other.path_);
+        cache_ = std::move(other.cache_);
     }
     return *this;
 }
 
 db::~db() {
-    if (db_ != nullptr) {
-        sqlite3_close_v2(db_);
-    }
+    close();
 }
 
 result<void> db::exec(std::string_view sql) {
@@ -85,15 +129,27 @@ result<void> db::exec(std::string_view sql) {
 }
 
 result<stmt> db::prepare(std::string_view sql) {
+    if (auto it = cache_->idle.find(sql); it != cache_->idle.end() && !it->second.empty()) {
+        sqlite3_stmt* s = it->second.back();
+        it->second.pop_back();
+        return stmt(s, db_, cache_);
+    }
     sqlite3_stmt* s = nullptr;
-    const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &s, nullptr);
+    const int rc = sqlite3_prepare_v3(
+        db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s, nullptr
+    );
     if (rc != SQLITE_OK || s == nullptr) {
         if (s != nullptr) {
             sqlite3_finalize(s);
         }
         CASEBRIDGE_RETURN_ERROR(errc::store_failed);
     }
-    return stmt(s, db_);
+    ++cache_->prepared;
+    return stmt(s, db_, cache_);
+}
+
+std::int64_t db::statements_prepared() const noexcept {
+    return cache_ ? cache_->prepared : 0;
 }
 
 result<std::string> db::pragma(std::string_view name) {
@@ -122,23 +178,49 @@ std::int64_t db::last_insert_rowid() const {
 }
 
 stmt::stmt(stmt&& other) noexcept
-    : stmt_(std::exchange(other.stmt_, nullptr)), db_(std::exchange(other.db_, nullptr)) {}
+    : stmt_(std::exchange(other.stmt_, nullptr)),
+      db_(std::exchange(other.db_, nullptr)),
+      cache_(std::move(other.cache_)) {}
 
 stmt& stmt::operator=(stmt&& other) noexcept {
     if (this != &other) {
-        if (stmt_ != nullptr) {
-            sqlite3_finalize(stmt_);
-        }
+        release();
         stmt_ = std::exchange(other.stmt_, nullptr);
         db_ = std::exchange(other.db_, nullptr);
+        cache_ = std::move(other.cache_);
     }
     return *this;
 }
 
 stmt::~stmt() {
-    if (stmt_ != nullptr) {
-        sqlite3_finalize(stmt_);
+    release();
+}
+
+void stmt::release() noexcept {
+    if (stmt_ == nullptr) {
+        return;
     }
+    auto* s = std::exchange(stmt_, nullptr);
+    if (cache_ && cache_->open) {
+        // Reset ends any read it holds open; the text is the key it was prepared under.
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        const char* sql = sqlite3_sql(s);
+        auto& cache = *cache_;
+        if (sql != nullptr) {
+            auto it = cache.idle.find(std::string_view(sql));
+            if (it == cache.idle.end() && cache.idle.size() < max_cached_texts) {
+                it = cache.idle.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first;
+            }
+            if (it != cache.idle.end() && it->second.size() < max_idle_per_text) {
+                it->second.push_back(s);
+                cache_.reset();
+                return;
+            }
+        }
+    }
+    sqlite3_finalize(s);
+    cache_.reset();
 }
 
 stmt& stmt::bind(int index, std::int64_t value) {

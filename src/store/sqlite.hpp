@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@ struct sqlite3_stmt;
 namespace casebridge::store {
 
 class stmt;
+struct statement_cache;
 
 /// One SQLite connection. Not thread-safe: one thread (the store thread) uses it at a time.
 class db {
@@ -35,8 +37,13 @@ public:
 
     /// Runs one or more statements that return no rows. Errors: errc::store_failed.
     result<void> exec(std::string_view sql);
-    /// Prepares one statement. Errors: errc::store_failed.
+    /// Prepares one statement, or hands out the one prepared earlier for the same SQL text:
+    /// statements are kept per connection (SQLITE_PREPARE_PERSISTENT) and go back, reset and
+    /// unbound, when the stmt is destroyed, so a statement run per record is parsed once.
+    /// Errors: errc::store_failed.
     result<stmt> prepare(std::string_view sql);
+    /// Statements parsed by SQLite on this connection so far (the cache's misses).
+    std::int64_t statements_prepared() const noexcept;
     /// The value of `PRAGMA name` as text (empty when it returns no row).
     result<std::string> pragma(std::string_view name);
 
@@ -51,9 +58,11 @@ public:
     sqlite3* handle() const noexcept { return db_; }
 
 private:
-    db(sqlite3* handle, std::filesystem::path path) : db_(handle), path_(std::move(path)) {}
+    db(sqlite3* handle, std::filesystem::path path);
+    void close() noexcept;
     sqlite3* db_ = nullptr;
     std::filesystem::path path_;
+    std::shared_ptr<statement_cache> cache_;
 };
 
 /// A prepared statement. Bind parameters are 1-based; columns are 0-based.
@@ -87,9 +96,12 @@ public:
 
 private:
     friend class db;
-    stmt(sqlite3_stmt* handle, sqlite3* owner) : stmt_(handle), db_(owner) {}
+    stmt(sqlite3_stmt* handle, sqlite3* owner, std::shared_ptr<statement_cache> cache)
+        : stmt_(handle), db_(owner), cache_(std::move(cache)) {}
+    void release() noexcept;
     sqlite3_stmt* stmt_ = nullptr;
     sqlite3* db_ = nullptr;
+    std::shared_ptr<statement_cache> cache_;  ///< Where it goes back to; null: finalised.
 };
 
 /// Steps `s` through its rows and calls `fn(const stmt&)` on each; `fn` returns result<void>,

@@ -1,5 +1,8 @@
 #include "store/sqlite.hpp"
 
+#include <optional>
+#include <string>
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -111,6 +114,97 @@ TEST(sqlite, for_each_row_visits_every_row_and_stops_at_the_first_error) {
     };
     EXPECT_TRUE(for_each_row(*none, count));
     EXPECT_EQ(empty_calls, 0);
+}
+
+TEST(sqlite, a_statement_is_parsed_once_and_handed_out_again_reset_and_unbound) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "s.db");
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(d->exec("CREATE TABLE t (x INTEGER, y TEXT)"));
+    const auto before = d->statements_prepared();
+    for (int i = 0; i < 50; ++i) {
+        auto ins = d->prepare("INSERT INTO t VALUES (?, ?)");
+        ASSERT_TRUE(ins);
+        if (i % 2 == 0) {
+            ins->bind(1, std::int64_t{i}).bind(2, "even");
+        }
+        // An odd row binds nothing: a reused statement must not keep the last row's values.
+        ASSERT_TRUE(ins->run());
+    }
+    EXPECT_EQ(d->statements_prepared(), before + 1);
+    auto q = d->prepare("SELECT count(*), count(x), count(y) FROM t");
+    ASSERT_TRUE(q);
+    ASSERT_TRUE(*q->step());
+    EXPECT_EQ(q->column_int(0), 50);
+    EXPECT_EQ(q->column_int(1), 25);
+    EXPECT_EQ(q->column_int(2), 25);
+}
+
+TEST(sqlite, the_same_text_in_use_twice_gets_two_statements) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "s.db");
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(d->exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3)"));
+    const auto before = d->statements_prepared();
+    auto outer = d->prepare("SELECT x FROM t ORDER BY x");
+    ASSERT_TRUE(outer);
+    std::string seen;
+    for (;;) {
+        auto row = outer->step();
+        ASSERT_TRUE(row);
+        if (!*row) {
+            break;
+        }
+        // The same text while the outer walk is half way: its own statement, from the start.
+        auto inner = d->prepare("SELECT x FROM t ORDER BY x");
+        ASSERT_TRUE(inner);
+        ASSERT_TRUE(*inner->step());
+        seen += std::to_string(outer->column_int(0)) + std::to_string(inner->column_int(0));
+    }
+    EXPECT_EQ(seen, "112131");
+    EXPECT_EQ(d->statements_prepared(), before + 2);
+}
+
+TEST(sqlite, a_half_read_statement_put_back_holds_no_read_open) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "s.db");
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(d->exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2)"));
+    {
+        auto q = d->prepare("SELECT x FROM t");
+        ASSERT_TRUE(q);
+        ASSERT_TRUE(*q->step());  // one row read, then dropped mid-walk
+    }
+    // A second connection writes and checkpoints: a read left open would hold the WAL back.
+    auto other = db::open(dir / "s.db");
+    ASSERT_TRUE(other);
+    ASSERT_TRUE(other->exec("INSERT INTO t VALUES (3)"));
+    auto cp = other->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+    ASSERT_TRUE(cp);
+    ASSERT_TRUE(*cp->step());
+    EXPECT_EQ(cp->column_int(0), 0);  // not busy
+    auto q = d->prepare("SELECT x FROM t");
+    ASSERT_TRUE(q);
+    int rows = 0;
+    while (*q->step()) {
+        ++rows;
+    }
+    EXPECT_EQ(rows, 3);
+}
+
+TEST(sqlite, a_statement_may_outlive_its_connection) {
+    test::temp_dir dir;
+    std::optional<stmt> kept;
+    {
+        auto d = db::open(dir / "s.db");
+        ASSERT_TRUE(d);
+        ASSERT_TRUE(d->exec("CREATE TABLE t (x INTEGER)"));
+        auto q = d->prepare("SELECT x FROM t");
+        ASSERT_TRUE(q);
+        kept.emplace(std::move(*q));
+    }
+    kept.reset();  // finalised after the connection closed (AddressSanitizer watches)
+    SUCCEED();
 }
 
 TEST(migrations, each_step_on_a_real_file) {
