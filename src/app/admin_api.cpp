@@ -15,6 +15,7 @@
 #include "json/json.hpp"
 #include "net/handoff.hpp"
 #include "net/url.hpp"
+#include "report/schedule.hpp"
 #include "store/store_thread.hpp"
 
 namespace casebridge::app {
@@ -428,6 +429,43 @@ httpd::response dead_letters(engine& e, const target& t) {
     return json_answer(200, sb);
 }
 
+/// The reports written under reports.out_dir (docs/reports.md): id, period, title, files and
+/// when; no figure, no path outside that folder.
+httpd::response reports(engine& e) {
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    w.Key("reports");
+    w.StartArray();
+    if (e.cfg().reports) {
+        for (const auto& r : report::list_reports(e.cfg().reports->out_dir)) {
+            w.StartObject();
+            str(w, "id", r.id);
+            str(w, "period", r.period);
+            str(w, "title", r.title);
+            str(w, "written_at", r.written_at);
+            w.Key("files");
+            w.StartArray();
+            for (const auto& f : r.files) {
+                w.String(f.c_str(), static_cast<rapidjson::SizeType>(f.size()));
+            }
+            w.EndArray();
+            w.EndObject();
+        }
+    }
+    w.EndArray();
+    w.Key("monthly");
+    w.StartArray();
+    if (e.cfg().reports) {
+        for (const auto& id : e.cfg().reports->monthly) {
+            w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
+        }
+    }
+    w.EndArray();
+    w.EndObject();
+    return json_answer(200, sb);
+}
+
 httpd::response reviews(engine& e) {
     auto rows = e.store().call([](store::store& s) { return s.reviews(1000); });
     if (!rows) {
@@ -471,7 +509,7 @@ std::optional<std::string_view> route_method(const target& t) {
     const auto& p = t.parts;
     if (p.size() == 1 &&
         (p[0] == "healthz" || p[0] == "readyz" || p[0] == "metrics" || p[0] == "flows" ||
-         p[0] == "transfers" || p[0] == "dead-letters" || p[0] == "reviews")) {
+         p[0] == "transfers" || p[0] == "dead-letters" || p[0] == "reviews" || p[0] == "reports")) {
         return "GET";
     }
     if (p.size() == 3 && p[0] == "flows" &&
@@ -597,6 +635,9 @@ awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) 
     }
     if (get && p.size() == 1 && p[0] == "reviews") {
         co_return reviews(*e);
+    }
+    if (get && p.size() == 1 && p[0] == "reports") {
+        co_return reports(*e);
     }
     co_return error_answer(404, "not_found");
 }

@@ -2,6 +2,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -9,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -23,6 +25,7 @@
 #include "json/json.hpp"
 #include "log/log.hpp"
 #include "net/async.hpp"
+#include "report/schedule.hpp"
 #include "store/types.hpp"
 
 namespace casebridge::cli {
@@ -114,7 +117,41 @@ int run_hub_serve(const parsed_args& args, command_io& io) {
     );
     net::io_context ctx;
     net::signal_set stop(ctx, SIGINT, SIGTERM);
-    stop.async_wait([](const boost::system::error_code&, int) {});
+    // Monthly reports of unique children (reports.monthly): at start, then every hour.
+    net::steady_timer reports(ctx);
+    std::function<void()> report_tick = [&]() {
+        if (cfg->reports && !cfg->reports->monthly.empty()) {
+            report::report_sources src;
+            src.hub_store = cfg->hub->store_path;
+            for (const auto& m : report::run_monthly(
+                     cfg->reports->definitions,
+                     cfg->reports->monthly,
+                     cfg->reports->day,
+                     src,
+                     cfg->reports->out_dir,
+                     system_clock_source::instance().now()
+                 )) {
+                const log_fields f{
+                    .record = record_ref{"report", m.id + "/" + m.period},
+                    .counts = {
+                        {"units", static_cast<std::int64_t>(m.units)},
+                        {"withheld", static_cast<std::int64_t>(m.withheld)}}};
+                if (m.written) {
+                    log.info("report.written", "monthly report written", f);
+                } else {
+                    log.error("report.failed", "monthly report not written", f);
+                }
+            }
+        }
+        reports.expires_after(std::chrono::hours(1));
+        reports.async_wait([&](const boost::system::error_code& ec) {
+            if (!ec) {
+                report_tick();
+            }
+        });
+    };
+    stop.async_wait([&](const boost::system::error_code&, int) { reports.cancel(); });
+    report_tick();
     ctx.run();  // returns once a signal arrived
     log.info("hub.shutdown", "stopping: closing connections, finishing the linkage run in hand");
     svc.reset();

@@ -2,21 +2,75 @@
 // small cells protected (report/report.hpp, docs/reports.md). Counts only on stdout.
 #include <exception>
 #include <filesystem>
+#include <optional>
 
+#include "app/config.hpp"
 #include "cli/commands.hpp"
 #include "report/report.hpp"
+#include "report/schedule.hpp"
 
 namespace casebridge::cli {
 
 int run_report_run(const parsed_args& args, command_io& io) {
-    const std::filesystem::path definitions = *args.get("definitions");
     const std::string id = *args.get("report");
     const std::string period = *args.get("period");
-    if (args.has("children") == args.has("hub-store")) {
-        io.err << "casebridge report run: give either --hub-store or --children\n";
+    // Either a configuration (its reports section, its store and its hub's store) or the
+    // definitions and one source given on the command line.
+    std::filesystem::path definitions;
+    report::report_sources from;
+    std::optional<std::filesystem::path> out_dir;
+    if (const auto config_file = args.get("config")) {
+        if (args.has("definitions") || args.has("store") || args.has("hub-store") ||
+            args.has("children")) {
+            io.err << "casebridge report run: --config gives the definitions and the stores; "
+                      "leave out --definitions, --store, --hub-store and --children\n";
+            return exit_usage;
+        }
+        try {
+            const auto cfg =
+                app::load_config(*config_file, adapter_registry_in_use(), app::config_need::any);
+            if (!cfg.reports) {
+                io.err << "casebridge report run: " << *config_file
+                       << " has no reports section (docs/configuration.md)\n";
+                return exit_usage;
+            }
+            definitions = cfg.reports->definitions;
+            out_dir = cfg.reports->out_dir;
+            if (cfg.has_flows) {
+                from.store = cfg.store.path;
+            }
+            if (cfg.hub) {
+                from.hub_store = cfg.hub->store_path;
+            }
+        } catch (const std::exception& e) {
+            io.err << "casebridge report run: " << e.what() << "\n";
+            return exit_usage;
+        }
+    } else {
+        if (!args.has("definitions")) {
+            io.err << "casebridge report run: give --config, or --definitions and a source\n";
+            return exit_usage;
+        }
+        definitions = *args.get("definitions");
+        const int sources =
+            int(args.has("children")) + int(args.has("hub-store")) + int(args.has("store"));
+        if (sources != 1) {
+            io.err << "casebridge report run: give one of --hub-store, --children or --store\n";
+            return exit_usage;
+        }
+        if (args.has("store")) {
+            from.store = std::filesystem::path(*args.get("store"));
+        }
+        if (args.has("hub-store")) {
+            from.hub_store = std::filesystem::path(*args.get("hub-store"));
+        }
+    }
+    if (!args.has("out") && !out_dir) {
+        io.err << "casebridge report run: give --out DIR\n";
         return exit_usage;
     }
-    const std::filesystem::path out = *args.get("out");
+    const std::filesystem::path out = args.has("out") ? std::filesystem::path(*args.get("out"))
+                                                      : report::report_dir(*out_dir, id, period);
     try {
         const auto specs = report::load_report_specs(definitions);
         const report::report_spec* spec = nullptr;
@@ -30,16 +84,27 @@ int run_report_run(const parsed_args& args, command_io& io) {
                    << "\n";
             return exit_usage;
         }
-        const auto children = args.has("hub-store")
-                                  ? report::children_from_hub(*args.get("hub-store"), *spec)
-                                  : report::load_children(*args.get("children"));
+        const bool events = spec->measure == report::report_measure::events;
+        if (events ? !from.store : !(from.hub_store || args.has("children"))) {
+            io.err << "casebridge report run: report '" << id << "' counts "
+                   << (events ? "an agency's sharing events: give its --store (or a --config "
+                                "with flows)"
+                              : "unique children: give --hub-store or --children (or a --config "
+                                "with a hub section)")
+                   << "\n";
+            return exit_usage;
+        }
+        const auto children = events           ? report::events_from_log(*from.store, period)
+                              : from.hub_store ? report::children_from_hub(*from.hub_store, *spec)
+                                               : report::load_children(*args.get("children"));
         const auto r = report::build_report(*spec, children, period);
         std::size_t cells = 0;
         for (const auto& t : r.tables) {
             cells += t.size();
         }
         io.out << "report " << id << " " << period << ": " << children.size()
-               << " unique children, " << r.tables.size() << " tables, " << cells << " cells\n"
+               << (events ? " sharing events, " : " unique children, ") << r.tables.size()
+               << " tables, " << cells << " cells\n"
                << "withheld: " << r.protection.primary_count << " small counts (1 to "
                << spec->k - 1 << ") and " << r.protection.secondary_count
                << " cells that would reveal them; " << r.protection.programmes

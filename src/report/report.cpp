@@ -121,6 +121,16 @@ std::vector<report_spec> load_report_specs(const fs::path& file) {
         if (!ids.insert(spec.id).second) {
             json::fail_at(f, origin, at + "/id", "a second report with this id");
         }
+        if (const auto m = rv.FindMember("measure"); m != rv.MemberEnd()) {
+            const std::string measure = m->value.IsString() ? m->value.GetString() : "";
+            if (measure == "events") {
+                spec.measure = report_measure::events;
+            } else if (measure != "unique_children") {
+                json::fail_at(
+                    f, origin, at + "/measure", "expected \"unique_children\" or \"events\""
+                );
+            }
+        }
         if (const auto k = rv.FindMember("k"); k != rv.MemberEnd()) {
             if (!k->value.IsInt() || k->value.GetInt() < 2) {
                 json::fail_at(f, origin, at + "/k", "expected an integer of at least 2");
@@ -624,6 +634,8 @@ void write_report(const built_report& r, const fs::path& dir) {
     w.StartObject();
     w.Key("report");
     w.String(r.spec.id.c_str());
+    w.Key("title");
+    w.String(r.spec.title.c_str());
     w.Key("period");
     w.String(r.period.c_str());
     w.Key("k");
@@ -653,12 +665,13 @@ void write_report(const built_report& r, const fs::path& dir) {
     }
     w.EndArray();
     w.EndObject();
-    write_atomically(dir / "manifest.json", std::string(buf.GetString(), buf.GetSize()) + "\n");
     // libxlsxwriter writes a file by name: write it beside, then move it into place.
     const fs::path tmp = dir / ".report.xlsx.tmp";
     write_xlsx(r, tmp);
     fs::rename(tmp, dir / "report.xlsx");
     write_atomically(dir / "report.html", render_html(r));
+    // The manifest last: a folder holding one is a complete report (report/schedule.hpp).
+    write_atomically(dir / "manifest.json", std::string(buf.GetString(), buf.GetSize()) + "\n");
 }
 
 // --- inputs and audits of written reports ------------------------------------------------

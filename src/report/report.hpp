@@ -33,9 +33,16 @@ struct dimension_spec {
     bool multi_valued = false;
 };
 
+/// What a report counts.
+enum class report_measure {
+    unique_children,  ///< One per hub cluster (or per child of a --children file).
+    events,           ///< Sharing events of one agency's own transfer log (events_from_log).
+};
+
 struct report_spec {
     std::string id;
     std::string title;
+    report_measure measure = report_measure::unique_children;
     int k = 5;  ///< Smallest count published; 1..k−1 are withheld.
     std::vector<dimension_spec> dimensions;
     std::vector<table_spec> tables;
@@ -99,6 +106,19 @@ std::vector<child> load_children(const std::filesystem::path& file);
 /// not yet linked count as children of their own. Throws std::runtime_error naming the file.
 std::vector<child> children_from_hub(
     const std::filesystem::path& hub_store, const report_spec& spec
+);
+
+/// The sharing events of an agency's own casebridge store (read only) in `period` (YYYY-MM or
+/// YYYY), each counted as one unit of an `events` report: every outbound transfer-log entry,
+/// with the dimensions `recipient` (target system), `purpose`, `outcome`, `flow` and `month`;
+/// `basis` (the legitimate basis, "none" without one; "not_sent" for other outcomes),
+/// `withheld_reason` ("not_withheld" for other outcomes), `withdrawn` (the recipient told of a
+/// consent withdrawal; "no_withdrawal") and `override` (the reason code of an operator's
+/// override of a record sent; "no_override"): every event is in every table, so the tables
+/// share their totals as linked tables must. Ids are never read.
+/// Throws std::runtime_error naming the file or the period.
+std::vector<child> events_from_log(
+    const std::filesystem::path& store_file, const std::string& period
 );
 
 /// What the published files of a report folder reveal, re-derived from them alone.

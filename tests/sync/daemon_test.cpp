@@ -6,6 +6,7 @@
 #include <fstream>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -19,8 +20,10 @@
 #include "app/engine.hpp"
 #include "cli/commands.hpp"
 #include "core/clock.hpp"
+#include "core/time.hpp"
 #include "json/json.hpp"
 #include "net/http_client.hpp"
+#include "report/schedule.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/crypto.hpp"
 #include "store/store.hpp"
@@ -657,6 +660,87 @@ TEST_F(daemon_test, daemon_serves_the_admin_api_and_stops_on_sigterm) {
     }
     auto r = test::run_cli({"log", "verify", "--store", (dir / "state/casebridge.db").string()});
     EXPECT_EQ(r.code, 0) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace casebridge
+
+namespace casebridge {
+namespace {
+
+/// The daemon with a reports section: the DPISP activity report made each month.
+class daemon_reports_test : public test::sandbox_pair {
+protected:
+    std::string extra_sections() const override {
+        return R"("reports": {"definitions": ")" +
+               (test::source_dir / "config/reports.json").string() +
+               R"(", "out_dir": "state/reports", "monthly": ["dpisp-activity"]},
+  )";
+    }
+};
+
+TEST_F(daemon_reports_test, the_daemon_makes_the_monthly_report_and_the_admin_api_lists_it) {
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "20", d, admin));
+    const std::string period = report::previous_month(system_clock_source::instance().now());
+    std::string body;
+    for (int i = 0; i < 300; ++i) {
+        auto listed = test::run_awaitable(test::call("GET", admin + "/reports", admin_token));
+        ASSERT_TRUE(listed);
+        ASSERT_EQ(listed->status, 200u) << listed->body;
+        body = listed->body;
+        if (body.find(R"("id":"dpisp-activity")") != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    auto parsed = json::parse(body);
+    ASSERT_TRUE(parsed) << body;
+    const auto& reports = (*parsed)["reports"];
+    ASSERT_EQ(reports.Size(), 1u) << body;
+    EXPECT_EQ(std::string(reports[0]["period"].GetString()), period);
+    std::set<std::string> files;
+    for (const auto& f : reports[0]["files"].GetArray()) {
+        files.insert(f.GetString());
+    }
+    for (const char* f : {"manifest.json", "report.html", "report.xlsx", "shared.csv"}) {
+        EXPECT_EQ(files.count(f), 1u) << f << " in " << body;
+    }
+    EXPECT_TRUE(fs::exists(dir / "state/reports/dpisp-activity" / period / "report.html"));
+    auto unauth = test::run_awaitable(test::call("GET", admin + "/reports", ""));
+    ASSERT_TRUE(unauth);
+    EXPECT_EQ(unauth->status, 401u);
+
+    // The month in hand, on demand from the same configuration: every record the daemon sent
+    // is one sharing event of the report.
+    const auto expected = eligible_ids();
+    for (int i = 0; i < 200 && to->case_count() < expected.size(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(to->case_count(), expected.size());
+    (void)d->stop(SIGTERM);
+    const std::string now = format_rfc3339(system_clock_source::instance().now()).substr(0, 7);
+    const auto r = test::run_cli(
+        {"report",
+         "run",
+         "--config",
+         config.string(),
+         "--report",
+         "dpisp-activity",
+         "--period",
+         now}
+    );
+    ASSERT_EQ(r.code, 0) << r.err << r.out;
+    EXPECT_TRUE(fs::exists(dir / "state/reports/dpisp-activity" / now / "manifest.json"));
+    const auto shared =
+        test::run_cli({"report", "audit", (dir / "state/reports/dpisp-activity" / now).string()});
+    EXPECT_EQ(shared.code, 0) << shared.out << shared.err;
+    // Every outbound event of the month: at least one per case sent (withheld ones too).
+    const auto at = r.out.find(" sharing events");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const auto start = r.out.rfind(' ', at - 1);
+    EXPECT_GE(std::stoul(r.out.substr(start + 1, at - start - 1)), expected.size()) << r.out;
 }
 
 }  // namespace

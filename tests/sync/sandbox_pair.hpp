@@ -86,6 +86,8 @@ protected:
     virtual std::size_t cases() const { return 80; }
     /// Faults of the target sandbox, for the whole run.
     virtual std::vector<sandbox::fault_rule> target_faults() const { return {}; }
+    /// Top-level sections added to the generated configuration (each ending in ",\n").
+    virtual std::string extra_sections() const { return {}; }
 
     void SetUp() override {
         use_builtin_adapters();
@@ -115,7 +117,7 @@ protected:
   "store": {"path": "state/casebridge.db", "signing_key_file": "secrets/signing.pem",
             "identifier_key_file": "secrets/identifier.key"},
   "admin": {"listen": "127.0.0.1:0", "token_file": "secrets/admin-token"},
-  "systems": {
+  )" + extra_sections() + R"("systems": {
     "cpims-a": {"kind": "primero", "settings": {"base_url": ")" +
                                  from->base_url() + R"(",
                 "auth": {"mode": "basic", "user_name": ")" +

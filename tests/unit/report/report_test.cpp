@@ -76,10 +76,14 @@ std::string run_command(const std::string& cmd) {
 
 TEST(report_specs, the_shipped_definitions_load) {
     const auto specs = load_report_specs(source_dir / "config/reports.json");
-    ASSERT_EQ(specs.size(), 1u);
+    ASSERT_EQ(specs.size(), 2u);
     EXPECT_EQ(specs[0].id, "cpss-monthly");
     EXPECT_EQ(specs[0].k, 5);
     EXPECT_EQ(specs[0].tables.size(), 6u);
+    EXPECT_EQ(specs[0].measure, report_measure::unique_children);
+    EXPECT_EQ(specs[1].id, "dpisp-activity");
+    EXPECT_EQ(specs[1].measure, report_measure::events);
+    EXPECT_EQ(specs[1].tables.size(), 5u);
 }
 
 TEST(report_specs, a_bad_definition_is_refused_with_its_place) {
