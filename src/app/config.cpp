@@ -15,6 +15,7 @@
 #include "json/json_schema.hpp"
 #include "mapping/mapping.hpp"
 #include "policy/policy.hpp"
+#include "report/report.hpp"
 #include "store/crypto.hpp"
 
 namespace casebridge::app {
@@ -275,6 +276,61 @@ hub_config load_hub(const loader& l, const rapidjson::Value& h) {
     return c;
 }
 
+reports_config load_reports(
+    const loader& l, const rapidjson::Value& r, bool has_store, bool has_hub
+) {
+    reports_config c;
+    c.definitions = l.existing_file(r["definitions"], "/reports/definitions");
+    c.out_dir = l.resolve(str(r["out_dir"]));
+    std::error_code ec;
+    const auto out_parent = c.out_dir.has_parent_path() ? c.out_dir.parent_path() : ".";
+    if (!std::filesystem::is_directory(c.out_dir, ec) && ::access(out_parent.c_str(), W_OK) != 0) {
+        l.fail(
+            "/reports/out_dir",
+            "neither \"" + c.out_dir.string() + "\" nor its parent folder is a writable folder"
+        );
+    }
+    std::vector<report::report_spec> specs;
+    try {
+        specs = report::load_report_specs(c.definitions);
+    } catch (const std::exception& e) {
+        l.fail("/reports/definitions", e.what());
+    }
+    if (r.HasMember("day")) {
+        c.day = r["day"].GetInt();
+    }
+    if (r.HasMember("monthly")) {
+        const auto& ids = r["monthly"];
+        for (rapidjson::SizeType i = 0; i < ids.Size(); ++i) {
+            const std::string at = "/reports/monthly/" + std::to_string(i);
+            const std::string id = str(ids[i]);
+            const auto spec =
+                std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.id == id; });
+            if (spec == specs.end()) {
+                l.fail(at, "no report \"" + id + "\" in " + c.definitions.string());
+            }
+            if (spec->measure == report::report_measure::events && !has_store) {
+                l.fail(
+                    at,
+                    "report \"" + id +
+                        "\" counts an agency's sharing events: it needs "
+                        "the store section of a configuration with flows"
+                );
+            }
+            if (spec->measure == report::report_measure::unique_children && !has_hub) {
+                l.fail(
+                    at,
+                    "report \"" + id +
+                        "\" counts unique children: it needs the hub "
+                        "section (its store)"
+                );
+            }
+            c.monthly.push_back(id);
+        }
+    }
+    return c;
+}
+
 }  // namespace
 
 const std::vector<std::string>& hub_coarse_field_names() {
@@ -361,6 +417,9 @@ config load_config(
     }
     if (doc.HasMember("hub")) {
         c.hub = load_hub(l, doc["hub"]);
+    }
+    if (doc.HasMember("reports")) {
+        c.reports = load_reports(l, doc["reports"], c.has_flows, c.hub.has_value());
     }
     if (!c.has_flows) {
         return c;
@@ -567,7 +626,55 @@ config load_config(
             l.fail(at + "/to/system", "a flow goes from one system to another, not to itself");
         }
         fc.purpose = str(f["purpose"]);
-        if (fc.purpose == "acknowledgement") {
+        if (fc.from_stream == "notices" && fc.purpose != "duplicate_notice") {
+            l.fail(at + "/purpose", "the notices stream is read by a duplicate_notice flow");
+        }
+        if (f.HasMember("flags") && fc.purpose != "duplicate_notice") {
+            l.fail(at + "/flags", "only a duplicate_notice flow raises flags");
+        }
+        if (fc.purpose == "duplicate_notice") {
+            // The IMO hub's notices become flags on the agency's own cases: nothing is mapped,
+            // decided or shared (docs/imo.md).
+            if (fc.from_stream != "notices" ||
+                c.find_system(fc.from_system)->kind != "casebridge_hub") {
+                l.fail(
+                    at + "/from",
+                    "a duplicate_notice flow reads the notices stream of a casebridge_hub system"
+                );
+            }
+            if (!f["to"].HasMember("stream")) {
+                fc.to_stream = "cases";
+            } else if (fc.to_stream != "cases") {
+                l.fail(at + "/to/stream", "a duplicate_notice flow flags cases");
+            }
+            for (const char* key :
+                 {"profile",
+                  "mappings",
+                  "one_record_per_row_of",
+                  "only_rows_where",
+                  "create",
+                  "reconcile"}) {
+                if (f.HasMember(key)) {
+                    l.fail(at + "/" + key, "not used by a duplicate_notice flow; remove it");
+                }
+            }
+            if (f.HasMember("flags")) {
+                const auto& fl = f["flags"];
+                if (fl.HasMember("message")) {
+                    fc.flag_message = fl["message"].GetString();
+                }
+                if (fl.HasMember("resolved_message")) {
+                    fc.flag_resolved_message = fl["resolved_message"].GetString();
+                }
+            }
+            for (const auto& [text, where] :
+                 {std::pair{&fc.flag_message, "/flags/message"},
+                  std::pair{&fc.flag_resolved_message, "/flags/resolved_message"}}) {
+                if (auto bad = sync::check_flag_text(*text)) {
+                    l.fail(at + where, *bad);
+                }
+            }
+        } else if (fc.purpose == "acknowledgement") {
             // Acknowledgements are read, logged and linked; nothing is mapped or shared.
             if (fc.from_stream != "acknowledgements") {
                 l.fail(

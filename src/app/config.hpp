@@ -11,6 +11,7 @@
 #include <rapidjson/document.h>
 
 #include "adapter/secret.hpp"
+#include "sync/notices.hpp"
 
 namespace casebridge {
 class adapter_registry;
@@ -85,6 +86,10 @@ struct flow_config {
         int sample = 459;      ///< Records checked per run (459: a 1 % divergence, 99 %).
     };
     std::optional<reconcile_schedule> reconcile;
+    /// A duplicate_notice flow: the flag texts, with {reference} ("ref:" and the IMO's
+    /// cluster reference) and {agencies} (the other agencies' display names).
+    std::string flag_message = std::string(sync::default_flag_message);
+    std::string flag_resolved_message = std::string(sync::default_flag_resolved_message);
 };
 
 /// One agency the IMO hub accepts records from (docs/configuration.md, `hub.agencies`).
@@ -122,6 +127,15 @@ struct hub_config {
 /// The coarse fields an agency may send to the hub (the contract's list).
 const std::vector<std::string>& hub_coarse_field_names();
 
+/// Sector and DPISP reports (docs/reports.md, `reports`): the definitions, the folder reports
+/// are written into (one folder per report and period), and those made each month.
+struct reports_config {
+    std::filesystem::path definitions;
+    std::filesystem::path out_dir;
+    std::vector<std::string> monthly;  ///< Report ids made for the month before...
+    int day = 1;                       ///< ...from this day of the month on (1 to 28).
+};
+
 struct config {
     std::filesystem::path file;
     std::string log_level = "info";
@@ -133,6 +147,7 @@ struct config {
     std::vector<flow_config> flows;
     /// The IMO hub, when this casebridge runs one.
     std::optional<hub_config> hub;
+    std::optional<reports_config> reports;
     /// False for a hub-only configuration (no store, policies, systems or flows).
     bool has_flows = true;
     /// What could not be checked (for `check` to print), e.g. a kind with no adapter yet.

@@ -176,10 +176,17 @@ engine::engine(
             );
         }
         const bool acks = f.purpose == "acknowledgement";
+        const bool notices = f.purpose == "duplicate_notice";
         const mapping::compiled_mapping* in = nullptr;
         const mapping::compiled_mapping* out = nullptr;
         const policy::profile* profile = nullptr;
-        if (!acks) {
+        if (notices && !to->second->can_flag(f.to_stream)) {
+            throw std::runtime_error(
+                "flow " + f.id + ": system " + f.to_system + " cannot flag its " + f.to_stream +
+                " (a duplicate_notice flow needs a CPIMS+ system)"
+            );
+        }
+        if (!acks && !notices) {
             m.mappings.push_back(std::make_unique<mapping::compiled_mapping>(
                 mapping::compiled_mapping::load(f.mapping_in, *m.catalogue)
             ));
@@ -214,6 +221,9 @@ engine::engine(
         }
         b.create = f.create;
         b.acknowledgements = acks;
+        if (notices) {
+            b.notices = sync::flag_texts{f.flag_message, f.flag_resolved_message};
+        }
         b.concurrency = f.concurrency;
         b.retry.max_attempts = f.max_attempts;
         auto slot = std::make_unique<flow_slot>();

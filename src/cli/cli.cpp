@@ -196,7 +196,8 @@ const std::vector<command_spec>& commands() {
         {
             .name = "demo",
             .summary = "run every flow once between in-process sandboxes and show what moved",
-            .usage = "[--dir DIR] [--cases N] [--data DIR] [--serve]",
+            .usage = "[--dir DIR] [--cases N] [--data DIR] [--serve] | --imo [--dir DIR] "
+                     "[--children N] [--seed N] [--data DIR]",
             .description =
                 "Starts the CPIMS+ (Primero) and UNHCR PING sandboxes in this process with N\n"
                 "synthetic cases (default 300), writes a configuration, keys and the store into\n"
@@ -209,14 +210,27 @@ const std::vector<command_spec>& commands() {
                 "--serve the daemon and its admin API keep running until Ctrl-C. The catalogue,\n"
                 "mappings, value tables and policies are compiled in and copied to DIR/data;\n"
                 "a file under --data DIR at the same path (mappings/primero.case.json,\n"
-                "config/policies.json, config/tables/dss.json, ...) is used instead.",
+                "config/policies.json, config/tables/dss.json, ...) is used instead.\n"
+                "With --imo it shows the CPSS IMO use instead: three agencies' CPIMS+ sandboxes\n"
+                "serving overlapping children of one synthetic population (with field errors),\n"
+                "each agency's casebridge sending encoded records to an in-process IMO hub,\n"
+                "linkage, and the hub's possible-duplicate notices raised as flags on each\n"
+                "agency's own cases; it prints records per agency, clusters, matches, review\n"
+                "items, precision and recall against the sandbox truth, flags per agency and\n"
+                "the hub's log verify (docs/imo.md).",
             .options =
                 {{"dir", "DIR", "the folder to write (must not hold a demo already)"},
                  {"cases", "N", "synthetic CPIMS+ cases, 0 to 100000 (default 300)"},
                  {"data",
                   "DIR",
                   "a folder whose mappings/ and config/ files replace the compiled-in ones"},
-                 {"serve", "", "keep the daemon and the admin API running afterwards"}},
+                 {"serve", "", "keep the daemon and the admin API running afterwards"},
+                 {"imo", "", "the IMO use: three agencies, the hub, notices as case flags"},
+                 {"children",
+                  "N",
+                  "with --imo: children in the population, 10 to 100000 "
+                  "(default 300)"},
+                 {"seed", "N", "with --imo: the population's seed (default 2026)"}},
             .run = run_demo,
         },
         {
@@ -347,9 +361,8 @@ const std::vector<command_spec>& commands() {
         {
             .name = "report run",
             .summary = "make a sector report of unique children, small cells withheld",
-            .usage =
-                "--definitions FILE --report ID --period P (--hub-store FILE | --children FILE) "
-                "--out DIR",
+            .usage = "(--config FILE | --definitions FILE (--hub-store FILE | --children FILE | "
+                     "--store FILE)) --report ID --period P [--out DIR]",
             .description =
                 "Counts the unique children of an IMO hub's store (--hub-store: one per cluster\n"
                 "of active records, read only) or of --children (JSON Lines: one object per\n"
@@ -358,14 +371,22 @@ const std::vector<command_spec>& commands() {
                 "count from 1 to k-1 and every cell from which one could be worked out, audits\n"
                 "the result (two integer programmes per withheld cell) and, only when the audit\n"
                 "passes, writes report.html, report.xlsx, one CSV per table and manifest.json\n"
-                "into DIR, each file atomically. Prints counts only. See docs/reports.md.",
+                "into DIR, each file atomically. Prints counts only. A report whose measure is\n"
+                "\"events\" (dpisp-activity) counts instead the sharing events of one agency's\n"
+                "own store (--store, read only) in the period (YYYY-MM or YYYY): records shared\n"
+                "by recipient, purpose and basis, withheld by reason, consent withdrawals and\n"
+                "overrides. With --config the definitions come from its reports section, the\n"
+                "sources from its store and hub sections, and DIR defaults to\n"
+                "reports.out_dir/ID/P. See docs/reports.md.",
             .options =
-                {{"definitions", "FILE", "the report definitions (config/reports.json)", true},
+                {{"config", "FILE", "a configuration with a reports section"},
+                 {"definitions", "FILE", "or: the report definitions (config/reports.json)"},
                  {"report", "ID", "the report to make", true},
                  {"period", "P", "the period the report covers, e.g. 2026-11", true},
                  {"hub-store", "FILE", "the IMO hub's store (hub.store.path)"},
                  {"children", "FILE", "or: the unique children, JSON Lines"},
-                 {"out", "DIR", "the folder to write the report into", true}},
+                 {"store", "FILE", "or, for an events report: the agency's store"},
+                 {"out", "DIR", "the folder to write the report into"}},
             .run = run_report_run,
         },
         {

@@ -24,7 +24,8 @@ int run_check(const parsed_args& args, command_io& io) {
     }
     for (const auto& f : c.flows) {
         io.out << "  flow      " << f.id << ": " << f.from_system << " -> " << f.to_system << ", "
-               << f.purpose << " under " << f.profile << (f.paused ? " (paused)" : "") << "\n";
+               << f.purpose << (f.profile.empty() ? std::string() : " under " + f.profile)
+               << (f.paused ? " (paused)" : "") << "\n";
     }
     for (const auto& n : c.notes) {
         io.out << "  note      " << n << "\n";

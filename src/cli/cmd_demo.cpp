@@ -8,7 +8,6 @@
 #include <future>
 #include <map>
 #include <ostream>
-#include <random>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -27,6 +26,7 @@
 #include "core/encoding.hpp"
 #include "core/shipped_data.hpp"
 #include "core/time.hpp"
+#include "hub/hub_store.hpp"
 #include "json/json.hpp"
 #include "log/log.hpp"
 #include "sandbox/ping/ping_sandbox.hpp"
@@ -70,12 +70,7 @@ std::vector<std::string> write_data(
 }
 
 std::string random_hex(std::size_t bytes) {
-    std::random_device rd;
-    std::string raw;
-    for (std::size_t i = 0; i < bytes; ++i) {
-        raw += static_cast<char>(rd() & 0xff);
-    }
-    return to_hex(raw);
+    return to_hex(crypto::random_bytes(bytes));
 }
 
 void write_secret(const fs::path& p, const std::string& content) {
@@ -106,6 +101,140 @@ struct flow_result {
 };
 
 }  // namespace
+
+#if 0  // TEMP until the population sandbox is merged
+/// `demo --imo`: three agencies' CPIMS+ sandboxes sharing one synthetic population, each
+/// agency's casebridge sending encoded records to an in-process IMO hub, linkage, and the
+/// hub's possible-duplicate notices back as flags on the agencies' cases.
+int run_imo_demo(
+    const parsed_args& args,
+    command_io& io,
+    const fs::path& dir,
+    const fs::path& data,
+    const clock_source& clock
+) {
+    if (args.has("serve") || args.has("cases")) {
+        io.err << "casebridge demo: --imo takes --children, not --cases, and has no --serve\n";
+        return exit_usage;
+    }
+    const auto children =
+        static_cast<std::size_t>(args.number("children", 10, max_demo_cases, 300));
+    const auto seed = static_cast<std::uint64_t>(args.number("seed", 0, 1'000'000'000, 2026));
+    for (const char* var : {"CASEBRIDGE_PSEUDONYM_KEY", "CASEBRIDGE_LINKAGE_SECRET"}) {
+        if (const char* k = std::getenv(var); k == nullptr || *k == '\0') {
+            ::setenv(var, random_hex(32).c_str(), 1);
+        }
+    }
+    memory_sink quiet;
+    logger log(quiet, clock, log_level::warn);
+    const auto started = std::chrono::steady_clock::now();
+    imo_world_options wo;
+    wo.dir = dir;
+    wo.data_dir = data;
+    wo.seed = seed;
+    wo.children = children;
+    std::vector<sync::run_report> sent;
+    std::vector<sync::run_report> noticed;
+    std::vector<std::size_t> cases;
+    imo_flag_report flags;
+    std::vector<imo_agency> agencies;
+    fs::path hub_file;
+    try {
+        imo_world world(wo, clock, log);
+        agencies = world.options().agencies;
+        for (std::size_t k = 0; k < world.agency_count(); ++k) {
+            cases.push_back(world.cpims(k).case_count());
+        }
+        sent = world.send_all();
+        noticed = world.notify_all();
+        flags = check_flags(world);
+        hub_file = world.hub_config();
+    } catch (const std::exception& e) {
+        io.err << "casebridge demo: " << e.what() << "\n";
+        return exit_error;
+    }
+    // The hub has stopped: read its figures and verify its log from its store file.
+    auto hs = hub::hub_store::open(dir / "hub/hub.sqlite", clock);
+    if (!hs) {
+        io.err << "casebridge demo: cannot open the hub's store: " << hs.error().message() << "\n";
+        return exit_error;
+    }
+    auto stats = hs->stats();
+    auto verified = store::verify(hs->database(), {});
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started
+    );
+
+    auto& o = io.out;
+    o << "casebridge demo --imo in " << dir.string() << "\n\n"
+      << "One synthetic population of " << children << " children (seed " << seed << "), served by "
+      << agencies.size()
+      << " agencies with field errors (name variants, estimated and swapped birth dates,\n"
+      << "missing family names, moved blocks); each agency's CPIMS+ is a sandbox on loopback.\n\n";
+    for (std::size_t k = 0; k < agencies.size(); ++k) {
+        const auto& c = sent[k].counts;
+        o << agencies[k].display_name << " (" << agencies[k].id << "): " << cases[k]
+          << " cases; sent to the hub " << c.sent << " encoded records, withheld " << c.withheld
+          << " (no basis to report)";
+        if (sent[k].error) {
+            o << "; stopped early: " << *sent[k].error;
+        }
+        o << "\n";
+    }
+    if (stats) {
+        o << "\nIMO hub: received";
+        for (const auto& [agency, n] : stats->active_per_agency) {
+            o << " " << agency << " " << n;
+        }
+        o << "; clusters " << stats->clusters << ", of them with two or more agencies "
+          << stats->multi_agency_clusters << "; automatic links " << stats->auto_links
+          << ", review items " << stats->review_items << ", within-agency duplicates "
+          << stats->within_agency_duplicates << "\n";
+    }
+    o << "\nNotices back to the agencies (flags on their own cases):\n";
+    for (std::size_t k = 0; k < agencies.size(); ++k) {
+        const auto& c = noticed[k].counts;
+        o << "  " << agencies[k].display_name << ": " << c.fetched << " notices, flags raised "
+          << c.flags_raised << ", updated " << c.flags_updated << ", resolved " << c.flags_resolved
+          << ", dead-lettered " << c.dead << "; cases flagged now " << flags.flagged_cases[k]
+          << "\n";
+        if (noticed[k].error) {
+            o << "    stopped early: " << *noticed[k].error << "\n";
+        }
+    }
+    char figures[160];
+    std::snprintf(
+        figures, sizeof figures, "precision %.3f, recall %.3f", flags.precision(), flags.recall()
+    );
+    o << "\nAgainst the sandbox truth (pairs of one child's cases at two agencies, both with a "
+         "basis): "
+      << flags.true_pairs << " true pairs, " << flags.predicted_pairs << " flagged pairs, "
+      << flags.correct_pairs << " correct: " << figures << "\n";
+    o << "Flag checks (one reference per case, shared by two agencies or more, naming the other "
+         "agencies, never on a case without a basis): "
+      << (flags.problems.empty() ? std::string("ok")
+                                 : std::to_string(flags.problems.size()) + " problems")
+      << "\n";
+    for (std::size_t i = 0; i < flags.problems.size() && i < 10; ++i) {
+        o << "  " << flags.problems[i] << "\n";
+    }
+    o << "\nhub log verify: ";
+    if (verified && verified->ok) {
+        o << "ok, " << verified->entries << " entries\n";
+    } else {
+        o << "FAILED" << (verified ? ": " + verified->problem : std::string()) << "\n";
+    }
+    o << "\nFiles: hub configuration " << hub_file.string() << ", each agency's under "
+      << dir.string() << "/<agency id>/ (configuration, store, secrets)\n"
+      << "Try: casebridge hub stats --config " << hub_file.string()
+      << ", casebridge log show --store " << (dir / "hub/hub.sqlite").string() << "\n"
+      << "Done in " << took.count() << " ms.\n";
+    o.flush();
+    const bool ok = verified && verified->ok && flags.problems.empty();
+    return ok ? exit_ok : exit_error;
+}
+
+#endif
 
 int run_demo(const parsed_args& args, command_io& io) {
     const auto cases = static_cast<std::size_t>(args.number("cases", 0, max_demo_cases, 300));
@@ -148,6 +277,9 @@ int run_demo(const parsed_args& args, command_io& io) {
     } catch (const std::exception& e) {
         io.err << "casebridge demo: " << e.what() << "\n";
         return exit_error;
+    }
+    if (args.has("imo")) {
+        return exit_usage;
     }
     if (const char* k = std::getenv("CASEBRIDGE_PSEUDONYM_KEY"); k == nullptr || *k == '\0') {
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", random_hex(32).c_str(), 1);

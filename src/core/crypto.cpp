@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "core/encoding.hpp"
 
@@ -34,6 +35,15 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
         throw std::runtime_error("HMAC-SHA-256 failed");
     }
     return {reinterpret_cast<const char*>(md.data()), len};
+}
+
+std::string random_bytes(std::size_t n) {
+    std::string out(n, '\0');
+    if (n > 0 &&
+        RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+        throw std::runtime_error("the random generator failed");
+    }
+    return out;
 }
 
 }  // namespace casebridge::crypto

@@ -331,6 +331,10 @@ std::string_view to_string(outcome o) {
             return "same_child";
         case outcome::not_same_child:
             return "not_same_child";
+        case outcome::flagged:
+            return "flagged";
+        case outcome::unflagged:
+            return "unflagged";
     }
     return "unknown";
 }

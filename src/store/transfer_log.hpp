@@ -47,6 +47,8 @@ enum class outcome {
     split,              ///< Linkage split a cluster (source: before, target: a cluster after).
     same_child,         ///< A review decided two records are one child (review_decision).
     not_same_child,     ///< A review decided two records are different children.
+    flagged,            ///< An agency flagged its case after an IMO hub possible-duplicate notice.
+    unflagged,          ///< An agency resolved such flags after the hub retracted the notice.
 };
 
 std::string_view to_string(entry_kind k);

@@ -1310,6 +1310,189 @@ struct flow_runner::impl {
         co_return co_await commit(std::move(page), std::move(next_cursor), report);
     }
 
+    // ---- possible-duplicate notices from the IMO hub --------------------------------------
+    //
+    // Each notice names one of this agency's records by the pseudonym it was sent to the hub
+    // under; the store's link from the case to that pseudonym finds the case. The case's flags
+    // are read fresh and changed as sync/notices.hpp plans it, so a notice handled twice (a
+    // crash before the page's commit) raises no second flag. Each notice is an inbound log
+    // entry; one whose record or case cannot be found is a dead letter and a review item. A
+    // failure to read or change flags stops the run with the page unsettled: it is read again.
+
+    awaitable<bool> process_notices(
+        const std::vector<external_record>& records,
+        std::optional<std::string> next_cursor,
+        bool dry_run,
+        run_report& report
+    ) {
+        struct notice_item {
+            duplicate_notice n;
+            bool readable = false;
+            store::record_id self{store::token("unset"), store::token("unset")};
+            std::optional<store::record_id> case_rec;
+        };
+        std::vector<notice_item> items;
+        for (const auto& rec : records) {
+            notice_item it;
+            auto n = b.source->notice_of(rec);
+            it.readable = n.has_value();
+            if (n) {
+                it.n = std::move(*n);
+                it.self = store::record_id{b.source_system, token_or_hash(it.n.pseudonym)};
+            } else {
+                it.self = store::record_id{b.source_system, token_or_hash(rec.remote_id)};
+            }
+            items.push_back(std::move(it));
+        }
+        const store::token cases_system = b.target_system;
+        auto look = [&items, cases_system](store::store& s) -> result<void> {
+            for (auto& it : items) {
+                if (!it.readable) {
+                    continue;
+                }
+                auto from = s.linked_from(it.self, cases_system);
+                if (!from) {
+                    return from.error();
+                }
+                it.case_rec = std::move(*from);
+            }
+            return {};
+        };
+        auto looked = co_await st->run(std::move(look));
+        if (!looked) {
+            report.error = "store: " + error_name(looked.error());
+            co_return false;
+        }
+
+        const std::string today = format_rfc3339(clock->now()).substr(0, 10);
+        store::page_commit page;
+        for (auto& it : items) {
+            record_report rr;
+            rr.source_id = it.self.id.str();
+            store::log_entry_input e;
+            e.flow = b.flow;
+            e.dir = store::direction::inbound;
+            e.purpose = b.purpose;
+            e.source = it.self;
+            if (it.readable) {
+                e.correlation_key = token_or_hash(it.n.reference);
+                e.counts.push_back(
+                    {store::token("other_agencies"),
+                     static_cast<std::int64_t>(it.n.other_agencies.size())}
+                );
+            }
+            std::optional<std::string> dead_reason;
+            if (!it.readable) {
+                dead_reason = "unreadable_notice";
+            } else if (!it.case_rec) {
+                dead_reason = "unknown_pseudonym";
+            }
+            // One attempt reads the case's flags and applies the plan made from them. A failed
+            // attempt is retried from a fresh read, never by repeating a raise: a raise whose
+            // answer was lost is found by the next read, so no second flag is raised.
+            struct applied {
+                std::int64_t raised = 0, updated = 0, resolved = 0;
+                std::optional<std::string> flag_id;
+            };
+            applied total;
+            if (!dead_reason) {
+                e.target = *it.case_rec;
+                rr.target_id = it.case_rec->id.str();
+                const std::string case_id = it.case_rec->id.str();
+                auto done = co_await with_retries<void>(
+                    [&]() -> awaitable<remote_result<void>> {
+                        auto listed = co_await b.target->list_flags(b.target_stream, case_id);
+                        if (!listed) {
+                            co_return listed.error();
+                        }
+                        for (const auto& step : plan_flag_steps(it.n, *listed, *b.notices)) {
+                            if (dry_run) {
+                                continue;
+                            }
+                            if (step.what == flag_step::kind::raise) {
+                                auto id = co_await b.target->raise_flag(
+                                    b.target_stream, case_id, step.text, today
+                                );
+                                if (!id) {
+                                    co_return id.error();
+                                }
+                                ++total.raised;
+                                total.flag_id = *id;
+                                continue;
+                            }
+                            const bool update = step.what == flag_step::kind::update;
+                            auto changed =
+                                update ? co_await b.target->update_flag(
+                                             b.target_stream, case_id, step.flag_id, step.text
+                                         )
+                                       : co_await b.target->resolve_flag(
+                                             b.target_stream, case_id, step.flag_id, step.text
+                                         );
+                            if (!changed) {
+                                co_return changed.error();
+                            }
+                            ++(update ? total.updated : total.resolved);
+                            total.flag_id = step.flag_id;
+                        }
+                        co_return remote_result<void>{};
+                    },
+                    report.counts,
+                    nullptr
+                );
+                if (!done && done.error().code == make_error_code(errc::not_found)) {
+                    dead_reason = "case_not_found";
+                } else if (!done) {
+                    // Stopped (or refused): the page stays unsettled and is read again.
+                    report.error = done.error().describe();
+                    co_return false;
+                }
+            }
+            if (dead_reason) {
+                rr.outcome = "dead";
+                rr.reason = *dead_reason;
+                e.result = store::outcome::failed;
+                e.reason = store::token::make(*dead_reason).value();
+                page.settled_dead_letters.emplace_back(b.flow, it.self);
+                page.dead_letters.push_back(
+                    {b.flow, it.self, *e.reason, {store::token("pseudonym")}}
+                );
+                page.reviews.push_back({0, b.flow, it.self, *e.reason, e.target, {}});
+                ++report.counts.dead;
+                count(&flow_metrics::dead, 1);
+                page.entries.push_back(std::move(e));
+                if (keep_records) {
+                    report.records.push_back(std::move(rr));
+                }
+                continue;
+            }
+            if (total.flag_id) {
+                e.remote_txn_id = token_or_hash(*total.flag_id);
+            }
+            const std::int64_t raised = total.raised;
+            const std::int64_t updated = total.updated;
+            const std::int64_t resolved = total.resolved;
+            const bool retraction = it.n.what == duplicate_notice::kind::retraction;
+            rr.outcome = dry_run ? (retraction ? "would_unflag" : "would_flag")
+                                 : (retraction ? "unflagged" : "flagged");
+            e.result = retraction ? store::outcome::unflagged : store::outcome::flagged;
+            e.counts.push_back({store::token("flags_raised"), raised});
+            e.counts.push_back({store::token("flags_updated"), updated});
+            e.counts.push_back({store::token("flags_resolved"), resolved});
+            report.counts.flags_raised += raised;
+            report.counts.flags_updated += updated;
+            report.counts.flags_resolved += resolved;
+            page.settled_dead_letters.emplace_back(b.flow, it.self);
+            page.entries.push_back(std::move(e));
+            if (keep_records) {
+                report.records.push_back(std::move(rr));
+            }
+        }
+        if (dry_run) {
+            co_return true;
+        }
+        co_return co_await commit(std::move(page), std::move(next_cursor), report);
+    }
+
     awaitable<bool> process(
         const std::vector<external_record>& records,
         std::optional<std::string> next_cursor,
@@ -1318,6 +1501,9 @@ struct flow_runner::impl {
         run_report& report,
         const std::set<std::string>* only = nullptr
     ) {
+        if (b.notices) {
+            co_return co_await process_notices(records, std::move(next_cursor), dry_run, report);
+        }
         if (b.acknowledgements) {
             co_return co_await process_acks(
                 records, std::move(next_cursor), force, dry_run, report, only
@@ -1438,8 +1624,9 @@ flow_runner::flow_runner(
       ) {
     CASEBRIDGE_CHECK(
         impl_->b.source != nullptr &&
-        (impl_->b.acknowledgements || (impl_->b.target != nullptr && impl_->b.map_in != nullptr &&
-                                       impl_->b.map_out != nullptr && impl_->b.profile != nullptr))
+        (impl_->b.acknowledgements || (impl_->b.notices && impl_->b.target != nullptr) ||
+         (impl_->b.target != nullptr && impl_->b.map_in != nullptr && impl_->b.map_out != nullptr &&
+          impl_->b.profile != nullptr))
     );
 }
 

@@ -19,6 +19,7 @@
 #include "log/log.hpp"
 #include "net/async.hpp"
 #include "store/store.hpp"
+#include "sync/notices.hpp"
 #include "sync/retry.hpp"
 
 namespace casebridge {
@@ -81,6 +82,11 @@ struct flow_binding {
     /// an inbound log entry about the record that was sent, and links the DSS reference to the
     /// case in `target_system`. No mappings, profile or target adapter are used.
     bool acknowledgements = false;
+    /// The source stream is the IMO hub's possible-duplicate notices (a casebridge_hub
+    /// system): each notice raises, updates or resolves a flag, with these texts, on the case in
+    /// `target_system` that was sent to the hub under the notice's pseudonym (docs/imo.md). No
+    /// mappings or profile are used.
+    std::optional<flag_texts> notices;
     int concurrency = 4;
     retry_policy retry;
 };
@@ -118,6 +124,10 @@ struct run_counts {
     /// or rejected by it (both also counted in `skipped`: nothing is sent again).
     std::int64_t awaiting_acknowledgement = 0;
     std::int64_t rejected_by_receiver = 0;
+    /// Duplicate-notice flows: flags raised, updated (the other agencies changed) and resolved.
+    std::int64_t flags_raised = 0;
+    std::int64_t flags_updated = 0;
+    std::int64_t flags_resolved = 0;
 };
 
 struct run_report {

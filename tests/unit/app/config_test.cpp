@@ -90,7 +90,11 @@ TEST_F(example_config, the_shipped_example_passes) {
     EXPECT_EQ(load_with(), "ok");
     const auto c = load_config(dir_.write("config/c.jsonc", example_));
     EXPECT_EQ(c.systems.size(), 4u);
-    ASSERT_EQ(c.flows.size(), 5u);
+    ASSERT_EQ(c.flows.size(), 6u);
+    EXPECT_EQ(c.flows[5].purpose, "duplicate_notice");
+    EXPECT_EQ(c.flows[5].from_stream, "notices");
+    EXPECT_EQ(c.flows[5].to_stream, "cases");
+    EXPECT_NE(c.flows[5].flag_message.find("{reference}"), std::string::npos);
     EXPECT_EQ(c.find_system("imo-hub")->kind, "casebridge_hub");
     EXPECT_EQ(c.flows[4].to_stream, "records");
     EXPECT_EQ(c.flows[4].profile, "imo-harmonisation");
@@ -105,6 +109,42 @@ TEST_F(example_config, the_shipped_example_passes) {
     EXPECT_TRUE(c.hub->tls());
     EXPECT_EQ(c.hub->agencies.size(), 2u);
     EXPECT_EQ(c.hub->agencies[1].certificate_name, "unhcr-cxb");
+}
+
+TEST_F(example_config, a_duplicate_notice_flow_is_checked_where_it_is_written) {
+    const std::string message =
+        R"("message": "Possible duplicate: this child may also be registered by {agencies}. IMO )"
+        R"(reference {reference}. Check with the CPSS IMO before changing the case.")";
+    // The reference is what makes every agency's flag of one child the same: required.
+    auto msg = load_with(message, R"("message": "Possible duplicate by {agencies}")");
+    EXPECT_NE(
+        msg.find("at /flows/5/flags/message: must hold {reference} exactly once"), std::string::npos
+    ) << msg;
+    msg = load_with(message, R"("message": "{reference}: {child_name}")");
+    EXPECT_NE(
+        msg.find("/flows/5/flags/message: only {reference} and {agencies}"), std::string::npos
+    ) << msg;
+    // Nothing is mapped or shared by it.
+    msg = load_with(
+        R"("purpose": "duplicate_notice",)",
+        R"("purpose": "duplicate_notice", "profile": "imo-harmonisation",)"
+    );
+    EXPECT_NE(msg.find("/flows/5/profile: not used by a duplicate_notice flow"), std::string::npos)
+        << msg;
+    // Notices come from a hub and are read by this kind of flow only.
+    msg = load_with(R"("purpose": "duplicate_notice",)", R"("purpose": "report",)");
+    EXPECT_NE(
+        msg.find("/flows/5/purpose: the notices stream is read by a duplicate_notice flow"),
+        std::string::npos
+    ) << msg;
+    msg = load_with(
+        R"("from": {"system": "imo-hub", "stream": "notices"},)",
+        R"("from": {"system": "imo-hub", "stream": "cases"},)"
+    );
+    EXPECT_NE(
+        msg.find("/flows/5/from: a duplicate_notice flow reads the notices stream"),
+        std::string::npos
+    ) << msg;
 }
 
 TEST_F(example_config, check_command_prints_a_summary) {
