@@ -83,7 +83,7 @@ int run_sandbox_primero(const parsed_args& args, command_io& io) {
             return exit_usage;
         }
         sandbox::primero_population p;
-        if (!parse_number(*seed, ~std::uint64_t{0}, p.population.seed)) {
+        if (!parse_number(*seed, ~std::uint64_t{0}, p.options.seed)) {
             io.err << "casebridge sandbox primero: --population wants a seed, a whole number "
                       "from 0 to 18446744073709551615\n";
             return exit_usage;
@@ -94,9 +94,9 @@ int run_sandbox_primero(const parsed_args& args, command_io& io) {
                           "from 1 to 100000\n";
                 return exit_usage;
             }
-            p.population.children = n;
+            p.options.children = n;
         }
-        const auto& agencies = p.population.agencies;
+        const auto& agencies = p.options.agencies;
         if (parse_number(*agency, agencies.size() - 1, n)) {
             p.agency = agencies[n];
         } else if (std::find(agencies.begin(), agencies.end(), *agency) != agencies.end()) {

@@ -1934,14 +1934,14 @@ primero_sandbox::primero_sandbox(primero_settings settings, const clock_source& 
         impl_->cases[id].Swap(rec);
     };
     if (const auto& p = impl_->settings.population) {
-        const auto& agencies = p->population.agencies;
+        const auto& agencies = p->options.agencies;
         if (std::find(agencies.begin(), agencies.end(), p->agency) == agencies.end()) {
             throw std::invalid_argument("the population has no agency '" + p->agency + "'");
         }
         auto options = p->cases;
         options.owner = impl_->settings.user_name;
         auto share =
-            population::primero_cases(population::generate(p->population), p->agency, options);
+            population::primero_cases(population::generate(p->options), p->agency, options);
         for (auto& rec : share.cases) {
             add(std::move(rec));
         }

@@ -42,10 +42,10 @@ struct primero_user {
 std::vector<primero_user> default_primero_users();
 
 /// One agency's share of a shared synthetic population (sandbox/population.hpp): several
-/// sandboxes given the same `population` and different agencies hold overlapping children.
+/// sandboxes given the same `options` and different agencies hold overlapping children.
 struct primero_population {
-    population::options population;  ///< The same in every agency's sandbox.
-    std::string agency;              ///< One of population.agencies.
+    population::options options;  ///< The same in every agency's sandbox.
+    std::string agency;           ///< One of options.agencies.
     /// How records become cases; the owner is always the sandbox's main user.
     population::primero_options cases;
 };

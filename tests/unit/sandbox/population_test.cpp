@@ -1,6 +1,7 @@
 // The shared synthetic population and the Primero sandboxes that serve one agency's share.
 #include "sandbox/population.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -20,8 +21,8 @@ using namespace std::chrono_literals;
 primero_settings agency_settings(std::uint64_t seed, std::string agency, double without = 0.05) {
     primero_settings s;
     primero_population p;
-    p.population.seed = seed;
-    p.population.children = 600;
+    p.options.seed = seed;
+    p.options.children = 600;
     p.agency = std::move(agency);
     p.cases.without_consent = without;
     s.population = std::move(p);
