@@ -1926,6 +1926,18 @@ std::vector<primero_user> default_primero_users() {
     return users;
 }
 
+primero_settings population_sandbox_settings(
+    const population::options& options, std::string agency, double without_consent
+) {
+    primero_settings s;
+    primero_population p;
+    p.options = options;
+    p.agency = std::move(agency);
+    p.cases.without_consent = without_consent;
+    s.population = std::move(p);
+    return s;
+}
+
 primero_sandbox::primero_sandbox(primero_settings settings, const clock_source& clock)
     : impl_(std::make_unique<impl>(std::move(settings), clock)) {
     const auto add = [this](Document rec) {

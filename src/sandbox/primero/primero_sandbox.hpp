@@ -70,6 +70,13 @@ struct primero_settings {
     std::optional<primero_population> population;
 };
 
+/// Settings of a sandbox that serves `agency`'s share of the population made from `options`
+/// (tests and the demo start one per agency with the same `options`; the truth is read back with
+/// primero_sandbox::population_truth()).
+primero_settings population_sandbox_settings(
+    const population::options& options, std::string agency, double without_consent = 0.05
+);
+
 class primero_sandbox {
 public:
     /// Generates the cases and starts serving. Throws at startup (address in use, an agency

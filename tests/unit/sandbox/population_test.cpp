@@ -19,14 +19,10 @@ namespace {
 using namespace std::chrono_literals;
 
 primero_settings agency_settings(std::uint64_t seed, std::string agency, double without = 0.05) {
-    primero_settings s;
-    primero_population p;
-    p.options.seed = seed;
-    p.options.children = 600;
-    p.agency = std::move(agency);
-    p.cases.without_consent = without;
-    s.population = std::move(p);
-    return s;
+    population::options o;
+    o.seed = seed;
+    o.children = 600;
+    return population_sandbox_settings(o, std::move(agency), without);
 }
 
 rapidjson::Document parsed(const std::optional<std::string>& text) {
