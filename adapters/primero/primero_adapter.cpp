@@ -977,8 +977,11 @@ awaitable<remote_result<void>> primero_adapter::update_flag(
     if (!serves(stream)) {
         co_return flag_stream_error();
     }
+    // Primero replaces both message and date on an update (a missing date fails its
+    // validation): the flag is dated the day its text changed.
+    const std::string today = format_rfc3339(impl_->env.clock->now()).substr(0, 10);
     auto r = co_await impl_->call(
-        "PATCH", flags_path(remote_id, &flag_id), flag_body("message", message, nullptr), remote_id
+        "PATCH", flags_path(remote_id, &flag_id), flag_body("message", message, &today), remote_id
     );
     if (!r) {
         co_return r.error();

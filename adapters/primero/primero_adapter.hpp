@@ -94,12 +94,13 @@ public:
     awaitable<remote_result<std::string>> raise_flag(
         std::string stream, std::string remote_id, std::string message, std::string date
     ) override;
-    /// PATCH /cases/:id/flags/:flag_id {"data":{"message"}}. Errors as raise_flag; not_found
-    /// for an unknown flag.
+    /// PATCH /cases/:id/flags/:flag_id {"data":{"message","date"}} (today: Primero replaces
+    /// both). Errors as raise_flag; not_found for an unknown flag.
     awaitable<remote_result<void>> update_flag(
         std::string stream, std::string remote_id, std::string flag_id, std::string message
     ) override;
-    /// PATCH /cases/:id/flags/:flag_id {"data":{"unflag_message"}}. Errors as update_flag.
+    /// PATCH /cases/:id/flags/:flag_id {"data":{"unflag_message"}}; a blank one is refused by
+    /// Primero (remote_rejected). Errors as update_flag.
     awaitable<remote_result<void>> resolve_flag(
         std::string stream, std::string remote_id, std::string flag_id, std::string unflag_message
     ) override;

@@ -167,25 +167,23 @@ flag_answer primero_flag_book::handle(
             return refusal(404, "Not Found", "Couldn't find Flag with 'id'=" + s);
         }
         target = &*it;
-        if (data->HasMember("unflag_message")) {
-            // Flaggable#remove_flag
-            if (blank(member(*data, "unflag_message"))) {
-                return invalid("unflag_message");
-            }
+        if (!blank(member(*data, "unflag_message"))) {
+            // Flag#mark_removed
             target->removed = true;
             target->unflag_message = text(member(*data, "unflag_message"));
             target->unflagged_by = user;
             target->unflagged_date = today;
         } else {
-            if (data->HasMember("message")) {
-                if (blank(member(*data, "message"))) {
-                    return invalid("message");
-                }
-                target->message = text(member(*data, "message"));
+            // Flaggable#update_flag: message and date are both replaced by what was sent, so
+            // a missing one fails the Flag's presence validation.
+            if (blank(member(*data, "message"))) {
+                return invalid("message");
             }
-            if (const auto d = text(member(*data, "date")); !d.empty()) {
-                target->date = d.substr(0, 10);
+            if (blank(member(*data, "date"))) {
+                return invalid("date");
             }
+            target->message = text(member(*data, "message"));
+            target->date = text(member(*data, "date")).substr(0, 10);
         }
     }
     update_counts(record, flags);

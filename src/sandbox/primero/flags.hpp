@@ -45,12 +45,13 @@ struct flag_answer {
 class primero_flag_book {
 public:
     /// GET, POST on /api/v2/cases/:id/flags (`flag_id` nullopt) and PATCH on
-    /// /api/v2/cases/:id/flags/:flag_id, by `user` at `now` (RFC 3339). POST {"data":
-    /// {"message","date"}} raises a flag; PATCH {"data":{"message","date"}} changes one and
-    /// {"data":{"unflag_message"}} resolves it. Keeps the case's `flag_count` (active flags)
-    /// and `flagged` up to date; the caller saves the case (last_updated_at) when `changed`.
-    /// A missing `data` is 422 "param is missing…", an empty message (or unflag message) a
-    /// model validation error, an unknown flag 404, another method 404.
+    /// /api/v2/cases/:id/flags/:flag_id, by `user` at `now` (RFC 3339), as Primero's
+    /// FlagsController and Flaggable do: POST {"data":{"message","date"}} raises a flag (no
+    /// date: today); PATCH with a non-blank `unflag_message` resolves one, any other PATCH
+    /// replaces its message and date (both needed). Keeps the case's `flag_count` (active
+    /// flags) and `flagged`; the caller saves the case (last_updated_at) when `changed`. A
+    /// missing `data` is 422 "param is missing…", a blank message or date (or a date that is
+    /// not YYYY-MM-DD) a model validation error, an unknown flag 404, another method 404.
     flag_answer handle(
         std::string_view method,
         const std::optional<std::string>& flag_id,

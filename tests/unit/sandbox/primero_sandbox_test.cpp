@@ -1343,8 +1343,14 @@ TEST_F(PrimeroSandboxChecks, Check23Flags) {
     EXPECT_FALSE(listed.doc["data"][0].HasMember("record"));  // only writes embed the record
 
     const std::string flag_path = path + "/" + std::to_string(f["id"].GetInt());
-    const auto changed = call("PATCH", flag_path, R"({"data":{"message":"Changed"}})");
+    // An update replaces message and date: without a date, the Flag is invalid.
+    const auto no_date = call("PATCH", flag_path, R"({"data":{"message":"Changed"}})");
+    EXPECT_EQ(no_date.status, 422u);
+    EXPECT_STREQ(no_date.doc["errors"][0]["detail"].GetString(), "date");
+    const auto changed =
+        call("PATCH", flag_path, R"({"data":{"message":"Changed","date":"2026-01-09"}})");
     ASSERT_EQ(changed.status, 200u);
+    EXPECT_STREQ(changed.doc["data"]["date"].GetString(), "2026-01-09");
     EXPECT_STREQ(changed.doc["data"]["message"].GetString(), "Changed");
     EXPECT_FALSE(changed.doc["data"]["removed"].GetBool());
 
@@ -1398,8 +1404,10 @@ TEST_F(sandbox_test, flag_requests_primero_refuses) {
     ASSERT_EQ(today.status, 200u);
     EXPECT_STREQ(today.doc["data"]["date"].GetString(), "2026-01-10");
     const auto flag_path = path + "/" + std::to_string(today.doc["data"]["id"].GetInt());
+    // A blank unflag message is no resolve but an update without message or date.
     const auto no_reason = call("PATCH", flag_path, R"({"data":{"unflag_message":""}})");
     EXPECT_EQ(no_reason.status, 422u);
+    EXPECT_STREQ(no_reason.doc["errors"][0]["detail"].GetString(), "message");
     EXPECT_FALSE(box->flags_of(first_id())[0].removed);
     // Flags are numbered across cases.
     const auto other = call(
