@@ -379,7 +379,9 @@ outcome attack(const linkage::record_set& hub, const knowledge& k, const options
 }
 
 score evaluate(
-    const std::vector<sandbox::population::record>& records, const outcome& result, const knowledge& k
+    const std::vector<sandbox::population::record>& records,
+    const outcome& result,
+    const knowledge& k
 ) {
     score s;
     std::string most_frequent;

@@ -79,7 +79,9 @@ struct score {
 
 /// `records[i]` must be the record added as index i of the attacked record set.
 score evaluate(
-    const std::vector<sandbox::population::record>& records, const outcome& result, const knowledge& k
+    const std::vector<sandbox::population::record>& records,
+    const outcome& result,
+    const knowledge& k
 );
 
 /// The encodings the experiment compares, all of the same caseload.
