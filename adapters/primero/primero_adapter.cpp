@@ -4,6 +4,8 @@
 #include <iterator>
 #include <stdexcept>
 
+#include <boost/url/url.hpp>
+
 #include "core/crypto.hpp"
 #include "core/encoding.hpp"
 #include "core/result.hpp"
@@ -63,6 +65,7 @@ constexpr std::string_view primero_phrases[] = {
     "Retry-After: <n>",
     "Couldn't find Child with 'id'=<value>",
     "Couldn't find Transition with 'id'=<value>",
+    "Couldn't find Flag with 'id'=<value>",
     "<field>",
     "/<field>",
     "/<field>/<n>",
@@ -71,7 +74,7 @@ constexpr std::string_view primero_phrases[] = {
 
 // Names Primero's errors use as `detail` besides the fields of the request.
 constexpr std::string_view primero_names[] = {
-    "id", "data", "attachment", "consent", "status", "transitioned_to"};
+    "id", "data", "attachment", "consent", "status", "transitioned_to", "unflag_message"};
 
 field_names names_in(std::string_view request_body) {
     field_names out(std::begin(primero_names), std::end(primero_names));
@@ -140,6 +143,58 @@ remote_error with_record(remote_error e, const std::string& id) {
 std::string transitions_path(const std::string& id, transition_kind kind) {
     return "/api/v2/cases/" + url_encode(id) +
            (kind == transition_kind::referral ? "/referrals" : "/transfers");
+}
+
+// /api/v2/cases/<case>/flags[/<flag>], each id one percent-encoded path segment (Boost.URL).
+std::string flags_path(const std::string& case_id, const std::string* flag_id) {
+    boost::urls::url u;
+    u.set_path_absolute(true);
+    auto segments = u.segments();
+    for (const char* s : {"api", "v2", "cases"}) {
+        segments.push_back(s);
+    }
+    segments.push_back(case_id);
+    segments.push_back("flags");
+    if (flag_id != nullptr) {
+        segments.push_back(*flag_id);
+    }
+    return std::string(u.buffer());
+}
+
+// The three members of a flag casebridge reads: id (an integer, kept as decimal text),
+// message and removed. Nothing else of the object (the case's name, owner...) is read.
+std::optional<record_flag> flag_of(const Value& v) {
+    if (!v.IsObject()) {
+        return std::nullopt;
+    }
+    const auto id = v.FindMember("id");
+    if (id == v.MemberEnd() || !(id->value.IsUint64() || id->value.IsInt64())) {
+        return std::nullopt;
+    }
+    record_flag f;
+    f.id = id->value.IsUint64() ? std::to_string(id->value.GetUint64())
+                                : std::to_string(id->value.GetInt64());
+    const auto message = v.FindMember("message");
+    if (message != v.MemberEnd()) {
+        if (message->value.IsString()) {
+            f.message.assign(message->value.GetString(), message->value.GetStringLength());
+        } else if (!message->value.IsNull()) {
+            return std::nullopt;
+        }
+    }
+    const auto removed = v.FindMember("removed");
+    if (removed != v.MemberEnd()) {
+        if (removed->value.IsBool()) {
+            f.removed = removed->value.GetBool();
+        } else if (!removed->value.IsNull()) {
+            return std::nullopt;
+        }
+    }
+    return f;
+}
+
+remote_error flag_stream_error() {
+    return make_remote_error(errc::invalid_config, "the Primero adapter flags stream cases only");
 }
 
 // Subform rows (arrays of objects) without a unique_id get one derived from the record key,
@@ -818,6 +873,163 @@ std::optional<std::string> primero_adapter::credential_fingerprint() const {
         return std::nullopt;
     }
     return crypto::sha256_hex("primero\n" + impl_->cfg.user_name + "\n" + *pw);
+}
+
+bool primero_adapter::can_flag(std::string_view stream) const noexcept {
+    return serves(stream);
+}
+
+awaitable<remote_result<std::vector<record_flag>>> primero_adapter::list_flags(
+    std::string stream, std::string remote_id
+) {
+    if (!serves(stream)) {
+        co_return flag_stream_error();
+    }
+    auto r = co_await impl_->call("GET", flags_path(remote_id, nullptr), {}, remote_id);
+    if (!r) {
+        co_return r.error();
+    }
+    auto doc = impl::parse_body(*r, remote_id);
+    if (!doc) {
+        co_return doc.error();
+    }
+    if (!doc->HasMember("data") || !(*doc)["data"].IsArray()) {
+        co_return with_record(
+            make_remote_error(errc::bad_payload, "flags without a data array", r->status), remote_id
+        );
+    }
+    std::vector<record_flag> out;
+    for (const auto& item : (*doc)["data"].GetArray()) {
+        auto f = flag_of(item);
+        if (!f) {
+            co_return with_record(
+                make_remote_error(errc::bad_payload, "a flag without an integer id", r->status),
+                remote_id
+            );
+        }
+        out.push_back(std::move(*f));
+    }
+    impl_->env.log.debug(
+        "primero.flags_listed",
+        "flags of a case read",
+        {.record = record_ref{"primero", remote_id},
+         .counts = {{"flags", static_cast<std::int64_t>(out.size())}}}
+    );
+    co_return out;
+}
+
+namespace {
+// The flag of a write's answer ({"data": flag}), or bad_payload.
+remote_result<record_flag> written_flag(const http_response& r, const std::string& id) {
+    auto doc = json::parse(r.body);
+    const Value* data =
+        doc && doc->IsObject() && doc->HasMember("data") ? &(*doc)["data"] : nullptr;
+    auto f = data != nullptr ? flag_of(*data) : std::nullopt;
+    if (!f) {
+        return with_record(
+            make_remote_error(errc::bad_payload, "flag answer without a flag", r.status), id
+        );
+    }
+    return std::move(*f);
+}
+
+std::string flag_body(const char* member, const std::string& text, const std::string* date) {
+    Document payload(rapidjson::kObjectType);
+    auto& a = payload.GetAllocator();
+    Value data(rapidjson::kObjectType);
+    data.AddMember(rapidjson::StringRef(member), Value(text.c_str(), a), a);
+    if (date != nullptr) {
+        data.AddMember("date", Value(date->c_str(), a), a);
+    }
+    payload.AddMember("data", data, a);
+    return json::to_string(payload);
+}
+}  // namespace
+
+awaitable<remote_result<std::string>> primero_adapter::raise_flag(
+    std::string stream, std::string remote_id, std::string message, std::string date
+) {
+    if (!serves(stream)) {
+        co_return flag_stream_error();
+    }
+    auto r = co_await impl_->call(
+        "POST", flags_path(remote_id, nullptr), flag_body("message", message, &date), remote_id
+    );
+    if (!r) {
+        co_return r.error();
+    }
+    auto f = written_flag(*r, remote_id);
+    if (!f) {
+        co_return f.error();
+    }
+    impl_->env.log.info(
+        "primero.flag_raised",
+        "flag raised on a case",
+        {.record = record_ref{"primero", remote_id},
+         .counts = {{"http_status", static_cast<std::int64_t>(r->status)}}}
+    );
+    co_return std::move(f->id);
+}
+
+awaitable<remote_result<void>> primero_adapter::update_flag(
+    std::string stream, std::string remote_id, std::string flag_id, std::string message
+) {
+    if (!serves(stream)) {
+        co_return flag_stream_error();
+    }
+    // Primero replaces both message and date on an update (a missing date fails its
+    // validation): the flag is dated the day its text changed.
+    const std::string today = format_rfc3339(impl_->env.clock->now()).substr(0, 10);
+    auto r = co_await impl_->call(
+        "PATCH", flags_path(remote_id, &flag_id), flag_body("message", message, &today), remote_id
+    );
+    if (!r) {
+        co_return r.error();
+    }
+    if (auto f = written_flag(*r, remote_id); !f) {
+        co_return f.error();
+    }
+    impl_->env.log.info(
+        "primero.flag_updated",
+        "flag text replaced",
+        {.record = record_ref{"primero", remote_id},
+         .counts = {{"http_status", static_cast<std::int64_t>(r->status)}}}
+    );
+    co_return remote_result<void>{};
+}
+
+awaitable<remote_result<void>> primero_adapter::resolve_flag(
+    std::string stream, std::string remote_id, std::string flag_id, std::string unflag_message
+) {
+    if (!serves(stream)) {
+        co_return flag_stream_error();
+    }
+    auto r = co_await impl_->call(
+        "PATCH",
+        flags_path(remote_id, &flag_id),
+        flag_body("unflag_message", unflag_message, nullptr),
+        remote_id
+    );
+    if (!r) {
+        co_return r.error();
+    }
+    auto f = written_flag(*r, remote_id);
+    if (!f) {
+        co_return f.error();
+    }
+    if (!f->removed) {
+        co_return with_record(
+            make_remote_error(errc::bad_payload, "resolved flag not marked removed", r->status),
+            remote_id
+        );
+    }
+    impl_->env.log.info(
+        "primero.flag_resolved",
+        "flag resolved",
+        {.record = record_ref{"primero", remote_id},
+         .counts = {{"http_status", static_cast<std::int64_t>(r->status)}}}
+    );
+    co_return remote_result<void>{};
 }
 
 awaitable<remote_result<void>> primero_adapter::probe() {

@@ -1,6 +1,7 @@
 // The CPIMS+ (Primero v2) adapter: auth (Basic, session + CSRF, legacy JWT, IdP bearer),
 // incremental listing by last_updated_at, show, idempotent create, PATCH update, referrals,
-// transfers and the mark_synced write-back. Facts: ../shared/reference/primero-v2-api.md.
+// transfers, the mark_synced write-back and case flags. Facts:
+// ../shared/reference/primero-v2-api.md.
 #pragma once
 
 #include <chrono>
@@ -78,6 +79,30 @@ public:
     /// The case created for `source_key`, read: the same one GET as lookup.
     awaitable<remote_result<std::optional<external_record>>> lookup_record(
         std::string stream, std::string source_key
+    ) override;
+    /// True for "cases" (the flags API, reference §1.9; the account's role needs `flag`).
+    bool can_flag(std::string_view stream) const noexcept override;
+    /// GET /cases/:id/flags. Of each flag only id (Primero's integer, as decimal text),
+    /// message and removed are read; the case's name and other members are never kept.
+    /// Errors: auth_failed (401 after a new login, 403 without `flag`), not_found (no case),
+    /// rate_limited, remote_unavailable, bad_payload; invalid_config for another stream.
+    awaitable<remote_result<std::vector<record_flag>>> list_flags(
+        std::string stream, std::string remote_id
+    ) override;
+    /// POST /cases/:id/flags {"data":{"message","date"}}; the new flag's id. Errors as
+    /// list_flags, remote_rejected for a refused message or date.
+    awaitable<remote_result<std::string>> raise_flag(
+        std::string stream, std::string remote_id, std::string message, std::string date
+    ) override;
+    /// PATCH /cases/:id/flags/:flag_id {"data":{"message","date"}} (today: Primero replaces
+    /// both). Errors as raise_flag; not_found for an unknown flag.
+    awaitable<remote_result<void>> update_flag(
+        std::string stream, std::string remote_id, std::string flag_id, std::string message
+    ) override;
+    /// PATCH /cases/:id/flags/:flag_id {"data":{"unflag_message"}}; a blank one is refused by
+    /// Primero (remote_rejected). Errors as update_flag.
+    awaitable<remote_result<void>> resolve_flag(
+        std::string stream, std::string remote_id, std::string flag_id, std::string unflag_message
     ) override;
     /// Authenticated GET of one case summary.
     awaitable<remote_result<void>> probe() override;

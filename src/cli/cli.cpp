@@ -482,19 +482,37 @@ const std::vector<command_spec>& commands() {
         {
             .name = "sandbox primero",
             .summary = "serve a simulated CPIMS+ (Primero v2) API with synthetic cases",
-            .usage = "[--listen ADDRESS:PORT] [--cases N] [--seed S] [--fault KIND[:EVERY] ...]",
+            .usage = "[--listen ADDRESS:PORT] [--cases N | --population SEED --agency K "
+                     "[--population-children N]] [--seed S] [--fault KIND[:EVERY] ...]",
             .description =
                 "Serves the Primero v2 API as the reference describes it (Basic and session\n"
                 "auth, envelopes and errors, paging, filters, create/update/disable, referrals,\n"
-                "transfers and transfer requests, per-user permissions and scope) with N\n"
-                "synthetic cases, the same for the same seed. Prints the base URL on the first\n"
-                "line of stdout, then 'user: NAME' and 'password: SECRET' of the user with every\n"
-                "case permission, and serves until interrupted. Plain HTTP: bind it to loopback\n"
-                "only.",
+                "transfers and transfer requests, case flags, per-user permissions and scope)\n"
+                "with N synthetic cases, the same for the same seed. Prints the base URL on the\n"
+                "first line of stdout, then 'user: NAME' and 'password: SECRET' of the user with\n"
+                "every case permission, and serves until interrupted. Plain HTTP: bind it to\n"
+                "loopback only.\n"
+                "\n"
+                "With --population SEED --agency K it serves instead agency K's share of a\n"
+                "synthetic population of children shared by three agencies (agency_a, agency_b,\n"
+                "agency_c): sandboxes started with the same SEED and different agencies hold\n"
+                "overlapping children with realistic field errors (for the IMO hub's linkage),\n"
+                "and a few cases have no consent for reporting. It then also prints\n"
+                "'agency: ID' and 'cases: N'.",
             .options =
                 {{"listen", "ADDRESS:PORT", "where to listen (default 127.0.0.1:0, any free port)"},
                  {"cases", "N", "synthetic cases to generate, 0 to 1000000 (default 0)"},
                  {"seed", "S", "seed for cases and password (default 1)"},
+                 {"population",
+                  "SEED",
+                  "serve one agency's share of the population made from SEED (with --agency; "
+                  "not with --cases)"},
+                 {"agency",
+                  "K",
+                  "the agency: index 0, 1, 2 or its id (agency_a, agency_b, agency_c)"},
+                 {"population-children",
+                  "N",
+                  "children in the population, 1 to 100000 (default 1000)"},
                  {"fault",
                   "KIND[:EVERY]",
                   "inject a fault every EVERY requests (default 10): latency=MS, 500, 502, 503, "

@@ -1,4 +1,5 @@
 // `casebridge sandbox primero|ping`: serve a sandbox until SIGINT/SIGTERM.
+#include <algorithm>
 #include <charconv>
 #include <csignal>
 #include <ostream>
@@ -69,6 +70,48 @@ int run_sandbox_primero(const parsed_args& args, command_io& io) {
             return exit_usage;
         }
     }
+    if (args.has("population") || args.has("agency") || args.has("population-children")) {
+        const auto seed = args.get("population");
+        const auto agency = args.get("agency");
+        if (!seed || !agency) {
+            io.err << "casebridge sandbox primero: --population SEED and --agency K go together\n";
+            return exit_usage;
+        }
+        if (args.has("cases")) {
+            io.err << "casebridge sandbox primero: --cases and --population exclude each other "
+                      "(the population decides the cases)\n";
+            return exit_usage;
+        }
+        sandbox::primero_population p;
+        if (!parse_number(*seed, ~std::uint64_t{0}, p.options.seed)) {
+            io.err << "casebridge sandbox primero: --population wants a seed, a whole number "
+                      "from 0 to 18446744073709551615\n";
+            return exit_usage;
+        }
+        if (const auto children = args.get("population-children")) {
+            if (!parse_number(*children, 100'000, n) || n == 0) {
+                io.err << "casebridge sandbox primero: --population-children wants a number "
+                          "from 1 to 100000\n";
+                return exit_usage;
+            }
+            p.options.children = n;
+        }
+        const auto& agencies = p.options.agencies;
+        if (parse_number(*agency, agencies.size() - 1, n)) {
+            p.agency = agencies[n];
+        } else if (std::find(agencies.begin(), agencies.end(), *agency) != agencies.end()) {
+            p.agency = *agency;
+        } else {
+            io.err << "casebridge sandbox primero: --agency wants an index from 0 to "
+                   << agencies.size() - 1 << " or one of";
+            for (const auto& a : agencies) {
+                io.err << ' ' << a;
+            }
+            io.err << '\n';
+            return exit_usage;
+        }
+        s.population = std::move(p);
+    }
     for (const auto& f : args.all("fault")) {
         sandbox::fault_rule rule;
         if (!sandbox::parse_fault_rule(f, rule)) {
@@ -93,6 +136,10 @@ int run_sandbox_primero(const parsed_args& args, command_io& io) {
     io.out << box->base_url() << '\n'
            << "user: " << box->user_name() << '\n'
            << "password: " << box->password() << '\n';
+    if (s.population) {
+        io.out << "agency: " << s.population->agency << '\n'
+               << "cases: " << box->case_count() << '\n';
+    }
     io.out.flush();
     signals.async_wait([](const boost::system::error_code&, int) {});
     ctx.run();

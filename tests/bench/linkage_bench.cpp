@@ -21,7 +21,7 @@
 #include "linkage/dice.hpp"
 #include "linkage/encoder.hpp"
 #include "linkage/link.hpp"
-#include "support/linkage_generator.hpp"
+#include "sandbox/population.hpp"
 
 namespace {
 
@@ -106,12 +106,12 @@ void BM_linkage_dice_byte_loop(benchmark::State& state) {
 }
 BENCHMARK(BM_linkage_dice_byte_loop);
 
-record_set encode_all(const std::vector<test::linkage_gen::record>& records) {
+record_set encode_all(const std::vector<sandbox::population::record>& records) {
     record_set set(schema().encoded_words());
     set.reserve(records.size());
     encoder enc(schema(), "benchmark-linkage-secret-0123456789");
     for (const auto& r : records) {
-        set.add(r.agency, r.key, enc.encode(test::linkage_gen::to_canonical(r)));
+        set.add(r.agency, r.key, enc.encode(sandbox::population::to_canonical(r)));
     }
     return set;
 }
@@ -124,7 +124,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 void print_quality_table() {
     const std::size_t children = env_size("CASEBRIDGE_LINKAGE_CHILDREN", 10000);
     for (const std::uint64_t seed : {11U, 12U}) {
-        const auto load = test::linkage_gen::generate({.seed = seed, .children = children});
+        const auto load = sandbox::population::generate({.seed = seed, .children = children});
         const auto records = encode_all(load.records);
         const auto candidates = generate_candidates(records, schema());
         const auto scored = score_pairs(records, schema(), candidates, 0.5F);
@@ -134,13 +134,13 @@ void print_quality_table() {
             children,
             load.records.size(),
             static_cast<unsigned long long>(seed),
-            test::linkage_gen::true_cross_pairs(load.records),
+            sandbox::population::true_cross_pairs(load.records),
             candidates.size()
         );
         std::printf("  upper   links  precision  recall     F1  review(lower=upper-0.06)\n");
         for (double upper = 0.76; upper < 0.995; upper += 0.02) {
             const auto result = link_records(records, scored, threshold_spec{upper, upper - 0.06});
-            const auto q = test::linkage_gen::evaluate(load.records, result);
+            const auto q = sandbox::population::evaluate(load.records, result);
             std::printf(
                 "  %.2f%s %7zu     %.4f  %.4f  %.4f  %zu\n",
                 upper,
@@ -159,14 +159,14 @@ void print_quality_table() {
 // Two agencies of `scale` records each, overlapping by about a third.
 void print_candidate_run() {
     const std::size_t scale = env_size("CASEBRIDGE_LINKAGE_SCALE", 50000);
-    test::linkage_gen::options o;
+    sandbox::population::options o;
     o.seed = 99;
     o.agencies = {"agency_a", "agency_b"};
     o.coverage = {0.6, 0.6};
     o.duplicate_rate = 0;
     o.children = static_cast<std::size_t>(double(scale) / 0.6 * 0.8);
     auto t0 = std::chrono::steady_clock::now();
-    const auto load = test::linkage_gen::generate(o);
+    const auto load = sandbox::population::generate(o);
     const double t_gen = seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
     const auto records = encode_all(load.records);
@@ -216,8 +216,8 @@ void print_candidate_run() {
             }
         }
     }
-    const auto truth = test::linkage_gen::true_cross_pairs(load.records);
-    const auto q = test::linkage_gen::evaluate(load.records, result);
+    const auto truth = sandbox::population::true_cross_pairs(load.records);
+    const auto q = sandbox::population::evaluate(load.records, result);
     std::printf(
         "\ncandidates: %zu vs %zu records (two agencies), %zu true pairs\n"
         "  generate %.2f s, encode %.2f s (%.0f records/s)\n"

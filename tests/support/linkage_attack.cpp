@@ -224,7 +224,7 @@ std::string normalise_name(const linkage::variant_table& variants, std::string_v
 }
 
 std::vector<public_name> name_frequencies(
-    const std::vector<linkage_gen::record>& records, const linkage::variant_table& variants
+    const std::vector<sandbox::population::record>& records, const linkage::variant_table& variants
 ) {
     std::map<std::string, double> counts;
     for (const auto& r : records) {
@@ -379,7 +379,9 @@ outcome attack(const linkage::record_set& hub, const knowledge& k, const options
 }
 
 score evaluate(
-    const std::vector<linkage_gen::record>& records, const outcome& result, const knowledge& k
+    const std::vector<sandbox::population::record>& records,
+    const outcome& result,
+    const knowledge& k
 ) {
     score s;
     std::string most_frequent;
@@ -440,9 +442,9 @@ experiment run_experiment(
     std::size_t children,
     std::size_t reference_children
 ) {
-    const auto load = linkage_gen::generate({.seed = seed, .children = children});
+    const auto load = sandbox::population::generate({.seed = seed, .children = children});
     const auto reference =
-        linkage_gen::generate({.seed = seed + 1000, .children = reference_children});
+        sandbox::population::generate({.seed = seed + 1000, .children = reference_children});
     knowledge k{.names = name_frequencies(reference.records, variants), .variants = &variants};
     for (const auto& f : schema.fields) {
         if (f.name == "given_name") {
@@ -453,7 +455,7 @@ experiment run_experiment(
     linkage::record_set hub(schema.encoded_words());
     hub.reserve(load.records.size());
     for (const auto& r : load.records) {
-        hub.add(r.agency, r.key, enc.encode(linkage_gen::to_canonical(r)));
+        hub.add(r.agency, r.key, enc.encode(sandbox::population::to_canonical(r)));
     }
     experiment e;
     e.attack = attack(hub, k);  // the filters and the public knowledge only

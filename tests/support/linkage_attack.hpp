@@ -24,7 +24,7 @@
 #include "linkage/record_set.hpp"
 #include "linkage/schema.hpp"
 #include "linkage/variants.hpp"
-#include "support/linkage_generator.hpp"
+#include "sandbox/population.hpp"
 
 namespace casebridge::test::linkage_attack {
 
@@ -64,7 +64,7 @@ std::string normalise_name(const linkage::variant_table& variants, std::string_v
 /// The public list: the children's true given names in a caseload (another seed than the
 /// attacked one), counted after normalisation, most frequent first.
 std::vector<public_name> name_frequencies(
-    const std::vector<linkage_gen::record>& records, const linkage::variant_table& variants
+    const std::vector<sandbox::population::record>& records, const linkage::variant_table& variants
 );
 
 struct score {
@@ -79,7 +79,9 @@ struct score {
 
 /// `records[i]` must be the record added as index i of the attacked record set.
 score evaluate(
-    const std::vector<linkage_gen::record>& records, const outcome& result, const knowledge& k
+    const std::vector<sandbox::population::record>& records,
+    const outcome& result,
+    const knowledge& k
 );
 
 /// The encodings the experiment compares, all of the same caseload.

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <stdexcept>
 
 #include <rapidjson/document.h>
 
@@ -406,6 +407,9 @@ struct primero_sandbox::impl {
     std::size_t repeated_creates = 0;
     std::map<std::string, std::deque<time_point>> login_times;  // per user name
     std::map<std::string, std::size_t> mark_synced;
+    primero_flag_book flag_book;
+    std::map<std::string, std::uint32_t> child_of;  // population truth: case id → child
+    std::set<std::string> without_consent;          // population cases without consent
     std::uint64_t request_no = 0;
     std::unique_ptr<http_server> server;
 
@@ -1746,6 +1750,41 @@ struct primero_sandbox::impl {
         return json_response(200, d);
     }
 
+    // Flags (flags.cpp): the `flag` permission and the case in scope, then the flag book.
+    response flags(
+        const request& req,
+        const std::string& id,
+        const std::optional<std::string>& flag_id,
+        const account& me
+    ) {
+        const std::string resource = path_of(req);
+        Document& rec = cases.at(id);
+        if (!me.can("flag") || !in_scope(me, rec)) {
+            return forbidden(resource);
+        }
+        auto answer =
+            flag_book.handle(req.method, flag_id, req.body, rec, me.spec.user_name, now_text());
+        if (answer.status != 200) {
+            if (!answer.validation_key.empty()) {
+                return refused(
+                    refusal{answer.status, answer.detail, answer.validation_key}, resource
+                );
+            }
+            return answer.detail.empty()
+                       ? error(answer.status, resource, answer.message)
+                       : error_detail(answer.status, resource, answer.message, answer.detail);
+        }
+        Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
+        Value data(answer.data, a);
+        if (answer.changed) {
+            touch(rec);
+            data.AddMember("record", render_record(rec, &short_fields, a), a);
+        }
+        d.AddMember("data", data, a);
+        return json_response(200, d);
+    }
+
     // Routing ------------------------------------------------------------------------------
 
     response handle(const request& req) {
@@ -1819,6 +1858,9 @@ struct primero_sandbox::impl {
             }
             return error(404, path, "Not Found");
         }
+        if (parts[1] == "flags" && parts.size() <= 3) {
+            return flags(req, id, parts.size() == 3 ? std::optional(parts[2]) : std::nullopt, me);
+        }
         const std::string type = parts[1] == "referrals"           ? "Referral"
                                  : parts[1] == "transfers"         ? "Transfer"
                                  : parts[1] == "transfer_requests" ? "TransferRequest"
@@ -1884,18 +1926,42 @@ std::vector<primero_user> default_primero_users() {
     return users;
 }
 
+primero_settings population_sandbox_settings(
+    const population::options& options, std::string agency, double without_consent
+) {
+    primero_settings s;
+    primero_population p;
+    p.options = options;
+    p.agency = std::move(agency);
+    p.cases.without_consent = without_consent;
+    s.population = std::move(p);
+    return s;
+}
+
 primero_sandbox::primero_sandbox(primero_settings settings, const clock_source& clock)
     : impl_(std::make_unique<impl>(std::move(settings), clock)) {
-    generate_cases(
-        impl_->settings.seed,
-        impl_->settings.cases,
-        impl_->settings.user_name,
-        [this](Document rec) {
-            const std::string id = rec["id"].GetString();
-            impl_->order.push_back(id);
-            impl_->cases[id].Swap(rec);
+    const auto add = [this](Document rec) {
+        const std::string id = rec["id"].GetString();
+        impl_->order.push_back(id);
+        impl_->cases[id].Swap(rec);
+    };
+    if (const auto& p = impl_->settings.population) {
+        const auto& agencies = p->options.agencies;
+        if (std::find(agencies.begin(), agencies.end(), p->agency) == agencies.end()) {
+            throw std::invalid_argument("the population has no agency '" + p->agency + "'");
         }
-    );
+        auto options = p->cases;
+        options.owner = impl_->settings.user_name;
+        auto share =
+            population::primero_cases(population::generate(p->options), p->agency, options);
+        for (auto& rec : share.cases) {
+            add(std::move(rec));
+        }
+        impl_->child_of = std::move(share.child_of);
+        impl_->without_consent = std::move(share.without_consent);
+    } else {
+        generate_cases(impl_->settings.seed, impl_->settings.cases, impl_->settings.user_name, add);
+    }
     impl_->server = std::make_unique<http_server>(
         impl_->settings.listen_address,
         impl_->settings.port,
@@ -1974,6 +2040,30 @@ std::size_t primero_sandbox::mark_synced_count(const std::string& id) const {
     std::lock_guard lock(impl_->mutex);
     const auto it = impl_->mark_synced.find(id);
     return it == impl_->mark_synced.end() ? 0 : it->second;
+}
+
+std::vector<primero_flag> primero_sandbox::flags_of(const std::string& id) const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->flag_book.of(id);
+}
+bool primero_sandbox::set_case_actions(
+    const std::string& user_name, std::vector<std::string> actions
+) {
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->accounts.find(user_name);
+    if (it == impl_->accounts.end()) {
+        return false;
+    }
+    it->second.spec.case_actions = std::move(actions);
+    return true;
+}
+std::map<std::string, std::uint32_t> primero_sandbox::population_truth() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->child_of;
+}
+std::set<std::string> primero_sandbox::cases_without_consent() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->without_consent;
 }
 
 bool primero_sandbox::edit_case(const std::string& id, const std::string& fields_json) {

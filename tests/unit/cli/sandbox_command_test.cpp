@@ -242,5 +242,95 @@ TEST(sandbox_command, ping_refuses_bad_arguments) {
     EXPECT_NE(help.out.find("--interventions N"), std::string::npos);
 }
 
+TEST(sandbox_command, population_serves_one_agencys_share) {
+    int out[2];
+    ASSERT_EQ(pipe(out), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        dup2(out[1], STDOUT_FILENO);
+        close(out[0]);
+        close(out[1]);
+        execl(
+            CASEBRIDGE_BINARY,
+            CASEBRIDGE_BINARY,
+            "sandbox",
+            "primero",
+            "--population",
+            "3",
+            "--agency",
+            "1",
+            "--population-children",
+            "200",
+            static_cast<char*>(nullptr)
+        );
+        _exit(127);
+    }
+    close(out[1]);
+    FILE* f = fdopen(out[0], "r");
+    ASSERT_NE(f, nullptr);
+    const auto line = [f] {
+        char buf[512] = {};
+        if (std::fgets(buf, sizeof buf, f) == nullptr) {
+            return std::string{};
+        }
+        std::string s(buf);
+        if (!s.empty() && s.back() == '\n') {
+            s.pop_back();
+        }
+        return s;
+    };
+    const std::string url = line();
+    const std::string user = line();
+    const std::string password = line();
+    const std::string agency = line();
+    const std::string cases = line();
+    auto r = test::run_awaitable(
+        get(url + "/api/v2/cases?per=1",
+            "Basic " + base64_encode(user.substr(6) + ":" + password.substr(10)))
+    );
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::fclose(f);
+    EXPECT_EQ(agency, "agency: agency_b");
+    ASSERT_EQ(cases.rfind("cases: ", 0), 0u) << cases;
+    const auto n = std::stoul(cases.substr(7));
+    EXPECT_GT(n, 50u);
+    EXPECT_LT(n, 200u);
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_NE(r->body.find(R"("total":)" + std::to_string(n)), std::string::npos);
+    EXPECT_TRUE(WIFEXITED(status));
+}
+
+TEST(sandbox_command, population_options_are_checked) {
+    const auto usage = [](std::vector<std::string> args) {
+        args.insert(args.begin(), {"sandbox", "primero"});
+        return test::run_cli(args);
+    };
+    auto r = usage({"--population", "3"});
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("--population SEED and --agency K go together"), std::string::npos);
+    r = usage({"--agency", "0"});
+    EXPECT_EQ(r.code, 2);
+    r = usage({"--population", "3", "--agency", "3"});
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("agency_a agency_b agency_c"), std::string::npos) << r.err;
+    r = usage({"--population", "3", "--agency", "agency_z"});
+    EXPECT_EQ(r.code, 2);
+    r = usage({"--population", "x", "--agency", "0"});
+    EXPECT_EQ(r.code, 2);
+    r = usage({"--population", "3", "--agency", "0", "--cases", "5"});
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("exclude each other"), std::string::npos);
+    r = usage({"--population", "3", "--agency", "0", "--population-children", "0"});
+    EXPECT_EQ(r.code, 2);
+    r = usage({"--help"});
+    EXPECT_EQ(r.code, 0);
+    EXPECT_NE(r.out.find("--population"), std::string::npos);
+    EXPECT_NE(r.out.find("--agency"), std::string::npos);
+    EXPECT_NE(r.out.find("--population-children"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace casebridge

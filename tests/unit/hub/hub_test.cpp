@@ -27,10 +27,10 @@
 #include "json/json.hpp"
 #include "linkage/encoder.hpp"
 #include "net/http_client.hpp"
+#include "sandbox/population.hpp"
 #include "store/sqlite.hpp"
 #include "store/transfer_log.hpp"
 #include "support/child_process.hpp"
-#include "support/linkage_generator.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_certs.hpp"
@@ -490,15 +490,15 @@ TEST_F(hub_fixture, client_certificates_must_match_the_agencys_certificate_name)
 /// Generated caseloads of three agencies, encoded with the secret, sent in batches.
 class hub_caseload : public hub_fixture {
 protected:
-    test::linkage_gen::caseload load;
+    sandbox::population::caseload load;
     void send_caseload(std::size_t children, std::size_t per_batch) {
-        test::linkage_gen::options o;
+        sandbox::population::options o;
         o.seed = 7;
         o.children = children;
-        load = test::linkage_gen::generate(o);
+        load = sandbox::population::generate(o);
         std::map<std::string, std::vector<std::string>> per_agency;
         for (const auto& r : load.records) {
-            const auto doc = test::linkage_gen::to_canonical(r);
+            const auto doc = sandbox::population::to_canonical(r);
             per_agency[r.agency].push_back(record_json(r.key, enc.encode(doc), {{"sex", r.sex}}));
         }
         for (const auto& [agency, recs] : per_agency) {

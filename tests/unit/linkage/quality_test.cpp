@@ -9,7 +9,7 @@
 #include "linkage/candidates.hpp"
 #include "linkage/encoder.hpp"
 #include "linkage/link.hpp"
-#include "support/linkage_generator.hpp"
+#include "sandbox/population.hpp"
 
 namespace casebridge::linkage {
 namespace {
@@ -23,7 +23,7 @@ const linkage_schema& shipped() {
 }
 
 struct run {
-    test::linkage_gen::caseload load;
+    sandbox::population::caseload load;
     record_set records{shipped().encoded_words()};
     std::vector<candidate_pair> candidates;
     linkage_result result;
@@ -31,10 +31,10 @@ struct run {
 
 run link_generated(std::uint64_t seed, std::size_t children) {
     run r;
-    r.load = test::linkage_gen::generate({.seed = seed, .children = children});
+    r.load = sandbox::population::generate({.seed = seed, .children = children});
     encoder enc(shipped(), "test-linkage-secret-" + std::to_string(seed * 7919));
     for (const auto& rec : r.load.records) {
-        r.records.add(rec.agency, rec.key, enc.encode(test::linkage_gen::to_canonical(rec)));
+        r.records.add(rec.agency, rec.key, enc.encode(sandbox::population::to_canonical(rec)));
     }
     r.candidates = generate_candidates(r.records, shipped());
     auto scored = score_pairs(
@@ -48,7 +48,7 @@ class linkage_quality : public ::testing::TestWithParam<std::uint64_t> {};
 
 TEST_P(linkage_quality, precision_and_f1_at_default_thresholds) {
     const auto r = link_generated(GetParam(), 1000);
-    const auto q = test::linkage_gen::evaluate(r.load.records, r.result);
+    const auto q = sandbox::population::evaluate(r.load.records, r.result);
     ASSERT_GT(q.true_pairs, 300U);
     EXPECT_GE(q.precision(), 0.99)
         << "pairs " << q.predicted_pairs << " correct " << q.correct_pairs;

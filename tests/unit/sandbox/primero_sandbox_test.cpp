@@ -1292,6 +1292,131 @@ TEST_F(PrimeroSandboxChecks, FaultInjectionEveryNthRequestAndLostAnswers) {
     EXPECT_EQ(call("GET", "/api/v2/cases/3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f").status, 200u);
 }
 
+// Check 23 (reference §5, §1.9): flags on a case need the `flag` permission; raising one and
+// resolving it save the case and keep flag_count and flagged.
+TEST_F(PrimeroSandboxChecks, Check23Flags) {
+    start(3);
+    const std::string id = first_id();
+    const std::string path = "/api/v2/cases/" + id + "/flags";
+    const auto empty = call("GET", path);
+    ASSERT_EQ(empty.status, 200u);
+    EXPECT_TRUE(empty.doc["data"].IsArray());
+    EXPECT_EQ(empty.doc["data"].Size(), 0u);
+
+    clock.advance(5s);
+    const auto raised =
+        call("POST", path, R"({"data":{"date":"2026-01-10","message":"This is another flag"}})");
+    ASSERT_EQ(raised.status, 200u) << raised.raw.body;
+    const auto& f = raised.doc["data"];
+    ASSERT_TRUE(f["id"].IsInt());
+    EXPECT_STREQ(f["record_id"].GetString(), id.c_str());
+    EXPECT_STREQ(f["record"]["id"].GetString(), f["record_id"].GetString());
+    EXPECT_STREQ(f["record_type"].GetString(), "cases");
+    EXPECT_STREQ(f["message"].GetString(), "This is another flag");
+    EXPECT_STREQ(f["flagged_by"].GetString(), box->user_name().c_str());
+    EXPECT_FALSE(f["removed"].GetBool());
+    EXPECT_TRUE(f["unflag_message"].IsNull());
+    EXPECT_FALSE(f["record_access_denied"].GetBool());
+    for (const char* member :
+         {"record_uuid",
+          "date",
+          "unflagged_by",
+          "unflagged_date",
+          "created_at",
+          "system_generated_followup",
+          "name",
+          "short_id",
+          "owned_by",
+          "owned_by_agency_id"}) {
+        EXPECT_TRUE(f.HasMember(member)) << member;
+    }
+    auto rec = stored(id);
+    ASSERT_TRUE(rec);
+    EXPECT_EQ((*rec)["flag_count"].GetInt(), 1);
+    EXPECT_TRUE((*rec)["flagged"].GetBool());
+    EXPECT_EQ(std::string((*rec)["last_updated_at"].GetString()), "2026-01-10T09:00:05.000Z");
+
+    const auto listed = call("GET", path);
+    ASSERT_EQ(listed.doc["data"].Size(), 1u);
+    EXPECT_STREQ(listed.doc["data"][0]["record_type"].GetString(), "cases");
+    EXPECT_FALSE(listed.doc["data"][0]["removed"].GetBool());
+    EXPECT_FALSE(listed.doc["data"][0].HasMember("record"));  // only writes embed the record
+
+    const std::string flag_path = path + "/" + std::to_string(f["id"].GetInt());
+    // An update replaces message and date: without a date, the Flag is invalid.
+    const auto no_date = call("PATCH", flag_path, R"({"data":{"message":"Changed"}})");
+    EXPECT_EQ(no_date.status, 422u);
+    EXPECT_STREQ(no_date.doc["errors"][0]["detail"].GetString(), "date");
+    const auto changed =
+        call("PATCH", flag_path, R"({"data":{"message":"Changed","date":"2026-01-09"}})");
+    ASSERT_EQ(changed.status, 200u);
+    EXPECT_STREQ(changed.doc["data"]["date"].GetString(), "2026-01-09");
+    EXPECT_STREQ(changed.doc["data"]["message"].GetString(), "Changed");
+    EXPECT_FALSE(changed.doc["data"]["removed"].GetBool());
+
+    clock.advance(5s);
+    const auto resolved =
+        call("PATCH", flag_path, R"({"data":{"unflag_message":"This is unflag message"}})");
+    ASSERT_EQ(resolved.status, 200u);
+    EXPECT_TRUE(resolved.doc["data"]["removed"].GetBool());
+    EXPECT_STREQ(resolved.doc["data"]["unflagged_date"].GetString(), "2026-01-10");
+    EXPECT_STREQ(resolved.doc["data"]["unflagged_by"].GetString(), box->user_name().c_str());
+    EXPECT_STREQ(resolved.doc["data"]["unflag_message"].GetString(), "This is unflag message");
+    rec = stored(id);
+    EXPECT_EQ((*rec)["flag_count"].GetInt(), 0);
+    EXPECT_FALSE((*rec)["flagged"].GetBool());
+    EXPECT_EQ(std::string((*rec)["last_updated_at"].GetString()), "2026-01-10T09:00:10.000Z");
+    ASSERT_EQ(box->flags_of(id).size(), 1u);
+    EXPECT_TRUE(box->flags_of(id)[0].removed);
+
+    // Without the flag permission (cp_worker_2 has none; a role can lose it): 403.
+    EXPECT_EQ(call_as("cp_worker_2", "GET", path).status, 403u);
+    ASSERT_TRUE(box->set_case_actions(box->user_name(), {"read", "write"}));
+    EXPECT_EQ(call("GET", path).status, 403u);
+    const auto refused = call("POST", path, R"({"data":{"message":"x"}})");
+    EXPECT_EQ(refused.status, 403u);
+    EXPECT_STREQ(refused.doc["errors"][0]["message"].GetString(), "Forbidden");
+    EXPECT_FALSE(box->set_case_actions("nobody", {}));
+}
+
+TEST_F(sandbox_test, flag_requests_primero_refuses) {
+    start(2);
+    const std::string path = "/api/v2/cases/" + first_id() + "/flags";
+    const auto missing = call("POST", path, R"({"message":"x"})");
+    EXPECT_EQ(missing.status, 422u);
+    EXPECT_STREQ(
+        missing.doc["errors"][0]["message"].GetString(),
+        "param is missing or the value is empty: data"
+    );
+    const auto blank = call("POST", path, R"({"data":{"message":"  ","date":"2026-01-10"}})");
+    ASSERT_EQ(blank.status, 422u);
+    EXPECT_STREQ(blank.doc["errors"][0]["detail"].GetString(), "message");
+    EXPECT_STREQ(blank.doc["errors"][0]["message"][0].GetString(), "errors.models.flags.message");
+    const auto bad_date = call("POST", path, R"({"data":{"message":"m","date":"10/01/2026"}})");
+    EXPECT_EQ(bad_date.status, 422u);
+    EXPECT_EQ(call("GET", "/api/v2/cases/no-such-case/flags").status, 404u);
+    const auto unknown = call("PATCH", path + "/99", R"({"data":{"unflag_message":"x"}})");
+    EXPECT_EQ(unknown.status, 404u);
+    EXPECT_STREQ(unknown.doc["errors"][0]["detail"].GetString(), "Couldn't find Flag with 'id'=99");
+    EXPECT_EQ(call("DELETE", path + "/1").status, 404u);
+    // No date: today's.
+    const auto today = call("POST", path, R"({"data":{"message":"m"}})");
+    ASSERT_EQ(today.status, 200u);
+    EXPECT_STREQ(today.doc["data"]["date"].GetString(), "2026-01-10");
+    const auto flag_path = path + "/" + std::to_string(today.doc["data"]["id"].GetInt());
+    // A blank unflag message is no resolve but an update without message or date.
+    const auto no_reason = call("PATCH", flag_path, R"({"data":{"unflag_message":""}})");
+    EXPECT_EQ(no_reason.status, 422u);
+    EXPECT_STREQ(no_reason.doc["errors"][0]["detail"].GetString(), "message");
+    EXPECT_FALSE(box->flags_of(first_id())[0].removed);
+    // Flags are numbered across cases.
+    const auto other = call(
+        "POST", "/api/v2/cases/" + box->case_ids()[1] + "/flags", R"({"data":{"message":"n"}})"
+    );
+    ASSERT_EQ(other.status, 200u);
+    EXPECT_EQ(other.doc["data"]["id"].GetInt(), today.doc["data"]["id"].GetInt() + 1);
+}
+
 TEST_F(sandbox_test, fault_rules_parse) {
     fault_rule r;
     EXPECT_TRUE(parse_fault_rule("503:4", r));

@@ -1,13 +1,18 @@
-#include "support/linkage_generator.hpp"
+#include "sandbox/population.hpp"
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <random>
 #include <string_view>
 
-namespace casebridge::test::linkage_gen {
+#include "core/time.hpp"
+#include "core/uuid.hpp"
+#include "linkage/link.hpp"
+
+namespace casebridge::sandbox::population {
 namespace {
 
 constexpr std::array male_second = {
@@ -251,6 +256,7 @@ caseload generate(const options& o) {
     }
 
     caseload out;
+    out.seed = o.seed;
     std::vector<std::size_t> per_agency(o.agencies.size(), 0);
     for (std::uint32_t id = 0; id < children.size(); ++id) {
         const auto& c = children[id];
@@ -363,6 +369,121 @@ rapidjson::Document to_canonical(const record& r) {
     return doc;
 }
 
+namespace {
+
+// Age in whole years on `on` (both YYYY-MM-DD).
+int age_on(const std::string& dob, const std::string& on) {
+    int age = std::stoi(on.substr(0, 4)) - std::stoi(dob.substr(0, 4));
+    if (on.substr(5) < dob.substr(5)) {
+        --age;
+    }
+    return std::max(age, 0);
+}
+
+}  // namespace
+
+primero_share primero_cases(
+    const caseload& population, std::string_view agency, const primero_options& o
+) {
+    using rapidjson::Value;
+    primero_share out;
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char c : agency) {
+        h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
+    }
+    // Draws of its own: the population stays what generate() made.
+    std::mt19937_64 rng(population.seed * 0x9E3779B97F4A7C15ULL ^ h ^ 0x51f15eedULL);
+    const auto chance = [&rng](double p) {
+        return std::uniform_real_distribution<double>(0, 1)(rng) < p;
+    };
+    static constexpr std::array risks = {"high", "medium", "low"};
+    static constexpr std::array statuses = {"separated", "unaccompanied"};
+    // 2025-03-01T06:00:00Z, then a case every 7 s and some milliseconds.
+    const auto start = std::chrono::system_clock::time_point(std::chrono::seconds(1'740'808'800));
+    std::size_t n = 0;
+    for (const auto& r : population.records) {
+        if (r.agency != agency) {
+            continue;
+        }
+        const std::string id =
+            uuid_v5("sandbox/population/" + std::to_string(population.seed) + "/" + r.key);
+        const std::string uid = uuid_v5("sandbox/population/unique/" + id);
+        const auto updated_tp =
+            start + std::chrono::seconds(7 * n) + std::chrono::milliseconds(rng() % 1000);
+        const auto created_tp = updated_tp - std::chrono::hours(24 * (1 + rng() % 300));
+        const std::string updated = format_rfc3339(updated_tp, 3);
+        const std::string created = format_rfc3339(created_tp, 3);
+        ++n;
+        rapidjson::Document d(rapidjson::kObjectType);
+        auto& a = d.GetAllocator();
+        const auto str = [&](const char* k, const std::string& v) {
+            if (!v.empty()) {
+                d.AddMember(Value(k, a), Value(v.c_str(), a), a);
+            }
+        };
+        str("id", id);
+        d.AddMember("record_state", true, a);
+        str("unique_identifier", uid);
+        str("case_id", uid);
+        str("short_id", uid.substr(uid.size() - 7));
+        str("case_id_display", uid.substr(uid.size() - 7));
+        str("module_id", "primeromodule-cp");
+        str("status", "open");
+        str("workflow", "case_plan");
+        str("name_first", r.name_first);
+        str("name_last", r.name_last);
+        str("name", r.name_last.empty() ? r.name_first : r.name_first + " " + r.name_last);
+        str("sex", r.sex);
+        str("date_of_birth", r.date_of_birth);
+        d.AddMember("age", age_on(r.date_of_birth, created.substr(0, 10)), a);
+        d.AddMember("estimated", r.estimated, a);
+        str("registration_date", created.substr(0, 10));
+        str("location_current", r.location);
+        str("unhcr_individual_no", r.progres);
+        str("birth_registration_no", r.birth_registration);
+        str("family_count_no", r.fcn);
+        const bool refugee = !r.progres.empty() || !r.fcn.empty();
+        str("displacement_status", refugee ? "refugee" : "resident");
+        str("protection_status", statuses[rng() % statuses.size()]);
+        str("risk_level", risks[rng() % risks.size()]);
+        const bool consent = !chance(o.without_consent);
+        str("interview_subject", "caregiver");
+        d.AddMember("consent_reporting", consent, a);
+        d.AddMember("consent_for_services", true, a);
+        d.AddMember("disclosure_other_orgs", consent, a);
+        Value family(rapidjson::kArrayType);
+        if (!r.caregiver.empty()) {
+            Value row(rapidjson::kObjectType);
+            const std::string row_id = uuid_v5(id + "/family_details_section/0");
+            row.AddMember("unique_id", Value(row_id.c_str(), a), a);
+            row.AddMember("relation", "mother", a);
+            row.AddMember("relation_name", Value(r.caregiver.c_str(), a), a);
+            row.AddMember("relation_is_caregiver", true, a);
+            family.PushBack(row, a);
+        }
+        d.AddMember("family_details_section", family, a);
+        str("owned_by", o.owner);
+        str("owned_by_agency_id", o.owner_agency);
+        str("created_by", o.owner);
+        str("created_organization", o.owner_agency);
+        str("created_at", created);
+        str("posted_at", created);
+        str("last_updated_at", updated);
+        str("last_updated_by", o.owner);
+        Value assoc(rapidjson::kArrayType);
+        assoc.PushBack(Value(o.owner.c_str(), a), a);
+        d.AddMember("associated_user_names", assoc, a);
+        d.AddMember("assigned_user_names", Value(rapidjson::kArrayType), a);
+        out.child_of.emplace(id, r.child);
+        out.key_of.emplace(id, r.key);
+        if (!consent) {
+            out.without_consent.insert(id);
+        }
+        out.cases.push_back(std::move(d));
+    }
+    return out;
+}
+
 std::size_t true_cross_pairs(const std::vector<record>& records) {
     std::map<std::uint32_t, std::map<std::string, std::size_t>> counts;
     for (const auto& r : records) {
@@ -398,4 +519,4 @@ quality evaluate(const std::vector<record>& records, const linkage::linkage_resu
     return q;
 }
 
-}  // namespace casebridge::test::linkage_gen
+}  // namespace casebridge::sandbox::population
