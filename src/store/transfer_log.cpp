@@ -289,6 +289,8 @@ std::string_view to_string(entry_kind k) {
             return "linkage";
         case entry_kind::review_decision:
             return "review_decision";
+        case entry_kind::notice:
+            return "notice";
     }
     return "unknown";
 }
@@ -331,6 +333,10 @@ std::string_view to_string(outcome o) {
             return "same_child";
         case outcome::not_same_child:
             return "not_same_child";
+        case outcome::notice_issued:
+            return "notice_issued";
+        case outcome::notice_retracted:
+            return "notice_retracted";
     }
     return "unknown";
 }
