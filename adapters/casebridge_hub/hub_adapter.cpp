@@ -632,9 +632,11 @@ std::optional<duplicate_notice> hub_adapter::notice_of(const external_record& re
     if (dup == out.other_agencies.empty()) {
         return std::nullopt;  // a possible duplicate names others; a retraction names none
     }
-    std::sort(out.other_agencies.begin(), out.other_agencies.end(), [](const auto& x, const auto& y) {
-        return x.id < y.id;
-    });
+    std::sort(
+        out.other_agencies.begin(),
+        out.other_agencies.end(),
+        [](const auto& x, const auto& y) { return x.id < y.id; }
+    );
     return out;
 }
 

@@ -334,9 +334,8 @@ result<std::pair<std::int64_t, std::int64_t>> make_notices(
     std::map<std::string, std::int64_t> last_id;  // per agency, read once
     std::int64_t issued = 0;
     std::int64_t retracted = 0;
-    const auto add = [&](const notice_target& t,
-                         notice_kind kind,
-                         std::string_view reason) -> casebridge::result<void> {
+    const auto add = [&](const notice_target& t, notice_kind kind, std::string_view reason
+                     ) -> casebridge::result<void> {
         auto last = last_id.find(t.agency);
         if (last == last_id.end()) {
             auto n = store::query_int(
@@ -402,9 +401,10 @@ result<std::pair<std::int64_t, std::int64_t>> make_notices(
         }
         if (wants && (!had || was->second.ref != want->second.ref ||
                       was->second.others != want->second.others)) {
-            const std::string_view reason = !had                                 ? "linked"
-                                            : was->second.ref != want->second.ref ? "reference_changed"
-                                                                                  : "agencies_changed";
+            const std::string_view reason = !had ? "linked"
+                                            : was->second.ref != want->second.ref
+                                                ? "reference_changed"
+                                                : "agencies_changed";
             STORE_TRY(add(want->second, notice_kind::possible_duplicate, reason));
         }
     }

@@ -585,9 +585,8 @@ std::variant<notices_request, refusal> parse_notices_query(
     out.limit = ctx.max_batch_records;
     bool seen_after = false;
     bool seen_limit = false;
-    const std::string limit_rule =
-        "query parameter limit: expected a number from 1 to " +
-        std::to_string(ctx.max_batch_records);
+    const std::string limit_rule = "query parameter limit: expected a number from 1 to " +
+                                   std::to_string(ctx.max_batch_records);
     for (const auto& [name, value] : parsed->query) {
         if (name == "after") {
             const auto v = decimal<std::int64_t>(value);
@@ -638,7 +637,9 @@ httpd::response notices_answer(
         o.AddMember("id", text(std::to_string(n.id)), a);
         const auto kind = to_string(n.kind);
         o.AddMember(
-            "kind", rapidjson::StringRef(kind.data(), static_cast<rapidjson::SizeType>(kind.size())), a
+            "kind",
+            rapidjson::StringRef(kind.data(), static_cast<rapidjson::SizeType>(kind.size())),
+            a
         );
         o.AddMember("pseudonym", text(n.pseudonym), a);
         o.AddMember("reference", text(n.reference), a);

@@ -105,7 +105,9 @@ template <typename... Args>
 result<std::int64_t> query_int(
     db& database, std::string_view sql, std::int64_t otherwise, const Args&... args
 ) {
-    auto v = query_one(database, sql, [](const stmt& row) { return row.column_int(0); }, args...);
+    auto v = query_one(
+        database, sql, [](const stmt& row) { return row.column_int(0); }, args...
+    );
     if (!v) {
         return v.error();
     }

@@ -25,7 +25,8 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-const fs::path schema_file = fs::path(CASEBRIDGE_SOURCE_DIR) / "mappings/linkage/linkage-schema.json";
+const fs::path schema_file =
+    fs::path(CASEBRIDGE_SOURCE_DIR) / "mappings/linkage/linkage-schema.json";
 
 // Synthetic children (made up here).
 const char* const children[][3] = {
@@ -86,9 +87,8 @@ protected:
         settings s;
         s.base_url = hub->base_url();
         const auto it = tokens.find(agency);
-        s.token.file = dir.write(
-            agency + "-client.token", (it != tokens.end() ? it->second : agency) + "\n"
-        );
+        s.token.file =
+            dir.write(agency + "-client.token", (it != tokens.end() ? it->second : agency) + "\n");
         adapter_env env{
             ctx.get_executor(), http.get(), &clock, logger(sink, clock, log_level::debug)};
         return std::make_unique<hub_adapter>(std::move(s), std::move(env));

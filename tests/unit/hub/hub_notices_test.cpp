@@ -208,9 +208,7 @@ TEST_F(hub_notices, an_agency_joining_leaving_and_withdrawals_notify_every_membe
               "'notice_retracted' AND reason = 'record_withdrawn' AND target_id = 'c-1'"),
         1
     );
-    EXPECT_EQ(
-        count("SELECT count(*) FROM hub_notice_state WHERE agency = 'agency_c'"), 0
-    );
+    EXPECT_EQ(count("SELECT count(*) FROM hub_notice_state WHERE agency = 'agency_c'"), 0);
 
     // B withdraws too: no other agency is left, so every member is retracted.
     ASSERT_TRUE(store->withdraw("agency_b", {"b-1"}, withdrawal_reason::case_closed));
@@ -324,12 +322,12 @@ TEST_F(hub_notices, no_name_date_or_identifier_reaches_the_store_file) {
 TEST_F(hub_notices, a_version_2_store_is_migrated_and_keeps_its_records) {
     send("agency_a", {encoded("a-1", rahima)});
     auto& db = store->database();
-    ASSERT_TRUE(db.exec(
-        "DROP TABLE hub_notices; DROP TABLE hub_notice_state; "
-        "ALTER TABLE hub_linkage_runs DROP COLUMN notices_issued; "
-        "ALTER TABLE hub_linkage_runs DROP COLUMN notices_retracted; "
-        "UPDATE meta SET value = '2' WHERE key = 'hub_schema_version';"
-    ));
+    ASSERT_TRUE(
+        db.exec("DROP TABLE hub_notices; DROP TABLE hub_notice_state; "
+                "ALTER TABLE hub_linkage_runs DROP COLUMN notices_issued; "
+                "ALTER TABLE hub_linkage_runs DROP COLUMN notices_retracted; "
+                "UPDATE meta SET value = '2' WHERE key = 'hub_schema_version';")
+    );
     store.reset();
     auto reopened = hub_store::open(dir / "hub.sqlite", clock);
     ASSERT_TRUE(reopened) << reopened.error().message();
