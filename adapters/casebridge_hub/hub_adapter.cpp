@@ -11,6 +11,7 @@
 #include "json/json.hpp"
 #include "net/http_client.hpp"
 #include "net/remote_text.hpp"
+#include "net/url.hpp"
 
 namespace casebridge::casebridge_hub {
 namespace {
@@ -520,13 +521,123 @@ bool serves(std::string_view stream) {
 }
 remote_error target_only() {
     return make_remote_error(
-        errc::not_found, "the hub adapter only receives records (stream records)"
+        errc::not_found,
+        "the hub adapter receives records (stream records) and gives notices (stream notices, "
+        "pull only)"
     );
 }
 }  // namespace
 
-awaitable<remote_result<pull_page>> hub_adapter::pull(std::string, std::optional<std::string>) {
-    co_return target_only();
+awaitable<remote_result<pull_page>> hub_adapter::pull(
+    std::string stream, std::optional<std::string> cursor
+) {
+    if (stream != notices_stream) {
+        co_return target_only();
+    }
+    std::string path = "/notices";
+    if (cursor && !cursor->empty()) {
+        path += "?after=" + percent_encode(*cursor);
+    }
+    auto r = co_await impl_->call("GET", path, {});
+    if (!r) {
+        co_return r.error();
+    }
+    auto doc = impl::object_of(*r);
+    if (!doc) {
+        co_return doc.error();
+    }
+    const Value& d = *doc;
+    if (!d.HasMember("notices") || !d["notices"].IsArray() || !d.HasMember("next") ||
+        !d["next"].IsString() || !d.HasMember("has_more") || !d["has_more"].IsBool()) {
+        co_return make_remote_error(
+            errc::bad_payload, "hub notices answer lacks notices, next or has_more", r->status
+        );
+    }
+    pull_page page;
+    for (const auto& n : d["notices"].GetArray()) {
+        if (!n.IsObject() || !n.HasMember("id") || !n["id"].IsString() ||
+            n["id"].GetStringLength() == 0) {
+            co_return make_remote_error(
+                errc::bad_payload, "hub notice without a string id", r->status
+            );
+        }
+        external_record rec;
+        rec.stream = std::string(notices_stream);
+        rec.remote_id = str(n["id"]);
+        rec.body.CopyFrom(n, rec.body.GetAllocator());
+        page.records.push_back(std::move(rec));
+    }
+    page.next_cursor = str(d["next"]);
+    page.has_more = d["has_more"].GetBool();
+    impl_->env.log.debug(
+        "hub.notices_pulled",
+        "notices read from the hub",
+        {.counts = {{"notices", static_cast<std::int64_t>(page.records.size())}}}
+    );
+    co_return page;
+}
+
+std::optional<duplicate_notice> hub_adapter::notice_of(const external_record& record) const {
+    const Value& b = record.body;
+    if (!b.IsObject()) {
+        return std::nullopt;
+    }
+    const auto text = [&b](const char* name) -> std::optional<std::string> {
+        if (!b.HasMember(name) || !b[name].IsString() || b[name].GetStringLength() == 0) {
+            return std::nullopt;
+        }
+        return str(b[name]);
+    };
+    const auto id = text("id");
+    const auto kind = text("kind");
+    const auto pseudonym = text("pseudonym");
+    const auto reference = text("reference");
+    if (!id || !kind || !pseudonym || !reference || !b.HasMember("other_agencies") ||
+        !b["other_agencies"].IsArray()) {
+        return std::nullopt;
+    }
+    const auto digits = [](const std::string& s) {
+        return s.size() <= 19 &&
+               std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    const auto ref_ok = [](const std::string& s) {
+        return s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+                   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '_' || c == '-';
+               });
+    };
+    if (!digits(*id) || !pseudonym_ok(*pseudonym) || !ref_ok(*reference)) {
+        return std::nullopt;
+    }
+    duplicate_notice out;
+    if (*kind == "possible_duplicate") {
+        out.what = duplicate_notice::kind::possible_duplicate;
+    } else if (*kind == "retraction") {
+        out.what = duplicate_notice::kind::retraction;
+    } else {
+        return std::nullopt;
+    }
+    out.id = *id;
+    out.pseudonym = *pseudonym;
+    out.reference = *reference;
+    for (const auto& a : b["other_agencies"].GetArray()) {
+        if (!a.IsObject() || !a.HasMember("id") || !a["id"].IsString() ||
+            a["id"].GetStringLength() == 0 || !a.HasMember("name") || !a["name"].IsString() ||
+            a["name"].GetStringLength() == 0 || a["name"].GetStringLength() > 200) {
+            return std::nullopt;
+        }
+        out.other_agencies.push_back({str(a["id"]), str(a["name"])});
+    }
+    const bool dup = out.what == duplicate_notice::kind::possible_duplicate;
+    if (dup == out.other_agencies.empty()) {
+        return std::nullopt;  // a possible duplicate names others; a retraction names none
+    }
+    std::sort(
+        out.other_agencies.begin(),
+        out.other_agencies.end(),
+        [](const auto& x, const auto& y) { return x.id < y.id; }
+    );
+    return out;
 }
 
 awaitable<remote_result<external_record>> hub_adapter::fetch(std::string, std::string) {

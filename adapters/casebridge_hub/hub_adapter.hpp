@@ -1,5 +1,6 @@
 // The casebridge_hub adapter: an agency's target that sends encoded records to the CPSS IMO hub
-// (docs/imo.md, the hub ingest API): the schema check, batched upserts, withdrawals. See README.md.
+// (docs/imo.md, the hub ingest API): the schema check, batched upserts, withdrawals; and the
+// source of the hub's notices about the agency's own records. See README.md.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +19,8 @@ namespace casebridge::casebridge_hub {
 
 /// The one stream the hub receives: encoded records (and their withdrawals).
 inline constexpr std::string_view records_stream = "records";
+/// The stream the hub sends back: its notices about this agency's records (pull only).
+inline constexpr std::string_view notices_stream = "notices";
 
 struct settings {
     std::string base_url;  ///< "https://hub.example.org" (the adapter adds /hub/v1/...).
@@ -52,12 +55,21 @@ public:
 
     // adapter
     std::string_view system_id() const noexcept override { return "casebridge_hub"; }
-    /// The hub is a target only: not_found.
+    /// The notices stream: GET /hub/v1/notices?after=<cursor> (from the start without one).
+    /// Each notice is a record {stream "notices", remote_id: its id, updated_at "", body: the
+    /// notice object}; next_cursor and has_more are the hub's `next` and `has_more`. Other
+    /// streams: not_found. Errors: auth_failed (401/403), rate_limited (429),
+    /// remote_unavailable (5xx, no answer), remote_rejected (other 4xx), bad_payload (an
+    /// answer without the contract's members, or a notice without a string id).
     awaitable<remote_result<pull_page>> pull(std::string stream, std::optional<std::string> cursor)
         override;
-    /// The hub is a target only: not_found.
+    /// Nothing is read one by one from the hub: not_found (notices too).
     awaitable<remote_result<external_record>> fetch(std::string stream, std::string remote_id)
         override;
+    /// The notice a record of the notices stream carries; nullopt when its body is not one
+    /// (an unknown kind, a missing or malformed member, a possible_duplicate naming no other
+    /// agency, a retraction naming one).
+    std::optional<duplicate_notice> notice_of(const external_record& record) const override;
     /// Checks one encoded record ({"pseudonym", "coarse", "linkage"}: the mapped record and the
     /// profile's encoding) and queues it for the next flush; returns its pseudonym (the hub's
     /// key). Errors (permanent): mapping_failed naming the member that is missing or malformed.

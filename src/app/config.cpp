@@ -249,7 +249,7 @@ hub_config load_hub(const loader& l, const rapidjson::Value& h) {
         if (c.find_agency(ac.id) != nullptr) {
             l.fail(at + "/id", "agency id \"" + ac.id + "\" is used twice");
         }
-        ac.display_name = str(a["display_name"]);
+        ac.display_name = a.HasMember("display_name") ? str(a["display_name"]) : ac.id;
         const auto& tok = a["token"];
         if (tok.HasMember("file") == tok.HasMember("env")) {
             l.fail(at + "/token", "give the token as either a file or an env variable");

@@ -94,9 +94,12 @@ struct flow_config {
 
 /// One agency the IMO hub accepts records from (docs/configuration.md, `hub.agencies`).
 struct hub_agency_config {
-    std::string id;            ///< Its records are keyed by (id, pseudonym); also its log actor.
-    std::string display_name;  ///< For people (stats); never sent to another agency.
-    secret_source token;       ///< Its bearer token: a file (first line) or an env variable.
+    std::string id;  ///< Its records are keyed by (id, pseudonym); also its log actor.
+    /// For people: `hub stats`, and the name the hub's notices give this agency when they tell
+    /// OTHER agencies that one of their records may be the same child as one of this agency's
+    /// (GET /hub/v1/notices). Default: the id.
+    std::string display_name;
+    secret_source token;  ///< Its bearer token: a file (first line) or an env variable.
     /// With hub.tls.client_ca_file: the subject CN its client certificate must carry
     /// (default: the agency id).
     std::string certificate_name;

@@ -184,7 +184,8 @@ int run_hub_link(const parsed_args& args, command_io& io) {
            << sum->multi_agency_clusters << " with two or more agencies, " << sum->auto_links
            << " automatic matches, " << sum->review_items << " review items, "
            << sum->within_agency_duplicates << " within-agency duplicates, " << sum->merges
-           << " merges, " << sum->splits << " splits\n";
+           << " merges, " << sum->splits << " splits; notices: " << sum->notices_issued
+           << " issued, " << sum->notices_retracted << " retracted\n";
     return exit_ok;
 }
 

@@ -229,6 +229,8 @@ struct service::impl {
                   {"within_agency_duplicates", saved->within_agency_duplicates},
                   {"merges", saved->merges},
                   {"splits", saved->splits},
+                  {"notices_issued", saved->notices_issued},
+                  {"notices_retracted", saved->notices_retracted},
                   {"compute_ms", static_cast<std::int64_t>(ms)}}}
         );
     }
@@ -284,7 +286,9 @@ service::service(const app::hub_config& cfg, const clock_source& clock, const lo
                 );
             }
         }
-        ctx->agencies.push_back({a.id, *token, a.certificate_name});
+        ctx->agencies.push_back(
+            {a.id, *token, a.certificate_name, a.display_name.empty() ? a.id : a.display_name}
+        );
     }
     ctx->schema_version = impl_->schema.version;
     ctx->encoded_words = impl_->schema.encoded_words();

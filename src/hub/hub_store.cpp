@@ -12,6 +12,7 @@
 #include "json/json.hpp"
 #include "store/crypto.hpp"
 #include "store/migrations.hpp"
+#include "store/query.hpp"
 #include "store/transfer_log.hpp"
 #include "store/try.hpp"
 
@@ -90,19 +91,46 @@ CREATE TABLE hub_decisions (
 INSERT INTO meta (key, value) VALUES ('hub_review_key', lower(hex(randomblob(32))));
 )sql";
 
-constexpr std::array<std::string_view, 2> hub_migrations = {hub_v1, hub_v2};
+// Version 3: notices to agencies, numbered per agency (never changed or deleted), and the
+// state last notified per record (its cluster reference and the other agencies' ids), which
+// each linkage compares with its clusters. Agency ids are lists of ids separated by a space
+// (ids have no spaces); no display name is stored.
+constexpr std::string_view hub_v3 = R"sql(
+CREATE TABLE hub_notices (
+    agency     TEXT NOT NULL,
+    id         INTEGER NOT NULL CHECK (id >= 1),
+    kind       TEXT NOT NULL CHECK (kind IN ('possible_duplicate', 'retraction')),
+    pseudonym  TEXT NOT NULL,
+    reference  TEXT NOT NULL,
+    others     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (agency, id)
+) STRICT;
+
+CREATE TABLE hub_notice_state (
+    agency    TEXT NOT NULL,
+    pseudonym TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    others    TEXT NOT NULL,
+    PRIMARY KEY (agency, pseudonym)
+) STRICT;
+
+ALTER TABLE hub_linkage_runs ADD COLUMN notices_issued INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hub_linkage_runs ADD COLUMN notices_retracted INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<std::string_view, 3> hub_migrations = {hub_v1, hub_v2, hub_v3};
 
 result<void> migrate_hub(store::db& d) {
-    auto q = d.prepare("SELECT value FROM meta WHERE key = 'hub_schema_version'");
-    if (!q) {
-        return q.error();
+    auto version = store::query_one(
+        d,
+        "SELECT value FROM meta WHERE key = 'hub_schema_version'",
+        [](const store::stmt& row) { return std::stoi(row.column_text(0)); }
+    );
+    if (!version) {
+        return version.error();
     }
-    auto row = q->step();
-    if (!row) {
-        return row.error();
-    }
-    const int have = *row ? std::stoi(q->column_text(0)) : 0;
-    q->reset();
+    const int have = version->value_or(0);
     if (have > static_cast<int>(hub_migrations.size())) {
         CASEBRIDGE_RETURN_ERROR(errc::store_failed);  // written by a newer build
     }
@@ -112,15 +140,12 @@ result<void> migrate_hub(store::db& d) {
             return t.error();
         }
         STORE_TRY(d.exec(hub_migrations[static_cast<std::size_t>(v - 1)]));
-        auto set = d.prepare(
+        STORE_TRY(store::execute(
+            d,
             "INSERT INTO meta (key, value) VALUES ('hub_schema_version', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-        );
-        if (!set) {
-            return set.error();
-        }
-        set->bind(1, std::string_view(std::to_string(v)));
-        STORE_TRY(set->run());
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            std::to_string(v)
+        ));
         STORE_TRY(t->commit());
     }
     return {};
@@ -223,6 +248,183 @@ std::string key_of(const std::string& agency, const std::string& pseudonym) {
     return k;
 }
 
+/// Agency ids joined by a space (ids have none), as hub_notices and hub_notice_state keep them.
+std::string join_ids(const std::vector<std::string>& ids) {
+    std::string out;
+    for (const auto& id : ids) {
+        if (!out.empty()) {
+            out += ' ';
+        }
+        out += id;
+    }
+    return out;
+}
+
+std::vector<std::string> split_ids(std::string_view text) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    while (at < text.size()) {
+        const auto end = std::min(text.find(' ', at), text.size());
+        if (end > at) {
+            out.emplace_back(text.substr(at, end - at));
+        }
+        at = end + 1;
+    }
+    return out;
+}
+
+/// A record's notified (or to be notified) state: the cluster's ref and the other agencies.
+struct notice_target {
+    std::string agency;
+    std::string pseudonym;
+    std::string ref;
+    std::string others;  ///< join_ids of the other agencies' ids, sorted.
+};
+
+/// A pseudonym as a log token; one that is not token text (never, after the ingest checks)
+/// is logged as its SHA-256.
+store::token pseudonym_token(const std::string& pseudonym) {
+    if (auto t = store::token::make(pseudonym)) {
+        return *t;
+    }
+    return *store::token::make("sha256:" + store::to_hex(store::sha256(pseudonym)));
+}
+
+/// The notices a linkage makes, inside its transaction: compares each record's last notified
+/// state with `desired` (records still active in a cluster of two or more agencies), writes
+/// retraction and possible_duplicate notices, numbered per agency, with a `notice` log entry
+/// each, and stores the new state. Returns (issued, retracted).
+result<std::pair<std::int64_t, std::int64_t>> make_notices(
+    store::db& d,
+    const std::map<std::string, notice_target>& desired,
+    const std::string& ts,
+    std::vector<store::log_entry_input>& entries
+) {
+    auto old_rows = store::query_all(
+        d,
+        "SELECT agency, pseudonym, reference, others FROM hub_notice_state",
+        [](const store::stmt& row) {
+            return notice_target{
+                row.column_text(0), row.column_text(1), row.column_text(2), row.column_text(3)};
+        }
+    );
+    if (!old_rows) {
+        return old_rows.error();
+    }
+    std::map<std::string, notice_target> old;
+    for (auto& t : *old_rows) {
+        auto k = key_of(t.agency, t.pseudonym);
+        old.emplace(std::move(k), std::move(t));
+    }
+    std::set<std::string> keys;
+    for (const auto& [k, t] : old) {
+        keys.insert(k);
+    }
+    for (const auto& [k, t] : desired) {
+        keys.insert(k);
+    }
+
+    auto insert = d.prepare(
+        "INSERT INTO hub_notices (agency, id, kind, pseudonym, reference, others, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    );
+    if (!insert) {
+        return insert.error();
+    }
+    std::map<std::string, std::int64_t> last_id;  // per agency, read once
+    std::int64_t issued = 0;
+    std::int64_t retracted = 0;
+    const auto add = [&](const notice_target& t, notice_kind kind, std::string_view reason
+                     ) -> casebridge::result<void> {
+        auto last = last_id.find(t.agency);
+        if (last == last_id.end()) {
+            auto n = store::query_int(
+                d, "SELECT max(id) FROM hub_notices WHERE agency = ?", 0, t.agency
+            );
+            if (!n) {
+                return n.error();
+            }
+            last = last_id.emplace(t.agency, *n).first;
+        }
+        const std::int64_t id = ++last->second;
+        const bool dup = kind == notice_kind::possible_duplicate;
+        const std::string others = dup ? t.others : std::string();
+        insert->reset();
+        store::bind_all(*insert, t.agency, id, to_string(kind), t.pseudonym, t.ref, others, ts);
+        STORE_TRY(insert->run());
+        auto agency = make_token(t.agency);
+        auto ref = make_token(t.ref);
+        auto why = make_token(reason);
+        auto number = make_token("notice/" + std::to_string(id));
+        if (!agency || !ref || !why || !number) {
+            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+        }
+        store::log_entry_input e;
+        e.kind = store::entry_kind::notice;
+        e.flow = store::token("hub");
+        e.dir = store::direction::outbound;
+        e.purpose = store::token("imo_linkage");
+        e.source = store::record_id{store::token("cluster"), *ref};
+        e.target = store::record_id{*agency, pseudonym_token(t.pseudonym)};
+        e.correlation_key = *number;
+        e.result = dup ? store::outcome::notice_issued : store::outcome::notice_retracted;
+        e.reason = *why;
+        e.counts = {
+            {store::token("other_agencies"), static_cast<std::int64_t>(split_ids(others).size())}};
+        entries.push_back(std::move(e));
+        ++(dup ? issued : retracted);
+        return {};
+    };
+
+    for (const auto& k : keys) {
+        const auto was = old.find(k);
+        const auto want = desired.find(k);
+        const bool had = was != old.end();
+        const bool wants = want != desired.end();
+        if (had && (!wants || want->second.ref != was->second.ref)) {
+            std::string_view reason = "reference_changed";
+            if (!wants) {
+                auto active = store::query_int(
+                    d,
+                    "SELECT count(*) FROM hub_records WHERE agency = ? AND pseudonym = ? AND "
+                    "state = 'active'",
+                    0,
+                    was->second.agency,
+                    was->second.pseudonym
+                );
+                if (!active) {
+                    return active.error();
+                }
+                reason = *active == 0 ? "record_withdrawn" : "link_ended";
+            }
+            STORE_TRY(add(was->second, notice_kind::retraction, reason));
+        }
+        if (wants && (!had || was->second.ref != want->second.ref ||
+                      was->second.others != want->second.others)) {
+            const std::string_view reason = !had ? "linked"
+                                            : was->second.ref != want->second.ref
+                                                ? "reference_changed"
+                                                : "agencies_changed";
+            STORE_TRY(add(want->second, notice_kind::possible_duplicate, reason));
+        }
+    }
+
+    // The state notified from now on: exactly the desired one.
+    STORE_TRY(d.exec("DELETE FROM hub_notice_state"));
+    auto put = d.prepare(
+        "INSERT INTO hub_notice_state (agency, pseudonym, reference, others) VALUES (?, ?, ?, ?)"
+    );
+    if (!put) {
+        return put.error();
+    }
+    for (const auto& [k, t] : desired) {
+        put->reset();
+        store::bind_all(*put, t.agency, t.pseudonym, t.ref, t.others);
+        STORE_TRY(put->run());
+    }
+    return std::pair{issued, retracted};
+}
+
 }  // namespace
 
 std::string_view to_string(withdrawal_reason r) {
@@ -247,6 +449,10 @@ std::optional<withdrawal_reason> parse_withdrawal_reason(std::string_view s) {
         }
     }
     return std::nullopt;
+}
+
+std::string_view to_string(notice_kind k) {
+    return k == notice_kind::retraction ? "retraction" : "possible_duplicate";
 }
 
 result<hub_store> hub_store::open(const std::filesystem::path& path, const clock_source& clock) {
@@ -465,26 +671,20 @@ result<withdraw_counts> hub_store::withdraw(
 }
 
 result<std::vector<active_record>> hub_store::active_records(int schema_version) {
-    auto s = db_.prepare(
+    return store::query_all(
+        db_,
         "SELECT agency, pseudonym, filter, tokens FROM hub_records "
-        "WHERE state = 'active' AND schema_version = ? ORDER BY agency, pseudonym"
+        "WHERE state = 'active' AND schema_version = ? ORDER BY agency, pseudonym",
+        [](const store::stmt& row) {
+            active_record r;
+            r.agency = row.column_text(0);
+            r.pseudonym = row.column_text(1);
+            r.encoding.filter = filter_words(row.column_blob(2));
+            r.encoding.tokens = parse_tokens(row.column_text(3));
+            return r;
+        },
+        schema_version
     );
-    if (!s) {
-        return s.error();
-    }
-    s->bind(1, std::int64_t{schema_version});
-    std::vector<active_record> out;
-    const auto read = [&out](const store::stmt& row) -> result<void> {
-        active_record r;
-        r.agency = row.column_text(0);
-        r.pseudonym = row.column_text(1);
-        r.encoding.filter = filter_words(row.column_blob(2));
-        r.encoding.tokens = parse_tokens(row.column_text(3));
-        out.push_back(std::move(r));
-        return {};
-    };
-    STORE_TRY(store::for_each_row(*s, read));
-    return out;
 }
 
 result<linkage::previous_refs> hub_store::cluster_refs() {
@@ -525,8 +725,13 @@ result<linkage_summary> hub_store::save_linkage(
     if (!ref) {
         return ref.error();
     }
+    // What each record still active should have been notified of (the contract's desired
+    // state): its cluster's ref and the other agencies, when the cluster holds two or more.
+    std::map<std::string, notice_target> desired;
     for (const auto& c : linked.clusters) {
         std::set<std::uint16_t> agencies;
+        std::vector<std::uint32_t> held;  // members still active (the ref was written)
+        std::set<std::string> held_agencies;
         for (const auto i : c.members) {
             agencies.insert(records.agency(i));
             ref->reset();
@@ -534,9 +739,29 @@ result<linkage_summary> hub_store::save_linkage(
                 .bind(2, std::string_view(records.key(i)))
                 .bind(3, std::string_view(c.ref));
             STORE_TRY(ref->run());
+            if (db_.changes() == 1) {
+                held.push_back(i);
+                held_agencies.insert(records.agency_name(records.agency(i)));
+            }
         }
         if (agencies.size() >= 2) {
             ++sum.multi_agency_clusters;
+        }
+        if (held_agencies.size() < 2) {
+            continue;
+        }
+        for (const auto i : held) {
+            const std::string& agency = records.agency_name(records.agency(i));
+            std::vector<std::string> others;
+            for (const auto& a : held_agencies) {
+                if (a != agency) {
+                    others.push_back(a);
+                }
+            }
+            desired.emplace(
+                key_of(agency, records.key(i)),
+                notice_target{agency, records.key(i), c.ref, join_ids(others)}
+            );
         }
     }
     auto pair = db_.prepare(
@@ -602,6 +827,13 @@ result<linkage_summary> hub_store::save_linkage(
             }
         }
     }
+    auto made = make_notices(db_, desired, format_rfc3339(now, 6), entries);
+    if (!made) {
+        return made.error();
+    }
+    sum.notices_issued = made->first;
+    sum.notices_retracted = made->second;
+
     store::log_entry_input summary;
     summary.kind = store::entry_kind::linkage;
     summary.flow = store::token("hub");
@@ -615,29 +847,31 @@ result<linkage_summary> hub_store::save_linkage(
         {store::token("review_items"), sum.review_items},
         {store::token("within_agency_duplicates"), sum.within_agency_duplicates},
         {store::token("merges"), sum.merges},
-        {store::token("splits"), sum.splits}};
+        {store::token("splits"), sum.splits},
+        {store::token("notices_issued"), sum.notices_issued},
+        {store::token("notices_retracted"), sum.notices_retracted}};
     entries.push_back(std::move(summary));
     auto seq = store::append_entries(db_, entries, now);
     if (!seq) {
         return seq.error();
     }
-    auto run = db_.prepare(
+    STORE_TRY(store::execute(
+        db_,
         "INSERT INTO hub_linkage_runs (ts, records, clusters, multi_agency_clusters, auto_links, "
-        "review_items, duplicates, merges, splits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    );
-    if (!run) {
-        return run.error();
-    }
-    run->bind(1, std::string_view(format_rfc3339(now, 6)))
-        .bind(2, sum.records)
-        .bind(3, sum.clusters)
-        .bind(4, sum.multi_agency_clusters)
-        .bind(5, sum.auto_links)
-        .bind(6, sum.review_items)
-        .bind(7, sum.within_agency_duplicates)
-        .bind(8, sum.merges)
-        .bind(9, sum.splits);
-    STORE_TRY(run->run());
+        "review_items, duplicates, merges, splits, notices_issued, notices_retracted) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        format_rfc3339(now, 6),
+        sum.records,
+        sum.clusters,
+        sum.multi_agency_clusters,
+        sum.auto_links,
+        sum.review_items,
+        sum.within_agency_duplicates,
+        sum.merges,
+        sum.splits,
+        sum.notices_issued,
+        sum.notices_retracted
+    ));
     STORE_TRY(t->commit());
     return sum;
 }
@@ -657,17 +891,6 @@ result<hub_stats> hub_store::stats() {
         return {};
     };
     STORE_TRY(store::for_each_row(*per, read));
-    const auto count = [this](std::string_view sql) -> casebridge::result<std::int64_t> {
-        auto s = db_.prepare(sql);
-        if (!s) {
-            return s.error();
-        }
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        return *row ? s->column_int(0) : 0;
-    };
     const struct {
         std::int64_t* into;
         std::string_view sql;
@@ -682,23 +905,21 @@ result<hub_stats> hub_store::stats() {
          "SELECT coalesce((SELECT auto_links FROM hub_linkage_runs ORDER BY id DESC LIMIT 1), 0)"},
     };
     for (const auto& c : counts) {
-        auto n = count(c.sql);
+        auto n = store::query_int(db_, c.sql, 0);
         if (!n) {
             return n.error();
         }
         *c.into = *n;
     }
-    auto last = db_.prepare("SELECT ts FROM hub_linkage_runs ORDER BY id DESC LIMIT 1");
+    auto last = store::query_one(
+        db_,
+        "SELECT ts FROM hub_linkage_runs ORDER BY id DESC LIMIT 1",
+        [](const store::stmt& row) { return row.column_text(0); }
+    );
     if (!last) {
         return last.error();
     }
-    auto row = last->step();
-    if (!row) {
-        return row.error();
-    }
-    if (*row) {
-        out.last_linkage = last->column_text(0);
-    }
+    out.last_linkage = std::move(*last);
     return out;
 }
 
@@ -716,27 +937,20 @@ pair_decision ordered(pair_decision d) {
 }  // namespace
 
 result<std::vector<review_item>> hub_store::review_items() {
-    auto s = db_.prepare(
+    return store::query_all(
+        db_,
         "SELECT id, agency_a, pseudonym_a, agency_b, pseudonym_b, score_milli FROM hub_pairs "
-        "WHERE kind = 'review' ORDER BY id"
+        "WHERE kind = 'review' ORDER BY id",
+        [](const store::stmt& row) {
+            return review_item{
+                row.column_int(0),
+                row.column_text(1),
+                row.column_text(2),
+                row.column_text(3),
+                row.column_text(4),
+                row.column_int(5)};
+        }
     );
-    if (!s) {
-        return s.error();
-    }
-    std::vector<review_item> out;
-    const auto read = [&out](const store::stmt& row) -> result<void> {
-        out.push_back(
-            {row.column_int(0),
-             row.column_text(1),
-             row.column_text(2),
-             row.column_text(3),
-             row.column_text(4),
-             row.column_int(5)}
-        );
-        return {};
-    };
-    STORE_TRY(store::for_each_row(*s, read));
-    return out;
 }
 
 result<decision_counts> hub_store::record_decisions(
@@ -822,41 +1036,70 @@ result<decision_counts> hub_store::record_decisions(
 }
 
 result<std::vector<pair_decision>> hub_store::decisions() {
-    auto s = db_.prepare(
+    return store::query_all(
+        db_,
         "SELECT d.agency_a, d.pseudonym_a, d.agency_b, d.pseudonym_b, d.decision "
-        "FROM hub_decisions d ORDER BY d.agency_a, d.pseudonym_a, d.agency_b, d.pseudonym_b"
+        "FROM hub_decisions d ORDER BY d.agency_a, d.pseudonym_a, d.agency_b, d.pseudonym_b",
+        [](const store::stmt& row) {
+            return pair_decision{
+                row.column_text(0),
+                row.column_text(1),
+                row.column_text(2),
+                row.column_text(3),
+                row.column_text(4) == "same"};
+        }
     );
-    if (!s) {
-        return s.error();
-    }
-    std::vector<pair_decision> out;
-    const auto read = [&out](const store::stmt& row) -> result<void> {
-        out.push_back(
-            {row.column_text(0),
-             row.column_text(1),
-             row.column_text(2),
-             row.column_text(3),
-             row.column_text(4) == "same"}
-        );
-        return {};
-    };
-    STORE_TRY(store::for_each_row(*s, read));
-    return out;
 }
 
 result<std::string> hub_store::review_key() {
-    auto s = db_.prepare("SELECT value FROM meta WHERE key = 'hub_review_key'");
-    if (!s) {
-        return s.error();
+    auto key = store::query_one(
+        db_,
+        "SELECT value FROM meta WHERE key = 'hub_review_key'",
+        [](const store::stmt& row) { return row.column_text(0); }
+    );
+    if (!key) {
+        return key.error();
     }
-    auto row = s->step();
-    if (!row) {
-        return row.error();
-    }
-    if (!*row) {
+    if (!*key) {
         CASEBRIDGE_RETURN_ERROR(errc::store_failed);
     }
-    return s->column_text(0);
+    return std::move(**key);
+}
+
+result<notice_page> hub_store::notices(
+    std::string_view agency, std::int64_t after, std::size_t limit
+) {
+    limit = std::max<std::size_t>(limit, 1);
+    // One more than asked: whether more follow.
+    auto rows = store::query_all(
+        db_,
+        "SELECT id, kind, pseudonym, reference, others, created_at FROM hub_notices "
+        "WHERE agency = ? AND id > ? ORDER BY id LIMIT ?",
+        [](const store::stmt& row) {
+            hub_notice n;
+            n.id = row.column_int(0);
+            n.kind = row.column_text(1) == "retraction" ? notice_kind::retraction
+                                                        : notice_kind::possible_duplicate;
+            n.pseudonym = row.column_text(2);
+            n.reference = row.column_text(3);
+            n.other_agencies = split_ids(row.column_text(4));
+            n.created_at = row.column_text(5);
+            return n;
+        },
+        agency,
+        after,
+        static_cast<std::int64_t>(limit) + 1
+    );
+    if (!rows) {
+        return rows.error();
+    }
+    notice_page page;
+    page.has_more = rows->size() > limit;
+    if (page.has_more) {
+        rows->resize(limit);
+    }
+    page.notices = std::move(*rows);
+    return page;
 }
 
 }  // namespace casebridge::hub

@@ -1,10 +1,12 @@
 // The IMO hub's store: one SQLite file holding what agencies sent (keyed by agency and
 // pseudonym: the encoding, identifier tokens, allowed coarse fields, schema version, state),
-// the cluster refs of the last linkage, its review items and within-agency duplicates, and a
+// the cluster refs of the last linkage, its review items and within-agency duplicates, the
+// notices for each agency (numbered per agency) with the state last notified per record, and a
 // chained transfer log in the same tables as every casebridge store, so `casebridge log
 // verify --store` checks it. No name, date or identifier: encodings, tokens and coarse codes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -92,6 +94,32 @@ struct linkage_summary {
     std::int64_t within_agency_duplicates = 0;
     std::int64_t merges = 0;
     std::int64_t splits = 0;
+    std::int64_t notices_issued = 0;     ///< possible_duplicate notices made by this run.
+    std::int64_t notices_retracted = 0;  ///< retraction notices made by this run.
+};
+
+/// What one notice tells one agency about one of its own records (docs/hub-api.md, notices).
+enum class notice_kind {
+    possible_duplicate,  ///< The record is in a cluster with records of other agencies.
+    retraction,          ///< The last possible_duplicate of the record no longer holds.
+};
+std::string_view to_string(notice_kind k);
+
+/// A notice as stored: numbered per agency from 1, never changed or deleted.
+struct hub_notice {
+    std::int64_t id = 0;  ///< The agency's own sequence: 1, 2, 3 ... without gaps.
+    notice_kind kind = notice_kind::possible_duplicate;
+    std::string pseudonym;  ///< The agency's own record.
+    std::string reference;  ///< The cluster's reference (the same for every member).
+    /// Ids of the other agencies in the cluster, sorted; empty for a retraction.
+    std::vector<std::string> other_agencies;
+    std::string created_at;  ///< RFC 3339.
+};
+
+/// Notices after a cursor, in id order.
+struct notice_page {
+    std::vector<hub_notice> notices;
+    bool has_more = false;  ///< More notices follow the last one returned.
 };
 
 /// The hub's store. Not thread-safe: one thread uses it (hub::service owns that thread).
@@ -123,7 +151,10 @@ public:
     result<linkage::previous_refs> cluster_refs();
     /// Replaces the cluster refs, review items and duplicates with a linkage result over
     /// `records` (the set it was computed on), and logs a summary entry and one entry per
-    /// merge or split, in one transaction.
+    /// merge or split, in one transaction. In the same transaction it makes the agencies'
+    /// notices: each record's cluster and other agencies are compared with what the hub last
+    /// notified for it (retraction and possible_duplicate notices, one `notice` log entry
+    /// each); a withdrawn record with a notified state gets its retraction here.
     result<linkage_summary> save_linkage(
         const linkage::record_set& records, const linkage::linkage_result& linked
     );
@@ -142,6 +173,10 @@ public:
     result<std::vector<pair_decision>> decisions();
     /// A random key made when the store was created (hex), binding exported review rows.
     result<std::string> review_key();
+
+    /// The notices of `agency` with an id above `after`, at most `limit` (at least 1), in id
+    /// order. Errors: errc::store_failed.
+    result<notice_page> notices(std::string_view agency, std::int64_t after, std::size_t limit);
 
     store::db& database() noexcept { return db_; }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "core/encoding.hpp"
 #include "json/json.hpp"
 #include "net/handoff.hpp"
+#include "net/url.hpp"
 
 namespace casebridge::hub {
 
@@ -380,7 +382,7 @@ std::pair<auth_result, const agency_credentials*> authenticate(
 enum class route { schema, records, withdrawals, notices, none };
 
 route route_of(const std::string& target) {
-    const std::string path = target.substr(0, target.find('?'));
+    const std::string path(target_path(target));
     if (path.rfind(base_path, 0) != 0) {
         return route::none;
     }
@@ -423,9 +425,8 @@ std::optional<httpd::response> check_head(
     switch (r) {
         case route::none:
             return error_response(404, "not_found", "no such path under /hub/v1");
-        case route::notices:
-            return error_response(404, "not_found", "notices are not served yet");
         case route::schema:
+        case route::notices:
             if (head.method != "GET") {
                 auto resp = error_response(405, "method_not_allowed", "GET only");
                 resp.headers.emplace_back("Allow", "GET");
@@ -487,6 +488,197 @@ awaitable<T> on_store(std::shared_ptr<const ingest_context> ctx, std::function<T
     co_return co_await handoff<T>::wait(h, std::chrono::milliseconds(2));
 }
 
+/// What a POST route that changes the hub's holdings needs: how to parse its body, what to do
+/// on the store's thread, and how to answer. `first` counts what changed (linkage is due when
+/// it is above 0), `second` what did not. Literals and pointers only: trivially copied into
+/// the coroutine frame (GCC 12 frees a temporary with string members twice there).
+template <typename Request, typename Counts>
+struct change_route {
+    const char* name;  ///< "records", "withdrawals": for on_accepted.
+    std::variant<Request, refusal> (*parse)(const std::string&, const ingest_context&);
+    result<Counts> (*apply)(hub_store&, const std::string& agency, const Request&);
+    const char* failure;  ///< The 500's message: nothing was changed.
+    const char* first_name;
+    std::int64_t Counts::*first;
+    const char* second_name;
+    std::int64_t Counts::*second;
+};
+
+/// Parse → refusal → the change on the store's thread (all or nothing) → 500 → on_accepted →
+/// linkage_due → the counts.
+template <typename Request, typename Counts>
+awaitable<httpd::response> change(
+    std::shared_ptr<const ingest_context> ctx,
+    std::string agency_id,
+    std::string body,
+    change_route<Request, Counts> route
+) {
+    auto parsed = route.parse(body, *ctx);
+    if (auto* bad = std::get_if<refusal>(&parsed)) {
+        co_return bad->answer();
+    }
+    auto request = std::make_shared<Request>(std::move(std::get<Request>(parsed)));
+    const auto apply = route.apply;
+    std::function<result<Counts>(hub_store&)> job = [request, agency_id, apply](hub_store& s) {
+        return apply(s, agency_id, *request);
+    };
+    auto counts = co_await on_store<result<Counts>>(ctx, std::move(job));
+    if (!counts) {
+        co_return error_response(500, "internal", route.failure);
+    }
+    const std::int64_t changed = (*counts).*route.first;
+    const std::int64_t other = (*counts).*route.second;
+    if (ctx->on_accepted) {
+        ctx->on_accepted(agency_id, std::string(route.name), changed, other);
+    }
+    if (changed > 0 && ctx->linkage_due) {
+        ctx->linkage_due();
+    }
+    co_return counts_answer(route.first_name, changed, route.second_name, other);
+}
+
+result<upsert_counts> apply_records(
+    hub_store& s, const std::string& agency, const records_request& r
+) {
+    return s.upsert(agency, r.schema_version, r.records);
+}
+
+result<withdraw_counts> apply_withdrawals(
+    hub_store& s, const std::string& agency, const withdrawals_request& w
+) {
+    return s.withdraw(agency, w.pseudonyms, w.reason);
+}
+
+struct notices_request {
+    std::int64_t after = 0;
+    std::size_t limit = 0;
+};
+
+/// A decimal number of digits only (no sign, no space) that fits `T`.
+template <typename T>
+std::optional<T> decimal(std::string_view text) {
+    if (text.empty() || text.size() > 19 ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    T v{};
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+/// The query of GET /hub/v1/notices: `after` (a notice id, default 0) and `limit` (1 to
+/// max_batch_records, default max_batch_records). A refusal names the parameter, never its
+/// value.
+std::variant<notices_request, refusal> parse_notices_query(
+    const std::string& target, const ingest_context& ctx
+) {
+    const auto bad = [](std::string message) {
+        return refusal{400, "malformed", std::move(message), {}};
+    };
+    auto parsed = parse_request_target(target, plus_sign::literal);
+    if (!parsed) {
+        return bad("the query string is not valid (percent-escapes)");
+    }
+    notices_request out;
+    out.limit = ctx.max_batch_records;
+    bool seen_after = false;
+    bool seen_limit = false;
+    const std::string limit_rule = "query parameter limit: expected a number from 1 to " +
+                                   std::to_string(ctx.max_batch_records);
+    for (const auto& [name, value] : parsed->query) {
+        if (name == "after") {
+            const auto v = decimal<std::int64_t>(value);
+            if (seen_after || !v) {
+                return bad(
+                    seen_after ? "query parameter after: given twice"
+                               : "query parameter after: expected a decimal notice id (0 or more)"
+                );
+            }
+            seen_after = true;
+            out.after = *v;
+        } else if (name == "limit") {
+            const auto v = decimal<std::size_t>(value);
+            if (seen_limit) {
+                return bad("query parameter limit: given twice");
+            }
+            if (!v || *v < 1 || *v > ctx.max_batch_records) {
+                return bad(limit_rule);
+            }
+            seen_limit = true;
+            out.limit = *v;
+        } else {
+            return bad("unknown query parameter: only after and limit are taken");
+        }
+    }
+    return out;
+}
+
+/// The display name of an agency id: its configured name, or the id itself.
+std::string display_name_of(const ingest_context& ctx, const std::string& id) {
+    for (const auto& a : ctx.agencies) {
+        if (a.id == id) {
+            return a.display_name.empty() ? a.id : a.display_name;
+        }
+    }
+    return id;
+}
+
+httpd::response notices_answer(
+    const ingest_context& ctx, const notices_request& asked, const notice_page& page
+) {
+    rapidjson::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    const auto text = [&a](const std::string& s) { return rapidjson::Value(s.c_str(), a); };
+    rapidjson::Value list(rapidjson::kArrayType);
+    for (const auto& n : page.notices) {
+        rapidjson::Value o(rapidjson::kObjectType);
+        o.AddMember("id", text(std::to_string(n.id)), a);
+        const auto kind = to_string(n.kind);
+        o.AddMember(
+            "kind",
+            rapidjson::StringRef(kind.data(), static_cast<rapidjson::SizeType>(kind.size())),
+            a
+        );
+        o.AddMember("pseudonym", text(n.pseudonym), a);
+        o.AddMember("reference", text(n.reference), a);
+        rapidjson::Value others(rapidjson::kArrayType);
+        for (const auto& id : n.other_agencies) {
+            rapidjson::Value agency(rapidjson::kObjectType);
+            agency.AddMember("id", text(id), a);
+            agency.AddMember("name", text(display_name_of(ctx, id)), a);
+            others.PushBack(agency, a);
+        }
+        o.AddMember("other_agencies", others, a);
+        list.PushBack(o, a);
+    }
+    d.AddMember("notices", list, a);
+    const std::int64_t next = page.notices.empty() ? asked.after : page.notices.back().id;
+    d.AddMember("next", text(std::to_string(next)), a);
+    d.AddMember("has_more", page.has_more, a);
+    return json_response(200, d);
+}
+
+awaitable<httpd::response> notices(
+    std::shared_ptr<const ingest_context> ctx, std::string agency_id, std::string target
+) {
+    auto parsed = parse_notices_query(target, *ctx);
+    if (auto* bad = std::get_if<refusal>(&parsed)) {
+        co_return bad->answer();
+    }
+    const notices_request asked = std::get<notices_request>(parsed);
+    std::function<result<notice_page>(hub_store&)> job = [asked, agency_id](hub_store& s) {
+        return s.notices(agency_id, asked.after, asked.limit);
+    };
+    auto page = co_await on_store<result<notice_page>>(ctx, std::move(job));
+    if (!page) {
+        co_return error_response(500, "internal", "the hub could not read the notices");
+    }
+    co_return notices_answer(*ctx, asked, *page);
+}
+
 awaitable<httpd::response> handle(std::shared_ptr<const ingest_context> ctx, httpd::request req) {
     const auto [auth, agency] = authenticate(req, *ctx);
     if (auth != auth_result::ok) {
@@ -496,56 +688,35 @@ awaitable<httpd::response> handle(std::shared_ptr<const ingest_context> ctx, htt
     if (r == route::schema) {
         co_return schema_answer(*ctx, *agency);
     }
+    const std::string agency_id = agency->id;
+    if (r == route::notices) {
+        co_return co_await notices(ctx, agency_id, req.target);
+    }
     if (media_type(req.header("content-type")) != "application/json") {
         co_return error_response(400, "malformed", "Content-Type must be application/json");
     }
-    const std::string agency_id = agency->id;
     if (r == route::records) {
-        auto parsed = parse_records(req.body, *ctx);
-        if (auto* bad = std::get_if<refusal>(&parsed)) {
-            co_return bad->answer();
-        }
-        auto batch =
-            std::make_shared<records_request>(std::move(std::get<records_request>(parsed)));
-        std::function<result<upsert_counts>(hub_store&)> job = [batch, agency_id](hub_store& s) {
-            return s.upsert(agency_id, batch->schema_version, batch->records);
-        };
-        auto counts = co_await on_store<result<upsert_counts>>(ctx, std::move(job));
-        if (!counts) {
-            co_return error_response(
-                500, "internal", "the hub could not store the batch; nothing was stored"
-            );
-        }
-        if (ctx->on_accepted) {
-            ctx->on_accepted(agency_id, "records", counts->stored, counts->unchanged);
-        }
-        if (counts->stored > 0 && ctx->linkage_due) {
-            ctx->linkage_due();
-        }
-        co_return counts_answer("stored", counts->stored, "unchanged", counts->unchanged);
+        const change_route<records_request, upsert_counts> records{
+            "records",
+            &parse_records,
+            &apply_records,
+            "the hub could not store the batch; nothing was stored",
+            "stored",
+            &upsert_counts::stored,
+            "unchanged",
+            &upsert_counts::unchanged};
+        co_return co_await change(ctx, agency_id, std::move(req.body), records);
     }
-    auto parsed = parse_withdrawals(req.body, *ctx);
-    if (auto* bad = std::get_if<refusal>(&parsed)) {
-        co_return bad->answer();
-    }
-    auto w =
-        std::make_shared<withdrawals_request>(std::move(std::get<withdrawals_request>(parsed)));
-    std::function<result<withdraw_counts>(hub_store&)> job = [w, agency_id](hub_store& s) {
-        return s.withdraw(agency_id, w->pseudonyms, w->reason);
-    };
-    auto counts = co_await on_store<result<withdraw_counts>>(ctx, std::move(job));
-    if (!counts) {
-        co_return error_response(
-            500, "internal", "the hub could not record the withdrawals; nothing was changed"
-        );
-    }
-    if (ctx->on_accepted) {
-        ctx->on_accepted(agency_id, "withdrawals", counts->withdrawn, counts->unknown);
-    }
-    if (counts->withdrawn > 0 && ctx->linkage_due) {
-        ctx->linkage_due();
-    }
-    co_return counts_answer("withdrawn", counts->withdrawn, "unknown", counts->unknown);
+    const change_route<withdrawals_request, withdraw_counts> withdrawals{
+        "withdrawals",
+        &parse_withdrawals,
+        &apply_withdrawals,
+        "the hub could not record the withdrawals; nothing was changed",
+        "withdrawn",
+        &withdraw_counts::withdrawn,
+        "unknown",
+        &withdraw_counts::unknown};
+    co_return co_await change(ctx, agency_id, std::move(req.body), withdrawals);
 }
 
 }  // namespace

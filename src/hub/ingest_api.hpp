@@ -1,7 +1,7 @@
 // The hub's ingest API (docs/hub-api.md): bearer tokens per agency (and client certificate
 // names with a client CA), checked before any body is read; upserts all or nothing per
-// request; withdrawals; the linkage schema version; malformed bodies named by JSON pointer;
-// an agency reads and changes only its own records.
+// request; withdrawals; the linkage schema version; notices from a cursor; malformed bodies
+// named by JSON pointer; an agency reads and changes only its own records and notices.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +20,8 @@ struct agency_credentials {
     std::string id;
     std::string token;             ///< The bearer token (a secret; compared in constant time).
     std::string certificate_name;  ///< Required client certificate CN; empty: not checked.
+    /// The name other agencies' notices give it (hub config display_name; default the id).
+    std::string display_name;
 };
 
 /// Runs `job` on the store's thread (the API hands its answer back through a handoff and
@@ -32,7 +34,7 @@ struct ingest_context {
     std::size_t encoded_words = 0;
     std::size_t identifier_kinds = 0;  ///< Tokens' kinds are 0 .. identifier_kinds - 1.
     std::vector<std::string> coarse_fields;
-    std::size_t max_batch_records = 500;
+    std::size_t max_batch_records = 500;  ///< Also the most notices in one answer.
     std::size_t max_body_bytes = 4 * 1024 * 1024;
     store_runner run_on_store;
     /// Called after a batch changed what the hub holds (linkage is due).

@@ -289,6 +289,8 @@ std::string_view to_string(entry_kind k) {
             return "linkage";
         case entry_kind::review_decision:
             return "review_decision";
+        case entry_kind::notice:
+            return "notice";
     }
     return "unknown";
 }
@@ -335,6 +337,10 @@ std::string_view to_string(outcome o) {
             return "flagged";
         case outcome::unflagged:
             return "unflagged";
+        case outcome::notice_issued:
+            return "notice_issued";
+        case outcome::notice_retracted:
+            return "notice_retracted";
     }
     return "unknown";
 }

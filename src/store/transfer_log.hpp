@@ -27,6 +27,7 @@ enum class entry_kind {
     withdrawal,       ///< The IMO hub deleted an agency's record's encodings on its request.
     linkage,          ///< The IMO hub re-linked its records (a summary, merges and splits).
     review_decision,  ///< A person decided whether two records at the hub are one child.
+    notice,           ///< The IMO hub made a notice for an agency about one of its records.
 };
 enum class direction { outbound, inbound };
 /// What happened to one sharing event.
@@ -49,6 +50,8 @@ enum class outcome {
     not_same_child,     ///< A review decided two records are different children.
     flagged,            ///< An agency flagged its case after an IMO hub possible-duplicate notice.
     unflagged,          ///< An agency resolved such flags after the hub retracted the notice.
+    notice_issued,      ///< A possible_duplicate notice for the target record (entry_kind::notice).
+    notice_retracted,   ///< A retraction notice for the target record (entry_kind::notice).
 };
 
 std::string_view to_string(entry_kind k);

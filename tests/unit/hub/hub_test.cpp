@@ -457,7 +457,156 @@ TEST_F(hub_fixture, wrong_routes_and_methods_are_refused) {
     auto nf = call("GET", "/hub/v1/nothing", "", "agency_a");
     EXPECT_EQ(nf.status, 404u);
     EXPECT_EQ(nf.error_code(), "not_found");
-    EXPECT_EQ(call("GET", "/hub/v1/notices?after=0", "", "agency_a").status, 404u);
+    EXPECT_EQ(call("GET", "/hub/v1/notices?after=0", "", "agency_a").status, 200u);
+    auto post = call("POST", "/hub/v1/notices", "{}", "agency_a");
+    EXPECT_EQ(post.status, 405u);
+    EXPECT_EQ(post.error_code(), "method_not_allowed");
+}
+
+/// The notices of an agency's answer: (id, kind, pseudonym, other agencies as "id=name,...").
+std::vector<std::string> notice_lines(const reply& r) {
+    std::vector<std::string> out;
+    const auto d = r.json();
+    if (!d.IsObject() || !d.HasMember("notices")) {
+        return out;
+    }
+    for (const auto& n : d["notices"].GetArray()) {
+        std::string line = std::string(n["id"].GetString()) + " " + n["kind"].GetString() + " " +
+                           n["pseudonym"].GetString() + " ";
+        for (const auto& a : n["other_agencies"].GetArray()) {
+            line += std::string(a["id"].GetString()) + "=" + a["name"].GetString() + ",";
+        }
+        out.push_back(line);
+    }
+    return out;
+}
+
+TEST_F(hub_fixture, notices_are_each_agencys_own_paged_by_after_and_idempotent) {
+    cfg.agencies[2].display_name.clear();  // agency_c: named by its id
+    start();
+    const auto rahima = encode_person("Rahima", "Begum", "2012-03-04");
+    const auto karim = encode_person("Karim", "Uddin", "2010-07-08");
+    const auto nur = encode_person("Nur", "Hossain", "2015-01-01");
+    ASSERT_EQ(
+        post_records(
+            "agency_a",
+            batch({record_json("a-1", rahima), record_json("a-2", karim), record_json("a-3", nur)})
+        )
+            .status,
+        200u
+    );
+    ASSERT_EQ(
+        post_records("agency_b", batch({record_json("b-1", rahima), record_json("b-2", karim)}))
+            .status,
+        200u
+    );
+    ASSERT_EQ(post_records("agency_c", batch({record_json("c-1", nur)})).status, 200u);
+    hub->wait_for_linkage();
+
+    auto all = call("GET", "/hub/v1/notices", "", "agency_a");
+    ASSERT_EQ(all.status, 200u) << all.body;
+    EXPECT_EQ(
+        notice_lines(all),
+        (std::vector<std::string>{
+            "1 possible_duplicate a-1 agency_b=Agency agency_b,",
+            "2 possible_duplicate a-2 agency_b=Agency agency_b,",
+            "3 possible_duplicate a-3 agency_c=agency_c,"})
+    ) << all.body;
+    EXPECT_STREQ(all.json()["next"].GetString(), "3");
+    EXPECT_FALSE(all.json()["has_more"].GetBool());
+    // The reference is the same at both agencies; B sees only its own records.
+    auto b = call("GET", "/hub/v1/notices?after=0", "", "agency_b");
+    ASSERT_EQ(b.status, 200u) << b.body;
+    EXPECT_EQ(
+        notice_lines(b),
+        (std::vector<std::string>{
+            "1 possible_duplicate b-1 agency_a=Agency agency_a,",
+            "2 possible_duplicate b-2 agency_a=Agency agency_a,"})
+    ) << b.body;
+    EXPECT_EQ(b.body.find("a-"), std::string::npos) << "B's answer names A's records";
+    EXPECT_STREQ(
+        all.json()["notices"][0]["reference"].GetString(),
+        b.json()["notices"][0]["reference"].GetString()
+    );
+
+    // Paging: after + limit; the same `after` gives the same answer.
+    auto page1 = call("GET", "/hub/v1/notices?limit=2", "", "agency_a");
+    ASSERT_EQ(page1.status, 200u) << page1.body;
+    EXPECT_EQ(notice_lines(page1).size(), 2u);
+    EXPECT_STREQ(page1.json()["next"].GetString(), "2");
+    EXPECT_TRUE(page1.json()["has_more"].GetBool());
+    auto page2 = call("GET", "/hub/v1/notices?after=2&limit=2", "", "agency_a");
+    EXPECT_EQ(notice_lines(page2), (std::vector<std::string>{notice_lines(all)[2]}));
+    EXPECT_FALSE(page2.json()["has_more"].GetBool());
+    EXPECT_EQ(call("GET", "/hub/v1/notices?after=2&limit=2", "", "agency_a").body, page2.body);
+    EXPECT_EQ(call("GET", "/hub/v1/notices?limit=2", "", "agency_a").body, page1.body);
+    auto done = call("GET", "/hub/v1/notices?after=3", "", "agency_a");
+    EXPECT_EQ(done.body, "{\"notices\":[],\"next\":\"3\",\"has_more\":false}\n");
+    auto c_all = call("GET", "/hub/v1/notices", "", "agency_c");
+    EXPECT_EQ(notice_lines(c_all).size(), 1u);
+    auto far = call("GET", "/hub/v1/notices?after=99", "", "agency_c");
+    EXPECT_EQ(far.body, "{\"notices\":[],\"next\":\"99\",\"has_more\":false}\n");
+
+    // A withdrawal at B: B's record is retracted at B, A's at A; C is untouched.
+    auto w = call(
+        "POST",
+        "/hub/v1/withdrawals",
+        R"({"pseudonyms":["b-1"],"reason":"consent_withdrawn"})",
+        "agency_b"
+    );
+    ASSERT_EQ(w.status, 200u) << w.body;
+    hub->wait_for_linkage();
+    EXPECT_EQ(
+        notice_lines(call("GET", "/hub/v1/notices?after=3", "", "agency_a")),
+        (std::vector<std::string>{"4 retraction a-1 "})
+    );
+    EXPECT_EQ(
+        notice_lines(call("GET", "/hub/v1/notices?after=2", "", "agency_b")),
+        (std::vector<std::string>{"3 retraction b-1 "})
+    );
+    EXPECT_EQ(notice_lines(call("GET", "/hub/v1/notices?after=1", "", "agency_c")).size(), 0u);
+    EXPECT_TRUE(verify_log().ok);
+    // The hub's log says nothing of display names.
+    EXPECT_EQ(count("SELECT count(*) FROM transfer_log WHERE kind = 'notice'"), 8);
+    EXPECT_EQ(
+        count("SELECT count(*) FROM transfer_log WHERE counts GLOB '*Agency *' OR "
+              "target_id GLOB '*Agency *' OR source_id GLOB '*Agency *' OR reason GLOB '*Agency *'"
+        ),
+        0
+    );
+}
+
+TEST_F(hub_fixture, notices_refuse_bad_parameters_and_callers_without_a_token) {
+    cfg.max_batch_records = 50;
+    start();
+    const struct {
+        std::string query;
+        std::string names;
+    } bad[] = {
+        {"?after=abc", "query parameter after:"},
+        {"?after=-1", "query parameter after:"},
+        {"?after=1.5", "query parameter after:"},
+        {"?after=99999999999999999999", "query parameter after:"},
+        {"?after=", "query parameter after:"},
+        {"?after=1&after=2", "query parameter after:"},
+        {"?limit=0", "query parameter limit:"},
+        {"?limit=51", "query parameter limit:"},
+        {"?limit=x", "query parameter limit:"},
+        {"?since=1", "unknown query parameter"},
+    };
+    for (const auto& c : bad) {
+        auto r = call("GET", "/hub/v1/notices" + c.query, "", "agency_a");
+        EXPECT_EQ(r.status, 400u) << c.query << " -> " << r.body;
+        EXPECT_EQ(r.error_code(), "malformed") << c.query;
+        EXPECT_NE(r.message().find(c.names), std::string::npos) << c.query << ": " << r.message();
+    }
+    EXPECT_EQ(call("GET", "/hub/v1/notices?after=%31", "", "agency_a").status, 200u);
+    EXPECT_EQ(call("GET", "/hub/v1/notices?limit=50", "", "agency_a").status, 200u);
+    auto anonymous = call("GET", "/hub/v1/notices", "", "");
+    EXPECT_EQ(anonymous.status, 401u);
+    EXPECT_EQ(anonymous.error_code(), "unauthenticated");
+    auto wrong = call("GET", "/hub/v1/notices", "", "not-a-token-of-any-agency");
+    EXPECT_EQ(wrong.status, 401u);
 }
 
 TEST_F(hub_fixture, client_certificates_must_match_the_agencys_certificate_name) {
