@@ -21,6 +21,7 @@
 #include "app/daemon.hpp"
 #include "app/engine.hpp"
 #include "cli/commands.hpp"
+#include "cli/imo_world.hpp"
 #include "cli/store_lock.hpp"
 #include "core/crypto.hpp"
 #include "core/encoding.hpp"
@@ -102,7 +103,6 @@ struct flow_result {
 
 }  // namespace
 
-#if 0  // TEMP until the population sandbox is merged
 /// `demo --imo`: three agencies' CPIMS+ sandboxes sharing one synthetic population, each
 /// agency's casebridge sending encoded records to an in-process IMO hub, linkage, and the
 /// hub's possible-duplicate notices back as flags on the agencies' cases.
@@ -234,8 +234,6 @@ int run_imo_demo(
     return ok ? exit_ok : exit_error;
 }
 
-#endif
-
 int run_demo(const parsed_args& args, command_io& io) {
     const auto cases = static_cast<std::size_t>(args.number("cases", 0, max_demo_cases, 300));
     if (adapter_registry_in_use() == nullptr) {
@@ -279,7 +277,7 @@ int run_demo(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     if (args.has("imo")) {
-        return exit_usage;
+        return run_imo_demo(args, io, dir, data, clock);
     }
     if (const char* k = std::getenv("CASEBRIDGE_PSEUDONYM_KEY"); k == nullptr || *k == '\0') {
         ::setenv("CASEBRIDGE_PSEUDONYM_KEY", random_hex(32).c_str(), 1);

@@ -1329,9 +1329,14 @@ struct flow_runner::impl {
             duplicate_notice n;
             bool readable = false;
             store::record_id self{store::token("unset"), store::token("unset")};
+            /// The record's notices of one reference: their last applied id is a delivery.
+            store::record_id key{store::token("unset"), store::token("unset")};
             std::optional<store::record_id> case_rec;
+            std::optional<store::delivery> prior;
+            bool superseded = false;  ///< A later notice of the same key is in this page.
         };
         std::vector<notice_item> items;
+        std::map<std::string, std::size_t> last_of_key;
         for (const auto& rec : records) {
             notice_item it;
             auto n = b.source->notice_of(rec);
@@ -1339,13 +1344,21 @@ struct flow_runner::impl {
             if (n) {
                 it.n = std::move(*n);
                 it.self = store::record_id{b.source_system, token_or_hash(it.n.pseudonym)};
+                it.key = store::record_id{
+                    b.source_system, token_or_hash(it.n.pseudonym + "/" + it.n.reference)};
+                if (const auto [at, fresh] = last_of_key.try_emplace(it.key.id.str(), items.size());
+                    !fresh) {
+                    items[at->second].superseded = true;
+                    at->second = items.size();
+                }
             } else {
                 it.self = store::record_id{b.source_system, token_or_hash(rec.remote_id)};
             }
             items.push_back(std::move(it));
         }
         const store::token cases_system = b.target_system;
-        auto look = [&items, cases_system](store::store& s) -> result<void> {
+        const store::token flow_id = b.flow;
+        auto look = [&items, cases_system, flow_id](store::store& s) -> result<void> {
             for (auto& it : items) {
                 if (!it.readable) {
                     continue;
@@ -1355,6 +1368,11 @@ struct flow_runner::impl {
                     return from.error();
                 }
                 it.case_rec = std::move(*from);
+                auto prior = s.get_delivery(flow_id, it.key);
+                if (!prior) {
+                    return prior.error();
+                }
+                it.prior = std::move(*prior);
             }
             return {};
         };
@@ -1366,9 +1384,30 @@ struct flow_runner::impl {
 
         const std::string today = format_rfc3339(clock->now()).substr(0, 10);
         store::page_commit page;
+        // Notice ids ascend per agency: decimal text compared by length, then by digits.
+        const auto not_after = [](const std::string& id, const store::token& applied) {
+            const std::string& a = applied.str();
+            return id.size() != a.size() ? id.size() < a.size() : id <= a;
+        };
         for (auto& it : items) {
             record_report rr;
             rr.source_id = it.self.id.str();
+            // Settled before (a page read again after a crash, a run from the start) or
+            // superseded by a later notice of the same record and reference in this page: the
+            // flags already say what the newest notice says.
+            const bool done_before =
+                it.prior && it.prior->state == store::delivery_state::delivered &&
+                it.prior->source_version && not_after(it.n.id, *it.prior->source_version);
+            if (it.readable && (it.superseded || done_before)) {
+                rr.outcome = "skipped";
+                rr.reason = it.superseded ? "superseded" : "applied_before";
+                ++report.counts.skipped;
+                count(&flow_metrics::skipped, 1);
+                if (keep_records) {
+                    report.records.push_back(std::move(rr));
+                }
+                continue;
+            }
             store::log_entry_input e;
             e.flow = b.flow;
             e.dir = store::direction::inbound;
@@ -1483,6 +1522,12 @@ struct flow_runner::impl {
             report.counts.flags_resolved += resolved;
             page.settled_dead_letters.emplace_back(b.flow, it.self);
             page.entries.push_back(std::move(e));
+            if (auto version = store::token::make(it.n.id)) {
+                store::delivery d{b.flow, it.key, store::delivery_state::delivered};
+                d.attempts = 1;
+                d.source_version = *version;
+                page.deliveries.push_back(std::move(d));
+            }
             if (keep_records) {
                 report.records.push_back(std::move(rr));
             }
