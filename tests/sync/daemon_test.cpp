@@ -511,12 +511,20 @@ TEST_F(daemon_test, a_slow_reconciliation_blocks_neither_the_admin_api_nor_shutd
     auto r = test::run_cli({"flow", "run", "handover", "--config", config.string()});
     ASSERT_EQ(r.code, 0) << r.err;
     to->server().inject(sandbox::fault::delayed(30s), 100);
+    const std::size_t before = to->server().request_count();
 
     std::optional<test::child> d;
     std::string admin;
     ASSERT_NO_FATAL_FAILURE(start_daemon(config, "2", d, admin));
-    std::this_thread::sleep_for(1500ms
-    );  // the flow's run ends; the reconciliation waits on cpims-b
+    // The flow's run ends, the reconciliation reads the source, then waits on cpims-b: its first
+    // request there is held for 30 s. How long the source takes depends on the machine, so the
+    // test waits for that request rather than for a fixed time.
+    const auto waiting = std::chrono::steady_clock::now();
+    while (to->server().request_count() == before &&
+           std::chrono::steady_clock::now() - waiting < 60s) {
+        std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_GT(to->server().request_count(), before) << "the reconciliation never reached cpims-b";
     const auto t0 = std::chrono::steady_clock::now();
     auto health = test::run_awaitable(call("GET", admin + "/healthz", ""));
     ASSERT_TRUE(health) << "the admin API did not answer during a reconciliation";
