@@ -101,9 +101,11 @@ struct imo_world::impl {
     fs::path hub_file;
     std::optional<app::config> hub_cfg;
     std::unique_ptr<hub::service> hub_service;
+    std::string hub_url;  ///< Where the agencies' configurations send them.
+    std::vector<fs::path> tokens;
     std::vector<std::unique_ptr<app::engine>> engines;
 
-    void write_hub_config(const std::vector<fs::path>& tokens) {
+    void write_hub_config(const std::vector<fs::path>& token_files) {
         rapidjson::StringBuffer sb;
         json_writer w(sb);
         w.StartObject();
@@ -136,7 +138,7 @@ struct imo_world::impl {
             key(w, "display_name", o.agencies[k].display_name);
             w.Key("token");
             w.StartObject();
-            key(w, "file", tokens[k].string());
+            key(w, "file", token_files[k].string());
             w.EndObject();
             w.EndObject();
         }
@@ -151,9 +153,13 @@ struct imo_world::impl {
         const fs::path home = o.dir / o.agencies[k].id;
         fs::create_directories(home / "state");
         const auto& cpims = *sandboxes[k];
-        write_secret(home / "secrets/cpims-password", cpims.password());
-        write_secret(home / "secrets/signing.pem", store::signer::generate().private_key_pem());
-        write_secret(home / "secrets/identifier.key", hex_secret(32));
+        // Written once: a configuration written again (the hub moved) keeps the agency's keys,
+        // so its store, its log and its pseudonyms stay its own.
+        if (!fs::exists(home / "secrets/signing.pem")) {
+            write_secret(home / "secrets/cpims-password", cpims.password());
+            write_secret(home / "secrets/signing.pem", store::signer::generate().private_key_pem());
+            write_secret(home / "secrets/identifier.key", hex_secret(32));
+        }
         rapidjson::StringBuffer sb;
         json_writer w(sb);
         w.StartObject();
@@ -199,7 +205,7 @@ struct imo_world::impl {
         key(w, "description", "The CPSS IMO's hub");
         w.Key("settings");
         w.StartObject();
-        key(w, "base_url", hub_service->base_url());
+        key(w, "base_url", hub_url);
         key(w, "token_file", token.string());
         w.EndObject();
         w.Key("tls");
@@ -318,6 +324,8 @@ imo_world::imo_world(imo_world_options o, const clock_source& clock, logger log)
     m.write_hub_config(tokens);
     m.hub_cfg.emplace(app::load_config(m.hub_file, nullptr, app::config_need::hub));
     m.hub_service = std::make_unique<hub::service>(*m.hub_cfg->hub, clock, m.log);
+    m.hub_url = m.hub_service->base_url();
+    m.tokens = tokens;
     m.configs.resize(m.o.agencies.size());
     m.engines.resize(m.o.agencies.size());
     for (std::size_t k = 0; k < m.o.agencies.size(); ++k) {
@@ -355,7 +363,35 @@ app::engine& imo_world::engine(std::size_t agency) {
 }
 
 hub::service& imo_world::hub() {
+    if (!impl_->hub_service) {
+        throw std::runtime_error("the hub runs outside this process (release_hub)");
+    }
     return *impl_->hub_service;
+}
+
+void imo_world::release_hub() {
+    impl_->hub_service.reset();
+}
+
+void imo_world::restart_hub() {
+    auto& m = *impl_;
+    if (!m.hub_service) {
+        m.hub_service = std::make_unique<hub::service>(*m.hub_cfg->hub, *m.clock, m.log);
+    }
+    use_hub_at(m.hub_service->base_url());
+}
+
+void imo_world::use_hub_at(const std::string& base_url) {
+    auto& m = *impl_;
+    m.hub_url = base_url;
+    for (std::size_t k = 0; k < m.engines.size(); ++k) {
+        const bool running = m.engines[k] != nullptr;
+        m.engines[k].reset();
+        m.write_agency_config(k, m.tokens[k]);
+        if (running) {
+            m.build_engine(k);
+        }
+    }
 }
 
 std::filesystem::path imo_world::agency_config(std::size_t agency) const {
@@ -387,7 +423,9 @@ std::vector<sync::run_report> imo_world::send_all() {
     for (std::size_t k = 0; k < agency_count(); ++k) {
         out.push_back(run(k, records_flow));
     }
-    impl_->hub_service->wait_for_linkage();
+    if (impl_->hub_service) {
+        impl_->hub_service->wait_for_linkage();
+    }
     return out;
 }
 

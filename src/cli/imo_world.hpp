@@ -82,7 +82,16 @@ public:
     sandbox::primero_sandbox& cpims(std::size_t agency);
     const imo_share& share(std::size_t agency) const;
     app::engine& engine(std::size_t agency);
+    /// The hub in this process; throws after release_hub().
     hub::service& hub();
+    /// Stops the hub in this process (its store closed, as `casebridge hub serve` may now
+    /// use it) ...
+    void release_hub();
+    /// ... and starts it again from its configuration, on a new port the agencies are told of.
+    void restart_hub();
+    /// Writes every agency's configuration again with the hub at `base_url` (a hub started
+    /// elsewhere) and rebuilds the engines that were built.
+    void use_hub_at(const std::string& base_url);
     std::filesystem::path agency_config(std::size_t agency) const;
     std::filesystem::path hub_config() const;
 

@@ -352,6 +352,10 @@ service::service(const app::hub_config& cfg, const clock_source& clock, const lo
         impl_->store_thread.join();
         throw;
     }
+    // Batches answered before a stop or a crash (a SIGKILL between a receipt's commit and its
+    // linkage) may not have been linked yet: link once at start, so that their clusters and
+    // notices do not wait for the next batch. A linkage with nothing new changes nothing.
+    impl_->request_linkage();
 }
 
 service::~service() {

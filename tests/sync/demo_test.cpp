@@ -104,6 +104,45 @@ TEST(demo, runs_from_an_empty_folder_with_the_compiled_in_data) {
     EXPECT_EQ(demos, 1u);
 }
 
+// `demo --imo` as a new user runs it: the built binary, the compiled-in data, three agencies,
+// one hub, flags back; the report's checks pass and no case value is printed.
+TEST(demo, the_imo_demo_links_three_agencies_and_raises_flags_back) {
+    test::temp_dir dir;
+    const auto out = dir / "imo";
+    auto c = test::child_process::start(
+        CASEBRIDGE_BINARY,
+        {"demo", "--imo", "--children", "150", "--seed", "44", "--dir", out.string()}
+    );
+    ASSERT_TRUE(c.running());
+    std::string logs;
+    const int status = c.stop(0, &logs);
+    std::string text;
+    for (int i = 0; i < 200; ++i) {
+        text += c.line() + "\n";
+    }
+    ASSERT_TRUE(WIFEXITED(status)) << logs;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << text << logs;
+    for (const char* agency : {"Agency A", "Agency B", "Agency C"}) {
+        EXPECT_NE(text.find(std::string(agency) + " ("), std::string::npos) << text;
+    }
+    EXPECT_NE(text.find("IMO hub: received agency-a "), std::string::npos) << text;
+    EXPECT_NE(text.find("precision "), std::string::npos) << text;
+    EXPECT_NE(
+        text.find("naming the other agencies, never on a case without a basis): ok"),
+        std::string::npos
+    ) << text;
+    EXPECT_NE(text.find("hub log verify: ok"), std::string::npos) << text;
+    EXPECT_EQ(text.find("flags raised 0,"), std::string::npos) << text;
+    EXPECT_EQ(text.find("stopped early"), std::string::npos) << text;
+    EXPECT_EQ(text.find("ref:"), std::string::npos) << "a flag's text in the report";
+    EXPECT_EQ(text.find("\xE0\xA6"), std::string::npos) << "Bengali text in the report";
+    // Each agency's configuration and the hub's store stay for a person to look into.
+    for (const char* agency : {"agency-a", "agency-b", "agency-c"}) {
+        EXPECT_TRUE(fs::exists(out / agency / "casebridge.json")) << agency;
+    }
+    EXPECT_TRUE(fs::exists(out / "hub/hub.sqlite"));
+}
+
 // A file under --data replaces the compiled-in file of the same path; the others stay.
 TEST(demo, a_file_under_data_replaces_the_compiled_in_one) {
     use_builtin_adapters();

@@ -3,9 +3,12 @@
 // from their configuration files, and one hub over TLS with client certificates; real HTTP on
 // loopback, real SQLite files. The flags on the cases are read back from the sandboxes and
 // checked against the truth (cli::check_flags), not against what the engines report.
+#include <atomic>
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -16,7 +19,10 @@
 #include "cli/imo_world.hpp"
 #include "hub/hub_service.hpp"
 #include "hub/hub_store.hpp"
+#include "report/report.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
+#include "store/store.hpp"
+#include "store/transfer_log.hpp"
 #include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_certs.hpp"
@@ -166,6 +172,20 @@ TEST_F(imo_test, every_multi_agency_cluster_ends_as_flags_with_one_reference_on_
             EXPECT_GT(n, 0U);
         }
         EXPECT_EQ(static_cast<std::int64_t>(flagged), raised);
+        // The sector report counts the hub's clusters: one child per cluster, and a child of a
+        // multi-agency cluster carries each agency that serves it.
+        const auto spec = report::load_report_specs(test::source_dir / "config/reports.json").at(0);
+        const auto children =
+            report::children_from_hub(world->options().dir / "hub/hub.sqlite", spec);
+        EXPECT_EQ(static_cast<std::int64_t>(children.size()), stats.clusters);
+        std::int64_t served_by_several = 0;
+        for (const auto& c : children) {
+            const auto agencies = c.values.find("agency");
+            ASSERT_NE(agencies, c.values.end());
+            served_by_several += agencies->second.size() >= 2 ? 1 : 0;
+            ASSERT_EQ(c.values.count("month"), 1U);
+        }
+        EXPECT_EQ(served_by_several, stats.multi_agency_clusters);
         // Few wrong links, most true pairs found (the linkage figures are in docs/imo.md).
         EXPECT_GE(report.precision(), 0.95)
             << report.correct_pairs << "/" << report.predicted_pairs;
@@ -336,6 +356,160 @@ TEST_F(imo_test, an_agency_killed_while_flagging_repeats_no_flag_and_loses_no_no
     EXPECT_TRUE(report.problems.empty()) << join(report.problems);
     EXPECT_GT(report.flagged_cases[0], 0U);
     EXPECT_EQ(static_cast<std::int64_t>(report.references), hub_stats().multi_agency_clusters);
+}
+
+TEST_F(imo_test, a_hub_killed_while_receiving_and_linking_loses_no_record_and_repeats_no_notice) {
+    start(11);
+    // The hub runs as `casebridge hub serve` in its own process. While the three agencies send
+    // their cases and read their notices, again and again, another thread kills it with
+    // SIGKILL at random moments and starts it again on the same port (the one the system gave
+    // its first start), as a supervisor would; the agencies retry what the kills cut.
+    world->release_hub();
+    for (std::size_t k = 0; k < world->agency_count(); ++k) {
+        world->cpims(k).server().set_rules({{sandbox::fault::delayed(10ms), 1}});
+    }
+    std::uint64_t seed = std::random_device{}();
+    if (const char* s = std::getenv("CASEBRIDGE_DRILL_SEED")) {
+        seed = std::stoull(s);
+    }
+    std::mt19937_64 rng(seed);
+    const auto serve = [](const fs::path& config) {
+        return test::child_process::start(
+            CASEBRIDGE_BINARY, {"hub", "serve", "--config", config.string()}
+        );
+    };
+    std::optional<test::child_process> hub;
+    hub.emplace(serve(world->hub_config()));
+    ASSERT_TRUE(hub->running());
+    const auto address = hub->line();
+    ASSERT_EQ(address.rfind("hub: https://127.0.0.1:", 0), 0U) << address;
+    const std::string url = address.substr(5);
+    world->use_hub_at(url);
+    // The same configuration, listening on the port the first start was given.
+    std::string text;
+    {
+        std::ifstream in(world->hub_config());
+        text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const auto any_port = text.find("127.0.0.1:0\"");
+    ASSERT_NE(any_port, std::string::npos);
+    text.replace(any_port, 11, url.substr(url.find("127.0.0.1:")));
+    const auto fixed = world->hub_config().parent_path() / "casebridge-hub-fixed-port.json";
+    std::ofstream(fixed, std::ios::trunc) << text;
+
+    std::atomic<bool> done{false};
+    int killed_running = 0;
+    std::string restart_problem;
+    std::vector<int> delays;
+    for (int i = 0; i < 6; ++i) {
+        delays.push_back(std::uniform_int_distribution<int>(100, 1500)(rng));
+    }
+    std::thread supervisor([&] {
+        for (const int ms : delays) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+            if (WIFSIGNALED(hub->stop(SIGKILL))) {
+                ++killed_running;
+            }
+            hub.reset();
+            hub.emplace(serve(fixed));
+            const auto again = hub->line();
+            if (again != address) {
+                restart_problem = "the hub came back as '" + again + "'";
+                break;
+            }
+        }
+        done = true;
+    });
+    std::int64_t retries = 0;
+    int rounds = 0;
+    while (!done) {
+        for (std::size_t k = 0; k < world->agency_count(); ++k) {
+            for (const auto flow : {imo_world::records_flow, imo_world::notices_flow}) {
+                const auto r = world->run(k, flow);
+                retries += r.counts.retries;
+            }
+        }
+        ++rounds;
+    }
+    supervisor.join();
+    ASSERT_EQ(restart_problem, "");
+    std::string logs;
+    EXPECT_TRUE(WIFEXITED(hub->stop(SIGTERM, &logs))) << logs;
+    hub.reset();
+    for (std::size_t k = 0; k < world->agency_count(); ++k) {
+        world->cpims(k).server().set_rules({});
+    }
+    std::printf(
+        "[ imo ] hub kill drill: seed %llu, 6 kills, %d of a running hub, %d rounds of the "
+        "agencies' flows, %lld retries\n",
+        static_cast<unsigned long long>(seed),
+        killed_running,
+        rounds,
+        static_cast<long long>(retries)
+    );
+    EXPECT_GT(killed_running, 0);
+
+    // The hub back in this process: every agency's flows run to their end.
+    world->restart_hub();
+    for (const auto& r : world->send_all()) {
+        ASSERT_FALSE(r.error) << *r.error;
+    }
+    for (const auto& r : world->notify_all()) {
+        ASSERT_FALSE(r.error) << *r.error;
+    }
+    // Every record an agency's store says it delivered is active at the hub, and no kill left
+    // a dead letter; the flags are the hub's clusters: no case holds two flags of one
+    // reference, every flag names the agencies whose cases carry its reference, every
+    // multi-agency cluster is on the cases.
+    const auto stats = hub_stats();
+    const auto flow = store::token::make(imo_world::records_flow);
+    ASSERT_TRUE(flow);
+    for (std::size_t k = 0; k < world->agency_count(); ++k) {
+        const auto& id = world->options().agencies[k].id;
+        world->release_agency(k);
+        auto st = store::store::open(
+            world->options().dir / id / "state/casebridge.db", {}, system_clock_source::instance()
+        );
+        ASSERT_TRUE(st) << st.error().message();
+        std::int64_t delivered = 0;
+        const auto counts = st->delivery_counts(*flow);
+        ASSERT_TRUE(counts);
+        for (const auto& [state, n] : *counts) {
+            delivered += state == store::delivery_state::delivered ? n : 0;
+        }
+        // A record the mapping cannot take is held as it is without kills; none is held
+        // because the hub was gone.
+        const auto dead = st->dead_letters(*flow);
+        ASSERT_TRUE(dead);
+        for (const auto& d : *dead) {
+            EXPECT_NE(d.reason.str(), "retries_exhausted") << id << " " << d.source.id.str();
+            EXPECT_NE(d.reason.str(), "remote_unavailable") << id << " " << d.source.id.str();
+            std::printf("[ imo ] %s dead letter: %s\n", id.c_str(), d.reason.str().c_str());
+        }
+        std::int64_t active = -1;
+        for (const auto& [agency, n] : stats.active_per_agency) {
+            if (agency == id) {
+                active = n;
+            }
+        }
+        EXPECT_GT(delivered, 0) << id;
+        EXPECT_EQ(active, delivered) << id;
+    }
+    const auto report = check_flags(*world);
+    EXPECT_TRUE(report.problems.empty()) << join(report.problems);
+    EXPECT_GT(report.references, 0U);
+    EXPECT_EQ(static_cast<std::int64_t>(report.references), stats.multi_agency_clusters);
+    EXPECT_GE(report.precision(), 0.95) << report.correct_pairs << "/" << report.predicted_pairs;
+    // The hub's log holds every receipt, withdrawal and linkage in one unbroken chain.
+    world->release_hub();
+    auto hs = hub::hub_store::open(
+        world->options().dir / "hub/hub.sqlite", system_clock_source::instance()
+    );
+    ASSERT_TRUE(hs) << hs.error().message();
+    const auto verified = store::verify(hs->database(), {});
+    ASSERT_TRUE(verified) << verified.error().message();
+    EXPECT_TRUE(verified->ok) << verified->problem;
+    EXPECT_GT(verified->entries, 0);
 }
 
 }  // namespace
