@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -15,6 +16,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/png_image.hpp"
+#include "support/report_population.hpp"
 #include "support/temp_dir.hpp"
 
 namespace casebridge::report {
@@ -23,36 +26,8 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
 
-/// Children of several agencies in skewed camps, so that small cells occur: the population a
-/// hub would report on after linkage (one entry per cluster).
 std::vector<child> generate(unsigned seed, int n) {
-    std::mt19937 rng(seed);
-    const std::array<const char*, 6> camps{
-        "CXB-201", "CXB-202", "CXB-203", "CXB-204", "CXB-217", "CXB-232"};
-    const std::array<const char*, 4> concerns{"neglect", "child_labour", "separated", "violence"};
-    const std::array<const char*, 3> agencies{"agency-a", "agency-b", "agency-c"};
-    std::vector<child> out;
-    for (int i = 0; i < n; ++i) {
-        child c;
-        const auto camp = std::min({rng() % 6, rng() % 6, rng() % 6});
-        c.values["location"] = {camps[camp]};
-        c.values["sex"] = {rng() % 50 == 0 ? "other" : (rng() % 2 == 0 ? "female" : "male")};
-        c.values["age_band"] = {std::array<const char*, 3>{"0-5", "6-11", "12-17"}[rng() % 3]};
-        std::set<std::string> cs{concerns[rng() % 4]};
-        if (rng() % 3 == 0) {
-            cs.insert(concerns[rng() % 4]);
-        }
-        c.values["protection_concern"].assign(cs.begin(), cs.end());
-        c.values["risk_level"] = {std::array<const char*, 3>{"high", "medium", "low"}[rng() % 3]};
-        std::set<std::string> ag{agencies[rng() % 3]};
-        if (rng() % 8 == 0) {
-            ag.insert(agencies[rng() % 3]);
-        }
-        c.values["agency"].assign(ag.begin(), ag.end());
-        c.values["month"] = {"2026-" + std::string(rng() % 2 == 0 ? "10" : "11")};
-        out.push_back(std::move(c));
-    }
-    return out;
+    return test::report_population(seed, n);
 }
 
 std::string slurp(const fs::path& p) {
@@ -296,6 +271,99 @@ TEST(report_write, refuses_a_report_the_audit_failed) {
     test::temp_dir dir;
     EXPECT_THROW(write_report(r, dir / "out"), std::runtime_error);
     EXPECT_FALSE(fs::exists(dir / "out/report.html"));
+}
+
+// The page as a person sees it: headless Chromium renders report.html from the folder it was
+// written to. The rendered document holds every table and chart, the browser reports nothing
+// on its console (a blocked resource, a script, a policy violation), and the screenshot shows
+// ink in several colours. A small page that breaks the rules shows that the console check
+// can fail.
+struct browser_run {
+    int status = -1;
+    std::string dom;
+    std::string console;  ///< The browser's console lines ("...:CONSOLE:...").
+};
+
+browser_run run_browser(const fs::path& page, const fs::path& scratch, const std::string& mode) {
+    const auto out = scratch / "stdout.txt";
+    const auto err = scratch / "stderr.txt";
+    const std::string cmd =
+        "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+        "--no-first-run --user-data-dir=" +
+        (scratch / "profile").string() + " --enable-logging=stderr --v=0 --window-size=1280,2400 " +
+        mode + " 'file://" + page.string() + "' >" + out.string() + " 2>" + err.string();
+    browser_run r;
+    r.status = std::system(cmd.c_str());
+    r.dom = slurp(out);
+    std::istringstream lines(slurp(err));
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.find(":CONSOLE") != std::string::npos) {
+            r.console += line + "\n";
+        }
+    }
+    return r;
+}
+
+bool have_chromium() {
+    return std::system("command -v chromium >/dev/null 2>&1") == 0;
+}
+
+TEST(report_page, renders_in_a_headless_browser_with_every_table_and_no_console_message) {
+    if (!have_chromium()) {
+        GTEST_SKIP() << "chromium is not installed (.ci/install-deps installs it)";
+    }
+    const auto spec = load_report_specs(source_dir / "config/reports.json").at(0);
+    const auto r = build_report(spec, generate(4, 400), "2026-11");
+    test::temp_dir dir;
+    write_report(r, dir / "out");
+    const auto page = dir / "out/report.html";
+
+    fs::create_directories(dir / "dom");
+    const auto dom = run_browser(page, dir / "dom", "--dump-dom");
+    ASSERT_EQ(dom.status, 0) << dom.console;
+    EXPECT_EQ(dom.console, "") << "the browser's console was not quiet";
+    for (const auto& t : r.tables) {
+        EXPECT_NE(dom.dom.find("<section id=\"" + t.id() + "\""), std::string::npos) << t.id();
+    }
+    std::size_t charts = 0;
+    for (auto at = dom.dom.find("<svg"); at != std::string::npos;
+         at = dom.dom.find("<svg", at + 1)) {
+        ++charts;
+    }
+    EXPECT_GE(charts, 3u) << "bars by camp, the twelve-month trend and the overlap heat map";
+    EXPECT_NE(dom.dom.find("মেয়ে"), std::string::npos) << "Bengali labels survive rendering";
+
+    fs::create_directories(dir / "shot");
+    const auto shot_file = dir / "shot/page.png";
+    const auto shot = run_browser(page, dir / "shot", "--screenshot=" + shot_file.string());
+    ASSERT_EQ(shot.status, 0) << shot.console;
+    std::string error;
+    const auto img = test::read_png(shot_file, error);
+    ASSERT_TRUE(img) << error;
+    EXPECT_EQ(img->width, 1280u);
+    EXPECT_GT(img->inked_share(), 0.02) << "the screenshot is (nearly) blank";
+    EXPECT_GE(img->colours(), 4u) << "text and bars in several colours";
+    // Kept for a person to look at: build/<preset>/test-artefacts/report-page.png.
+    fs::create_directories(CASEBRIDGE_ARTEFACT_DIR);
+    fs::copy_file(
+        shot_file,
+        fs::path(CASEBRIDGE_ARTEFACT_DIR) / "report-page.png",
+        fs::copy_options::overwrite_existing
+    );
+
+    // The negative control: an image from nowhere and an inline script on a page with the same
+    // kind of policy are both reported on the console.
+    const auto bad = dir.write(
+        "bad.html",
+        "<!doctype html><html><head><meta http-equiv=\"Content-Security-Policy\" "
+        "content=\"default-src 'none'\"></head><body><p>x</p><img src=\"nowhere.png\">"
+        "<script>document.title = 'ran';</script></body></html>"
+    );
+    fs::create_directories(dir / "bad");
+    const auto control = run_browser(bad, dir / "bad", "--dump-dom");
+    EXPECT_NE(control.console, "")
+        << "the console check saw nothing on a page that breaks the rules";
 }
 
 }  // namespace
