@@ -628,14 +628,21 @@ struct primero_adapter::impl {
             );
         }
         // A full page of a larger window: keep the cases of earlier seconds; the last second
-        // may continue on the next page (no tie-breaker), so it is read whole next.
+        // may continue on the next page (Primero sorts without a tie-breaker), so the next
+        // page starts at that second and reads it again from its first case. Only a page that
+        // holds nothing but one second cannot move on that way: that second is then walked
+        // whole, ordered by case id (the tie phase), so however many cases share a second,
+        // none is missed, and a second is read twice only where a page ends inside it.
         const std::string last = second_of(records.back().updated_at);
         for (auto& rec : records) {
             if (second_of(rec.updated_at) < last) {
                 page.records.push_back(std::move(rec));
             }
         }
-        page.next_cursor = encode(cursor_state{true, last, c.end, 1});
+        page.next_cursor = encode(
+            page.records.empty() ? cursor_state{true, last, c.end, 1}
+                                 : cursor_state{false, last, c.end, 1}
+        );
         page.has_more = true;
         co_return page;
     }

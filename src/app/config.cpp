@@ -21,6 +21,20 @@
 namespace casebridge::app {
 namespace {
 
+/// A system's limits before its `limits` block: protective where the system is known to
+/// refuse more (docs/configuration.md says why for each kind).
+limits_config default_limits(std::string_view kind) {
+    limits_config l;  // Primero's stock nginx: 20 connections and 50 requests/s per client
+    if (kind == "progres_ping" || kind == "casebridge_hub") {
+        // UNHCR's PING is an API gateway in front of proGres, not one nginx: it throttles per
+        // subscription and answers 429 with Retry-After, which the client honours, so the
+        // Primero rate made casebridge the bottleneck of every referral flow. The IMO hub is
+        // casebridge's own and takes a whole page per request.
+        l.requests_per_second = 200;
+    }
+    return l;
+}
+
 std::string str(const rapidjson::Value& v) {
     return {v.GetString(), v.GetStringLength()};
 }
@@ -549,6 +563,7 @@ config load_config(
             );
         }
         s.kind = str(m.value["kind"]);
+        s.limits = default_limits(s.kind);
         if (m.value.HasMember("description")) {
             s.description = str(m.value["description"]);
         }

@@ -171,6 +171,28 @@ TEST_F(primero_adapter_test, timestamp_ties_across_page_boundaries) {
     expect_each_case_once(walk(*a, cursor));
 }
 
+// A second is read again only where a page ends inside it, and as part of the next page, not
+// by a request of its own: 250 cases in 250 seconds, 100 a page, take three requests (the
+// second each full page ends in starts the next one), where a tie request after every full
+// page took five. Cases sharing a second are handled by the two tests above and below.
+TEST_F(primero_adapter_test, a_page_that_ends_between_seconds_costs_no_extra_request) {
+    start(250);
+    const auto ids = box->case_ids();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        char ts[32];
+        std::snprintf(ts, sizeof ts, "2025-12-01T10:%02zu:%02zu.250Z", (i / 60) % 60, i % 60);
+        box->set_last_updated(ids[i], ts);
+    }
+    auto a = make(basic_settings(100));
+    std::optional<std::string> cursor;
+    box->server().clear_requests();
+    expect_each_case_once(walk(*a, cursor));
+    EXPECT_EQ(box->server().request_count(), 3u);
+    for (const auto& req : box->server().requests()) {
+        EXPECT_EQ(req.target.find("order_by=case_id"), std::string::npos) << req.target;
+    }
+}
+
 // More cases in one second than one page can hold (per is capped at 1000): the adapter must
 // still walk them all, although the second-precision filter cannot split them.
 TEST_F(primero_adapter_test, more_ties_in_one_second_than_the_page_cap) {

@@ -104,6 +104,12 @@ TEST_F(example_config, the_shipped_example_passes) {
     EXPECT_TRUE(c.flows[2].paused);
     EXPECT_EQ(c.flows[2].to_stream, "events");
     EXPECT_EQ(c.find_system("cpims-cxb")->limits.max_connections, 20);
+    // Limits not written take the kind's defaults; written ones win.
+    EXPECT_EQ(c.find_system("imo-hub")->limits.requests_per_second, 200);
+    EXPECT_EQ(c.find_system("imo-hub")->limits.max_connections, 20);
+    EXPECT_EQ(c.find_system("dss")->limits.requests_per_second, 50);
+    EXPECT_EQ(c.find_system("progres")->limits.requests_per_second, 5);
+    EXPECT_EQ(c.find_system("progres")->limits.max_connections, 4);
     EXPECT_EQ(c.store.path, dir_.path() / "config/../state/casebridge.db");
     ASSERT_TRUE(c.hub);
     EXPECT_TRUE(c.hub->tls());
