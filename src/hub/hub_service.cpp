@@ -353,9 +353,14 @@ service::service(const app::hub_config& cfg, const clock_source& clock, const lo
         throw;
     }
     // Batches answered before a stop or a crash (a SIGKILL between a receipt's commit and its
-    // linkage) may not have been linked yet: link once at start, so that their clusters and
-    // notices do not wait for the next batch. A linkage with nothing new changes nothing.
-    impl_->request_linkage();
+    // linkage) may not have been linked yet: link once at start when any record changed since
+    // the last linkage, so that their clusters and notices do not wait for the next batch.
+    if (impl_->call_store([](hub_store& s) {
+            const auto due = s.linkage_due();
+            return !due || *due;  // when it cannot tell, link
+        })) {
+        impl_->request_linkage();
+    }
 }
 
 service::~service() {

@@ -876,6 +876,22 @@ result<linkage_summary> hub_store::save_linkage(
     return sum;
 }
 
+result<bool> hub_store::linkage_due() {
+    // Times are RFC 3339 text from one clock, so they compare as text; ">=" errs towards
+    // linking again when a receipt and a linkage share a millisecond.
+    auto n = store::query_int(
+        db_,
+        "SELECT EXISTS (SELECT 1 FROM hub_records, (SELECT coalesce((SELECT ts FROM "
+        "hub_linkage_runs ORDER BY id DESC LIMIT 1), '') AS last) WHERE updated_at >= last OR "
+        "coalesce(withdrawn_at, '') >= last)",
+        0
+    );
+    if (!n) {
+        return result<bool>(boost::system::in_place_error, n.error());
+    }
+    return *n != 0;
+}
+
 result<hub_stats> hub_store::stats() {
     hub_stats out;
     auto per = db_.prepare(

@@ -161,6 +161,10 @@ public:
 
     result<hub_stats> stats();
 
+    /// True when a record was received, changed or withdrawn since the last linkage run (or
+    /// records exist and none has run): what a hub that stopped before linking them owes.
+    result<bool> linkage_due();
+
     /// The current review items, by id.
     result<std::vector<review_item>> review_items();
     /// Records decisions in one transaction with a `review_decision` log entry each (actor:

@@ -272,6 +272,43 @@ TEST_F(hub_fixture, ingest_is_idempotent_by_agency_and_pseudonym_and_logged) {
     EXPECT_NE(out.str().find("ok: "), std::string::npos) << out.str();
 }
 
+// A hub that stopped between a receipt's commit and its linkage (a SIGKILL) links when it
+// starts again; one with nothing new since its last linkage does not link at start.
+TEST_F(hub_fixture, a_hub_links_at_start_only_what_came_after_its_last_linkage) {
+    start();
+    ASSERT_EQ(
+        post_records(
+            "agency_a",
+            batch({record_json("case-1", encode_person("Rahima", "Begum", "2012-03-04"))})
+        )
+            .status,
+        200u
+    );
+    hub->wait_for_linkage();
+    hub.reset();
+    const auto runs = count("SELECT count(*) FROM hub_linkage_runs");
+    ASSERT_GE(runs, 1);
+
+    start();  // nothing new
+    hub->wait_for_linkage();
+    EXPECT_EQ(hub->linkage_runs(), 0u);
+    hub.reset();
+    EXPECT_EQ(count("SELECT count(*) FROM hub_linkage_runs"), runs);
+
+    {  // as if the hub had died before its last linkage ran
+        auto d = store::db::open(cfg.store_path);
+        ASSERT_TRUE(d);
+        ASSERT_TRUE(d->exec(
+            "DELETE FROM hub_linkage_runs WHERE id = (SELECT max(id) FROM hub_linkage_runs)"
+        ));
+    }
+    start();
+    hub->wait_for_linkage();
+    EXPECT_EQ(hub->linkage_runs(), 1u);
+    hub.reset();
+    EXPECT_EQ(count("SELECT count(*) FROM hub_linkage_runs"), runs);
+}
+
 TEST_F(hub_fixture, a_wrong_or_missing_token_gets_401_and_nothing_is_stored) {
     start();
     const auto body =
