@@ -166,6 +166,10 @@ struct ping_sandbox::impl {
     std::vector<std::string> referral_order;
     std::map<std::string, interop_referral> referrals;
     std::map<std::string, transaction> transactions;
+    /// Transactions queued and referrals not decided yet: the lazy background work of each
+    /// request looks at these only, not at every write ever stored.
+    std::set<std::string> queued;
+    std::set<std::string> undecided;
     std::map<std::string, time_point> tokens;
     std::size_t tokens_issued = 0;
     std::size_t token_refusals = 0;
@@ -459,17 +463,21 @@ struct ping_sandbox::impl {
     // Lazy background work: queued transactions and automatic decisions.
     void advance() {
         const auto now = clock->now();
-        for (auto& [id, t] : transactions) {
+        for (auto it = queued.begin(); it != queued.end();) {
+            transaction& t = transactions.at(*it);
             if (!t.done && now - t.accepted >= settings.async_processing) {
                 process(t);
             }
+            it = t.done ? queued.erase(it) : std::next(it);
         }
         if (settings.decide_after.count() > 0) {
-            for (auto& [id, r] : referrals) {
+            for (auto it = undecided.begin(); it != undecided.end();) {
+                interop_referral& r = referrals.at(*it);
                 const auto created = parse_rfc3339(r.created);
                 if (!r.decision && created && now - *created >= settings.decide_after) {
                     decide_locked(r, rng() % 5 != 0);
                 }
+                it = r.decision ? undecided.erase(it) : std::next(it);
             }
         }
     }
@@ -698,6 +706,7 @@ struct ping_sandbox::impl {
                 "progres_interoperabilityreferralnumber", Value(r.number.c_str(), a), a
             );
             referral_order.push_back(r.id);
+            undecided.insert(r.id);
             referrals[r.id] = std::move(r);
             e.status = "Success";
             e.message = "Record created.";
@@ -792,6 +801,9 @@ struct ping_sandbox::impl {
             d.AddMember("Data", Value(status_text(t.statuses).c_str(), a), a);
         }
         d.AddMember("ErrorMessage", Value(), a);
+        if (!t.done) {
+            queued.insert(t.id);
+        }
         transactions[t.id] = std::move(t);
         return json_response(200, d);
     }
@@ -1149,6 +1161,7 @@ bool ping_sandbox::delete_referral(const std::string& id) {
         return false;
     }
     std::erase(impl_->referral_order, id);
+    impl_->undecided.erase(id);
     return true;
 }
 std::optional<std::string> ping_sandbox::duplicate_referral(const std::string& id) {
@@ -1166,6 +1179,9 @@ std::optional<std::string> ping_sandbox::duplicate_referral(const std::string& i
     copy.modified = copy.created;
     const std::string new_id = copy.id;
     impl_->referral_order.push_back(new_id);
+    if (!copy.decision) {
+        impl_->undecided.insert(new_id);
+    }
     impl_->referrals[new_id] = std::move(copy);
     return new_id;
 }

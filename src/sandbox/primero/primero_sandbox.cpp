@@ -395,6 +395,36 @@ struct primero_sandbox::impl {
     mutable std::mutex mutex;
     std::map<std::string, Document> cases;
     std::vector<std::string> order;
+    /// Bumped by every change that may move a case's last_updated_at (a request other than
+    /// GET, a test's edit), so that the index below is rebuilt only when it is stale.
+    std::uint64_t generation = 0;
+    std::uint64_t indexed_generation = ~std::uint64_t{0};
+    /// Cases by the second of their last_updated_at (the filter's precision): a list filtered
+    /// by a last_updated_at range reads only the cases in it, as Primero's database index
+    /// does, so a page costs the same at 1,000 cases as at 100,000.
+    std::vector<std::pair<std::string, std::string>> by_updated;
+
+    const std::vector<std::pair<std::string, std::string>>& updated_index() {
+        if (indexed_generation != generation) {
+            by_updated.clear();
+            by_updated.reserve(cases.size());
+            for (const auto& [id, rec] : cases) {
+                const auto it = rec.FindMember("last_updated_at");
+                if (it != rec.MemberEnd() && it->value.IsString()) {
+                    by_updated.emplace_back(
+                        std::string(
+                            it->value.GetString(),
+                            std::min<std::size_t>(19, it->value.GetStringLength())
+                        ),
+                        id
+                    );
+                }
+            }
+            std::sort(by_updated.begin(), by_updated.end());
+            indexed_generation = generation;
+        }
+        return by_updated;
+    }
     std::map<std::string, std::vector<transition>> transitions;
     std::map<std::string, session_state> sessions;
     std::map<std::string, jwt_state> jwts;
@@ -901,7 +931,26 @@ struct primero_sandbox::impl {
             bool in_scope;
         };
         std::vector<entry> hits;
-        for (const auto& id : order) {
+        // With a last_updated_at range, only the cases the index puts in it are looked at.
+        const std::vector<std::string>* candidates = &order;
+        std::vector<std::string> in_window;
+        for (const auto& [name, range] : ranges) {
+            if (name != "last_updated_at") {
+                continue;
+            }
+            const auto& idx = updated_index();
+            auto lo = range.from.empty()
+                          ? idx.begin()
+                          : std::lower_bound(
+                                idx.begin(), idx.end(), std::make_pair(range.from, std::string())
+                            );
+            for (; lo != idx.end() && (range.to.empty() || lo->first <= range.to); ++lo) {
+                in_window.push_back(lo->second);
+            }
+            candidates = &in_window;
+            break;
+        }
+        for (const auto& id : *candidates) {
             const Document& rec = cases.at(id);
             const bool mine = in_scope(me, rec);
             if (!mine && !widened) {
@@ -931,16 +980,6 @@ struct primero_sandbox::impl {
             }
             hits.push_back({k == rec.MemberEnd() ? nullptr : &k->value, h, &rec, mine});
         }
-        std::sort(hits.begin(), hits.end(), [desc](const entry& a, const entry& b) {
-            int c = compare_values(a.key, b.key);
-            if (desc) {
-                c = -c;
-            }
-            if (c != 0) {
-                return c < 0;
-            }
-            return a.tie < b.tie;
-        });
         long per = 20;
         if (const auto p = param(params, "per"); !p.empty()) {
             per = std::strtol(p.c_str(), nullptr, 10);
@@ -953,6 +992,36 @@ struct primero_sandbox::impl {
         if (const auto p = param(params, "page"); !p.empty()) {
             page = std::max(1L, std::strtol(p.c_str(), nullptr, 10));
         }
+        // Hits read from the index are in order of their second already: ordered ascending by
+        // last_updated_at, only the seconds up to the end of the page need sorting.
+        auto sorted_end = hits.end();
+        if (candidates == &in_window && order_by == "last_updated_at" && !desc) {
+            const auto need = static_cast<std::size_t>(page * per);
+            if (need < hits.size()) {
+                const auto second = [](const entry& e) {
+                    return e.key == nullptr || !e.key->IsString()
+                               ? std::string_view{}
+                               : std::string_view(e.key->GetString(), e.key->GetStringLength())
+                                     .substr(0, 19);
+                };
+                auto end = hits.begin() + static_cast<std::ptrdiff_t>(need);
+                const auto last = second(*(end - 1));
+                while (end != hits.end() && second(*end) == last) {
+                    ++end;
+                }
+                sorted_end = end;
+            }
+        }
+        std::sort(hits.begin(), sorted_end, [desc](const entry& a, const entry& b) {
+            int c = compare_values(a.key, b.key);
+            if (desc) {
+                c = -c;
+            }
+            if (c != 0) {
+                return c < 0;
+            }
+            return a.tie < b.tie;
+        });
         std::vector<std::string> field_list;
         const std::string fields = param(params, "fields");
         if (fields == "short") {
@@ -1789,6 +1858,9 @@ struct primero_sandbox::impl {
 
     response handle(const request& req) {
         std::lock_guard lock(mutex);
+        if (req.method != "GET" && req.method != "HEAD") {
+            ++generation;
+        }
         const std::string path = path_of(req);
         if (path == "/health") {
             return response{200, "{}"};
@@ -2021,6 +2093,7 @@ std::vector<std::string> primero_sandbox::case_ids() const {
 }
 void primero_sandbox::set_last_updated(const std::string& id, const std::string& timestamp) {
     std::lock_guard lock(impl_->mutex);
+    ++impl_->generation;
     auto& rec = impl_->cases.at(id);
     rec["last_updated_at"].SetString(timestamp.c_str(), rec.GetAllocator());
 }
@@ -2072,6 +2145,7 @@ bool primero_sandbox::edit_case(const std::string& id, const std::string& fields
         return false;
     }
     std::lock_guard lock(impl_->mutex);
+    ++impl_->generation;
     const auto it = impl_->cases.find(id);
     if (it == impl_->cases.end()) {
         return false;
@@ -2094,6 +2168,7 @@ bool primero_sandbox::replace_case(const std::string& id, const std::string& cas
         return false;
     }
     std::lock_guard lock(impl_->mutex);
+    ++impl_->generation;
     const auto it = impl_->cases.find(id);
     if (it == impl_->cases.end()) {
         return false;
@@ -2103,6 +2178,7 @@ bool primero_sandbox::replace_case(const std::string& id, const std::string& cas
 }
 bool primero_sandbox::delete_case(const std::string& id) {
     std::lock_guard lock(impl_->mutex);
+    ++impl_->generation;
     if (impl_->cases.erase(id) == 0) {
         return false;
     }
@@ -2111,6 +2187,7 @@ bool primero_sandbox::delete_case(const std::string& id) {
 }
 std::optional<std::string> primero_sandbox::duplicate_case(const std::string& id) {
     std::lock_guard lock(impl_->mutex);
+    ++impl_->generation;
     const auto it = impl_->cases.find(id);
     if (it == impl_->cases.end()) {
         return std::nullopt;
