@@ -16,6 +16,7 @@
 #include "app/config.hpp"
 #include "app/engine.hpp"
 #include "cli/commands.hpp"
+#include "cli/review_files.hpp"
 #include "cli/store_lock.hpp"
 #include "core/atomic_file.hpp"
 #include "core/time.hpp"
@@ -28,28 +29,6 @@
 namespace casebridge::cli {
 
 namespace {
-
-const exchange::csv_row review_header = {
-    "source_id",
-    "decision",
-    "reason",
-    "basis",
-    "receiving_system",
-    "fields_sent",
-    "confirm",
-    "override_reason",
-    "check"};
-
-/// Binds a row to this plan: a keyed hash of flow, record and decision, so an edited id or
-/// decision is refused (the key is the store's identifier key, which reviewers do not hold).
-std::string row_check(
-    const store::keyed_hasher& key,
-    const std::string& flow,
-    const std::string& id,
-    const std::string& decision
-) {
-    return key.hmac_hex("caseload-review", flow + "\n" + id + "\n" + decision).substr(0, 32);
-}
 
 /// The hand-over decision for a record from its dry-run outcome (run_options::handover: only
 /// a current version the receiver holds, and accepted where it answers, is "skipped").
@@ -158,7 +137,7 @@ int run_caseload_plan(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     exchange::csv_writer w;
-    w.row(review_header);
+    w.row(caseload_review_header());
     std::map<std::string, int> counts;
     for (const auto& r : report.records) {
         const auto decision = plan_decision(r, can_override);
@@ -172,7 +151,7 @@ int run_caseload_plan(const parsed_args& args, command_io& io) {
              std::to_string(r.fields_sent.size()),
              "",
              "",
-             row_check(*l->key, flow, r.source_id, decision)}
+             caseload_row_check(*l->key, flow, r.source_id, decision)}
         );
     }
     const std::filesystem::path out = *args.get("out");
@@ -203,15 +182,8 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
     std::stringstream text;
     text << in.rdbuf();
     const std::string origin = review.string();
-    auto table = exchange::parse_csv(text.str());
-    if (!table) {
-        io.err << "casebridge caseload-transfer execute: " << table.error().describe(origin)
-               << "\n";
-        return exit_error;
-    }
-    if (table->header != review_header) {
-        io.err << "casebridge caseload-transfer execute: " << origin
-               << ":1: the header is not the one `plan` writes\n";
+    if (const auto bad = caseload_review_shape(text.str(), origin); !bad.empty()) {
+        io.err << "casebridge caseload-transfer execute: " << bad << "\n";
         return exit_error;
     }
     // Each execute writes its own receipt and never replaces one: it is what the receiving
@@ -239,65 +211,12 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
     }
     const auto& flow = l->slot->cfg->id;
     const std::string actor = args.get("actor").value_or("operator");
-    std::vector<sync::flow_runner::selected> chosen;
-    std::vector<std::string> problems;
-    std::set<std::string> seen;
-    std::vector<std::pair<std::string, std::string>> overrides;  // id, reason hash
-    struct pending {
-        std::string source_id;
-        std::string status;  // the plan's decision, or this run's outcome
-        std::string reason;
-    };
-    std::vector<pending> not_handed_over;  // still not with the receiver, and why
-    std::size_t not_confirmed = 0;
-    for (std::size_t i = 0; i < table->rows.size(); ++i) {
-        const auto& row = table->rows[i];
-        const auto line = std::to_string(table->row_lines[i]);
-        const std::string& id = row[0];
-        const std::string& decision = row[1];
-        const std::string& confirm = row[6];
-        const std::string& reason = row[7];
-        if (row_check(*l->key, flow, id, decision) != row[8]) {
-            problems.push_back(
-                origin + ":" + line +
-                ": source_id or decision edited, or the row is not from a plan of this flow"
-            );
-            continue;
-        }
-        if (!seen.insert(id).second) {
-            problems.push_back(origin + ":" + line + ": the record is listed twice");
-            continue;
-        }
-        if (confirm != "yes" && confirm != "no" && !confirm.empty()) {
-            problems.push_back(origin + ":" + line + ": confirm must be yes, no or empty");
-            continue;
-        }
-        if (confirm != "yes") {
-            if (decision != "already_transferred") {
-                ++not_confirmed;
-                not_handed_over.push_back(
-                    {id, decision, row[2].empty() ? std::string("not_confirmed") : row[2]}
-                );
-            }
-            continue;
-        }
-        if (decision == "transfer") {
-            chosen.push_back({id, std::nullopt, std::nullopt});
-        } else if (decision == "needs_consent_confirmation") {
-            if (reason.find_first_not_of(" \t") == std::string::npos) {
-                problems.push_back(
-                    origin + ":" + line + ": an override needs a written override_reason"
-                );
-                continue;
-            }
-            chosen.push_back({id, actor, reason});
-            overrides.emplace_back(id, store::to_hex(store::sha256(reason)));
-        } else {
-            problems.push_back(
-                origin + ":" + line + ": a record planned as " + decision + " cannot be confirmed"
-            );
-        }
-    }
+    auto read = read_caseload_review(text.str(), origin, *l->key, flow, actor);
+    auto& chosen = read.chosen;
+    const auto& problems = read.problems;
+    const auto& overrides = read.overrides;
+    auto& left = read.left;
+    const auto not_confirmed = read.not_confirmed;
     if (!problems.empty()) {
         io.err << "casebridge caseload-transfer execute: the review file is refused; nothing was "
                   "sent:\n";
@@ -347,14 +266,13 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
         }
         ++counts[status];
         if (status != "transferred" && status != "already_transferred") {
-            not_handed_over.push_back({r.source_id, status, r.reason.empty() ? r.outcome : r.reason}
-            );
+            left.push_back({r.source_id, status, r.reason.empty() ? r.outcome : r.reason});
         }
     }
     for (const auto& c : chosen) {
         if (settled.count(c.source_id) == 0) {
             ++counts["not_processed"];
-            not_handed_over.push_back({c.source_id, "not_processed", "run_stopped"});
+            left.push_back({c.source_id, "not_processed", "run_stopped"});
         }
     }
 
@@ -399,7 +317,7 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
     w.EndArray();
     w.Key("not_handed_over");
     w.StartArray();
-    for (const auto& p : not_handed_over) {
+    for (const auto& p : left) {
         w.StartObject();
         w.Key("source_id");
         w.String(p.source_id.c_str());
@@ -439,8 +357,7 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
     if (counts["not_processed"] > 0) {
         io.out << ", not processed " << counts["not_processed"];
     }
-    io.out << "; not handed over " << not_handed_over.size() << "; receipt " << receipt.string()
-           << "\n";
+    io.out << "; not handed over " << left.size() << "; receipt " << receipt.string() << "\n";
     if (report.error) {
         io.err << "casebridge caseload-transfer execute: stopped early: " << *report.error
                << " (run it again: nothing is sent twice)\n";

@@ -4,7 +4,6 @@
 #include <fstream>
 #include <functional>
 #include <ostream>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -16,6 +15,7 @@
 
 #include "app/config.hpp"
 #include "cli/commands.hpp"
+#include "cli/review_files.hpp"
 #include "core/atomic_file.hpp"
 #include "core/crypto.hpp"
 #include "core/encoding.hpp"
@@ -66,24 +66,6 @@ std::optional<hub::hub_store> existing_store(
         return std::nullopt;
     }
     return std::move(*s);
-}
-
-const exchange::csv_row review_header = {
-    "review_id",
-    "agency_a",
-    "pseudonym_a",
-    "agency_b",
-    "pseudonym_b",
-    "score",
-    "decision",
-    "check"};
-
-/// Binds a row to this hub and this pair: a keyed hash (the hub store's review key, which
-/// reviewers do not hold) of the ids and the score, so an edited row is refused.
-std::string review_check(const std::string& key, const exchange::csv_row& row) {
-    const std::string text = "hub-review\n" + row[0] + '\n' + row[1] + '\n' + row[2] + '\n' +
-                             row[3] + '\n' + row[4] + '\n' + row[5];
-    return to_hex(crypto::hmac_sha256(key, text)).substr(0, 32);
 }
 
 std::string score_text(std::int64_t milli) {
@@ -278,7 +260,7 @@ int run_hub_review_export(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     exchange::csv_writer w;
-    w.row(review_header);
+    w.row(hub_review_header());
     for (const auto& it : *items) {
         exchange::csv_row row = {
             std::to_string(it.id),
@@ -289,7 +271,7 @@ int run_hub_review_export(const parsed_args& args, command_io& io) {
             score_text(it.score_milli),
             "",
             ""};
-        row[7] = review_check(*key, row);
+        row[7] = hub_review_check(*key, row);
         w.row(row);
     }
     const std::filesystem::path out = *args.get("out");
@@ -325,14 +307,8 @@ int run_hub_review_decide(const parsed_args& args, command_io& io) {
     std::stringstream text;
     text << in.rdbuf();
     const std::string origin = in_file.string();
-    auto table = exchange::parse_csv(text.str());
-    if (!table) {
-        io.err << "casebridge hub review decide: " << table.error().describe(origin) << "\n";
-        return exit_error;
-    }
-    if (table->header != review_header) {
-        io.err << "casebridge hub review decide: " << origin
-               << ":1: the header is not the one `hub review export` writes\n";
+    if (const auto bad = hub_review_shape(text.str(), origin); !bad.empty()) {
+        io.err << "casebridge hub review decide: " << bad << "\n";
         return exit_error;
     }
     linkage::linkage_schema schema;
@@ -351,34 +327,8 @@ int run_hub_review_decide(const parsed_args& args, command_io& io) {
         io.err << "casebridge hub review decide: the hub store cannot be read\n";
         return exit_error;
     }
-    std::vector<hub::pair_decision> decisions;
-    std::vector<std::string> problems;
-    std::set<std::string> seen;
-    std::size_t undecided = 0;
-    for (std::size_t i = 0; i < table->rows.size(); ++i) {
-        const auto& row = table->rows[i];
-        const std::string at = origin + ":" + std::to_string(table->row_lines[i]);
-        if (review_check(*key, row) != row[7]) {
-            problems.push_back(
-                at + ": ids or score edited, or the row is not from an export of this hub"
-            );
-            continue;
-        }
-        if (!seen.insert(row[1] + '\n' + row[2] + '\n' + row[3] + '\n' + row[4]).second) {
-            problems.push_back(at + ": the pair is listed twice");
-            continue;
-        }
-        const std::string& decision = row[6];
-        if (decision.empty()) {
-            ++undecided;
-            continue;
-        }
-        if (decision != "same" && decision != "not_same") {
-            problems.push_back(at + ": decision must be same, not_same or empty");
-            continue;
-        }
-        decisions.push_back({row[1], row[2], row[3], row[4], decision == "same"});
-    }
+    const auto review = read_hub_review(text.str(), origin, *key);
+    const auto& problems = review.problems;
     if (!problems.empty()) {
         io.err << "casebridge hub review decide: the review file is refused; nothing was "
                   "recorded:\n";
@@ -387,7 +337,7 @@ int run_hub_review_decide(const parsed_args& args, command_io& io) {
         }
         return exit_error;
     }
-    auto counts = store->record_decisions(decisions, actor);
+    auto counts = store->record_decisions(review.decisions, actor);
     if (!counts) {
         io.err << "casebridge hub review decide: the decisions could not be recorded ("
                << counts.error().message() << "); nothing was recorded\n";
@@ -399,7 +349,8 @@ int run_hub_review_decide(const parsed_args& args, command_io& io) {
                << sum.error().message() << "); run casebridge hub link\n";
         return exit_error;
     }
-    io.out << "recorded " << counts->recorded << " decisions (" << undecided << " pairs left "
+    io.out << "recorded " << counts->recorded << " decisions (" << review.undecided
+           << " pairs left "
            << "undecided, " << counts->no_longer_held
            << " no longer held: a record was withdrawn since the export); re-linked: "
            << sum->multi_agency_clusters << " clusters with two or more agencies, "
