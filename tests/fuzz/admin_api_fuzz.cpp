@@ -1,0 +1,134 @@
+// The admin API, bytes in and response out (no sockets): each input is read as an HTTP/1.1
+// request by Beast's parser, admitted from its header and answered against an engine built
+// from the shipped example configuration (its store in a scratch folder; runs are never
+// started). Properties: every answer has a known status and is JSON; no answer holds the admin
+// token or a secret; a refused request without the token never reveals whether a route exists.
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "adapter/registry.hpp"
+#include "app/admin_api.hpp"
+#include "app/config.hpp"
+#include "app/engine.hpp"
+#include "core/clock.hpp"
+#include "fuzz_support.hpp"
+#include "json/json.hpp"
+#include "log/log.hpp"
+
+using namespace casebridge;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view token = "fuzz-admin-token-0123456789abcdef";
+
+struct world {
+    adapter_registry registry;
+    net::io_context engine_ctx;
+    memory_sink sink;
+    std::shared_ptr<app::engine> engine;
+    app::admin_context ctx;
+};
+
+// Made once and never destroyed (reachable through the pointer): the engine's thread runs
+// until the process ends.
+world& the_world() {
+    static world& w = *new world;
+    static const bool made = [] {
+        const fs::path src = CASEBRIDGE_SOURCE_DIR;
+        register_builtin_adapters(w.registry);
+        const auto cfg_file = fuzz::example_layout() / "config/admin.jsonc";
+        fs::copy_file(
+            src / "config/casebridge.example.jsonc", cfg_file, fs::copy_options::overwrite_existing
+        );
+        const auto& clock = system_clock_source::instance();
+        w.engine = std::make_shared<app::engine>(
+            app::load_config(cfg_file, &w.registry),
+            w.registry,
+            w.engine_ctx.get_executor(),
+            clock,
+            logger(w.sink, clock)
+        );
+        w.ctx.token = std::string(token);
+        w.ctx.current = [] { return w.engine; };
+        w.ctx.run_now = [](const std::string&) { return false; };
+        w.ctx.retry_dead_letter = [](std::int64_t, std::function<void(unsigned, std::string)> done
+                                  ) { done(404, R"({"error":"no_such_dead_letter"})"); };
+        w.ctx.clock = &clock;
+        std::thread([] {
+            auto guard = net::make_work_guard(w.engine_ctx);
+            w.engine_ctx.run();
+        }).detach();
+        return true;
+    }();
+    (void)made;
+    return w;
+}
+
+void check_answer(const httpd::response& r) {
+    static const std::set<unsigned> known = {200, 202, 400, 401, 404, 405, 409, 413, 500, 503};
+    fuzz::require(known.count(r.status) == 1, "a known status", std::to_string(r.status));
+    fuzz::require(r.body.find(token) == std::string::npos, "no token in an answer");
+    fuzz::require(r.body.find(fuzz::secret_text) == std::string::npos, "no secret in an answer");
+    if (r.content_type.rfind("application/json", 0) == 0 && !r.body.empty()) {
+        fuzz::require(static_cast<bool>(json::parse(r.body)), "an answer is JSON");
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    auto& w = the_world();
+    const auto text = fuzz::as_text(data, size);
+    http::request_parser<http::string_body> parser;
+    parser.eager(true);
+    parser.header_limit(16 * 1024);
+    parser.body_limit(64 * 1024);
+    boost::system::error_code ec;
+    parser.put(boost::asio::buffer(text.data(), text.size()), ec);
+    if (!ec && !parser.is_done()) {
+        parser.put_eof(ec);
+    }
+    if (ec || !parser.is_done()) {
+        return 0;
+    }
+    const auto& msg = parser.get();
+    httpd::request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    for (const auto& f : msg) {
+        std::string name(f.name_string());
+        for (auto& c : name) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        req.headers[name] = std::string(f.value());
+    }
+    const auto admitted = app::admit_admin(req, w.ctx);
+    if (admitted.refuse) {
+        check_answer(*admitted.refuse);
+        const bool has_token = req.header("authorization").find(token) != std::string::npos;
+        if (!has_token) {
+            const auto s = admitted.refuse->status;
+            fuzz::require(s == 401, "without the token every refusal is 401");
+        }
+        return 0;
+    }
+    req.body = msg.body();
+    if (req.body.size() > admitted.body_limit) {
+        return 0;  // the server answers 413 and closes
+    }
+    net::io_context io;
+    auto fut = net::co_spawn(io, app::handle_admin(std::move(req), w.ctx), net::use_future);
+    io.run();
+    check_answer(fut.get());
+    return 0;
+}
