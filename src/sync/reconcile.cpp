@@ -184,7 +184,10 @@ struct context {
         std::map<std::string, candidate>& into,
         const std::map<std::string, store::delivery>& deliveries
     ) {
-        for (const auto& [record_id, rows] : by_record) {
+        for (const auto& entry : by_record) {
+            // Named, not a structured binding: clang 14 cannot capture bindings in a lambda.
+            const std::string& record_id = entry.first;
+            const std::set<std::string>& rows = entry.second;
             if (stop()) {
                 co_return false;
             }

@@ -61,7 +61,7 @@ const world& the_world() {
         fs::permissions(dir / "signing.pem", fs::perms::owner_read | fs::perms::owner_write);
         manual_clock clock(*parse_rfc3339("2026-11-01T08:00:00Z"));
         {
-            auto s = store::store::open(
+            auto s = casebridge::store::store::open(
                 dir / "store.db", {dir / "signing.pem", dir / "witness/cp.json", 6}, clock
             );
             fuzz::require(static_cast<bool>(s), "the store opens");
