@@ -45,6 +45,7 @@ args=(-max_total_time=$((minutes * 60)) -print_final_stats=1 -rss_limit_mb=4096
 [[ "$jobs" -gt 1 ]] && args+=(-fork="$jobs")
 [[ -d "$here/regressions/$target" ]] && regressions=("$here/regressions/$target") || regressions=()
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$here/lsan-suppressions.txt}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 cd "$root/build/fuzz"
 "$bin" "${args[@]}" "$work" "$here/corpus/$target" "${regressions[@]}"
