@@ -32,7 +32,9 @@ void csv_writer::row(const csv_row& fields) {
             text_ += ',';
         }
         const std::string& f = fields[i];
-        if (!needs_quotes(f)) {
+        // A row of one empty field is written "" so that it is not a blank line, which a
+        // reader skips or refuses.
+        if (!needs_quotes(f) && !(fields.size() == 1 && f.empty())) {
             text_ += f;
             continue;
         }

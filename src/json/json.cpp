@@ -5,6 +5,7 @@
 #include <bit>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -193,7 +194,15 @@ public:
     bool Uint(unsigned u) { return value() && out_->Uint(u); }
     bool Int64(std::int64_t i) { return value() && out_->Int64(i); }
     bool Uint64(std::uint64_t u) { return value() && out_->Uint64(u); }
-    bool Double(double d) { return value() && out_->Double(d); }
+    // RapidJSON reads a number beyond a double's range (2e308) as infinity, which no writer can
+    // print back as JSON: such a number is an error at its place, not a value.
+    bool Double(double d) {
+        if (!std::isfinite(d)) {
+            fail(errc::invalid_json, {});
+            return false;
+        }
+        return value() && out_->Double(d);
+    }
     bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
         return value() && out_->RawNumber(s, n, copy);
     }
@@ -509,6 +518,14 @@ json_result<rapidjson::Document> parse_impl(
         return doc;
     }
     if (guard.failed()) {
+        if (guard.error_code() == errc::invalid_json) {
+            return make_error(
+                errc::invalid_json,
+                guard.error_offset(),
+                guard.error_pointer(),
+                "a number too large for a double (more than about 1.8e308)"
+            );
+        }
         if (guard.error_code() == errc::duplicate_key) {
             return make_error(
                 errc::duplicate_key,

@@ -48,6 +48,19 @@ TEST(csv, round_trips_awkward_values) {
     EXPECT_EQ(t->row_lines[1], 4u);  // the row before spans two lines
 }
 
+TEST(csv, an_empty_value_in_a_one_column_file_is_not_a_blank_line) {
+    // Found by the csv fuzz target: written bare, the row was an empty line.
+    csv_writer w;
+    w.row({"a"});
+    w.row({""});
+    w.row({"1"});
+    const auto t = parse_csv(w.text());
+    ASSERT_TRUE(t) << t.error().message;
+    ASSERT_EQ(t->rows.size(), 2u);
+    EXPECT_EQ(t->rows[0], csv_row{""});
+    EXPECT_EQ(t->rows[1], csv_row{"1"});
+}
+
 TEST(csv, missing_bom_and_lf_line_ends_are_accepted) {
     const auto t = parse_csv("a,b\n1,2\n3,4");
     ASSERT_TRUE(t);
