@@ -140,6 +140,11 @@ item_state state_of(std::string_view status) {
 }
 
 std::string repair_status_text(std::string_view s) {
+    // Text that parses needs no repair, even where it could be read as needing one
+    // ("Data":"{}" is a string here, not an unescaped object).
+    if (json::parse(s)) {
+        return std::string(s);
+    }
     std::string out;
     out.reserve(s.size() + 64);
     std::size_t i = 0;

@@ -198,6 +198,7 @@ public:
     // print back as JSON: such a number is an error at its place, not a value.
     bool Double(double d) {
         if (!std::isfinite(d)) {
+            why_ = "a number too large for a double (more than about 1.8e308)";
             fail(errc::invalid_json, {});
             return false;
         }
@@ -207,6 +208,9 @@ public:
         return value() && out_->RawNumber(s, n, copy);
     }
     bool String(const char* s, rapidjson::SizeType n, bool copy) {
+        if (lone_surrogate(s, n)) {
+            return false;
+        }
         return value() && out_->String(s, n, copy);
     }
 
@@ -222,6 +226,9 @@ public:
     }
 
     bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+        if (lone_surrogate(s, n)) {
+            return false;
+        }
         frame& f = frames_.back();
         keys_.push_back({fnv1a(s, n), arena_.size(), n});
         arena_.append(s, n);
@@ -258,12 +265,28 @@ public:
 
     // Error state, read after the reader stops.
     bool failed() const noexcept { return failed_; }
+    const std::string& why() const noexcept { return why_; }
     errc error_code() const noexcept { return code_; }
     std::size_t error_offset() const noexcept { return error_offset_; }
     const std::string& error_pointer() const noexcept { return error_pointer_; }
     const std::string& error_key() const noexcept { return error_key_; }
 
 private:
+    // RapidJSON 1.1.0 turns an escaped low surrogate without its high one (\uDE00) into the
+    // three bytes ED B8 80, which are not UTF-8; the raw text was validated, so only an
+    // escape can produce ED followed by A0..BF. Fails the parse when it finds one.
+    bool lone_surrogate(const char* s, std::size_t n) {
+        for (std::size_t i = 0; i + 1 < n; ++i) {
+            if (static_cast<unsigned char>(s[i]) == 0xEDU &&
+                static_cast<unsigned char>(s[i + 1]) >= 0xA0U) {
+                why_ = "an escaped surrogate (\\uD800-\\uDFFF) without its pair";
+                fail(errc::invalid_json, {});
+                return true;
+            }
+        }
+        return false;
+    }
+
     struct key_entry {
         std::uint64_t hash;
         std::size_t offset;
@@ -408,6 +431,7 @@ private:
     std::size_t previous_end_ = 0;
 
     bool failed_ = false;
+    std::string why_;  // the message of an invalid_json failure
     errc code_ = errc::invalid_json;
     std::size_t error_offset_ = 0;
     std::string error_pointer_;
@@ -487,14 +511,15 @@ json_result<rapidjson::Document> parse_impl(
             "a NUL byte (U+0000); JSON text holds none, escaped \\u0000 in a string is fine"
         );
     }
-    // The reader needs a NUL-terminated buffer; string_view does not promise one (a located
-    // document's text is a std::string, so it is not copied again).
+    // The reader needs a NUL-terminated buffer, and more: RapidJSON 1.1.0 validates a UTF-8
+    // sequence by reading every continuation byte its lead byte announces, even past a NUL, so
+    // a text ending in a cut sequence (a lone 0xEF) would be read beyond its end. Three more
+    // NULs keep every such read inside the buffer (found by the ping_status fuzz target).
     std::string owned;
-    const char* begin = text.data();
-    if constexpr (!Track) {
-        owned = std::string(text);
-        begin = owned.c_str();
-    }
+    owned.reserve(text.size() + 4);
+    owned.assign(text);
+    owned.append(3, '\0');
+    const char* begin = owned.c_str();
     using stream_type = std::conditional_t<Track, exact_stream, rapidjson::StringStream>;
     stream_type stream(begin);
     guard_handler<Track, stream_type> guard(
@@ -520,10 +545,7 @@ json_result<rapidjson::Document> parse_impl(
     if (guard.failed()) {
         if (guard.error_code() == errc::invalid_json) {
             return make_error(
-                errc::invalid_json,
-                guard.error_offset(),
-                guard.error_pointer(),
-                "a number too large for a double (more than about 1.8e308)"
+                errc::invalid_json, guard.error_offset(), guard.error_pointer(), guard.why()
             );
         }
         if (guard.error_code() == errc::duplicate_key) {

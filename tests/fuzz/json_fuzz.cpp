@@ -97,9 +97,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         fuzz::require(
             json::canonical(located->doc) == json::canonical(*plain), "located parse, same value"
         );
+        // LF, CR LF and a lone CR each end a line, as the parser counts them.
         std::size_t lines = 1;
-        for (const char c : text) {
-            lines += c == '\n' ? 1 : 0;
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            lines += text[i] == '\n' ||
+                     (text[i] == '\r' && (i + 1 == text.size() || text[i + 1] != '\n'));
         }
         std::vector<std::string> ps;
         pointers(located->doc, "", ps);

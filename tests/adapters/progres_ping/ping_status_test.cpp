@@ -55,6 +55,17 @@ TEST(ping_status, properly_escaped_and_plain_texts_are_read_too) {
     );
 }
 
+TEST(ping_status, text_that_parses_is_never_rewritten) {
+    // Found by the ping_status fuzz target: "{}" in quotes is a string of valid JSON, though it
+    // also looks like an unescaped object between quotes.
+    const std::string text = R"({"ExternalId":"e","Status":"Completed","Data":"{}"})";
+    EXPECT_EQ(repair_status_text(text), text);
+    const std::string nested = R"([{"ExternalId":"e","Data":"[1]"}])";
+    EXPECT_EQ(repair_status_text(nested), nested);
+    // A text that needs it is still repaired.
+    EXPECT_NE(repair_status_text(R"({"Data":"{"a":"b"}"})"), R"({"Data":"{"a":"b"}"})");
+}
+
 TEST(ping_status, states_and_unreadable_text) {
     EXPECT_EQ(state_of("Success"), item_state::succeeded);
     EXPECT_EQ(state_of("In Progress"), item_state::pending);

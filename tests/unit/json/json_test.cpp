@@ -220,6 +220,35 @@ TEST(json_parse, a_number_beyond_a_double_is_an_error_at_its_place) {
     ASSERT_TRUE(big) << big.error().message;  // the largest double, and an underflow to zero
 }
 
+TEST(json_parse, a_utf8_sequence_cut_at_the_end_is_refused_without_reading_past_it) {
+    // Found by the ping_status fuzz target: RapidJSON read the continuation bytes a lead byte
+    // announces past the end of the text (AddressSanitizer: heap-buffer-overflow).
+    for (const char* lead : {"\xEF", "\xF0", "\xF0\x9F", "\xC3"}) {
+        const std::string text = std::string(R"({"status":"Completed","message":")") + lead;
+        for (const auto d : {dialect::strict, dialect::with_comments}) {
+            const auto r = parse(text, d);
+            ASSERT_FALSE(r);
+            EXPECT_EQ(r.error().code, errc::invalid_json);
+        }
+        EXPECT_FALSE(parse_located(text, dialect::with_comments));
+    }
+}
+
+TEST(json_parse, an_escaped_surrogate_without_its_pair_is_refused) {
+    // Found by the json fuzz target: RapidJSON 1.1.0 let \uDE00 alone through as bytes that
+    // are not UTF-8, which no strict reader then accepted.
+    for (const char* text :
+         {R"(["a\ude00"])", R"({"k\uDC00":1})", R"(["\udfff x"])", R"(["x\uD800"])"}) {
+        const auto r = parse(text);
+        ASSERT_FALSE(r) << text;
+        EXPECT_EQ(r.error().code, errc::invalid_json) << text;
+        EXPECT_EQ(r.error().position.line, 1u) << text;
+    }
+    const auto pair = parse(R"(["\ud83d\ude00", "\u00e9", "\uffff"])");
+    ASSERT_TRUE(pair) << pair.error().message;
+    EXPECT_EQ(std::string((*pair)[0].GetString()), "\xF0\x9F\x98\x80");
+}
+
 TEST(json_parse, truncated_body_is_an_error) {
     const auto r = parse(R"({"data":[{"id":"1",)");
     ASSERT_FALSE(r);
