@@ -72,6 +72,12 @@ std::optional<time_point> parse_date(std::string_view s) {
         s[7] != '-' || !read_digits(s, 8, 2, d)) {
         return std::nullopt;
     }
+    // A time_point counts nanoseconds in 64 bits: 1677-09-21 to 2262-04-11. A date outside
+    // those years (with a margin for an offset) is refused, not wrapped around (found by the
+    // admin_api and record fuzz targets: UBSan, signed overflow).
+    if (y < 1678 || y > 2261) {
+        return std::nullopt;
+    }
     const auto day_point = make_day(y, mo, d);
     if (!day_point) {
         return std::nullopt;

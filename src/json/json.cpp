@@ -5,9 +5,11 @@
 #include <bit>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include <rapidjson/error/en.h>
@@ -19,11 +21,51 @@
 namespace casebridge::json {
 namespace {
 
-constexpr unsigned strict_flags = rapidjson::kParseIterativeFlag |
-                                  rapidjson::kParseValidateEncodingFlag |
-                                  rapidjson::kParseFullPrecisionFlag;
+// Numbers come to the guard as text (kParseNumbersAsStringsFlag) and are converted there with
+// std::from_chars: RapidJSON 1.1.0's own conversion at full precision reads out of bounds for a
+// long fraction of zeros with an exponent (found by the json fuzz target: a SEGV), passes zero
+// to clz, and turns 2e308 into infinity. Its grammar checks still run first.
+constexpr unsigned strict_flags =
+    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+    rapidjson::kParseFullPrecisionFlag | rapidjson::kParseNumbersAsStringsFlag;
 constexpr unsigned comment_flags =
     strict_flags | rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag;
+
+// The power of ten of a JSON number's first significant digit, plus one (0.05 gives -1, 12
+// gives 2); tells an overflow from an underflow when std::from_chars says out of range.
+long decimal_magnitude(std::string_view t) {
+    std::size_t i = t.empty() || t.front() != '-' ? 0 : 1;
+    long integer_digits = 0;
+    long leading_fraction_zeros = 0;
+    bool significant = false;
+    for (; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
+        significant = significant || t[i] != '0';
+        integer_digits += significant ? 1 : 0;
+    }
+    if (i < t.size() && t[i] == '.') {
+        for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
+            if (!significant && t[i] == '0') {
+                ++leading_fraction_zeros;
+            } else {
+                significant = true;
+            }
+        }
+    }
+    long exponent = 0;
+    if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+        ++i;
+        const bool minus = i < t.size() && t[i] == '-';
+        i += i < t.size() && (t[i] == '-' || t[i] == '+') ? 1 : 0;
+        for (; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
+            exponent = std::min(exponent * 10 + (t[i] - '0'), 100000L);
+        }
+        exponent = minus ? -exponent : exponent;
+    }
+    if (!significant) {
+        return std::numeric_limits<long>::min() / 2;  // zero
+    }
+    return (integer_digits > 0 ? integer_digits : -leading_fraction_zeros) + exponent;
+}
 
 std::uint64_t fnv1a(const char* s, std::size_t n) noexcept {
     std::uint64_t h = 1469598103934665603ULL;
@@ -204,8 +246,46 @@ public:
         }
         return value() && out_->Double(d);
     }
-    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
-        return value() && out_->RawNumber(s, n, copy);
+    // A number, as JSON text RapidJSON has checked against the grammar; stored as RapidJSON
+    // would store it (Int, Uint, Int64, Uint64, else Double), converted by std::from_chars.
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        const char* const end = s + n;
+        const std::string_view t(s, n);
+        if (t.find_first_of(".eE") == std::string_view::npos) {
+            if (!t.empty() && t.front() == '-') {
+                std::int64_t v = 0;
+                const auto r = std::from_chars(s, end, v);
+                if (r.ec == std::errc{} && r.ptr == end) {
+                    return value() && (v >= std::numeric_limits<std::int32_t>::min()
+                                           ? out_->Int(static_cast<int>(v))
+                                           : out_->Int64(v));
+                }
+            } else {
+                std::uint64_t v = 0;
+                const auto r = std::from_chars(s, end, v);
+                if (r.ec == std::errc{} && r.ptr == end) {
+                    return value() && (v <= std::numeric_limits<std::uint32_t>::max()
+                                           ? out_->Uint(static_cast<unsigned>(v))
+                                           : out_->Uint64(v));
+                }
+            }
+            // Beyond 64 bits: a double, as RapidJSON reads it.
+        }
+        double d = 0;
+        const auto r = std::from_chars(s, end, d);
+        if (r.ec == std::errc::result_out_of_range) {
+            if (decimal_magnitude(t) > 0) {
+                why_ = "a number too large for a double (more than about 1.8e308)";
+                fail(errc::invalid_json, {});
+                return false;
+            }
+            d = t.front() == '-' ? -0.0 : 0.0;  // below the smallest double: zero
+        } else if (r.ec != std::errc{} || r.ptr != end) {
+            why_ = "a number that cannot be read";
+            fail(errc::invalid_json, {});
+            return false;
+        }
+        return value() && out_->Double(d);
     }
     bool String(const char* s, rapidjson::SizeType n, bool copy) {
         if (lone_surrogate(s, n)) {

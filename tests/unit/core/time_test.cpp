@@ -51,6 +51,18 @@ TEST(time, rejects_malformed) {
     }
 }
 
+TEST(time, dates_outside_what_a_time_point_holds_are_refused) {
+    // Nanoseconds in 64 bits end in 2262; 2850 used to wrap around (UBSan: signed overflow).
+    EXPECT_FALSE(parse_date("2850-03-01"));
+    EXPECT_FALSE(parse_date("1600-01-01"));
+    EXPECT_FALSE(parse_rfc3339("2850-03-01T08:00:00+06:00"));
+    EXPECT_FALSE(parse_rfc3339("9999-12-31T23:59:59Z"));
+    ASSERT_TRUE(parse_date("2261-12-31"));
+    ASSERT_TRUE(parse_date("1678-01-01"));
+    EXPECT_EQ(format_rfc3339(*parse_date("2261-12-31")), "2261-12-31T00:00:00Z");
+    ASSERT_TRUE(parse_rfc3339("1678-01-01T00:00:00+14:00"));
+}
+
 TEST(time, parses_dates) {
     ASSERT_TRUE(parse_date("2010-06-15"));
     EXPECT_EQ(format_rfc3339(*parse_date("2010-06-15")), "2010-06-15T00:00:00Z");

@@ -1,6 +1,7 @@
 #include "json/json.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -247,6 +248,41 @@ TEST(json_parse, an_escaped_surrogate_without_its_pair_is_refused) {
     const auto pair = parse(R"(["\ud83d\ude00", "\u00e9", "\uffff"])");
     ASSERT_TRUE(pair) << pair.error().message;
     EXPECT_EQ(std::string((*pair)[0].GetString()), "\xF0\x9F\x98\x80");
+}
+
+TEST(json_parse, numbers_keep_their_types_and_values) {
+    // Numbers are converted by std::from_chars (RapidJSON 1.1.0's full-precision conversion
+    // read out of bounds on a long fraction of zeros; found by the json fuzz target).
+    const auto r = parse(
+        "[0, -0, 7, -7, 4294967295, 4294967296, -2147483648, -2147483649, "
+        "18446744073709551615, 18446744073709551616, 0.1, -0.0, 1e-400, 5e-324, "
+        "1.7976931348623157e308, 0.00000000000000000000000000000000000000000000000000e-300, "
+        "12.5e1, 1E2]"
+    );
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& a = *r;
+    EXPECT_TRUE(a[0].IsUint() && a[0].GetUint() == 0u);
+    EXPECT_TRUE(a[1].IsInt() && a[1].GetInt() == 0);
+    EXPECT_TRUE(a[2].IsUint() && a[2].GetUint() == 7u);
+    EXPECT_TRUE(a[3].IsInt() && a[3].GetInt() == -7);
+    EXPECT_TRUE(a[4].IsUint() && !a[4].IsInt() && a[4].GetUint() == 4294967295u);
+    EXPECT_TRUE(a[5].IsUint64() && !a[5].IsUint() && a[5].GetUint64() == 4294967296u);
+    EXPECT_TRUE(a[6].IsInt() && a[6].GetInt() == -2147483648);
+    EXPECT_TRUE(a[7].IsInt64() && !a[7].IsInt() && a[7].GetInt64() == -2147483649LL);
+    EXPECT_TRUE(a[8].IsUint64() && a[8].GetUint64() == 18446744073709551615ULL);
+    EXPECT_TRUE(a[9].IsDouble() && a[9].GetDouble() == 18446744073709551616.0);
+    EXPECT_TRUE(a[10].IsDouble() && a[10].GetDouble() == 0.1);
+    EXPECT_TRUE(a[11].IsDouble() && a[11].GetDouble() == 0.0 && std::signbit(a[11].GetDouble()));
+    EXPECT_TRUE(a[12].IsDouble() && a[12].GetDouble() == 0.0);
+    EXPECT_TRUE(a[13].IsDouble() && a[13].GetDouble() > 0.0);
+    EXPECT_TRUE(a[14].IsDouble() && a[14].GetDouble() == 1.7976931348623157e308);
+    EXPECT_TRUE(a[15].IsDouble() && a[15].GetDouble() == 0.0);
+    EXPECT_TRUE(a[16].IsDouble() && a[16].GetDouble() == 125.0);
+    EXPECT_TRUE(a[17].IsDouble() && a[17].GetDouble() == 100.0);
+    // Printed and read again, the same values.
+    const auto again = parse(to_string(a));
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(canonical(*again), canonical(a));
 }
 
 TEST(json_parse, truncated_body_is_an_error) {
