@@ -6,7 +6,6 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -236,16 +235,8 @@ public:
     bool Uint(unsigned u) { return value() && out_->Uint(u); }
     bool Int64(std::int64_t i) { return value() && out_->Int64(i); }
     bool Uint64(std::uint64_t u) { return value() && out_->Uint64(u); }
-    // RapidJSON reads a number beyond a double's range (2e308) as infinity, which no writer can
-    // print back as JSON: such a number is an error at its place, not a value.
-    bool Double(double d) {
-        if (!std::isfinite(d)) {
-            why_ = "a number too large for a double (more than about 1.8e308)";
-            fail(errc::invalid_json, {});
-            return false;
-        }
-        return value() && out_->Double(d);
-    }
+    // Not called: numbers come as text (kParseNumbersAsStringsFlag) to RawNumber below.
+    bool Double(double d) { return value() && out_->Double(d); }
     // A number, as JSON text RapidJSON has checked against the grammar; stored as RapidJSON
     // would store it (Int, Uint, Int64, Uint64, else Double), converted by std::from_chars.
     bool RawNumber(const char* s, rapidjson::SizeType n, bool) {

@@ -8,6 +8,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+// Declared here so that the alias below needs no Beast HTTP header: a file that includes this
+// one without the precompiled header compiles too.
+namespace boost::beast::http {}
+
 namespace casebridge {
 namespace net = boost::asio;
 namespace beast = boost::beast;

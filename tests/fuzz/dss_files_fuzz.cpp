@@ -11,7 +11,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/beast/http/message.hpp>
 
 #include "core/clock.hpp"
 #include "dss_files/dss_files_adapter.hpp"

@@ -1,10 +1,14 @@
 #include "fuzz_support.hpp"
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <system_error>
 
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <unistd.h>
 
 #include "store/crypto.hpp"
@@ -145,6 +149,35 @@ void write_file(const std::filesystem::path& path, std::string_view bytes) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     require(static_cast<bool>(out), "scratch file written");
+}
+
+std::optional<raw_request> read_request(std::string_view bytes, std::size_t body_limit) {
+    namespace http = boost::beast::http;
+    http::request_parser<http::string_body> parser;
+    parser.eager(true);
+    parser.header_limit(16 * 1024);
+    parser.body_limit(body_limit);
+    boost::system::error_code ec;
+    parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+    if (!ec && !parser.is_done()) {
+        parser.put_eof(ec);
+    }
+    if (ec || !parser.is_done()) {
+        return std::nullopt;
+    }
+    auto& msg = parser.get();
+    raw_request out;
+    out.head.method = std::string(msg.method_string());
+    out.head.target = std::string(msg.target());
+    for (const auto& f : msg) {
+        std::string name(f.name_string());
+        for (auto& c : name) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        out.head.headers[name] = std::string(f.value());
+    }
+    out.body = std::move(msg.body());
+    return out;
 }
 
 }  // namespace casebridge::fuzz

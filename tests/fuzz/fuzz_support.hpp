@@ -8,8 +8,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "net/http_server.hpp"
 
 namespace casebridge::fuzz {
 
@@ -45,6 +48,16 @@ const std::filesystem::path& example_layout();
 
 /// Writes `bytes` to `path` (replacing it).
 void write_file(const std::filesystem::path& path, std::string_view bytes);
+
+/// An HTTP/1.1 request read from `bytes` by Beast's parser, as casebridge's server reads one:
+/// the head (header names in lower case) and, apart, the body, which the caller adds once the
+/// head is admitted. Nullopt when the bytes are not one whole request within the limits
+/// (16 KiB of header, `body_limit` of body).
+struct raw_request {
+    httpd::request head;
+    std::string body;
+};
+std::optional<raw_request> read_request(std::string_view bytes, std::size_t body_limit);
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
     return {reinterpret_cast<const char*>(data), size};

@@ -10,8 +10,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include "app/config.hpp"
 #include "core/clock.hpp"
@@ -78,30 +76,12 @@ void check_answer(const httpd::response& r, bool sentinel) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     auto& w = the_world();
     const auto text = fuzz::as_text(data, size);
-    http::request_parser<http::string_body> parser;
-    parser.eager(true);
-    parser.header_limit(16 * 1024);
-    parser.body_limit(w.ctx->max_body_bytes);
-    boost::system::error_code ec;
-    parser.put(boost::asio::buffer(text.data(), text.size()), ec);
-    if (!ec && !parser.is_done()) {
-        parser.put_eof(ec);
-    }
-    if (ec || !parser.is_done()) {
+    auto read = fuzz::read_request(text, w.ctx->max_body_bytes);
+    if (!read) {
         return 0;
     }
-    const auto& msg = parser.get();
-    httpd::request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    for (const auto& f : msg) {
-        std::string name(f.name_string());
-        for (auto& c : name) {
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-        req.headers[name] = std::string(f.value());
-    }
-    const bool sentinel = fuzz::has_value_sentinel_json(msg.body());
+    httpd::request req = std::move(read->head);
+    const bool sentinel = fuzz::has_value_sentinel_json(read->body);
 
     const auto db = fuzz::scratch_dir() / "hub.db";
     w.store.reset();
@@ -118,7 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check_answer(*admitted.refuse, sentinel);
         return 0;
     }
-    req.body = msg.body();
+    req.body = std::move(read->body);
     if (req.body.size() > admitted.body_limit) {
         return 0;  // the server answers 413 and closes; the handler never sees it
     }
