@@ -541,6 +541,69 @@ httpd::response retry_answer(unsigned status, const std::string& body) {
     return r;
 }
 
+/// Retries dead letter `id`: the flow is taken (409 while a run, a reconciliation or another
+/// retry holds it), the record is read fresh and decided again on the engine's thread, and
+/// this connection waits for the answer without holding up any other (health checks answer
+/// meanwhile). The coroutine on the engine's thread holds the engine (a reload may replace it)
+/// and gives the flow back however it ends.
+awaitable<httpd::response> retry_dead_letter(
+    admin_context& ctx, std::shared_ptr<engine> e, std::int64_t id
+) {
+    if (!ctx.engine_executor || !ctx.claim_flow || !ctx.release_flow) {
+        co_return error_answer(503, "reloading");
+    }
+    auto letter = e->store().call([id](store::store& s) { return s.get_dead_letter(id); });
+    if (!letter || !*letter) {
+        co_return error_answer(404, "no_such_dead_letter");
+    }
+    auto* slot = e->find((*letter)->flow.str());
+    if (slot == nullptr) {
+        co_return error_answer(404, "no_such_dead_letter");
+    }
+    if (!ctx.claim_flow(slot)) {
+        co_return error_answer(409, "flow_is_running");
+    }
+    using answer = std::pair<unsigned, std::string>;
+    auto h = std::make_shared<handoff<answer>>();
+    auto retry = [](std::shared_ptr<engine> keep, flow_slot* s, std::int64_t letter_id
+                 ) -> awaitable<result<sync::record_report>> {
+        (void)keep;
+        co_return co_await s->runner->retry_dead_letter(letter_id);
+    };
+    net::co_spawn(
+        ctx.engine_executor,
+        retry(e, slot, id),
+        [h,
+         slot,
+         release = ctx.release_flow](std::exception_ptr ex, result<sync::record_report> r) {
+            release(slot);
+            if (ex) {
+                h->set(answer{500, {}});
+                return;
+            }
+            if (!r) {
+                h->set(answer{502, {}});
+                return;
+            }
+            rapidjson::StringBuffer sb;
+            writer w(sb);
+            w.StartObject();
+            w.Key("source_id");
+            w.String(r->source_id.c_str());
+            w.Key("outcome");
+            w.String(r->outcome.c_str());
+            w.Key("reason");
+            w.String(r->reason.c_str());
+            w.Key("target_id");
+            w.String(r->target_id.c_str());
+            w.EndObject();
+            h->set(answer{200, std::string(sb.GetString(), sb.GetSize())});
+        }
+    );
+    auto [status, body] = co_await handoff<answer>::wait(h);
+    co_return retry_answer(status, body);
+}
+
 }  // namespace
 
 httpd::admission admit_admin(const httpd::request& head, const admin_context& ctx) {
@@ -620,18 +683,10 @@ awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) 
     }
     if (post && p.size() == 3 && p[0] == "dead-letters" && p[2] == "retry") {
         auto id = to_int(p[1]);
-        if (!id || !ctx.retry_dead_letter) {
+        if (!id) {
             co_return error_answer(404, "no_such_dead_letter");
         }
-        // The retry runs on the engine's thread; this connection waits for it without
-        // holding up any other (health checks answer meanwhile).
-        using answer = std::pair<unsigned, std::string>;
-        auto h = std::make_shared<handoff<answer>>();
-        ctx.retry_dead_letter(*id, [h](unsigned status, std::string body) {
-            h->set(answer{status, std::move(body)});
-        });
-        auto [status, body] = co_await handoff<answer>::wait(h);
-        co_return retry_answer(status, body);
+        co_return co_await retry_dead_letter(ctx, e, *id);
     }
     if (get && p.size() == 1 && p[0] == "reviews") {
         co_return reviews(*e);

@@ -10,11 +10,13 @@
 #include <string>
 
 #include "core/clock.hpp"
+#include "net/async.hpp"
 #include "net/http_server.hpp"
 
 namespace casebridge::app {
 
 class engine;
+struct flow_slot;
 
 /// What the API acts on. `current` gives the engine in use (null while reloading).
 struct admin_context {
@@ -22,12 +24,14 @@ struct admin_context {
     std::function<std::shared_ptr<engine>()> current;
     /// Starts a run of `flow_id` now; false when it is running already or unknown.
     std::function<bool(const std::string& flow_id)> run_now;
-    /// Starts a retry of dead letter `id` and returns at once; `done(status, body)` is called
-    /// later, from any thread, with the JSON answer body (empty when there is none to give).
-    /// It may never be called when the daemon stops first.
-    std::function<
-        void(std::int64_t id, std::function<void(unsigned status, std::string body)> done)>
-        retry_dead_letter;
+    /// Where the engine's work runs (a dead-letter retry): never the admin server's thread.
+    /// Without one, a retry is answered 503.
+    net::any_io_executor engine_executor;
+    /// Takes a flow for one thing (false: a run, a reconciliation or a retry holds it), and
+    /// gives it back; from any thread. The daemon counts what is held, so a shutdown awaits a
+    /// retry like a run.
+    std::function<bool(flow_slot*)> claim_flow;
+    std::function<void(flow_slot*)> release_flow;
     const clock_source* clock = nullptr;
 };
 

@@ -136,6 +136,47 @@ private:
     std::filesystem::path dir_;
 };
 
+/// The top level: log_level, and which sections there are for what the caller runs (`need`).
+void load_top_level(const loader& l, const rapidjson::Value& doc, config_need need, config& c) {
+    if (doc.HasMember("log_level")) {
+        c.log_level = str(doc["log_level"]);
+    }
+
+    // Flows need all four sections; a hub-only configuration has none of them.
+    std::string missing;
+    int present = 0;
+    for (const char* section : {"store", "policies", "systems", "flows"}) {
+        if (doc.HasMember(section)) {
+            ++present;
+        } else if (missing.empty()) {
+            missing = section;
+        }
+    }
+    if (present != 0 && present != 4) {
+        l.fail(
+            "",
+            "missing required property \"" + missing +
+                "\" (store, policies, systems and flows go together)"
+        );
+    }
+    c.has_flows = present == 4;
+    if (need == config_need::flows && !c.has_flows) {
+        l.fail(
+            "",
+            "missing required property \"store\" (with policies, systems and flows); a "
+            "configuration with only a hub section runs with `casebridge hub serve`"
+        );
+    }
+    if (need == config_need::hub && !doc.HasMember("hub")) {
+        l.fail("", "missing required property \"hub\" (the IMO hub's section)");
+    }
+    if (need == config_need::any && !c.has_flows && !doc.HasMember("hub")) {
+        l.fail(
+            "", "missing required property \"store\" (with policies, systems and flows) or \"hub\""
+        );
+    }
+}
+
 /// Splits "address:port" (the schema fixed its shape) and checks both parts.
 void parse_listen(
     const loader& l,
@@ -345,102 +386,8 @@ reports_config load_reports(
     return c;
 }
 
-}  // namespace
-
-const std::vector<std::string>& hub_coarse_field_names() {
-    static const std::vector<std::string> names = {
-        "age_band", "sex", "location", "protection_status", "risk_level", "status"};
-    return names;
-}
-
-const hub_agency_config* hub_config::find_agency(std::string_view id) const noexcept {
-    for (const auto& a : agencies) {
-        if (a.id == id) {
-            return &a;
-        }
-    }
-    return nullptr;
-}
-
-const system_config* config::find_system(std::string_view id) const noexcept {
-    for (const auto& s : systems) {
-        if (s.id == id) {
-            return &s;
-        }
-    }
-    return nullptr;
-}
-
-const flow_config* config::find_flow(std::string_view id) const noexcept {
-    for (const auto& f : flows) {
-        if (f.id == id) {
-            return &f;
-        }
-    }
-    return nullptr;
-}
-
-config load_config(
-    const std::filesystem::path& path, const adapter_registry* adapters, config_need need
-) {
-    const auto file = json::load_file(path);
-    const std::string origin = path.string();
-    static const json::schema schema(config_schema_text(), "config.schema.json");
-    schema.check_file(file, origin);
-    const auto& doc = file.doc;
-    const loader l(file, origin, path.has_parent_path() ? path.parent_path() : ".");
-
-    config c;
-    c.file = path;
-    if (doc.HasMember("log_level")) {
-        c.log_level = str(doc["log_level"]);
-    }
-
-    // Flows need all four sections; a hub-only configuration has none of them.
-    std::string missing;
-    int present = 0;
-    for (const char* section : {"store", "policies", "systems", "flows"}) {
-        if (doc.HasMember(section)) {
-            ++present;
-        } else if (missing.empty()) {
-            missing = section;
-        }
-    }
-    if (present != 0 && present != 4) {
-        l.fail(
-            "",
-            "missing required property \"" + missing +
-                "\" (store, policies, systems and flows go together)"
-        );
-    }
-    c.has_flows = present == 4;
-    if (need == config_need::flows && !c.has_flows) {
-        l.fail(
-            "",
-            "missing required property \"store\" (with policies, systems and flows); a "
-            "configuration with only a hub section runs with `casebridge hub serve`"
-        );
-    }
-    if (need == config_need::hub && !doc.HasMember("hub")) {
-        l.fail("", "missing required property \"hub\" (the IMO hub's section)");
-    }
-    if (need == config_need::any && !c.has_flows && !doc.HasMember("hub")) {
-        l.fail(
-            "", "missing required property \"store\" (with policies, systems and flows) or \"hub\""
-        );
-    }
-    if (doc.HasMember("hub")) {
-        c.hub = load_hub(l, doc["hub"]);
-    }
-    if (doc.HasMember("reports")) {
-        c.reports = load_reports(l, doc["reports"], c.has_flows, c.hub.has_value());
-    }
-    if (!c.has_flows) {
-        return c;
-    }
-
-    // Store: its folder must be writable; the keys are secrets.
-    const auto& st = doc["store"];
+// Store: its folder must be writable; the keys are secrets.
+void load_store(const loader& l, const rapidjson::Value& st, config& c) {
     c.store.path = l.resolve(str(st["path"]));
     const auto store_dir = c.store.path.has_parent_path() ? c.store.path.parent_path() : ".";
     if (::access(store_dir.c_str(), W_OK) != 0) {
@@ -492,381 +439,539 @@ config load_config(
     if (st.HasMember("purge_every_hours")) {
         c.store.purge_every_hours = st["purge_every_hours"].GetInt();
     }
+}
 
-    if (doc.HasMember("admin")) {
-        admin_config a;
-        a.listen = str(doc["admin"]["listen"]);
-        // The schema fixes the shape (address:port, digits only); the values are checked here.
-        const auto colon = a.listen.rfind(':');
-        a.host = a.listen.substr(0, colon);
-        if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') {
-            a.host = a.host.substr(1, a.host.size() - 2);
-        }
-        const std::string digits = a.listen.substr(colon + 1);
-        const long port = digits.size() <= 5 ? std::strtol(digits.c_str(), nullptr, 10) : -1;
-        if (port < 0 || port > 65535) {
-            l.fail("/admin/listen", "the port must be 0 to 65535, not " + digits);
-        }
-        a.port = static_cast<unsigned short>(port);
-        unsigned char addr[sizeof(in6_addr)];
-        if (::inet_pton(
-                a.host.find(':') == std::string::npos ? AF_INET : AF_INET6, a.host.c_str(), addr
-            ) != 1) {
-            l.fail("/admin/listen", "\"" + a.host + "\" is not an IPv4 or IPv6 address");
-        }
-        a.token_file = l.secret_file(doc["admin"]["token_file"], "/admin/token_file");
-        // The admin API speaks plain HTTP: its token would cross the network in clear text
-        // unless a TLS-terminating proxy sits in front (docs/operations.md).
-        const bool loopback = a.host.starts_with("127.") || a.host == "::1";
-        const bool beyond = doc["admin"].HasMember("allow_beyond_loopback") &&
-                            doc["admin"]["allow_beyond_loopback"].GetBool();
-        if (!loopback && !beyond) {
-            l.fail(
-                "/admin/listen",
-                "\"" + a.host +
-                    "\" is not a loopback address; the admin API is plain HTTP, so its token "
-                    "would cross the network in clear text. Keep it on 127.0.0.1 and put a "
-                    "TLS-terminating proxy in front (docs/operations.md), or set "
-                    "admin.allow_beyond_loopback to true"
-            );
-        } else if (!loopback) {
-            c.notes.push_back(
-                "admin.listen " + a.listen +
-                " is beyond loopback and plain HTTP: only behind a TLS-terminating proxy or on a "
-                "trusted network (admin.allow_beyond_loopback)"
-            );
-        }
-        c.admin = std::move(a);
+/// The admin API: its listener (loopback unless allowed beyond) and its token file.
+void load_admin(const loader& l, const rapidjson::Value& admin, config& c) {
+    admin_config a;
+    a.listen = str(admin["listen"]);
+    // The schema fixes the shape (address:port, digits only); the values are checked here.
+    const auto colon = a.listen.rfind(':');
+    a.host = a.listen.substr(0, colon);
+    if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') {
+        a.host = a.host.substr(1, a.host.size() - 2);
     }
+    const std::string digits = a.listen.substr(colon + 1);
+    const long port = digits.size() <= 5 ? std::strtol(digits.c_str(), nullptr, 10) : -1;
+    if (port < 0 || port > 65535) {
+        l.fail("/admin/listen", "the port must be 0 to 65535, not " + digits);
+    }
+    a.port = static_cast<unsigned short>(port);
+    unsigned char addr[sizeof(in6_addr)];
+    if (::inet_pton(
+            a.host.find(':') == std::string::npos ? AF_INET : AF_INET6, a.host.c_str(), addr
+        ) != 1) {
+        l.fail("/admin/listen", "\"" + a.host + "\" is not an IPv4 or IPv6 address");
+    }
+    a.token_file = l.secret_file(admin["token_file"], "/admin/token_file");
+    // The admin API speaks plain HTTP: its token would cross the network in clear text
+    // unless a TLS-terminating proxy sits in front (docs/operations.md).
+    const bool loopback = a.host.starts_with("127.") || a.host == "::1";
+    const bool beyond =
+        admin.HasMember("allow_beyond_loopback") && admin["allow_beyond_loopback"].GetBool();
+    if (!loopback && !beyond) {
+        l.fail(
+            "/admin/listen",
+            "\"" + a.host +
+                "\" is not a loopback address; the admin API is plain HTTP, so its token "
+                "would cross the network in clear text. Keep it on 127.0.0.1 and put a "
+                "TLS-terminating proxy in front (docs/operations.md), or set "
+                "admin.allow_beyond_loopback to true"
+        );
+    } else if (!loopback) {
+        c.notes.push_back(
+            "admin.listen " + a.listen +
+            " is beyond loopback and plain HTTP: only behind a TLS-terminating proxy or on a "
+            "trusted network (admin.allow_beyond_loopback)"
+        );
+    }
+    c.admin = std::move(a);
+}
 
-    // Catalogue and policies: loaded now, so their own errors surface at startup.
+/// The canonical catalogue: `catalogue` or the default one.
+canonical_catalogue load_catalogue(const loader& l, const rapidjson::Value& doc, config& c) {
     c.catalogue = doc.HasMember("catalogue") ? l.existing_file(doc["catalogue"], "/catalogue")
                                              : canonical_catalogue::default_path();
-    const auto catalogue = canonical_catalogue::load(c.catalogue);
+    return canonical_catalogue::load(c.catalogue);
+}
+
+/// The DPISP policies, checked against the catalogue.
+policy::policy_set load_policies(
+    const loader& l, const rapidjson::Value& doc, const canonical_catalogue& catalogue, config& c
+) {
     c.policies = l.existing_file(doc["policies"], "/policies");
-    const auto policies = policy::policy_set::load(c.policies, catalogue);
+    return policy::policy_set::load(c.policies, catalogue);
+}
 
-    for (const auto& m : doc["systems"].GetObject()) {
-        system_config s;
-        s.id = str(m.name);
-        const std::string at = "/systems/" + json::escape_pointer_token(s.id);
-        // Checked here, not with the schema's patternProperties: RapidJSON 1.1.0 crashes when
-        // it tears down patternProperties validators after a failed validation.
-        const bool id_ok = !s.id.empty() && s.id.size() <= 64 && s.id[0] >= 'a' && s.id[0] <= 'z' &&
-                           std::all_of(s.id.begin(), s.id.end(), [](char ch) {
-                               return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                                      ch == '_' || ch == '-';
-                           });
-        if (!id_ok) {
-            l.fail(
-                at, "a system id is lower-case letters, digits, '_' and '-', starting with a letter"
-            );
-        }
-        s.kind = str(m.value["kind"]);
-        s.limits = default_limits(s.kind);
-        if (m.value.HasMember("description")) {
-            s.description = str(m.value["description"]);
-        }
-        s.settings.CopyFrom(m.value["settings"], s.settings.GetAllocator());
-        const adapter_factory* factory = adapters != nullptr ? adapters->find(s.kind) : nullptr;
-        if (factory != nullptr) {
-            const json::schema settings_schema(factory->config_schema, s.kind + " settings schema");
-            if (const auto v = settings_schema.validate(s.settings)) {
-                l.fail(at + "/settings" + v->pointer, v->message);
-            }
-        } else {
-            c.notes.push_back(
-                "system \"" + s.id + "\": settings not checked (no " + s.kind +
-                " adapter in this build)"
-            );
-        }
-        l.check_secrets(m.value["settings"], at + "/settings");
-        if (m.value.HasMember("tls")) {
-            const auto& t = m.value["tls"];
-            if (t.HasMember("ca_file")) {
-                s.tls.ca_file = l.existing_file(t["ca_file"], at + "/tls/ca_file");
-            }
-            if (t.HasMember("client_cert_file") != t.HasMember("client_key_file")) {
-                l.fail(at + "/tls", "mutual TLS needs both client_cert_file and client_key_file");
-            }
-            if (t.HasMember("client_cert_file")) {
-                s.tls.client_cert_file =
-                    l.existing_file(t["client_cert_file"], at + "/tls/client_cert_file");
-                s.tls.client_key_file =
-                    l.secret_file(t["client_key_file"], at + "/tls/client_key_file");
-            }
-            if (t.HasMember("allow_plain_http_on_loopback")) {
-                s.tls.allow_plain_http_on_loopback = t["allow_plain_http_on_loopback"].GetBool();
-            }
-        }
-        if (m.value.HasMember("limits")) {
-            const auto& lim = m.value["limits"];
-            if (lim.HasMember("max_connections")) {
-                s.limits.max_connections = lim["max_connections"].GetInt();
-            }
-            if (lim.HasMember("requests_per_second")) {
-                s.limits.requests_per_second = lim["requests_per_second"].GetDouble();
-            }
-            if (lim.HasMember("timeout_seconds")) {
-                s.limits.timeout_seconds = lim["timeout_seconds"].GetInt();
-            }
-        }
-        c.systems.push_back(std::move(s));
+/// One system under /systems: its id, kind, adapter settings (and their secrets), TLS and limits.
+void load_system(
+    const loader& l, const rapidjson::Value::Member& m, const adapter_registry* adapters, config& c
+) {
+    system_config s;
+    s.id = str(m.name);
+    const std::string at = "/systems/" + json::escape_pointer_token(s.id);
+    // Checked here, not with the schema's patternProperties: RapidJSON 1.1.0 crashes when
+    // it tears down patternProperties validators after a failed validation.
+    const bool id_ok =
+        !s.id.empty() && s.id.size() <= 64 && s.id[0] >= 'a' && s.id[0] <= 'z' &&
+        std::all_of(s.id.begin(), s.id.end(), [](char ch) {
+            return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+        });
+    if (!id_ok) {
+        l.fail(
+            at, "a system id is lower-case letters, digits, '_' and '-', starting with a letter"
+        );
     }
+    s.kind = str(m.value["kind"]);
+    s.limits = default_limits(s.kind);
+    if (m.value.HasMember("description")) {
+        s.description = str(m.value["description"]);
+    }
+    s.settings.CopyFrom(m.value["settings"], s.settings.GetAllocator());
+    const adapter_factory* factory = adapters != nullptr ? adapters->find(s.kind) : nullptr;
+    if (factory != nullptr) {
+        const json::schema settings_schema(factory->config_schema, s.kind + " settings schema");
+        if (const auto v = settings_schema.validate(s.settings)) {
+            l.fail(at + "/settings" + v->pointer, v->message);
+        }
+    } else {
+        c.notes.push_back(
+            "system \"" + s.id + "\": settings not checked (no " + s.kind +
+            " adapter in this build)"
+        );
+    }
+    l.check_secrets(m.value["settings"], at + "/settings");
+    if (m.value.HasMember("tls")) {
+        const auto& t = m.value["tls"];
+        if (t.HasMember("ca_file")) {
+            s.tls.ca_file = l.existing_file(t["ca_file"], at + "/tls/ca_file");
+        }
+        if (t.HasMember("client_cert_file") != t.HasMember("client_key_file")) {
+            l.fail(at + "/tls", "mutual TLS needs both client_cert_file and client_key_file");
+        }
+        if (t.HasMember("client_cert_file")) {
+            s.tls.client_cert_file =
+                l.existing_file(t["client_cert_file"], at + "/tls/client_cert_file");
+            s.tls.client_key_file =
+                l.secret_file(t["client_key_file"], at + "/tls/client_key_file");
+        }
+        if (t.HasMember("allow_plain_http_on_loopback")) {
+            s.tls.allow_plain_http_on_loopback = t["allow_plain_http_on_loopback"].GetBool();
+        }
+    }
+    if (m.value.HasMember("limits")) {
+        const auto& lim = m.value["limits"];
+        if (lim.HasMember("max_connections")) {
+            s.limits.max_connections = lim["max_connections"].GetInt();
+        }
+        if (lim.HasMember("requests_per_second")) {
+            s.limits.requests_per_second = lim["requests_per_second"].GetDouble();
+        }
+        if (lim.HasMember("timeout_seconds")) {
+            s.limits.timeout_seconds = lim["timeout_seconds"].GetInt();
+        }
+    }
+    c.systems.push_back(std::move(s));
+}
 
+/// Every system under /systems, in the file's order.
+void load_systems(
+    const loader& l, const rapidjson::Value& systems, const adapter_registry* adapters, config& c
+) {
+    for (const auto& m : systems.GetObject()) {
+        load_system(l, m, adapters, c);
+    }
+}
+
+/// A duplicate_notice flow: where it reads and writes, its flag texts.
+void load_duplicate_notice_flow(
+    const loader& l,
+    const rapidjson::Value& f,
+    const std::string& at,
+    const config& c,
+    flow_config& fc
+) {
+    // The IMO hub's notices become flags on the agency's own cases: nothing is mapped,
+    // decided or shared (docs/imo.md).
+    if (fc.from_stream != "notices" || c.find_system(fc.from_system)->kind != "casebridge_hub") {
+        l.fail(
+            at + "/from",
+            "a duplicate_notice flow reads the notices stream of a casebridge_hub system"
+        );
+    }
+    if (!f["to"].HasMember("stream")) {
+        fc.to_stream = "cases";
+    } else if (fc.to_stream != "cases") {
+        l.fail(at + "/to/stream", "a duplicate_notice flow flags cases");
+    }
+    for (const char* key :
+         {"profile",
+          "mappings",
+          "one_record_per_row_of",
+          "only_rows_where",
+          "create",
+          "reconcile"}) {
+        if (f.HasMember(key)) {
+            l.fail(at + "/" + key, "not used by a duplicate_notice flow; remove it");
+        }
+    }
+    if (f.HasMember("flags")) {
+        const auto& fl = f["flags"];
+        if (fl.HasMember("message")) {
+            fc.flag_message = fl["message"].GetString();
+        }
+        if (fl.HasMember("resolved_message")) {
+            fc.flag_resolved_message = fl["resolved_message"].GetString();
+        }
+    }
+    for (const auto& [text, where] :
+         {std::pair{&fc.flag_message, "/flags/message"},
+          std::pair{&fc.flag_resolved_message, "/flags/resolved_message"}}) {
+        if (auto bad = sync::check_flag_text(*text)) {
+            l.fail(at + where, *bad);
+        }
+    }
+}
+
+/// An acknowledgement flow: what it reads, and no mapping settings.
+void check_acknowledgement_flow(
+    const loader& l, const rapidjson::Value& f, const std::string& at, const flow_config& fc
+) {
+    // Acknowledgements are read, logged and linked; nothing is mapped or shared.
+    if (fc.from_stream != "acknowledgements") {
+        l.fail(at + "/from/stream", "an acknowledgement flow reads the acknowledgements stream");
+    }
+    for (const char* key : {"profile", "mappings", "one_record_per_row_of", "create"}) {
+        if (f.HasMember(key)) {
+            l.fail(at + "/" + key, "not used by an acknowledgement flow; remove it");
+        }
+    }
+}
+
+/// A flow that shares records: its DPISP profile and its two mappings.
+void load_profile_and_mappings(
+    const loader& l,
+    const rapidjson::Value& f,
+    const std::string& at,
+    const canonical_catalogue& catalogue,
+    const policy::policy_set& policies,
+    const config& c,
+    flow_config& fc
+) {
+    fc.profile = str(f["profile"]);
+    const policy::profile* p = policies.find(fc.profile);
+    if (p == nullptr) {
+        l.fail(
+            at + "/profile", "no DPISP profile \"" + fc.profile + "\" in " + c.policies.string()
+        );
+    }
+    if (!p->unavailable_key.empty()) {
+        l.fail(
+            at + "/profile",
+            "profile \"" + fc.profile +
+                "\" pseudonymises with a key (or encodes with a linkage secret) that "
+                "cannot be had: " +
+                p->unavailable_key
+        );
+    }
+    if (policy::to_string(p->purpose_) != fc.purpose) {
+        l.fail(
+            at + "/purpose",
+            "the flow's purpose is " + fc.purpose + " but profile \"" + fc.profile + "\" is for " +
+                std::string(policy::to_string(p->purpose_))
+        );
+    }
+    // A linkage encoding is for the IMO hub only, and the hub takes nothing else.
+    const bool to_hub = c.find_system(fc.to_system)->kind == "casebridge_hub";
+    if (p->linkage && !to_hub) {
+        l.fail(
+            at + "/profile",
+            "profile \"" + fc.profile +
+                "\" has a linkage step, whose encoding only a casebridge_hub system "
+                "receives; system \"" +
+                fc.to_system + "\" is " + c.find_system(fc.to_system)->kind
+        );
+    }
+    if (to_hub && !p->linkage) {
+        l.fail(
+            at + "/profile",
+            "a casebridge_hub system receives encoded records: profile \"" + fc.profile +
+                "\" needs a linkage step (docs/dpisp.md)"
+        );
+    }
+    fc.mapping_in = l.existing_file(f["mappings"]["in"], at + "/mappings/in");
+    fc.mapping_out = l.existing_file(f["mappings"]["out"], at + "/mappings/out");
+    // Each mapping compiles (its own errors name its own file), reads or writes the right
+    // kind of system, and supports the direction the flow uses it in.
+    const struct {
+        const std::filesystem::path& file;
+        const std::string& system;
+        mapping::direction dir;
+        const char* where;
+    } uses[] = {
+        {fc.mapping_in, fc.from_system, mapping::direction::in, "/mappings/in"},
+        {fc.mapping_out, fc.to_system, mapping::direction::out, "/mappings/out"},
+    };
+    for (const auto& u : uses) {
+        const auto m = mapping::compiled_mapping::load(u.file, catalogue);
+        const std::string& kind = c.find_system(u.system)->kind;
+        if (m.system() != kind) {
+            l.fail(
+                at + u.where,
+                "mapping \"" + m.id() + "\" is for " + m.system() + " but system \"" + u.system +
+                    "\" is " + kind
+            );
+        }
+        if (!m.supports(u.dir)) {
+            l.fail(
+                at + u.where,
+                "mapping \"" + m.id() + "\" has no " +
+                    (u.dir == mapping::direction::in ? "inbound" : "outbound") + " direction"
+            );
+        }
+    }
+}
+
+/// A flow's only_rows_where: a field of the rows it sends one record per, and its values.
+void load_only_rows_where(
+    const loader& l,
+    const rapidjson::Value& w,
+    const std::string& at,
+    const canonical_catalogue& catalogue,
+    flow_config& fc
+) {
+    const std::string where = at + "/only_rows_where";
+    fc.only_rows_field = w["field"].GetString();
+    const std::string& rows = fc.one_record_per_row_of;
+    if (rows.empty()) {
+        l.fail(where, "only_rows_where needs one_record_per_row_of");
+    }
+    const auto* def = catalogue.resolve(fc.only_rows_field);
+    if (fc.only_rows_field.rfind(rows + "/", 0) != 0 || def == nullptr || def->is_subform()) {
+        l.fail(where + "/field", "not a field of the rows of " + rows);
+    }
+    for (rapidjson::SizeType k = 0; k < w["in"].Size(); ++k) {
+        const std::string v = w["in"][k].GetString();
+        if (def->has_value_set() && !def->allows(v)) {
+            l.fail(
+                where + "/in/" + std::to_string(k), "not in the value set of " + fc.only_rows_field
+            );
+        }
+        fc.only_rows_values.push_back(v);
+    }
+}
+
+/// A flow's reconcile schedule, for the targets that can be reconciled.
+void load_reconcile(
+    const loader& l,
+    const rapidjson::Value& r,
+    const std::string& at,
+    const config& c,
+    flow_config& fc
+) {
+    if (fc.purpose == "acknowledgement") {
+        l.fail(
+            at + "/reconcile",
+            "an acknowledgement flow sends no records, so there is nothing to reconcile"
+        );
+    }
+    if (c.find_system(fc.to_system)->kind == "casebridge_hub") {
+        l.fail(
+            at + "/reconcile",
+            "the IMO hub answers no reads of what it holds, so a flow to it cannot be "
+            "reconciled"
+        );
+    }
+    if (c.find_system(fc.to_system)->kind == "dss_files") {
+        l.fail(
+            at + "/reconcile",
+            "reconciling a DSS file exchange is not supported yet (Primero and PING "
+            "targets are)"
+        );
+    }
+    flow_config::reconcile_schedule rs;
+    rs.every_hours = r["every_hours"].GetInt();
+    if (r.HasMember("sample")) {
+        rs.sample = r["sample"].GetInt();
+    }
+    fc.reconcile = rs;
+}
+
+/// One flow under /flows: its systems and streams, what its purpose needs, its options.
+void load_flow(
+    const loader& l,
+    const rapidjson::Value& f,
+    const std::string& at,
+    const canonical_catalogue& catalogue,
+    const policy::policy_set& policies,
+    std::set<std::string>& flow_ids,
+    config& c
+) {
+    flow_config fc;
+    fc.id = str(f["id"]);
+    if (!flow_ids.insert(fc.id).second) {
+        l.fail(at + "/id", "flow id \"" + fc.id + "\" is used twice");
+    }
+    if (f.HasMember("description")) {
+        fc.description = str(f["description"]);
+    }
+    fc.from_system = str(f["from"]["system"]);
+    fc.from_stream = str(f["from"]["stream"]);
+    fc.to_system = str(f["to"]["system"]);
+    fc.to_stream = f["to"].HasMember("stream") ? str(f["to"]["stream"]) : fc.from_stream;
+    for (const auto& [sys, where] :
+         {std::pair{fc.from_system, "/from/system"}, std::pair{fc.to_system, "/to/system"}}) {
+        if (c.find_system(sys) == nullptr) {
+            l.fail(at + where, "no system \"" + sys + "\" under /systems");
+        }
+    }
+    if (fc.from_system == fc.to_system) {
+        l.fail(at + "/to/system", "a flow goes from one system to another, not to itself");
+    }
+    fc.purpose = str(f["purpose"]);
+    if (fc.from_stream == "notices" && fc.purpose != "duplicate_notice") {
+        l.fail(at + "/purpose", "the notices stream is read by a duplicate_notice flow");
+    }
+    if (f.HasMember("flags") && fc.purpose != "duplicate_notice") {
+        l.fail(at + "/flags", "only a duplicate_notice flow raises flags");
+    }
+    if (fc.purpose == "duplicate_notice") {
+        load_duplicate_notice_flow(l, f, at, c, fc);
+    } else if (fc.purpose == "acknowledgement") {
+        check_acknowledgement_flow(l, f, at, fc);
+    } else if (!f.HasMember("profile") || !f.HasMember("mappings")) {
+        l.fail(
+            at + (f.HasMember("profile") ? "/mappings" : "/profile"),
+            "required for a flow whose purpose is " + fc.purpose
+        );
+    } else {
+        load_profile_and_mappings(l, f, at, catalogue, policies, c, fc);
+    }
+    if (f.HasMember("schedule")) {
+        fc.every_seconds = f["schedule"]["every_seconds"].GetInt();
+    }
+    if (f.HasMember("paused")) {
+        fc.paused = f["paused"].GetBool();
+    }
+    if (f.HasMember("batch_size")) {
+        fc.batch_size = f["batch_size"].GetInt();
+        c.notes.push_back(
+            "flow " + fc.id +
+            ": batch_size is ignored; the page size is the source system's setting (Primero "
+            "per_page)"
+        );
+    }
+    if (f.HasMember("concurrency")) {
+        fc.concurrency = f["concurrency"].GetInt();
+    }
+    if (f.HasMember("max_attempts")) {
+        fc.max_attempts = f["max_attempts"].GetInt();
+    }
+    if (f.HasMember("one_record_per_row_of")) {
+        fc.one_record_per_row_of = f["one_record_per_row_of"].GetString();
+        const auto* def = catalogue.resolve(fc.one_record_per_row_of);
+        if (def == nullptr || def->type != field_type::subform) {
+            l.fail(at + "/one_record_per_row_of", "not a subform of the canonical case");
+        }
+    }
+    if (f.HasMember("only_rows_where")) {
+        load_only_rows_where(l, f["only_rows_where"], at, catalogue, fc);
+    }
+    if (f.HasMember("create")) {
+        fc.create = f["create"].GetBool();
+    }
+    if (f.HasMember("reconcile")) {
+        load_reconcile(l, f["reconcile"], at, c, fc);
+    }
+    c.flows.push_back(std::move(fc));
+}
+
+/// Every flow under /flows, in order; flow ids are unique.
+void load_flows(
+    const loader& l,
+    const rapidjson::Value& flows,
+    const canonical_catalogue& catalogue,
+    const policy::policy_set& policies,
+    config& c
+) {
     std::set<std::string> flow_ids;
-    const auto& flows = doc["flows"];
     for (rapidjson::SizeType i = 0; i < flows.Size(); ++i) {
         const auto& f = flows[i];
         const std::string at = "/flows/" + std::to_string(i);
-        flow_config fc;
-        fc.id = str(f["id"]);
-        if (!flow_ids.insert(fc.id).second) {
-            l.fail(at + "/id", "flow id \"" + fc.id + "\" is used twice");
-        }
-        if (f.HasMember("description")) {
-            fc.description = str(f["description"]);
-        }
-        fc.from_system = str(f["from"]["system"]);
-        fc.from_stream = str(f["from"]["stream"]);
-        fc.to_system = str(f["to"]["system"]);
-        fc.to_stream = f["to"].HasMember("stream") ? str(f["to"]["stream"]) : fc.from_stream;
-        for (const auto& [sys, where] :
-             {std::pair{fc.from_system, "/from/system"}, std::pair{fc.to_system, "/to/system"}}) {
-            if (c.find_system(sys) == nullptr) {
-                l.fail(at + where, "no system \"" + sys + "\" under /systems");
-            }
-        }
-        if (fc.from_system == fc.to_system) {
-            l.fail(at + "/to/system", "a flow goes from one system to another, not to itself");
-        }
-        fc.purpose = str(f["purpose"]);
-        if (fc.from_stream == "notices" && fc.purpose != "duplicate_notice") {
-            l.fail(at + "/purpose", "the notices stream is read by a duplicate_notice flow");
-        }
-        if (f.HasMember("flags") && fc.purpose != "duplicate_notice") {
-            l.fail(at + "/flags", "only a duplicate_notice flow raises flags");
-        }
-        if (fc.purpose == "duplicate_notice") {
-            // The IMO hub's notices become flags on the agency's own cases: nothing is mapped,
-            // decided or shared (docs/imo.md).
-            if (fc.from_stream != "notices" ||
-                c.find_system(fc.from_system)->kind != "casebridge_hub") {
-                l.fail(
-                    at + "/from",
-                    "a duplicate_notice flow reads the notices stream of a casebridge_hub system"
-                );
-            }
-            if (!f["to"].HasMember("stream")) {
-                fc.to_stream = "cases";
-            } else if (fc.to_stream != "cases") {
-                l.fail(at + "/to/stream", "a duplicate_notice flow flags cases");
-            }
-            for (const char* key :
-                 {"profile",
-                  "mappings",
-                  "one_record_per_row_of",
-                  "only_rows_where",
-                  "create",
-                  "reconcile"}) {
-                if (f.HasMember(key)) {
-                    l.fail(at + "/" + key, "not used by a duplicate_notice flow; remove it");
-                }
-            }
-            if (f.HasMember("flags")) {
-                const auto& fl = f["flags"];
-                if (fl.HasMember("message")) {
-                    fc.flag_message = fl["message"].GetString();
-                }
-                if (fl.HasMember("resolved_message")) {
-                    fc.flag_resolved_message = fl["resolved_message"].GetString();
-                }
-            }
-            for (const auto& [text, where] :
-                 {std::pair{&fc.flag_message, "/flags/message"},
-                  std::pair{&fc.flag_resolved_message, "/flags/resolved_message"}}) {
-                if (auto bad = sync::check_flag_text(*text)) {
-                    l.fail(at + where, *bad);
-                }
-            }
-        } else if (fc.purpose == "acknowledgement") {
-            // Acknowledgements are read, logged and linked; nothing is mapped or shared.
-            if (fc.from_stream != "acknowledgements") {
-                l.fail(
-                    at + "/from/stream", "an acknowledgement flow reads the acknowledgements stream"
-                );
-            }
-            for (const char* key : {"profile", "mappings", "one_record_per_row_of", "create"}) {
-                if (f.HasMember(key)) {
-                    l.fail(at + "/" + key, "not used by an acknowledgement flow; remove it");
-                }
-            }
-        } else if (!f.HasMember("profile") || !f.HasMember("mappings")) {
-            l.fail(
-                at + (f.HasMember("profile") ? "/mappings" : "/profile"),
-                "required for a flow whose purpose is " + fc.purpose
-            );
-        } else {
-            fc.profile = str(f["profile"]);
-            const policy::profile* p = policies.find(fc.profile);
-            if (p == nullptr) {
-                l.fail(
-                    at + "/profile",
-                    "no DPISP profile \"" + fc.profile + "\" in " + c.policies.string()
-                );
-            }
-            if (!p->unavailable_key.empty()) {
-                l.fail(
-                    at + "/profile",
-                    "profile \"" + fc.profile +
-                        "\" pseudonymises with a key (or encodes with a linkage secret) that "
-                        "cannot be had: " +
-                        p->unavailable_key
-                );
-            }
-            if (policy::to_string(p->purpose_) != fc.purpose) {
-                l.fail(
-                    at + "/purpose",
-                    "the flow's purpose is " + fc.purpose + " but profile \"" + fc.profile +
-                        "\" is for " + std::string(policy::to_string(p->purpose_))
-                );
-            }
-            // A linkage encoding is for the IMO hub only, and the hub takes nothing else.
-            const bool to_hub = c.find_system(fc.to_system)->kind == "casebridge_hub";
-            if (p->linkage && !to_hub) {
-                l.fail(
-                    at + "/profile",
-                    "profile \"" + fc.profile +
-                        "\" has a linkage step, whose encoding only a casebridge_hub system "
-                        "receives; system \"" +
-                        fc.to_system + "\" is " + c.find_system(fc.to_system)->kind
-                );
-            }
-            if (to_hub && !p->linkage) {
-                l.fail(
-                    at + "/profile",
-                    "a casebridge_hub system receives encoded records: profile \"" + fc.profile +
-                        "\" needs a linkage step (docs/dpisp.md)"
-                );
-            }
-            fc.mapping_in = l.existing_file(f["mappings"]["in"], at + "/mappings/in");
-            fc.mapping_out = l.existing_file(f["mappings"]["out"], at + "/mappings/out");
-            // Each mapping compiles (its own errors name its own file), reads or writes the right
-            // kind of system, and supports the direction the flow uses it in.
-            const struct {
-                const std::filesystem::path& file;
-                const std::string& system;
-                mapping::direction dir;
-                const char* where;
-            } uses[] = {
-                {fc.mapping_in, fc.from_system, mapping::direction::in, "/mappings/in"},
-                {fc.mapping_out, fc.to_system, mapping::direction::out, "/mappings/out"},
-            };
-            for (const auto& u : uses) {
-                const auto m = mapping::compiled_mapping::load(u.file, catalogue);
-                const std::string& kind = c.find_system(u.system)->kind;
-                if (m.system() != kind) {
-                    l.fail(
-                        at + u.where,
-                        "mapping \"" + m.id() + "\" is for " + m.system() + " but system \"" +
-                            u.system + "\" is " + kind
-                    );
-                }
-                if (!m.supports(u.dir)) {
-                    l.fail(
-                        at + u.where,
-                        "mapping \"" + m.id() + "\" has no " +
-                            (u.dir == mapping::direction::in ? "inbound" : "outbound") +
-                            " direction"
-                    );
-                }
-            }
-        }
-        if (f.HasMember("schedule")) {
-            fc.every_seconds = f["schedule"]["every_seconds"].GetInt();
-        }
-        if (f.HasMember("paused")) {
-            fc.paused = f["paused"].GetBool();
-        }
-        if (f.HasMember("batch_size")) {
-            fc.batch_size = f["batch_size"].GetInt();
-            c.notes.push_back(
-                "flow " + fc.id +
-                ": batch_size is ignored; the page size is the source system's setting (Primero "
-                "per_page)"
-            );
-        }
-        if (f.HasMember("concurrency")) {
-            fc.concurrency = f["concurrency"].GetInt();
-        }
-        if (f.HasMember("max_attempts")) {
-            fc.max_attempts = f["max_attempts"].GetInt();
-        }
-        if (f.HasMember("one_record_per_row_of")) {
-            fc.one_record_per_row_of = f["one_record_per_row_of"].GetString();
-            const auto* def = catalogue.resolve(fc.one_record_per_row_of);
-            if (def == nullptr || def->type != field_type::subform) {
-                l.fail(at + "/one_record_per_row_of", "not a subform of the canonical case");
-            }
-        }
-        if (f.HasMember("only_rows_where")) {
-            const auto& w = f["only_rows_where"];
-            const std::string where = at + "/only_rows_where";
-            fc.only_rows_field = w["field"].GetString();
-            const std::string& rows = fc.one_record_per_row_of;
-            if (rows.empty()) {
-                l.fail(where, "only_rows_where needs one_record_per_row_of");
-            }
-            const auto* def = catalogue.resolve(fc.only_rows_field);
-            if (fc.only_rows_field.rfind(rows + "/", 0) != 0 || def == nullptr ||
-                def->is_subform()) {
-                l.fail(where + "/field", "not a field of the rows of " + rows);
-            }
-            for (rapidjson::SizeType k = 0; k < w["in"].Size(); ++k) {
-                const std::string v = w["in"][k].GetString();
-                if (def->has_value_set() && !def->allows(v)) {
-                    l.fail(
-                        where + "/in/" + std::to_string(k),
-                        "not in the value set of " + fc.only_rows_field
-                    );
-                }
-                fc.only_rows_values.push_back(v);
-            }
-        }
-        if (f.HasMember("create")) {
-            fc.create = f["create"].GetBool();
-        }
-        if (f.HasMember("reconcile")) {
-            const auto& r = f["reconcile"];
-            if (fc.purpose == "acknowledgement") {
-                l.fail(
-                    at + "/reconcile",
-                    "an acknowledgement flow sends no records, so there is nothing to reconcile"
-                );
-            }
-            if (c.find_system(fc.to_system)->kind == "casebridge_hub") {
-                l.fail(
-                    at + "/reconcile",
-                    "the IMO hub answers no reads of what it holds, so a flow to it cannot be "
-                    "reconciled"
-                );
-            }
-            if (c.find_system(fc.to_system)->kind == "dss_files") {
-                l.fail(
-                    at + "/reconcile",
-                    "reconciling a DSS file exchange is not supported yet (Primero and PING "
-                    "targets are)"
-                );
-            }
-            flow_config::reconcile_schedule rs;
-            rs.every_hours = r["every_hours"].GetInt();
-            if (r.HasMember("sample")) {
-                rs.sample = r["sample"].GetInt();
-            }
-            fc.reconcile = rs;
-        }
-        c.flows.push_back(std::move(fc));
+        load_flow(l, f, at, catalogue, policies, flow_ids, c);
     }
+}
+
+}  // namespace
+
+const std::vector<std::string>& hub_coarse_field_names() {
+    static const std::vector<std::string> names = {
+        "age_band", "sex", "location", "protection_status", "risk_level", "status"};
+    return names;
+}
+
+const hub_agency_config* hub_config::find_agency(std::string_view id) const noexcept {
+    for (const auto& a : agencies) {
+        if (a.id == id) {
+            return &a;
+        }
+    }
+    return nullptr;
+}
+
+const system_config* config::find_system(std::string_view id) const noexcept {
+    for (const auto& s : systems) {
+        if (s.id == id) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+const flow_config* config::find_flow(std::string_view id) const noexcept {
+    for (const auto& f : flows) {
+        if (f.id == id) {
+            return &f;
+        }
+    }
+    return nullptr;
+}
+
+config load_config(
+    const std::filesystem::path& path, const adapter_registry* adapters, config_need need
+) {
+    const auto file = json::load_file(path);
+    const std::string origin = path.string();
+    static const json::schema schema(config_schema_text(), "config.schema.json");
+    schema.check_file(file, origin);
+    const auto& doc = file.doc;
+    const loader l(file, origin, path.has_parent_path() ? path.parent_path() : ".");
+
+    config c;
+    c.file = path;
+    load_top_level(l, doc, need, c);
+    if (doc.HasMember("hub")) {
+        c.hub = load_hub(l, doc["hub"]);
+    }
+    if (doc.HasMember("reports")) {
+        c.reports = load_reports(l, doc["reports"], c.has_flows, c.hub.has_value());
+    }
+    if (!c.has_flows) {
+        return c;
+    }
+
+    load_store(l, doc["store"], c);
+
+    if (doc.HasMember("admin")) {
+        load_admin(l, doc["admin"], c);
+    }
+
+    // Catalogue and policies: loaded now, so their own errors surface at startup.
+    const auto catalogue = load_catalogue(l, doc, c);
+    const auto policies = load_policies(l, doc, catalogue, c);
+
+    load_systems(l, doc["systems"], adapters, c);
+    load_flows(l, doc["flows"], catalogue, policies, c);
     return c;
 }
 

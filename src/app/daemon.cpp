@@ -65,10 +65,42 @@ struct daemon_state {
         return current;
     }
 
+    // ---- what holds a flow: a run, a reconciliation, a dead-letter retry -------------------
+    // A flow does one thing at a time (its slot's `running`). `busy` counts the flows held,
+    // across engines (a reload's old engine may still be finishing); when it falls to zero the
+    // drains waiting for it are woken, so a shutdown or a reload awaits its runs instead of
+    // polling for them.
+
+    std::atomic<int> busy{0};
+    std::vector<net::steady_timer*> drain_waiters;  ///< io_context thread only.
+
+    /// Takes the flow for one thing; false when something else holds it. Any thread.
+    bool claim(flow_slot* slot) {
+        if (slot->running.exchange(true)) {
+            return false;
+        }
+        ++busy;
+        return true;
+    }
+
+    /// Gives the flow back. Any thread.
+    void release(flow_slot* slot) {
+        slot->running = false;
+        if (--busy == 0) {
+            net::post(ctx, [this] {
+                if (busy == 0) {
+                    for (auto* t : drain_waiters) {
+                        t->cancel();
+                    }
+                }
+            });
+        }
+    }
+
     /// `e` keeps the engine alive while its flow runs (a reload may replace it meanwhile).
     awaitable<void> run_flow(std::shared_ptr<engine> e, flow_slot* slot) {
         const auto keep = std::move(e);
-        if (slot->running.exchange(true)) {
+        if (!claim(slot)) {
             co_return;  // single flight
         }
         sync::run_options o;
@@ -80,7 +112,7 @@ struct daemon_state {
                 "flow.run_exception", "a flow run ended with an exception", {.flow = slot->cfg->id}
             );
         }
-        slot->running = false;
+        release(slot);
     }
 
     awaitable<void> schedule(std::shared_ptr<engine> e, flow_slot* slot, std::size_t gen) {
@@ -147,7 +179,7 @@ struct daemon_state {
                 wait = std::min<std::chrono::nanoseconds>(due - now, std::chrono::hours(1));
             } else if (slot->paused) {
                 wait = std::chrono::minutes(1);
-            } else if (slot->running.exchange(true)) {
+            } else if (!claim(slot)) {
                 wait = std::chrono::seconds(1);  // the flow's run (or a retry) is under way
             }
             if (wait) {
@@ -166,7 +198,7 @@ struct daemon_state {
                 r.error = "exception";
                 r.error_code = make_error_code(errc::cancelled);
             }
-            slot->running = false;
+            release(slot);
             if (r.error) {
                 log.error(
                     "reconcile.failed",
@@ -308,31 +340,20 @@ struct daemon_state {
         }
     }
 
-    bool any_running() {
-        auto e = engine_now();
-        if (!e) {
-            return false;
-        }
-        for (auto& slot : e->flows()) {
-            if (slot->running) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /// Waits until no flow runs, or `limit` passes. True when all finished.
+    /// Waits until no flow is held (woken by the last `release`), or `limit` passes. True
+    /// when all finished.
     awaitable<bool> drain(std::chrono::seconds limit) {
         net::steady_timer t(ctx);
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (any_running()) {
-            if (std::chrono::steady_clock::now() >= deadline) {
-                co_return false;
+        t.expires_after(limit);
+        drain_waiters.push_back(&t);
+        while (busy > 0) {
+            auto [ec] = co_await t.async_wait(use_nothrow);
+            if (!ec) {
+                break;  // the limit passed
             }
-            t.expires_after(std::chrono::milliseconds(50));
-            co_await t.async_wait(use_nothrow);
         }
-        co_return true;
+        std::erase(drain_waiters, &t);
+        co_return busy == 0;
     }
 
     bool reloading = false;
@@ -488,67 +509,9 @@ int run_daemon(
             net::co_spawn(d.ctx, d.run_flow(e, slot), net::detached);
             return true;
         };
-        // Called on the admin server's thread: the checks are quick store reads; the retry
-        // itself runs on the daemon's io_context and answers through `done`.
-        actx.retry_dead_letter =
-            [&d](std::int64_t id, std::function<void(unsigned, std::string)> done) {
-                auto e = d.engine_now();
-                if (!e) {
-                    done(503, {});
-                    return;
-                }
-                auto letter =
-                    e->store().call([id](store::store& s) { return s.get_dead_letter(id); });
-                if (!letter || !*letter) {
-                    done(404, {});
-                    return;
-                }
-                auto* slot = e->find((*letter)->flow.str());
-                if (slot == nullptr) {
-                    done(404, {});
-                    return;
-                }
-                if (slot->running.exchange(true)) {
-                    done(409, {});  // one thing at a time per flow: its run holds the record
-                    return;
-                }
-                // The coroutine holds the engine (a reload may replace it) and the flow's slot.
-                auto retry = [](std::shared_ptr<engine> keep, flow_slot* s, std::int64_t letter_id
-                             ) -> awaitable<result<sync::record_report>> {
-                    auto r = co_await s->runner->retry_dead_letter(letter_id);
-                    s->running = false;
-                    (void)keep;
-                    co_return r;
-                };
-                net::co_spawn(
-                    d.ctx,
-                    retry(e, slot, id),
-                    [done, slot](std::exception_ptr ex, result<sync::record_report> r) {
-                        if (ex) {
-                            slot->running = false;
-                            done(500, {});
-                            return;
-                        }
-                        if (!r) {
-                            done(502, {});
-                            return;
-                        }
-                        rapidjson::StringBuffer sb;
-                        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-                        w.StartObject();
-                        w.Key("source_id");
-                        w.String(r->source_id.c_str());
-                        w.Key("outcome");
-                        w.String(r->outcome.c_str());
-                        w.Key("reason");
-                        w.String(r->reason.c_str());
-                        w.Key("target_id");
-                        w.String(r->target_id.c_str());
-                        w.EndObject();
-                        done(200, std::string(sb.GetString(), sb.GetSize()));
-                    }
-                );
-            };
+        actx.engine_executor = d.ctx.get_executor();
+        actx.claim_flow = [&d](flow_slot* slot) { return d.claim(slot); };
+        actx.release_flow = [&d](flow_slot* slot) { d.release(slot); };
         try {
             admin = std::make_unique<httpd::server>(a.host, a.port, admin_service(actx));
         } catch (const std::exception& e) {

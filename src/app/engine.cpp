@@ -214,6 +214,7 @@ engine::engine(
         b.profile = profile;
         b.closure = m.catalogue->closure();
         b.identities = m.hasher.get();
+        b.identity_fields = m.catalogue->one_person_paths();
         b.one_record_per_row_of = f.one_record_per_row_of;
         if (!f.only_rows_field.empty()) {
             b.only_rows_where = sync::row_filter{

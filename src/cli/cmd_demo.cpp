@@ -25,6 +25,7 @@
 #include "cli/store_lock.hpp"
 #include "core/crypto.hpp"
 #include "core/encoding.hpp"
+#include "core/error.hpp"
 #include "core/shipped_data.hpp"
 #include "core/time.hpp"
 #include "hub/hub_store.hpp"
@@ -82,16 +83,93 @@ void write_secret(const fs::path& p, const std::string& content) {
     fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
 }
 
-std::string quoted(const fs::path& p) {
-    std::string out = "\"";
-    for (const char c : p.string()) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-        }
-        out += c;
-    }
-    return out + "\"";
+/// `text` as a JSON string (quotes and escapes included).
+std::string json_text(std::string_view text) {
+    rapidjson::Value v(rapidjson::StringRef(text.data(), text.size()));
+    return json::to_string(v);
 }
+
+std::string json_text(const fs::path& p) {
+    return json_text(std::string_view(p.string()));
+}
+
+/// `tmpl` with each "{{name}}" replaced by its JSON text. A placeholder without a value, or a
+/// result that is not JSON, is a bug in the template (checked by the demo's tests).
+std::string fill_template(
+    std::string_view tmpl, const std::map<std::string, std::string, std::less<>>& values
+) {
+    std::string out;
+    std::size_t at = 0;
+    for (auto open = tmpl.find("{{"); open != std::string_view::npos; open = tmpl.find("{{", at)) {
+        const auto close = tmpl.find("}}", open);
+        CASEBRIDGE_CHECK(close != std::string_view::npos);
+        const auto it = values.find(tmpl.substr(open + 2, close - open - 2));
+        CASEBRIDGE_CHECK(it != values.end());
+        out.append(tmpl.substr(at, open - at));
+        out += it->second;
+        at = close + 2;
+    }
+    out.append(tmpl.substr(at));
+    CASEBRIDGE_CHECK(json::parse(out).has_value());
+    return out;
+}
+
+/// The demo's configuration: a CPIMS+ sandbox, a PING sandbox and a DSS exchange folder, with
+/// the referral, decision, caseload and acknowledgement flows between them. Secrets are files
+/// under secrets/; the sandboxes' addresses and the data paths are filled in.
+constexpr std::string_view demo_config_template = R"({
+  "config_version": 1,
+  "log_level": "warn",
+  "catalogue": {{catalogue}},
+  "policies": {{policies}},
+  "store": {"path": "state/casebridge.db", "signing_key_file": "secrets/checkpoint-signing.pem",
+            "identifier_key_file": "secrets/identifier-hmac.key",
+            "witness_file": "state/checkpoint.json"},
+  "admin": {"listen": "127.0.0.1:0", "token_file": "secrets/admin-token"},
+  "systems": {
+    "cpims-cxb": {"kind": "primero", "description": "CPIMS+ sandbox",
+                  "settings": {"base_url": {{cpims_url}},
+                               "auth": {"mode": "basic", "user_name": {{cpims_user}},
+                                        "password_file": "secrets/cpims-password"},
+                               "per_page": 100},
+                  "tls": {"allow_plain_http_on_loopback": true}},
+    "progres": {"kind": "progres_ping", "description": "PING sandbox",
+                "settings": {{ping_settings}},
+                "tls": {"allow_plain_http_on_loopback": true}},
+    "dss": {"kind": "dss_files", "description": "DSS exchange folder",
+            "settings": {"outbox_dir": "state/dss/outbox", "inbox_dir": "state/dss/inbox",
+                         "sent_register_dir": "state/dss/sent",
+                         "passphrase_file": "secrets/dss-zip-passphrase", "sender": "cpss-cxb"}}
+  },
+  "flows": [
+    {"id": "cpims-referrals-to-unhcr",
+     "from": {"system": "cpims-cxb", "stream": "cases"},
+     "to": {"system": "progres", "stream": "referrals"},
+     "purpose": "referral", "profile": "referral-unhcr",
+     "mappings": {"in": {{primero_case}}, "out": {{referral_out}}},
+     "one_record_per_row_of": "/services_section",
+     "only_rows_where": {"field": "/services_section/service_implementing_agency",
+                         "in": ["agency-unhcr"]},
+     "schedule": {"every_seconds": 60}},
+    {"id": "unhcr-decisions-to-cpims",
+     "from": {"system": "progres", "stream": "decisions"},
+     "to": {"system": "cpims-cxb", "stream": "cases"},
+     "purpose": "decision", "profile": "decision-feedback",
+     "mappings": {"in": {{decision_in}}, "out": {{primero_case}}},
+     "create": false, "schedule": {"every_seconds": 60}},
+    {"id": "caseload-to-dss",
+     "from": {"system": "cpims-cxb", "stream": "cases"},
+     "to": {"system": "dss", "stream": "events"},
+     "purpose": "transfer", "profile": "caseload-dss",
+     "mappings": {"in": {{primero_case}}, "out": {{dss_event}}},
+     "one_record_per_row_of": "/services_section", "paused": true},
+    {"id": "dss-acknowledgements",
+     "from": {"system": "dss", "stream": "acknowledgements"},
+     "to": {"system": "cpims-cxb"},
+     "purpose": "acknowledgement", "paused": true}
+  ]
+}
+)";
 
 struct flow_result {
     std::string id;
@@ -310,55 +388,23 @@ int run_demo(const parsed_args& args, command_io& io) {
 
     // Paths in a configuration are relative to its folder.
     const fs::path in_data = "data";
-    const std::string config_text =
-        std::string("{\n  \"config_version\": 1,\n  \"log_level\": \"warn\",\n") +
-        "  \"catalogue\": " + quoted(in_data / "mappings/canonical-case.json") + ",\n" +
-        "  \"policies\": " + quoted(in_data / "config/policies.json") + ",\n" +
-        "  \"store\": {\"path\": \"state/casebridge.db\", \"signing_key_file\": "
-        "\"secrets/checkpoint-signing.pem\", \"identifier_key_file\": "
-        "\"secrets/identifier-hmac.key\", \"witness_file\": \"state/checkpoint.json\"},\n" +
-        "  \"admin\": {\"listen\": \"127.0.0.1:0\", \"token_file\": \"secrets/admin-token\"},\n" +
-        "  \"systems\": {\n" +
-        "    \"cpims-cxb\": {\"kind\": \"primero\", \"description\": \"CPIMS+ sandbox\", "
-        "\"settings\": {\"base_url\": \"" +
-        cpims->base_url() + "\", \"auth\": {\"mode\": \"basic\", \"user_name\": \"" +
-        cpims->user_name() +
-        "\", \"password_file\": \"secrets/cpims-password\"}, \"per_page\": 100}, "
-        "\"tls\": {\"allow_plain_http_on_loopback\": true}},\n" +
-        "    \"progres\": {\"kind\": \"progres_ping\", \"description\": \"PING sandbox\", "
-        "\"settings\": " +
-        ping->adapter_settings_json(
-            "secrets/ping-password", "secrets/ping-subscription-key", false
-        ) +
-        ", \"tls\": {\"allow_plain_http_on_loopback\": true}},\n" +
-        "    \"dss\": {\"kind\": \"dss_files\", \"description\": \"DSS exchange folder\", "
-        "\"settings\": {\"outbox_dir\": \"state/dss/outbox\", \"inbox_dir\": \"state/dss/inbox\", "
-        "\"sent_register_dir\": \"state/dss/sent\", \"passphrase_file\": "
-        "\"secrets/dss-zip-passphrase\", \"sender\": \"cpss-cxb\"}}\n  },\n" +
-        "  \"flows\": [\n" +
-        "    {\"id\": \"cpims-referrals-to-unhcr\", \"from\": {\"system\": \"cpims-cxb\", "
-        "\"stream\": \"cases\"}, \"to\": {\"system\": \"progres\", \"stream\": \"referrals\"}, "
-        "\"purpose\": \"referral\", \"profile\": \"referral-unhcr\", \"mappings\": {\"in\": " +
-        quoted(in_data / "mappings/primero.case.json") +
-        ", \"out\": " + quoted(in_data / "mappings/progres_ping.referral_out.json") +
-        "}, \"one_record_per_row_of\": \"/services_section\", \"only_rows_where\": {\"field\": "
-        "\"/services_section/service_implementing_agency\", \"in\": [\"agency-unhcr\"]}, "
-        "\"schedule\": {\"every_seconds\": 60}},\n" +
-        "    {\"id\": \"unhcr-decisions-to-cpims\", \"from\": {\"system\": \"progres\", "
-        "\"stream\": \"decisions\"}, \"to\": {\"system\": \"cpims-cxb\", \"stream\": \"cases\"}, "
-        "\"purpose\": \"decision\", \"profile\": \"decision-feedback\", \"mappings\": {\"in\": " +
-        quoted(in_data / "mappings/progres_ping.decision_in.json") +
-        ", \"out\": " + quoted(in_data / "mappings/primero.case.json") +
-        "}, \"create\": false, \"schedule\": {\"every_seconds\": 60}},\n" +
-        "    {\"id\": \"caseload-to-dss\", \"from\": {\"system\": \"cpims-cxb\", \"stream\": "
-        "\"cases\"}, \"to\": {\"system\": \"dss\", \"stream\": \"events\"}, \"purpose\": "
-        "\"transfer\", \"profile\": \"caseload-dss\", \"mappings\": {\"in\": " +
-        quoted(in_data / "mappings/primero.case.json") +
-        ", \"out\": " + quoted(in_data / "mappings/dss.event.json") +
-        "}, \"one_record_per_row_of\": \"/services_section\", \"paused\": true},\n" +
-        "    {\"id\": \"dss-acknowledgements\", \"from\": {\"system\": \"dss\", \"stream\": "
-        "\"acknowledgements\"}, \"to\": {\"system\": \"cpims-cxb\"}, \"purpose\": "
-        "\"acknowledgement\", \"paused\": true}\n  ]\n}\n";
+    const auto config_text = fill_template(
+        demo_config_template,
+        {
+            {"catalogue", json_text(in_data / "mappings/canonical-case.json")},
+            {"policies", json_text(in_data / "config/policies.json")},
+            {"cpims_url", json_text(cpims->base_url())},
+            {"cpims_user", json_text(cpims->user_name())},
+            {"ping_settings",
+             ping->adapter_settings_json(
+                 "secrets/ping-password", "secrets/ping-subscription-key", false
+             )},
+            {"primero_case", json_text(in_data / "mappings/primero.case.json")},
+            {"referral_out", json_text(in_data / "mappings/progres_ping.referral_out.json")},
+            {"decision_in", json_text(in_data / "mappings/progres_ping.decision_in.json")},
+            {"dss_event", json_text(in_data / "mappings/dss.event.json")},
+        }
+    );
     const auto config_file = dir / "casebridge.json";
     {
         std::ofstream out(config_file);

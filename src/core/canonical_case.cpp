@@ -92,6 +92,15 @@ field_def read_field(
     f.group = member_string(v, "group");
     f.open_values = member_bool(v, "open_values");
     f.free_text = member_bool(v, "free_text");
+    f.one_person = member_bool(v, "one_person");
+    if (f.one_person && f.cls != field_class::identifier) {
+        fail(
+            file,
+            origin,
+            pointer + "/one_person",
+            "\"one_person\" marks an identifier: give the field \"class\": \"identifier\""
+        );
+    }
     f.description = member_string(v, "description");
     if (const auto it = v.FindMember("values"); it != v.MemberEnd()) {
         if (!f.has_value_set()) {
@@ -328,6 +337,16 @@ const field_def* canonical_catalogue::resolve(std::string_view pointer) const no
         return nullptr;
     }
     return f->row_field(rest);
+}
+
+std::vector<std::string> canonical_catalogue::one_person_paths() const {
+    std::vector<std::string> out;
+    for (const auto& f : fields_) {
+        if (f.one_person) {
+            out.push_back("/" + f.name);
+        }
+    }
+    return out;
 }
 
 std::vector<std::string> canonical_catalogue::identifier_paths() const {

@@ -49,6 +49,10 @@ struct field_def {
     std::vector<std::string> values;  ///< Value set (code, code_list), in file order.
     bool open_values = false;         ///< A deployment may add codes of its own.
     bool free_text = false;           ///< Narrative text.
+    /// An identifier that names one person (never a family, a group or a guardian): two
+    /// source records holding the same value are a conflict for review, never "take the
+    /// first". Only on top-level identifier fields.
+    bool one_person = false;
     std::string description;
     std::vector<field_def> row_fields;  ///< Subform rows only, in file order.
 
@@ -110,6 +114,8 @@ public:
     /// Names of every identifier-class field, as canonical paths ("/unhcr_individual_no",
     /// "/services_section/progres_interventionnumber").
     std::vector<std::string> identifier_paths() const;
+    /// Canonical paths of the identifier fields marked `one_person`, in file order.
+    std::vector<std::string> one_person_paths() const;
     int version() const noexcept { return version_; }
     /// The closure rule, or nullptr when the catalogue has none.
     const closure_rule* closure() const noexcept { return closure_ ? &*closure_ : nullptr; }

@@ -171,14 +171,14 @@ std::vector<std::uint64_t> filter_words(std::string_view bytes) {
     return out;
 }
 
+/// Sixteen hex digits, most significant first.
 std::string hex64(std::uint64_t v) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out(16, '0');
-    for (int i = 15; i >= 0; --i) {
-        out[static_cast<std::size_t>(i)] = digits[v & 0xFU];
-        v >>= 4;
+    std::string bytes(8, '\0');
+    for (int i = 7; i >= 0; --i) {
+        bytes[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xFFU);
+        v >>= 8;
     }
-    return out;
+    return to_hex(bytes);
 }
 
 /// "kind:hex kind:hex", sorted by kind.

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/time.hpp"
+#include "core/token_text.hpp"
 
 namespace casebridge {
 
@@ -54,7 +55,8 @@ record_ref record_ref::of(
             record.FindMember(rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
         if (it != record.MemberEnd()) {
             if (it->value.IsString()) {
-                ref.id.assign(it->value.GetString(), it->value.GetStringLength());
+                const std::string_view id{it->value.GetString(), it->value.GetStringLength()};
+                ref.id = is_token_text(id) ? id : not_an_id;
             } else if (it->value.IsInt64()) {
                 ref.id = std::to_string(it->value.GetInt64());
             }

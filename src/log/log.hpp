@@ -78,7 +78,8 @@ struct record_ref {
     std::string id;
 
     /// The reference of a record body: reads only the member `id_member` (a string or integer).
-    /// A record without that member is logged as "?".
+    /// A record without that member is logged as "?", one whose member is not token text as
+    /// "#not-an-id" (core/token_text.hpp).
     static record_ref of(
         std::string_view system, const rapidjson::Value& record, static_text id_member
     );

@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/token_text.hpp"
 #include "log/log.hpp"
 #include "mapping/program.hpp"
 
@@ -62,7 +63,9 @@ std::string key_text(const rapidjson::Value& v) {
     return {};
 }
 
-/// The record's id for messages: a string or integer at `ptr`, else "?".
+/// The record's id for messages: a string or integer at `ptr`, else "?"; "#not-an-id" when
+/// the value is not token text (core/token_text.hpp), so free text in an id never reaches a
+/// message.
 std::string record_id_of(const rapidjson::Value& record, const rapidjson::Pointer& ptr, bool has) {
     if (!has) {
         return "?";
@@ -71,7 +74,8 @@ std::string record_id_of(const rapidjson::Value& record, const rapidjson::Pointe
     if (v == nullptr || (!v->IsString() && !v->IsInt64())) {
         return "?";
     }
-    return key_text(*v);
+    auto id = key_text(*v);
+    return is_token_text(id) ? id : std::string(not_an_id);
 }
 
 /// A field name for messages, built only when a message needs it.

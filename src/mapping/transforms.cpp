@@ -3,6 +3,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -245,6 +246,389 @@ bool present(const rapidjson::Value* v) {
            !(v->IsArray() && v->Empty());
 }
 
+/// The arguments of apply_transform, bundled so that every transform has the same signature.
+struct transform_args {
+    const transform_spec& spec;
+    bool in;                        ///< direction::in: system → canonical.
+    const rapidjson::Value* value;  ///< The first input (nullptr when there is none).
+    const std::vector<const rapidjson::Value*>& inputs;
+    const rapidjson::Value* record;
+    std::vector<rapidjson::Value>& outputs;
+    rapidjson::Value& out;  ///< outputs.front()
+    alloc_t& alloc;
+    const map_context& ctx;
+    std::string& reason;
+};
+
+using transform_fn = bool (*)(const transform_args& a);
+
+bool apply_none(const transform_args& a) {
+    a.out.CopyFrom(*a.value, a.alloc);
+    return true;
+}
+
+/// trim, lower and upper.
+bool apply_trim_case(const transform_args& a) {
+    if (!a.value->IsString()) {
+        a.reason = "is not a string";
+        return false;
+    }
+    std::string s(trim_view(as_view(*a.value)));
+    if (a.spec.kind != transform_kind::trim) {
+        const bool lower = a.spec.kind == transform_kind::lower;
+        std::transform(s.begin(), s.end(), s.begin(), [lower](unsigned char ch) {
+            return static_cast<char>(lower ? std::tolower(ch) : std::toupper(ch));
+        });
+    }
+    if (!s.empty()) {
+        a.out = make_string(s, a.alloc);
+    }
+    return true;
+}
+
+bool apply_html_to_text(const transform_args& a) {
+    if (!a.value->IsString()) {
+        a.reason = "is not a string";
+        return false;
+    }
+    if (a.in) {
+        const auto text = html_to_text(as_view(*a.value));
+        if (!text.empty()) {
+            a.out = make_string(text, a.alloc);
+        }
+    } else {
+        a.out.CopyFrom(*a.value, a.alloc);
+    }
+    return true;
+}
+
+/// to_integer and to_string.
+bool apply_integer_text(const transform_args& a) {
+    // to_integer: in makes an integer, out makes text; to_string the reverse.
+    const bool make_int = (a.spec.kind == transform_kind::to_integer) == a.in;
+    if (make_int) {
+        if (a.value->IsInt64()) {
+            a.out.SetInt64(a.value->GetInt64());
+            return true;
+        }
+        if (a.value->IsString()) {
+            const auto s = trim_view(as_view(*a.value));
+            const bool neg = !s.empty() && s.front() == '-';
+            if (is_digits(neg ? s.substr(1) : s) && s.size() < 19) {
+                a.out.SetInt64(std::stoll(std::string(s)));
+                return true;
+            }
+        }
+        a.reason = "is not a whole number";
+        return false;
+    }
+    if (!a.value->IsString() && !a.value->IsNumber() && !a.value->IsBool()) {
+        a.reason = "is not a scalar";
+        return false;
+    }
+    a.out = make_string(value_text(*a.value), a.alloc);
+    return true;
+}
+
+bool apply_to_boolean(const transform_args& a) {
+    if (!a.in) {
+        if (!a.value->IsBool()) {
+            a.reason = "is not a boolean";
+            return false;
+        }
+        a.out = make_string(
+            a.value->GetBool() ? a.spec.true_values.front() : a.spec.false_values.front(), a.alloc
+        );
+        return true;
+    }
+    if (a.value->IsBool()) {
+        a.out.SetBool(a.value->GetBool());
+        return true;
+    }
+    std::string s = value_text(*a.value);
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) {
+        return static_cast<char>(std::tolower(ch));
+    });
+    for (const auto& tv : a.spec.true_values) {
+        if (iequals(s, tv)) {
+            a.out.SetBool(true);
+            return true;
+        }
+    }
+    for (const auto& fv : a.spec.false_values) {
+        if (iequals(s, fv)) {
+            a.out.SetBool(false);
+            return true;
+        }
+    }
+    a.reason = "is not one of the boolean spellings of the transform";
+    return false;
+}
+
+/// concat, and name_split outbound (its parts joined with a space).
+bool apply_concat(const transform_args& a) {
+    std::string joined;
+    const std::string sep = a.spec.kind == transform_kind::name_split ? " " : a.spec.separator;
+    for (const auto* part : a.inputs) {
+        if (!present(part)) {
+            continue;
+        }
+        if (!part->IsString() && !part->IsNumber()) {
+            a.reason = "has a part that is not text";
+            return false;
+        }
+        const auto text = value_text(*part);
+        const auto trimmed = trim_view(text);
+        if (trimmed.empty()) {
+            continue;
+        }
+        if (!joined.empty()) {
+            joined += sep;
+        }
+        joined.append(trimmed);
+    }
+    if (!joined.empty()) {
+        a.out = make_string(joined, a.alloc);
+    }
+    return true;
+}
+
+bool apply_name_split(const transform_args& a) {
+    if (a.in) {
+        // One full name → first, middle, last (outputs 0, 1, 2).
+        if (!a.value->IsString()) {
+            a.reason = "is not a string";
+            return false;
+        }
+        std::vector<std::string_view> parts;
+        auto s = trim_view(as_view(*a.value));
+        while (!s.empty()) {
+            const auto sp = s.find_first_of(" \t");
+            parts.push_back(s.substr(0, sp));
+            s = sp == std::string_view::npos ? std::string_view{} : trim_view(s.substr(sp));
+        }
+        if (parts.empty()) {
+            return true;
+        }
+        a.outputs[0] = make_string(parts.front(), a.alloc);
+        if (parts.size() > 1 && a.outputs.size() > 2) {
+            a.outputs[2] = make_string(parts.back(), a.alloc);
+            if (parts.size() > 2) {
+                const auto* b = parts[1].data();
+                const auto* e = parts[parts.size() - 2].data() + parts[parts.size() - 2].size();
+                a.outputs[1] =
+                    make_string(std::string_view(b, static_cast<std::size_t>(e - b)), a.alloc);
+            }
+        } else if (parts.size() > 1) {
+            const auto* b = parts[1].data();
+            const auto* e = parts.back().data() + parts.back().size();
+            a.outputs.back() =
+                make_string(std::string_view(b, static_cast<std::size_t>(e - b)), a.alloc);
+        }
+        return true;
+    }
+    return apply_concat(a);
+}
+
+bool apply_first_present(const transform_args& a) {
+    for (const auto* part : a.inputs) {
+        if (present(part)) {
+            a.out.CopyFrom(*part, a.alloc);
+            return true;
+        }
+    }
+    return true;
+}
+
+bool apply_date(const transform_args& a) {
+    if (!a.value->IsString()) {
+        a.reason = "is not a date";
+        return false;
+    }
+    const auto day =
+        parse_any_date(as_view(*a.value), a.in ? a.spec.format : date_format::date_or_datetime);
+    if (!day) {
+        a.reason = a.in ? "is not a date in the system's format" : "is not a YYYY-MM-DD date";
+        return false;
+    }
+    a.out = make_string(a.in ? format_ymd(*day) : format_date_as(*day, a.spec.format), a.alloc);
+    return true;
+}
+
+bool apply_datetime(const transform_args& a) {
+    if (!a.value->IsString()) {
+        a.reason = "is not a date-time";
+        return false;
+    }
+    const auto s = trim_view(as_view(*a.value));
+    std::optional<time_point> tp = parse_rfc3339(s);
+    if (!tp && a.in && a.spec.has_offset) {
+        tp = parse_local(s, a.spec.offset_minutes);
+    }
+    if (!tp) {
+        a.reason = "is not a date-time";
+        return false;
+    }
+    const auto text = (a.in || !a.spec.has_offset) ? format_rfc3339(*tp, 3)
+                                                   : format_local(*tp, a.spec.offset_minutes);
+    a.out = make_string(text, a.alloc);
+    return true;
+}
+
+bool apply_age(const transform_args& a) {
+    if (!a.value->IsString()) {
+        a.reason = "is not a date of birth";
+        return false;
+    }
+    const auto birth = parse_any_date(as_view(*a.value), date_format::date_or_datetime);
+    if (!birth) {
+        a.reason = "is not a date of birth";
+        return false;
+    }
+    std::chrono::year_month_day at = day_of(a.ctx.now);
+    if (!a.spec.at_now) {
+        const auto* at_value = a.record == nullptr ? nullptr : a.spec.at_system.Get(*a.record);
+        if (at_value == nullptr || !at_value->IsString()) {
+            a.reason = "has no reference date for the age";
+            return false;
+        }
+        const auto parsed = parse_any_date(as_view(*at_value), date_format::date_or_datetime);
+        if (!parsed) {
+            a.reason = "has a reference date that is not a date";
+            return false;
+        }
+        at = *parsed;
+    }
+    int years = static_cast<int>(at.year()) - static_cast<int>(birth->year());
+    if (at.month() < birth->month() || (at.month() == birth->month() && at.day() < birth->day())) {
+        --years;
+    }
+    if (years < 0) {
+        a.reason = "is a date of birth after the reference date";
+        return false;
+    }
+    a.out.SetInt(years);
+    return true;
+}
+
+/// list_split and list_join.
+bool apply_list(const transform_args& a) {
+    const bool split = (a.spec.kind == transform_kind::list_split) == a.in;
+    if (split) {
+        if (a.value->IsArray()) {
+            a.out.CopyFrom(*a.value, a.alloc);
+            return true;
+        }
+        if (!a.value->IsString()) {
+            a.reason = "is not a string";
+            return false;
+        }
+        a.out.SetArray();
+        auto s = as_view(*a.value);
+        const auto sep = trim_view(a.spec.separator).empty() ? std::string_view(a.spec.separator)
+                                                             : trim_view(a.spec.separator);
+        while (true) {
+            const auto at = s.find(sep);
+            const auto item = trim_view(s.substr(0, at));
+            if (!item.empty()) {
+                a.out.PushBack(make_string(item, a.alloc), a.alloc);
+            }
+            if (at == std::string_view::npos) {
+                break;
+            }
+            s.remove_prefix(at + sep.size());
+        }
+        if (a.out.Empty()) {
+            a.out.SetNull();
+        }
+        return true;
+    }
+    if (!a.value->IsArray()) {
+        a.reason = "is not a list";
+        return false;
+    }
+    std::string joined;
+    for (const auto& item : a.value->GetArray()) {
+        if (!item.IsString()) {
+            a.reason = "has an item that is not a string";
+            return false;
+        }
+        if (!joined.empty()) {
+            joined += a.spec.separator;
+        }
+        joined.append(as_view(item));
+    }
+    if (!joined.empty()) {
+        a.out = make_string(joined, a.alloc);
+    }
+    return true;
+}
+
+bool apply_split_part(const transform_args& a) {
+    if (!a.value->IsString()) {
+        a.reason = "is not a string";
+        return false;
+    }
+    auto s = as_view(*a.value);
+    for (std::size_t i = 0; i < a.spec.index; ++i) {
+        const auto at = s.find(a.spec.separator);
+        if (at == std::string_view::npos) {
+            a.reason = "has fewer parts than the transform expects";
+            return false;
+        }
+        s.remove_prefix(at + a.spec.separator.size());
+    }
+    const auto part = trim_view(s.substr(0, s.find(a.spec.separator)));
+    if (part.empty()) {
+        a.reason = "has an empty part where the transform expects one";
+        return false;
+    }
+    a.out = make_string(part, a.alloc);
+    return true;
+}
+
+struct transform_entry {
+    transform_kind kind;
+    transform_fn apply;
+};
+
+/// One entry per transform_kind, in the enum's order: apply_transform indexes it by kind.
+constexpr transform_entry transforms[] = {
+    {transform_kind::none, apply_none},
+    {transform_kind::trim, apply_trim_case},
+    {transform_kind::lower, apply_trim_case},
+    {transform_kind::upper, apply_trim_case},
+    {transform_kind::html_to_text, apply_html_to_text},
+    {transform_kind::to_integer, apply_integer_text},
+    {transform_kind::to_string, apply_integer_text},
+    {transform_kind::to_boolean, apply_to_boolean},
+    {transform_kind::name_split, apply_name_split},
+    {transform_kind::first_present, apply_first_present},
+    {transform_kind::concat, apply_concat},
+    {transform_kind::date, apply_date},
+    {transform_kind::datetime, apply_datetime},
+    {transform_kind::age, apply_age},
+    {transform_kind::list_split, apply_list},
+    {transform_kind::list_join, apply_list},
+    {transform_kind::split_part, apply_split_part},
+};
+
+constexpr bool transforms_in_kind_order() {
+    for (std::size_t i = 0; i < std::size(transforms); ++i) {
+        if (static_cast<std::size_t>(transforms[i].kind) != i || transforms[i].apply == nullptr) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static_assert(transforms_in_kind_order(), "transforms[] must list the kinds in the enum's order");
+// split_part is the last enumerator of transform_kind: a new kind goes after it, in both places.
+static_assert(
+    std::size(transforms) == static_cast<std::size_t>(transform_kind::split_part) + 1,
+    "every transform_kind needs an entry in transforms[]"
+);
+
 }  // namespace
 
 bool apply_transform(
@@ -260,320 +644,9 @@ bool apply_transform(
     const bool in = d == direction::in;
     const rapidjson::Value* v = inputs.empty() ? nullptr : inputs.front();
     auto& out = outputs.front();
-    switch (t.kind) {
-        case transform_kind::none:
-            out.CopyFrom(*v, alloc);
-            return true;
-        case transform_kind::trim:
-        case transform_kind::lower:
-        case transform_kind::upper: {
-            if (!v->IsString()) {
-                reason = "is not a string";
-                return false;
-            }
-            std::string s(trim_view(as_view(*v)));
-            if (t.kind != transform_kind::trim) {
-                const bool lower = t.kind == transform_kind::lower;
-                std::transform(s.begin(), s.end(), s.begin(), [lower](unsigned char ch) {
-                    return static_cast<char>(lower ? std::tolower(ch) : std::toupper(ch));
-                });
-            }
-            if (!s.empty()) {
-                out = make_string(s, alloc);
-            }
-            return true;
-        }
-        case transform_kind::html_to_text:
-            if (!v->IsString()) {
-                reason = "is not a string";
-                return false;
-            }
-            if (in) {
-                const auto text = html_to_text(as_view(*v));
-                if (!text.empty()) {
-                    out = make_string(text, alloc);
-                }
-            } else {
-                out.CopyFrom(*v, alloc);
-            }
-            return true;
-        case transform_kind::to_integer:
-        case transform_kind::to_string: {
-            // to_integer: in makes an integer, out makes text; to_string the reverse.
-            const bool make_int = (t.kind == transform_kind::to_integer) == in;
-            if (make_int) {
-                if (v->IsInt64()) {
-                    out.SetInt64(v->GetInt64());
-                    return true;
-                }
-                if (v->IsString()) {
-                    const auto s = trim_view(as_view(*v));
-                    const bool neg = !s.empty() && s.front() == '-';
-                    if (is_digits(neg ? s.substr(1) : s) && s.size() < 19) {
-                        out.SetInt64(std::stoll(std::string(s)));
-                        return true;
-                    }
-                }
-                reason = "is not a whole number";
-                return false;
-            }
-            if (!v->IsString() && !v->IsNumber() && !v->IsBool()) {
-                reason = "is not a scalar";
-                return false;
-            }
-            out = make_string(value_text(*v), alloc);
-            return true;
-        }
-        case transform_kind::to_boolean: {
-            if (!in) {
-                if (!v->IsBool()) {
-                    reason = "is not a boolean";
-                    return false;
-                }
-                out = make_string(
-                    v->GetBool() ? t.true_values.front() : t.false_values.front(), alloc
-                );
-                return true;
-            }
-            if (v->IsBool()) {
-                out.SetBool(v->GetBool());
-                return true;
-            }
-            std::string s = value_text(*v);
-            std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) {
-                return static_cast<char>(std::tolower(ch));
-            });
-            for (const auto& tv : t.true_values) {
-                if (iequals(s, tv)) {
-                    out.SetBool(true);
-                    return true;
-                }
-            }
-            for (const auto& fv : t.false_values) {
-                if (iequals(s, fv)) {
-                    out.SetBool(false);
-                    return true;
-                }
-            }
-            reason = "is not one of the boolean spellings of the transform";
-            return false;
-        }
-        case transform_kind::name_split: {
-            if (in) {
-                // One full name → first, middle, last (outputs 0, 1, 2).
-                if (!v->IsString()) {
-                    reason = "is not a string";
-                    return false;
-                }
-                std::vector<std::string_view> parts;
-                auto s = trim_view(as_view(*v));
-                while (!s.empty()) {
-                    const auto sp = s.find_first_of(" \t");
-                    parts.push_back(s.substr(0, sp));
-                    s = sp == std::string_view::npos ? std::string_view{} : trim_view(s.substr(sp));
-                }
-                if (parts.empty()) {
-                    return true;
-                }
-                outputs[0] = make_string(parts.front(), alloc);
-                if (parts.size() > 1 && outputs.size() > 2) {
-                    outputs[2] = make_string(parts.back(), alloc);
-                    if (parts.size() > 2) {
-                        const auto* b = parts[1].data();
-                        const auto* e =
-                            parts[parts.size() - 2].data() + parts[parts.size() - 2].size();
-                        outputs[1] = make_string(
-                            std::string_view(b, static_cast<std::size_t>(e - b)), alloc
-                        );
-                    }
-                } else if (parts.size() > 1) {
-                    const auto* b = parts[1].data();
-                    const auto* e = parts.back().data() + parts.back().size();
-                    outputs.back() =
-                        make_string(std::string_view(b, static_cast<std::size_t>(e - b)), alloc);
-                }
-                return true;
-            }
-            [[fallthrough]];
-        }
-        case transform_kind::concat: {
-            std::string joined;
-            const std::string sep = t.kind == transform_kind::name_split ? " " : t.separator;
-            for (const auto* part : inputs) {
-                if (!present(part)) {
-                    continue;
-                }
-                if (!part->IsString() && !part->IsNumber()) {
-                    reason = "has a part that is not text";
-                    return false;
-                }
-                const auto text = value_text(*part);
-                const auto trimmed = trim_view(text);
-                if (trimmed.empty()) {
-                    continue;
-                }
-                if (!joined.empty()) {
-                    joined += sep;
-                }
-                joined.append(trimmed);
-            }
-            if (!joined.empty()) {
-                out = make_string(joined, alloc);
-            }
-            return true;
-        }
-        case transform_kind::first_present:
-            for (const auto* part : inputs) {
-                if (present(part)) {
-                    out.CopyFrom(*part, alloc);
-                    return true;
-                }
-            }
-            return true;
-        case transform_kind::date: {
-            if (!v->IsString()) {
-                reason = "is not a date";
-                return false;
-            }
-            const auto day =
-                parse_any_date(as_view(*v), in ? t.format : date_format::date_or_datetime);
-            if (!day) {
-                reason = in ? "is not a date in the system's format" : "is not a YYYY-MM-DD date";
-                return false;
-            }
-            out = make_string(in ? format_ymd(*day) : format_date_as(*day, t.format), alloc);
-            return true;
-        }
-        case transform_kind::datetime: {
-            if (!v->IsString()) {
-                reason = "is not a date-time";
-                return false;
-            }
-            const auto s = trim_view(as_view(*v));
-            std::optional<time_point> tp = parse_rfc3339(s);
-            if (!tp && in && t.has_offset) {
-                tp = parse_local(s, t.offset_minutes);
-            }
-            if (!tp) {
-                reason = "is not a date-time";
-                return false;
-            }
-            const auto text = (in || !t.has_offset) ? format_rfc3339(*tp, 3)
-                                                    : format_local(*tp, t.offset_minutes);
-            out = make_string(text, alloc);
-            return true;
-        }
-        case transform_kind::age: {
-            if (!v->IsString()) {
-                reason = "is not a date of birth";
-                return false;
-            }
-            const auto birth = parse_any_date(as_view(*v), date_format::date_or_datetime);
-            if (!birth) {
-                reason = "is not a date of birth";
-                return false;
-            }
-            std::chrono::year_month_day at = day_of(ctx.now);
-            if (!t.at_now) {
-                const auto* at_value = record == nullptr ? nullptr : t.at_system.Get(*record);
-                if (at_value == nullptr || !at_value->IsString()) {
-                    reason = "has no reference date for the age";
-                    return false;
-                }
-                const auto parsed =
-                    parse_any_date(as_view(*at_value), date_format::date_or_datetime);
-                if (!parsed) {
-                    reason = "has a reference date that is not a date";
-                    return false;
-                }
-                at = *parsed;
-            }
-            int years = static_cast<int>(at.year()) - static_cast<int>(birth->year());
-            if (at.month() < birth->month() ||
-                (at.month() == birth->month() && at.day() < birth->day())) {
-                --years;
-            }
-            if (years < 0) {
-                reason = "is a date of birth after the reference date";
-                return false;
-            }
-            out.SetInt(years);
-            return true;
-        }
-        case transform_kind::list_split:
-        case transform_kind::list_join: {
-            const bool split = (t.kind == transform_kind::list_split) == in;
-            if (split) {
-                if (v->IsArray()) {
-                    out.CopyFrom(*v, alloc);
-                    return true;
-                }
-                if (!v->IsString()) {
-                    reason = "is not a string";
-                    return false;
-                }
-                out.SetArray();
-                auto s = as_view(*v);
-                const auto sep = trim_view(t.separator).empty() ? std::string_view(t.separator)
-                                                                : trim_view(t.separator);
-                while (true) {
-                    const auto at = s.find(sep);
-                    const auto item = trim_view(s.substr(0, at));
-                    if (!item.empty()) {
-                        out.PushBack(make_string(item, alloc), alloc);
-                    }
-                    if (at == std::string_view::npos) {
-                        break;
-                    }
-                    s.remove_prefix(at + sep.size());
-                }
-                if (out.Empty()) {
-                    out.SetNull();
-                }
-                return true;
-            }
-            if (!v->IsArray()) {
-                reason = "is not a list";
-                return false;
-            }
-            std::string joined;
-            for (const auto& item : v->GetArray()) {
-                if (!item.IsString()) {
-                    reason = "has an item that is not a string";
-                    return false;
-                }
-                if (!joined.empty()) {
-                    joined += t.separator;
-                }
-                joined.append(as_view(item));
-            }
-            if (!joined.empty()) {
-                out = make_string(joined, alloc);
-            }
-            return true;
-        }
-        case transform_kind::split_part: {
-            if (!v->IsString()) {
-                reason = "is not a string";
-                return false;
-            }
-            auto s = as_view(*v);
-            for (std::size_t i = 0; i < t.index; ++i) {
-                const auto at = s.find(t.separator);
-                if (at == std::string_view::npos) {
-                    reason = "has fewer parts than the transform expects";
-                    return false;
-                }
-                s.remove_prefix(at + t.separator.size());
-            }
-            const auto part = trim_view(s.substr(0, s.find(t.separator)));
-            if (part.empty()) {
-                reason = "has an empty part where the transform expects one";
-                return false;
-            }
-            out = make_string(part, alloc);
-            return true;
-        }
+    const auto kind = static_cast<std::size_t>(t.kind);
+    if (kind < std::size(transforms)) {
+        return transforms[kind].apply({t, in, v, inputs, record, outputs, out, alloc, ctx, reason});
     }
     reason = "unknown transform";
     return false;

@@ -31,7 +31,12 @@ bool looks_like_code(std::string_view s) {
     });
 }
 
-std::vector<std::string> render_consent(const value* v) {
+using code_set = std::set<std::string, std::less<>>;
+
+// `known`: the codes the configuration knows for the field (policy::profile::known_codes); a
+// code-shaped value outside them is "#other", so the log never holds a value the
+// configuration did not name.
+std::vector<std::string> render_consent(const value* v, const code_set* known) {
     if (v == nullptr) {
         return {"#absent"};
     }
@@ -41,11 +46,18 @@ std::vector<std::string> render_consent(const value* v) {
     if (v->IsNull()) {
         return {"#null"};
     }
-    const auto code = [](const value& e) -> std::string {
-        if (e.IsString() && looks_like_code({e.GetString(), e.GetStringLength()})) {
-            return {e.GetString(), e.GetStringLength()};
+    const auto code = [known](const value& e) -> std::string {
+        if (!e.IsString()) {
+            return "#text";
         }
-        return "#text";
+        const std::string_view s{e.GetString(), e.GetStringLength()};
+        if (!looks_like_code(s)) {
+            return "#text";
+        }
+        if (known == nullptr || known->find(s) == known->end()) {
+            return "#other";
+        }
+        return std::string(s);
     };
     if (v->IsArray()) {
         if (v->Empty()) {
@@ -62,7 +74,7 @@ std::vector<std::string> render_consent(const value* v) {
 
 class evaluator {
 public:
-    explicit evaluator(const value& record) : record_(record) {}
+    evaluator(const value& record, const profile& p) : record_(record), profile_(p) {}
 
     bool eval(const condition& c) {
         switch (c.k) {
@@ -118,11 +130,15 @@ private:
         const auto it =
             record_.FindMember(value(rapidjson::StringRef(field.c_str(), field.size())));
         const value* v = it == record_.MemberEnd() ? nullptr : &it->value;
-        read_.emplace(field, render_consent(v));
+        const auto known = profile_.known_codes.find(field);
+        read_.emplace(
+            field, render_consent(v, known == profile_.known_codes.end() ? nullptr : &known->second)
+        );
         return v;
     }
 
     const value& record_;
+    const profile& profile_;
     std::map<std::string, std::vector<std::string>> read_;
 };
 
@@ -370,7 +386,7 @@ result<decision> decide(
     d.profile_hash = p.hash;
     d.payload.SetNull();
 
-    evaluator eval(record);
+    evaluator eval(record, p);
     for (const auto& b : p.bases) {
         if (eval.eval(b.when)) {
             d.basis = b.name;

@@ -25,8 +25,9 @@ struct withheld_field {
 
 /// The values a basis condition read from one field: booleans and codes only (the loader
 /// guarantees conditions read nothing else). Each value is "true", "false", a code, or a marker
-/// "#absent", "#null", "#empty" (an empty list) or "#text" (anything that is not a code is
-/// never copied). The values fit
+/// "#absent", "#null", "#empty" (an empty list), "#text" (anything that is not a code is
+/// never copied) or "#other" (a code the configuration does not know for the field:
+/// profile::known_codes). The values fit
 /// the transfer log's token rule, so a decision can be logged as it is.
 struct consent_value {
     std::string field;

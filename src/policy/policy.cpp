@@ -116,6 +116,7 @@ public:
                 rule.name = str(b[i]["name"]);
                 check_basis_name(rule.name, bp + "/name");
                 rule.when = compile_condition(b[i]["when"], bp + "/when");
+                collect_known_codes(rule.when, p);
                 p.bases.push_back(std::move(rule));
             }
         }
@@ -487,6 +488,20 @@ private:
                 at, "\"" + name + "\" is not a legitimate basis (one of: " + allowed + ")"
             );
         }
+    }
+
+    void collect_known_codes(const condition& c, profile& p) const {
+        for (const auto& child : c.children) {
+            collect_known_codes(child, p);
+        }
+        if (c.field.empty()) {
+            return;
+        }
+        auto& known = p.known_codes[c.field];
+        if (const field_def* f = catalogue_.find(c.field)) {
+            known.insert(f->values.begin(), f->values.end());
+        }
+        known.insert(c.codes.begin(), c.codes.end());
     }
 
     condition compile_condition(const rapidjson::Value& v, const std::string& at) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +83,11 @@ struct profile {
     std::string description;
     bool record_level = true;  ///< false: aggregate report, no record ever leaves.
     std::vector<basis_rule> bases;
+    /// The codes the configuration knows for each field a basis reads: the catalogue's values
+    /// and the codes the conditions name. A value outside them is logged as a marker, never
+    /// copied (a source system that puts text in a consent field leaks nothing through the
+    /// log).
+    std::map<std::string, std::set<std::string, std::less<>>, std::less<>> known_codes;
     override_policy override_rules;
     /// When a record shared under this profile loses its basis: `notify` sends the target's
     /// withdrawal notice where the target has one (and raises a review item where it has

@@ -6,26 +6,11 @@
 #include <string_view>
 
 #include "core/result.hpp"
+#include "core/token_text.hpp"
 
 namespace casebridge::store {
 
-/// True for 1..200 characters of [A-Za-z0-9_.:/@#+=~[]-]: ids, codes and field names, no
-/// spaces, quotes or control characters. Free text (a name, a note) does not fit.
-constexpr bool is_token_text(std::string_view s) noexcept {
-    if (s.empty() || s.size() > 200) {
-        return false;
-    }
-    for (const char c : s) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '/' ||
-                        c == '@' || c == '#' || c == '+' || c == '=' || c == '~' || c == '[' ||
-                        c == ']' || c == '-';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
+using casebridge::is_token_text;
 
 /// A system id, record id, code or field name. A literal that is not token text is a bug
 /// (CASEBRIDGE_CHECK); text read at run time goes through `make`, which refuses it.

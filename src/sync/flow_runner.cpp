@@ -694,21 +694,31 @@ struct flow_runner::impl {
         const std::size_t width = std::min<std::size_t>(
             work.size(), static_cast<std::size_t>(std::max(1, b.concurrency))
         );
+        // A worker that throws stops the others taking new items, and its exception ends the
+        // run once every worker has finished: the page is not settled, its intents stay, and
+        // the next run resumes them. An exception is never turned into an outcome.
+        std::exception_ptr failure;
         auto worker = [&]() -> awaitable<void> {
-            while (next < work.size()) {
+            while (next < work.size() && !failure) {
                 item* it = work[next++];
                 co_await deliver(*it, counts);
             }
         };
         for (std::size_t i = 0; i < width; ++i) {
             ++running;
-            net::co_spawn(ex, worker(), [&](std::exception_ptr) {
+            net::co_spawn(ex, worker(), [&](std::exception_ptr e) {
+                if (e && !failure) {
+                    failure = e;
+                }
                 if (--running == 0) {
                     done.cancel();
                 }
             });
         }
         co_await done.async_wait(use_nothrow);
+        if (failure) {
+            std::rethrow_exception(failure);
+        }
     }
 
     /// Sends the target's consent-withdrawal notice for each item (one at a time: they are

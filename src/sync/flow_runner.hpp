@@ -66,10 +66,10 @@ struct flow_binding {
     const closure_rule* closure = nullptr;
     /// Keys personal identifiers for identity links; without it no identity check is made.
     const store::keyed_hasher* identities = nullptr;
-    /// Canonical identifier fields that name one person: two source records with the same
-    /// value are a conflict for review, never "take the first".
-    std::vector<std::string> identity_fields = {
-        "/unhcr_individual_no", "/national_id_no", "/birth_registration_no", "/moha_id", "/dss_id"};
+    /// Canonical identifier fields that name one person (the catalogue's `one_person`
+    /// fields): two source records with the same value are a conflict for review, never "take
+    /// the first".
+    std::vector<std::string> identity_fields;
     /// When set (e.g. "/services_section"), each row of this subform is sent as its own record
     /// (a referral or an event), with id "<record id>~<row unique_id>".
     std::string one_record_per_row_of;

@@ -30,6 +30,7 @@
 #include "log/log.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/crypto.hpp"
+#include "support/run_awaitable.hpp"
 #include "sync/reconcile.hpp"
 
 namespace fs = std::filesystem;
@@ -85,14 +86,6 @@ void print(const char* what, const measured& m) {
         m.seconds > 0 ? static_cast<double>(m.records) / m.seconds : 0.0,
         m.records > 0 ? static_cast<double>(m.requests) / static_cast<double>(m.records) : 0.0
     );
-}
-
-template <typename T>
-T run_on(net::io_context& ctx, net::awaitable<T> op) {
-    auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
-    ctx.restart();
-    ctx.run();
-    return fut.get();
 }
 
 }  // namespace
@@ -154,7 +147,7 @@ int main(int argc, char** argv) {
         measured sync;
         auto before = requests();
         auto t0 = std::chrono::steady_clock::now();
-        const auto ran = run_on(ctx, runner.run_once({}));
+        const auto ran = test::run_on(ctx, runner.run_once({}));
         sync.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         sync.requests = requests() - before;
         sync.records = ran.counts.sent;
@@ -182,7 +175,7 @@ int main(int argc, char** argv) {
             o.seed = 5;
             const auto at = requests();
             const auto t = std::chrono::steady_clock::now();
-            const auto r = run_on(ctx, sync::reconcile(runner, e.store(), clock, log, o));
+            const auto r = test::run_on(ctx, sync::reconcile(runner, e.store(), clock, log, o));
             m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
             m.requests = requests() - at;
             m.records = r.checked;

@@ -59,8 +59,11 @@ world& the_world() {
         w.ctx.token = std::string(token);
         w.ctx.current = [] { return w.engine; };
         w.ctx.run_now = [](const std::string&) { return false; };
-        w.ctx.retry_dead_letter = [](std::int64_t, std::function<void(unsigned, std::string)> done
-                                  ) { done(404, R"({"error":"no_such_dead_letter"})"); };
+        // A retry goes the daemon's way: the store is read, the flow taken, the engine's
+        // thread runs it (the fuzzed store has no dead letters, so it ends at the look-up).
+        w.ctx.engine_executor = w.engine_ctx.get_executor();
+        w.ctx.claim_flow = [](app::flow_slot* s) { return !s->running.exchange(true); };
+        w.ctx.release_flow = [](app::flow_slot* s) { s->running = false; };
         w.ctx.clock = &clock;
         std::thread([] {
             auto guard = net::make_work_guard(w.engine_ctx);

@@ -1,7 +1,8 @@
 // Canonical records (as a source system could make them) decided under every shipped DPISP
 // profile. Properties: deciding never throws; a withheld record has no payload; a shared
 // payload holds no top-level field the decision did not list; the reason and the consent values
-// the transfer log keeps hold no value of the record (codes and markers only).
+// the transfer log keeps hold no value of the record (booleans, markers and the codes the
+// profile knows for the field only).
 #include <filesystem>
 #include <set>
 #include <string>
@@ -53,10 +54,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         if (sentinel) {
             fuzz::require_no_sentinel(d->reason, "decision reason");
-            for (const auto& c : d->consent_values) {
-                for (const auto& v : c.values) {
-                    fuzz::require_no_sentinel(v, "consent value");
-                }
+        }
+        for (const auto& c : d->consent_values) {
+            const auto known = p.known_codes.find(c.field);
+            for (const auto& v : c.values) {
+                fuzz::require_no_sentinel(v, "consent value");
+                // Only what the configuration names reaches the log: booleans, markers, and
+                // codes the profile knows for that field.
+                fuzz::require(
+                    v == "true" || v == "false" || v.starts_with('#') ||
+                        (known != p.known_codes.end() && known->second.count(v) == 1),
+                    "a consent value is a boolean, a marker or a known code"
+                );
             }
         }
         if (!d->share) {

@@ -50,4 +50,26 @@ T run_awaitable(net::awaitable<T> op, std::chrono::milliseconds limit = std::chr
     return future.get();
 }
 
+/// Runs `op` on `ctx`, the context a fixture's adapters, servers and clients already use,
+/// until it finishes; returns its result or rethrows its exception. Throws deadline_exceeded
+/// when `ctx` has had nothing to do for `idle` while `op` is unfinished (a hang), instead of
+/// blocking on the result.
+template <typename T>
+T run_on(
+    net::io_context& ctx,
+    net::awaitable<T> op,
+    std::chrono::milliseconds idle = std::chrono::seconds(20)
+) {
+    auto future = net::co_spawn(ctx, std::move(op), net::use_future);
+    ctx.restart();
+    while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        if (ctx.run_one_for(idle) == 0) {
+            throw deadline_exceeded(
+                "the operation made no progress for " + std::to_string(idle.count()) + " ms"
+            );
+        }
+    }
+    return future.get();
+}
+
 }  // namespace casebridge::test

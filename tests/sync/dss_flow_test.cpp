@@ -24,6 +24,7 @@
 #include "primero/primero_adapter.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/store_thread.hpp"
+#include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 #include "sync/flow_runner.hpp"
 #include "sync/reconcile.hpp"
@@ -176,6 +177,7 @@ protected:
         flow_binding b;
         b.purpose = "transfer";
         b.identities = hasher.get();
+        b.identity_fields = catalogue->one_person_paths();
         b.retry.initial = 1ms;
         b.retry.max = 5ms;
         b.retry.max_retry_after = 1s;
@@ -233,15 +235,7 @@ protected:
 
     template <typename T>
     T run(net::awaitable<T> op) {
-        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
-        ctx.restart();
-        while (fut.wait_for(0s) != std::future_status::ready) {
-            if (ctx.run_one_for(20s) == 0) {
-                break;
-            }
-        }
-        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
-        return fut.get();
+        return test::run_on(ctx, std::move(op));
     }
 
     run_report run_flow(flow_runner& r) {

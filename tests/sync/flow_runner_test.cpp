@@ -9,6 +9,7 @@
 #include <future>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -23,6 +24,7 @@
 #include "primero/primero_adapter.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/store_thread.hpp"
+#include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 #include "sync/sandbox_pair.hpp"
 
@@ -36,6 +38,49 @@ const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
 
 /// The transfer-agency basis, read from a Primero case as the sandbox stores it.
 using test::eligible;
+
+/// A target that forwards to a real adapter, except that its `throw_on`-th push throws (as a
+/// bug or an allocation failure in an adapter would).
+class throwing_target final : public adapter {
+public:
+    throwing_target(adapter& inner, int throw_on) : inner_(inner), throw_on_(throw_on) {}
+    std::string_view system_id() const noexcept override { return inner_.system_id(); }
+    awaitable<remote_result<pull_page>> pull(std::string stream, std::optional<std::string> cursor)
+        override {
+        return inner_.pull(std::move(stream), std::move(cursor));
+    }
+    awaitable<remote_result<external_record>> fetch(std::string stream, std::string remote_id)
+        override {
+        return inner_.fetch(std::move(stream), std::move(remote_id));
+    }
+    awaitable<remote_result<std::string>> push(external_record record) override {
+        if (++pushes_ == throw_on_) {
+            throw std::runtime_error("adapter bug");
+        }
+        co_return co_await inner_.push(std::move(record));
+    }
+    bool idempotent_create() const noexcept override { return inner_.idempotent_create(); }
+    awaitable<remote_result<std::optional<std::string>>> lookup(
+        std::string stream, std::string source_key
+    ) override {
+        return inner_.lookup(std::move(stream), std::move(source_key));
+    }
+    awaitable<remote_result<std::optional<external_record>>> lookup_record(
+        std::string stream, std::string source_key
+    ) override {
+        return inner_.lookup_record(std::move(stream), std::move(source_key));
+    }
+    std::vector<std::string> remote_assigned_fields(std::string_view stream) const override {
+        return inner_.remote_assigned_fields(stream);
+    }
+    awaitable<remote_result<void>> probe() override { return inner_.probe(); }
+    int pushes() const noexcept { return pushes_; }
+
+private:
+    adapter& inner_;
+    int throw_on_;
+    int pushes_ = 0;
+};
 
 class flow_runner_test : public ::testing::Test {
 protected:
@@ -137,6 +182,7 @@ protected:
         bnd.map_out = &*mapping;
         bnd.profile = policies->find("transfer-agency");
         bnd.identities = hasher.get();
+        bnd.identity_fields = catalogue->one_person_paths();
         bnd.retry.initial = 1ms;
         bnd.retry.max = 5ms;
         bnd.retry.max_retry_after = 1s;
@@ -147,15 +193,7 @@ protected:
 
     template <typename T>
     T run(net::awaitable<T> op) {
-        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
-        ctx.restart();
-        while (fut.wait_for(0s) != std::future_status::ready) {
-            if (ctx.run_one_for(20s) == 0) {
-                break;
-            }
-        }
-        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
-        return fut.get();
+        return test::run_on(ctx, std::move(op));
     }
 
     run_report run_flow(bool dry_run = false) {
@@ -553,6 +591,46 @@ TEST_F(flow_runner_test, a_stop_ends_a_long_retry_after_wait_and_settles_nothing
     ASSERT_FALSE(again.error) << *again.error;
     EXPECT_EQ(to->case_count(), expected.size());
     EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+}
+
+TEST_F(flow_runner_test, an_adapter_exception_ends_the_run_and_never_becomes_an_outcome) {
+    start(30, 100);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    ASSERT_GT(expected.size(), 4u);
+    throwing_target thrower(*target, 3);
+    flow_binding bnd = runner->binding();
+    bnd.target = &thrower;
+    bnd.concurrency = 2;
+    runner = std::make_unique<flow_runner>(
+        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+    );
+    run_options o;
+    o.keep_records = true;
+    EXPECT_THROW(run(runner->run_once(o)), std::runtime_error);
+    // The other worker stopped taking items: not every case was tried.
+    EXPECT_LT(static_cast<std::size_t>(thrower.pushes()), expected.size());
+    // Nothing was settled from the failed page: no dead letter, no log entry.
+    const auto dead = run(st->run([](store::store& s) -> std::int64_t {
+        auto q = s.database().prepare("SELECT count(*) FROM dead_letters");
+        (void)q->step();
+        return q->column_int(0);
+    }));
+    EXPECT_EQ(dead, 0) << "an exception is not the record's failure";
+    EXPECT_EQ(count_log("sent"), 0);
+    // The next run (the adapter mended) sends every case once.
+    bnd = runner->binding();
+    bnd.target = target.get();
+    runner = std::make_unique<flow_runner>(
+        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+    );
+    auto again = run_flow();
+    ASSERT_FALSE(again.error) << *again.error;
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+    for (const auto& id : expected) {
+        expect_target_holds_source(id);
+    }
 }
 
 TEST_F(flow_runner_test, a_retried_source_pull_is_logged_against_the_source_system) {

@@ -25,6 +25,7 @@
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/reconcile_queries.hpp"
 #include "store/store_thread.hpp"
+#include "support/run_awaitable.hpp"
 #include "support/run_cli.hpp"
 #include "support/temp_dir.hpp"
 #include "sync/flow_runner.hpp"
@@ -99,15 +100,7 @@ protected:
 
     template <typename T>
     T run(net::awaitable<T> op) {
-        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
-        ctx.restart();
-        while (fut.wait_for(0s) != std::future_status::ready) {
-            if (ctx.run_one_for(20s) == 0) {
-                break;
-            }
-        }
-        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
-        return fut.get();
+        return test::run_on(ctx, std::move(op));
     }
 
     run_report run_flow() {

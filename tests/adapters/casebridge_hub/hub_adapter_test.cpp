@@ -19,6 +19,7 @@
 #include "net/http_client.hpp"
 #include "policy/linkage_step.hpp"
 #include "support/fake_hub.hpp"
+#include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_certs.hpp"
 
@@ -100,15 +101,7 @@ protected:
 
     template <typename T>
     T run(net::awaitable<T> op) {
-        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
-        ctx.restart();
-        while (fut.wait_for(0s) != std::future_status::ready) {
-            if (ctx.run_one_for(10s) == 0) {
-                break;
-            }
-        }
-        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
-        return fut.get();
+        return test::run_on(ctx, std::move(op), std::chrono::seconds(10));
     }
 
     /// The canonical record of child `i` (full: names, date of birth, identifiers).

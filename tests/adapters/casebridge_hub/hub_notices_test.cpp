@@ -16,6 +16,7 @@
 #include "linkage/encoder.hpp"
 #include "net/http_client.hpp"
 #include "policy/linkage_step.hpp"
+#include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_certs.hpp"
 
@@ -96,15 +97,7 @@ protected:
 
     template <typename T>
     T run(net::awaitable<T> op) {
-        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
-        ctx.restart();
-        while (fut.wait_for(0s) != std::future_status::ready) {
-            if (ctx.run_one_for(20s) == 0) {
-                break;
-            }
-        }
-        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
-        return fut.get();
+        return test::run_on(ctx, std::move(op));
     }
 
     external_record record(int i) {

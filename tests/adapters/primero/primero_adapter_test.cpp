@@ -16,6 +16,7 @@
 #include "json/json_schema.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "support/fake_http_server.hpp"
+#include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 
 namespace casebridge::primero {
@@ -61,15 +62,7 @@ protected:
 
     template <typename T>
     T run(net::awaitable<T> op) {
-        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
-        ctx.restart();
-        while (fut.wait_for(0s) != std::future_status::ready) {
-            if (ctx.run_one_for(10s) == 0) {
-                break;
-            }
-        }
-        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
-        return fut.get();
+        return test::run_on(ctx, std::move(op), std::chrono::seconds(10));
     }
 
     // Pulls until caught up; returns the records and leaves `cursor` at the resume point.

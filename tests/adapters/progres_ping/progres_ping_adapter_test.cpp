@@ -20,6 +20,7 @@
 #include "sandbox/ping/ping_sandbox.hpp"
 #include "sandbox/ping/synthetic_interventions.hpp"
 #include "support/fake_http_server.hpp"
+#include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 
 namespace casebridge::progres_ping {
@@ -118,15 +119,7 @@ protected:
 
     template <typename T>
     T run(net::awaitable<T> op) {
-        auto fut = net::co_spawn(ctx, std::move(op), net::use_future);
-        ctx.restart();
-        while (fut.wait_for(0s) != std::future_status::ready) {
-            if (ctx.run_one_for(10s) == 0) {
-                break;
-            }
-        }
-        EXPECT_EQ(fut.wait_for(0s), std::future_status::ready) << "operation did not finish";
-        return fut.get();
+        return test::run_on(ctx, std::move(op), std::chrono::seconds(10));
     }
 
     std::vector<external_record> walk(

@@ -88,6 +88,17 @@ TEST(canonical_case, identifiers_versus_system_ids) {
         std::find(ids.begin(), ids.end(), "/services_section/progres_interventionnumber"), ids.end()
     );
     EXPECT_EQ(std::find(ids.begin(), ids.end(), "/case_id"), ids.end());
+    // Identifiers that name one person are a conflict when two records share them; those of a
+    // family, a registration group or a guardian are not (siblings share them).
+    EXPECT_EQ(
+        cat.one_person_paths(),
+        (std::vector<std::string>{
+            "/unhcr_individual_no",
+            "/dss_id",
+            "/moha_id",
+            "/national_id_no",
+            "/birth_registration_no"})
+    );
 }
 
 TEST(canonical_case, subforms_and_paths) {
@@ -161,6 +172,12 @@ TEST(canonical_case, semantic_errors_name_line_and_pointer) {
         load_error("{\"catalogue_version\": 1,\n \"fields\": {\n  \"Sex\": {\"type\": \"string\", "
                    "\"class\": \"personal\", \"group\": \"identity\"}}}"),
         "cat.json:3:3: at /fields/Sex: a field name is lower case letters, digits and '_'"
+    );
+    EXPECT_EQ(
+        load_error("{\"catalogue_version\": 1,\n \"fields\": {\n  \"nid\": {\"type\": \"string\", "
+                   "\"class\": \"personal\", \"group\": \"identity\",\n   \"one_person\": true}}}"),
+        "cat.json:4:4: at /fields/nid/one_person: \"one_person\" marks an identifier: give the "
+        "field \"class\": \"identifier\""
     );
 }
 

@@ -125,5 +125,16 @@ TEST(record_ref, missing_or_numeric_id) {
     EXPECT_EQ(record_ref::of("x", rec, "id").id, "42");
 }
 
+TEST(record_ref, free_text_where_the_id_goes_is_not_shown) {
+    rapidjson::Document rec(rapidjson::kObjectType);
+    auto& a = rec.GetAllocator();
+    rec.AddMember("id", rapidjson::Value("Nusrat CBX-SENTINEL Begum", a), a);
+    EXPECT_EQ(record_ref::of("x", rec, "id").id, "#not-an-id");
+    rec["id"] = rapidjson::Value(std::string(201, 'a').c_str(), a);  // over 200 characters
+    EXPECT_EQ(record_ref::of("x", rec, "id").id, "#not-an-id");
+    rec["id"] = "0b6f0d1e-case";
+    EXPECT_EQ(record_ref::of("x", rec, "id").id, "0b6f0d1e-case");
+}
+
 }  // namespace
 }  // namespace casebridge

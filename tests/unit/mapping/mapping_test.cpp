@@ -459,6 +459,26 @@ TEST(mapping_run, required_fields_and_types) {
     EXPECT_EQ(r.error().field, "/case_id");
 }
 
+TEST(mapping_run, an_error_names_the_record_by_an_id_that_is_token_text_only) {
+    auto m = load_ok(file_with(
+        "",
+        "{\"canonical\": \"/case_id\", \"system\": \"/id\", \"required\": true},\n"
+        "{\"same\": [\"age\"]}",
+        ", \"record_id\": {\"system\": \"/id\"}"
+    ));
+    auto r = m.map_in(parse(R"({"id": "c-17", "age": "twelve"})"), context());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().record, "c-17");
+    // Free text where the id goes (a source system wrote a name there) is never shown.
+    r = m.map_in(parse(R"({"id": "Nusrat CBX-SENTINEL Begum", "age": "twelve"})"), context());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().record, "#not-an-id");
+    EXPECT_EQ(r.error().to_json().find("CBX-SENTINEL"), std::string::npos);
+    r = m.map_in(parse(R"({"age": "twelve"})"), context());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().record, "?");
+}
+
 TEST(mapping_run, transforms) {
     auto m2 = load_ok(file_with(
         "",

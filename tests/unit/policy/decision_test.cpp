@@ -1,6 +1,7 @@
 #include "policy/decision.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -267,13 +268,35 @@ TEST(decide, consent_given_as_a_string_is_not_consent) {
     const auto d = run("referral-unhcr", rec);
     EXPECT_FALSE(d.share);
     EXPECT_EQ(d.consent_values.front().field, "consent_for_services");
-    // Recorded as read (a code-like string), and not taken as the boolean true.
-    EXPECT_EQ(d.consent_values.front().values, std::vector<std::string>{"true"});
+    // Not taken as the boolean true, and not logged as if it were: a boolean field knows no
+    // codes, so the string is a marker.
+    EXPECT_EQ(d.consent_values.front().values, std::vector<std::string>{"#other"});
     rec["consent_for_services"] = rapidjson::Value("yes, the mother agreed on 3 March");
     const auto d2 = run("referral-unhcr", rec);
     EXPECT_FALSE(d2.share);
     // Free text is never echoed.
     EXPECT_EQ(d2.consent_values.front().values, std::vector<std::string>{"#text"});
+}
+
+TEST(decide, a_code_the_configuration_does_not_know_is_logged_as_a_marker) {
+    auto rec = sample_case();
+    rapidjson::Value list(rapidjson::kArrayType);
+    // A code-shaped value that is no code of the field (a source system wrote a name there).
+    list.PushBack(rapidjson::Value("Nusrat_Jahan"), rec.GetAllocator());
+    list.PushBack(rapidjson::Value("unhcr"), rec.GetAllocator());
+    list.PushBack(rapidjson::Value("family"), rec.GetAllocator());
+    set(rec, "consent_info_sharing", std::move(list));
+    const auto d = run("referral-unhcr", rec);
+    std::map<std::string, std::vector<std::string>> read;
+    for (const auto& c : d.consent_values) {
+        read[c.field] = c.values;
+    }
+    // Known codes of the catalogue are kept in order; the unknown one is a marker.
+    EXPECT_EQ(
+        read["consent_info_sharing"], (std::vector<std::string>{"#other", "unhcr", "family"})
+    );
+    // The decision itself still reads the real values: "unhcr" is there.
+    EXPECT_TRUE(d.share);
 }
 
 TEST(decide, referral_payload_is_need_to_know) {

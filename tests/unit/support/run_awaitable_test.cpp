@@ -35,6 +35,25 @@ TEST(run_awaitable, rethrows_exceptions) {
     EXPECT_THROW(run_awaitable(throws()), std::logic_error);
 }
 
+TEST(run_on, runs_on_the_given_context_and_returns_the_result) {
+    net::io_context ctx;
+    EXPECT_EQ(run_on(ctx, sleepy(std::chrono::milliseconds(5))), 7);
+    // Again on the same context (fixtures call it many times).
+    EXPECT_EQ(run_on(ctx, sleepy(std::chrono::milliseconds(1))), 7);
+}
+
+TEST(run_on, an_idle_hang_fails_instead_of_hanging) {
+    net::io_context ctx;
+    EXPECT_THROW(
+        run_on(ctx, sleepy(std::chrono::hours(1)), std::chrono::milliseconds(50)), deadline_exceeded
+    );
+}
+
+TEST(run_on, rethrows_exceptions) {
+    net::io_context ctx;
+    EXPECT_THROW(run_on(ctx, throws()), std::logic_error);
+}
+
 TEST(temp_dir, is_created_and_removed) {
     std::filesystem::path p;
     {
