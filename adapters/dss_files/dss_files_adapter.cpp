@@ -17,6 +17,7 @@
 #include "adapter/secret.hpp"
 #include "core/atomic_file.hpp"
 #include "core/crypto.hpp"
+#include "core/encoding.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
 #include "core/uuid.hpp"
@@ -24,6 +25,7 @@
 #include "exchange/csv.hpp"
 #include "exchange/dss_files.hpp"
 #include "json/json.hpp"
+#include "net/url.hpp"
 
 namespace casebridge::dss_files {
 namespace {
@@ -156,13 +158,8 @@ public:
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int n = 0;
         CASEBRIDGE_CHECK(EVP_DigestFinal_ex(ctx_, md, &n) == 1);
-        static constexpr char digits[] = "0123456789abcdef";
-        std::string hex;
-        for (unsigned int i = 0; i < 8 && i < n; ++i) {
-            hex += digits[md[i] >> 4U];
-            hex += digits[md[i] & 15U];
-        }
-        return hex;
+        // The first 8 bytes, as hex.
+        return to_hex({reinterpret_cast<const char*>(md), std::min<std::size_t>(8, n)});
     }
 
 private:
@@ -222,46 +219,27 @@ struct cursor_parts {
     std::size_t line = 0;      // the line at `offset`
 };
 
-// A cursor is printable ASCII: other bytes of a file name (and '%') are percent-encoded.
+// A cursor is printable ASCII: other bytes of a file name (and '%') are percent-encoded
+// (upper-case hex), as cursors written by earlier versions are.
 std::string encode_name(std::string_view name) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (const char ch : name) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c <= 0x20 || c >= 0x7f || c == '%') {
-            out += '%';
-            out += hex[c >> 4U];
-            out += hex[c & 15U];
-        } else {
-            out += ch;
+    static const std::string printable = [] {
+        std::string keep;
+        for (char c = 0x21; c < 0x7f; ++c) {
+            if (c != '%') {
+                keep += c;
+            }
         }
-    }
-    return out;
+        return keep;
+    }();
+    return percent_encode(name, printable);
 }
 
 std::optional<std::string> decode_name(std::string_view text) {
-    const auto value = [](char c) -> int {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    };
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out += text[i];
-            continue;
-        }
-        if (i + 2 >= text.size() || value(text[i + 1]) < 0 || value(text[i + 2]) < 0) {
-            return std::nullopt;
-        }
-        out += static_cast<char>(value(text[i + 1]) * 16 + value(text[i + 2]));
-        i += 2;
+    auto name = percent_decode(text, plus_sign::literal);
+    if (!name) {
+        return std::nullopt;
     }
-    return out;
+    return std::move(*name);
 }
 
 // "v1:<name>:<digest>" once every row of the file is returned; "v2:<name>:<digest>:<offset>:

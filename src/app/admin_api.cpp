@@ -563,6 +563,11 @@ awaitable<httpd::response> retry_dead_letter(
     if (!ctx.claim_flow(slot)) {
         co_return error_answer(409, "flow_is_running");
     }
+    if (ctx.current() != e) {
+        // A reload replaced the engine meanwhile: its own runs own the flow now.
+        ctx.release_flow(slot);
+        co_return error_answer(503, "reloading");
+    }
     using answer = std::pair<unsigned, std::string>;
     auto h = std::make_shared<handoff<answer>>();
     auto retry = [](std::shared_ptr<engine> keep, flow_slot* s, std::int64_t letter_id
@@ -573,10 +578,10 @@ awaitable<httpd::response> retry_dead_letter(
     net::co_spawn(
         ctx.engine_executor,
         retry(e, slot, id),
-        [h,
-         slot,
-         release = ctx.release_flow](std::exception_ptr ex, result<sync::record_report> r) {
-            release(slot);
+        [h, e, slot, release = ctx.release_flow](
+            std::exception_ptr ex, result<sync::record_report> r
+        ) {
+            release(slot);  // `e` keeps the slot's engine alive until here
             if (ex) {
                 h->set(answer{500, {}});
                 return;

@@ -107,7 +107,7 @@ struct daemon_state {
         o.stop_requested = [this] { return stop_flag.load(); };
         try {
             (void)co_await slot->runner->run_once(o);
-        } catch (const std::exception&) {
+        } catch (...) {
             log.error(
                 "flow.run_exception", "a flow run ended with an exception", {.flow = slot->cfg->id}
             );
@@ -194,7 +194,7 @@ struct daemon_state {
             try {
                 auto op = sync::reconcile(*slot->runner, e->store(), *clock, log, std::move(o));
                 r = co_await std::move(op);
-            } catch (const std::exception&) {
+            } catch (...) {
                 r.error = "exception";
                 r.error_code = make_error_code(errc::cancelled);
             }

@@ -89,10 +89,6 @@ std::string json_text(std::string_view text) {
     return json::to_string(v);
 }
 
-std::string json_text(const fs::path& p) {
-    return json_text(std::string_view(p.string()));
-}
-
 /// `tmpl` with each "{{name}}" replaced by its JSON text. A placeholder without a value, or a
 /// result that is not JSON, is a bug in the template (checked by the demo's tests).
 std::string fill_template(
@@ -391,18 +387,20 @@ int run_demo(const parsed_args& args, command_io& io) {
     const auto config_text = fill_template(
         demo_config_template,
         {
-            {"catalogue", json_text(in_data / "mappings/canonical-case.json")},
-            {"policies", json_text(in_data / "config/policies.json")},
+            {"catalogue", json_text((in_data / "mappings/canonical-case.json").string())},
+            {"policies", json_text((in_data / "config/policies.json").string())},
             {"cpims_url", json_text(cpims->base_url())},
             {"cpims_user", json_text(cpims->user_name())},
             {"ping_settings",
              ping->adapter_settings_json(
                  "secrets/ping-password", "secrets/ping-subscription-key", false
              )},
-            {"primero_case", json_text(in_data / "mappings/primero.case.json")},
-            {"referral_out", json_text(in_data / "mappings/progres_ping.referral_out.json")},
-            {"decision_in", json_text(in_data / "mappings/progres_ping.decision_in.json")},
-            {"dss_event", json_text(in_data / "mappings/dss.event.json")},
+            {"primero_case", json_text((in_data / "mappings/primero.case.json").string())},
+            {"referral_out",
+             json_text((in_data / "mappings/progres_ping.referral_out.json").string())},
+            {"decision_in",
+             json_text((in_data / "mappings/progres_ping.decision_in.json").string())},
+            {"dss_event", json_text((in_data / "mappings/dss.event.json").string())},
         }
     );
     const auto config_file = dir / "casebridge.json";

@@ -717,6 +717,9 @@ struct flow_runner::impl {
         }
         co_await done.async_wait(use_nothrow);
         if (failure) {
+            // What the target holds unflushed from this page goes: the next run decides those
+            // records again (a fresh consent check) before anything is sent.
+            b.target->discard_pending();
             std::rethrow_exception(failure);
         }
     }
