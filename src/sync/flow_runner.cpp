@@ -22,6 +22,7 @@
 #include "store/credential_refusals.hpp"
 #include "store/crypto.hpp"
 #include "store/store_thread.hpp"
+#include "sync/page.hpp"
 
 namespace casebridge::sync {
 
@@ -42,93 +43,12 @@ bool row_filter::matches(const rapidjson::Value& row) const {
 
 namespace {
 
-constexpr char row_separator = '~';
-
-/// What the runner does with one record (or row) of a page.
-enum class action {
-    skip,        ///< Settled at this version before: nothing to do.
-    withhold,    ///< No basis (or disabled, aggregate only): logged, not sent.
-    withdraw,    ///< Shared before, no basis now: logged, raised for review.
-    dead,        ///< Held for a person: dead letter.
-    send,        ///< Deliver.
-    keep,        ///< Sent before to a target that cannot update it: the new version stays here.
-    unresolved,  ///< A create whose outcome is unknown (no idempotency key): resolved next run.
-};
-
-struct item {
-    store::record_id source{"unset", "unset"};       ///< With "~<row>" when split.
-    store::record_id case_source{"unset", "unset"};  ///< The record itself.
-    std::string version;                             ///< The source's updated_at.
-    std::optional<store::delivery> prior;
-    action act = action::skip;
-    std::string reason;                      ///< Reason code (withheld, dead).
-    std::vector<std::string> reason_fields;  ///< Field names for dead letters.
-    std::shared_ptr<policy::decision> dec;   ///< Shared by the rows of one record.
-    Document out_body;
-    std::optional<store::record_id> target;  ///< Known target (update) or result of a create.
-    std::optional<store::record_id> linked;  ///< The target linked before this delivery.
-    std::vector<store::record_id> identities;
-    bool review = false;                ///< Raise a review item (withdrawals, conflicts, disabled).
-    std::optional<std::string> notice;  ///< Id of the consent-withdrawal notice sent.
-    // outcome of the delivery
-    std::optional<remote_error> error;
-    int attempts = 0;
-    bool resolved_by_lookup = false;
-    /// Hand-overs to a receiver that acknowledges: its answer to the last send.
-    std::optional<store::ack_state> ack;
-    /// A skip reported as something other than "skipped" (awaiting_acknowledgement,
-    /// rejected_by_receiver).
-    std::string skip_as;
-    /// What the canonical record says of its closure (flow_binding::closure); nullopt when
-    /// there is no rule or the record was not mapped.
-    std::optional<closure_state> closure;
-};
-
-store::token token_or_hash(std::string_view text) {
-    auto t = store::token::make(text);
-    if (t) {
-        return *t;
-    }
-    // An id that is not token text (spaces, quotes): refer to it by its hash.
-    return *store::token::make("sha256:" + store::to_hex(store::sha256(text)));
-}
-
-std::vector<store::token> tokens_of(const std::vector<std::string>& v) {
-    std::vector<store::token> out;
-    out.reserve(v.size());
-    for (const auto& s : v) {
-        out.push_back(token_or_hash(s));
-    }
-    return out;
-}
-
-/// Field names without row numbers: "/services_section/0/x" → "/services_section/x".
-std::string without_row_numbers(std::string_view path) {
-    std::string out;
-    std::size_t i = 0;
-    while (i < path.size()) {
-        const auto next = path.find('/', i + 1);
-        const auto part = path.substr(i, next == std::string_view::npos ? next : next - i);
-        const bool numeric =
-            part.size() > 1 &&
-            std::all_of(part.begin() + 1, part.end(), [](char c) { return c >= '0' && c <= '9'; });
-        if (!numeric) {
-            out += part;
-        }
-        if (next == std::string_view::npos) {
-            break;
-        }
-        i = next;
-    }
-    return out;
-}
-
-/// A reason code: the error's name without its category ("unmapped_value").
-std::string reason_of(const boost::system::error_code& ec) {
-    std::string name = error_name(ec);
-    const auto colon = name.find(':');
-    return colon == std::string::npos ? name : name.substr(colon + 1);
-}
+using page::action;
+using page::item;
+using page::reason_of;
+using page::row_separator;
+using page::token_or_hash;
+using page::without_row_numbers;
 
 external_record copy_record(const external_record& r) {
     external_record c;
@@ -190,7 +110,7 @@ struct flow_runner::impl {
     double jitter() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
 
     std::string source_key(const store::record_id& source) const {
-        return b.flow.str() + "/" + source.system.str() + "/" + source.id.str();
+        return page::source_key(b.flow, source);
     }
 
     // ---- credentials a system refused ----------------------------------------------------
@@ -558,55 +478,6 @@ struct flow_runner::impl {
         co_return co_await st->run(std::move(lookups));
     }
 
-    /// Settles what phase 1 decided but the prior state changes: skips and withdrawals.
-    /// Delivered, withheld or dead: nothing to do again for the same version.
-    static bool settled_state(store::delivery_state s) {
-        return s == store::delivery_state::delivered || s == store::delivery_state::withheld ||
-               s == store::delivery_state::dead;
-    }
-
-    void apply_prior(item& it, bool force) const {
-        const auto& p = it.prior;
-        const bool same_version =
-            !force && p && p->source_version && p->source_version->str() == it.version;
-        if (same_version && handover) {
-            // A hand-over counts a record as done only when the receiver holds its current
-            // version (and accepted it, where it answers); a record withheld, held or failed
-            // before is decided again from what the source holds now.
-            if (p->state == store::delivery_state::delivered) {
-                it.act = action::skip;
-                if (it.ack == store::ack_state::rejected) {
-                    // The same version would carry the same exchange id: a person must act.
-                    it.skip_as = "rejected_by_receiver";
-                } else if (it.ack && it.ack != store::ack_state::acknowledged) {
-                    it.skip_as = "awaiting_acknowledgement";
-                }
-                return;
-            }
-        } else if (same_version && settled_state(p->state)) {
-            it.act = action::skip;
-            return;
-        }
-        // In flight counts as possibly delivered: an attempt whose outcome was never recorded.
-        if (it.act == action::withhold && p &&
-            (p->state == store::delivery_state::delivered ||
-             p->state == store::delivery_state::in_flight)) {
-            it.act = action::withdraw;
-            it.review = true;
-            if (it.reason == "no_basis") {
-                it.reason = "consent_withdrawn";
-            }
-        }
-        if (it.act == action::send && it.linked && !b.target->can_update(b.target_stream)) {
-            it.act = action::keep;
-            return;
-        }
-        if (it.act == action::send && !b.create && !it.target) {
-            it.act = action::dead;
-            it.reason = "not_found";
-        }
-    }
-
     // ---- phase 3: deliver --------------------------------------------------------------
 
     awaitable<void> deliver(item& it, run_counts& counts) {
@@ -754,263 +625,25 @@ struct flow_runner::impl {
 
     // ---- phase 5: settle ---------------------------------------------------------------
 
-    /// Attempts recorded before at this item's source version (an attempt left in flight by a
-    /// crash, a retry of a failure): a changed record starts counting again. An attempt in
-    /// flight whose version was not recorded counts as this version's.
-    static std::int64_t prior_attempts(const item& it) {
-        const auto& p = it.prior;
-        if (!p) {
-            return 0;
+    /// Settles the page's items (sync/page) and counts their outcomes in the metrics.
+    void settle_all(
+        const std::vector<item>& items, store::page_commit& out, run_report& report, bool dry_run
+    ) {
+        const page::settle_context ctx{b.flow, b.purpose, dry_run, keep_records, clock->now()};
+        const run_counts before = report.counts;
+        for (const auto& it : items) {
+            page::settle(ctx, it, out, report);
         }
-        const bool same = p->source_version ? p->source_version->str() == version_token(it).str()
-                                            : p->state == store::delivery_state::in_flight;
-        return same ? p->attempts : 0;
-    }
-
-    /// The source version as the delivery row records it.
-    static store::token version_token(const item& it) { return token_or_hash(it.version); }
-
-    /// Attempts at this version over every run: those recorded before plus this run's.
-    static std::int64_t total_attempts(const item& it) { return prior_attempts(it) + it.attempts; }
-
-    store::log_entry_input entry_for(const item& it, store::outcome o) const {
-        store::log_entry_input e;
-        e.flow = b.flow;
-        e.dir = store::direction::outbound;
-        e.purpose = b.purpose;
-        e.source = it.source;
-        e.result = o;
-        if (it.dec) {
-            const auto& d = *it.dec;
-            e.profile_id = token_or_hash(d.profile_id);
-            e.profile_version = d.profile_version;
-            e.profile_hash = store::digest_of_hex(d.profile_hash);
-            if (!d.basis.empty()) {
-                e.legitimate_basis = token_or_hash(d.basis);
-            }
-            for (const auto& cv : d.consent_values) {
-                store::consent_value c{token_or_hash(cv.field), tokens_of(cv.values)};
-                e.consent.push_back(std::move(c));
-            }
-            std::vector<std::string> withheld;
-            for (const auto& w : d.fields_withheld) {
-                withheld.push_back(w.field);
-            }
-            e.fields_withheld = tokens_of(withheld);
-            if (o == store::outcome::sent) {
-                e.fields_sent = tokens_of(d.fields_sent);
-            }
-        }
-        if (!it.reason.empty()) {
-            e.reason = token_or_hash(it.reason);
-        }
-        if (it.dec && it.dec->override_used) {
-            // The written reason stays with the reviewer's file and the receipt; the log binds
-            // it by hash and names the operator.
-            e.actor = token_or_hash(it.dec->override_used->actor);
-            e.override_reason = token_or_hash(
-                "sha256:" + store::to_hex(store::sha256(it.dec->override_used->reason))
-            );
-        }
-        if (it.attempts > 0) {
-            e.attempt = total_attempts(it);
-        }
-        return e;
-    }
-
-    void settle(const item& it, store::page_commit& page, run_report& report, bool dry_run) {
-        record_report rr;
-        rr.source_id = it.source.id.str();
-        rr.reason = it.reason;
-        rr.attempts = static_cast<int>(total_attempts(it));
-        if (it.prior) {
-            rr.prior = std::string(store::to_string(it.prior->state));
-        }
-        if (it.dec) {
-            rr.basis = it.dec->basis;
-            rr.fields_sent = it.dec->fields_sent;
-            for (const auto& w : it.dec->fields_withheld) {
-                rr.fields_withheld.push_back(w.field);
-            }
-        }
-        auto put = [&](store::delivery_state state, std::optional<std::string> reason) {
-            store::delivery d{b.flow, it.source, state};
-            d.attempts = total_attempts(it);
-            d.source_version = token_or_hash(it.version);
-            if (reason) {
-                d.reason = token_or_hash(*reason);
-            }
-            page.deliveries.push_back(std::move(d));
-        };
-        if (!(it.case_source == it.source) && it.act != action::unresolved) {
-            // The record was split into rows again: a dead letter raised for the whole record
-            // (a mapping failure before the split) is settled with them.
-            page.settled_dead_letters.emplace_back(b.flow, it.case_source);
-        }
-        switch (it.act) {
-            case action::skip:
-                rr.outcome = it.skip_as.empty() ? "skipped" : it.skip_as;
-                if (!it.skip_as.empty()) {
-                    rr.reason = it.skip_as;
-                    if (it.skip_as == "rejected_by_receiver") {
-                        ++report.counts.rejected_by_receiver;
-                    } else {
-                        ++report.counts.awaiting_acknowledgement;
-                    }
-                }
-                ++report.counts.skipped;
-                count(&flow_metrics::skipped, 1);
-                break;
-            case action::withhold: {
-                rr.outcome = "withheld";
-                rr.fields_sent.clear();
-                ++report.counts.withheld;
-                count(&flow_metrics::withheld, 1);
-                page.entries.push_back(entry_for(it, store::outcome::withheld));
-                put(store::delivery_state::withheld, it.reason);
-                page.settled_dead_letters.emplace_back(b.flow, it.source);
-                if (it.reason == "source_disabled" && it.prior &&
-                    it.prior->state == store::delivery_state::delivered) {
-                    page.reviews.push_back(
-                        {0, b.flow, it.source, store::token("source_disabled"), std::nullopt, {}}
-                    );
-                }
-                break;
-            }
-            case action::withdraw: {
-                rr.outcome = "consent_withdrawn";
-                rr.fields_sent.clear();
-                ++report.counts.withdrawn;
-                count(&flow_metrics::withdrawn, 1);
-                auto e = entry_for(it, store::outcome::consent_withdrawn);
-                e.target = it.target;  // the record the receiver holds
-                if (it.notice) {
-                    // The receiver was told; the notice's id is the entry's transaction id.
-                    e.remote_txn_id = token_or_hash(*it.notice);
-                    ++report.counts.notices;
-                } else if (!dry_run) {
-                    page.reviews.push_back(
-                        {0, b.flow, it.source, store::token("consent_withdrawn"), it.target, {}}
-                    );
-                }
-                page.entries.push_back(std::move(e));
-                put(store::delivery_state::withheld, it.reason);
-                break;
-            }
-            case action::dead: {
-                rr.outcome = "dead";
-                rr.fields_sent.clear();
-                ++report.counts.dead;
-                count(&flow_metrics::dead, 1);
-                auto e = entry_for(it, store::outcome::failed);
-                e.fields_sent.clear();
-                if (it.error && it.error->http_status != 0) {
-                    e.http_status = it.error->http_status;
-                }
-                if (it.target) {
-                    e.target = it.target;
-                }
-                page.entries.push_back(std::move(e));
-                put(store::delivery_state::dead, it.reason);
-                page.settled_dead_letters.emplace_back(b.flow, it.source);  // one per record
-                store::dead_letter dl{b.flow, it.source, token_or_hash(it.reason), {}};
-                dl.field_names = tokens_of(it.reason_fields);
-                page.dead_letters.push_back(std::move(dl));
-                if (it.review) {
-                    page.reviews.push_back(
-                        {0, b.flow, it.source, token_or_hash(it.reason), std::nullopt, {}}
-                    );
-                }
-                break;
-            }
-            case action::keep:
-                rr.outcome = "kept";
-                rr.fields_sent.clear();
-                ++report.counts.skipped;
-                count(&flow_metrics::skipped, 1);
-                put(store::delivery_state::delivered, std::nullopt);
-                break;
-            case action::unresolved: {
-                rr.outcome = "unresolved";
-                rr.fields_sent.clear();
-                auto e = entry_for(it, store::outcome::failed);
-                e.fields_sent.clear();
-                e.reason = store::token("outcome_unknown");
-                page.entries.push_back(std::move(e));
-                store::delivery d{b.flow, it.source, store::delivery_state::in_flight};
-                d.attempts = total_attempts(it);
-                d.reason = store::token("outcome_unknown");
-                page.deliveries.push_back(std::move(d));
-                break;
-            }
-            case action::send: {
-                rr.outcome = dry_run ? "would_send" : "sent";
-                if (it.target) {
-                    rr.target_id = it.target->id.str();
-                }
-                if (dry_run) {
-                    break;
-                }
-                ++report.counts.sent;
-                count(&flow_metrics::sent, 1);
-                auto e = entry_for(it, store::outcome::sent);
-                e.target = it.target;
-                e.correlation_key = token_or_hash(source_key(it.source));
-                e.payload_sha256 = store::sha256(json::canonical(it.out_body));
-                page.entries.push_back(std::move(e));
-                put(store::delivery_state::delivered, std::nullopt);
-                // An event-like target answers each version with a new id (a DSS exchange id):
-                // the link stays on the first; the log entry names this one.
-                if (!it.linked || *it.linked == *it.target) {
-                    page.links.emplace_back(it.source, *it.target);
-                }
-                for (const auto& ident : it.identities) {
-                    page.links.emplace_back(it.case_source, ident);
-                }
-                page.settled_dead_letters.emplace_back(b.flow, it.source);
-                break;
-            }
-        }
-        if (!dry_run) {
-            record_closure(it, page);
-        }
-        if (keep_records) {
-            report.records.push_back(std::move(rr));
-        }
-    }
-
-    /// Records the closure or reopening the canonical record shows, with the page: its links
-    /// and deliveries then count towards retention from the closure date (now when the record
-    /// has none that parses), or no longer do.
-    void record_closure(const item& it, store::page_commit& page) const {
-        if (!it.closure) {
-            return;
-        }
-        std::optional<time_point> closed_at;
-        if (it.closure->closed) {
-            const auto& text = it.closure->closed_on;
-            closed_at = text.size() == 10 ? parse_date(text) : parse_rfc3339(text);
-            if (!closed_at) {
-                closed_at = clock->now();
-            }
-        }
-        page.closures.emplace_back(it.source, closed_at);
-        if (!(it.case_source == it.source)) {
-            page.closures.emplace_back(it.case_source, closed_at);
-        }
+        const run_counts& after = report.counts;
+        count(&flow_metrics::sent, after.sent - before.sent);
+        count(&flow_metrics::withheld, after.withheld - before.withheld);
+        count(&flow_metrics::withdrawn, after.withdrawn - before.withdrawn);
+        count(&flow_metrics::dead, after.dead - before.dead);
+        count(&flow_metrics::skipped, after.skipped - before.skipped);
     }
 
     bool keep_records = false;
     bool handover = false;  ///< run_options::handover, for this run.
-
-    /// A delivery that failed: permanent (or retries exhausted) → dead letter.
-    static void fail(item& it) {
-        it.act = action::dead;
-        it.reason = it.error ? reason_of(it.error->code) : "remote_unavailable";
-        if (it.error && it.error->transient()) {
-            it.reason = "retries_exhausted";
-        }
-    }
 
     /// Attempts left without an outcome (a crash between intent and commit, or a create whose
     /// answer was lost): each record is fetched fresh from its source and run again, so a
@@ -1589,8 +1222,10 @@ struct flow_runner::impl {
         std::vector<item*> to_notify;
         const bool notify =
             b.profile->notify_on_withdrawal && b.target->can_notify_withdrawal(b.target_stream);
+        const page::prior_rules rules{
+            force, handover, b.target->can_update(b.target_stream), b.create};
         for (auto& it : items) {
-            apply_prior(it, force);
+            page::apply_prior(it, rules);
             if (it.act == action::send) {
                 to_send.push_back(&it);
             } else if (it.act == action::withdraw && notify && it.target) {
@@ -1599,13 +1234,7 @@ struct flow_runner::impl {
         }
         if (!dry_run && !to_send.empty()) {
             // Intent before effect: the attempts are on disk before any request leaves.
-            store::page_commit intent;
-            for (item* it : to_send) {
-                store::delivery d{b.flow, it->source, store::delivery_state::in_flight};
-                d.attempts = prior_attempts(*it) + 1;
-                d.source_version = version_token(*it);  // the version this attempt is for
-                intent.deliveries.push_back(std::move(d));
-            }
+            store::page_commit intent = page::intent_for(b.flow, to_send);
             auto write_intent = [intent = std::move(intent)](store::store& s) {
                 return s.commit_page(intent);
             };
@@ -1624,12 +1253,7 @@ struct flow_runner::impl {
                 co_return false;
             }
             for (item* it : to_send) {
-                if (it->error && !it->target && !b.target->idempotent_create() &&
-                    it->error->transient()) {
-                    it->act = action::unresolved;  // it may exist: look it up next run
-                } else if (it->error || !it->target) {
-                    fail(*it);
-                }
+                page::after_delivery(*it, b.target->idempotent_create());
             }
         }
         if (!dry_run && !to_notify.empty()) {
@@ -1661,9 +1285,7 @@ struct flow_runner::impl {
             }
         }
         store::page_commit page;
-        for (const auto& it : items) {
-            settle(it, page, report, dry_run);
-        }
+        settle_all(items, page, report, dry_run);
         if (dry_run) {
             co_return true;
         }
@@ -1869,7 +1491,7 @@ std::vector<prepared_record> flow_runner::prepare(const external_record& record)
     for (auto& it : items) {
         prepared_record p;
         p.source_id = it.source.id.str();
-        p.version = impl::version_token(it).str();
+        p.version = page::version_token(it).str();
         p.decision = it.act == action::send       ? "send"
                      : it.act == action::withhold ? "withhold"
                                                   : "dead";
