@@ -22,6 +22,7 @@
 #include "store/credential_refusals.hpp"
 #include "store/crypto.hpp"
 #include "store/store_thread.hpp"
+#include "sync/acknowledgements.hpp"
 #include "sync/page.hpp"
 
 namespace casebridge::sync {
@@ -752,33 +753,6 @@ struct flow_runner::impl {
     // sent from, so that later DSS case files continue the same case. An acknowledgement for
     // an exchange id never sent is a dead letter and a review item, never applied.
 
-    struct ack {
-        store::record_id self{store::token("unset"), store::token("unset")};
-        store::token version{"unset"};
-        std::string exchange_id, reference, reason;
-        acknowledgement::verdict status = acknowledgement::verdict::error;
-        bool known = false;
-        std::optional<store::sent_event> sent;
-        std::optional<store::delivery> prior;
-        std::optional<store::record_id> case_rec;          ///< The case the event was sent from.
-        std::optional<store::record_id> ref_rec;           ///< The DSS reference as a record.
-        std::optional<store::record_id> ref_linked;        ///< What ref_rec is linked to now.
-        std::optional<store::record_id> case_linked_from;  ///< What links into case_rec now.
-    };
-
-    /// The status as DSS writes it (part of an acknowledgement's version).
-    static std::string_view status_name(acknowledgement::verdict v) {
-        switch (v) {
-            case acknowledgement::verdict::accepted:
-                return "accepted";
-            case acknowledgement::verdict::rejected:
-                return "rejected";
-            case acknowledgement::verdict::error:
-                return "error";
-        }
-        return "error";
-    }
-
     awaitable<bool> process_acks(
         const std::vector<external_record>& records,
         std::optional<std::string> next_cursor,
@@ -787,34 +761,20 @@ struct flow_runner::impl {
         run_report& report,
         const std::set<std::string>* only
     ) {
-        std::vector<ack> acks;
+        std::vector<acks::ack> answers;
         for (const auto& rec : records) {
             // The adapter reads its own format; the engine sees typed answers only.
-            const auto answer = b.source->acknowledgement_of(rec);
-            ack a;
-            a.exchange_id = answer ? answer->exchange_id : rec.remote_id;
-            a.self = store::record_id{b.source_system, token_or_hash(a.exchange_id)};
+            auto a = acks::read(rec, b.source->acknowledgement_of(rec), b.source_system);
             if (only != nullptr && only->count(a.self.id.str()) == 0) {
                 continue;
             }
-            if (answer) {
-                a.status = answer->status;
-                a.reference = answer->reference;
-                a.reason =
-                    answer->free_text_reason ? std::string("free_text") : answer->reason_code;
-                a.known = answer->known;
-            }
-            // An unreadable answer counts as unknown: reviewed, never applied.
-            a.version = token_or_hash(
-                rec.updated_at + "|" + std::string(status_name(a.status)) + "|" + a.reference
-            );
-            acks.push_back(std::move(a));
+            answers.push_back(std::move(a));
         }
         const store::token flow = b.flow;
         const store::token dss = b.source_system;
         const store::token cases_system = b.target_system;
-        auto look = [&acks, flow, dss, cases_system](store::store& s) -> result<void> {
-            for (auto& a : acks) {
+        auto look = [&answers, flow, dss, cases_system](store::store& s) -> result<void> {
+            for (auto& a : answers) {
                 auto prior = s.get_delivery(flow, a.self);
                 if (!prior) {
                     return prior.error();
@@ -852,104 +812,10 @@ struct flow_runner::impl {
         }
 
         store::page_commit page;
-        std::set<std::pair<std::string, std::string>> linking;  // in this page
-        for (const auto& a : acks) {
-            record_report rr;
-            rr.source_id = a.self.id.str();
-            const bool same = a.prior && a.prior->state == store::delivery_state::delivered &&
-                              a.prior->source_version && *a.prior->source_version == a.version;
-            if (same && !force) {
-                rr.outcome = "skipped";
-                ++report.counts.skipped;
-                count(&flow_metrics::skipped, 1);
-                if (keep_records) {
-                    report.records.push_back(std::move(rr));
-                }
-                continue;
-            }
-            store::log_entry_input e;
-            e.flow = b.flow;
-            e.dir = store::direction::inbound;
-            e.target = a.self;
-            if (!a.reference.empty()) {
-                e.remote_txn_id = token_or_hash(a.reference);
-            }
-            store::delivery d{b.flow, a.self, store::delivery_state::delivered};
-            d.attempts = 1;
-            d.source_version = a.version;
-            if (!a.known || !a.sent) {
-                rr.outcome = "dead";
-                rr.reason = "unknown_exchange_id";
-                e.purpose = b.purpose;
-                e.source = a.self;
-                e.result = store::outcome::failed;
-                e.reason = store::token("unknown_exchange_id");
-                d.state = store::delivery_state::dead;
-                d.reason = store::token("unknown_exchange_id");
-                page.settled_dead_letters.emplace_back(b.flow, a.self);
-                page.dead_letters.push_back(
-                    {b.flow,
-                     a.self,
-                     store::token("unknown_exchange_id"),
-                     {store::token("exchange_id")}}
-                );
-                page.reviews.push_back(
-                    {0, b.flow, a.self, store::token("unknown_acknowledgement"), std::nullopt, {}}
-                );
-                ++report.counts.dead;
-                count(&flow_metrics::dead, 1);
-            } else {
-                rr.target_id = a.sent->source.id.str();
-                e.purpose = a.sent->purpose;
-                e.source = a.sent->source;
-                page.settled_dead_letters.emplace_back(b.flow, a.self);
-                if (a.status == acknowledgement::verdict::accepted) {
-                    rr.outcome = "acknowledged";
-                    e.result = store::outcome::acknowledged;
-                    ++report.counts.acknowledged;
-                    if (a.ref_rec && a.case_rec) {
-                        const bool linked_here = a.ref_linked && *a.ref_linked == *a.case_rec;
-                        const bool ref_elsewhere = a.ref_linked && !linked_here;
-                        const bool case_elsewhere =
-                            a.case_linked_from && !(*a.case_linked_from == *a.ref_rec);
-                        if (ref_elsewhere || case_elsewhere) {
-                            // One DSS reference, one case: never re-point a link silently.
-                            rr.reason = "reference_conflict";
-                            e.reason = store::token("reference_conflict");
-                            page.reviews.push_back(
-                                {0,
-                                 b.flow,
-                                 *a.case_rec,
-                                 store::token("reference_conflict"),
-                                 a.ref_rec,
-                                 {}}
-                            );
-                        } else if (!linked_here &&
-                                   linking
-                                       .emplace(a.ref_rec->id.str(), a.case_rec->id.str())
-                                       .second) {
-                            page.links.emplace_back(*a.ref_rec, *a.case_rec);
-                        }
-                    }
-                } else {
-                    rr.outcome = "rejected";
-                    e.result = store::outcome::rejected;
-                    const std::string why =
-                        a.reason.empty() ? std::string(status_name(a.status)) : a.reason;
-                    rr.reason = token_or_hash(why).str();
-                    e.reason = token_or_hash(why);
-                    page.reviews.push_back(
-                        {0, b.flow, a.sent->source, store::token("dss_rejected"), e.target, {}}
-                    );
-                    ++report.counts.rejected;
-                }
-            }
-            page.entries.push_back(std::move(e));
-            page.deliveries.push_back(std::move(d));
-            if (keep_records) {
-                report.records.push_back(std::move(rr));
-            }
-        }
+        const run_counts before = report.counts;
+        acks::settle({b.flow, b.purpose, force, keep_records}, answers, page, report);
+        count(&flow_metrics::skipped, report.counts.skipped - before.skipped);
+        count(&flow_metrics::dead, report.counts.dead - before.dead);
         if (dry_run) {
             co_return true;
         }
