@@ -262,6 +262,40 @@ TEST_F(daemon_test, a_slow_retry_blocks_neither_the_admin_api_nor_shutdown) {
                          << " s with a 2 s grace";
 }
 
+// A target that answers every request with 429 and a 5-minute Retry-After (within the retry
+// policy's limit, so it is waited for): SIGTERM ends the wait, and the daemon exits within
+// its grace with nothing settled from the wait.
+TEST_F(daemon_test, sigterm_during_a_five_minute_retry_after_exits_within_the_grace) {
+    to->server().set_rules({{sandbox::fault::too_many_requests("300"), 1}});
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "2", d, admin));
+    for (int i = 0; i < 300 && to->server().request_count() == 0; ++i) {
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_GT(to->server().request_count(), 0u) << "the daemon never reached the target";
+    std::this_thread::sleep_for(300ms);  // into the wait
+    const std::size_t asked = to->server().request_count();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string logs;
+    const int status = d->stop(SIGTERM, &logs);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(WIFEXITED(status)) << logs;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << logs;
+    EXPECT_LT(took, 8s) << "SIGTERM during a Retry-After wait took "
+                        << std::chrono::duration_cast<std::chrono::seconds>(took).count()
+                        << " s with a 2 s grace";
+    EXPECT_LE(to->server().request_count(), asked + 4) << "retried instead of waiting";
+    EXPECT_EQ(to->case_count(), 0u);
+    // Nothing was settled from the wait: no dead letter.
+    auto s = store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
+    ASSERT_TRUE(s);
+    auto q = s->database().prepare("SELECT count(*) FROM dead_letters");
+    ASSERT_TRUE(q);
+    (void)q->step();
+    EXPECT_EQ(q->column_int(0), 0) << "a stop is not a failure of the record";
+}
+
 // SIGHUP with a configuration that does not load: the daemon keeps the old one and its log
 // says where the problem is (error code, JSON Pointer, line), never what the file holds.
 TEST_F(daemon_test, a_refused_reload_names_the_pointer_and_line) {
