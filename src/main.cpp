@@ -10,10 +10,9 @@
 int main(int argc, char** argv) {
     std::ios::sync_with_stdio(false);
     const std::vector<std::string> args(argv + 1, argv + argc);
-    casebridge::cli::command_io io{std::cout, std::cerr};
     casebridge::adapter_registry adapters;
     casebridge::register_builtin_adapters(adapters);
-    casebridge::cli::set_adapter_registry(&adapters);
+    casebridge::cli::command_io io{std::cout, std::cerr, &adapters};
     try {
         const int code = casebridge::cli::run(args, io);
         std::cout.flush();

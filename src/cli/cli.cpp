@@ -567,18 +567,6 @@ const std::vector<command_spec>& commands() {
     return table;
 }
 
-namespace {
-const adapter_registry* registry_in_use = nullptr;
-}  // namespace
-
-void set_adapter_registry(const adapter_registry* registry) noexcept {
-    registry_in_use = registry;
-}
-
-const adapter_registry* adapter_registry_in_use() noexcept {
-    return registry_in_use;
-}
-
 std::string help_text(const command_spec& c) {
     std::ostringstream s;
     s << "Usage: casebridge " << c.name;

@@ -15,10 +15,13 @@ class adapter_registry;
 
 namespace casebridge::cli {
 
-/// Where a command writes. Tests pass string streams.
+/// Where a command writes, and the adapters it may use. Tests pass string streams.
 struct command_io {
     std::ostream& out;
     std::ostream& err;
+    /// The adapters built into this binary (main() registers them); commands that load a
+    /// configuration need them and refuse to run without. Unset in tests of other commands.
+    const adapter_registry* adapters = nullptr;
 };
 
 /// One subcommand. `name` may have two words ("mapping check").
@@ -40,11 +43,6 @@ const std::vector<command_spec>& commands();
 std::string help_text(const command_spec& command);
 /// Overview: every command with its summary.
 std::string overview_text();
-
-/// The adapters built into this binary, set once by main() before `run` (commands that
-/// check adapter settings use it; nullptr when not set, as in unit tests).
-void set_adapter_registry(const adapter_registry* registry) noexcept;
-const adapter_registry* adapter_registry_in_use() noexcept;
 
 /// Dispatches `args` (without the program name) to a command. Returns the exit code.
 int run(const std::vector<std::string>& args, command_io& io);

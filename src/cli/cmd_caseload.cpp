@@ -65,11 +65,11 @@ std::optional<loaded> load(
     bool read_only,
     std::string_view name
 ) {
-    if (adapter_registry_in_use() == nullptr) {
+    if (io.adapters == nullptr) {
         io.err << "casebridge " << name << ": this build has no adapters registered\n";
         return std::nullopt;
     }
-    auto cfg = app::load_config(*args.get("config"), adapter_registry_in_use());
+    auto cfg = app::load_config(*args.get("config"), io.adapters);
     const std::string flow = *args.get("flow");
     if (cfg.find_flow(flow) == nullptr) {
         io.err << "casebridge " << name << ": no flow '" << flow << "' in " << cfg.file.string()
@@ -99,7 +99,7 @@ std::optional<loaded> load(
     try {
         l.engine = std::make_unique<app::engine>(
             std::move(cfg),
-            *adapter_registry_in_use(),
+            *io.adapters,
             ctx.get_executor(),
             system_clock_source::instance(),
             log,

@@ -7,8 +7,7 @@
 namespace casebridge::cli {
 
 int run_check(const parsed_args& args, command_io& io) {
-    const auto c =
-        app::load_config(*args.get("config"), adapter_registry_in_use(), app::config_need::any);
+    const auto c = app::load_config(*args.get("config"), io.adapters, app::config_need::any);
     io.out << "ok: " << c.file.string() << "\n";
     if (c.has_flows) {
         io.out << "  store     " << c.store.path.string() << "\n"

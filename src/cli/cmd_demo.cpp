@@ -203,6 +203,7 @@ int run_imo_demo(
     logger log(quiet, clock, log_level::warn);
     const auto started = std::chrono::steady_clock::now();
     imo_world_options wo;
+    wo.adapters = io.adapters;
     wo.dir = dir;
     wo.data_dir = data;
     wo.seed = seed;
@@ -310,7 +311,7 @@ int run_imo_demo(
 
 int run_demo(const parsed_args& args, command_io& io) {
     const auto cases = static_cast<std::size_t>(args.number("cases", 0, max_demo_cases, 300));
-    if (adapter_registry_in_use() == nullptr) {
+    if (io.adapters == nullptr) {
         io.err << "casebridge demo: this build has no adapters registered\n";
         return exit_error;
     }
@@ -427,8 +428,8 @@ int run_demo(const parsed_args& args, command_io& io) {
         std::unique_ptr<app::engine> e;
         try {
             e = std::make_unique<app::engine>(
-                app::load_config(config_file, adapter_registry_in_use()),
-                *adapter_registry_in_use(),
+                app::load_config(config_file, io.adapters),
+                *io.adapters,
                 ctx.get_executor(),
                 clock,
                 log,
@@ -610,9 +611,7 @@ int run_demo(const parsed_args& args, command_io& io) {
             o.flush();
         };
         logger daemon_log(stderr_sink::instance(), clock, log_level::info);
-        return app::run_daemon(
-            config_file, *adapter_registry_in_use(), clock, daemon_log, io.err, d
-        );
+        return app::run_daemon(config_file, *io.adapters, clock, daemon_log, io.err, d);
     }
     return verified && verified->ok ? exit_ok : exit_error;
 }

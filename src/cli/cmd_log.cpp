@@ -288,7 +288,7 @@ int run_store_purge(const parsed_args& args, command_io& io) {
     std::int64_t days = 0;
     std::string path;
     if (by_config) {
-        const auto cfg = app::load_config(*args.get("config"), adapter_registry_in_use());
+        const auto cfg = app::load_config(*args.get("config"), io.adapters);
         days = cfg.store.retention_days;
         path = cfg.store.path.string();
     } else {

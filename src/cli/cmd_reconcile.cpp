@@ -84,7 +84,7 @@ void print_counts(std::ostream& out, const std::string& flow, const sync::reconc
 }  // namespace
 
 int run_reconcile(const parsed_args& args, command_io& io) {
-    if (adapter_registry_in_use() == nullptr) {
+    if (io.adapters == nullptr) {
         io.err << "casebridge reconcile: this build has no adapters registered\n";
         return exit_error;
     }
@@ -99,7 +99,7 @@ int run_reconcile(const parsed_args& args, command_io& io) {
     const bool repair = args.has("repair");
     const std::string flow_id = *args.get("flow");
     const std::filesystem::path file = *args.get("config");
-    auto cfg = app::load_config(file, adapter_registry_in_use());
+    auto cfg = app::load_config(file, io.adapters);
     if (cfg.find_flow(flow_id) == nullptr) {
         io.err << "casebridge reconcile: no flow '" << flow_id << "' in " << cfg.file.string()
                << "\n";
@@ -127,11 +127,7 @@ int run_reconcile(const parsed_args& args, command_io& io) {
     std::unique_ptr<app::engine> e;
     try {
         e = std::make_unique<app::engine>(
-            std::move(cfg),
-            *adapter_registry_in_use(),
-            ctx.get_executor(),
-            system_clock_source::instance(),
-            log
+            std::move(cfg), *io.adapters, ctx.get_executor(), system_clock_source::instance(), log
         );
     } catch (const std::exception& ex) {
         io.err << "casebridge reconcile: " << ex.what() << "\n";

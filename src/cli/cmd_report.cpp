@@ -27,8 +27,7 @@ int run_report_run(const parsed_args& args, command_io& io) {
             return exit_usage;
         }
         try {
-            const auto cfg =
-                app::load_config(*config_file, adapter_registry_in_use(), app::config_need::any);
+            const auto cfg = app::load_config(*config_file, io.adapters, app::config_need::any);
             if (!cfg.reports) {
                 io.err << "casebridge report run: " << *config_file
                        << " has no reports section (docs/configuration.md)\n";

@@ -37,13 +37,13 @@ std::string joined(const std::vector<std::string>& v) {
 int run_daemon_command(const parsed_args& args, command_io& io) {
     app::daemon_options o;
     o.shutdown_grace = std::chrono::seconds(args.number("shutdown-grace", 0, 3600, 30));
-    if (adapter_registry_in_use() == nullptr) {
+    if (io.adapters == nullptr) {
         io.err << "casebridge run: this build has no adapters registered\n";
         return exit_error;
     }
     const std::filesystem::path file = *args.get("config");
     // Read once for the log level and the store; the daemon loads (and checks) it again.
-    const auto cfg = app::load_config(file, adapter_registry_in_use());
+    const auto cfg = app::load_config(file, io.adapters);
     // One writer per store, for the daemon's whole life (a reload keeps the store path).
     auto lock = lock_store(cfg.store.path, {.command = "run", .config = file}, io);
     if (!lock) {
@@ -59,9 +59,7 @@ int run_daemon_command(const parsed_args& args, command_io& io) {
         io.out << "running\n";
         io.out.flush();
     };
-    return app::run_daemon(
-        file, *adapter_registry_in_use(), system_clock_source::instance(), log, io.err, o
-    );
+    return app::run_daemon(file, *io.adapters, system_clock_source::instance(), log, io.err, o);
 }
 
 int run_flow_run(const parsed_args& args, command_io& io) {
@@ -69,12 +67,12 @@ int run_flow_run(const parsed_args& args, command_io& io) {
     if (args.has("max-pages")) {
         o.max_pages = args.number("max-pages", 1, 1'000'000'000, 0);
     }
-    if (adapter_registry_in_use() == nullptr) {
+    if (io.adapters == nullptr) {
         io.err << "casebridge flow run: this build has no adapters registered\n";
         return exit_error;
     }
     const std::string flow_id = args.positional().at(0);
-    auto cfg = app::load_config(*args.get("config"), adapter_registry_in_use());
+    auto cfg = app::load_config(*args.get("config"), io.adapters);
     if (cfg.find_flow(flow_id) == nullptr) {
         io.err << "casebridge flow run: no flow '" << flow_id << "' in " << cfg.file.string()
                << "\n";
@@ -99,7 +97,7 @@ int run_flow_run(const parsed_args& args, command_io& io) {
     try {
         e = std::make_unique<app::engine>(
             std::move(cfg),
-            *adapter_registry_in_use(),
+            *io.adapters,
             ctx.get_executor(),
             system_clock_source::instance(),
             log,

@@ -267,7 +267,7 @@ struct imo_world::impl {
     }
 
     void build_engine(std::size_t k) {
-        const adapter_registry* registry = adapter_registry_in_use();
+        const adapter_registry* registry = o.adapters;
         if (registry == nullptr) {
             throw std::runtime_error("no adapters registered");
         }

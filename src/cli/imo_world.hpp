@@ -23,6 +23,9 @@
 #include "log/log.hpp"
 #include "sync/flow_runner.hpp"
 
+namespace casebridge {
+class adapter_registry;
+}
 namespace casebridge::sandbox {
 class primero_sandbox;
 }
@@ -57,6 +60,8 @@ struct imo_world_options {
         std::vector<std::pair<std::filesystem::path, std::filesystem::path>> agency_cert_key;
     };
     std::optional<tls_files> tls;
+    /// The adapters the agencies' engines are built with (the built-in ones).
+    const adapter_registry* adapters = nullptr;
 };
 
 /// One agency's cases and the truth about them.

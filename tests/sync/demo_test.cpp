@@ -25,7 +25,7 @@ void use_builtin_adapters() {
         register_builtin_adapters(r);
         return r;
     }();
-    cli::set_adapter_registry(&registry);
+    test::adapters_for_commands() = &registry;
 }
 
 std::string read_all(const fs::path& p) {

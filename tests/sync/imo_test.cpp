@@ -73,6 +73,7 @@ protected:
         o.data_dir = test::source_dir;
         o.seed = seed;
         o.children = children;
+        o.adapters = test::adapters_for_commands();
         imo_world_options::tls_files tls;
         tls.ca_file = ca.cert_file();
         const auto server = ca.issue(test::cert_spec{}, "hub-server");

@@ -23,6 +23,7 @@
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/crypto.hpp"
 #include "support/child_process.hpp"
+#include "support/run_cli.hpp"
 #include "support/temp_dir.hpp"
 
 namespace casebridge::test {
@@ -71,7 +72,7 @@ inline void use_builtin_adapters() {
         register_builtin_adapters(r);
         return r;
     }();
-    cli::set_adapter_registry(&registry);
+    test::adapters_for_commands() = &registry;
 }
 
 class sandbox_pair : public ::testing::Test {
