@@ -22,8 +22,8 @@
 #include "core/time.hpp"
 #include "core/uuid.hpp"
 #include "dss_files/data_dictionary.hpp"
+#include "dss_files/exchange_files.hpp"
 #include "exchange/csv.hpp"
-#include "exchange/dss_files.hpp"
 #include "json/json.hpp"
 #include "net/url.hpp"
 
@@ -707,7 +707,7 @@ struct dss_files_adapter::impl {
         const std::string& passphrase,
         time_point now
     ) {
-        exchange::batch b;
+        files::batch b;
         std::string ids;
         exchange::csv_writer reg;
         reg.row({"exchange_id", "source_key_sha256"});
@@ -733,7 +733,7 @@ struct dss_files_adapter::impl {
                 b.id
             );
         }
-        const auto written = exchange::write_batch(cfg.outbox, b, passphrase, now);
+        const auto written = files::write_batch(cfg.outbox, b, passphrase, now);
         if (!written) {
             return error_for(
                 errc::remote_unavailable,
@@ -796,7 +796,7 @@ struct dss_files_adapter::impl {
         std::string_view stream;
         std::string name;
         std::string mtime;
-        exchange::ack_columns ack;
+        files::ack_columns ack;
         case_columns cases;
     };
 
@@ -814,7 +814,7 @@ struct dss_files_adapter::impl {
             }
             out.cases = *cols;
         } else {
-            auto cols = exchange::ack_columns_of(reader.header(), name);
+            auto cols = files::ack_columns_of(reader.header(), name);
             if (!cols) {
                 return refusal{cols.error().message};
             }
@@ -838,7 +838,7 @@ struct dss_files_adapter::impl {
         if (l.stream == cases_stream) {
             return case_record_of(l.cases, header, row, l.name, l.mtime, build);
         }
-        auto ack = exchange::acknowledgement_of(l.ack, header, row, l.name);
+        auto ack = files::acknowledgement_of(l.ack, header, row, l.name);
         if (!ack) {
             return refusal{ack.error().message};
         }
@@ -880,7 +880,7 @@ struct dss_files_adapter::impl {
                 "the same reference is on line " + std::to_string(first_line)
             );
         }
-        return exchange::acknowledged_twice(header, l.ack, row, l.name);
+        return files::acknowledged_twice(header, l.ack, row, l.name);
     }
 
     // The outcome of reading a file through once.
@@ -1146,7 +1146,7 @@ struct dss_files_adapter::impl {
 
     // Quarantines a refused file and returns the error that reports it.
     remote_error refuse(const std::string& name, const std::string& reason) {
-        if (auto q = exchange::quarantine(cfg.inbox / name, reason); !q) {
+        if (auto q = files::quarantine(cfg.inbox / name, reason); !q) {
             return error_for(
                 errc::remote_unavailable,
                 "an unreadable file could not be moved to rejected (" + error_name(q.error()) + ")",
@@ -1177,7 +1177,7 @@ struct dss_files_adapter::impl {
             if (settled->offset > 0) {
                 resume = settled;
             } else if (!settled->name.empty() && digest_of(path) == settled->digest) {
-                if (auto moved = exchange::move_aside(path, processed_folder); !moved) {
+                if (auto moved = files::move_aside(path, processed_folder); !moved) {
                     return error_for(
                         errc::remote_unavailable,
                         "a settled file could not be moved to processed (" +
@@ -1467,7 +1467,7 @@ std::optional<acknowledgement> dss_files_adapter::acknowledgement_of(const exter
     a.reference = text("dss_reference").value_or("");
     // The reader keeps a reason code as it is and replaces free text by a marker.
     const std::string reason = text("reason").value_or("");
-    a.free_text_reason = reason == exchange::free_text_reason;
+    a.free_text_reason = reason == files::free_text_reason;
     a.reason_code = a.free_text_reason ? std::string() : reason;
     a.known = known->value.GetBool();
     return a;

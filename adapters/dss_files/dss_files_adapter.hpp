@@ -1,6 +1,6 @@
 // The DSS file-exchange adapter: outbound referral/transfer event rows written as encrypted
 // batches into an outbox; inbound acknowledgement and case files read from an inbox. Files
-// only, no network. Format: src/exchange/dss_files.hpp; see README.md beside this file.
+// only, no network. Format: exchange_files.hpp; see README.md beside this file.
 #pragma once
 
 #include <cstddef>

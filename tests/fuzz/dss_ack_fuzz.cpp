@@ -4,14 +4,14 @@
 #include <set>
 #include <string>
 
-#include "exchange/dss_files.hpp"
+#include "dss_files/exchange_files.hpp"
 #include "fuzz_support.hpp"
 
 using namespace casebridge;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const auto text = fuzz::as_text(data, size);
-    auto acks = exchange::parse_acknowledgements(text, "ack-1.csv");
+    auto acks = dss_files::files::parse_acknowledgements(text, "ack-1.csv");
     if (!acks) {
         const auto& m = acks.error().message;
         fuzz::require(m.rfind("ack-1.csv:", 0) == 0, "an error names the file", m);
@@ -23,14 +23,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     std::set<std::string> ids;
     for (const auto& a : *acks) {
-        fuzz::require(exchange::is_uuid(a.exchange_id), "exchange ids are UUIDs");
+        fuzz::require(dss_files::files::is_uuid(a.exchange_id), "exchange ids are UUIDs");
         fuzz::require(ids.insert(a.exchange_id).second, "each exchange id once");
         fuzz::require(
             a.status == "accepted" || a.status == "rejected" || a.status == "error",
             "a known status"
         );
         fuzz::require(
-            a.reason.empty() || a.reason == exchange::free_text_reason ||
+            a.reason.empty() || a.reason == dss_files::files::free_text_reason ||
                 a.reason.find_first_of(" \t\r\n\"',;") == std::string::npos,
             "a reason is a code or the free-text marker"
         );

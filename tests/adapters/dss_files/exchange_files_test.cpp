@@ -1,4 +1,4 @@
-#include "exchange/dss_files.hpp"
+#include "dss_files/exchange_files.hpp"
 
 #include <array>
 #include <cstdio>
@@ -15,7 +15,9 @@
 #include "json/json.hpp"
 #include "support/temp_dir.hpp"
 
-namespace casebridge::exchange {
+namespace casebridge::dss_files::files {
+
+using namespace casebridge::exchange;  // NOLINT(google-build-using-namespace): CSV and ZIP
 namespace {
 
 const time_point when = *parse_rfc3339("2025-11-20T09:30:00Z");
@@ -256,4 +258,4 @@ TEST(dss_files, quarantine_moves_the_file_and_writes_the_reason) {
 }
 
 }  // namespace
-}  // namespace casebridge::exchange
+}  // namespace casebridge::dss_files::files

@@ -1,4 +1,4 @@
-#include "exchange/dss_files.hpp"
+#include "dss_files/exchange_files.hpp"
 
 #include <algorithm>
 
@@ -11,7 +11,9 @@
 #include "exchange/aes_zip.hpp"
 #include "json/json.hpp"
 
-namespace casebridge::exchange {
+namespace casebridge::dss_files::files {
+
+using namespace casebridge::exchange;  // NOLINT(google-build-using-namespace): CSV and ZIP
 namespace {
 
 bool safe_name(std::string_view id) {
@@ -280,4 +282,4 @@ boost::system::result<std::filesystem::path> quarantine(
     return target;
 }
 
-}  // namespace casebridge::exchange
+}  // namespace casebridge::dss_files::files

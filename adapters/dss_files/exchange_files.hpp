@@ -14,7 +14,9 @@
 #include "core/clock.hpp"
 #include "exchange/csv.hpp"
 
-namespace casebridge::exchange {
+namespace casebridge::dss_files::files {
+
+using exchange::csv_row;
 
 /// One outbound batch, ready to write.
 struct batch {
@@ -119,4 +121,4 @@ boost::system::result<std::filesystem::path> quarantine(
 /// True for a UUID written as 8-4-4-4-12 hex digits.
 bool is_uuid(std::string_view s) noexcept;
 
-}  // namespace casebridge::exchange
+}  // namespace casebridge::dss_files::files
