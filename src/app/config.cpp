@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "adapter/registry.hpp"
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "json/json.hpp"
 #include "json/json_schema.hpp"
 #include "mapping/mapping.hpp"

@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "adapter/registry.hpp"
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "mapping/mapping.hpp"
 #include "net/http_client.hpp"
 #include "policy/policy.hpp"

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
 #include "log/log.hpp"

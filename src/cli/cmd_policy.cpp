@@ -4,7 +4,7 @@
 #include <ostream>
 
 #include "cli/commands.hpp"
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/clock.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"

@@ -15,7 +15,7 @@
 #include <boost/system/result.hpp>
 #include <rapidjson/document.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 

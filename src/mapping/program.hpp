@@ -10,7 +10,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/pointer.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "mapping/mapping.hpp"
 
 namespace casebridge::mapping {

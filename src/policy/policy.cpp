@@ -7,7 +7,7 @@
 #include <rapidjson/document.h>
 #include <sys/stat.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/crypto.hpp"
 #include "json/json_schema.hpp"
 #include "linkage/encoder.hpp"

@@ -11,7 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <rapidjson/pointer.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"

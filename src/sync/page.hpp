@@ -15,7 +15,7 @@
 #include <boost/system/error_code.hpp>
 #include <rapidjson/document.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/clock.hpp"
 #include "net/remote_error.hpp"
 #include "store/store.hpp"

@@ -8,7 +8,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "json/json.hpp"
 #include "mapping/mapping.hpp"
 

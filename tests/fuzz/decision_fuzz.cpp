@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "fuzz_support.hpp"
 #include "json/json.hpp"
 #include "policy/decision.hpp"

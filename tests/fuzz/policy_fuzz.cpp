@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "fuzz_support.hpp"
 #include "json/json.hpp"
 #include "policy/decision.hpp"

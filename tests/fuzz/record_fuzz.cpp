@@ -9,7 +9,7 @@
 
 #include <rapidjson/pointer.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/token_text.hpp"
 #include "fuzz_support.hpp"
 #include "json/json.hpp"

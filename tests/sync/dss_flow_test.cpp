@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "dss_files/dss_files_adapter.hpp"
 #include "exchange/csv.hpp"
 #include "json/json.hpp"

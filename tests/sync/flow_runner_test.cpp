@@ -16,7 +16,7 @@
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "json/json.hpp"
 #include "mapping/mapping.hpp"
 #include "net/http_client.hpp"

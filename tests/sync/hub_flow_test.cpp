@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "casebridge_hub/hub_adapter.hpp"
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/encoding.hpp"
 #include "json/json.hpp"
 #include "linkage/encoder.hpp"

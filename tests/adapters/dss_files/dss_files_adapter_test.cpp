@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 
 #include "adapter/registry.hpp"
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/crypto.hpp"
 #include "core/time.hpp"
 #include "core/uuid.hpp"

@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "adapter/registry.hpp"
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
 #include "json/json_schema.hpp"

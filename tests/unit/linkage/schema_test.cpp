@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "support/temp_dir.hpp"
 
 namespace casebridge::linkage {

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
 #include "mapping/mapping.hpp"

@@ -6,7 +6,7 @@
 
 #include <rapidjson/document.h>
 
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 #include "json/json.hpp"
 #include "policy/policy.hpp"
 

@@ -1,4 +1,4 @@
-#include "core/canonical_case.hpp"
+#include "canonical/canonical_case.hpp"
 
 #include <gtest/gtest.h>
 
