@@ -286,6 +286,7 @@ TEST_F(daemon_test, sigterm_during_a_five_minute_retry_after_exits_within_the_gr
                         << std::chrono::duration_cast<std::chrono::seconds>(took).count()
                         << " s with a 2 s grace";
     EXPECT_LE(to->server().request_count(), asked + 4) << "retried instead of waiting";
+    EXPECT_NE(logs.find("retry"), std::string::npos) << "the daemon never waited: " << logs;
     EXPECT_EQ(to->case_count(), 0u);
     // Nothing was settled from the wait: no dead letter.
     auto s = store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
