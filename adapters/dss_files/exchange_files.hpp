@@ -16,6 +16,7 @@
 
 namespace casebridge::dss_files::files {
 
+using exchange::csv_record;
 using exchange::csv_row;
 
 /// One outbound batch, ready to write.
