@@ -1,0 +1,232 @@
+// The plan's inputs: each record mapped in, decided by its DPISP profile, split into rows and
+// mapped out (pure), then the store's prior state for the page in one call.
+#include "sync/runner_impl.hpp"
+
+namespace casebridge::sync {
+
+void flow_runner::impl::prepare_record(
+    const external_record& rec, time_point now, std::vector<item>& items
+) const {
+    item base;
+    base.case_source = store::record_id{b.source_system, token_or_hash(rec.remote_id)};
+    base.source = base.case_source;
+    base.version = rec.updated_at;
+
+    auto dead = [&](item it, std::string reason, std::vector<std::string> fields) {
+        it.act = action::dead;
+        it.reason = std::move(reason);
+        it.reason_fields = std::move(fields);
+        items.push_back(std::move(it));
+    };
+
+    mapping::map_context ctx{now, nullptr, &log};
+    mapping::map_result<Document> canonical = Document();
+    if (b.map_in->groups_rows()) {
+        auto groups = b.map_in->group(rec.body);
+        if (!groups) {
+            return dead(
+                std::move(base), reason_of(groups.error().error_code()), {groups.error().field}
+            );
+        }
+        if (groups->size() != 1) {
+            return dead(std::move(base), "mapping_failed", {});
+        }
+        canonical = b.map_in->map_in((*groups)[0], ctx);
+    } else {
+        canonical = b.map_in->map_in(rec.body, ctx);
+    }
+    if (!canonical) {
+        return dead(
+            std::move(base),
+            reason_of(canonical.error().error_code()),
+            {without_row_numbers(canonical.error().field)}
+        );
+    }
+    if (b.closure != nullptr) {
+        base.closure = b.closure->state_of(*canonical);
+    }
+    if (b.identities != nullptr) {
+        for (const auto& path : b.identity_fields) {
+            const Value* v = rapidjson::Pointer(path.c_str()).Get(*canonical);
+            if (v == nullptr || !v->IsString() || v->GetStringLength() == 0) {
+                continue;
+            }
+            const auto kind = token_or_hash("identity." + path.substr(1));
+            base.identities.push_back(store::record_id::pseudonymous(
+                kind, kind, std::string_view(v->GetString(), v->GetStringLength()), *b.identities
+            ));
+        }
+    }
+    std::optional<policy::operator_override> over;
+    if (auto o = overrides.find(rec.remote_id); o != overrides.end()) {
+        over = o->second;
+    }
+    auto decided = policy::decide(*b.profile, *canonical, now, over);
+    if (!decided) {
+        return dead(std::move(base), reason_of(decided.error()), {});
+    }
+    base.dec = std::make_shared<policy::decision>(std::move(*decided));
+    const policy::decision& d = *base.dec;
+    if (rec.disabled) {
+        base.act = action::withhold;
+        base.reason = "source_disabled";
+    } else if (!d.share) {
+        base.act = action::withhold;
+        base.reason = d.aggregate_only ? "aggregate_only" : "no_basis";
+    } else {
+        base.act = action::send;
+    }
+
+    // One record per row of a subform (referrals, events), ids from the unredacted rows.
+    if (!b.one_record_per_row_of.empty()) {
+        const Value* rows = rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(*canonical);
+        const Value* sent_rows =
+            d.share ? rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(d.payload) : nullptr;
+        if (rows == nullptr || !rows->IsArray()) {
+            return;  // nothing to send for this record
+        }
+        for (rapidjson::SizeType i = 0; i < rows->Size(); ++i) {
+            const Value& row = (*rows)[i];
+            if (b.only_rows_where && !b.only_rows_where->matches(row)) {
+                continue;  // a row for another recipient: not part of this flow
+            }
+            const Value* uid =
+                row.IsObject() && row.HasMember("unique_id") ? &row["unique_id"] : nullptr;
+            item it;
+            it.case_source = base.case_source;
+            it.version = base.version;
+            it.dec = base.dec;
+            it.identities = base.identities;
+            it.closure = base.closure;
+            if (uid == nullptr || !uid->IsString()) {
+                dead(std::move(it), "mapping_failed", {b.one_record_per_row_of + "/unique_id"});
+                continue;
+            }
+            it.source = store::record_id{
+                b.source_system,
+                token_or_hash(base.case_source.id.str() + row_separator + uid->GetString())};
+            it.act = base.act;
+            it.reason = base.reason;
+            if (it.act == action::send) {
+                Document one;
+                one.CopyFrom(d.payload, one.GetAllocator());
+                Value only(rapidjson::kArrayType);
+                if (sent_rows != nullptr && sent_rows->IsArray() && i < sent_rows->Size()) {
+                    only.PushBack(Value((*sent_rows)[i], one.GetAllocator()), one.GetAllocator());
+                }
+                rapidjson::Pointer(b.one_record_per_row_of.c_str()).Set(one, only);
+                map_out(it, one, ctx);
+            }
+            items.push_back(std::move(it));
+        }
+        return;
+    }
+    if (base.act == action::send) {
+        map_out(base, d.payload, ctx);
+    }
+    items.push_back(std::move(base));
+}
+
+void flow_runner::impl::map_out(item& it, const Value& payload, const mapping::map_context& ctx)
+    const {
+    auto out = b.map_out->map_out(payload, ctx);
+    if (!out) {
+        it.act = action::dead;
+        it.reason = reason_of(out.error().error_code());
+        it.reason_fields = {without_row_numbers(out.error().field)};
+        return;
+    }
+    it.out_body = std::move(*out);
+    if (it.dec && it.dec->linkage && it.out_body.IsObject()) {
+        // The profile's linkage step encoded the full record: the encoding travels with
+        // the mapped record as its "linkage" member (the target's adapter sends it).
+        auto& a = it.out_body.GetAllocator();
+        it.out_body.RemoveMember("linkage");
+        it.out_body.AddMember(
+            "linkage",
+            policy::linkage_wire_form(it.dec->linkage_schema_version, *it.dec->linkage, a),
+            a
+        );
+    }
+}
+
+/// Store lookups for a page, in one call on the store thread: prior deliveries, targets,
+/// identity conflicts.
+awaitable<result<void>> flow_runner::impl::resolve(std::vector<item>& items) {
+    const flow_binding* bind = &b;
+    auto* list = &items;
+    const bool ask_ack = handover && b.target->acknowledges(b.target_stream);
+    // Named, not a temporary in the co_await expression: GCC 12 destroys such captures
+    // twice (the same applies to every store call below).
+    auto lookups = [bind, list, ask_ack](store::store& s) -> result<void> {
+        std::map<std::string, std::string> claimed;  // identity → case source, this page
+        for (auto& it : *list) {
+            auto prior = s.get_delivery(bind->flow, it.source);
+            if (!prior) {
+                return prior.error();
+            }
+            it.prior = *prior;
+            if (ask_ack && it.prior && it.prior->state == store::delivery_state::delivered) {
+                auto answer = s.acknowledgement_of(bind->flow, it.source);
+                if (!answer) {
+                    return answer.error();
+                }
+                it.ack = *answer;
+            }
+            if (it.act != action::send && it.act != action::withhold) {
+                continue;
+            }
+            auto t = s.linked(it.source, bind->target_system);
+            if (!t) {
+                return t.error();
+            }
+            if (*t) {
+                it.target = **t;
+                it.linked = **t;
+            } else {
+                // A record that came from the target (a decision on a referral we sent).
+                auto back = s.linked_from(it.case_source, bind->target_system);
+                if (!back) {
+                    return back.error();
+                }
+                if (*back) {
+                    const auto& id = (*back)->id.str();
+                    const auto cut = id.find(row_separator);
+                    it.target =
+                        store::record_id{bind->target_system, token_or_hash(id.substr(0, cut))};
+                }
+            }
+            if (it.act != action::send) {
+                continue;
+            }
+            for (const auto& ident : it.identities) {
+                auto owner = s.linked_from(ident, bind->source_system);
+                if (!owner) {
+                    return owner.error();
+                }
+                auto mine = s.linked(it.case_source, ident.system);
+                if (!mine) {
+                    return mine.error();
+                }
+                const auto key = ident.str();
+                auto seen = claimed.find(key);
+                const bool other_owner = *owner && !(**owner == it.case_source);
+                const bool other_in_page =
+                    seen != claimed.end() && seen->second != it.case_source.str();
+                const bool changed = *mine && !(**mine == ident);
+                if (other_owner || other_in_page || changed) {
+                    it.act = action::dead;
+                    it.reason = changed ? "identity_changed" : "multiple_matches";
+                    it.reason_fields = {"/" + ident.system.str().substr(9)};
+                    it.review = true;
+                    break;
+                }
+                claimed.emplace(key, it.case_source.str());
+            }
+        }
+        return {};
+    };
+    co_return co_await st->run(std::move(lookups));
+}
+
+}  // namespace casebridge::sync
