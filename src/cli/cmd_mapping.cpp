@@ -5,8 +5,8 @@
 #include <ostream>
 #include <sstream>
 
-#include "cli/commands.hpp"
 #include "canonical/canonical_case.hpp"
+#include "cli/commands.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
 #include "log/log.hpp"

@@ -3,8 +3,8 @@
 #include <iterator>
 #include <ostream>
 
-#include "cli/commands.hpp"
 #include "canonical/canonical_case.hpp"
+#include "cli/commands.hpp"
 #include "core/clock.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"

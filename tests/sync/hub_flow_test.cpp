@@ -9,8 +9,8 @@
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
-#include "casebridge_hub/hub_adapter.hpp"
 #include "canonical/canonical_case.hpp"
+#include "casebridge_hub/hub_adapter.hpp"
 #include "core/encoding.hpp"
 #include "json/json.hpp"
 #include "linkage/encoder.hpp"
