@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "core/histogram.hpp"
+#include "net/token_bucket.hpp"
 #include "net/url.hpp"
 
 namespace casebridge {
@@ -257,9 +258,7 @@ struct host_pool {
     std::vector<std::unique_ptr<connection>> idle;
     std::size_t open = 0;  // idle + in use + being opened
     std::deque<net::steady_timer*> waiters;
-    double tokens = 0;
-    steady::time_point refilled{};
-    bool started = false;
+    std::optional<net_limits::token_bucket> bucket;  // made on first use, from the settings
 };
 
 // An idle keep-alive connection is reusable only if nothing is waiting on it: the server's
@@ -360,29 +359,19 @@ struct http_client::impl {
         return {};
     }
 
-    // Waits for a rate token of `pool`.
+    // Waits for a rate token of `pool` (net/token_bucket.hpp). Real time, not the injected
+    // clock: a test's frozen clock must not stop requests (the bucket's own tests run it on
+    // virtual time).
     awaitable<void> take_token(host_pool& pool) {
-        const double rate = settings.max_requests_per_second;
-        if (rate <= 0) {
-            co_return;
+        if (!pool.bucket) {
+            pool.bucket.emplace(settings.max_requests_per_second);
         }
-        const double burst = std::max(1.0, rate);
         for (;;) {
-            const auto now = steady::now();
-            if (!pool.started) {
-                pool.started = true;
-                pool.tokens = burst;
-                pool.refilled = now;
-            }
-            const double elapsed = std::chrono::duration<double>(now - pool.refilled).count();
-            pool.tokens = std::min(burst, pool.tokens + elapsed * rate);
-            pool.refilled = now;
-            if (pool.tokens >= 1.0) {
-                pool.tokens -= 1.0;
+            const auto wait = pool.bucket->take(steady::now());
+            if (wait == steady::duration::zero()) {
                 co_return;
             }
-            const auto wait = std::chrono::duration<double>((1.0 - pool.tokens) / rate);
-            net::steady_timer timer(executor, std::chrono::duration_cast<steady::duration>(wait));
+            net::steady_timer timer(executor, wait);
             co_await timer.async_wait(use_nothrow);
         }
     }

@@ -298,8 +298,9 @@ TEST(http_client, request_rate_is_limited) {
     auto all = test::run_awaitable(send_all(s, urls));
     const auto elapsed = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(all.size(), 30u);
+    // The limit's arithmetic is tested on a virtual clock (token_bucket_test); here only that
+    // the client waits for it: a lower bound, which a slow machine cannot break.
     EXPECT_GE(elapsed, 400ms);
-    EXPECT_LT(elapsed, 3s);
 }
 
 // TLS ------------------------------------------------------------------------------------------
