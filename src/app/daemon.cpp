@@ -418,6 +418,11 @@ struct daemon_state {
         wake_all();
         stop_flag = true;
         const bool drained = co_await drain(options.shutdown_grace);
+        if (stopping) {
+            // SIGTERM came during the drain: the shutdown goes on; nothing restarts and the stop
+            // stays requested for whatever is still in hand.
+            co_return;
+        }
         stop_flag = false;
         if (!drained) {
             // Never two runners on one flow: keep the old engine and try again on the next HUP.
