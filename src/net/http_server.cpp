@@ -158,6 +158,8 @@ struct server::impl {
     server_settings settings;
     std::size_t open = 0;                   // touched on the server's thread only...
     std::atomic<std::size_t> open_seen{0};  // ...and mirrored for other threads
+    std::atomic<std::size_t> accepted{0};
+    std::atomic<std::size_t> handshakes_failed{0};
 
     template <typename Stream>
     awaitable<void> write(Stream& stream, const response& r, bool keep_alive) {
@@ -166,10 +168,10 @@ struct server::impl {
         co_await net::async_write(stream, net::buffer(wire), use_nothrow);
     }
 
-    awaitable<void> session(tcp::socket socket) {
+    awaitable<void> session(tcp::socket socket, std::size_t connection) {
         if (!tls) {
             tcp_stream stream(std::move(socket));
-            co_await serve(stream, std::string());
+            co_await serve(stream, std::string(), connection);
             co_return;
         }
         tls_stream stream(std::move(socket), *tls);
@@ -180,10 +182,11 @@ struct server::impl {
             ssl::stream_base::server, net::as_tuple(net::use_awaitable)
         );
         if (hec) {
+            ++handshakes_failed;
             co_return;  // no certificate, an untrusted one, an old protocol: nothing served
         }
         std::string cn = verified_peer_cn(stream.native_handle());
-        const bool still_open = co_await serve(stream, std::move(cn));
+        const bool still_open = co_await serve(stream, std::move(cn), connection);
         if (still_open) {
             lowest(stream).expires_after(settings.write_timeout);
             co_await stream.async_shutdown(net::as_tuple(net::use_awaitable));
@@ -193,7 +196,7 @@ struct server::impl {
     /// Serves requests on one connection; returns true when the connection is still usable
     /// for a TLS close_notify (closed after an answer), false after an I/O failure.
     template <typename Stream>
-    awaitable<bool> serve(Stream& stream, std::string peer_cn) {
+    awaitable<bool> serve(Stream& stream, std::string peer_cn, std::size_t connection) {
         beast::flat_buffer buffer;
         bool first = true;
         for (;;) {
@@ -225,6 +228,7 @@ struct server::impl {
             const auto& head = head_parser.get();
             request req;
             req.peer_common_name = peer_cn;
+            req.connection = connection;
             req.method = std::string(head.method_string());
             req.target = std::string(head.target());
             for (const auto& field : head) {
@@ -271,6 +275,22 @@ struct server::impl {
             } catch (const std::exception&) {
                 r = plain_error(500, "internal");
             }
+            if (r.ending == connection_ending::reset) {
+                boost::system::error_code ignored;
+                lowest(stream).socket().set_option(net::socket_base::linger(true, 0), ignored);
+                lowest(stream).socket().close(ignored);
+                co_return false;
+            }
+            if (r.ending == connection_ending::truncated_body) {
+                std::string wire = serialize(r, false);
+                wire.resize(wire.size() - (r.body.size() - r.body.size() / 2));
+                lowest(stream).expires_after(settings.write_timeout);
+                co_await net::async_write(stream, net::buffer(wire), use_nothrow);
+                boost::system::error_code ignored;
+                lowest(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+                lowest(stream).socket().close(ignored);
+                co_return false;
+            }
             co_await write(stream, r, keep_alive);
             if (!keep_alive) {
                 if (!tls) {
@@ -298,9 +318,10 @@ struct server::impl {
             }
             ++open;
             open_seen = open;
+            const std::size_t number = ++accepted;
             net::co_spawn(
                 ctx,
-                session(std::move(socket)),
+                session(std::move(socket), number),
                 // Not called when the server stops (the io_context is destroyed with it).
                 [this](std::exception_ptr) {
                     --open;
@@ -342,6 +363,14 @@ std::string server::base_url() const {
 
 std::size_t server::open_connections() const {
     return impl_->open_seen;
+}
+
+std::size_t server::accepted_connections() const {
+    return impl_->accepted;
+}
+
+std::size_t server::failed_handshakes() const {
+    return impl_->handshakes_failed;
 }
 
 }  // namespace casebridge::httpd

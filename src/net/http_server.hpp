@@ -31,9 +31,19 @@ struct request {
     /// The subject CN of the client certificate the server verified (TLS with a client CA);
     /// empty over plain HTTP or without a client certificate.
     std::string peer_common_name;
+    /// Which accepted connection carried the request (from 1, in the order accepted).
+    std::size_t connection = 0;
 
     /// The header's value, or empty.
     std::string header(const std::string& lower_case_name) const;
+};
+
+/// How a connection ends instead of carrying a whole answer: for the sandboxes' fault
+/// injection (a reset, a body cut short); casebridge's own services always answer.
+enum class connection_ending {
+    answer,          ///< The response, as usual.
+    reset,           ///< No answer: the connection is closed with a TCP reset.
+    truncated_body,  ///< The header for the whole body, half of the body, then close.
 };
 
 struct response {
@@ -41,6 +51,7 @@ struct response {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string content_type = "application/json; charset=utf-8";
+    connection_ending ending = connection_ending::answer;
 };
 
 /// What admit() decides from the header alone.
@@ -97,6 +108,11 @@ public:
     std::string base_url() const;
     /// Connections open now (for tests and metrics).
     std::size_t open_connections() const;
+    /// Connections accepted since the start (those refused over the cap are not counted).
+    std::size_t accepted_connections() const;
+    /// TLS handshakes that failed (no, an untrusted or an expired client certificate, an old
+    /// protocol).
+    std::size_t failed_handshakes() const;
 
     struct impl;
 

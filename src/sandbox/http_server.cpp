@@ -6,20 +6,13 @@
 #include <mutex>
 #include <thread>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "net/async.hpp"
+#include "net/http_server.hpp"
 
 namespace casebridge::sandbox {
-
-using tcp = net::ip::tcp;
 
 bool parse_fault_rule(const std::string& text, fault_rule& out) {
     std::string kind = text;
@@ -66,9 +59,6 @@ bool parse_fault_rule(const std::string& text, fault_rule& out) {
 }
 
 struct http_server::impl {
-    net::io_context ctx;
-    tcp::acceptor acceptor{ctx};
-    std::thread thread;
     mutable std::mutex mutex;
     handler on_request;
     std::deque<fault> injected;
@@ -76,6 +66,7 @@ struct http_server::impl {
     std::deque<request> log;  // the newest log_limit requests
     std::size_t dropped = 0;  // older ones, since the last clear
     std::size_t counter = 0;
+    std::unique_ptr<httpd::server> server;  // last: stopped before the state it uses goes
 
     fault pick(const request& req) {
         std::lock_guard lock(mutex);
@@ -108,140 +99,88 @@ struct http_server::impl {
         return {};
     }
 
-    static std::string serialize(const response& r, std::string_view body, std::size_t length) {
-        http::response<http::empty_body> head{static_cast<http::status>(r.status), 11};
-        std::string out =
-            "HTTP/1.1 " + std::to_string(r.status) + ' ' + std::string(head.reason()) + "\r\n";
-        out += "Content-Type: " + r.content_type + "\r\n";
-        out += "X-Content-Type-Options: nosniff\r\n";
-        for (const auto& [k, v] : r.headers) {
-            out += k + ": " + v + "\r\n";
-        }
-        out += "Content-Length: " + std::to_string(length) + "\r\n\r\n";
-        out += body;
+    static httpd::response wire_form(response r, httpd::connection_ending ending) {
+        httpd::response out;
+        out.status = r.status;
+        out.body = std::move(r.body);
+        out.headers = std::move(r.headers);
+        out.content_type = std::move(r.content_type);
+        out.ending = ending;
         return out;
     }
 
-    awaitable<void> session(tcp::socket socket) {
-        beast::flat_buffer buffer;
-        for (;;) {
-            http::request_parser<http::string_body> parser;
-            parser.body_limit(32 * 1024 * 1024);
-            auto [ec, n] = co_await http::async_read(socket, buffer, parser, use_nothrow);
-            if (ec) {
-                co_return;
-            }
-            auto& msg = parser.get();
-            request req;
-            req.method = std::string(msg.method_string());
-            req.target = std::string(msg.target());
-            for (const auto& field : msg) {
-                std::string name(field.name_string());
-                std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) {
-                    return static_cast<char>(std::tolower(c));
-                });
-                req.headers[name] = std::string(field.value());
-            }
-            req.body = std::move(msg.body());
-            const bool keep_alive = msg.keep_alive();
-            const fault f = pick(req);
-            response r;
-            if (f.kind == fault_kind::delay) {
-                net::steady_timer timer(socket.get_executor(), f.delay);
-                co_await timer.async_wait(use_nothrow);
-            }
-            switch (f.kind) {
-                case fault_kind::status:
-                    r.status = f.status;
-                    r.body = R"({"errors":[{"status":)" + std::to_string(f.status) +
-                             R"(,"resource":")" + req.target.substr(0, req.target.find('?')) +
-                             R"(","message":"Injected fault"}]})";
-                    if (!f.retry_after.empty()) {
-                        r.headers.emplace_back("Retry-After", f.retry_after);
-                    }
-                    break;
-                case fault_kind::rate_limit:
-                    r.status = 429;
-                    r.content_type = "text/plain";
-                    r.body = "Retry later\n";
+    /// One request on the server's thread: the fault it gets, then the handler's answer.
+    awaitable<httpd::response> handle(httpd::request in) {
+        request req{
+            std::move(in.method), std::move(in.target), std::move(in.headers), std::move(in.body)};
+        const fault f = pick(req);
+        if (f.kind == fault_kind::delay) {
+            net::steady_timer timer(co_await net::this_coro::executor, f.delay);
+            co_await timer.async_wait(use_nothrow);
+        }
+        response r;
+        switch (f.kind) {
+            case fault_kind::status:
+                r.status = f.status;
+                r.body = R"({"errors":[{"status":)" + std::to_string(f.status) +
+                         R"(,"resource":")" + req.target.substr(0, req.target.find('?')) +
+                         R"(","message":"Injected fault"}]})";
+                if (!f.retry_after.empty()) {
                     r.headers.emplace_back("Retry-After", f.retry_after);
-                    break;
-                case fault_kind::reset: {
-                    boost::system::error_code ignored;
-                    socket.set_option(net::socket_base::linger(true, 0), ignored);
-                    socket.close(ignored);
-                    co_return;
                 }
-                default: {
-                    handler h;
-                    {
-                        std::lock_guard lock(mutex);
-                        h = on_request;
-                    }
-                    r = h(req);
-                    break;
-                }
-            }
-            if (f.kind == fault_kind::lost_response) {
-                boost::system::error_code ignored;
-                socket.set_option(net::socket_base::linger(true, 0), ignored);
-                socket.close(ignored);
-                co_return;
-            }
-            if (f.kind == fault_kind::truncate_body) {
-                const std::string wire = serialize(
-                    r, std::string_view(r.body).substr(0, r.body.size() / 2), r.body.size()
-                );
-                co_await net::async_write(socket, net::buffer(wire), use_nothrow);
-                boost::system::error_code ignored;
-                socket.shutdown(tcp::socket::shutdown_both, ignored);
-                socket.close(ignored);
-                co_return;
-            }
-            if (f.kind == fault_kind::malformed_json) {
+                co_return wire_form(std::move(r), httpd::connection_ending::answer);
+            case fault_kind::rate_limit:
+                r.status = 429;
+                r.content_type = "text/plain";
+                r.body = "Retry later\n";
+                r.headers.emplace_back("Retry-After", f.retry_after);
+                co_return wire_form(std::move(r), httpd::connection_ending::answer);
+            case fault_kind::reset:
+                // Closed before the request is handled: it has no effect.
+                co_return wire_form(std::move(r), httpd::connection_ending::reset);
+            default:
+                break;
+        }
+        handler h;
+        {
+            std::lock_guard lock(mutex);
+            h = on_request;
+        }
+        r = h(req);
+        switch (f.kind) {
+            case fault_kind::lost_response:  // handled (its effect stays), never answered
+                co_return wire_form(std::move(r), httpd::connection_ending::reset);
+            case fault_kind::truncate_body:
+                co_return wire_form(std::move(r), httpd::connection_ending::truncated_body);
+            case fault_kind::malformed_json:
                 r.status = 200;
                 r.body = R"({"data":[{"id":"1",)";
-            }
-            if (!keep_alive) {
-                r.headers.emplace_back("Connection", "close");
-            }
-            const std::string wire = serialize(r, r.body, r.body.size());
-            auto [wec, wn] = co_await net::async_write(socket, net::buffer(wire), use_nothrow);
-            if (wec || !keep_alive) {
-                boost::system::error_code ignored;
-                socket.shutdown(tcp::socket::shutdown_send, ignored);
-                co_return;
-            }
+                break;
+            default:
+                break;
         }
-    }
-
-    awaitable<void> accept_loop() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
-            if (ec) {
-                co_return;
-            }
-            net::co_spawn(ctx, session(std::move(socket)), net::detached);
-        }
+        co_return wire_form(std::move(r), httpd::connection_ending::answer);
     }
 };
 
 http_server::http_server(const std::string& address, unsigned short port, handler h)
     : impl_(std::make_unique<impl>()), address_(address) {
     impl_->on_request = std::move(h);
-    const tcp::endpoint ep(net::ip::make_address(address), port);
-    impl_->acceptor.open(ep.protocol());
-    impl_->acceptor.set_option(net::socket_base::reuse_address(true));
-    impl_->acceptor.bind(ep);
-    impl_->acceptor.listen();
-    port_ = impl_->acceptor.local_endpoint().port();
-    net::co_spawn(impl_->ctx, impl_->accept_loop(), net::detached);
-    impl_->thread = std::thread([this] { impl_->ctx.run(); });
+    httpd::service svc;
+    svc.admit = [](const httpd::request&) {
+        httpd::admission a;
+        a.body_limit = 32 * 1024 * 1024;
+        return a;
+    };
+    svc.handle = [i = impl_.get()](httpd::request req) { return i->handle(std::move(req)); };
+    httpd::server_settings settings;
+    settings.max_connections = 1024;  // drills open many; the sandbox refuses none of them
+    impl_->server = std::make_unique<httpd::server>(address, port, std::move(svc), settings);
+    port_ = impl_->server->port();
 }
 
 http_server::~http_server() {
-    impl_->ctx.stop();
-    impl_->thread.join();
+    impl_->server.reset();  // joins the server's thread before the state it uses goes
 }
 
 std::string http_server::base_url() const {

@@ -1,7 +1,7 @@
-// A small HTTP/1.1 server for the sandbox systems (casebridge's own APIs use net/http_server):
-// answers through a handler on its own thread, records the newest requests (bounded, without
+// The sandbox systems' HTTP server, built on casebridge's own (net/http_server): answers
+// through a handler on the server's thread, records the newest requests (bounded, without
 // bodies or credentials), and injects faults (latency, error status, 429 + Retry-After,
-// reset, truncated body, malformed JSON) by queue or by plan.
+// reset, truncated body, malformed JSON, a lost answer) by queue or by plan.
 #pragma once
 
 #include <chrono>

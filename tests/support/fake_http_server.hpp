@@ -1,6 +1,7 @@
-// An HTTP/1.1 server on 127.0.0.1:0 for tests: answers through a handler, records every
-// request, and injects faults (delay, error status, 429 + Retry-After, reset, truncated body,
-// malformed JSON) on request. Runs on its own thread.
+// An HTTP/1.1 server on 127.0.0.1:0 for tests, built on casebridge's own (net/http_server):
+// answers through a handler, records every request, and injects faults (delay, error status,
+// 429 + Retry-After, reset, truncated body, malformed JSON, no answer) on request. Runs on its
+// own thread.
 #pragma once
 
 #include <chrono>
