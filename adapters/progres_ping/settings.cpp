@@ -6,25 +6,9 @@
 
 #include <rapidjson/document.h>
 
-#include "progres_ping/progres_ping_adapter.hpp"
+#include "progres_ping/adapter_impl.hpp"
 
 namespace casebridge::progres_ping {
-
-using rapidjson::Value;
-
-namespace {
-
-/// The member `name` of `obj`, or nullptr (also when `obj` is not an object).
-const Value* member(const Value& obj, std::string_view name) {
-    if (!obj.IsObject()) {
-        return nullptr;
-    }
-    const auto it =
-        obj.FindMember(Value(name.data(), static_cast<rapidjson::SizeType>(name.size())));
-    return it == obj.MemberEnd() ? nullptr : &it->value;
-}
-
-}  // namespace
 
 std::string_view config_schema() {
     return R"({
