@@ -9,6 +9,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "app/console.hpp"
 #include "app/engine.hpp"
 #include "core/crypto.hpp"
 #include "core/time.hpp"
@@ -504,9 +505,17 @@ httpd::response simple(unsigned status, std::string_view key, std::string_view v
     return json_answer(status, sb);
 }
 
+/// The web console: /console, /console/ and /console/FILE (app/console.hpp).
+bool console_route(const target& t) {
+    return !t.parts.empty() && t.parts[0] == "console" && t.parts.size() <= 2;
+}
+
 /// The method a route answers, or nullopt for no such route.
 std::optional<std::string_view> route_method(const target& t) {
     const auto& p = t.parts;
+    if (console_route(t)) {
+        return "GET";
+    }
     if (p.size() == 1 &&
         (p[0] == "healthz" || p[0] == "readyz" || p[0] == "metrics" || p[0] == "flows" ||
          p[0] == "transfers" || p[0] == "dead-letters" || p[0] == "reviews" || p[0] == "reports")) {
@@ -616,7 +625,9 @@ httpd::admission admit_admin(const httpd::request& head, const admin_context& ct
     const auto t = parse_target(head.target);
     const bool probe =
         t && t->parts.size() == 1 && (t->parts[0] == "healthz" || t->parts[0] == "readyz");
-    if (!(probe && head.method == "GET") && !token_ok(head, ctx.token)) {
+    // The console's files hold code, no data: the sign-in page loads before there is a token.
+    const bool console = t && console_route(*t);
+    if (!((probe || console) && head.method == "GET") && !token_ok(head, ctx.token)) {
         a.refuse = error_answer(401, "unauthorised");
         return a;
     }
@@ -649,6 +660,10 @@ awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) 
     const bool post = req.method == "POST";
     if (get && p.size() == 1 && p[0] == "healthz") {
         co_return simple(200, "status", "ok");
+    }
+    if (get && console_route(t)) {
+        auto file = console_answer(p.size() == 2 ? p[1] : std::string());
+        co_return file ? std::move(*file) : error_answer(404, "not_found");
     }
     auto e = ctx.current ? ctx.current() : nullptr;
     if (get && p.size() == 1 && p[0] == "readyz") {

@@ -1,7 +1,8 @@
 // The admin API: health, readiness, Prometheus metrics, flows (status, run now, pause,
-// resume), transfer-log queries, dead letters (list, retry) and review items. Bearer token
-// on every route but /healthz and /readyz (which reveal nothing), checked before any body is
-// read; answers hold ids, codes, counts and field names only, never a field value.
+// resume), transfer-log queries, dead letters (list, retry) and review items, and the web
+// console's files (app/console.hpp). Bearer token on every route but /healthz, /readyz and the
+// console's files (which reveal nothing), checked before any body is read; answers hold ids,
+// codes, counts and field names only, never a field value.
 #pragma once
 
 #include <cstdint>

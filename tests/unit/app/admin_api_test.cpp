@@ -2,7 +2,11 @@
 // for /healthz and /readyz), the route, the method and the body limit.
 #include "app/admin_api.hpp"
 
+#include <regex>
+
 #include <gtest/gtest.h>
+
+#include "support/run_awaitable.hpp"
 
 namespace casebridge::app {
 namespace {
@@ -76,6 +80,80 @@ TEST_F(admin_admission, targets_are_percent_decoded_and_bad_escapes_refused) {
     EXPECT_EQ(status(head("GET", "/flows%2", t)), 400u);
     // Without the token, a bad target is refused as unauthorised like any other route.
     EXPECT_EQ(status(head("GET", "/healthz%zz")), 401u);
+}
+
+// The web console (app/console.hpp): its files load without the token (they hold code, no
+// data) and carry a strict Content-Security-Policy; nothing else under /console exists, and
+// every API route still needs the token.
+class admin_console : public admin_admission {
+protected:
+    httpd::response get(const std::string& target) {
+        auto r = test::run_awaitable(handle_admin(head("GET", target), ctx));
+        return r;
+    }
+    static std::string header(const httpd::response& r, const std::string& name) {
+        for (const auto& [k, v] : r.headers) {
+            if (k == name) {
+                return v;
+            }
+        }
+        return {};
+    }
+};
+
+TEST_F(admin_console, the_files_load_without_the_token_and_only_with_get) {
+    EXPECT_EQ(status(head("GET", "/console")), 0u);
+    EXPECT_EQ(status(head("GET", "/console/")), 0u);
+    EXPECT_EQ(status(head("GET", "/console/console.js")), 0u);
+    EXPECT_EQ(status(head("POST", "/console/")), 401u);
+    EXPECT_EQ(status(head("GET", "/console/a/b")), 401u);
+    EXPECT_EQ(status(head("GET", "/flows")), 401u);
+    const auto a = admit_admin(head("GET", "/console/"), ctx);
+    EXPECT_EQ(a.body_limit, 0u);
+}
+
+TEST_F(admin_console, each_file_has_its_type_and_the_security_headers) {
+    for (const auto& [target, type] :
+         {std::pair{"/console", "text/html"},
+          std::pair{"/console/", "text/html"},
+          std::pair{"/console/index.html", "text/html"},
+          std::pair{"/console/console.js", "text/javascript"},
+          std::pair{"/console/console.css", "text/css"}}) {
+        const auto r = get(target);
+        ASSERT_EQ(r.status, 200u) << target;
+        EXPECT_EQ(r.content_type.rfind(type, 0), 0u) << target << ": " << r.content_type;
+        const auto csp = header(r, "Content-Security-Policy");
+        EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << target;
+        EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << target;
+        EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << target;
+        EXPECT_EQ(csp.find("unsafe-eval"), std::string::npos) << target;
+        EXPECT_EQ(header(r, "Referrer-Policy"), "no-referrer") << target;
+        EXPECT_FALSE(r.body.empty()) << target;
+    }
+    EXPECT_EQ(get("/console/no-such-file.js").status, 404u);
+    EXPECT_EQ(get("/console/..%2Fconfig.json").status, 404u);
+}
+
+TEST_F(admin_console, the_page_has_no_inline_script_or_style_and_the_script_no_html_parsing) {
+    const auto page = get("/console/").body;
+    EXPECT_NE(page.find("<script src=\"/console/console.js\""), std::string::npos);
+    EXPECT_EQ(page.find("<script>"), std::string::npos);
+    EXPECT_EQ(page.find("<style"), std::string::npos);
+    EXPECT_EQ(page.find(" style="), std::string::npos);
+    EXPECT_FALSE(std::regex_search(page, std::regex(R"(\son[a-z]+\s*=)")))
+        << "an inline event handler";
+    const auto script = get("/console/console.js").body;
+    for (const char* banned :
+         {"innerHTML",
+          "outerHTML",
+          "insertAdjacentHTML",
+          "eval(",
+          "new Function",
+          "document.write",
+          "localStorage"}) {
+        EXPECT_EQ(script.find(banned), std::string::npos) << banned;
+    }
+    EXPECT_NE(script.find("sessionStorage"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,45 @@
+#include "app/console.hpp"
+
+#include <string>
+
+namespace casebridge::app {
+
+namespace {
+
+std::string_view type_of(std::string_view name) {
+    if (name.ends_with(".js")) {
+        return "text/javascript; charset=utf-8";
+    }
+    if (name.ends_with(".css")) {
+        return "text/css; charset=utf-8";
+    }
+    return "text/html; charset=utf-8";
+}
+
+}  // namespace
+
+std::optional<httpd::response> console_answer(std::string_view name) {
+    if (name.empty()) {
+        name = "index.html";
+    }
+    if (name.find('/') != std::string_view::npos) {
+        return std::nullopt;
+    }
+    const std::string path = "src/console/" + std::string(name);
+    for (const auto& f : console_files()) {
+        if (f.path != path) {
+            continue;
+        }
+        httpd::response r;
+        r.body = std::string(f.text());
+        r.content_type = std::string(type_of(name));
+        r.headers.emplace_back("Content-Security-Policy", std::string(console_csp));
+        r.headers.emplace_back("Referrer-Policy", "no-referrer");
+        r.headers.emplace_back("X-Frame-Options", "DENY");
+        r.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
+        return r;
+    }
+    return std::nullopt;
+}
+
+}  // namespace casebridge::app

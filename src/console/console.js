@@ -1,0 +1,351 @@
+// The casebridge console: a view of the admin API for the people who run casebridge. Every
+// figure and action here is an admin API route; the console adds no rule of its own. The admin
+// token is kept in this tab's session storage, sent as a bearer header, never in a URL. Text
+// from the API is set as text, never parsed as HTML.
+'use strict';
+
+const TOKEN_KEY = 'casebridge.admin-token';
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+// el('td', {class: 'num'}, 'text', child, ...): an element with attributes and children.
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') {
+      e.className = v;
+    } else if (k.startsWith('on')) {
+      e.addEventListener(k.slice(2), v);
+    } else if (v !== false && v !== undefined && v !== null) {
+      e.setAttribute(k, v === true ? '' : String(v));
+    }
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) {
+      continue;
+    }
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function say(text, kind) {
+  const s = document.getElementById('status');
+  s.textContent = text || '';
+  s.className = kind || '';
+}
+
+class SignedOut extends Error {}
+
+// One admin API call. A 401 ends the session: the token was refused or changed.
+async function call(method, path) {
+  const t = token();
+  if (!t) {
+    throw new SignedOut();
+  }
+  const r = await fetch(path, {
+    method,
+    headers: {Authorization: 'Bearer ' + t},
+    cache: 'no-store',
+    credentials: 'omit',
+  });
+  if (r.status === 401) {
+    signOut('The admin token was refused. Sign in again.');
+    throw new SignedOut();
+  }
+  let body = null;
+  const type = r.headers.get('Content-Type') || '';
+  if (type.startsWith('application/json')) {
+    body = await r.json();
+  } else {
+    body = await r.text();
+  }
+  return {status: r.status, body};
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  show();
+  document.getElementById('sign-in-error').textContent = message || '';
+}
+
+function table(headers, rows) {
+  return el('table', {},
+    el('thead', {}, el('tr', {}, headers.map((h) => el('th', {scope: 'col'}, h)))),
+    el('tbody', {}, rows));
+}
+
+function num(v) {
+  return el('td', {class: 'num'}, v === undefined || v === null ? '' : v.toLocaleString('en'));
+}
+
+function flowState(f) {
+  if (f.credentials_refused) {
+    return el('span', {class: 'state-refused'}, 'credentials refused');
+  }
+  if (f.running) {
+    return el('span', {class: 'state-running'}, 'running');
+  }
+  if (f.paused) {
+    return el('span', {class: 'state-paused'}, 'paused');
+  }
+  return el('span', {}, 'idle');
+}
+
+// ---- pages -------------------------------------------------------------------------------
+
+async function overview(page) {
+  const {body} = await call('GET', '/flows');
+  const flows = body.flows || [];
+  const total = (k) => flows.reduce((n, f) => n + ((f.counts || {})[k] || 0), 0);
+  const letters = await call('GET', '/dead-letters');
+  const reviews = await call('GET', '/reviews');
+  page.append(
+    el('h2', {}, 'Overview'),
+    el('div', {class: 'cards'},
+      el('div', {class: 'card'}, el('b', {id: 'total-sent'}, total('sent').toLocaleString('en')),
+        'sent since start'),
+      el('div', {class: 'card'}, el('b', {}, total('withheld').toLocaleString('en')),
+        'withheld'),
+      el('div', {class: 'card'}, el('b', {}, total('consent_withdrawn').toLocaleString('en')),
+        'consent withdrawn'),
+      el('div', {class: 'card'},
+        el('b', {id: 'dead-letter-count'}, (letters.body.dead_letters || []).length),
+        el('a', {href: '#/dead-letters'}, 'dead letters')),
+      el('div', {class: 'card'}, el('b', {}, (reviews.body.reviews || []).length),
+        el('a', {href: '#/reviews'}, 'review items'))),
+    el('p', {}, 'Counts are since the daemon started; the transfer log holds every event.'),
+    table(['Flow', 'From → to', 'Purpose', 'State', 'Cursor moved', 'Sent', 'Withheld',
+      'Withdrawn', 'Dead', 'Retries'],
+    flows.map((f) => el('tr', {'data-flow': f.id},
+      el('td', {class: 'id'}, f.id),
+      el('td', {}, f.from + ' → ' + f.to),
+      el('td', {}, f.purpose),
+      el('td', {}, flowState(f)),
+      el('td', {}, f.cursor_moved_at || 'never'),
+      num(f.counts.sent), num(f.counts.withheld), num(f.counts.consent_withdrawn),
+      num(f.counts.dead), num(f.counts.retries)))));
+}
+
+async function flowAction(id, action) {
+  say('Asking ' + action + ' of ' + id + '…');
+  const r = await call('POST', '/flows/' + encodeURIComponent(id) + '/' + action);
+  const what = r.body && (r.body.status || r.body.error);
+  say(id + ': ' + what + ' (HTTP ' + r.status + ')', r.status < 300 ? 'ok' : 'error');
+  await render();
+}
+
+async function flows(page) {
+  const {body} = await call('GET', '/flows');
+  page.append(
+    el('h2', {}, 'Flows'),
+    table(['Flow', 'From → to', 'Profile', 'Every', 'State', 'Actions'],
+      (body.flows || []).map((f) => el('tr', {'data-flow': f.id},
+        el('td', {class: 'id'}, f.id),
+        el('td', {}, f.from + ' → ' + f.to),
+        el('td', {class: 'id'}, f.profile),
+        el('td', {}, f.every_seconds ? f.every_seconds + ' s' : 'on demand'),
+        el('td', {}, flowState(f)),
+        el('td', {},
+          el('button', {type: 'button', 'data-action': 'run', disabled: f.running,
+            onclick: () => flowAction(f.id, 'run')}, 'Run now'), ' ',
+          f.paused
+            ? el('button', {type: 'button', 'data-action': 'resume',
+              onclick: () => flowAction(f.id, 'resume')}, 'Resume')
+            : el('button', {type: 'button', 'data-action': 'pause',
+              onclick: () => flowAction(f.id, 'pause')}, 'Pause'))))));
+}
+
+function fieldList(list) {
+  if (!Array.isArray(list) || list.length === 0) {
+    return '';
+  }
+  return el('details', {}, el('summary', {}, list.length + ' field' + (list.length > 1 ? 's' : '')),
+    el('ul', {}, list.map((f) => el('li', {class: 'id'}, f))));
+}
+
+function consentText(consent) {
+  if (!Array.isArray(consent) || consent.length === 0) {
+    return '';
+  }
+  return consent.map((c) => (c.field || '') + ' = ' + (c.values || []).join(', ')).join('; ');
+}
+
+async function transfers(page) {
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const {body: fb} = await call('GET', '/flows');
+  const q = new URLSearchParams();
+  for (const k of ['flow', 'since', 'limit']) {
+    if (params.get(k)) {
+      q.set(k, params.get(k));
+    }
+  }
+  const r = await call('GET', '/transfers' + (q.toString() ? '?' + q : ''));
+  const form = el('form', {id: 'transfer-filter',
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      const f = new FormData(ev.target);
+      const next = new URLSearchParams();
+      for (const [k, v] of f.entries()) {
+        if (v) {
+          next.set(k, v);
+        }
+      }
+      location.hash = '#/transfers' + (next.toString() ? '?' + next : '');
+    }},
+  el('label', {}, 'Flow', el('select', {name: 'flow'}, el('option', {value: ''}, 'all'),
+    (fb.flows || []).map((f) => el('option', {value: f.id, selected: params.get('flow') === f.id},
+      f.id)))),
+  el('label', {}, 'Since (RFC 3339)', el('input', {name: 'since', value: params.get('since') || '',
+    placeholder: '2026-12-01T00:00:00Z'})),
+  el('label', {}, 'At most', el('input', {name: 'limit', type: 'number', min: 1, max: 10000,
+    value: params.get('limit') || 100})),
+  el('button', {type: 'submit'}, 'Show'));
+  page.append(el('h2', {}, 'Transfer log'), form);
+  if (r.status !== 200) {
+    page.append(el('p', {class: 'error'}, 'The log could not be read: ' +
+      ((r.body && r.body.error) || r.status)));
+    return;
+  }
+  const entries = r.body.entries || [];
+  page.append(
+    el('p', {}, entries.length + ' entries, oldest first. Each is hash-chained; ' +
+      '`casebridge log verify` checks the chain and the signed checkpoints.'),
+    table(['#', 'Time', 'Flow', 'Dir', 'Outcome', 'Source', 'Target', 'Basis', 'Consent',
+      'Reason', 'Profile', 'Fields sent', 'Fields withheld'],
+    entries.map((e) => el('tr', {'data-seq': e.seq},
+      num(e.seq),
+      el('td', {}, e.ts || ''),
+      el('td', {class: 'id'}, e.flow || ''),
+      el('td', {}, e.direction || ''),
+      el('td', {}, e.outcome || ''),
+      el('td', {class: 'id'}, [e.source_system, e.source_id].filter(Boolean).join(':')),
+      el('td', {class: 'id'}, [e.target_system, e.target_id].filter(Boolean).join(':')),
+      el('td', {}, e.legitimate_basis || ''),
+      el('td', {class: 'id'}, consentText(e.consent)),
+      el('td', {class: 'id'}, e.reason || ''),
+      el('td', {class: 'id', title: e.profile_hash || ''},
+        e.profile_id ? e.profile_id + ' v' + e.profile_version : ''),
+      el('td', {}, fieldList(e.fields_sent)),
+      el('td', {}, fieldList(e.fields_withheld))))));
+}
+
+async function retry(id, cell) {
+  cell.replaceChildren('retrying…');
+  const r = await call('POST', '/dead-letters/' + encodeURIComponent(id) + '/retry');
+  if (r.status === 200) {
+    cell.replaceChildren(el('span', {class: 'ok', 'data-result': r.body.outcome},
+      r.body.outcome + (r.body.reason ? ' (' + r.body.reason + ')' : '')));
+  } else {
+    cell.replaceChildren(el('span', {class: 'error', 'data-result': 'error'},
+      ((r.body && r.body.error) || 'failed') + ' (HTTP ' + r.status + ')'));
+  }
+}
+
+async function deadLetters(page) {
+  const {body} = await call('GET', '/dead-letters');
+  const letters = body.dead_letters || [];
+  page.append(
+    el('h2', {}, 'Dead letters'),
+    el('p', {}, letters.length
+      ? 'Records held for a person. A retry reads the record fresh from its source and ' +
+        'decides it again; the answer shows here.'
+      : 'No dead letters.'),
+    letters.length ? table(['Id', 'Since', 'Flow', 'Record', 'Reason', 'Fields', 'Retry', 'Result'],
+      letters.map((d) => {
+        const result = el('td', {class: 'result'});
+        return el('tr', {'data-letter': d.id},
+          num(d.id),
+          el('td', {}, d.created_at),
+          el('td', {class: 'id'}, d.flow),
+          el('td', {class: 'id'}, d.source_system + ':' + d.source_id),
+          el('td', {class: 'id'}, d.reason),
+          el('td', {class: 'id'}, (d.fields || []).join(', ')),
+          el('td', {}, el('button', {type: 'button', 'data-action': 'retry',
+            onclick: () => retry(d.id, result)}, 'Retry')),
+          result);
+      })) : '');
+}
+
+async function reviews(page) {
+  const {body} = await call('GET', '/reviews');
+  const items = body.reviews || [];
+  page.append(
+    el('h2', {}, 'Review items'),
+    el('p', {}, items.length
+      ? 'Consent withdrawn after sharing, several matching records, a shared record ' +
+        'disabled at its source: each needs a person.'
+      : 'No open review items.'),
+    items.length ? table(['Id', 'Since', 'Flow', 'Kind', 'Record', 'At the recipient'],
+      items.map((v) => el('tr', {'data-review': v.id},
+        num(v.id),
+        el('td', {}, v.created_at),
+        el('td', {class: 'id'}, v.flow),
+        el('td', {class: 'id'}, v.kind),
+        el('td', {class: 'id'}, v.source_system + ':' + v.source_id),
+        el('td', {class: 'id'}, v.target_id ? v.target_system + ':' + v.target_id : '')))) : '');
+}
+
+const pages = {
+  'overview': overview,
+  'flows': flows,
+  'transfers': transfers,
+  'dead-letters': deadLetters,
+  'reviews': reviews,
+};
+
+function currentPage() {
+  const name = (location.hash.replace(/^#\//, '').split('?')[0]) || 'overview';
+  return Object.prototype.hasOwnProperty.call(pages, name) ? name : 'overview';
+}
+
+async function render() {
+  const page = document.getElementById('page');
+  const name = currentPage();
+  for (const a of document.querySelectorAll('#nav a')) {
+    a.classList.toggle('current', a.getAttribute('href') === '#/' + name);
+  }
+  const next = el('div', {id: 'page-' + name});
+  try {
+    await pages[name](next);
+    page.replaceChildren(next);
+    page.dataset.loaded = name;
+  } catch (e) {
+    if (!(e instanceof SignedOut)) {
+      say('The admin API could not be reached: ' + e.message, 'error');
+    }
+  }
+}
+
+function show() {
+  const signedIn = Boolean(token());
+  document.getElementById('sign-in-page').hidden = signedIn;
+  document.getElementById('nav').hidden = !signedIn;
+  document.getElementById('page').hidden = !signedIn;
+  if (signedIn) {
+    render();
+  } else {
+    document.getElementById('page').replaceChildren();
+    say('');
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  document.getElementById('sign-in').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const input = document.getElementById('token');
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    input.value = '';
+    document.getElementById('sign-in-error').textContent = '';
+    show();
+  });
+  document.getElementById('sign-out').addEventListener('click', () => signOut(''));
+  window.addEventListener('hashchange', () => {
+    if (token()) {
+      render();
+    }
+  });
+  show();
+});
