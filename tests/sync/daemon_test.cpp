@@ -40,19 +40,8 @@ using namespace std::chrono_literals;
 
 using daemon_test = test::sandbox_pair;
 
-/// Starts `casebridge run` on `config` with `grace` seconds of shutdown grace and reads its two
-/// start lines; `admin` is the admin API's base URL. Call under ASSERT_NO_FATAL_FAILURE.
-void start_daemon(
-    const fs::path& config, const char* grace, std::optional<test::child>& d, std::string& admin
-) {
-    d.emplace(test::child::start({"run", "--config", config.string(), "--shutdown-grace", grace}));
-    ASSERT_TRUE(d->running());
-    admin = d->line();
-    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
-    admin = admin.substr(7);
-    ASSERT_EQ(d->line(), "running");
-}
 using test::call;
+using test::start_daemon;
 
 TEST_F(daemon_test, check_accepts_the_generated_config) {
     const auto r = test::run_cli({"check", "--config", config.string()});

@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -172,5 +173,18 @@ public:
 private:
     explicit child(child_process&& p) : child_process(std::move(p)) {}
 };
+
+/// Starts `casebridge run` on `config` with `grace` seconds of shutdown grace and reads its two
+/// start lines; `admin` is the admin API's base URL. Call under ASSERT_NO_FATAL_FAILURE.
+inline void start_daemon(
+    const fs::path& config, const char* grace, std::optional<child>& d, std::string& admin
+) {
+    d.emplace(child::start({"run", "--config", config.string(), "--shutdown-grace", grace}));
+    ASSERT_TRUE(d->running());
+    admin = d->line();
+    ASSERT_EQ(admin.rfind("admin: http://127.0.0.1:", 0), 0u) << admin;
+    admin = admin.substr(7);
+    ASSERT_EQ(d->line(), "running");
+}
 
 }  // namespace casebridge::test

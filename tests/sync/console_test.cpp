@@ -1,0 +1,207 @@
+// The web console in a real browser (headless Chromium through its DevTools protocol) against
+// the daemon on two Primero sandboxes: sign in, see the flows, pause, resume and run one, find
+// its transfer entries, retry a dead letter and see the result; no console error on the way,
+// no case value on any page, the token never in a URL, and an inline script refused by the
+// Content-Security-Policy (the negative control that shows errors are seen at all).
+// Screenshots are written to the test artefacts folder.
+#include <csignal>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "json/json.hpp"
+#include "support/browser.hpp"
+#include "support/png_image.hpp"
+#include "sync/sandbox_pair.hpp"
+
+namespace casebridge {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+using console_test = test::sandbox_pair;
+
+/// Writes a screenshot to the artefacts folder and checks that it shows something.
+void save(const std::string& png, const std::string& name) {
+    fs::create_directories(CASEBRIDGE_ARTEFACT_DIR);
+    const auto file = fs::path(CASEBRIDGE_ARTEFACT_DIR) / name;
+    std::ofstream(file, std::ios::binary) << png;
+    std::string error;
+    const auto image = test::read_png(file, error);
+    ASSERT_TRUE(image.has_value()) << name << ": " << error;
+    EXPECT_GT(image->inked_share(), 0.005) << name << " is blank";
+    EXPECT_GT(image->colours(), 3u) << name;
+}
+
+/// Names and other free text of the source's cases: none may appear on a console page.
+std::set<std::string> sentinels(const sandbox::primero_sandbox& s) {
+    std::set<std::string> out;
+    for (const auto& id : s.case_ids()) {
+        auto doc = json::parse(*s.case_json(id));
+        if (!doc || !doc->IsObject()) {
+            continue;
+        }
+        for (const char* field : {"name_first", "name_last", "name", "name_nickname"}) {
+            if (doc->HasMember(field) && (*doc)[field].IsString()) {
+                const std::string v = (*doc)[field].GetString();
+                if (v.size() >= 4) {
+                    out.insert(v);
+                }
+            }
+        }
+    }
+    return out;
+}
+
+std::string quoted(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) {
+        if (c == '\'' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + "'";
+}
+
+TEST_F(console_test, an_operator_signs_in_runs_a_flow_reads_the_log_and_retries_a_dead_letter) {
+    if (!test::browser::available()) {
+        GTEST_SKIP() << "chromium is not installed (.ci/install-deps installs it)";
+    }
+    const auto expected = eligible_ids();
+    ASSERT_GT(expected.size(), 5u);
+    to->server().inject(sandbox::fault::error(422), 1);  // the first create is refused
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(test::start_daemon(config, "5", d, admin));
+    for (int i = 0; i < 300 && to->case_count() + 1 < expected.size(); ++i) {
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(to->case_count() + 1, expected.size()) << "the scheduled run did not finish";
+    const auto names = sentinels(*from);
+    ASSERT_FALSE(names.empty());
+    const auto no_case_value = [&](test::browser& b, const std::string& page) {
+        const auto text = b.eval("document.body.innerText");
+        for (const auto& n : names) {
+            EXPECT_EQ(text.find(n), std::string::npos) << page << " shows a case value";
+        }
+    };
+
+    test::browser b(dir.path());
+    b.navigate(admin + "/console/");
+    ASSERT_TRUE(b.wait_for("!document.getElementById('sign-in-page').hidden"));
+    EXPECT_TRUE(b.wait_for("document.getElementById('nav').hidden"));
+    save(b.screenshot_png(), "console-sign-in.png");
+
+    // A wrong token is refused and says so (the 401 is logged by the browser: cleared).
+    b.eval(
+        "document.getElementById('token').value = 'not-the-token';"
+        "document.getElementById('sign-in').requestSubmit(); true"
+    );
+    EXPECT_TRUE(
+        b.wait_for("document.getElementById('sign-in-error').textContent.includes('refused')")
+    );
+    EXPECT_EQ(b.eval("sessionStorage.length"), "0");
+    b.clear_errors();
+
+    b.eval(
+        "document.getElementById('token').value = " + quoted(admin_token) +
+        ";"
+        "document.getElementById('sign-in').requestSubmit(); true"
+    );
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'overview'"))
+        << b.eval("document.body.innerText");
+    EXPECT_EQ(b.eval("document.getElementById('token').value"), "\"\"");
+    EXPECT_EQ(b.eval("location.href").find(admin_token), std::string::npos);
+    EXPECT_EQ(
+        b.eval("document.getElementById('total-sent').textContent"),
+        "\"" + std::to_string(expected.size() - 1) + "\""
+    );
+    EXPECT_EQ(b.eval("document.getElementById('dead-letter-count').textContent"), "\"1\"");
+    EXPECT_EQ(b.eval("document.querySelectorAll('tr[data-flow=\"handover\"]').length"), "1");
+    save(b.screenshot_png(), "console-overview.png");
+    no_case_value(b, "overview");
+
+    // Flows: pause, resume and run now, each answered on the page.
+    b.eval("location.hash = '#/flows'; true");
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'flows'"));
+    b.eval("document.querySelector('tr[data-flow=\"handover\"] [data-action=\"pause\"]').click(); 1"
+    );
+    EXPECT_TRUE(b.wait_for(
+        "document.getElementById('status').textContent.includes('paused') && "
+        "document.querySelector('tr[data-flow=\"handover\"] [data-action=\"resume\"]') !== null"
+    )) << b.eval("document.getElementById('status').textContent");
+    b.eval(
+        "document.querySelector('tr[data-flow=\"handover\"] [data-action=\"resume\"]').click(); 1"
+    );
+    EXPECT_TRUE(b.wait_for("document.getElementById('status').textContent.includes('resumed')"));
+    b.eval("document.querySelector('tr[data-flow=\"handover\"] [data-action=\"run\"]').click(); 1");
+    EXPECT_TRUE(
+        b.wait_for("/started|already_running/.test(document.getElementById('status').textContent)")
+    ) << b.eval("document.getElementById('status').textContent");
+    save(b.screenshot_png(), "console-flows.png");
+
+    // The transfer log, filtered to the flow: one sent entry per case that reached the target,
+    // with its basis and the field names sent.
+    b.eval("location.hash = '#/transfers?flow=handover&limit=1000'; true");
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'transfers'"));
+    ASSERT_TRUE(b.wait_for(
+        "[...document.querySelectorAll('tr[data-seq]')].filter("
+        "r => r.children[4].textContent === 'sent').length >= " +
+        std::to_string(expected.size() - 1)
+    )) << b.eval("document.querySelectorAll('tr[data-seq]').length");
+    EXPECT_EQ(
+        b.eval("[...document.querySelectorAll('tr[data-seq]')].some(r => "
+               "r.children[4].textContent === 'sent' && r.children[7].textContent !== '' && "
+               "r.children[11].querySelector('details') !== null)"),
+        "true"
+    );
+    EXPECT_EQ(b.eval("document.querySelector('select[name=flow]').value"), "\"handover\"");
+    save(b.screenshot_png(), "console-transfers.png");
+    no_case_value(b, "transfer log");
+
+    // Dead letters: the refused create, retried from the page; the answer shows in its row.
+    b.eval("location.hash = '#/dead-letters'; true");
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'dead-letters'"));
+    ASSERT_EQ(b.eval("document.querySelectorAll('tr[data-letter]').length"), "1");
+    b.eval("document.querySelector('tr[data-letter] [data-action=\"retry\"]').click(); 1");
+    ASSERT_TRUE(b.wait_for("document.querySelector('tr[data-letter] [data-result]') !== null", 60s)
+    );
+    EXPECT_EQ(
+        b.eval("document.querySelector('tr[data-letter] [data-result]').dataset.result"), "\"sent\""
+    ) << b.eval("document.querySelector('tr[data-letter]').innerText");
+    EXPECT_EQ(to->case_count(), expected.size());
+    save(b.screenshot_png(), "console-dead-letters.png");
+    no_case_value(b, "dead letters");
+
+    b.eval("location.hash = '#/reviews'; true");
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'reviews'"));
+    no_case_value(b, "reviews");
+
+    EXPECT_TRUE(b.errors().empty()) << b.errors().front();
+
+    // Negative control: an inline script is refused by the page's policy, and that is seen.
+    b.eval(
+        "const s = document.createElement('script'); s.textContent = 'window.inlineRan = 1';"
+        "document.head.append(s); true"
+    );
+    EXPECT_EQ(b.eval("window.inlineRan === undefined"), "true");
+    EXPECT_TRUE(b.wait_for("true") && !b.errors().empty())
+        << "a refused inline script left no error: errors would go unseen";
+
+    // Signing out forgets the token.
+    b.eval("document.getElementById('sign-out').click(); 1");
+    EXPECT_TRUE(b.wait_for("!document.getElementById('sign-in-page').hidden"));
+    EXPECT_EQ(b.eval("sessionStorage.length"), "0");
+
+    std::string logs;
+    d->stop(SIGTERM, &logs);
+    EXPECT_EQ(logs.find(admin_token), std::string::npos);
+}
+
+}  // namespace
+}  // namespace casebridge
