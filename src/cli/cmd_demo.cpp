@@ -603,7 +603,9 @@ int run_demo(const parsed_args& args, command_io& io) {
         d.on_admin_listening = [&o, &secrets, &lock](const std::string& url) {
             lock->set_admin_url(url);
             o << "\nadmin API: " << url << " (bearer token in "
-              << (secrets / "admin-token").string() << ")\n";
+              << (secrets / "admin-token").string() << ")\n"
+              << "console:   " << url << "/console/ (sign in with that token: paste the "
+              << "file's contents; it stays in the browser tab)\n";
             o.flush();
         };
         d.on_started = [&o] {
