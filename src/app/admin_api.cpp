@@ -528,11 +528,79 @@ std::optional<std::string_view> route_method(const target& t) {
     if (p.size() == 3 && p[0] == "dead-letters" && p[2] == "retry") {
         return "POST";
     }
+    if (p.size() == 3 && p[0] == "reviews" && p[2] == "decide") {
+        return "POST";
+    }
     return std::nullopt;
 }
 
-/// No route reads a body; a POST may carry a small one (`curl -d ''`, an empty JSON object).
+/// A POST carries a small body: empty (`curl -d ''`) or a JSON object (a review decision).
 constexpr std::size_t post_body_limit = 4096;
+
+/// The longest written reason of a review decision.
+constexpr std::size_t max_reason_length = 2000;
+
+/// POST /reviews/ID/decide {"decision": "resolved"|"dismissed", "reason": "...", "actor": ID}:
+/// closes the item with a `review_decision` log entry. The reason is required; only its
+/// SHA-256 is kept (a written reason may name a child), and the answer gives it back so the
+/// person can match their own note to the log.
+httpd::response decide_review(engine& e, const std::string& id_text, const std::string& body) {
+    auto id = to_int(id_text);
+    if (!id) {
+        return error_answer(404, "no_such_review_item");
+    }
+    auto doc = json::parse(body);
+    if (!doc || !doc->IsObject()) {
+        return error_answer(400, "body_must_be_a_json_object");
+    }
+    const auto text = [&](const char* name) -> std::optional<std::string> {
+        if (!doc->HasMember(name) || !(*doc)[name].IsString()) {
+            return std::nullopt;
+        }
+        return std::string((*doc)[name].GetString(), (*doc)[name].GetStringLength());
+    };
+    const auto decision = text("decision");
+    if (!decision || (*decision != "resolved" && *decision != "dismissed")) {
+        return error_answer(400, "decision_must_be_resolved_or_dismissed");
+    }
+    const auto reason = text("reason");
+    if (!reason || reason->find_first_not_of(" \t\r\n") == std::string::npos) {
+        return error_answer(400, "a_written_reason_is_required");
+    }
+    if (reason->size() > max_reason_length) {
+        return error_answer(400, "reason_too_long");
+    }
+    store::token actor("admin");
+    if (const auto a = text("actor")) {
+        auto t = store::token::make(*a);
+        if (!t) {
+            return error_answer(400, "actor_must_be_an_id");
+        }
+        actor = *t;
+    }
+    const auto digest = store::sha256(*reason);
+    const auto outcome = *decision == "resolved" ? store::outcome::review_resolved
+                                                 : store::outcome::review_dismissed;
+    auto closed = e.store().call([id = *id, outcome, actor, digest](store::store& s) {
+        return s.close_review(id, outcome, actor, digest);
+    });
+    if (!closed) {
+        return error_answer(500, "store_failed");
+    }
+    if (!*closed) {
+        return error_answer(404, "no_such_review_item");
+    }
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    num(w, "id", *id);
+    str(w, "kind", (*closed)->kind.str());
+    str(w, "decision", *decision);
+    str(w, "actor", actor.str());
+    str(w, "reason_sha256", store::to_hex(digest));
+    w.EndObject();
+    return json_answer(200, sb);
+}
 
 httpd::response retry_answer(unsigned status, const std::string& body) {
     if (body.empty()) {
@@ -710,6 +778,9 @@ awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) 
     }
     if (get && p.size() == 1 && p[0] == "reviews") {
         co_return reviews(*e);
+    }
+    if (post && p.size() == 3 && p[0] == "reviews" && p[2] == "decide") {
+        co_return decide_review(*e, p[1], req.body);
     }
     if (get && p.size() == 1 && p[0] == "reports") {
         co_return reports(*e);

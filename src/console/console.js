@@ -40,14 +40,19 @@ function say(text, kind) {
 class SignedOut extends Error {}
 
 // One admin API call. A 401 ends the session: the token was refused or changed.
-async function call(method, path) {
+async function call(method, path, body) {
   const t = token();
   if (!t) {
     throw new SignedOut();
   }
+  const headers = {Authorization: 'Bearer ' + t};
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+  }
   const r = await fetch(path, {
     method,
-    headers: {Authorization: 'Bearer ' + t},
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
     cache: 'no-store',
     credentials: 'omit',
   });
@@ -55,14 +60,9 @@ async function call(method, path) {
     signOut('The admin token was refused. Sign in again.');
     throw new SignedOut();
   }
-  let body = null;
   const type = r.headers.get('Content-Type') || '';
-  if (type.startsWith('application/json')) {
-    body = await r.json();
-  } else {
-    body = await r.text();
-  }
-  return {status: r.status, body};
+  const answer = type.startsWith('application/json') ? await r.json() : await r.text();
+  return {status: r.status, body: answer};
 }
 
 function signOut(message) {
@@ -269,6 +269,23 @@ async function deadLetters(page) {
       })) : '');
 }
 
+async function decide(id, form, cell) {
+  const f = new FormData(form);
+  const r = await call('POST', '/reviews/' + encodeURIComponent(id) + '/decide',
+    {decision: f.get('decision'), reason: f.get('reason')});
+  if (r.status === 200) {
+    for (const c of form.elements) {
+      c.disabled = true;
+    }
+    cell.replaceChildren(el('span', {class: 'ok', 'data-result': r.body.decision},
+      'closed as ' + r.body.decision + '; reason digest ' + r.body.reason_sha256.slice(0, 12) +
+      '… (keep your note: the log holds only its digest)'));
+  } else {
+    cell.replaceChildren(el('span', {class: 'error', 'data-result': 'error'},
+      ((r.body && r.body.error) || 'failed') + ' (HTTP ' + r.status + ')'));
+  }
+}
+
 async function reviews(page) {
   const {body} = await call('GET', '/reviews');
   const items = body.reviews || [];
@@ -276,16 +293,35 @@ async function reviews(page) {
     el('h2', {}, 'Review items'),
     el('p', {}, items.length
       ? 'Consent withdrawn after sharing, several matching records, a shared record ' +
-        'disabled at its source: each needs a person.'
+        'disabled at its source: each needs a person. Close an item with a written reason; ' +
+        'the transfer log records the decision, who made it and the digest of the reason ' +
+        '(never its text, which may name a child).'
       : 'No open review items.'),
-    items.length ? table(['Id', 'Since', 'Flow', 'Kind', 'Record', 'At the recipient'],
-      items.map((v) => el('tr', {'data-review': v.id},
+    items.length ? table(['Id', 'Since', 'Flow', 'Kind', 'Record', 'At the recipient',
+      'Decision', 'Result'],
+    items.map((v) => {
+      const result = el('td', {class: 'result'});
+      const form = el('form', {class: 'decide',
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          decide(v.id, ev.target, result);
+        }},
+      el('label', {}, 'Decision', el('select', {name: 'decision'},
+        el('option', {value: 'resolved'}, 'resolved'),
+        el('option', {value: 'dismissed'}, 'dismissed'))),
+      el('label', {}, 'Reason', el('input', {name: 'reason', required: true, maxlength: 2000,
+        autocomplete: 'off'})),
+      el('button', {type: 'submit', 'data-action': 'decide'}, 'Close item'));
+      return el('tr', {'data-review': v.id},
         num(v.id),
         el('td', {}, v.created_at),
         el('td', {class: 'id'}, v.flow),
         el('td', {class: 'id'}, v.kind),
         el('td', {class: 'id'}, v.source_system + ':' + v.source_id),
-        el('td', {class: 'id'}, v.target_id ? v.target_system + ':' + v.target_id : '')))) : '');
+        el('td', {class: 'id'}, v.target_id ? v.target_system + ':' + v.target_id : ''),
+        el('td', {}, form),
+        result);
+    })) : '');
 }
 
 const pages = {
@@ -342,6 +378,7 @@ document.addEventListener('DOMContentLoaded', () => {
     show();
   });
   document.getElementById('sign-out').addEventListener('click', () => signOut(''));
+  document.getElementById('refresh').addEventListener('click', () => render());
   window.addEventListener('hashchange', () => {
     if (token()) {
       render();

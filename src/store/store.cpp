@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -8,6 +9,7 @@
 #include "core/atomic_file.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
+#include "store/crypto.hpp"
 #include "store/migrations.hpp"
 #include "store/try.hpp"
 
@@ -548,6 +550,52 @@ result<std::vector<review_item>> store::reviews(std::int64_t limit) {
     };
     STORE_TRY(for_each_row(*s, read));
     return out;
+}
+
+result<std::optional<review_item>> store::close_review(
+    std::int64_t id, outcome decision, const token& actor, const sha256_digest& reason_sha256
+) {
+    auto t = txn::begin(db_);
+    if (!t) {
+        return t.error();
+    }
+    std::optional<review_item> item;
+    {
+        auto open = reviews(std::numeric_limits<std::int64_t>::max());
+        if (!open) {
+            return open.error();
+        }
+        for (auto& r : *open) {
+            if (r.id == id) {
+                item = std::move(r);
+                break;
+            }
+        }
+    }
+    if (!item) {
+        return std::optional<review_item>();
+    }
+    auto del = db_.prepare("DELETE FROM reviews WHERE id = ?");
+    if (!del) {
+        return del.error();
+    }
+    del->bind(1, id);
+    STORE_TRY(del->run());
+    log_entry_input e;
+    e.kind = entry_kind::review_decision;
+    e.flow = item->flow;
+    e.source = item->source;
+    e.target = item->target;
+    e.result = decision;
+    e.actor = actor;
+    e.reason = item->kind;
+    e.override_reason = token::make("sha256:" + to_hex(reason_sha256)).value();
+    auto seq = append_entries(db_, {e}, clock_->now());
+    if (!seq) {
+        return seq.error();
+    }
+    STORE_TRY(t->commit());
+    return item;
 }
 
 result<void> store::link(const record_id& source, const record_id& target) {

@@ -159,6 +159,14 @@ public:
     result<std::vector<std::pair<delivery_state, std::int64_t>>> delivery_counts(const token& flow);
     /// Open review items, oldest first, at most `limit`.
     result<std::vector<review_item>> reviews(std::int64_t limit);
+    /// Closes review item `id` with a person's decision, in one transaction: the item goes and
+    /// a `review_decision` entry names the record, the item's kind (as its reason), the outcome,
+    /// `actor`, and `reason_sha256` (the written reason's digest: its text may hold a case
+    /// detail, so only the digest is kept). The closed item, or nullopt when there is no open
+    /// item `id`.
+    result<std::optional<review_item>> close_review(
+        std::int64_t id, outcome decision, const token& actor, const sha256_digest& reason_sha256
+    );
 
     /// Records that `source` and `target` are the same case. Linking the same pair again is
     /// fine; linking `source` to a second record of the same target system (or a second source

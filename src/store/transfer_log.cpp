@@ -341,6 +341,10 @@ std::string_view to_string(outcome o) {
             return "notice_issued";
         case outcome::notice_retracted:
             return "notice_retracted";
+        case outcome::review_resolved:
+            return "review_resolved";
+        case outcome::review_dismissed:
+            return "review_dismissed";
     }
     return "unknown";
 }

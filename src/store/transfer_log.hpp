@@ -26,7 +26,7 @@ enum class entry_kind {
     receipt,          ///< The IMO hub stored or changed an agency's encoded record.
     withdrawal,       ///< The IMO hub deleted an agency's record's encodings on its request.
     linkage,          ///< The IMO hub re-linked its records (a summary, merges and splits).
-    review_decision,  ///< A person decided whether two records at the hub are one child.
+    review_decision,  ///< A person decided a review item (the hub's pairs, the daemon's items).
     notice,           ///< The IMO hub made a notice for an agency about one of its records.
 };
 enum class direction { outbound, inbound };
@@ -52,6 +52,8 @@ enum class outcome {
     unflagged,          ///< An agency resolved such flags after the hub retracted the notice.
     notice_issued,      ///< A possible_duplicate notice for the target record (entry_kind::notice).
     notice_retracted,   ///< A retraction notice for the target record (entry_kind::notice).
+    review_resolved,    ///< A person closed a review item as handled (entry_kind::review_decision).
+    review_dismissed,   ///< A person closed a review item as needing nothing (review_decision).
 };
 
 std::string_view to_string(entry_kind k);

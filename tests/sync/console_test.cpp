@@ -1,6 +1,7 @@
 // The web console in a real browser (headless Chromium through its DevTools protocol) against
 // the daemon on two Primero sandboxes: sign in, see the flows, pause, resume and run one, find
-// its transfer entries, retry a dead letter and see the result; no console error on the way,
+// its transfer entries, retry a dead letter and see the result, close a review item with a
+// reason; no console error on the way,
 // no case value on any page, the token never in a URL, and an inline script refused by the
 // Content-Security-Policy (the negative control that shows errors are seen at all).
 // Screenshots are written to the test artefacts folder.
@@ -178,9 +179,49 @@ TEST_F(console_test, an_operator_signs_in_runs_a_flow_reads_the_log_and_retries_
     save(b.screenshot_png(), "console-dead-letters.png");
     no_case_value(b, "dead letters");
 
+    // A consent withdrawn after sharing becomes a review item, closed here with a reason.
+    ASSERT_TRUE(from->edit_case(*expected.begin(), R"({"disclosure_other_orgs": false})"));
+    b.eval("location.hash = '#/flows'; true");
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'flows'"));
+    b.eval("document.querySelector('tr[data-flow=\"handover\"] [data-action=\"run\"]').click(); 1");
     b.eval("location.hash = '#/reviews'; true");
     ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'reviews'"));
+    bool raised = false;
+    for (int i = 0; i < 60 && !raised; ++i) {
+        b.eval("document.getElementById('refresh').click(); 1");
+        raised = b.wait_for("document.querySelectorAll('tr[data-review]').length === 1", 1s);
+    }
+    ASSERT_TRUE(raised) << "no review item for the withdrawn consent";
+    EXPECT_EQ(
+        b.eval("document.querySelector('tr[data-review]').children[3].textContent"),
+        "\"consent_withdrawn\""
+    );
+    // Without a reason the browser does not send the form; with one the item closes.
+    b.eval("document.querySelector('tr[data-review] form').requestSubmit(); 1");
+    EXPECT_EQ(b.eval("document.querySelector('tr[data-review] [data-result]') === null"), "true");
+    b.eval(
+        "document.querySelector('tr[data-review] input[name=reason]').value = "
+        "'Receiving agency told by phone';"
+        "document.querySelector('tr[data-review] form').requestSubmit(); 1"
+    );
+    ASSERT_TRUE(b.wait_for("document.querySelector('tr[data-review] [data-result]') !== null"));
+    EXPECT_EQ(
+        b.eval("document.querySelector('tr[data-review] [data-result]').dataset.result"),
+        "\"resolved\""
+    ) << b.eval("document.querySelector('tr[data-review]').innerText");
+    save(b.screenshot_png(), "console-reviews.png");
     no_case_value(b, "reviews");
+    b.eval("document.getElementById('refresh').click(); 1");
+    EXPECT_TRUE(b.wait_for("document.querySelectorAll('tr[data-review]').length === 0"));
+    b.eval("location.hash = '#/transfers?flow=handover&limit=10000'; true");
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'transfers'"));
+    EXPECT_TRUE(
+        b.wait_for("[...document.querySelectorAll('tr[data-seq]')].some("
+                   "r => r.children[4].textContent === 'review_resolved' && "
+                   "r.children[9].textContent === 'consent_withdrawn')")
+    );
+    EXPECT_EQ(b.eval("document.body.innerText.includes('told by phone')"), "false")
+        << "the written reason's text is not shown or kept";
 
     EXPECT_TRUE(b.errors().empty()) << b.errors().front();
 

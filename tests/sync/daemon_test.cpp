@@ -286,6 +286,90 @@ TEST_F(daemon_test, sigterm_during_a_five_minute_retry_after_exits_within_the_gr
     EXPECT_EQ(q->column_int(0), 0) << "a stop is not a failure of the record";
 }
 
+// A review item is closed through the admin API with a decision and a written reason: the
+// refusals name what is wrong, the item goes, and the log keeps the decision, the actor and
+// the reason's digest, never its text.
+TEST_F(daemon_test, a_review_item_is_closed_with_a_written_reason_and_logged) {
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "5", d, admin));
+    const auto expected = eligible_ids();
+    for (int i = 0; i < 300 && to->case_count() < expected.size(); ++i) {
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(to->case_count(), expected.size());
+    ASSERT_TRUE(from->edit_case(*expected.begin(), R"({"disclosure_other_orgs": false})"));
+    const auto post = [&](const std::string& path, const std::string& body) {
+        auto r = test::run_awaitable(call("POST", admin + path, admin_token, body));
+        EXPECT_TRUE(r);
+        return r ? *r : http_response{};
+    };
+    std::string id;
+    for (int i = 0; i < 300 && id.empty(); ++i) {
+        (void)post("/flows/handover/run", "");
+        std::this_thread::sleep_for(200ms);
+        auto list = test::run_awaitable(call("GET", admin + "/reviews", admin_token));
+        ASSERT_TRUE(list);
+        const auto at = list->body.find("\"id\":");
+        if (at != std::string::npos) {
+            id = std::to_string(std::stoll(list->body.substr(at + 5)));
+        }
+    }
+    ASSERT_FALSE(id.empty()) << "no review item for the withdrawn consent";
+    const std::string route = "/reviews/" + id + "/decide";
+    const std::string reason = "Receiving agency told by phone on the day";
+    for (const auto& [body, error] : {
+             std::pair{std::string(), "body_must_be_a_json_object"},
+             std::pair{std::string(R"([1])"), "body_must_be_a_json_object"},
+             std::pair{std::string(R"({"decision":"resolved"})"), "a_written_reason_is_required"},
+             std::pair{
+                 std::string(R"({"decision":"resolved","reason":"  \n"})"),
+                 "a_written_reason_is_required"},
+             std::pair{
+                 std::string(R"({"decision":"maybe","reason":"x"})"),
+                 "decision_must_be_resolved_or_dismissed"},
+             std::pair{
+                 std::string(R"({"decision":"dismissed","reason":"x","actor":"two words"})"),
+                 "actor_must_be_an_id"},
+             std::pair{
+                 R"({"decision":"dismissed","reason":")" + std::string(2001, 'r') + R"("})",
+                 "reason_too_long"},
+         }) {
+        const auto r = post(route, body);
+        EXPECT_EQ(r.status, 400u) << body;
+        EXPECT_NE(r.body.find(error), std::string::npos) << body << " → " << r.body;
+    }
+    EXPECT_EQ(
+        post("/reviews/999999/decide", R"({"decision":"resolved","reason":"x"})").status, 404u
+    );
+    const auto done = post(
+        route, R"({"decision":"dismissed","reason":")" + reason + R"(","actor":"imo-officer-2"})"
+    );
+    ASSERT_EQ(done.status, 200u) << done.body;
+    EXPECT_NE(
+        done.body.find("\"reason_sha256\":\"" + store::to_hex(store::sha256(reason)) + "\""),
+        std::string::npos
+    ) << done.body;
+    EXPECT_NE(done.body.find("\"kind\":\"consent_withdrawn\""), std::string::npos) << done.body;
+    EXPECT_EQ(post(route, R"({"decision":"resolved","reason":"again"})").status, 404u);
+    auto left = test::run_awaitable(call("GET", admin + "/reviews", admin_token));
+    ASSERT_TRUE(left);
+    EXPECT_EQ(left->body.find("\"id\":"), std::string::npos) << left->body;
+    auto log =
+        test::run_awaitable(call("GET", admin + "/transfers?flow=handover&limit=10000", admin_token)
+        );
+    ASSERT_TRUE(log);
+    EXPECT_NE(log->body.find("\"outcome\":\"review_dismissed\""), std::string::npos);
+    EXPECT_NE(log->body.find("\"actor\":\"imo-officer-2\""), std::string::npos);
+    EXPECT_EQ(log->body.find("told by phone"), std::string::npos);
+    std::string logs;
+    d->stop(SIGTERM, &logs);
+    EXPECT_EQ(logs.find("told by phone"), std::string::npos);
+    const auto verified =
+        test::run_cli({"log", "verify", "--store", (dir / "state/casebridge.db").string()});
+    EXPECT_EQ(verified.code, 0) << verified.out << verified.err;
+}
+
 // SIGHUP with a configuration that does not load: the daemon keeps the old one and its log
 // says where the problem is (error code, JSON Pointer, line), never what the file holds.
 TEST_F(daemon_test, a_refused_reload_names_the_pointer_and_line) {

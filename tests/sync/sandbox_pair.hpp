@@ -51,7 +51,7 @@ inline bool eligible(const rapidjson::Value& c) {
 }
 
 inline awaitable<remote_result<http_response>> call(
-    std::string method, std::string url, std::string token
+    std::string method, std::string url, std::string token, std::string body = {}
 ) {
     auto ex = co_await net::this_coro::executor;
     http_client_settings s;
@@ -62,6 +62,10 @@ inline awaitable<remote_result<http_response>> call(
     req.url = std::move(url);
     if (!token.empty()) {
         req.headers.push_back({"Authorization", "Bearer " + token});
+    }
+    if (!body.empty()) {
+        req.headers.push_back({"Content-Type", "application/json"});
+        req.body = std::move(body);
     }
     co_return co_await (*client)->send(std::move(req));
 }
