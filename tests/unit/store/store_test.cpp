@@ -192,6 +192,60 @@ TEST(store, a_failing_page_changes_nothing) {
     EXPECT_TRUE(v->ok) << v->problem;
 }
 
+TEST(store, a_closed_review_item_goes_with_a_decision_entry_that_holds_the_reason_digest_only) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s);
+    page_commit page;
+    page.reviews.push_back(
+        {0,
+         token("handover"),
+         rec("cpims-a", "case-7"),
+         token("consent_withdrawn"),
+         rec("cpims-b", "case-70"),
+         {}}
+    );
+    page.reviews.push_back(
+        {0,
+         token("handover"),
+         rec("cpims-a", "case-8"),
+         token("multiple_matches"),
+         std::nullopt,
+         {}}
+    );
+    ASSERT_TRUE(s->commit_page(page));
+    auto open = s->reviews(10);
+    ASSERT_TRUE(open);
+    ASSERT_EQ(open->size(), 2u);
+    const auto digest = sha256("told the receiving agency by phone");
+    auto closed = s->close_review((*open)[0].id, outcome::review_resolved, token("imo-1"), digest);
+    ASSERT_TRUE(closed);
+    ASSERT_TRUE(closed->has_value());
+    EXPECT_EQ((*closed)->kind.str(), "consent_withdrawn");
+    auto again = s->close_review((*open)[0].id, outcome::review_dismissed, token("imo-1"), digest);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again->has_value()) << "an item closes once";
+    auto left = s->reviews(10);
+    ASSERT_TRUE(left);
+    ASSERT_EQ(left->size(), 1u);
+    EXPECT_EQ((*left)[0].source.id.str(), "case-8");
+    auto rows = read_entries(s->database(), log_query{});
+    ASSERT_TRUE(rows);
+    ASSERT_EQ(rows->size(), 1u);
+    const auto& text = (*rows)[0].canonical;
+    EXPECT_NE(text.find("\"kind\":\"review_decision\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"outcome\":\"review_resolved\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"actor\":\"imo-1\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"reason\":\"consent_withdrawn\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"target_id\":\"case-70\""), std::string::npos) << text;
+    EXPECT_NE(text.find(to_hex(digest)), std::string::npos) << text;
+    EXPECT_EQ(text.find("phone"), std::string::npos) << text;
+    auto verified = verify(s->database(), verify_options{});
+    ASSERT_TRUE(verified);
+    EXPECT_TRUE(verified->ok);
+}
+
 TEST(store, purge_removes_closed_records_past_retention_and_logs_the_counts) {
     test::temp_dir dir;
     manual_clock clock(t0());
