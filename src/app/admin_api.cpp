@@ -522,7 +522,7 @@ std::optional<std::string_view> route_method(const target& t) {
         return "GET";
     }
     if (p.size() == 3 && p[0] == "flows" &&
-        (p[2] == "pause" || p[2] == "resume" || p[2] == "run")) {
+        (p[2] == "pause" || p[2] == "resume" || p[2] == "run" || p[2] == "dry-run")) {
         return "POST";
     }
     if (p.size() == 3 && p[0] == "dead-letters" && p[2] == "retry") {
@@ -618,17 +618,51 @@ httpd::response retry_answer(unsigned status, const std::string& body) {
     return r;
 }
 
-/// Retries dead letter `id`: the flow is taken (409 while a run, a reconciliation or another
-/// retry holds it), the record is read fresh and decided again on the engine's thread, and
-/// this connection waits for the answer without holding up any other (health checks answer
-/// meanwhile). The coroutine on the engine's thread holds the engine (a reload may replace it)
-/// and gives the flow back however it ends.
+using engine_answer = std::pair<unsigned, std::string>;
+
+/// Runs `work(slot)` (an awaitable on the flow's runner) on the engine's thread with the flow
+/// taken (409 while a run, a reconciliation or another action holds it), and answers what
+/// `answer(result)` makes of its result; this connection waits without holding up any other
+/// (health checks answer meanwhile). The coroutine on the engine's thread holds the engine (a
+/// reload may replace it) and gives the flow back however it ends; an exception is a 500.
+template <typename T, typename Work, typename Answer>
+awaitable<engine_answer> on_engine(
+    admin_context& ctx, std::shared_ptr<engine> e, flow_slot* slot, Work work, Answer answer
+) {
+    if (!ctx.engine_executor || !ctx.claim_flow || !ctx.release_flow) {
+        co_return engine_answer{503, {}};
+    }
+    if (!ctx.claim_flow(slot)) {
+        co_return engine_answer{409, {}};
+    }
+    if (ctx.current() != e) {
+        // A reload replaced the engine meanwhile: its own runs own the flow now.
+        ctx.release_flow(slot);
+        co_return engine_answer{503, {}};
+    }
+    auto h = std::make_shared<handoff<engine_answer>>();
+    auto run = [](std::shared_ptr<engine> keep, flow_slot* s, Work w) -> awaitable<T> {
+        (void)keep;
+        co_return co_await w(s);
+    };
+    net::co_spawn(
+        ctx.engine_executor,
+        run(e, slot, std::move(work)),
+        [h, e, slot, release = ctx.release_flow, answer = std::move(answer)](
+            std::exception_ptr ex, T r
+        ) {
+            release(slot);  // `e` keeps the slot's engine alive until here
+            h->set(ex ? engine_answer{500, {}} : answer(std::move(r)));
+        }
+    );
+    co_return co_await handoff<engine_answer>::wait(h);
+}
+
+/// Retries dead letter `id`: the record is read fresh and decided again on the engine's
+/// thread, with the flow taken (on_engine).
 awaitable<httpd::response> retry_dead_letter(
     admin_context& ctx, std::shared_ptr<engine> e, std::int64_t id
 ) {
-    if (!ctx.engine_executor || !ctx.claim_flow || !ctx.release_flow) {
-        co_return error_answer(503, "reloading");
-    }
     auto letter = e->store().call([id](store::store& s) { return s.get_dead_letter(id); });
     if (!letter || !*letter) {
         co_return error_answer(404, "no_such_dead_letter");
@@ -637,53 +671,118 @@ awaitable<httpd::response> retry_dead_letter(
     if (slot == nullptr) {
         co_return error_answer(404, "no_such_dead_letter");
     }
-    if (!ctx.claim_flow(slot)) {
-        co_return error_answer(409, "flow_is_running");
-    }
-    if (ctx.current() != e) {
-        // A reload replaced the engine meanwhile: its own runs own the flow now.
-        ctx.release_flow(slot);
-        co_return error_answer(503, "reloading");
-    }
-    using answer = std::pair<unsigned, std::string>;
-    auto h = std::make_shared<handoff<answer>>();
-    auto retry = [](std::shared_ptr<engine> keep, flow_slot* s, std::int64_t letter_id
-                 ) -> awaitable<result<sync::record_report>> {
-        (void)keep;
-        co_return co_await s->runner->retry_dead_letter(letter_id);
-    };
-    net::co_spawn(
-        ctx.engine_executor,
-        retry(e, slot, id),
-        [h, e, slot, release = ctx.release_flow](
-            std::exception_ptr ex, result<sync::record_report> r
-        ) {
-            release(slot);  // `e` keeps the slot's engine alive until here
-            if (ex) {
-                h->set(answer{500, {}});
-                return;
-            }
+    auto [status, body] = co_await on_engine<result<sync::record_report>>(
+        ctx,
+        e,
+        slot,
+        [id](flow_slot* s) { return s->runner->retry_dead_letter(id); },
+        [](result<sync::record_report> r) -> engine_answer {
             if (!r) {
-                h->set(answer{502, {}});
-                return;
+                return {502, {}};
             }
             rapidjson::StringBuffer sb;
             writer w(sb);
             w.StartObject();
-            w.Key("source_id");
-            w.String(r->source_id.c_str());
-            w.Key("outcome");
-            w.String(r->outcome.c_str());
-            w.Key("reason");
-            w.String(r->reason.c_str());
-            w.Key("target_id");
-            w.String(r->target_id.c_str());
+            str(w, "source_id", r->source_id);
+            str(w, "outcome", r->outcome);
+            str(w, "reason", r->reason);
+            str(w, "target_id", r->target_id);
             w.EndObject();
-            h->set(answer{200, std::string(sb.GetString(), sb.GetSize())});
+            return {200, std::string(sb.GetString(), sb.GetSize())};
         }
     );
-    auto [status, body] = co_await handoff<answer>::wait(h);
     co_return retry_answer(status, body);
+}
+
+/// The most records a dry run reports (the counts cover every record it read).
+constexpr std::size_t dry_run_records = 1000;
+/// The most pages a dry run reads from the flow's cursor on.
+constexpr std::int64_t dry_run_pages = 5;
+
+/// POST /flows/ID/dry-run: reads the next pages from the flow's cursor and decides them as a
+/// run would, writing nothing upstream or to the store; answers each record's decision (ids,
+/// codes and field names) and the counts.
+awaitable<httpd::response> dry_run(admin_context& ctx, std::shared_ptr<engine> e, flow_slot* slot) {
+    auto [status, body] = co_await on_engine<sync::run_report>(
+        ctx,
+        e,
+        slot,
+        [](flow_slot* s) {
+            sync::run_options o;
+            o.dry_run = true;
+            o.keep_records = true;
+            o.max_pages = dry_run_pages;
+            return s->runner->run_once(o);
+        },
+        [](sync::run_report r) -> engine_answer {
+            rapidjson::StringBuffer sb;
+            writer w(sb);
+            w.StartObject();
+            w.Key("counts");
+            w.StartObject();
+            num(w, "fetched", r.counts.fetched);
+            num(w, "would_send", static_cast<std::int64_t>(std::count_if(
+                                     r.records.begin(),
+                                     r.records.end(),
+                                     [](const sync::record_report& x) {
+                                         return x.outcome == "would_send";
+                                     }
+                                 )));
+            num(w, "withheld", r.counts.withheld);
+            num(w, "consent_withdrawn", r.counts.withdrawn);
+            num(w, "dead", r.counts.dead);
+            num(w, "skipped", r.counts.skipped);
+            w.EndObject();
+            w.Key("caught_up");
+            w.Bool(r.caught_up);
+            if (r.error) {
+                str(w, "error", *r.error);
+            }
+            w.Key("records");
+            w.StartArray();
+            for (std::size_t i = 0; i < r.records.size() && i < dry_run_records; ++i) {
+                const auto& x = r.records[i];
+                w.StartObject();
+                str(w, "source_id", x.source_id);
+                str(w, "decision", x.outcome);
+                str(w, "prior", x.prior);
+                str(w, "basis", x.basis);
+                str(w, "reason", x.reason);
+                w.Key("fields_sent");
+                w.StartArray();
+                for (const auto& f : x.fields_sent) {
+                    w.String(f.c_str(), static_cast<rapidjson::SizeType>(f.size()));
+                }
+                w.EndArray();
+                w.Key("fields_withheld");
+                w.StartArray();
+                for (const auto& f : x.fields_withheld) {
+                    w.String(f.c_str(), static_cast<rapidjson::SizeType>(f.size()));
+                }
+                w.EndArray();
+                w.EndObject();
+            }
+            w.EndArray();
+            w.Key("records_left_out");
+            w.Int64(static_cast<std::int64_t>(
+                r.records.size() > dry_run_records ? r.records.size() - dry_run_records : 0
+            ));
+            w.EndObject();
+            return {200, std::string(sb.GetString(), sb.GetSize())};
+        }
+    );
+    if (body.empty()) {
+        co_return error_answer(
+            status,
+            status == 409   ? "flow_is_running"
+            : status == 503 ? "reloading"
+                            : "dry_run_failed"
+        );
+    }
+    httpd::response out;
+    out.status = status;
+    out.body = body + "\n";
+    co_return out;
 }
 
 }  // namespace
@@ -760,6 +859,9 @@ awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) 
                 co_return error_answer(409, "already_running");
             }
             co_return simple(202, "status", "started");
+        }
+        if (p[2] == "dry-run") {
+            co_return co_await dry_run(ctx, e, slot);
         }
         co_return error_answer(404, "not_found");
     }

@@ -137,6 +137,34 @@ async function flowAction(id, action) {
   await render();
 }
 
+async function dryRun(id) {
+  say('Dry run of ' + id + ': reading and deciding, nothing is written…');
+  const r = await call('POST', '/flows/' + encodeURIComponent(id) + '/dry-run');
+  const out = document.getElementById('dry-run');
+  if (r.status !== 200) {
+    say(id + ': ' + ((r.body && r.body.error) || 'failed') + ' (HTTP ' + r.status + ')', 'error');
+    return;
+  }
+  const c = r.body.counts;
+  say('Dry run of ' + id + ' done: nothing was sent or stored.', 'ok');
+  out.replaceChildren(
+    el('h3', {}, 'Dry run of ' + id),
+    el('p', {'data-dry-run': id},
+      c.fetched + ' read: ' + c.would_send + ' would be sent, ' + c.withheld + ' withheld, ' +
+      c.consent_withdrawn + ' withdrawals, ' + c.dead + ' held, ' + c.skipped +
+      ' already settled' + (r.body.caught_up ? '; the source has nothing more.' : '.') +
+      (r.body.records_left_out ? ' ' + r.body.records_left_out + ' more not listed.' : '')),
+    table(['Record', 'Decision', 'Before', 'Basis', 'Reason', 'Fields sent', 'Fields withheld'],
+      (r.body.records || []).map((x) => el('tr', {'data-record': x.source_id},
+        el('td', {class: 'id'}, x.source_id),
+        el('td', {}, x.decision),
+        el('td', {}, x.prior),
+        el('td', {}, x.basis),
+        el('td', {class: 'id'}, x.reason),
+        el('td', {}, fieldList(x.fields_sent)),
+        el('td', {}, fieldList(x.fields_withheld))))));
+}
+
 async function flows(page) {
   const {body} = await call('GET', '/flows');
   page.append(
@@ -151,11 +179,14 @@ async function flows(page) {
         el('td', {},
           el('button', {type: 'button', 'data-action': 'run', disabled: f.running,
             onclick: () => flowAction(f.id, 'run')}, 'Run now'), ' ',
+          el('button', {type: 'button', 'data-action': 'dry-run', disabled: f.running,
+            onclick: () => dryRun(f.id)}, 'Dry run'), ' ',
           f.paused
             ? el('button', {type: 'button', 'data-action': 'resume',
               onclick: () => flowAction(f.id, 'resume')}, 'Resume')
             : el('button', {type: 'button', 'data-action': 'pause',
-              onclick: () => flowAction(f.id, 'pause')}, 'Pause'))))));
+              onclick: () => flowAction(f.id, 'pause')}, 'Pause'))))),
+    el('section', {id: 'dry-run'}));
 }
 
 function fieldList(list) {

@@ -45,6 +45,16 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     m.handover = options.handover;
     m.stop = options.stop_requested;
     m.interrupted = false;
+    // A dry run decides and writes nothing: the flow's counters stay what its runs did.
+    struct metrics_back {
+        impl& runner;
+        flow_metrics* saved;
+        ~metrics_back() { runner.metrics = saved; }
+    };
+    const metrics_back restore{m, m.metrics};
+    if (options.dry_run) {
+        m.metrics = nullptr;
+    }
     run_report report;
     const auto started = std::chrono::steady_clock::now();
     m.count(&flow_metrics::runs, 1);

@@ -180,9 +180,55 @@ TEST_F(console_test, an_operator_signs_in_runs_a_flow_reads_the_log_and_retries_
     no_case_value(b, "dead letters");
 
     // A consent withdrawn after sharing becomes a review item, closed here with a reason.
-    ASSERT_TRUE(from->edit_case(*expected.begin(), R"({"disclosure_other_orgs": false})"));
+    // The flow is paused first (and its run in hand, if any, finished), so that only the dry
+    // run and then the run asked for see the change.
     b.eval("location.hash = '#/flows'; true");
     ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'flows'"));
+    b.eval("document.querySelector('tr[data-flow=\"handover\"] [data-action=\"pause\"]').click(); 1"
+    );
+    bool idle = false;
+    for (int i = 0; i < 60 && !idle; ++i) {
+        b.eval("document.getElementById('refresh').click(); 1");
+        idle = b.wait_for(
+            "document.querySelector('tr[data-flow=\"handover\"]').children[4].textContent === "
+            "'paused'",
+            1s
+        );
+    }
+    ASSERT_TRUE(idle) << "the flow did not settle as paused";
+    ASSERT_TRUE(from->edit_case(*expected.begin(), R"({"disclosure_other_orgs": false})"));
+    // A dry run shows the withdrawal it would record, and records nothing (tried again when
+    // a scheduled run holds the flow at that moment).
+    bool shown = false;
+    for (int i = 0; i < 5 && !shown; ++i) {
+        b.eval(
+            "document.querySelector('tr[data-flow=\"handover\"] [data-action=\"dry-run\"]')"
+            ".click(); 1"
+        );
+        ASSERT_TRUE(b.wait_for(
+            "document.querySelector('p[data-dry-run]') !== null || "
+            "document.getElementById('status').textContent.includes('flow_is_running')",
+            60s
+        ));
+        shown = b.eval("document.querySelector('p[data-dry-run]') !== null") == "true";
+        if (!shown) {
+            std::this_thread::sleep_for(1s);
+        }
+    }
+    ASSERT_TRUE(shown) << b.eval("document.getElementById('status').textContent");
+    EXPECT_EQ(
+        b.eval(
+            "document.querySelector('tr[data-record=" + quoted(*expected.begin()) +
+            "]').children[1].textContent"
+        ),
+        "\"consent_withdrawn\""
+    );
+    save(b.screenshot_png(), "console-dry-run.png");
+    no_case_value(b, "dry run");
+    b.eval(
+        "document.querySelector('tr[data-flow=\"handover\"] [data-action=\"resume\"]').click(); 1"
+    );
+    ASSERT_TRUE(b.wait_for("document.getElementById('status').textContent.includes('resumed')"));
     b.eval("document.querySelector('tr[data-flow=\"handover\"] [data-action=\"run\"]').click(); 1");
     b.eval("location.hash = '#/reviews'; true");
     ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'reviews'"));

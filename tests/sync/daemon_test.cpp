@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <thread>
@@ -284,6 +285,72 @@ TEST_F(daemon_test, sigterm_during_a_five_minute_retry_after_exits_within_the_gr
     ASSERT_TRUE(q);
     (void)q->step();
     EXPECT_EQ(q->column_int(0), 0) << "a stop is not a failure of the record";
+}
+
+// POST /flows/ID/dry-run reads the next pages and decides them as a run would, writing
+// nothing: the answer lists each record's decision (ids, codes, field names), the target and
+// the store are unchanged, the flow's counters too, and a second dry run answers the same.
+TEST_F(daemon_test, a_dry_run_through_the_admin_api_decides_and_writes_nothing) {
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "5", d, admin));
+    const auto expected = eligible_ids();
+    for (int i = 0; i < 300 && to->case_count() < expected.size(); ++i) {
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(to->case_count(), expected.size());
+    auto pause = test::run_awaitable(call("POST", admin + "/flows/handover/pause", admin_token));
+    ASSERT_TRUE(pause && pause->status == 200u);
+    bool idle = false;  // a run in hand when the flow was paused finishes first
+    for (int i = 0; i < 300 && !idle; ++i) {
+        auto f = test::run_awaitable(call("GET", admin + "/flows", admin_token));
+        ASSERT_TRUE(f);
+        idle = f->body.find("\"running\":false") != std::string::npos;
+        if (!idle) {
+            std::this_thread::sleep_for(100ms);
+        }
+    }
+    ASSERT_TRUE(idle);
+    const std::string changed = *expected.begin();
+    const std::string withdrawn = *std::next(expected.begin());
+    ASSERT_TRUE(from->edit_case(changed, R"({"name_nickname": "Sentinel Nickname"})"));
+    ASSERT_TRUE(from->edit_case(withdrawn, R"({"disclosure_other_orgs": false})"));
+    const auto before = test::run_awaitable(call("GET", admin + "/flows", admin_token));
+    ASSERT_TRUE(before);
+    std::string first;
+    for (int round = 0; round < 2; ++round) {
+        auto r = test::run_awaitable(call("POST", admin + "/flows/handover/dry-run", admin_token));
+        ASSERT_TRUE(r);
+        ASSERT_EQ(r->status, 200u) << r->body;
+        auto doc = json::parse(r->body);
+        ASSERT_TRUE(doc && doc->IsObject()) << r->body;
+        std::map<std::string, std::string> decided;
+        for (const auto& x : (*doc)["records"].GetArray()) {
+            decided[x["source_id"].GetString()] = x["decision"].GetString();
+        }
+        EXPECT_EQ(decided[changed], "would_send") << r->body;
+        EXPECT_EQ(decided[withdrawn], "consent_withdrawn") << r->body;
+        EXPECT_EQ(r->body.find("Sentinel Nickname"), std::string::npos);
+        EXPECT_GE((*doc)["counts"]["fetched"].GetInt64(), 2);
+        if (round == 0) {
+            first = r->body;
+        } else {
+            EXPECT_EQ(r->body, first) << "the first dry run changed something";
+        }
+    }
+    const auto after = test::run_awaitable(call("GET", admin + "/flows", admin_token));
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->body, before->body) << "a dry run moved the flow's counters";
+    EXPECT_EQ(to->case_count(), expected.size());
+    auto reviews = test::run_awaitable(call("GET", admin + "/reviews", admin_token));
+    ASSERT_TRUE(reviews);
+    EXPECT_EQ(reviews->body.find("\"id\":"), std::string::npos) << reviews->body;
+    auto unknown = test::run_awaitable(call("POST", admin + "/flows/nope/dry-run", admin_token));
+    ASSERT_TRUE(unknown);
+    EXPECT_EQ(unknown->status, 404u);
+    std::string logs;
+    d->stop(SIGTERM, &logs);
+    EXPECT_EQ(logs.find("Sentinel Nickname"), std::string::npos);
 }
 
 // A review item is closed through the admin API with a decision and a written reason: the
