@@ -121,8 +121,20 @@ struct compiler {
             std::string ext_origin;
             if (has_file) {
                 const auto ext_path = dir / str(m.value["file"]);
-                ext = json::load_file(ext_path);
                 ext_origin = ext_path.lexically_normal().string();
+                try {
+                    ext = json::load_file(ext_path);
+                } catch (const json::file_error& e) {
+                    if (e.code() != errc::file_unreadable && e.code() != errc::too_large) {
+                        throw;  // inside the table file: its own file, line and column
+                    }
+                    // A file that cannot be read at all: the place is the mapping line that
+                    // names it (the reason, after the table file's path, has no content).
+                    fail(
+                        pointer + "/file",
+                        std::string("the value-table file cannot be used: ") + e.what()
+                    );
+                }
                 static const json::schema ext_schema(
                     value_tables_schema_text(), "value-tables.schema.json"
                 );

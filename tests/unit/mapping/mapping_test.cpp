@@ -286,6 +286,17 @@ TEST(mapping_load, external_table_errors_name_their_file) {
     );
     l = load_text(file_with("\"svc\": {\"file\": \"missing.json\", \"table\": \"svc\"}", ""), dir);
     EXPECT_NE(l.error.find("missing.json"), std::string::npos) << l.error;
+    // A table file that cannot be read is placed at the mapping line that names it (found by
+    // the mapping fuzz target: the message named only the table's path).
+    EXPECT_EQ(l.error.rfind("m.json:3:", 0), 0u) << l.error;
+    EXPECT_NE(
+        l.error.find("at /tables/svc/file: the value-table file cannot be used"), std::string::npos
+    ) << l.error;
+    l = load_text(
+        file_with("\"svc\": {\"file\": \"/no-such-folder/t.json\", \"table\": \"svc\"}", ""), dir
+    );
+    EXPECT_EQ(l.error.rfind("m.json:3:", 0), 0u) << l.error;
+    EXPECT_NE(l.error.find("No such file or directory"), std::string::npos) << l.error;
 }
 
 TEST(mapping_load, transform_errors) {
