@@ -13,6 +13,7 @@
 #include "app/engine.hpp"
 #include "core/crypto.hpp"
 #include "core/time.hpp"
+#include "core/token_text.hpp"
 #include "json/json.hpp"
 #include "net/handoff.hpp"
 #include "net/url.hpp"
@@ -366,6 +367,26 @@ httpd::response transfers(engine& e, const target& t) {
     q.limit = limit;
     if (!flow.empty()) {
         q.flow = flow;
+    }
+    // Filters by id or code: token text only (anything else can match no entry).
+    for (auto [name, slot] : {
+             std::pair{"record", &q.record},
+             std::pair{"to", &q.recipient},
+             std::pair{"outcome", &q.outcome},
+             std::pair{"reason", &q.reason},
+         }) {
+        if (auto it = t.query.find(name); it != t.query.end() && !it->second.empty()) {
+            if (!is_token_text(it->second)) {
+                return error_answer(400, std::string("bad_") + name);
+            }
+            *slot = it->second;
+        }
+    }
+    if (auto it = t.query.find("order"); it != t.query.end()) {
+        if (it->second != "newest" && it->second != "oldest") {
+            return error_answer(400, "order_must_be_newest_or_oldest");
+        }
+        q.newest_first = it->second == "newest";
     }
     auto rows =
         e.store().call([q](store::store& s) { return store::read_entries(s.database(), q); });

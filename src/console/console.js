@@ -6,6 +6,11 @@
 
 const TOKEN_KEY = 'casebridge.admin-token';
 
+// The transfer log's outcomes (docs/transfer-log.md).
+const OUTCOMES = ['sent', 'withheld', 'consent_withdrawn', 'failed', 'acknowledged', 'rejected',
+  'delivery_failed', 'purged', 'reconciled', 'flagged', 'unflagged', 'review_resolved',
+  'review_dismissed'];
+
 function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
@@ -208,11 +213,12 @@ async function transfers(page) {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
   const {body: fb} = await call('GET', '/flows');
   const q = new URLSearchParams();
-  for (const k of ['flow', 'since', 'limit']) {
+  for (const k of ['flow', 'since', 'limit', 'record', 'to', 'outcome', 'reason']) {
     if (params.get(k)) {
       q.set(k, params.get(k));
     }
   }
+  q.set('order', params.get('order') === 'oldest' ? 'oldest' : 'newest');
   const r = await call('GET', '/transfers' + (q.toString() ? '?' + q : ''));
   const form = el('form', {id: 'transfer-filter',
     onsubmit: (ev) => {
@@ -229,10 +235,21 @@ async function transfers(page) {
   el('label', {}, 'Flow', el('select', {name: 'flow'}, el('option', {value: ''}, 'all'),
     (fb.flows || []).map((f) => el('option', {value: f.id, selected: params.get('flow') === f.id},
       f.id)))),
+  el('label', {}, 'Record id', el('input', {name: 'record', value: params.get('record') || '',
+    size: 14})),
+  el('label', {}, 'Recipient system', el('input', {name: 'to', value: params.get('to') || '',
+    size: 10})),
+  el('label', {}, 'Outcome', el('select', {name: 'outcome'}, el('option', {value: ''}, 'any'),
+    OUTCOMES.map((o) => el('option', {value: o, selected: params.get('outcome') === o}, o)))),
+  el('label', {}, 'Reason code', el('input', {name: 'reason', value: params.get('reason') || '',
+    size: 14})),
   el('label', {}, 'Since (RFC 3339)', el('input', {name: 'since', value: params.get('since') || '',
     placeholder: '2026-12-01T00:00:00Z'})),
   el('label', {}, 'At most', el('input', {name: 'limit', type: 'number', min: 1, max: 10000,
     value: params.get('limit') || 100})),
+  el('label', {}, 'Order', el('select', {name: 'order'},
+    el('option', {value: 'newest', selected: params.get('order') !== 'oldest'}, 'newest first'),
+    el('option', {value: 'oldest', selected: params.get('order') === 'oldest'}, 'oldest first'))),
   el('button', {type: 'submit'}, 'Show'));
   page.append(el('h2', {}, 'Transfer log'), form);
   if (r.status !== 200) {
@@ -242,7 +259,8 @@ async function transfers(page) {
   }
   const entries = r.body.entries || [];
   page.append(
-    el('p', {}, entries.length + ' entries, oldest first. Each is hash-chained; ' +
+    el('p', {}, entries.length + ' entries, ' + (q.get('order') === 'oldest' ? 'oldest' : 'newest') +
+      ' first. Each is hash-chained; ' +
       '`casebridge log verify` checks the chain and the signed checkpoints.'),
     table(['#', 'Time', 'Flow', 'Dir', 'Outcome', 'Source', 'Target', 'Basis', 'Consent',
       'Reason', 'Profile', 'Fields sent', 'Fields withheld'],

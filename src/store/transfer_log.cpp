@@ -684,20 +684,29 @@ result<std::vector<log_row>> read_entries(db& database, const log_query& query) 
     auto s = database.prepare(
         select_columns() +
         " WHERE (?1 IS NULL OR ts >= ?1) AND (?2 IS NULL OR ts < ?2)"
-        " AND (?3 IS NULL OR flow = ?3) ORDER BY seq LIMIT ?4"
+        " AND (?3 IS NULL OR flow = ?3)"
+        " AND (?5 IS NULL OR source_id = ?5 OR target_id = ?5)"
+        " AND (?6 IS NULL OR target_system = ?6) AND (?7 IS NULL OR outcome = ?7)"
+        " AND (?8 IS NULL OR reason = ?8)" +
+        (query.newest_first ? " ORDER BY seq DESC LIMIT ?4" : " ORDER BY seq LIMIT ?4")
     );
     if (!s) {
         return s.error();
     }
     s->bind(1, query.since).bind(2, query.until).bind(3, query.flow);
     s->bind(4, query.limit ? std::max<std::int64_t>(*query.limit, 0) : std::int64_t{-1});
+    s->bind(5, query.record).bind(6, query.recipient).bind(7, query.outcome);
+    s->bind(8, query.reason);
     return collect(*s);
 }
 
 result<std::vector<log_row>> read_entries(
     db& database, std::optional<std::string> since, std::optional<std::string> until
 ) {
-    return read_entries(database, log_query{std::move(since), std::move(until), {}, {}});
+    log_query q;
+    q.since = std::move(since);
+    q.until = std::move(until);
+    return read_entries(database, q);
 }
 
 result<std::vector<log_row>> read_entries_for(db& database, const record_id& record) {

@@ -176,6 +176,11 @@ struct log_query {
     std::optional<std::string> until;   ///< ts < until.
     std::optional<std::string> flow;    ///< Entries of this flow only.
     std::optional<std::int64_t> limit;  ///< At most this many (the first, in order).
+    std::optional<std::string> record;  ///< Naming this id as source or target (any system).
+    std::optional<std::string> recipient;  ///< Whose target system is this.
+    std::optional<std::string> outcome;    ///< With this outcome.
+    std::optional<std::string> reason;     ///< With this reason code.
+    bool newest_first = false;             ///< Newest first (the limit then keeps the newest).
 };
 
 /// The entries `query` selects, in order; only those rows are read from the file.

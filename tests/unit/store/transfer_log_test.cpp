@@ -290,6 +290,43 @@ TEST(transfer_log_query, flow_since_and_limit_select_in_the_store) {
     EXPECT_EQ((*three)[1].seq, 6);
     EXPECT_EQ((*three)[0].canonical, (*all)[2].canonical);
     EXPECT_EQ((*three)[0].entry_hash, (*all)[2].entry_hash);
+
+    // The console's filters: a record as source or target, the recipient, the outcome, the
+    // reason, and the newest first (the limit then keeps the newest).
+    const auto seqs_of = [&](const log_query& q) {
+        auto got = read_entries(*d, q);
+        EXPECT_TRUE(got);
+        std::vector<std::int64_t> out;
+        for (const auto& r : got ? *got : std::vector<log_row>{}) {
+            out.push_back(r.seq);
+        }
+        return out;
+    };
+    log_query by_source;
+    by_source.record = "case-5";
+    EXPECT_EQ(seqs_of(by_source), std::vector<std::int64_t>{5});
+    log_query by_target;
+    by_target.record = "guid-7";
+    EXPECT_EQ(seqs_of(by_target), std::vector<std::int64_t>{7});
+    log_query recipient;
+    recipient.recipient = "progres";
+    recipient.flow = "to_dss";
+    EXPECT_EQ(seqs_of(recipient), (std::vector<std::int64_t>{3, 6, 9, 12}));
+    recipient.recipient = "dss";
+    EXPECT_TRUE(seqs_of(recipient).empty());
+    log_query by_outcome;
+    by_outcome.outcome = "acknowledged";
+    EXPECT_EQ(seqs_of(by_outcome).size(), 12u);
+    by_outcome.outcome = "sent";
+    EXPECT_TRUE(seqs_of(by_outcome).empty());
+    log_query by_reason;
+    by_reason.reason = "no_basis";
+    EXPECT_TRUE(seqs_of(by_reason).empty());
+    log_query newest;
+    newest.newest_first = true;
+    newest.limit = 3;
+    newest.flow = "primero_to_ping";
+    EXPECT_EQ(seqs_of(newest), (std::vector<std::int64_t>{11, 10, 8}));
 }
 
 TEST(checkpoint, json_round_trip_and_signature) {
