@@ -552,6 +552,9 @@ std::optional<std::string_view> route_method(const target& t) {
     if (p.size() == 3 && p[0] == "reviews" && p[2] == "decide") {
         return "POST";
     }
+    if (p.size() == 2 && p[0] == "log" && p[1] == "verify") {
+        return "POST";
+    }
     return std::nullopt;
 }
 
@@ -715,6 +718,52 @@ awaitable<httpd::response> retry_dead_letter(
     co_return retry_answer(status, body);
 }
 
+/// POST /log/verify: recomputes the transfer log's hash chain and checks its signed
+/// checkpoints (as `casebridge log verify` does, on the store's thread), and answers the result
+/// with the latest checkpoint. The whole log is read: seconds for millions of entries.
+httpd::response verify_log(engine& e) {
+    auto checked = e.store().call(
+        [](store::store& s
+        ) -> result<std::pair<store::verify_report, std::optional<store::checkpoint>>> {
+            auto v = store::verify(s.database(), store::verify_options{});
+            if (!v) {
+                return v.error();
+            }
+            auto c = store::latest_checkpoint(s.database());
+            if (!c) {
+                return c.error();
+            }
+            return std::pair{std::move(*v), std::move(*c)};
+        }
+    );
+    if (!checked) {
+        return error_answer(500, "store_failed");
+    }
+    const auto& [v, cp] = *checked;
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    w.Key("ok");
+    w.Bool(v.ok);
+    num(w, "entries", v.entries);
+    num(w, "checkpoints", v.checkpoints);
+    if (!v.ok) {
+        str(w, "problem", v.problem);
+        num(w, "bad_seq", v.bad_seq);
+    }
+    if (cp) {
+        w.Key("latest_checkpoint");
+        w.StartObject();
+        num(w, "size", cp->size);
+        str(w, "head_hash", cp->head_hash);
+        str(w, "ts", cp->ts);
+        str(w, "public_key", cp->public_key);
+        w.EndObject();
+    }
+    w.EndObject();
+    return json_answer(200, sb);
+}
+
 /// The most records a dry run reports (the counts cover every record it read).
 constexpr std::size_t dry_run_records = 1000;
 /// The most pages a dry run reads from the flow's cursor on.
@@ -742,13 +791,13 @@ awaitable<httpd::response> dry_run(admin_context& ctx, std::shared_ptr<engine> e
             w.Key("counts");
             w.StartObject();
             num(w, "fetched", r.counts.fetched);
-            num(w, "would_send", static_cast<std::int64_t>(std::count_if(
-                                     r.records.begin(),
-                                     r.records.end(),
-                                     [](const sync::record_report& x) {
-                                         return x.outcome == "would_send";
-                                     }
-                                 )));
+            num(w,
+                "would_send",
+                static_cast<std::int64_t>(std::count_if(
+                    r.records.begin(),
+                    r.records.end(),
+                    [](const sync::record_report& x) { return x.outcome == "would_send"; }
+                )));
             num(w, "withheld", r.counts.withheld);
             num(w, "consent_withdrawn", r.counts.withdrawn);
             num(w, "dead", r.counts.dead);
@@ -904,6 +953,9 @@ awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) 
     }
     if (post && p.size() == 3 && p[0] == "reviews" && p[2] == "decide") {
         co_return decide_review(*e, p[1], req.body);
+    }
+    if (post && p.size() == 2 && p[0] == "log" && p[1] == "verify") {
+        co_return verify_log(*e);
     }
     if (get && p.size() == 1 && p[0] == "reports") {
         co_return reports(*e);

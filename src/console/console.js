@@ -251,7 +251,12 @@ async function transfers(page) {
     el('option', {value: 'newest', selected: params.get('order') !== 'oldest'}, 'newest first'),
     el('option', {value: 'oldest', selected: params.get('order') === 'oldest'}, 'oldest first'))),
   el('button', {type: 'submit'}, 'Show'));
-  page.append(el('h2', {}, 'Transfer log'), form);
+  const verdict = el('p', {id: 'verify-result'});
+  page.append(el('h2', {}, 'Transfer log'), form,
+    el('p', {}, el('button', {type: 'button', 'data-action': 'verify',
+      onclick: () => verifyLog(verdict)}, 'Verify the log'), ' ',
+    'recomputes the hash chain and checks the signed checkpoints (reads the whole log).'),
+    verdict);
   if (r.status !== 200) {
     page.append(el('p', {class: 'error'}, 'The log could not be read: ' +
       ((r.body && r.body.error) || r.status)));
@@ -279,6 +284,26 @@ async function transfers(page) {
         e.profile_id ? e.profile_id + ' v' + e.profile_version : ''),
       el('td', {}, fieldList(e.fields_sent)),
       el('td', {}, fieldList(e.fields_withheld))))));
+}
+
+async function verifyLog(out) {
+  out.replaceChildren('verifying…');
+  const r = await call('POST', '/log/verify');
+  if (r.status !== 200) {
+    out.replaceChildren(el('span', {class: 'error'}, 'could not verify: ' +
+      ((r.body && r.body.error) || r.status)));
+    return;
+  }
+  const v = r.body;
+  const cp = v.latest_checkpoint;
+  out.replaceChildren(
+    el('span', {class: v.ok ? 'ok' : 'error', 'data-verified': v.ok ? 'ok' : 'broken'},
+      v.ok ? 'The log verifies: ' + v.entries.toLocaleString('en') + ' entries, ' +
+        v.checkpoints + ' signed checkpoints.'
+        : 'The log does NOT verify: ' + v.problem + (v.bad_seq ? ' (entry ' + v.bad_seq + ')' : '')),
+    cp ? el('span', {}, ' Latest checkpoint: ' + cp.size.toLocaleString('en') + ' entries at ' +
+      cp.ts + ', head ', el('code', {title: cp.head_hash}, cp.head_hash.slice(0, 16) + '…'),
+      ', key ', el('code', {title: cp.public_key}, cp.public_key.slice(0, 16) + '…'), '.') : '');
 }
 
 async function retry(id, cell) {

@@ -162,6 +162,10 @@ TEST_F(console_test, an_operator_signs_in_runs_a_flow_reads_the_log_and_retries_
         "true"
     );
     EXPECT_EQ(b.eval("document.querySelector('select[name=flow]').value"), "\"handover\"");
+    b.eval("document.querySelector('[data-action=\"verify\"]').click(); 1");
+    ASSERT_TRUE(b.wait_for("document.querySelector('[data-verified]') !== null", 60s));
+    EXPECT_EQ(b.eval("document.querySelector('[data-verified]').dataset.verified"), "\"ok\"")
+        << b.eval("document.getElementById('verify-result').textContent");
     save(b.screenshot_png(), "console-transfers.png");
     no_case_value(b, "transfer log");
 

@@ -429,6 +429,15 @@ TEST_F(daemon_test, a_review_item_is_closed_with_a_written_reason_and_logged) {
     EXPECT_NE(log->body.find("\"outcome\":\"review_dismissed\""), std::string::npos);
     EXPECT_NE(log->body.find("\"actor\":\"imo-officer-2\""), std::string::npos);
     EXPECT_EQ(log->body.find("told by phone"), std::string::npos);
+    // POST /log/verify answers as `log verify` does, with the latest checkpoint.
+    auto verify = test::run_awaitable(call("POST", admin + "/log/verify", admin_token));
+    ASSERT_TRUE(verify);
+    EXPECT_EQ(verify->status, 200u) << verify->body;
+    EXPECT_NE(verify->body.find("\"ok\":true"), std::string::npos) << verify->body;
+    EXPECT_NE(verify->body.find("\"latest_checkpoint\":{"), std::string::npos) << verify->body;
+    auto no_token = test::run_awaitable(call("POST", admin + "/log/verify", ""));
+    ASSERT_TRUE(no_token);
+    EXPECT_EQ(no_token->status, 401u);
     std::string logs;
     d->stop(SIGTERM, &logs);
     EXPECT_EQ(logs.find("told by phone"), std::string::npos);
