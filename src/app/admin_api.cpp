@@ -620,7 +620,6 @@ httpd::response decide_review(engine& e, const std::string& id_text, const std::
     num(w, "id", *id);
     str(w, "kind", (*closed)->kind.str());
     str(w, "decision", *decision);
-    str(w, "actor", actor.str());
     str(w, "reason_sha256", store::to_hex(digest));
     w.EndObject();
     return json_answer(200, sb);

@@ -1,8 +1,9 @@
 // The admin API, bytes in and response out (no sockets): each input is read as an HTTP/1.1
 // request by Beast's parser, admitted from its header and answered against an engine built
-// from the shipped example configuration (its store in a scratch folder; runs are never
-// started). Properties: every answer has a known status and is JSON; no answer holds the admin
-// token or a secret; a refused request without the token never reveals whether a route exists.
+// from the shipped example configuration (its store in a scratch folder; runs, retries and dry
+// runs never reach a system). Properties: every answer has a known status and is JSON; no answer
+// holds the admin token or a secret; a refused request without the token never reveals whether a
+// route exists.
 #include <filesystem>
 #include <set>
 #include <string>
@@ -59,10 +60,12 @@ world& the_world() {
         w.ctx.token = std::string(token);
         w.ctx.current = [] { return w.engine; };
         w.ctx.run_now = [](const std::string&) { return false; };
-        // A retry goes the daemon's way: the store is read, the flow taken, the engine's
-        // thread runs it (the fuzzed store has no dead letters, so it ends at the look-up).
+        // A retry or a dry run goes the daemon's way up to taking the flow, which is always
+        // refused here (409): the example configuration's systems are not on this machine, and
+        // a fuzzer must never reach out to them. (The fuzzed store has no dead letters, so a
+        // retry ends at its look-up before that.)
         w.ctx.engine_executor = w.engine_ctx.get_executor();
-        w.ctx.claim_flow = [](app::flow_slot* s) { return !s->running.exchange(true); };
+        w.ctx.claim_flow = [](app::flow_slot*) { return false; };
         w.ctx.release_flow = [](app::flow_slot* s) { s->running = false; };
         w.ctx.clock = &clock;
         std::thread([] {
