@@ -537,9 +537,9 @@ std::optional<std::string_view> route_method(const target& t) {
     if (console_route(t)) {
         return "GET";
     }
-    if (p.size() == 1 &&
-        (p[0] == "healthz" || p[0] == "readyz" || p[0] == "metrics" || p[0] == "flows" ||
-         p[0] == "transfers" || p[0] == "dead-letters" || p[0] == "reviews" || p[0] == "reports")) {
+    if (p.size() == 1 && (p[0] == "healthz" || p[0] == "readyz" || p[0] == "metrics" ||
+                          p[0] == "flows" || p[0] == "transfers" || p[0] == "dead-letters" ||
+                          p[0] == "reviews" || p[0] == "reports" || p[0] == "activity")) {
         return "GET";
     }
     if (p.size() == 3 && p[0] == "flows" &&
@@ -763,6 +763,45 @@ httpd::response verify_log(engine& e) {
     return json_answer(200, sb);
 }
 
+/// GET /activity?days=N (1..90, default 14): transfer entries per UTC day and outcome over
+/// the last N days (counts only), for the console's chart.
+httpd::response activity(engine& e, const target& t, const clock_source& clock) {
+    std::int64_t days = 14;
+    if (auto it = t.query.find("days"); it != t.query.end()) {
+        auto n = to_int(it->second);
+        if (!n || *n < 1 || *n > 90) {
+            return error_answer(400, "days_must_be_1_to_90");
+        }
+        days = *n;
+    }
+    const auto since =
+        format_rfc3339(clock.now() - std::chrono::hours(24) * (days - 1)).substr(0, 10) +
+        "T00:00:00Z";
+    auto rows = e.store().call([since](store::store& s) {
+        return store::daily_outcomes(s.database(), since);
+    });
+    if (!rows) {
+        return error_answer(500, "store_failed");
+    }
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    str(w, "since", since);
+    num(w, "days", days);
+    w.Key("counts");
+    w.StartArray();
+    for (const auto& r : *rows) {
+        w.StartObject();
+        str(w, "day", r.day);
+        str(w, "outcome", r.outcome);
+        num(w, "count", r.count);
+        w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return json_answer(200, sb);
+}
+
 /// The most records a dry run reports (the counts cover every record it read).
 constexpr std::size_t dry_run_records = 1000;
 /// The most pages a dry run reads from the flow's cursor on.
@@ -958,6 +997,9 @@ awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) 
     }
     if (get && p.size() == 1 && p[0] == "reports") {
         co_return reports(*e);
+    }
+    if (get && p.size() == 1 && p[0] == "activity") {
+        co_return activity(*e, t, *ctx.clock);
     }
     co_return error_answer(404, "not_found");
 }

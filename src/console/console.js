@@ -99,6 +99,77 @@ function flowState(f) {
   return el('span', {}, 'idle');
 }
 
+// ---- a chart of records per day by outcome (inline SVG, no library) -----------------------
+
+const SVG = 'http://www.w3.org/2000/svg';
+const COLOURS = {sent: '#1d6b34', withheld: '#7a8594', consent_withdrawn: '#c76b00',
+  failed: '#a61b1b'};
+
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    e.setAttribute(k, String(v));
+  }
+  for (const c of children) {
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function dailyChart(activity) {
+  const days = [];
+  const start = new Date(activity.since);
+  for (let i = 0; i < activity.days; ++i) {
+    days.push(new Date(start.getTime() + i * 86400000).toISOString().slice(0, 10));
+  }
+  const byDay = new Map(days.map((d) => [d, {}]));
+  const outcomes = new Set();
+  for (const c of activity.counts) {
+    if (byDay.has(c.day)) {
+      byDay.get(c.day)[c.outcome] = c.count;
+      outcomes.add(c.outcome);
+    }
+  }
+  const order = [...outcomes].sort((a, b) =>
+    (COLOURS[a] ? 0 : 1) - (COLOURS[b] ? 0 : 1) || a.localeCompare(b));
+  const max = Math.max(1, ...days.map((d) =>
+    Object.values(byDay.get(d)).reduce((n, v) => n + v, 0)));
+  const W = 720;
+  const H = 200;
+  const left = 40;
+  const bottom = 24;
+  const bw = (W - left) / days.length;
+  const chart = svg('svg', {viewBox: `0 0 ${W} ${H + 20}`, width: W, height: H + 20,
+    role: 'img', 'aria-label': 'Transfer entries per day by outcome', id: 'daily-chart'});
+  chart.append(svg('text', {x: 0, y: 12, 'font-size': 11, fill: '#5b6575'}, max),
+    svg('text', {x: 0, y: H - bottom, 'font-size': 11, fill: '#5b6575'}, 0),
+    svg('line', {x1: left, y1: H - bottom, x2: W, y2: H - bottom, stroke: '#d8dde5'}));
+  days.forEach((d, i) => {
+    let y = H - bottom;
+    for (const o of order) {
+      const n = byDay.get(d)[o] || 0;
+      if (!n) {
+        continue;
+      }
+      const h = (n / max) * (H - bottom - 16);
+      y -= h;
+      chart.append(svg('rect', {x: left + i * bw + 2, y, width: Math.max(1, bw - 4), height: h,
+        fill: COLOURS[o] || '#0b5cad', 'data-day': d, 'data-outcome': o},
+      svg('title', {}, d + ': ' + n + ' ' + o)));
+    }
+    if (days.length <= 31 && (i % Math.ceil(days.length / 8) === 0)) {
+      chart.append(svg('text', {x: left + i * bw + 2, y: H - 6, 'font-size': 10,
+        fill: '#5b6575'}, d.slice(5)));
+    }
+  });
+  const legend = el('p', {class: 'legend'}, order.map((o) => el('span', {class: 'key'},
+    svg('svg', {width: 10, height: 10}, svg('rect', {width: 10, height: 10,
+      fill: COLOURS[o] || '#0b5cad'})), ' ' + o + '  ')));
+  return el('figure', {}, chart, legend,
+    el('figcaption', {}, 'Transfer entries per day (UTC) by outcome, last ' + activity.days +
+      ' days.'));
+}
+
 // ---- pages -------------------------------------------------------------------------------
 
 async function overview(page) {
@@ -122,6 +193,7 @@ async function overview(page) {
       el('div', {class: 'card'}, el('b', {}, (reviews.body.reviews || []).length),
         el('a', {href: '#/reviews'}, 'review items'))),
     el('p', {}, 'Counts are since the daemon started; the transfer log holds every event.'),
+    dailyChart((await call('GET', '/activity?days=14')).body),
     table(['Flow', 'From → to', 'Purpose', 'State', 'Cursor moved', 'Sent', 'Withheld',
       'Withdrawn', 'Dead', 'Retries'],
     flows.map((f) => el('tr', {'data-flow': f.id},
@@ -321,8 +393,20 @@ async function retry(id, cell) {
 async function deadLetters(page) {
   const {body} = await call('GET', '/dead-letters');
   const letters = body.dead_letters || [];
+  const retryAll = async () => {
+    // One at a time: each retry takes its flow, so two of one flow would refuse each other.
+    for (const row of document.querySelectorAll('tr[data-letter]')) {
+      const cell = row.querySelector('td.result');
+      if (!cell.hasChildNodes()) {
+        await retry(row.dataset.letter, cell);
+      }
+    }
+    say('Retried every listed dead letter; each row shows its outcome.', 'ok');
+  };
   page.append(
     el('h2', {}, 'Dead letters'),
+    letters.length > 1 ? el('p', {}, el('button', {type: 'button', 'data-action': 'retry-all',
+      onclick: retryAll}, 'Retry all listed')) : '',
     el('p', {}, letters.length
       ? 'Records held for a person. A retry reads the record fresh from its source and ' +
         'decides it again; the answer shows here.'

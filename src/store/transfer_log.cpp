@@ -709,6 +709,29 @@ result<std::vector<log_row>> read_entries(
     return read_entries(database, q);
 }
 
+result<std::vector<daily_count>> daily_outcomes(db& database, const std::string& since) {
+    auto s = database.prepare(
+        "SELECT substr(ts, 1, 10) AS day, outcome, count(*) FROM transfer_log"
+        " WHERE kind = 'transfer' AND ts >= ?1 GROUP BY day, outcome ORDER BY day, outcome"
+    );
+    if (!s) {
+        return s.error();
+    }
+    s->bind(1, std::string_view(since));
+    std::vector<daily_count> out;
+    for (;;) {
+        auto row = s->step();
+        if (!row) {
+            return row.error();
+        }
+        if (!*row) {
+            break;
+        }
+        out.push_back({s->column_text(0), s->column_text(1), s->column_int(2)});
+    }
+    return out;
+}
+
 result<std::vector<log_row>> read_entries_for(db& database, const record_id& record) {
     auto s = database.prepare(
         select_columns() +

@@ -191,6 +191,15 @@ result<std::vector<log_row>> read_entries(
     db& database, std::optional<std::string> since, std::optional<std::string> until
 );
 
+/// Transfer entries (kind `transfer`) per UTC day and outcome since `since` (RFC 3339), in
+/// day order: (day "YYYY-MM-DD", outcome, count).
+struct daily_count {
+    std::string day;
+    std::string outcome;
+    std::int64_t count = 0;
+};
+result<std::vector<daily_count>> daily_outcomes(db& database, const std::string& since);
+
 /// Entries naming `record` as source or target, in order.
 result<std::vector<log_row>> read_entries_for(db& database, const record_id& record);
 

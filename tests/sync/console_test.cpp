@@ -124,6 +124,9 @@ TEST_F(console_test, an_operator_signs_in_runs_a_flow_reads_the_log_and_retries_
     );
     EXPECT_EQ(b.eval("document.getElementById('dead-letter-count').textContent"), "\"1\"");
     EXPECT_EQ(b.eval("document.querySelectorAll('tr[data-flow=\"handover\"]').length"), "1");
+    EXPECT_EQ(
+        b.eval("document.querySelectorAll('#daily-chart rect[data-outcome=\"sent\"]').length"), "1"
+    ) << "the chart has today's sent bar";
     save(b.screenshot_png(), "console-overview.png");
     no_case_value(b, "overview");
 

@@ -435,6 +435,26 @@ TEST_F(daemon_test, a_review_item_is_closed_with_a_written_reason_and_logged) {
     EXPECT_EQ(verify->status, 200u) << verify->body;
     EXPECT_NE(verify->body.find("\"ok\":true"), std::string::npos) << verify->body;
     EXPECT_NE(verify->body.find("\"latest_checkpoint\":{"), std::string::npos) << verify->body;
+    // GET /activity: transfer entries per day and outcome (counts only).
+    auto activity = test::run_awaitable(call("GET", admin + "/activity?days=7", admin_token));
+    ASSERT_TRUE(activity);
+    ASSERT_EQ(activity->status, 200u) << activity->body;
+    auto act = json::parse(activity->body);
+    ASSERT_TRUE(act && act->IsObject());
+    std::int64_t sent = 0;
+    for (const auto& c : (*act)["counts"].GetArray()) {
+        if (std::string_view(c["outcome"].GetString()) == "sent") {
+            sent += c["count"].GetInt64();
+        }
+    }
+    EXPECT_EQ(sent, static_cast<std::int64_t>(expected.size()));
+    for (const char* bad : {"0", "91", "x"}) {
+        auto r = test::run_awaitable(
+            call("GET", admin + "/activity?days=" + std::string(bad), admin_token)
+        );
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400u) << bad;
+    }
     auto no_token = test::run_awaitable(call("POST", admin + "/log/verify", ""));
     ASSERT_TRUE(no_token);
     EXPECT_EQ(no_token->status, 401u);
