@@ -495,7 +495,10 @@ function currentPage() {
   return Object.prototype.hasOwnProperty.call(pages, name) ? name : 'overview';
 }
 
+let renders = 0;  // the newest render wins: one started earlier never overwrites it
+
 async function render() {
+  const mine = ++renders;
   const page = document.getElementById('page');
   const name = currentPage();
   for (const a of document.querySelectorAll('#nav a')) {
@@ -504,6 +507,9 @@ async function render() {
   const next = el('div', {id: 'page-' + name});
   try {
     await pages[name](next);
+    if (mine !== renders) {
+      return;
+    }
     page.replaceChildren(next);
     page.dataset.loaded = name;
   } catch (e) {
