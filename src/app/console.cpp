@@ -13,6 +13,9 @@ std::string_view type_of(std::string_view name) {
     if (name.ends_with(".css")) {
         return "text/css; charset=utf-8";
     }
+    if (name.ends_with(".svg")) {
+        return "image/svg+xml";
+    }
     return "text/html; charset=utf-8";
 }
 

@@ -283,7 +283,10 @@ std::string browser::eval(const std::string& expression) {
             ",\"returnByValue\":true,\"awaitPromise\":true}"
     );
     if (r.HasMember("exceptionDetails")) {
-        throw std::runtime_error("browser: the script threw: " + to_json(r["exceptionDetails"]));
+        throw std::runtime_error(
+            "browser: the script threw: " + to_json(r["exceptionDetails"]) +
+            "\nscript: " + expression.substr(0, 300)
+        );
     }
     const auto& result = r["result"];
     if (!result.HasMember("value")) {

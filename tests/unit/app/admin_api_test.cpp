@@ -118,7 +118,8 @@ TEST_F(admin_console, each_file_has_its_type_and_the_security_headers) {
           std::pair{"/console/", "text/html"},
           std::pair{"/console/index.html", "text/html"},
           std::pair{"/console/console.js", "text/javascript"},
-          std::pair{"/console/console.css", "text/css"}}) {
+          std::pair{"/console/console.css", "text/css"},
+          std::pair{"/console/favicon.svg", "image/svg+xml"}}) {
         const auto r = get(target);
         ASSERT_EQ(r.status, 200u) << target;
         EXPECT_EQ(r.content_type.rfind(type, 0), 0u) << target << ": " << r.content_type;
