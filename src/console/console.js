@@ -278,7 +278,8 @@ function consentText(consent) {
   if (!Array.isArray(consent) || consent.length === 0) {
     return '';
   }
-  return consent.map((c) => (c.field || '') + ' = ' + (c.values || []).join(', ')).join('; ');
+  return consent.map((c) => (c.field || '') + ' = ' +
+    ((c.values || []).length ? c.values.join(', ') : 'none')).join('; ');
 }
 
 async function transfers(page) {

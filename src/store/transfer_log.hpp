@@ -172,11 +172,11 @@ result<verify_report> verify(db& database, const verify_options& options);
 
 /// Which entries read_entries returns; every part is optional.
 struct log_query {
-    std::optional<std::string> since;   ///< ts >= since (RFC 3339 text compare, UTC).
-    std::optional<std::string> until;   ///< ts < until.
-    std::optional<std::string> flow;    ///< Entries of this flow only.
-    std::optional<std::int64_t> limit;  ///< At most this many (the first, in order).
-    std::optional<std::string> record;  ///< Naming this id as source or target (any system).
+    std::optional<std::string> since;      ///< ts >= since (RFC 3339 text compare, UTC).
+    std::optional<std::string> until;      ///< ts < until.
+    std::optional<std::string> flow;       ///< Entries of this flow only.
+    std::optional<std::int64_t> limit;     ///< At most this many (the first, in order).
+    std::optional<std::string> record;     ///< Naming this id as source or target (any system).
     std::optional<std::string> recipient;  ///< Whose target system is this.
     std::optional<std::string> outcome;    ///< With this outcome.
     std::optional<std::string> reason;     ///< With this reason code.
