@@ -175,9 +175,21 @@ for i, (m, t) in enumerate([("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/m
                             ("POST", "/flows/cpims-referrals-to-unhcr/run"),
                             ("GET", "/transfers?flow=cpims-referrals-to-unhcr&limit=5&since=2025-03-01T08:00:00%2B06:00"),
                             ("GET", "/dead-letters"), ("POST", "/dead-letters/7/retry"),
-                            ("GET", "/reviews"), ("GET", "/reports"), ("GET", "/%66lows")]):
+                            ("GET", "/reviews"), ("GET", "/reports"), ("GET", "/%66lows"),
+                            ("POST", "/flows/cpims-referrals-to-unhcr/dry-run"),
+                            ("GET", "/activity?days=14"), ("POST", "/log/verify"),
+                            ("GET", "/transfers?record=case-1&to=progres&outcome=sent&reason=no_basis&order=newest"),
+                            ("GET", "/console/"), ("GET", "/console/console.js"),
+                            ("GET", "/console/no-such-file")]):
     put("admin_api", "route-%02d.http" % i, request(m, t, ADMIN, "{}" if m == "POST" else ""))
 put("admin_api", "no-token.http", request("GET", "/flows", ""))
+put("admin_api", "console-without-token.http", request("GET", "/console/index.html", ""))
+# A review decision with its reason (a sentinel: no answer may hold it) and actor.
+put("admin_api", "decide.http", request(
+    "POST", "/reviews/1/decide", ADMIN,
+    '{"decision": "resolved", "reason": "told %s by phone", "actor": "imo-1"}' % S))
+put("admin_api", "decide-no-reason.http", request(
+    "POST", "/reviews/1/decide", ADMIN, '{"decision": "dismissed"}'))
 
 # log_verify: patches [u16 offset][u8 page][u8 length][bytes].
 for seed in range(6):
