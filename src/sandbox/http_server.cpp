@@ -99,7 +99,10 @@ struct http_server::impl {
         return {};
     }
 
-    static httpd::response wire_form(response r, httpd::connection_ending ending) {
+    // Takes the response by reference and moves its members: moving the whole response out of
+    // the coroutine's frame makes GCC 12 at -O2 warn of a memcpy out of bounds (a false
+    // positive of coroutine frames).
+    static httpd::response wire_form(response& r, httpd::connection_ending ending) {
         httpd::response out;
         out.status = r.status;
         out.body = std::move(r.body);
@@ -128,16 +131,16 @@ struct http_server::impl {
                 if (!f.retry_after.empty()) {
                     r.headers.emplace_back("Retry-After", f.retry_after);
                 }
-                co_return wire_form(std::move(r), httpd::connection_ending::answer);
+                co_return wire_form(r, httpd::connection_ending::answer);
             case fault_kind::rate_limit:
                 r.status = 429;
                 r.content_type = "text/plain";
                 r.body = "Retry later\n";
                 r.headers.emplace_back("Retry-After", f.retry_after);
-                co_return wire_form(std::move(r), httpd::connection_ending::answer);
+                co_return wire_form(r, httpd::connection_ending::answer);
             case fault_kind::reset:
                 // Closed before the request is handled: it has no effect.
-                co_return wire_form(std::move(r), httpd::connection_ending::reset);
+                co_return wire_form(r, httpd::connection_ending::reset);
             default:
                 break;
         }
@@ -149,9 +152,9 @@ struct http_server::impl {
         r = h(req);
         switch (f.kind) {
             case fault_kind::lost_response:  // handled (its effect stays), never answered
-                co_return wire_form(std::move(r), httpd::connection_ending::reset);
+                co_return wire_form(r, httpd::connection_ending::reset);
             case fault_kind::truncate_body:
-                co_return wire_form(std::move(r), httpd::connection_ending::truncated_body);
+                co_return wire_form(r, httpd::connection_ending::truncated_body);
             case fault_kind::malformed_json:
                 r.status = 200;
                 r.body = R"({"data":[{"id":"1",)";
@@ -159,7 +162,7 @@ struct http_server::impl {
             default:
                 break;
         }
-        co_return wire_form(std::move(r), httpd::connection_ending::answer);
+        co_return wire_form(r, httpd::connection_ending::answer);
     }
 };
 
