@@ -28,21 +28,18 @@ std::optional<httpd::response> console_answer(std::string_view name) {
     if (name.find('/') != std::string_view::npos) {
         return std::nullopt;
     }
-    const std::string path = "src/console/" + std::string(name);
-    for (const auto& f : console_files()) {
-        if (f.path != path) {
-            continue;
-        }
-        httpd::response r;
-        r.body = std::string(f.text());
-        r.content_type = std::string(type_of(name));
-        r.headers.emplace_back("Content-Security-Policy", std::string(console_csp));
-        r.headers.emplace_back("Referrer-Policy", "no-referrer");
-        r.headers.emplace_back("X-Frame-Options", "DENY");
-        r.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
-        return r;
+    const auto text = find_embedded_file(console_files(), "src/console/" + std::string(name));
+    if (!text) {
+        return std::nullopt;
     }
-    return std::nullopt;
+    httpd::response r;
+    r.body = std::string(*text);
+    r.content_type = std::string(type_of(name));
+    r.headers.emplace_back("Content-Security-Policy", std::string(console_csp));
+    r.headers.emplace_back("Referrer-Policy", "no-referrer");
+    r.headers.emplace_back("X-Frame-Options", "DENY");
+    r.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
+    return r;
 }
 
 }  // namespace casebridge::app

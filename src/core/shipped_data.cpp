@@ -5,7 +5,12 @@
 namespace casebridge {
 
 std::optional<std::string_view> find_shipped_file(std::string_view path) noexcept {
-    const auto files = shipped_files();
+    return find_embedded_file(shipped_files(), path);
+}
+
+std::optional<std::string_view> find_embedded_file(
+    std::span<const shipped_file> files, std::string_view path
+) noexcept {
     const auto it = std::lower_bound(
         files.begin(),
         files.end(),

@@ -24,6 +24,12 @@ struct shipped_file {
 /// mappings/dictionaries/*.csv, config/policies.json and config/tables/*.json.
 std::span<const shipped_file> shipped_files() noexcept;
 
+/// The content of the file at `path` in `files` (sorted by path, as embed_files.cmake writes
+/// them), or nullopt.
+std::optional<std::string_view> find_embedded_file(
+    std::span<const shipped_file> files, std::string_view path
+) noexcept;
+
 /// The content of the shipped file at `path` (as in shipped_file::path), or nullopt.
 std::optional<std::string_view> find_shipped_file(std::string_view path) noexcept;
 

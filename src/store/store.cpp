@@ -1,7 +1,6 @@
 #include "store/store.hpp"
 
 #include <algorithm>
-#include <limits>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -517,38 +516,45 @@ result<std::vector<std::pair<delivery_state, std::int64_t>>> store::delivery_cou
     return out;
 }
 
+namespace {
+
+constexpr std::string_view review_columns =
+    "SELECT id, flow, source_system, source_id, kind, target_system, target_id, created_at"
+    " FROM reviews";
+
+/// Appends the review item of row `r` (review_columns) to `out`.
+result<void> read_review(const stmt& r, std::vector<review_item>& out) {
+    auto flow = token::make(r.column_text(1));
+    auto sys = token::make(r.column_text(2));
+    auto id = token::make(r.column_text(3));
+    auto kind = token::make(r.column_text(4));
+    if (!flow || !sys || !id || !kind) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    review_item item{
+        r.column_int(0), *flow, record_id{*sys, *id}, *kind, std::nullopt, r.column_text(7)};
+    if (!r.column_is_null(5)) {
+        auto tsys = token::make(r.column_text(5));
+        auto tid = token::make(r.column_text(6));
+        if (!tsys || !tid) {
+            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+        }
+        item.target = record_id{*tsys, *tid};
+    }
+    out.push_back(std::move(item));
+    return {};
+}
+
+}  // namespace
+
 result<std::vector<review_item>> store::reviews(std::int64_t limit) {
-    auto s = db_.prepare(
-        "SELECT id, flow, source_system, source_id, kind, target_system, target_id, created_at"
-        " FROM reviews ORDER BY id LIMIT ?"
-    );
+    auto s = db_.prepare(std::string(review_columns) + " ORDER BY id LIMIT ?");
     if (!s) {
         return s.error();
     }
     s->bind(1, limit);
     std::vector<review_item> out;
-    const auto read = [&out](const stmt& r) -> result<void> {
-        auto flow = token::make(r.column_text(1));
-        auto sys = token::make(r.column_text(2));
-        auto id = token::make(r.column_text(3));
-        auto kind = token::make(r.column_text(4));
-        if (!flow || !sys || !id || !kind) {
-            CASEBRIDGE_RETURN_ERROR(errc::store_failed);
-        }
-        review_item item{
-            r.column_int(0), *flow, record_id{*sys, *id}, *kind, std::nullopt, r.column_text(7)};
-        if (!r.column_is_null(5)) {
-            auto tsys = token::make(r.column_text(5));
-            auto tid = token::make(r.column_text(6));
-            if (!tsys || !tid) {
-                CASEBRIDGE_RETURN_ERROR(errc::store_failed);
-            }
-            item.target = record_id{*tsys, *tid};
-        }
-        out.push_back(std::move(item));
-        return {};
-    };
-    STORE_TRY(for_each_row(*s, read));
+    STORE_TRY(for_each_row(*s, [&out](const stmt& r) { return read_review(r, out); }));
     return out;
 }
 
@@ -559,22 +565,19 @@ result<std::optional<review_item>> store::close_review(
     if (!t) {
         return t.error();
     }
-    std::optional<review_item> item;
+    std::vector<review_item> found;
     {
-        auto open = reviews(std::numeric_limits<std::int64_t>::max());
-        if (!open) {
-            return open.error();
+        auto s = db_.prepare(std::string(review_columns) + " WHERE id = ?");
+        if (!s) {
+            return s.error();
         }
-        for (auto& r : *open) {
-            if (r.id == id) {
-                item = std::move(r);
-                break;
-            }
-        }
+        s->bind(1, id);
+        STORE_TRY(for_each_row(*s, [&found](const stmt& r) { return read_review(r, found); }));
     }
-    if (!item) {
+    if (found.empty()) {
         return std::optional<review_item>();
     }
+    std::optional<review_item> item = std::move(found.front());
     auto del = db_.prepare("DELETE FROM reviews WHERE id = ?");
     if (!del) {
         return del.error();

@@ -9,6 +9,7 @@
 
 #include "core/time.hpp"
 #include "json/json.hpp"
+#include "store/query.hpp"
 #include "store/try.hpp"
 
 namespace casebridge::store {
@@ -710,26 +711,15 @@ result<std::vector<log_row>> read_entries(
 }
 
 result<std::vector<daily_count>> daily_outcomes(db& database, const std::string& since) {
-    auto s = database.prepare(
+    return query_all(
+        database,
         "SELECT substr(ts, 1, 10) AS day, outcome, count(*) FROM transfer_log"
-        " WHERE kind = 'transfer' AND ts >= ?1 GROUP BY day, outcome ORDER BY day, outcome"
+        " WHERE kind = 'transfer' AND ts >= ?1 GROUP BY day, outcome ORDER BY day, outcome",
+        [](const stmt& r) {
+            return daily_count{r.column_text(0), r.column_text(1), r.column_int(2)};
+        },
+        std::string_view(since)
     );
-    if (!s) {
-        return s.error();
-    }
-    s->bind(1, std::string_view(since));
-    std::vector<daily_count> out;
-    for (;;) {
-        auto row = s->step();
-        if (!row) {
-            return row.error();
-        }
-        if (!*row) {
-            break;
-        }
-        out.push_back({s->column_text(0), s->column_text(1), s->column_int(2)});
-    }
-    return out;
 }
 
 result<std::vector<log_row>> read_entries_for(db& database, const record_id& record) {

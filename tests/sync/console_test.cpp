@@ -79,9 +79,7 @@ TEST_F(console_test, an_operator_signs_in_runs_a_flow_reads_the_log_and_retries_
     std::optional<test::child> d;
     std::string admin;
     ASSERT_NO_FATAL_FAILURE(test::start_daemon(config, "5", d, admin));
-    for (int i = 0; i < 300 && to->case_count() + 1 < expected.size(); ++i) {
-        std::this_thread::sleep_for(100ms);
-    }
+    (void)wait_for_target(expected.size() - 1);
     ASSERT_EQ(to->case_count() + 1, expected.size()) << "the scheduled run did not finish";
     const auto names = sentinels(*from);
     ASSERT_FALSE(names.empty());

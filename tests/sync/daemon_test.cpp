@@ -295,9 +295,7 @@ TEST_F(daemon_test, a_dry_run_through_the_admin_api_decides_and_writes_nothing) 
     std::string admin;
     ASSERT_NO_FATAL_FAILURE(start_daemon(config, "5", d, admin));
     const auto expected = eligible_ids();
-    for (int i = 0; i < 300 && to->case_count() < expected.size(); ++i) {
-        std::this_thread::sleep_for(100ms);
-    }
+    (void)wait_for_target(expected.size());
     ASSERT_EQ(to->case_count(), expected.size());
     auto pause = test::run_awaitable(call("POST", admin + "/flows/handover/pause", admin_token));
     ASSERT_TRUE(pause && pause->status == 200u);
@@ -367,9 +365,7 @@ TEST_F(daemon_test, a_review_item_is_closed_with_a_written_reason_and_logged) {
     std::string admin;
     ASSERT_NO_FATAL_FAILURE(start_daemon(config, "5", d, admin));
     const auto expected = eligible_ids();
-    for (int i = 0; i < 300 && to->case_count() < expected.size(); ++i) {
-        std::this_thread::sleep_for(100ms);
-    }
+    (void)wait_for_target(expected.size());
     ASSERT_EQ(to->case_count(), expected.size());
     ASSERT_TRUE(from->edit_case(*expected.begin(), R"({"disclosure_other_orgs": false})"));
     const auto post = [&](const std::string& path, const std::string& body) {

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/this_coro.hpp>
@@ -149,6 +150,14 @@ protected:
   ]
 })";
         config = dir.write("casebridge.json", text);
+    }
+
+    /// Waits (at most 30 s) until the target sandbox holds `n` cases; false when it did not.
+    bool wait_for_target(std::size_t n) {
+        for (int i = 0; i < 300 && to->case_count() < n; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        return to->case_count() >= n;
     }
 
     std::set<std::string> eligible_ids() {
