@@ -83,6 +83,7 @@ linkage_outcome compute_linkage(const linkage_work& work, const linkage::linkage
         out.set->add(r.agency, r.pseudonym, r.encoding);
     }
     const auto pairs = linkage::generate_candidates(*out.set, schema);
+    linkage::prepare_scoring(*out.set, schema);
     auto scored =
         linkage::score_pairs(*out.set, schema, pairs, static_cast<float>(schema.thresholds.lower));
     if (!work.decisions.empty()) {

@@ -79,6 +79,23 @@ struct compiled_field {
     std::optional<rapidjson::Pointer> estimated_flag;
 };
 
+// Bits a token sets: the field's `hashes`, or for a date the count of the token's kind
+// (tokens from date_tokens: "y:", "ya:"/"yb:", "md:").
+unsigned hashes_of(const field_spec& f, const std::string& token) {
+    if (f.tokens != tokenisation::date) {
+        return f.hashes;
+    }
+    unsigned k = 0;
+    if (token.starts_with("md:")) {
+        k = f.month_day_hashes;
+    } else if (token.starts_with("y:")) {
+        k = f.year_hashes;
+    } else {
+        k = f.two_year_hashes;
+    }
+    return k == 0 ? f.hashes : k;
+}
+
 bool is_true(const rapidjson::Value* v) {
     return v != nullptr && v->IsBool() && v->GetBool();
 }
@@ -212,6 +229,22 @@ struct encoder::impl {
         return out;
     }
 
+    // A word of a name or text field: the variant table (names), then collapsed repeats
+    // when the field asks. A word the table does not hold is tried again collapsed against
+    // the table's collapsed forms, so "Noorr" still meets "nur"'s group.
+    std::string fold_word(const field_spec& spec, const std::string& word) const {
+        const bool names = spec.norm == normalisation::name;
+        std::string w = names ? std::string(schema.variants.fold(word)) : word;
+        if (!spec.collapse_repeats) {
+            return w;
+        }
+        if (names && w == word) {
+            const auto collapsed = collapse_repeats(word);
+            w = std::string(schema.variants.fold_collapsed(collapsed));
+        }
+        return collapse_repeats(w);
+    }
+
     std::vector<std::string> tokens_of(const compiled_field& f, const rapidjson::Value& record)
         const {
         const auto& spec = *f.spec;
@@ -241,10 +274,8 @@ struct encoder::impl {
                     }
                 } else {
                     words = split_words(fold_text(text));
-                    if (spec.norm == normalisation::name) {
-                        for (auto& w : words) {
-                            w = std::string(schema.variants.fold(w));
-                        }
+                    for (auto& w : words) {
+                        w = fold_word(spec, w);
                     }
                 }
                 switch (spec.tokens) {
@@ -317,7 +348,8 @@ encoded_record encoder::encode(const rapidjson::Value& record) {
     std::vector<std::uint64_t> raw(m / 64, 0);
     for (const auto& f : impl_->fields) {
         for (const auto& token : impl_->tokens_of(f, record)) {
-            for (const auto pos : impl_->positions(f.spec->name, token, f.spec->hashes, m)) {
+            for (const auto pos :
+                 impl_->positions(f.spec->name, token, hashes_of(*f.spec, token), m)) {
                 raw[pos / 64] |= std::uint64_t{1} << (pos % 64);
             }
         }

@@ -1,9 +1,11 @@
 #include "linkage/link.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <numeric>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 
 #include "core/crypto.hpp"
@@ -81,11 +83,43 @@ std::string derived_ref(const std::string& key) {
 
 }  // namespace
 
+void prepare_scoring(record_set& records, const linkage_schema& schema) {
+    if (schema.similarity.measure == similarity::frequency_weighted_dice) {
+        records.weigh_positions(schema.similarity.prior_records);
+    }
+}
+
+namespace {
+
+double weighted_dice(const record_set& records, std::uint32_t a, std::uint32_t b) noexcept {
+    const double totals = records.weight_total(a) + records.weight_total(b);
+    if (totals <= 0) {
+        return 0;
+    }
+    const auto* x = records.filter(a);
+    const auto* y = records.filter(b);
+    const float* w = records.position_weights();
+    double common = 0;
+    for (std::size_t q = 0; q < records.words(); ++q) {
+        for (auto word = x[q] & y[q]; word != 0; word &= word - 1) {
+            common += w[q * 64 + static_cast<std::size_t>(std::countr_zero(word))];
+        }
+    }
+    return 2 * common / totals;
+}
+
+}  // namespace
+
 float score_pair(
     const record_set& records, const linkage_schema& schema, std::uint32_t a, std::uint32_t b
 ) noexcept {
-    const auto both = and_popcount(records.filter(a), records.filter(b), records.words());
-    double score = dice_from_counts(both, records.bit_count(a), records.bit_count(b));
+    double score = 0;
+    if (records.weighted()) {
+        score = weighted_dice(records, a, b);
+    } else {
+        const auto both = and_popcount(records.filter(a), records.filter(b), records.words());
+        score = dice_from_counts(both, records.bit_count(a), records.bit_count(b));
+    }
     const auto ta = records.tokens(a);
     const auto tb = records.tokens(b);
     std::size_t i = 0;
@@ -121,6 +155,9 @@ std::vector<scored_pair> score_pairs(
     std::span<const candidate_pair> pairs,
     float min_score
 ) {
+    if (schema.similarity.measure == similarity::frequency_weighted_dice && !records.weighted()) {
+        throw std::logic_error("score_pairs: the record set was not prepared for the schema");
+    }
     std::vector<scored_pair> out;
     for (const auto& p : pairs) {
         const float s = score_pair(records, schema, p.a, p.b);

@@ -21,13 +21,20 @@ struct scored_pair {
     float score = 0;
 };
 
-/// Score of one pair: Dice of the filters plus, for each identifier both records hold, its
-/// `agree` weight when the tokens are equal or its `disagree` weight when they differ.
+/// Readies `records` for scoring under `schema`: weighs the bit positions when the schema's
+/// similarity is frequency_weighted_dice (record_set::weigh_positions). Call after the last
+/// record is added; the scores then depend on every record the set holds.
+void prepare_scoring(record_set& records, const linkage_schema& schema);
+
+/// Score of one pair: Dice of the filters (weighted when the set is weighed) plus, for each
+/// identifier both records hold, its `agree` weight when the tokens are equal or its
+/// `disagree` weight when they differ.
 float score_pair(
     const record_set& records, const linkage_schema& schema, std::uint32_t a, std::uint32_t b
 ) noexcept;
 
-/// Scores of `pairs` at or above `min_score` (in the order of `pairs`).
+/// Scores of `pairs` at or above `min_score` (in the order of `pairs`). Throws
+/// std::logic_error when the schema asks for weights and the set was not prepared.
 std::vector<scored_pair> score_pairs(
     const record_set& records,
     const linkage_schema& schema,

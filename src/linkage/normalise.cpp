@@ -198,6 +198,18 @@ std::string normalise_code(std::string_view text) {
     return out;
 }
 
+std::string collapse_repeats(std::string_view word) {
+    std::string out;
+    out.reserve(word.size());
+    for (const char c : word) {
+        const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!(letter && !out.empty() && out.back() == c)) {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
 std::vector<std::string> padded_bigrams(std::string_view word) {
     std::vector<std::string> units;  // code points as UTF-8 pieces
     units.emplace_back("_");

@@ -21,6 +21,11 @@ std::vector<std::string> split_words(std::string_view folded);
 /// Upper-case ASCII letters and digits only ("803-100000519" → "803100000519").
 std::string normalise_code(std::string_view text);
 
+/// A run of one Latin letter becomes one letter ("aa" → "a", "ss" → "s"): a long vowel
+/// written doubled, a doubled consonant or a doubled key stroke read the same. Other text
+/// (Bengali script, digits) is left as it is.
+std::string collapse_repeats(std::string_view word);
+
 /// Bigrams of `word` padded with '_' on both sides, by code point: "nur" → _n nu ur r_.
 /// A one-letter word gives _x x_; an empty word gives nothing.
 std::vector<std::string> padded_bigrams(std::string_view word);

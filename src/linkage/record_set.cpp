@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <stdexcept>
 
 namespace casebridge::linkage {
@@ -30,6 +31,8 @@ std::uint32_t record_set::add(
         agencies_.emplace_back(agency);
         it = agencies_.end() - 1;
     }
+    weights_.clear();
+    weight_totals_.clear();
     const auto index = static_cast<std::uint32_t>(agency_.size());
     agency_.push_back(static_cast<std::uint16_t>(it - agencies_.begin()));
     std::uint32_t count = 0;
@@ -48,11 +51,48 @@ std::uint32_t record_set::add(
     return index;
 }
 
+void record_set::weigh_positions(double prior_records) {
+    const std::size_t bits = words_ * 64;
+    const auto n = static_cast<double>(size());
+    std::vector<std::uint32_t> counts(bits, 0);
+    double set_bits = 0;
+    for (std::uint32_t r = 0; r < size(); ++r) {
+        const auto* f = filter(r);
+        for (std::size_t w = 0; w < words_; ++w) {
+            for (auto word = f[w]; word != 0; word &= word - 1) {
+                ++counts[w * 64 + static_cast<std::size_t>(std::countr_zero(word))];
+            }
+        }
+        set_bits += counts_[r];
+    }
+    // The mean density, never 0 (an empty hub or empty filters) and never 1.
+    const double density =
+        std::clamp(n == 0 ? 0.5 : set_bits / (n * double(bits)), 1.0 / double(bits), 0.5);
+    weights_.assign(bits, 0.0F);
+    for (std::size_t k = 0; k < bits; ++k) {
+        weights_[k] = static_cast<float>(
+            std::log((n + prior_records) / (double(counts[k]) + prior_records * density))
+        );
+    }
+    weight_totals_.assign(size(), 0.0);
+    for (std::uint32_t r = 0; r < size(); ++r) {
+        const auto* f = filter(r);
+        double total = 0;
+        for (std::size_t w = 0; w < words_; ++w) {
+            for (auto word = f[w]; word != 0; word &= word - 1) {
+                total += weights_[w * 64 + static_cast<std::size_t>(std::countr_zero(word))];
+            }
+        }
+        weight_totals_[r] = total;
+    }
+}
+
 std::size_t record_set::memory_bytes() const noexcept {
     std::size_t bytes =
         filters_.capacity() * sizeof(std::uint64_t) + counts_.capacity() * sizeof(std::uint32_t) +
         agency_.capacity() * sizeof(std::uint16_t) + keys_.capacity() * sizeof(std::string) +
-        tokens_.capacity() * sizeof(id_token) + token_start_.capacity() * sizeof(std::uint32_t);
+        tokens_.capacity() * sizeof(id_token) + token_start_.capacity() * sizeof(std::uint32_t) +
+        weights_.capacity() * sizeof(float) + weight_totals_.capacity() * sizeof(double);
     for (const auto& k : keys_) {
         if (k.capacity() > 15) {  // beyond the small-string buffer
             bytes += k.capacity() + 1;

@@ -39,6 +39,15 @@ public:
     std::span<const id_token> tokens(std::uint32_t i) const noexcept {
         return {tokens_.data() + token_start_[i], tokens_.data() + token_start_[i + 1]};
     }
+    /// Weighs each bit position by how rare it is among the records held:
+    /// w = ln((n + prior) / (count + prior · mean density)), so a position every record sets
+    /// weighs little, and with few records (n ≪ prior) every weight is near ln(1 / density).
+    /// Also sums each record's weights. Call after the last add (add() drops the weights).
+    void weigh_positions(double prior_records);
+    bool weighted() const noexcept { return !weights_.empty(); }
+    const float* position_weights() const noexcept { return weights_.data(); }
+    double weight_total(std::uint32_t i) const noexcept { return weight_totals_[i]; }
+
     /// Heap bytes held (filters, counts, tokens, keys, indexes).
     std::size_t memory_bytes() const noexcept;
 
@@ -51,6 +60,8 @@ private:
     std::vector<std::string> keys_;
     std::vector<id_token> tokens_;
     std::vector<std::uint32_t> token_start_{0};
+    std::vector<float> weights_;         // per bit position, when weighed
+    std::vector<double> weight_totals_;  // per record, when weighed
 };
 
 }  // namespace casebridge::linkage

@@ -50,8 +50,18 @@ constexpr std::string_view schema_text = R"({
           "normalise": {"enum": ["name", "text", "code"]},
           "tokens": {"enum": ["bigrams", "exact", "date", "prefixes"]},
           "hashes": {"type": "integer", "minimum": 1, "maximum": 200},
+          "collapse_repeats": {"type": "boolean"},
           "prefixes": {"type": "array", "minItems": 1,
                        "items": {"type": "integer", "minimum": 1, "maximum": 64}},
+          "date_hashes": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+              "year": {"type": "integer", "minimum": 1, "maximum": 200},
+              "two_year": {"type": "integer", "minimum": 1, "maximum": 200},
+              "month_day": {"type": "integer", "minimum": 1, "maximum": 200}
+            }
+          },
           "estimated_flag": {"$ref": "#/definitions/pointer"},
           "estimated_days": {"type": "array",
                              "items": {"type": "string", "pattern": "^[0-9]{2}-[0-9]{2}$"}}
@@ -83,6 +93,15 @@ constexpr std::string_view schema_text = R"({
         "bits_per_band": {"type": "integer", "minimum": 1, "maximum": 64},
         "seed": {"type": "integer", "minimum": 0},
         "max_bucket": {"type": "integer", "minimum": 2}
+      }
+    },
+    "similarity": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["measure"],
+      "properties": {
+        "measure": {"enum": ["dice", "frequency_weighted_dice"]},
+        "prior_records": {"type": "number", "minimum": 1, "maximum": 1000000000}
       }
     },
     "thresholds": {
@@ -220,10 +239,18 @@ linkage_schema linkage_schema::from_document(
         } else if (f.HasMember("prefixes")) {
             json::fail_at(file, origin, at + "/prefixes", "only for tokens \"prefixes\"");
         }
+        if (f.HasMember("collapse_repeats")) {
+            if (spec.norm == normalisation::code) {
+                json::fail_at(
+                    file, origin, at + "/collapse_repeats", "only for \"name\" or \"text\""
+                );
+            }
+            spec.collapse_repeats = f["collapse_repeats"].GetBool();
+        }
         if (spec.tokens == tokenisation::date && spec.norm != normalisation::text) {
             json::fail_at(file, origin, at + "/normalise", "a date field takes \"text\"");
         }
-        for (const char* key : {"estimated_flag", "estimated_days"}) {
+        for (const char* key : {"estimated_flag", "estimated_days", "date_hashes"}) {
             if (f.HasMember(key) && spec.tokens != tokenisation::date) {
                 json::fail_at(file, origin, at + "/" + key, "only for tokens \"date\"");
             }
@@ -231,6 +258,15 @@ linkage_schema linkage_schema::from_document(
         if (f.HasMember("estimated_flag")) {
             check_pointer(file, origin, at + "/estimated_flag", f["estimated_flag"]);
             spec.estimated_flag = f["estimated_flag"].GetString();
+        }
+        if (f.HasMember("date_hashes")) {
+            const auto& h = f["date_hashes"];
+            const auto get = [&](const char* kind) {
+                return h.HasMember(kind) ? h[kind].GetUint() : spec.hashes;
+            };
+            spec.year_hashes = get("year");
+            spec.two_year_hashes = get("two_year");
+            spec.month_day_hashes = get("month_day");
         }
         if (f.HasMember("estimated_days")) {
             for (const auto& d : f["estimated_days"].GetArray()) {
@@ -270,6 +306,17 @@ linkage_schema linkage_schema::from_document(
     }
     if (out.lsh.bits_per_band > out.encoded_bits()) {
         json::fail_at(file, origin, "/lsh/bits_per_band", "more bits than the encoding has");
+    }
+
+    if (doc.HasMember("similarity")) {
+        const auto& sim = doc["similarity"];
+        out.similarity.measure =
+            std::string_view(sim["measure"].GetString()) == "frequency_weighted_dice"
+                ? similarity::frequency_weighted_dice
+                : similarity::dice;
+        if (sim.HasMember("prior_records")) {
+            out.similarity.prior_records = sim["prior_records"].GetDouble();
+        }
     }
 
     out.thresholds.upper = doc["thresholds"]["upper"].GetDouble();

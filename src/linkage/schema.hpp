@@ -1,5 +1,6 @@
 // The linkage schema: which canonical fields an agency encodes for the IMO hub, and how
-// (normalisation, tokens, weights, filter length, hashing, hardening, LSH, thresholds). Data,
+// (normalisation, tokens, weights, filter length, hashing, hardening, LSH, similarity,
+// thresholds). Data,
 // not code: mappings/linkage/linkage-schema.json, checked when it loads.
 #pragma once
 
@@ -56,8 +57,17 @@ struct field_spec {
     std::vector<std::string> sources;  ///< JSON Pointers (in the record or in the row).
     normalisation norm = normalisation::text;
     tokenisation tokens = tokenisation::bigrams;
-    unsigned hashes = 10;                     ///< Bits set per token: the field's weight.
-    std::vector<std::size_t> prefixes;        ///< For tokenisation::prefixes.
+    unsigned hashes = 10;  ///< Bits set per token: the field's weight.
+    /// For name and text fields: collapse_repeats() on each word (after the variant table,
+    /// which is also tried on the collapsed word). Schema version 3.
+    bool collapse_repeats = false;
+    std::vector<std::size_t> prefixes;  ///< For tokenisation::prefixes.
+    /// For dates: bits per token kind (0: `hashes`). Chance agreement differs by kind: a
+    /// (month, day) pair agrees by chance about once in 180, a year once in 18, and the
+    /// two-year buckets only repeat the year (they are there to survive a year off by one).
+    unsigned year_hashes = 0;
+    unsigned two_year_hashes = 0;
+    unsigned month_day_hashes = 0;
     std::string estimated_flag;               ///< For dates: boolean pointer marking an estimate.
     std::vector<std::string> estimated_days;  ///< For dates: "MM-DD" values taken as estimates.
 };
@@ -79,6 +89,24 @@ struct lsh_spec {
     std::size_t max_bucket = 2000;  ///< Larger buckets are skipped (uninformative).
 };
 
+/// How the hub compares two encodings.
+enum class similarity {
+    /// 2·|A∩B| / (|A|+|B|): every bit position counts the same.
+    dice,
+    /// Dice with each bit position weighted by how rare it is among the hub's records
+    /// (log of the inverse of its frequency, shrunk towards the mean for small hubs): agreeing
+    /// on the bits of a name half the children share counts for less than agreeing on rare
+    /// ones. Schema version 3.
+    frequency_weighted_dice,
+};
+
+struct similarity_spec {
+    similarity measure = similarity::dice;
+    /// Pseudo-records of the shrinkage: with fewer records than this the weights stay near
+    /// uniform (plain Dice); with many more they follow the observed frequencies.
+    double prior_records = 100;
+};
+
 /// The score thresholds the hub uses unless its configuration says otherwise.
 struct threshold_spec {
     double upper = 0.9;  ///< At or above: linked automatically.
@@ -94,6 +122,7 @@ struct linkage_schema {
     std::vector<field_spec> fields;
     std::vector<identifier_spec> identifiers;
     lsh_spec lsh;
+    similarity_spec similarity;
     threshold_spec thresholds;
     variant_table variants;
 

@@ -57,9 +57,19 @@ variant_table variant_table::from_document(
             if (!inserted && it->second != canonical) {
                 json::fail_at(file, origin, pointer, "this word is already in another group");
             }
+            const auto [c, fresh] = table.collapsed_.emplace(collapse_repeats(word), canonical);
+            if (!fresh && c->second != canonical) {
+                c->second.clear();  // two groups meet here: ambiguous, fold to neither
+            }
         }
     }
     return table;
+}
+
+std::string_view variant_table::fold_collapsed(std::string_view collapsed_word) const noexcept {
+    const auto it = collapsed_.find(std::string(collapsed_word));
+    return it == collapsed_.end() || it->second.empty() ? collapsed_word
+                                                        : std::string_view(it->second);
 }
 
 std::string_view variant_table::fold(std::string_view word) const noexcept {

@@ -21,12 +21,17 @@ public:
 
     /// The canonical form of `word` (already normalised), or `word` itself.
     std::string_view fold(std::string_view word) const noexcept;
+    /// The canonical form of a word whose repeated letters were collapsed (collapse_repeats):
+    /// "nor" (from "Noor" or "Noorr") finds "nur". A collapsed form two groups share finds
+    /// neither; a word found nowhere is returned as it is.
+    std::string_view fold_collapsed(std::string_view collapsed_word) const noexcept;
     std::size_t size() const noexcept { return canonical_.size(); }
     int version() const noexcept { return version_; }
 
 private:
     int version_ = 0;
     std::unordered_map<std::string, std::string> canonical_;
+    std::unordered_map<std::string, std::string> collapsed_;  // "" marks a shared form
 };
 
 }  // namespace casebridge::linkage

@@ -155,7 +155,7 @@ def request(method, target, token, body=""):
 rng = random.Random(7)
 words = 32  # linkage schema v2: 4096 bits folded to 2048 = 32 words
 filt = base64.b64encode(bytes(rng.getrandbits(8) for _ in range(words * 8))).decode()
-records = ('{"linkage_schema_version": 2, "records": [{"pseudonym": "case-%s-1", "filter": "%s", '
+records = ('{"linkage_schema_version": 3, "records": [{"pseudonym": "case-%s-1", "filter": "%s", '
            '"tokens": [{"kind": 0, "value": "0123456789abcdef"}], '
            '"coarse": {"sex": "female", "age_band": "10-14"}}]}' % (S, filt))
 put("hub_api", "schema.http", request("GET", "/hub/v1/schema", TOKEN_A))

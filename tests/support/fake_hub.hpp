@@ -19,7 +19,7 @@ namespace casebridge::test {
 struct fake_hub_settings {
     std::string token = "hub-token-of-agency-a-0123456789abcdef";
     std::string agency = "agency-a";
-    int schema_version = 2;
+    int schema_version = 3;
     std::size_t encoded_words = 32;
     std::size_t max_batch_records = 500;
     std::vector<std::string> coarse_fields = {

@@ -466,15 +466,15 @@ TEST_F(hub_flow_test, an_unavailable_or_rate_limited_hub_is_retried_and_nothing_
 
 TEST_F(hub_flow_test, a_hub_on_another_schema_version_stops_the_run_and_settles_nothing) {
     start(30);
-    hub->set_schema_version(3);
+    hub->set_schema_version(4);
     auto report = run_flow();
     ASSERT_TRUE(report.error);
-    EXPECT_NE(report.error->find("linkage_schema_version 3"), std::string::npos) << *report.error;
+    EXPECT_NE(report.error->find("linkage_schema_version 4"), std::string::npos) << *report.error;
     EXPECT_TRUE(hub->records().empty());
     EXPECT_EQ(count_log("sent"), 0);
 
     // Once the hub and the profile agree, the same records go, once each.
-    hub->set_schema_version(2);
+    hub->set_schema_version(3);
     auto retried = run_flow();
     ASSERT_FALSE(retried.error) << *retried.error;
     EXPECT_EQ(hub->records().size(), expected().size());

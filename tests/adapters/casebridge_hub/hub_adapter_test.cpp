@@ -225,7 +225,7 @@ TEST_F(hub_adapter_test, batches_are_well_formed_per_the_contract) {
     for (const auto& body : posts) {
         ASSERT_TRUE(body.IsObject());
         EXPECT_EQ(body.MemberCount(), 2u);
-        EXPECT_EQ(body["linkage_schema_version"].GetInt(), 2);
+        EXPECT_EQ(body["linkage_schema_version"].GetInt(), 3);
         sizes.push_back(body["records"].Size());
         for (const auto& rec : body["records"].GetArray()) {
             std::set<std::string> members;
@@ -282,7 +282,7 @@ TEST_F(hub_adapter_test, batches_never_exceed_the_hubs_max_batch_records) {
 
 TEST_F(hub_adapter_test, a_schema_version_mismatch_is_refused_before_anything_is_sent) {
     test::fake_hub_settings s;
-    s.schema_version = 3;
+    s.schema_version = 4;
     start(s);
     auto a = make();
     push_all(*a, 3);
@@ -291,7 +291,7 @@ TEST_F(hub_adapter_test, a_schema_version_mismatch_is_refused_before_anything_is
     EXPECT_EQ(flushed.error().code, make_error_code(errc::invalid_config));
     EXPECT_FALSE(flushed.error().transient());
     EXPECT_NE(
-        flushed.error().detail.find("the hub expects linkage_schema_version 3"), std::string::npos
+        flushed.error().detail.find("the hub expects linkage_schema_version 4"), std::string::npos
     ) << flushed.error().detail;
     EXPECT_EQ(hub->requests_to("POST", "/hub/v1/records"), 0u);
     EXPECT_TRUE(hub->records().empty());
@@ -303,14 +303,14 @@ TEST_F(hub_adapter_test, a_hub_that_changes_its_schema_answers_409_and_is_read_a
     auto a = make();
     push_all(*a, 2);
     ASSERT_TRUE(run(a->flush()));
-    hub->set_schema_version(3);  // upgraded while this agency runs
+    hub->set_schema_version(4);  // upgraded while this agency runs
     push_all(*a, 2, 10);
     auto flushed = run(a->flush());
     ASSERT_FALSE(flushed);
     EXPECT_EQ(flushed.error().code, make_error_code(errc::invalid_config));
     EXPECT_EQ(flushed.error().http_status, 409u);
     EXPECT_NE(
-        flushed.error().detail.find("expects linkage_schema_version 3 but received 2"),
+        flushed.error().detail.find("expects linkage_schema_version 4 but received 3"),
         std::string::npos
     ) << flushed.error().detail;
     // The next flush reads the schema again and refuses before sending.
@@ -513,7 +513,7 @@ TEST_F(hub_adapter_test, probe_reads_the_schema_and_the_fingerprint_follows_the_
     auto s = run(a->schema());
     ASSERT_TRUE(s);
     EXPECT_EQ(s->agency, "agency-a");
-    EXPECT_EQ(s->linkage_schema_version, 2);
+    EXPECT_EQ(s->linkage_schema_version, 3);
     EXPECT_EQ(s->encoded_words, 32u);
     EXPECT_EQ(s->coarse_fields.size(), 6u);
     const auto fp = a->credential_fingerprint();

@@ -106,7 +106,7 @@ std::string record_json(
     return out + "}}";
 }
 
-std::string batch(const std::vector<std::string>& records, int version = 2) {
+std::string batch(const std::vector<std::string>& records, int version = 3) {
     std::string out = "{\"linkage_schema_version\":" + std::to_string(version) + ",\"records\":[";
     for (std::size_t i = 0; i < records.size(); ++i) {
         out += (i ? "," : "") + records[i];
@@ -227,7 +227,7 @@ TEST_F(hub_fixture, ingest_is_idempotent_by_agency_and_pseudonym_and_logged) {
     ASSERT_EQ(schema_answer.status, 200u) << schema_answer.body;
     const auto s = schema_answer.json();
     EXPECT_STREQ(s["agency"].GetString(), "agency_b");
-    EXPECT_EQ(s["linkage_schema_version"].GetInt(), 2);
+    EXPECT_EQ(s["linkage_schema_version"].GetInt(), 3);
     EXPECT_EQ(s["encoded_words"].GetInt(), 32);
     EXPECT_EQ(s["max_batch_records"].GetInt(), 500);
     EXPECT_EQ(s["coarse_fields"].Size(), 6u);
@@ -355,13 +355,13 @@ TEST_F(hub_fixture, an_agency_cannot_withdraw_or_overwrite_another_agencys_recor
 TEST_F(hub_fixture, another_schema_version_gets_409_and_nothing_is_stored) {
     start();
     const auto body =
-        batch({record_json("case-1", encode_person("Rahima", "Begum", "2012-03-04"))}, 3);
+        batch({record_json("case-1", encode_person("Rahima", "Begum", "2012-03-04"))}, 4);
     auto r = post_records("agency_a", body);
     EXPECT_EQ(r.status, 409u) << r.body;
     EXPECT_EQ(r.error_code(), "schema_version");
     const auto d = r.json();
-    EXPECT_EQ(d["expected"].GetInt(), 2);
-    EXPECT_EQ(d["received"].GetInt(), 3);
+    EXPECT_EQ(d["expected"].GetInt(), 3);
+    EXPECT_EQ(d["received"].GetInt(), 4);
     EXPECT_EQ(count("SELECT count(*) FROM hub_records"), 0);
 }
 
@@ -401,7 +401,7 @@ TEST_F(hub_fixture, malformed_bodies_name_the_pointer_store_nothing_and_lose_not
         std::string code;
         std::string pointer;
     } cases[] = {
-        {"{\"linkage_schema_version\":2,\"records\":[", "malformed", ""},
+        {"{\"linkage_schema_version\":3,\"records\":[", "malformed", ""},
         {"[]", "malformed", "at /:"},
         {"{\"records\":[]}", "malformed", "at /linkage_schema_version:"},
         {batch({good, record_json("new-2", short_filter)}),
@@ -415,7 +415,7 @@ TEST_F(hub_fixture, malformed_bodies_name_the_pointer_store_nothing_and_lose_not
         {batch({good}).replace(batch({good}).find("\"value\":\"") + 9, 1, "Z"),
          "malformed",
          "at /records/0/tokens/0/value:"},
-        {"{\"linkage_schema_version\":2,\"records\":[],\"extra\":1}",
+        {"{\"linkage_schema_version\":3,\"records\":[],\"extra\":1}",
          "malformed",
          "at /extra: unknown member"},
     };

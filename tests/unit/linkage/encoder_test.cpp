@@ -1,5 +1,6 @@
 #include "linkage/encoder.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <filesystem>
@@ -152,6 +153,62 @@ TEST(linkage_encoder, caregiver_comes_from_the_caregiver_row_only) {
             EXPECT_EQ(list.size(), 3U);  // no day/month token for an estimate
         }
     }
+}
+
+std::size_t ones(const encoded_record& r) {
+    std::size_t n = 0;
+    for (const auto w : r.filter) {
+        n += static_cast<std::size_t>(std::popcount(w));
+    }
+    return n;
+}
+
+TEST(linkage_encoder, date_parts_set_the_bits_of_their_kind) {
+    auto raw = shipped();
+    raw.harden = hardening::none;  // count the raw positions
+    const auto date = std::find_if(raw.fields.begin(), raw.fields.end(), [](const auto& f) {
+        return f.tokens == tokenisation::date;
+    });
+    ASSERT_NE(date, raw.fields.end());
+    encoder e(raw, secret_a);
+    const auto exact = ones(e.encode(record(R"({"date_of_birth": "2014-03-11"})")));
+    const auto estimate =
+        ones(e.encode(record(R"({"date_of_birth": "2014-03-11", "estimated": true})")));
+    // Year and two buckets; the (month, day) pair adds its own count. Positions of 4096 can
+    // coincide, so allow a few fewer.
+    const auto years = date->year_hashes + 2 * date->two_year_hashes;
+    EXPECT_LE(estimate, years);
+    EXPECT_GE(estimate + 3, years);
+    EXPECT_LE(exact - estimate, date->month_day_hashes);
+    EXPECT_GE(exact - estimate + 3, date->month_day_hashes);
+
+    // Without date_hashes every date token sets `hashes` bits.
+    date->year_hashes = date->two_year_hashes = date->month_day_hashes = 0;
+    encoder flat(raw, secret_a);
+    const auto flat_exact = ones(flat.encode(record(R"({"date_of_birth": "2014-03-11"})")));
+    EXPECT_LE(flat_exact, 4 * date->hashes);
+    EXPECT_GE(flat_exact + 3, 4 * date->hashes);
+}
+
+TEST(linkage_encoder, doubled_letters_read_as_one_when_the_field_asks) {
+    encoder e(shipped(), secret_a);
+    const auto a = e.encode(record(R"({"name_first": "Faatema", "name_last": "Siddiqua"})"));
+    const auto b = e.encode(record(R"({"name_first": "Fatema", "name_last": "Sidiqua"})"));
+    EXPECT_EQ(a.filter, b.filter);
+    // A doubled letter inside a variant still finds the variant's group.
+    EXPECT_EQ(
+        e.encode(record(R"({"name_first": "Noorr"})")).filter,
+        e.encode(record(R"({"name_first": "Nur"})")).filter
+    );
+    auto plain = shipped();
+    for (auto& f : plain.fields) {
+        f.collapse_repeats = false;
+    }
+    encoder off(plain, secret_a);
+    const auto c = off.encode(record(R"({"name_first": "Faatema"})"));
+    const auto d = off.encode(record(R"({"name_first": "Fatema"})"));
+    EXPECT_NE(c.filter, d.filter);
+    EXPECT_GT(dice(c, d), 0.6);  // still close through the shared bigrams
 }
 
 TEST(linkage_encoder, short_or_missing_secret_is_refused_without_echo) {

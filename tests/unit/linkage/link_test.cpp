@@ -1,6 +1,10 @@
 #include "linkage/link.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -129,6 +133,72 @@ TEST(linkage_link, previous_refs_survive_growth_and_report_merges_and_splits) {
     const auto rb = r.clusters[r.cluster_of[b1]].ref;
     EXPECT_NE(ra, rb);
     EXPECT_TRUE(ra == ref_ab || rb == ref_ab);
+}
+
+// Records whose one-word filter has `bits` set.
+encoded_record with_bits(std::initializer_list<unsigned> bits) {
+    std::uint64_t w = 0;
+    for (const auto b : bits) {
+        w |= std::uint64_t{1} << b;
+    }
+    return {{w}, {}};
+}
+
+TEST(linkage_link, rare_positions_weigh_more_than_common_ones) {
+    record_set set{1};
+    // 200 records: bit 0 in all, bit 1 in half, bits 5 and 7 in two records each.
+    for (unsigned i = 0; i < 196; ++i) {
+        set.add("a", "r" + std::to_string(i), i % 2 == 0 ? with_bits({0, 1}) : with_bits({0}));
+    }
+    const auto x = set.add("b", "x", with_bits({0, 5}));
+    const auto y = set.add("c", "y", with_bits({0, 5}));
+    const auto z = set.add("c", "z", with_bits({0, 7}));
+    (void)set.add("a", "last", with_bits({7}));
+
+    linkage_schema schema;
+    schema.similarity.measure = similarity::frequency_weighted_dice;
+    EXPECT_THROW(
+        (void)score_pairs(set, schema, std::vector<candidate_pair>{{x, y}}, 0), std::logic_error
+    );
+    prepare_scoring(set, schema);
+    ASSERT_TRUE(set.weighted());
+    const float* w = set.position_weights();
+    EXPECT_LT(w[0], w[1]);
+    EXPECT_LT(w[1], w[5]);
+    EXPECT_FLOAT_EQ(w[5], w[7]);
+    EXPECT_GT(w[0], 0.0F);
+
+    EXPECT_FLOAT_EQ(score_pair(set, schema, x, y), 1.0F);
+    // x and z share only the position every record has: plain Dice says 0.5, weighted much less.
+    const float weighted = score_pair(set, schema, x, z);
+    EXPECT_LT(weighted, 0.2F);
+    EXPECT_NEAR(weighted, 2 * w[0] / (2 * w[0] + w[5] + w[7]), 1e-5);
+    const auto scored = score_pairs(set, schema, std::vector<candidate_pair>{{x, y}, {x, z}}, 0.5F);
+    ASSERT_EQ(scored.size(), 1U);
+    EXPECT_EQ(scored[0].b, y);
+
+    // A record added afterwards drops the weights (they no longer describe the set).
+    (void)set.add("a", "later", with_bits({1}));
+    EXPECT_FALSE(set.weighted());
+    linkage_schema plain;  // plain Dice needs no preparation
+    EXPECT_FLOAT_EQ(score_pair(set, plain, x, z), 0.5F);
+}
+
+TEST(linkage_link, a_small_hub_weighs_positions_nearly_alike) {
+    record_set set{1};
+    const auto a = set.add("a", "1", with_bits({0, 1, 2}));
+    const auto b = set.add("b", "1", with_bits({0, 3, 4}));
+    set.weigh_positions(100);
+    const float* w = set.position_weights();
+    // Bit 0 is in both records, bit 3 in one, bit 9 in none. The prior is 100 pseudo-records at
+    // the mean density (6 bits of 2 × 64): w = ln((2 + 100) / (count + 100 · 6/128)).
+    const double prior_count = 100.0 * 6 / 128;
+    EXPECT_NEAR(w[9], std::log(102 / prior_count), 1e-5);
+    EXPECT_NEAR(w[3], std::log(102 / (1 + prior_count)), 1e-5);
+    EXPECT_NEAR(w[0], std::log(102 / (2 + prior_count)), 1e-5);
+    // Two records move the weights little, so the score stays close to plain Dice (1/3).
+    EXPECT_LT((w[9] - w[0]) / w[9], 0.15F);
+    EXPECT_NEAR(score_pair(set, linkage_schema{}, a, b), 1.0 / 3.0, 0.02);
 }
 
 }  // namespace

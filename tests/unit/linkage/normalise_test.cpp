@@ -69,6 +69,19 @@ TEST(linkage_normalise, variants_fold_to_one_form) {
     EXPECT_EQ(fold_name("Rashid"), "rashid");
 }
 
+TEST(linkage_normalise, repeated_latin_letters_collapse) {
+    EXPECT_EQ(collapse_repeats("faatema"), "fatema");
+    EXPECT_EQ(collapse_repeats("siddik"), "sidik");
+    EXPECT_EQ(collapse_repeats("nooorjahan"), "norjahan");
+    EXPECT_EQ(
+        collapse_repeats("aAa"), "aAa"
+    );  // folding lower-cases first; only runs of one letter
+    EXPECT_EQ(collapse_repeats("rafiq"), "rafiq");
+    EXPECT_EQ(collapse_repeats("2011"), "2011");  // digits are not letters
+    EXPECT_EQ(collapse_repeats("মমতা"), "মমতা");  // Bengali script is left alone
+    EXPECT_EQ(collapse_repeats(""), "");
+}
+
 TEST(linkage_normalise, codes_keep_letters_and_digits) {
     EXPECT_EQ(normalise_code("803-100 000-519"), "803100000519");
     EXPECT_EQ(normalise_code("bgd-18/0123"), "BGD180123");

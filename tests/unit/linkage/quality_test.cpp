@@ -37,6 +37,7 @@ run link_generated(std::uint64_t seed, std::size_t children) {
         r.records.add(rec.agency, rec.key, enc.encode(sandbox::population::to_canonical(rec)));
     }
     r.candidates = generate_candidates(r.records, shipped());
+    prepare_scoring(r.records, shipped());
     auto scored = score_pairs(
         r.records, shipped(), r.candidates, static_cast<float>(shipped().thresholds.lower)
     );
@@ -52,10 +53,10 @@ TEST_P(linkage_quality, precision_and_f1_at_default_thresholds) {
     ASSERT_GT(q.true_pairs, 300U);
     EXPECT_GE(q.precision(), 0.99)
         << "pairs " << q.predicted_pairs << " correct " << q.correct_pairs;
-    // Issue 17's goal is F1 >= 0.95 with precision >= 0.99. The shipped thresholds favour
-    // precision (it holds at 10,000 children too); F1 measures 0.92 here (recall about 0.85),
-    // so the bar is what is reached, not the goal (docs/imo.md).
-    EXPECT_GE(q.f1(), 0.91) << "recall " << q.recall() << " precision " << q.precision();
+    // The goal is F1 >= 0.95 with precision >= 0.99 at 10,000 children (the benchmark, six
+    // seeds: 0.948-0.957, mean 0.952). At 1,000 children one seed varies more: 0.948-0.961
+    // measured for seeds 1-3, so the bar per seed is 0.94.
+    EXPECT_GE(q.f1(), 0.94) << "recall " << q.recall() << " precision " << q.precision();
 
     // Candidate generation keeps (nearly) every true pair.
     std::set<std::pair<std::uint32_t, std::uint32_t>> kept;

@@ -1,5 +1,6 @@
 #include "linkage/schema.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -52,8 +53,9 @@ std::string load_error(const std::string& schema_text, const std::string& varian
 TEST(linkage_schema, shipped_schema_loads) {
     const auto s =
         linkage_schema::load(source_dir / "mappings" / "linkage" / "linkage-schema.json");
-    EXPECT_EQ(s.version, 2);
+    EXPECT_EQ(s.version, 3);
     EXPECT_EQ(s.hash, hashing::random);
+    EXPECT_EQ(s.similarity.measure, similarity::frequency_weighted_dice);
     EXPECT_EQ(s.filter_bits % 64, 0U);
     EXPECT_EQ(s.encoded_bits() % 64, 0U);
     EXPECT_GE(s.fields.size(), 5U);
@@ -131,6 +133,57 @@ TEST(linkage_schema, errors_name_file_position_and_pointer) {
     EXPECT_EQ(load_error(edited(R"("bits": 4096)", R"("bits": 8192)")), "ok");
 }
 
+TEST(linkage_schema, date_weights_similarity_and_repeats_are_checked) {
+    const auto s =
+        linkage_schema::load(source_dir / "mappings" / "linkage" / "linkage-schema.json");
+    const auto date = std::find_if(s.fields.begin(), s.fields.end(), [](const field_spec& f) {
+        return f.tokens == tokenisation::date;
+    });
+    ASSERT_NE(date, s.fields.end());
+    // A (month, day) agreement is rarer by chance than a year's, so it weighs more.
+    EXPECT_GT(date->month_day_hashes, date->year_hashes);
+    EXPECT_LT(date->two_year_hashes, date->year_hashes);
+    EXPECT_GT(s.similarity.prior_records, 0);
+
+    // date_hashes only on a date field, with known kinds; collapse_repeats not on codes.
+    EXPECT_NE(
+        load_error(edited(R"("hashes": 10,)", R"("hashes": 10, "date_hashes": {"year": 5},)"))
+            .find("at /fields/4/date_hashes: only for tokens \"date\""),
+        std::string::npos
+    );
+    EXPECT_NE(
+        load_error(edited(R"("month_day": 40)", R"("month_day": 40, "week": 3)"))
+            .find("/fields/3/date_hashes"),
+        std::string::npos
+    );
+    EXPECT_NE(
+        load_error(edited(R"("hashes": 10,)", R"("hashes": 10, "collapse_repeats": true,)"))
+            .find("at /fields/4/collapse_repeats: only for \"name\" or \"text\""),
+        std::string::npos
+    );
+    EXPECT_NE(
+        load_error(edited(R"("frequency_weighted_dice")", R"("cosine")")).find("/similarity"),
+        std::string::npos
+    );
+    EXPECT_NE(
+        load_error(edited(R"("prior_records": 100)", R"("prior_records": 0)"))
+            .find("/similarity/prior_records"),
+        std::string::npos
+    );
+    // Without a similarity section: plain Dice, as schema versions 1 and 2 had.
+    const auto plain = edited(
+        R"("similarity": {"measure": "frequency_weighted_dice", "prior_records": 100},)", ""
+    );
+    EXPECT_EQ(load_error(plain), "ok");
+    test::temp_dir dir;
+    dir.write(
+        "linkage-variants.json", read(source_dir / "mappings" / "linkage" / "linkage-variants.json")
+    );
+    EXPECT_EQ(
+        linkage_schema::load(dir.write("p.json", plain)).similarity.measure, similarity::dice
+    );
+}
+
 TEST(linkage_schema, variant_table_errors_name_the_group) {
     const auto schema = read(source_dir / "mappings" / "linkage" / "linkage-schema.json");
     const auto e1 = load_error(
@@ -144,6 +197,20 @@ TEST(linkage_schema, variant_table_errors_name_the_group) {
     const auto e3 = load_error(schema, R"({"variants_version": 1, "groups": [["nur"]]})");
     EXPECT_NE(e3.find("/groups/0"), std::string::npos) << e3;
     EXPECT_EQ(load_error(schema, R"({"variants_version": 1, "groups": [["nur", "Noor."]]})"), "ok");
+}
+
+TEST(linkage_schema, collapsed_variants_fold_unless_two_groups_meet) {
+    test::temp_dir dir;
+    const auto table = variant_table::load(dir.write(
+        "v.json",
+        R"({"variants_version": 1, "groups": [["nur", "noor"], ["nar", "norr"], ["rahim", "raheem"]]})"
+    ));
+    EXPECT_EQ(table.fold_collapsed("rahem"), "rahim");  // "raheem" collapsed
+    EXPECT_EQ(table.fold_collapsed("rahim"), "rahim");
+    EXPECT_EQ(table.fold_collapsed("nor"), "nor");  // "noor" and "norr" both collapse to it
+    EXPECT_EQ(table.fold_collapsed("nur"), "nur");
+    EXPECT_EQ(table.fold_collapsed("karim"), "karim");
+    EXPECT_EQ(table.fold("raheem"), "rahim");  // the exact table is unchanged
 }
 
 }  // namespace

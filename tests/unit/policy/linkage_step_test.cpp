@@ -74,7 +74,7 @@ TEST(linkage_step, the_shipped_imo_profile_encodes_the_full_record_before_redact
     ASSERT_NE(p, nullptr);
     ASSERT_TRUE(p->linkage);
     EXPECT_TRUE(p->linkage->ready());
-    EXPECT_EQ(p->linkage->schema_version(), 2);
+    EXPECT_EQ(p->linkage->schema_version(), 3);
     EXPECT_EQ(p->linkage->encoded_words(), 32u);
     EXPECT_TRUE(p->notify_on_withdrawal);
 
@@ -89,7 +89,7 @@ TEST(linkage_step, the_shipped_imo_profile_encodes_the_full_record_before_redact
     EXPECT_EQ(d->linkage->filter, expected.filter);
     EXPECT_EQ(d->linkage->tokens, expected.tokens);
     EXPECT_FALSE(d->linkage->tokens.empty()) << "the proGres number became a keyed token";
-    EXPECT_EQ(d->linkage_schema_version, 2);
+    EXPECT_EQ(d->linkage_schema_version, 3);
 
     // The values themselves stay: the payload has no name, date or identifier.
     const std::string payload = json::to_string(d->payload);
