@@ -233,16 +233,10 @@ struct encoder::impl {
     // when the field asks. A word the table does not hold is tried again collapsed against
     // the table's collapsed forms, so "Noorr" still meets "nur"'s group.
     std::string fold_word(const field_spec& spec, const std::string& word) const {
-        const bool names = spec.norm == normalisation::name;
-        std::string w = names ? std::string(schema.variants.fold(word)) : word;
-        if (!spec.collapse_repeats) {
-            return w;
+        if (spec.norm == normalisation::name) {
+            return schema.variants.fold_word(word, spec.collapse_repeats);
         }
-        if (names && w == word) {
-            const auto collapsed = collapse_repeats(word);
-            w = std::string(schema.variants.fold_collapsed(collapsed));
-        }
-        return collapse_repeats(w);
+        return spec.collapse_repeats ? collapse_repeats(word) : word;
     }
 
     std::vector<std::string> tokens_of(const compiled_field& f, const rapidjson::Value& record)

@@ -72,6 +72,17 @@ std::string_view variant_table::fold_collapsed(std::string_view collapsed_word) 
                                                         : std::string_view(it->second);
 }
 
+std::string variant_table::fold_word(std::string_view word, bool collapse) const {
+    std::string w(fold(word));
+    if (!collapse) {
+        return w;
+    }
+    if (w == word) {
+        w = std::string(fold_collapsed(collapse_repeats(word)));
+    }
+    return collapse_repeats(w);
+}
+
 std::string_view variant_table::fold(std::string_view word) const noexcept {
     const auto it = canonical_.find(std::string(word));
     return it == canonical_.end() ? word : std::string_view(it->second);

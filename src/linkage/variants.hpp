@@ -25,6 +25,9 @@ public:
     /// "nor" (from "Noor" or "Noorr") finds "nur". A collapsed form two groups share finds
     /// neither; a word found nowhere is returned as it is.
     std::string_view fold_collapsed(std::string_view collapsed_word) const noexcept;
+    /// A name word as the encoder reads it: fold(); with `collapse`, a word the table does not
+    /// hold is tried again collapsed (fold_collapsed), and the result's repeats collapsed.
+    std::string fold_word(std::string_view word, bool collapse) const;
     std::size_t size() const noexcept { return canonical_.size(); }
     int version() const noexcept { return version_; }
 

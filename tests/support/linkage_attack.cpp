@@ -163,7 +163,7 @@ public_side public_knowledge(const knowledge& k, double min_frequency) {
     std::map<std::string, double> merged;
     double total = 0;
     for (const auto& n : k.names) {
-        merged[normalise_name(*k.variants, n.name)] += n.weight;
+        merged[normalise_name(*k.variants, n.name, k.collapse_repeats)] += n.weight;
         total += n.weight;
     }
     public_side s;
@@ -214,21 +214,25 @@ public_side public_knowledge(const knowledge& k, double min_frequency) {
 
 }  // namespace
 
-std::string normalise_name(const linkage::variant_table& variants, std::string_view name) {
+std::string normalise_name(
+    const linkage::variant_table& variants, std::string_view name, bool collapse_repeats
+) {
     std::string out;
     for (const auto& w : linkage::split_words(linkage::fold_text(name))) {
         out += out.empty() ? "" : " ";
-        out += variants.fold(w);
+        out += variants.fold_word(w, collapse_repeats);
     }
     return out;
 }
 
 std::vector<public_name> name_frequencies(
-    const std::vector<sandbox::population::record>& records, const linkage::variant_table& variants
+    const std::vector<sandbox::population::record>& records,
+    const linkage::variant_table& variants,
+    bool collapse_repeats
 ) {
     std::map<std::string, double> counts;
     for (const auto& r : records) {
-        counts[normalise_name(variants, r.true_given)] += 1;
+        counts[normalise_name(variants, r.true_given, collapse_repeats)] += 1;
     }
     std::vector<public_name> out;
     for (const auto& [name, c] : counts) {
@@ -388,7 +392,7 @@ score evaluate(
     double top = -1;
     std::map<std::string, double> merged;
     for (const auto& n : k.names) {
-        merged[normalise_name(*k.variants, n.name)] += n.weight;
+        merged[normalise_name(*k.variants, n.name, k.collapse_repeats)] += n.weight;
     }
     for (const auto& [name, w] : merged) {
         if (w > top) {
@@ -397,7 +401,7 @@ score evaluate(
         }
     }
     for (std::size_t i = 0; i < records.size() && i < result.guesses.size(); ++i) {
-        const auto truth = normalise_name(*k.variants, records[i].true_given);
+        const auto truth = normalise_name(*k.variants, records[i].true_given, k.collapse_repeats);
         ++s.records;
         s.correct += result.guesses[i] == truth ? 1 : 0;
         s.baseline_correct += most_frequent == truth ? 1 : 0;
@@ -445,12 +449,14 @@ experiment run_experiment(
     const auto load = sandbox::population::generate({.seed = seed, .children = children});
     const auto reference =
         sandbox::population::generate({.seed = seed + 1000, .children = reference_children});
-    knowledge k{.names = name_frequencies(reference.records, variants), .variants = &variants};
+    knowledge k{.variants = &variants};
     for (const auto& f : schema.fields) {
         if (f.name == "given_name") {
             k.hashes = f.hashes;
+            k.collapse_repeats = f.collapse_repeats;
         }
     }
+    k.names = name_frequencies(reference.records, variants, k.collapse_repeats);
     linkage::encoder enc(schema, "attack-experiment-secret-" + std::to_string(seed * 104729));
     linkage::record_set hub(schema.encoded_words());
     hub.reserve(load.records.size());

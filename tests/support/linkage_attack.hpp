@@ -38,7 +38,8 @@ struct public_name {
 struct knowledge {
     std::vector<public_name> names;                    ///< The most common given names.
     const linkage::variant_table* variants = nullptr;  ///< The schema's variant table.
-    unsigned hashes = 12;  ///< Bits per token of the given-name field (schema).
+    unsigned hashes = 12;           ///< Bits per token of the given-name field (schema).
+    bool collapse_repeats = false;  ///< The given-name field's normalisation (schema).
 };
 
 struct options {
@@ -57,14 +58,19 @@ struct outcome {
 /// Runs the attack on the filters the hub holds.
 outcome attack(const linkage::record_set& hub, const knowledge& k, const options& o = {});
 
-/// The attacker's (and the scorer's) form of a name: folded text, each word through the
-/// variant table, words joined by one space.
-std::string normalise_name(const linkage::variant_table& variants, std::string_view name);
+/// The attacker's (and the scorer's) form of a name: folded text, each word as the encoder
+/// reads it (variant_table::fold_word, with the field's collapse_repeats), words joined by one
+/// space. The schema is public, so the attacker normalises as the agencies do.
+std::string normalise_name(
+    const linkage::variant_table& variants, std::string_view name, bool collapse_repeats
+);
 
 /// The public list: the children's true given names in a caseload (another seed than the
 /// attacked one), counted after normalisation, most frequent first.
 std::vector<public_name> name_frequencies(
-    const std::vector<sandbox::population::record>& records, const linkage::variant_table& variants
+    const std::vector<sandbox::population::record>& records,
+    const linkage::variant_table& variants,
+    bool collapse_repeats
 );
 
 struct score {

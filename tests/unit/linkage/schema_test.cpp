@@ -147,7 +147,7 @@ TEST(linkage_schema, date_weights_similarity_and_repeats_are_checked) {
 
     // date_hashes only on a date field, with known kinds; collapse_repeats not on codes.
     EXPECT_NE(
-        load_error(edited(R"("hashes": 10,)", R"("hashes": 10, "date_hashes": {"year": 5},)"))
+        load_error(edited(R"("hashes": 10)", R"("hashes": 10, "date_hashes": {"year": 5})"))
             .find("at /fields/4/date_hashes: only for tokens \"date\""),
         std::string::npos
     );
@@ -157,7 +157,7 @@ TEST(linkage_schema, date_weights_similarity_and_repeats_are_checked) {
         std::string::npos
     );
     EXPECT_NE(
-        load_error(edited(R"("hashes": 10,)", R"("hashes": 10, "collapse_repeats": true,)"))
+        load_error(edited(R"("hashes": 10)", R"("hashes": 10, "collapse_repeats": true)"))
             .find("at /fields/4/collapse_repeats: only for \"name\" or \"text\""),
         std::string::npos
     );
