@@ -27,6 +27,26 @@ std::uint32_t and_popcount(
 }
 
 CASEBRIDGE_POPCNT_CLONES
+std::uint64_t weighted_and_popcount(
+    const std::uint64_t* a,
+    const std::uint64_t* b,
+    const std::uint64_t* slices,
+    unsigned slice_count,
+    std::size_t words
+) noexcept {
+    std::uint64_t total = 0;
+    for (unsigned s = 0; s < slice_count; ++s) {
+        const std::uint64_t* slice = slices + std::size_t{s} * words;
+        std::uint64_t n = 0;
+        for (std::size_t w = 0; w < words; ++w) {
+            n += static_cast<std::uint64_t>(std::popcount(a[w] & b[w] & slice[w]));
+        }
+        total += n << s;
+    }
+    return total;
+}
+
+CASEBRIDGE_POPCNT_CLONES
 void dice_one_to_many(
     const std::uint64_t* query,
     std::uint32_t query_count,

@@ -13,6 +13,17 @@ std::uint32_t and_popcount(
     const std::uint64_t* a, const std::uint64_t* b, std::size_t words
 ) noexcept;
 
+/// Σ over positions set in both `a` and `b` of the position's weight, the weights given
+/// bit-sliced: `slice_count` arrays of `words` words one after another, slice s marking the
+/// positions whose weight has bit s set (record_set::weight_slice). Hardware popcount as above.
+std::uint64_t weighted_and_popcount(
+    const std::uint64_t* a,
+    const std::uint64_t* b,
+    const std::uint64_t* slices,
+    unsigned slice_count,
+    std::size_t words
+) noexcept;
+
 /// Dice from the intersection and the two bit counts (0 when both are empty).
 inline double dice_from_counts(
     std::uint32_t both, std::uint32_t count_a, std::uint32_t count_b

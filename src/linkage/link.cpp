@@ -96,16 +96,14 @@ double weighted_dice(const record_set& records, std::uint32_t a, std::uint32_t b
     if (totals <= 0) {
         return 0;
     }
-    const auto* x = records.filter(a);
-    const auto* y = records.filter(b);
-    const float* w = records.position_weights();
-    double common = 0;
-    for (std::size_t q = 0; q < records.words(); ++q) {
-        for (auto word = x[q] & y[q]; word != 0; word &= word - 1) {
-            common += w[q * 64 + static_cast<std::size_t>(std::countr_zero(word))];
-        }
-    }
-    return 2 * common / totals;
+    const auto common = weighted_and_popcount(
+        records.filter(a),
+        records.filter(b),
+        records.weight_slice(0),
+        record_set::weight_bits,
+        records.words()
+    );
+    return 2 * static_cast<double>(common) / totals;
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ std::uint32_t record_set::add(
         it = agencies_.end() - 1;
     }
     weights_.clear();
+    weight_slices_.clear();
     weight_totals_.clear();
     const auto index = static_cast<std::uint32_t>(agency_.size());
     agency_.push_back(static_cast<std::uint16_t>(it - agencies_.begin()));
@@ -69,10 +70,25 @@ void record_set::weigh_positions(double prior_records) {
     const double density =
         std::clamp(n == 0 ? 0.5 : set_bits / (n * double(bits)), 1.0 / double(bits), 0.5);
     weights_.assign(bits, 0.0F);
+    float largest = 0;
     for (std::size_t k = 0; k < bits; ++k) {
         weights_[k] = static_cast<float>(
             std::log((n + prior_records) / (double(counts[k]) + prior_records * density))
         );
+        largest = std::max(largest, weights_[k]);
+    }
+    constexpr unsigned top = (1U << weight_bits) - 1;
+    std::vector<unsigned> level(bits, 0);
+    weight_slices_.assign(std::size_t{weight_bits} * words_, 0);
+    for (std::size_t k = 0; k < bits; ++k) {
+        // Every weight is > 0; keep every level ≥ 1 so that no set position counts for nothing.
+        level[k] =
+            std::clamp(static_cast<unsigned>(std::lround(weights_[k] / largest * top)), 1U, top);
+        for (unsigned b = 0; b < weight_bits; ++b) {
+            if ((level[k] >> b) & 1U) {
+                weight_slices_[b * words_ + k / 64] |= std::uint64_t{1} << (k % 64);
+            }
+        }
     }
     weight_totals_.assign(size(), 0.0);
     for (std::uint32_t r = 0; r < size(); ++r) {
@@ -80,7 +96,7 @@ void record_set::weigh_positions(double prior_records) {
         double total = 0;
         for (std::size_t w = 0; w < words_; ++w) {
             for (auto word = f[w]; word != 0; word &= word - 1) {
-                total += weights_[w * 64 + static_cast<std::size_t>(std::countr_zero(word))];
+                total += level[w * 64 + static_cast<std::size_t>(std::countr_zero(word))];
             }
         }
         weight_totals_[r] = total;
@@ -92,7 +108,8 @@ std::size_t record_set::memory_bytes() const noexcept {
         filters_.capacity() * sizeof(std::uint64_t) + counts_.capacity() * sizeof(std::uint32_t) +
         agency_.capacity() * sizeof(std::uint16_t) + keys_.capacity() * sizeof(std::string) +
         tokens_.capacity() * sizeof(id_token) + token_start_.capacity() * sizeof(std::uint32_t) +
-        weights_.capacity() * sizeof(float) + weight_totals_.capacity() * sizeof(double);
+        weights_.capacity() * sizeof(float) + weight_slices_.capacity() * sizeof(std::uint64_t) +
+        weight_totals_.capacity() * sizeof(double);
     for (const auto& k : keys_) {
         if (k.capacity() > 15) {  // beyond the small-string buffer
             bytes += k.capacity() + 1;

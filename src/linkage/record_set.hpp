@@ -42,10 +42,21 @@ public:
     /// Weighs each bit position by how rare it is among the records held:
     /// w = ln((n + prior) / (count + prior · mean density)), so a position every record sets
     /// weighs little, and with few records (n ≪ prior) every weight is near ln(1 / density).
-    /// Also sums each record's weights. Call after the last add (add() drops the weights).
+    /// Scores use the weights quantised to `weight_bits` bits (levels 0..63 of the largest
+    /// weight), held bit-sliced: slice b marks the positions whose level has bit b set, so
+    /// the weight two filters share is Σ_b 2^b · popcount(A ∧ B ∧ slice_b), with no branch
+    /// per position. Also sums each record's levels. Call after the last add (add() drops
+    /// the weights).
     void weigh_positions(double prior_records);
     bool weighted() const noexcept { return !weights_.empty(); }
+    /// The exact weights, one per position (tests and diagnostics).
     const float* position_weights() const noexcept { return weights_.data(); }
+    static constexpr unsigned weight_bits = 6;
+    /// Slice b (0 ≤ b < weight_bits) of the quantised weights: words() words.
+    const std::uint64_t* weight_slice(unsigned b) const noexcept {
+        return weight_slices_.data() + std::size_t{b} * words_;
+    }
+    /// Sum of the record's quantised weights.
     double weight_total(std::uint32_t i) const noexcept { return weight_totals_[i]; }
 
     /// Heap bytes held (filters, counts, tokens, keys, indexes).
@@ -60,8 +71,9 @@ private:
     std::vector<std::string> keys_;
     std::vector<id_token> tokens_;
     std::vector<std::uint32_t> token_start_{0};
-    std::vector<float> weights_;         // per bit position, when weighed
-    std::vector<double> weight_totals_;  // per record, when weighed
+    std::vector<float> weights_;                // per bit position, when weighed
+    std::vector<std::uint64_t> weight_slices_;  // weight_bits × words_, when weighed
+    std::vector<double> weight_totals_;         // per record, when weighed
 };
 
 }  // namespace casebridge::linkage
