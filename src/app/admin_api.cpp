@@ -1,6 +1,5 @@
 #include "app/admin_api.hpp"
 
-#include <cctype>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -15,6 +14,7 @@
 #include "core/time.hpp"
 #include "core/token_text.hpp"
 #include "json/json.hpp"
+#include "net/bearer.hpp"
 #include "net/handoff.hpp"
 #include "net/url.hpp"
 #include "report/schedule.hpp"
@@ -55,33 +55,6 @@ void str(writer& w, std::string_view key, std::string_view value) {
 void num(writer& w, std::string_view key, std::int64_t value) {
     w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
     w.Int64(value);
-}
-
-/// Compares hashes of the presented token and the real one (no early exit on the first
-/// differing byte of the token). The scheme is case-insensitive (RFC 9110 §11.1).
-bool token_ok(const httpd::request& req, const std::string& token) {
-    auto h = req.headers.find("authorization");
-    if (h == req.headers.end() || token.empty()) {
-        return false;
-    }
-    std::string_view v = h->second;
-    constexpr std::string_view scheme = "bearer";
-    if (v.size() <= scheme.size() || v[scheme.size()] != ' ') {
-        return false;
-    }
-    for (std::size_t i = 0; i < scheme.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(v[i])) != scheme[i]) {
-            return false;
-        }
-    }
-    v.remove_prefix(scheme.size());
-    while (!v.empty() && v.front() == ' ') {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && v.back() == ' ') {
-        v.remove_suffix(1);
-    }
-    return crypto::sha256_hex(v) == crypto::sha256_hex(token);
 }
 
 /// "/a/b?x=1&y=2" as decoded path parts and query parameters. A '+' stays a '+' (RFC 3339
@@ -902,7 +875,7 @@ httpd::admission admit_admin(const httpd::request& head, const admin_context& ct
         t && t->parts.size() == 1 && (t->parts[0] == "healthz" || t->parts[0] == "readyz");
     // The console's files hold code, no data: the sign-in page loads before there is a token.
     const bool console = t && console_route(*t);
-    if (!((probe || console) && head.method == "GET") && !token_ok(head, ctx.token)) {
+    if (!((probe || console) && head.method == "GET") && !httpd::bearer_matches(head, ctx.token)) {
         a.refuse = error_answer(401, "unauthorised");
         return a;
     }

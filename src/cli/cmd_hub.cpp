@@ -13,6 +13,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "adapter/secret.hpp"
 #include "app/config.hpp"
 #include "cli/commands.hpp"
 #include "cli/review_files.hpp"
@@ -20,6 +21,7 @@
 #include "core/crypto.hpp"
 #include "core/encoding.hpp"
 #include "exchange/csv.hpp"
+#include "hub/hub_admin.hpp"
 #include "hub/hub_service.hpp"
 #include "hub/hub_store.hpp"
 #include "json/json.hpp"
@@ -89,6 +91,30 @@ int run_hub_serve(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     io.out << "hub: " << svc->base_url() << '\n';
+    // The IMO's admin API (probes, counts) on the configuration's admin listener.
+    std::unique_ptr<httpd::server> admin;
+    if (cfg->admin) {
+        const auto& a = *cfg->admin;
+        hub::admin_context actx;
+        actx.token = read_secret({a.token_file, ""}).value_or("");
+        if (actx.token.empty()) {
+            io.err << "casebridge hub serve: admin.token_file " << a.token_file.string()
+                   << " is missing or empty\n";
+            return exit_error;
+        }
+        actx.store_path = cfg->hub->store_path;
+        for (const auto& agency : cfg->hub->agencies) {
+            actx.agencies.push_back(agency.id);
+        }
+        try {
+            admin = std::make_unique<httpd::server>(a.host, a.port, hub::admin_service(actx));
+        } catch (const std::exception& e) {
+            io.err << "casebridge hub serve: the admin API cannot listen on " << a.listen << ": "
+                   << e.what() << '\n';
+            return exit_error;
+        }
+        io.out << "hub admin: " << admin->base_url() << '\n';
+    }
     io.out.flush();
     log.info(
         "hub.started",
@@ -195,40 +221,11 @@ int run_hub_stats(const parsed_args& args, command_io& io) {
         return 0;
     };
     if (args.has("json")) {
-        rapidjson::StringBuffer sb;
-        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-        w.StartObject();
-        w.Key("agencies");
-        w.StartArray();
+        std::vector<std::string> ids;
         for (const auto& a : cfg->hub->agencies) {
-            w.StartObject();
-            w.Key("id");
-            w.String(a.id.c_str());
-            w.Key("active_records");
-            w.Int64(count_of(st->active_per_agency, a.id));
-            w.Key("withdrawn_records");
-            w.Int64(count_of(st->withdrawn_per_agency, a.id));
-            w.EndObject();
+            ids.push_back(a.id);
         }
-        w.EndArray();
-        w.Key("clusters");
-        w.Int64(st->clusters);
-        w.Key("multi_agency_clusters");
-        w.Int64(st->multi_agency_clusters);
-        w.Key("automatic_matches");
-        w.Int64(st->auto_links);
-        w.Key("review_items");
-        w.Int64(st->review_items);
-        w.Key("within_agency_duplicates");
-        w.Int64(st->within_agency_duplicates);
-        w.Key("last_linkage");
-        if (st->last_linkage) {
-            w.String(st->last_linkage->c_str());
-        } else {
-            w.Null();
-        }
-        w.EndObject();
-        io.out << sb.GetString() << '\n';
+        io.out << hub::stats_json(*st, ids) << '\n';
         return exit_ok;
     }
     io.out << "agency\tactive\twithdrawn\n";

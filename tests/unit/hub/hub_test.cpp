@@ -22,6 +22,7 @@
 #include "cli/cli.hpp"
 #include "core/encoding.hpp"
 #include "exchange/csv.hpp"
+#include "hub/hub_admin.hpp"
 #include "hub/hub_service.hpp"
 #include "hub/hub_store.hpp"
 #include "json/json.hpp"
@@ -773,6 +774,45 @@ TEST_F(hub_caseload, linkage_on_receipt_finds_children_served_by_several_agencie
         active += a["active_records"].GetInt64();
     }
     EXPECT_EQ(active, static_cast<std::int64_t>(load.records.size()));
+
+    // The IMO's admin API answers the same counts over HTTP, with the admin token only.
+    {
+        hub::admin_context actx{"imo-admin-token-0123456789", cfg.store_path, {}};
+        for (const auto& a : cfg.agencies) {
+            actx.agencies.push_back(a.id);
+        }
+        httpd::server admin("127.0.0.1", 0, hub::admin_service(actx));
+        const auto get =
+            [&](const std::string& method, const std::string& path, const std::string& token) {
+                http_request req;
+                req.method = method;
+                req.url = admin.base_url() + path;
+                if (!token.empty()) {
+                    req.headers.push_back({"Authorization", "Bearer " + token});
+                }
+                return test::run_awaitable(send_request(client_settings(), req), 60s);
+            };
+        const auto answered = get("GET", "/hub/stats", actx.token);
+        ASSERT_EQ(answered.status, 200u) << answered.body;
+        EXPECT_EQ(answered.body, out.str());  // the same JSON as `hub stats --json`
+        EXPECT_EQ(get("GET", "/hub/stats", "").status, 401u);
+        EXPECT_EQ(get("GET", "/hub/stats", tokens.at("agency_a")).status, 401u);  // not an agency's
+        EXPECT_EQ(get("GET", "/healthz", "").status, 200u);
+        EXPECT_EQ(get("GET", "/readyz", "").status, 200u);
+        EXPECT_EQ(get("POST", "/hub/stats", actx.token).status, 405u);
+        EXPECT_EQ(get("GET", "/hub/records", actx.token).status, 404u);
+        EXPECT_EQ(get("GET", "/hub/records", "").status, 401u);  // nothing told without a token
+        // Counts only: no pseudonym of any record in the answer.
+        for (const auto& r : load.records) {
+            ASSERT_EQ(answered.body.find(r.key), std::string::npos);
+        }
+        hub::admin_context missing{"t0123456789", dir / "no-such-hub.sqlite", {}};
+        httpd::server down("127.0.0.1", 0, hub::admin_service(missing));
+        http_request ready;
+        ready.method = "GET";
+        ready.url = down.base_url() + "/readyz";
+        EXPECT_EQ(test::run_awaitable(send_request(client_settings(), ready), 60s).status, 503u);
+    }
     // `hub link` again keeps every ref (nothing changed): no merge or split.
     out.str("");
     ASSERT_EQ(cli::run({"hub", "link", "--config", config_file.string()}, io), 0) << err.str();
@@ -957,9 +997,14 @@ TEST_F(hub_fixture, the_binary_serves_until_sigterm_and_its_commands_answer_help
     std::filesystem::permissions(
         leaf.key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write
     );
+    const auto admin_token_file = dir.write("admin.token", "imo-admin-token-9876543210\n");
+    std::filesystem::permissions(
+        admin_token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write
+    );
     const auto config_file = dir.write(
         "hub.json",
-        "{\"config_version\":1,\"log_level\":\"debug\",\"hub\":{\"listen\":\"127.0.0.1:0\","
+        "{\"config_version\":1,\"log_level\":\"debug\",\"admin\":{\"listen\":\"127.0.0.1:0\","
+        "\"token_file\":\"admin.token\"},\"hub\":{\"listen\":\"127.0.0.1:0\","
         "\"tls\":{\"cert_file\":\"" +
             leaf.cert.string() + "\",\"key_file\":\"" + leaf.key.string() +
             "\"},\"store\":{\"path\":\"hub.sqlite\"},\"linkage_schema\":\"" + schema_file.string() +
@@ -986,6 +1031,19 @@ TEST_F(hub_fixture, the_binary_serves_until_sigterm_and_its_commands_answer_help
     req.body = batch({record_json("case-1", encode_person("Rahima", "Begum", "2012-03-04"))});
     const auto r = test::run_awaitable(send_request(client_settings(), req), 60s);
     EXPECT_EQ(r.body, "{\"stored\":1,\"unchanged\":0}\n");
+    // The admin API the configuration asks for: its address on the next line, counts only.
+    const std::string second = child.line(std::chrono::seconds(10));
+    ASSERT_EQ(second.rfind("hub admin: http://127.0.0.1:", 0), 0U) << second;
+    http_request stats;
+    stats.url = second.substr(11) + "/hub/stats";
+    stats.method = "GET";
+    stats.headers = {{"Authorization", "Bearer imo-admin-token-9876543210"}};
+    const auto counted = test::run_awaitable(send_request(client_settings(), stats), 60s);
+    ASSERT_EQ(counted.status, 200u) << counted.body;
+    auto counts = json::parse(counted.body);
+    ASSERT_TRUE(counts) << counted.body;
+    EXPECT_EQ((*counts)["agencies"][0]["active_records"].GetInt64(), 1);
+    EXPECT_EQ(counted.body.find("case-1"), std::string::npos);
     const auto t0 = std::chrono::steady_clock::now();
     std::string logs;
     const int status = child.stop(SIGTERM, &logs);
@@ -995,6 +1053,7 @@ TEST_F(hub_fixture, the_binary_serves_until_sigterm_and_its_commands_answer_help
     EXPECT_NE(logs.find("hub.linked"), std::string::npos) << logs;
     EXPECT_EQ(logs.find("Rahima"), std::string::npos);
     EXPECT_EQ(logs.find(tokens["agency_a"]), std::string::npos) << "the token reached the log";
+    EXPECT_EQ(logs.find("imo-admin-token"), std::string::npos) << "the admin token reached the log";
 
     for (const char* cmd : {"serve", "link", "stats"}) {
         std::stringstream out, err;
