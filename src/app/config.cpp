@@ -956,15 +956,15 @@ config load_config(
     if (doc.HasMember("reports")) {
         c.reports = load_reports(l, doc["reports"], c.has_flows, c.hub.has_value());
     }
+    // The admin listener serves the daemon (`run`) and, in a hub configuration, `hub serve`.
+    if (doc.HasMember("admin")) {
+        load_admin(l, doc["admin"], c);
+    }
     if (!c.has_flows) {
         return c;
     }
 
     load_store(l, doc["store"], c);
-
-    if (doc.HasMember("admin")) {
-        load_admin(l, doc["admin"], c);
-    }
 
     // Catalogue and policies: loaded now, so their own errors surface at startup.
     const auto catalogue = load_catalogue(l, doc, c);

@@ -782,6 +782,8 @@ TEST_F(hub_caseload, linkage_on_receipt_finds_children_served_by_several_agencie
             actx.agencies.push_back(a.id);
         }
         httpd::server admin("127.0.0.1", 0, hub::admin_service(actx));
+        auto plain = client_settings();  // the admin API is plain HTTP on loopback
+        plain.allow_plain_http_loopback = true;
         const auto get =
             [&](const std::string& method, const std::string& path, const std::string& token) {
                 http_request req;
@@ -790,7 +792,7 @@ TEST_F(hub_caseload, linkage_on_receipt_finds_children_served_by_several_agencie
                 if (!token.empty()) {
                     req.headers.push_back({"Authorization", "Bearer " + token});
                 }
-                return test::run_awaitable(send_request(client_settings(), req), 60s);
+                return test::run_awaitable(send_request(plain, req), 60s);
             };
         const auto answered = get("GET", "/hub/stats", actx.token);
         ASSERT_EQ(answered.status, 200u) << answered.body;
@@ -811,7 +813,7 @@ TEST_F(hub_caseload, linkage_on_receipt_finds_children_served_by_several_agencie
         http_request ready;
         ready.method = "GET";
         ready.url = down.base_url() + "/readyz";
-        EXPECT_EQ(test::run_awaitable(send_request(client_settings(), ready), 60s).status, 503u);
+        EXPECT_EQ(test::run_awaitable(send_request(plain, ready), 60s).status, 503u);
     }
     // `hub link` again keeps every ref (nothing changed): no merge or split.
     out.str("");
@@ -1038,7 +1040,9 @@ TEST_F(hub_fixture, the_binary_serves_until_sigterm_and_its_commands_answer_help
     stats.url = second.substr(11) + "/hub/stats";
     stats.method = "GET";
     stats.headers = {{"Authorization", "Bearer imo-admin-token-9876543210"}};
-    const auto counted = test::run_awaitable(send_request(client_settings(), stats), 60s);
+    auto plain = client_settings();
+    plain.allow_plain_http_loopback = true;
+    const auto counted = test::run_awaitable(send_request(plain, stats), 60s);
     ASSERT_EQ(counted.status, 200u) << counted.body;
     auto counts = json::parse(counted.body);
     ASSERT_TRUE(counts) << counted.body;
