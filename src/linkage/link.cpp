@@ -211,9 +211,22 @@ linkage_result link_records(
     // Scores are floats: compare with the thresholds as floats, so "at the threshold" holds.
     const auto upper = static_cast<float>(thresholds.upper);
     const auto lower = static_cast<float>(thresholds.lower);
+    const auto keep =
+        std::max(lower, static_cast<float>(thresholds.upper - thresholds.keep_margin));
+    // Each record's previous ref, when the previous run had one.
+    std::vector<const std::string*> ref_before(previous != nullptr ? n : 0, nullptr);
+    for (std::uint32_t i = 0; i < ref_before.size(); ++i) {
+        if (const auto it = previous->find(ref_key(records, i)); it != previous->end()) {
+            ref_before[i] = &it->second;
+        }
+    }
+    const auto linked_before = [&](const scored_pair& p) {
+        return !ref_before.empty() && ref_before[p.a] != nullptr && ref_before[p.b] != nullptr &&
+               *ref_before[p.a] == *ref_before[p.b];
+    };
     for (const auto& p : pairs) {
         const bool cross = records.agency(p.a) != records.agency(p.b);
-        if (p.score < upper) {
+        if (p.score < upper && !(p.score >= keep && linked_before(p))) {
             if (p.score >= lower && cross && sets.find(p.a) != sets.find(p.b)) {
                 result.review.push_back(p);
             }

@@ -80,6 +80,8 @@ using previous_refs = std::unordered_map<std::string, std::string>;
 std::string ref_key(const record_set& records, std::uint32_t i);
 
 /// Clusters `records` from scored pairs. Links are applied greedily from the highest score;
+/// a pair whose records shared a cluster in `previous` is linked from upper − keep_margin
+/// (not below lower), so a link does not come and go with small moves of its score;
 /// a link that would put two records of one agency in a cluster is not applied: it becomes a
 /// duplicate report (and, between agencies, a review item). Refs: a cluster keeps the
 /// previous ref most of its members had (ties: the smaller ref); otherwise

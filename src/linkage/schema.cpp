@@ -110,7 +110,8 @@ constexpr std::string_view schema_text = R"({
       "required": ["upper", "lower"],
       "properties": {
         "upper": {"type": "number"},
-        "lower": {"type": "number"}
+        "lower": {"type": "number"},
+        "keep_margin": {"type": "number", "minimum": 0, "maximum": 0.5}
       }
     }
   }
@@ -323,6 +324,17 @@ linkage_schema linkage_schema::from_document(
     out.thresholds.lower = doc["thresholds"]["lower"].GetDouble();
     if (out.thresholds.lower > out.thresholds.upper) {
         json::fail_at(file, origin, "/thresholds/lower", "must not be above upper");
+    }
+    if (doc["thresholds"].HasMember("keep_margin")) {
+        out.thresholds.keep_margin = doc["thresholds"]["keep_margin"].GetDouble();
+        if (out.thresholds.upper - out.thresholds.keep_margin < out.thresholds.lower) {
+            json::fail_at(
+                file,
+                origin,
+                "/thresholds/keep_margin",
+                "must not take upper below lower (a kept link would be weaker than a review item)"
+            );
+        }
     }
 
     const std::filesystem::path variants_file = doc["variants"].GetString();

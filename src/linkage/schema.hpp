@@ -111,6 +111,11 @@ struct similarity_spec {
 struct threshold_spec {
     double upper = 0.9;  ///< At or above: linked automatically.
     double lower = 0.8;  ///< At or above (and below upper): a review item.
+    /// A link the previous run made is kept while its score stays at or above
+    /// upper − keep_margin (never below lower): scores that move a little as the hub's
+    /// population changes (frequency weights) do not make clusters, and the flags they
+    /// send to the agencies, flap between runs. 0: no such margin.
+    double keep_margin = 0;
 };
 
 /// A loaded, checked linkage schema.

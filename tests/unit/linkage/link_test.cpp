@@ -135,6 +135,48 @@ TEST(linkage_link, previous_refs_survive_growth_and_report_merges_and_splits) {
     EXPECT_TRUE(ra == ref_ab || rb == ref_ab);
 }
 
+TEST(linkage_link, a_link_of_the_previous_run_is_kept_within_the_margin) {
+    fixture f;
+    const auto a1 = f.add("a", "1");
+    const auto b1 = f.add("b", "1");
+    const auto a2 = f.add("a", "2");
+    const auto b2 = f.add("b", "2");
+    threshold_spec th{0.9, 0.7, 0.02};
+    const auto first = link_records(f.records, {{a1, b1, 0.91F}, {a2, b2, 0.85F}}, th);
+    ASSERT_EQ(first.cluster_of[a1], first.cluster_of[b1]);
+    ASSERT_NE(first.cluster_of[a2], first.cluster_of[b2]);
+    previous_refs before;
+    for (std::uint32_t i = 0; i < f.records.size(); ++i) {
+        before[ref_key(f.records, i)] = first.clusters[first.cluster_of[i]].ref;
+    }
+    // Scores moved a little (the hub's population grew): a1-b1 fell just below upper, a2-b2
+    // rose to just below it. The link stays; no new one is made from below upper.
+    auto r = link_records(f.records, {{a1, b1, 0.89F}, {a2, b2, 0.895F}}, th, &before);
+    EXPECT_EQ(r.cluster_of[a1], r.cluster_of[b1]);
+    EXPECT_NE(r.cluster_of[a2], r.cluster_of[b2]);
+    EXPECT_TRUE(r.events.empty());
+    ASSERT_EQ(r.review.size(), 1U);  // a2-b2 is still for a person to decide
+    EXPECT_EQ(r.review[0].a, a2);
+    // Beyond the margin the link goes (a split, logged), and becomes a review item.
+    r = link_records(f.records, {{a1, b1, 0.87F}}, th, &before);
+    EXPECT_NE(r.cluster_of[a1], r.cluster_of[b1]);
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].what, cluster_event::kind::split);
+    EXPECT_EQ(r.review.size(), 1U);
+    // Without a previous run, or with no margin, 0.89 is below upper.
+    EXPECT_NE(
+        link_records(f.records, {{a1, b1, 0.89F}}, th).cluster_of[a1],
+        link_records(f.records, {{a1, b1, 0.89F}}, th).cluster_of[b1]
+    );
+    th.keep_margin = 0;
+    r = link_records(f.records, {{a1, b1, 0.89F}}, th, &before);
+    EXPECT_NE(r.cluster_of[a1], r.cluster_of[b1]);
+    // The margin never takes a kept link below lower.
+    th = {0.9, 0.88, 0.05};
+    r = link_records(f.records, {{a1, b1, 0.87F}}, th, &before);
+    EXPECT_NE(r.cluster_of[a1], r.cluster_of[b1]);
+}
+
 // Records whose one-word filter has `bits` set.
 encoded_record with_bits(std::initializer_list<unsigned> bits) {
     std::uint64_t w = 0;

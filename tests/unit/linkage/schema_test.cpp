@@ -170,6 +170,13 @@ TEST(linkage_schema, date_weights_similarity_and_repeats_are_checked) {
             .find("/similarity/prior_records"),
         std::string::npos
     );
+    EXPECT_NE(
+        load_error(edited(R"("keep_margin": 0.02)", R"("keep_margin": 0.1)"))
+            .find("at /thresholds/keep_margin: must not take upper below lower"),
+        std::string::npos
+    );
+    EXPECT_GT(s.thresholds.keep_margin, 0);
+    EXPECT_GE(s.thresholds.upper - s.thresholds.keep_margin, s.thresholds.lower);
     // Without a similarity section: plain Dice, as schema versions 1 and 2 had.
     const auto plain = edited(
         R"("similarity": {"measure": "frequency_weighted_dice", "prior_records": 100},)", ""
