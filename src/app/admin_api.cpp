@@ -932,7 +932,7 @@ awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) 
             co_return error_answer(404, "no_such_flow");
         }
         if (p[2] == "pause" || p[2] == "resume") {
-            slot->paused = p[2] == "pause";
+            slot->set_paused(p[2] == "pause");
             co_return simple(200, "status", slot->paused ? "paused" : "resumed");
         }
         if (p[2] == "run") {

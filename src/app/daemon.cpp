@@ -2,8 +2,10 @@
 
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
+#include <stop_token>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -53,7 +55,27 @@ struct daemon_state {
     std::mutex engine_mutex;  ///< Guards `current` (read by the admin thread).
     std::shared_ptr<engine> current;
     bool stopping = false;
-    std::atomic<bool> stop_flag{false};
+    /// Stopped at shutdown and during a reload's drain: every run and reconciliation in hand
+    /// is linked to it (run_stop), so their waits and requests in flight end at once.
+    std::stop_source stop_all;
+
+    /// A stop for one run of `slot`: stopped with stop_all or by a pause of the flow.
+    struct run_stop {
+        std::stop_source source;
+        std::stop_callback<std::function<void()>> linked;
+        flow_slot* slot;
+        run_stop(const std::stop_source& all, flow_slot* s)
+            : linked(all.get_token(), std::function<void()>([this] { source.request_stop(); })),
+              slot(s) {
+            slot->attach_stop(&source);
+            if (slot->paused) {
+                source.request_stop();  // paused between the claim and now
+            }
+        }
+        ~run_stop() { slot->attach_stop(nullptr); }
+        run_stop(const run_stop&) = delete;
+        run_stop& operator=(const run_stop&) = delete;
+    };
     std::size_t generation = 0;  ///< Bumped by a reload: old schedulers end.
     std::map<std::string, std::unique_ptr<net::steady_timer>> wakeups;
     std::unique_ptr<net::steady_timer> purge_timer;
@@ -103,14 +125,19 @@ struct daemon_state {
         if (!claim(slot)) {
             co_return;  // single flight
         }
-        sync::run_options o;
-        o.stop_requested = [this] { return stop_flag.load(); };
-        try {
-            (void)co_await slot->runner->run_once(o);
-        } catch (...) {
-            log.error(
-                "flow.run_exception", "a flow run ended with an exception", {.flow = slot->cfg->id}
-            );
+        {
+            const run_stop stop(stop_all, slot);
+            sync::run_options o;
+            o.stop = stop.source.get_token();
+            try {
+                (void)co_await slot->runner->run_once(o);
+            } catch (...) {
+                log.error(
+                    "flow.run_exception",
+                    "a flow run ended with an exception",
+                    {.flow = slot->cfg->id}
+                );
+            }
         }
         release(slot);
     }
@@ -187,9 +214,10 @@ struct daemon_state {
                 co_await timer->async_wait(use_nothrow);
                 continue;
             }
+            auto stop = std::make_unique<run_stop>(stop_all, slot);
             sync::reconcile_options o;
             o.sample = static_cast<std::size_t>(rc.sample);
-            o.stop_requested = [this] { return stop_flag.load(); };
+            o.stop = stop->source.get_token();
             sync::reconcile_report r;
             try {
                 auto op = sync::reconcile(*slot->runner, e->store(), *clock, log, std::move(o));
@@ -198,6 +226,7 @@ struct daemon_state {
                 r.error = "exception";
                 r.error_code = make_error_code(errc::cancelled);
             }
+            stop.reset();
             release(slot);
             if (r.error) {
                 log.error(
@@ -416,14 +445,14 @@ struct daemon_state {
         }
         ++generation;
         wake_all();
-        stop_flag = true;
+        stop_all.request_stop();
         const bool drained = co_await drain(options.shutdown_grace);
         if (stopping) {
             // SIGTERM came during the drain: the shutdown goes on; nothing restarts and the stop
             // stays requested for whatever is still in hand.
             co_return;
         }
-        stop_flag = false;
+        stop_all = std::stop_source();  // the next runs start unstopped
         if (!drained) {
             // Never two runners on one flow: keep the old engine and try again on the next HUP.
             log.error(
@@ -548,7 +577,7 @@ int run_daemon(
         }
         log.info("daemon.shutdown", "stopping: finishing the pages in hand");
         d.stopping = true;
-        d.stop_flag = true;
+        d.stop_all.request_stop();
         d.wake_all();
         hup.cancel();
         net::co_spawn(

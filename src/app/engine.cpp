@@ -267,4 +267,19 @@ store::store_thread& engine::store() noexcept {
     return *impl_->st;
 }
 
+void flow_slot::set_paused(bool p) {
+    paused = p;
+    if (p) {
+        std::lock_guard lock(stop_mutex_);
+        if (run_stop_.stop_possible()) {
+            run_stop_.request_stop();
+        }
+    }
+}
+
+void flow_slot::attach_stop(const std::stop_source* s) {
+    std::lock_guard lock(stop_mutex_);
+    run_stop_ = s != nullptr ? *s : std::stop_source(std::nostopstate);
+}
+
 }  // namespace casebridge::app

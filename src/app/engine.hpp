@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +55,17 @@ struct flow_slot {
     reconcile_metrics reconciled;
     std::atomic<bool> paused{false};
     std::atomic<bool> running{false};
+
+    /// Pauses or resumes the flow; a pause stops the run or reconciliation in hand (its waits
+    /// and requests end at once; what it had not settled stays in flight). Any thread.
+    void set_paused(bool p);
+    /// Ties `s` to the thing the flow is doing now, so that a pause stops it; `nullptr`
+    /// when it ends. Any thread.
+    void attach_stop(const std::stop_source* s);
+
+private:
+    std::mutex stop_mutex_;
+    std::stop_source run_stop_{std::nostopstate};
 };
 
 /// Counters of one configured system (its HTTP client).

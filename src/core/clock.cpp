@@ -1,5 +1,7 @@
 #include "core/clock.hpp"
 
+#include <algorithm>
+
 namespace casebridge {
 
 const system_clock_source& system_clock_source::instance() {
@@ -28,6 +30,21 @@ void manual_clock::advance(std::chrono::nanoseconds d) {
 void manual_clock::set(time_point t) {
     std::lock_guard lock(mutex_);
     wall_ = t;
+}
+
+void manual_clock::move_on_waits(bool on) {
+    std::lock_guard lock(mutex_);
+    move_on_waits_ = on;
+}
+
+std::chrono::nanoseconds manual_clock::wait_time(std::chrono::nanoseconds d) const {
+    std::lock_guard lock(mutex_);
+    if (!move_on_waits_ || d <= std::chrono::nanoseconds::zero()) {
+        return std::max(d, std::chrono::nanoseconds::zero());
+    }
+    wall_ += std::chrono::duration_cast<time_point::duration>(d);
+    steady_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+    return std::chrono::nanoseconds::zero();
 }
 
 }  // namespace casebridge

@@ -16,6 +16,10 @@ public:
     virtual time_point now() const = 0;
     /// Monotonic time: deadlines, backoff and durations. Never jumps backwards.
     virtual std::chrono::steady_clock::time_point steady_now() const = 0;
+    /// The real time a wait of `d` on this clock takes (backoff, Retry-After): `d` itself for
+    /// the real clocks. A manual clock told to move on waits moves itself by `d` and answers
+    /// zero, so a test of a five-minute wait runs at once and still sees five minutes pass.
+    virtual std::chrono::nanoseconds wait_time(std::chrono::nanoseconds d) const { return d; }
 };
 
 /// The real clocks.
@@ -39,11 +43,17 @@ public:
     void advance(std::chrono::nanoseconds d);
     /// Sets the wall clock (it may go backwards, as a real one can); the steady clock is kept.
     void set(time_point t);
+    /// From now on, a wait on this clock (clock_source::wait_time) moves it forward by the
+    /// wait's length instead of taking real time.
+    void move_on_waits(bool on = true);
+    std::chrono::nanoseconds wait_time(std::chrono::nanoseconds d) const override;
 
 private:
     mutable std::mutex mutex_;
-    time_point wall_;
-    std::chrono::steady_clock::time_point steady_;
+    // Mutable: a wait (a const read of the clock by the code under test) may move it.
+    mutable time_point wall_;
+    mutable std::chrono::steady_clock::time_point steady_;
+    bool move_on_waits_ = false;
 };
 
 }  // namespace casebridge

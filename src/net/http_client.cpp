@@ -362,18 +362,34 @@ struct http_client::impl {
     // Waits for a rate token of `pool` (net/token_bucket.hpp). Real time, not the injected
     // clock: a test's frozen clock must not stop requests (the bucket's own tests run it on
     // virtual time).
-    awaitable<void> take_token(host_pool& pool) {
+    // False when the caller's run was stopped meanwhile (net/stop.hpp).
+    awaitable<bool> take_token(host_pool& pool) {
         if (!pool.bucket) {
             pool.bucket.emplace(settings.max_requests_per_second);
         }
         for (;;) {
             const auto wait = pool.bucket->take(steady::now());
             if (wait == steady::duration::zero()) {
-                co_return;
+                co_return true;
             }
             net::steady_timer timer(executor, wait);
             co_await timer.async_wait(use_nothrow);
+            const bool stopped = co_await cancelled();
+            if (stopped) {
+                co_return false;
+            }
         }
+    }
+
+    /// True once the calling coroutine's Asio cancellation slot was emitted: its run is
+    /// stopping (net/stop.hpp, stoppable). Never true for a caller that bound no slot.
+    static awaitable<bool> cancelled() {
+        const auto state = co_await net::this_coro::cancellation_state;
+        co_return state.cancelled() != net::cancellation_type::none;
+    }
+
+    static remote_error stopped_error() {
+        return make_remote_error(errc::cancelled, "request cancelled: its run is stopping");
     }
 
     void release(host_pool& pool, std::unique_ptr<connection> conn, bool reusable) {
@@ -516,6 +532,10 @@ struct http_client::impl {
             p.waiters.erase(
                 std::remove(p.waiters.begin(), p.waiters.end(), &timer), p.waiters.end()
             );
+            const bool stopped = co_await cancelled();
+            if (stopped) {
+                co_return stopped_error();
+            }
             if (!ec) {
                 co_return make_remote_error(
                     errc::remote_unavailable, "timeout waiting for a free connection"
@@ -542,6 +562,12 @@ struct http_client::impl {
     }
 
     awaitable<remote_result<http_response>> send(http_request request) {
+        // A cancellation is sticky: an adapter that goes on after a cancelled request (a login
+        // wait, a second call) gets no new request started for a stopped run.
+        const bool stopped_before = co_await cancelled();
+        if (stopped_before) {
+            co_return stopped_error();
+        }
         const auto url = parse_http_url(request.url);
         if (!url) {
             co_return make_remote_error(
@@ -560,7 +586,10 @@ struct http_client::impl {
         const std::string key = (url->tls ? "https://" : "http://") + url->host_header;
         ++counters.requests;
         host_pool& pool = pools[key];
-        co_await take_token(pool);
+        const bool token_taken = co_await take_token(pool);
+        if (!token_taken) {
+            co_return stopped_error();
+        }
 
         http::request<http::string_body> req{verb, url->target, 11};
         req.set(http::field::host, url->host_header);
@@ -589,6 +618,11 @@ struct http_client::impl {
                 co_return acquired.error();
             }
             std::unique_ptr<connection> conn = std::move(*acquired);
+            const bool stopped_meanwhile = co_await cancelled();
+            if (stopped_meanwhile) {
+                release(pools[key], std::move(conn), true);  // unused: it stays open for reuse
+                co_return stopped_error();
+            }
             http::response_parser<http::string_body> parser;
             parser.body_limit(settings.max_body_bytes);
             if (verb == http::verb::head) {
@@ -667,12 +701,20 @@ http_client::~http_client() {
 
 awaitable<remote_result<http_response>> http_client::send(http_request request) {
     duration_histogram* h = impl_->settings.request_durations;
-    if (h == nullptr) {
-        co_return co_await impl_->send(std::move(request));
-    }
     const auto start = impl_->clock->steady_now();
     auto r = co_await impl_->send(std::move(request));
-    h->observe(impl_->clock->steady_now() - start);
+    if (h != nullptr) {
+        h->observe(impl_->clock->steady_now() - start);
+    }
+    // A request its run stopped (an aborted connect, write or read) is not the remote's
+    // failure: it is reported as cancelled, and its connection was closed, never reused.
+    // Awaited on its own line: GCC 12 fails on a co_await inside a && condition.
+    if (!r && r.error().code != make_error_code(errc::cancelled)) {
+        const bool stopped = co_await impl::cancelled();
+        if (stopped) {
+            co_return impl::stopped_error();
+        }
+    }
     co_return r;
 }
 

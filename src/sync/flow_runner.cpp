@@ -43,8 +43,11 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     auto& m = *impl_;
     m.keep_records = options.keep_records;
     m.handover = options.handover;
-    m.stop = options.stop_requested;
+    m.stop = options.stop;
     m.interrupted = false;
+    if (options.jitter_seed) {
+        m.rng.seed(*options.jitter_seed);
+    }
     // A dry run decides and writes nothing: the flow's counters stay what its runs did.
     struct metrics_back {
         impl& runner;
@@ -80,7 +83,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
         co_await m.resolve_in_flight(report);
     }
     for (;;) {
-        if (options.stop_requested && options.stop_requested()) {
+        if (options.stop.stop_requested()) {
             report.stopped = true;
             break;
         }
@@ -177,7 +180,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
 
 awaitable<result<record_report>> flow_runner::retry_dead_letter(std::int64_t dead_letter_id) {
     auto& m = *impl_;
-    m.stop = nullptr;  // not tied to a run that can be stopped
+    m.stop = {};  // not tied to a run that can be stopped
     m.interrupted = false;
     m.keep_records = true;
     m.handover = false;
@@ -243,7 +246,7 @@ std::vector<prepared_record> flow_runner::prepare(const external_record& record)
 
 awaitable<run_report> flow_runner::redeliver(std::vector<std::string> source_ids) {
     auto& m = *impl_;
-    m.stop = nullptr;  // not tied to a run that can be stopped
+    m.stop = {};  // not tied to a run that can be stopped
     m.interrupted = false;
     m.keep_records = true;
     m.handover = false;
@@ -272,7 +275,7 @@ awaitable<run_report> flow_runner::run_selected(
     std::vector<selected> records, std::function<void(std::size_t, std::size_t)> progress
 ) {
     auto& m = *impl_;
-    m.stop = nullptr;  // not tied to a run that can be stopped
+    m.stop = {};  // not tied to a run that can be stopped
     m.interrupted = false;
     m.keep_records = true;
     m.handover = true;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -100,9 +101,12 @@ struct run_options {
     /// failed before is decided again from its current state.
     bool handover = false;
     std::optional<std::int64_t> max_pages;
-    /// Checked between pages and between records' retries: true ends the run after the page
-    /// in hand is settled.
-    std::function<bool()> stop_requested;
+    /// Stopped when the daemon stops or the flow is paused: checked between pages, it ends
+    /// the waits before retries and the requests in flight at once (net/stop.hpp). A page cut
+    /// short is left unsettled, as after a crash; the next run resolves what is in flight.
+    std::stop_token stop;
+    /// Seeds the backoff jitter (tests); unset: a random seed.
+    std::optional<std::uint32_t> jitter_seed;
 };
 
 /// Counters the admin API reads (relaxed atomics; one writer, the runner).

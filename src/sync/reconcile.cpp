@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "mapping/mapping.hpp"
+#include "net/stop.hpp"
 #include "policy/policy.hpp"
 #include "store/crypto.hpp"
 #include "store/reconcile_queries.hpp"
@@ -160,19 +161,18 @@ struct context {
 
     double jitter() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
 
-    bool stop() const { return o.stop_requested && o.stop_requested(); }
+    bool stop() const { return o.stop.stop_requested(); }
 
-    /// Calls `op` until it succeeds, fails permanently or the flow's attempts run out.
+    /// Calls `op` until it succeeds, fails permanently or the flow's attempts run out; a stop
+    /// ends its wait or its request in flight (the caller then sees stop()).
     template <typename T, typename Op>
     awaitable<remote_result<T>> with_retries(Op op) {
         co_return co_await sync::with_retries<T>(
             b->retry,
-            [&](int) { return op(); },
+            [&](int) { return stoppable(o.stop, op()); },
             [&](int attempt, const remote_error& e) -> awaitable<bool> {
-                net::steady_timer t(co_await net::this_coro::executor);
-                t.expires_after(backoff_delay(b->retry, attempt, e.retry_after, jitter()));
-                co_await t.async_wait(use_nothrow);
-                co_return true;
+                const auto d = backoff_delay(b->retry, attempt, e.retry_after, jitter());
+                co_return co_await wait_unless_stopped(*clock, d, o.stop);
             }
         );
     }
@@ -194,6 +194,9 @@ struct context {
             auto fetched = co_await with_retries<external_record>([&]() {
                 return b->source->fetch(b->source_stream, record_id);
             });
+            if (!fetched && stop()) {
+                co_return false;  // cut short by the stop: not a verdict on the record
+            }
             if (fetched) {
                 take(runner->prepare(*fetched), into, &rows, deliveries);
             }
@@ -405,6 +408,10 @@ struct context {
             auto found = co_await with_retries<std::optional<std::string>>([&]() {
                 return target.lookup(stream, c->prep->source_key);
             });
+            if (!found && stop()) {
+                c->visited = false;  // cut short by the stop: not counted
+                break;
+            }
             if (!found) {
                 unchecked(*c, reason_of(found.error().code));
                 continue;
@@ -422,6 +429,10 @@ struct context {
             return target.acknowledgements_for(stream, ids);
         });
         for (candidate* c : asked) {
+            if (!acks && stop()) {
+                c->visited = false;  // cut short by the stop: not counted
+                continue;
+            }
             if (!acks) {
                 unchecked(*c, reason_of(acks.error().code));
             } else {
@@ -513,6 +524,10 @@ struct context {
             while (next < work.size() && !stop()) {
                 candidate* c = work[next++];
                 co_await check(*c);
+                if (stop() && c->row.v == verdict::unchecked &&
+                    c->row.note == reason_of(make_error_code(errc::cancelled))) {
+                    c->visited = false;  // a read cut short by the stop: not counted
+                }
             }
         };
         for (std::size_t i = 0; i < width; ++i) {
@@ -658,6 +673,10 @@ awaitable<reconcile_report> reconcile(
             auto page = co_await ctx.with_retries<pull_page>([&]() {
                 return b.source->pull(b.source_stream, cursor);
             });
+            if (!page && ctx.stop()) {
+                report.stopped = true;
+                break;
+            }
             if (!page) {
                 report.error = page.error().describe();
                 report.error_code = page.error().code;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,8 +57,9 @@ struct reconcile_options {
     store::token actor{"casebridge"};
     /// Write the run's transfer-log entry (a reconciliation without it is a dry look).
     bool write_log = true;
-    /// Checked between records: true ends the run early (counts so far are logged).
-    std::function<bool()> stop_requested;
+    /// Stopped when the daemon stops or the flow is paused: checked between records, and it
+    /// ends a wait before a retry or a read in flight at once (counts so far are logged).
+    std::stop_token stop;
 };
 
 /// One record's result: ids, the class, field names (differs) and a reason code. No values.

@@ -21,26 +21,12 @@ void flow_runner::impl::count(std::atomic<std::int64_t> flow_metrics::*m, std::i
     }
 }
 
-/// Waits `d`, in slices, ending early when a stop is requested (a Retry-After of minutes
-/// must not hold a shutdown past its grace).
 awaitable<void> flow_runner::impl::sleep_for(std::chrono::milliseconds d) {
-    constexpr std::chrono::milliseconds slice(50);
-    net::steady_timer t(co_await net::this_coro::executor);
-    const auto until = std::chrono::steady_clock::now() + d;
-    for (;;) {
-        if (stopping()) {
-            interrupted = true;
-            co_return;
-        }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            until - std::chrono::steady_clock::now()
-        );
-        if (left <= std::chrono::milliseconds::zero()) {
-            co_return;
-        }
-        t.expires_after(std::min(left, slice));
-        co_await t.async_wait(use_nothrow);
+    const bool waited = co_await wait_unless_stopped(*clock, d, stop);
+    if (!waited) {
+        interrupted = true;
     }
+    co_return;  // explicit: GCC 12's UBSan traps a coroutine that flows off its end
 }
 
 std::string flow_runner::impl::source_key(const store::record_id& source) const {
@@ -85,8 +71,8 @@ awaitable<void> flow_runner::impl::deliver(item& it, run_counts& counts) {
                 }
             }
             it.attempts = attempt;
-            auto pushed = co_await b.target->push(copy_record(rec));
-            if (!pushed) {
+            auto pushed = co_await call(b.target->push(copy_record(rec)));
+            if (!pushed && !interrupted) {
                 note_refusal(pushed.error(), b.target_system);
                 // No response means the create may have happened: look before sending
                 // again.

@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <stop_token>
 #include <utility>
 
 #include <boost/asio/steady_timer.hpp>
@@ -22,6 +23,7 @@
 #include "core/time.hpp"
 #include "json/json.hpp"
 #include "mapping/mapping.hpp"
+#include "net/stop.hpp"
 #include "policy/decision.hpp"
 #include "policy/linkage_step.hpp"
 #include "policy/policy.hpp"
@@ -56,18 +58,30 @@ struct flow_runner::impl {
 
     void count(std::atomic<std::int64_t> flow_metrics::*m, std::int64_t n);
 
-    /// The run's stop request (the daemon stopping, the flow paused); unset: never.
-    std::function<bool()> stop;
+    /// The run's stop (the daemon stopping, the flow paused); a default token never stops.
+    std::stop_token stop;
 
     /// A wait or a retry was cut short by a stop: the page is left unsettled (as after a
     /// crash, the next run resolves what is in flight), never settled with errors.
     bool interrupted = false;
 
-    bool stopping() const { return stop && stop(); }
+    bool stopping() const { return stop.stop_requested(); }
 
-    /// Waits `d`, in slices, ending early when a stop is requested (a Retry-After of minutes
-    /// must not hold a shutdown past its grace).
+    /// Waits `d` on the injected clock, ending at once when the run is stopped (a
+    /// Retry-After of minutes must not hold a shutdown past its grace); `interrupted` then.
     awaitable<void> sleep_for(std::chrono::milliseconds d);
+
+    /// Awaits an adapter call so that a stop ends it in flight (net/stop.hpp). A call that
+    /// fails once the run is stopping marks the run interrupted: its error is the stop's, not
+    /// the record's, and nothing is settled from it.
+    template <typename T>
+    awaitable<remote_result<T>> call(awaitable<remote_result<T>> op) {
+        auto r = co_await stoppable(stop, std::move(op));
+        if (!r && stopping()) {
+            interrupted = true;
+        }
+        co_return r;
+    }
 
     double jitter() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
 
@@ -102,7 +116,10 @@ struct flow_runner::impl {
         co_return co_await sync::with_retries<T>(
             b.retry,
             [&](int attempt) -> awaitable<remote_result<T>> {
-                auto r = co_await op();
+                auto r = co_await call<T>(op());
+                if (!r && interrupted) {
+                    co_return r;  // the stop's error: not counted against the system
+                }
                 if (attempts_out != nullptr) {
                     *attempts_out = attempt;
                 }

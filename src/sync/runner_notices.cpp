@@ -176,6 +176,10 @@ awaitable<bool> flow_runner::impl::process_notices(
                 report.counts,
                 nullptr
             );
+            if (!done && interrupted) {
+                report.stopped = true;  // the page stays unsettled and is read again
+                co_return false;
+            }
             if (!done && done.error().code == make_error_code(errc::not_found)) {
                 dead_reason = "case_not_found";
             } else if (!done) {

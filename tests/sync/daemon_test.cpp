@@ -288,6 +288,39 @@ TEST_F(daemon_test, sigterm_during_a_five_minute_retry_after_exits_within_the_gr
     EXPECT_EQ(q->column_int(0), 0) << "a stop is not a failure of the record";
 }
 
+// A target that holds every answer for five minutes, and a long grace: SIGTERM cancels the
+// requests in flight, so the runs end at once and cleanly (none is abandoned at the grace),
+// and nothing is settled from a cancelled request.
+TEST_F(daemon_test, sigterm_cancels_the_requests_in_flight_instead_of_waiting_out_the_grace) {
+    to->server().set_rules({{sandbox::fault::delayed(5min), 1}});
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "60", d, admin));
+    for (int i = 0; i < 300 && to->server().request_count() == 0; ++i) {
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_GT(to->server().request_count(), 0u) << "the daemon never reached the target";
+    std::this_thread::sleep_for(300ms);  // the request is held by the target
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string logs;
+    const int status = d->stop(SIGTERM, &logs);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(WIFEXITED(status)) << logs;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << logs;
+    EXPECT_LT(took, 15s) << "SIGTERM with a request in flight took "
+                         << std::chrono::duration_cast<std::chrono::seconds>(took).count()
+                         << " s with a 60 s grace";
+    EXPECT_EQ(logs.find("daemon.shutdown_timeout"), std::string::npos)
+        << "a run was abandoned at the grace instead of cancelled: " << logs;
+    EXPECT_NE(logs.find("daemon.stopped"), std::string::npos) << logs;
+    auto s = store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
+    ASSERT_TRUE(s);
+    auto q = s->database().prepare("SELECT count(*) FROM dead_letters");
+    ASSERT_TRUE(q);
+    (void)q->step();
+    EXPECT_EQ(q->column_int(0), 0) << "a cancelled request is not a failure of the record";
+}
+
 // POST /flows/ID/dry-run reads the next pages and decides them as a run would, writing
 // nothing: the answer lists each record's decision (ids, codes, field names), the target and
 // the store are unchanged, the flow's counters too, and a second dry run answers the same.
@@ -773,9 +806,22 @@ TEST_F(daemon_test, a_slow_reconciliation_blocks_neither_the_admin_api_nor_shutd
     EXPECT_LT(took, 10s) << "SIGTERM during a reconciliation took "
                          << std::chrono::duration_cast<std::chrono::seconds>(took).count()
                          << " s with a 2 s grace";
-    EXPECT_NE(logs.find("\"daemon.shutdown_timeout\""), std::string::npos)
+    // The stop cancelled the held read: the reconciliation ended on it and logged what it had
+    // (its transfer-log entry says stopped), instead of being abandoned at the grace.
+    EXPECT_NE(logs.find("\"reconcile.finished\""), std::string::npos)
         << "the reconciliation was not in hand at SIGTERM\n"
         << logs;
+    EXPECT_EQ(logs.find("\"daemon.shutdown_timeout\""), std::string::npos)
+        << "the reconciliation was abandoned at the grace, not cancelled\n"
+        << logs;
+    auto s = store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
+    ASSERT_TRUE(s);
+    auto q = s->database().prepare(
+        "SELECT count(*) FROM transfer_log WHERE outcome = 'reconciled' AND reason = 'stopped'"
+    );
+    ASSERT_TRUE(q);
+    (void)q->step();
+    EXPECT_EQ(q->column_int(0), 1) << "the stopped reconciliation's entry";
 }
 
 // `store purge --config` takes the store and the retention period from the configuration.

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <stop_token>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -559,22 +560,22 @@ TEST_F(flow_runner_test, a_stop_ends_a_long_retry_after_wait_and_settles_nothing
     const auto expected = eligible_ids();
     ASSERT_FALSE(expected.empty());
     to->server().set_rules({{sandbox::fault::too_many_requests("300"), 1}});
-    std::atomic<bool> stop{false};
+    std::stop_source stop;
     run_options o;
     o.keep_records = true;
-    o.stop_requested = [&stop] { return stop.load(); };
+    o.stop = stop.get_token();
     // The stop comes once the target has answered 429: the runner is then in its wait.
     std::thread stopper([&] {
         while (to->server().request_count() == 0) {
             std::this_thread::sleep_for(10ms);
         }
         std::this_thread::sleep_for(200ms);
-        stop = true;
+        stop.request_stop();
     });
     const auto started = std::chrono::steady_clock::now();
     auto report = run(runner->run_once(o));
     stopper.join();
-    EXPECT_LT(std::chrono::steady_clock::now() - started, 60s) << "the wait held the stop";
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s) << "the wait held the stop";
     EXPECT_TRUE(report.stopped);
     EXPECT_FALSE(report.error) << *report.error;
     EXPECT_EQ(report.counts.dead, 0);
@@ -589,6 +590,81 @@ TEST_F(flow_runner_test, a_stop_ends_a_long_retry_after_wait_and_settles_nothing
     to->server().set_rules({});
     auto again = run_flow();
     ASSERT_FALSE(again.error) << *again.error;
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+}
+
+// A target that holds its answer for five minutes: a stop ends the request in flight at once
+// (not at its deadline), and nothing is settled from it; the next run sends every case once.
+TEST_F(flow_runner_test, a_stop_ends_a_request_in_flight_and_settles_nothing_from_it) {
+    start(8, 25);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    ASSERT_FALSE(expected.empty());
+    to->server().inject(sandbox::fault::delayed(5min), 1);
+    std::stop_source stop;
+    run_options o;
+    o.keep_records = true;
+    o.stop = stop.get_token();
+    std::thread stopper([&] {
+        while (to->server().request_count() == 0) {
+            std::this_thread::sleep_for(10ms);
+        }
+        std::this_thread::sleep_for(200ms);  // the request is now held by the target
+        stop.request_stop();
+    });
+    const auto started = std::chrono::steady_clock::now();
+    auto report = run(runner->run_once(o));
+    stopper.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s)
+        << "the request in flight held the stop";
+    EXPECT_TRUE(report.stopped);
+    EXPECT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.dead, 0);
+    EXPECT_EQ(report.counts.retries, 0) << "a cancelled request is not retried";
+    EXPECT_EQ(count_log("sent"), 0);
+    EXPECT_EQ(count_log("failed"), 0);
+    const auto dead = run(st->run([](store::store& s) -> std::int64_t {
+        auto q = s.database().prepare("SELECT count(*) FROM dead_letters");
+        (void)q->step();
+        return q->column_int(0);
+    }));
+    EXPECT_EQ(dead, 0) << "a stop is not a failure of the record";
+    EXPECT_EQ(metrics.credentials_refused.load(), 0);
+    auto again = run_flow();
+    ASSERT_FALSE(again.error) << *again.error;
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+}
+
+// Waits before retries run on the injected clock: a five-minute Retry-After, on a clock that
+// moves on waits, takes five minutes of the clock and no real time, and the run then ends
+// with every case sent once.
+TEST_F(flow_runner_test, a_retry_after_wait_runs_on_the_injected_clock) {
+    start(8, 25);
+    clock.advance(5s);
+    flow_binding bnd = runner->binding();
+    bnd.retry.max_retry_after = 10min;
+    runner = std::make_unique<flow_runner>(
+        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+    );
+    const auto expected = eligible_ids();
+    ASSERT_FALSE(expected.empty());
+    to->server().inject(sandbox::fault::too_many_requests("300"), 2);
+    clock.move_on_waits();
+    const auto wall_before = clock.now();
+    const auto steady_before = clock.steady_now();
+    const auto started = std::chrono::steady_clock::now();
+    run_options o;
+    o.keep_records = true;
+    o.jitter_seed = 7;
+    auto report = run(runner->run_once(o));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 60s) << "the wait took real time";
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.retries, 2);
+    EXPECT_GE(clock.steady_now() - steady_before, 600s) << "two waits of 300 s on the clock";
+    EXPECT_LT(clock.steady_now() - steady_before, 700s);
+    EXPECT_GE(clock.now() - wall_before, 600s);
     EXPECT_EQ(to->case_count(), expected.size());
     EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
 }
