@@ -15,15 +15,8 @@ awaitable<bool> wait_unless_stopped(
         co_return !stop.stop_requested();
     }
     auto ex = co_await net::this_coro::executor;
-    // Shared with the stop callback's posted cancel, which may run after this frame is gone.
     auto timer = std::make_shared<net::steady_timer>(ex, real);
-    const std::stop_callback on_stop(stop, [ex, weak = std::weak_ptr(timer)] {
-        net::post(ex, [weak] {
-            if (auto t = weak.lock()) {
-                t->cancel();
-            }
-        });
-    });
+    const auto on_stop = post_on_stop(stop, ex, timer, [](net::steady_timer& t) { t.cancel(); });
     co_await timer->async_wait(use_nothrow);
     co_return !stop.stop_requested();
 }

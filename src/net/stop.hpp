@@ -24,6 +24,22 @@
 
 namespace casebridge {
 
+/// While the returned callback lives, a stop of `stop` posts `act(object)` to `ex` (the
+/// object's executor: Asio objects are touched on their own thread). The object is held
+/// weakly, so a post that runs after the awaiting frame is gone does nothing.
+template <typename Object, typename Action>
+[[nodiscard]] auto post_on_stop(
+    std::stop_token stop, net::any_io_executor ex, const std::shared_ptr<Object>& object, Action act
+) {
+    return std::stop_callback(stop, [ex, weak = std::weak_ptr(object), act] {
+        net::post(ex, [weak, act] {
+            if (auto o = weak.lock()) {
+                act(*o);
+            }
+        });
+    });
+}
+
 /// Waits `d` as `clock` counts it (clock_source::wait_time) and returns true; returns false
 /// at once when `stop` is or becomes stopped. Runs on the calling coroutine's executor.
 awaitable<bool> wait_unless_stopped(
@@ -40,14 +56,9 @@ awaitable<T> stoppable(std::stop_token stop, awaitable<T> op) {
         co_return co_await std::move(op);
     }
     auto ex = co_await net::this_coro::executor;
-    // Shared with the callback's posted emit, which may run after this frame is gone.
     auto signal = std::make_shared<net::cancellation_signal>();
-    const std::stop_callback on_stop(stop, [ex, weak = std::weak_ptr(signal)] {
-        net::post(ex, [weak] {
-            if (auto s = weak.lock()) {
-                s->emit(net::cancellation_type::terminal);
-            }
-        });
+    const auto on_stop = post_on_stop(stop, ex, signal, [](net::cancellation_signal& s) {
+        s.emit(net::cancellation_type::terminal);
     });
     auto child = [](awaitable<T> inner) -> awaitable<T> {
         co_await net::this_coro::throw_if_cancelled(false);

@@ -194,9 +194,6 @@ struct context {
             auto fetched = co_await with_retries<external_record>([&]() {
                 return b->source->fetch(b->source_stream, record_id);
             });
-            if (!fetched && stop()) {
-                co_return false;  // cut short by the stop: not a verdict on the record
-            }
             if (fetched) {
                 take(runner->prepare(*fetched), into, &rows, deliveries);
             }
@@ -408,10 +405,6 @@ struct context {
             auto found = co_await with_retries<std::optional<std::string>>([&]() {
                 return target.lookup(stream, c->prep->source_key);
             });
-            if (!found && stop()) {
-                c->visited = false;  // cut short by the stop: not counted
-                break;
-            }
             if (!found) {
                 unchecked(*c, reason_of(found.error().code));
                 continue;
@@ -429,10 +422,6 @@ struct context {
             return target.acknowledgements_for(stream, ids);
         });
         for (candidate* c : asked) {
-            if (!acks && stop()) {
-                c->visited = false;  // cut short by the stop: not counted
-                continue;
-            }
             if (!acks) {
                 unchecked(*c, reason_of(acks.error().code));
             } else {
@@ -524,10 +513,6 @@ struct context {
             while (next < work.size() && !stop()) {
                 candidate* c = work[next++];
                 co_await check(*c);
-                if (stop() && c->row.v == verdict::unchecked &&
-                    c->row.note == reason_of(make_error_code(errc::cancelled))) {
-                    c->visited = false;  // a read cut short by the stop: not counted
-                }
             }
         };
         for (std::size_t i = 0; i < width; ++i) {
@@ -754,9 +739,13 @@ awaitable<reconcile_report> reconcile(
     if (ctx.stop()) {
         report.stopped = true;
     }
+    const std::string cut_short = reason_of(make_error_code(errc::cancelled));
     for (auto& [id, c] : candidates) {
         if (!c.settled && !c.visited) {
             continue;  // not reached before a stop
+        }
+        if (report.stopped && c.row.v == verdict::unchecked && c.row.note == cut_short) {
+            continue;  // its read was cancelled by the stop: no verdict on the record
         }
         ++report.counts[static_cast<std::size_t>(c.row.v)];
         ++report.checked;

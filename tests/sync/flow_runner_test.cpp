@@ -231,6 +231,46 @@ protected:
         clock.advance(5s);
     }
 
+    struct stopped_run {
+        run_report report;
+        std::chrono::steady_clock::duration took{};
+    };
+
+    /// Runs the flow and stops it 200 ms after the target first received a request.
+    stopped_run run_stopped_after_target_asked() {
+        std::stop_source stop;
+        run_options o;
+        o.keep_records = true;
+        o.stop = stop.get_token();
+        std::thread stopper([&] {
+            while (to->server().request_count() == 0 && !stop.stop_requested()) {
+                std::this_thread::sleep_for(10ms);
+            }
+            std::this_thread::sleep_for(200ms);
+            stop.request_stop();
+        });
+        const auto started = std::chrono::steady_clock::now();
+        stopped_run r;
+        try {
+            r.report = run(runner->run_once(o));
+        } catch (...) {
+            stop.request_stop();  // the stopper may still be waiting for a request
+            stopper.join();
+            throw;
+        }
+        r.took = std::chrono::steady_clock::now() - started;
+        stopper.join();
+        return r;
+    }
+
+    std::int64_t count_dead_letters() {
+        return run(st->run([](store::store& s) -> std::int64_t {
+            auto q = s.database().prepare("SELECT count(*) FROM dead_letters");
+            (void)q->step();
+            return q->column_int(0);
+        }));
+    }
+
     std::int64_t count_log(std::string_view outcome) {
         auto n = run(st->run([o = std::string(outcome)](store::store& s) -> std::int64_t {
             auto q = s.database().prepare("SELECT count(*) FROM transfer_log WHERE outcome = ?");
@@ -560,31 +600,14 @@ TEST_F(flow_runner_test, a_stop_ends_a_long_retry_after_wait_and_settles_nothing
     const auto expected = eligible_ids();
     ASSERT_FALSE(expected.empty());
     to->server().set_rules({{sandbox::fault::too_many_requests("300"), 1}});
-    std::stop_source stop;
-    run_options o;
-    o.keep_records = true;
-    o.stop = stop.get_token();
     // The stop comes once the target has answered 429: the runner is then in its wait.
-    std::thread stopper([&] {
-        while (to->server().request_count() == 0) {
-            std::this_thread::sleep_for(10ms);
-        }
-        std::this_thread::sleep_for(200ms);
-        stop.request_stop();
-    });
-    const auto started = std::chrono::steady_clock::now();
-    auto report = run(runner->run_once(o));
-    stopper.join();
-    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s) << "the wait held the stop";
+    const auto [report, took] = run_stopped_after_target_asked();
+    EXPECT_LT(took, 10s) << "the wait held the stop";
     EXPECT_TRUE(report.stopped);
     EXPECT_FALSE(report.error) << *report.error;
     EXPECT_EQ(report.counts.dead, 0);
     EXPECT_EQ(count_log("sent"), 0);
-    const auto dead = run(st->run([](store::store& s) -> std::int64_t {
-        auto q = s.database().prepare("SELECT count(*) FROM dead_letters");
-        (void)q->step();
-        return q->column_int(0);
-    }));
+    const auto dead = count_dead_letters();
     EXPECT_EQ(dead, 0) << "a stop is not a failure of the record";
     // The attempts stay in flight; the next run sends every case once.
     to->server().set_rules({});
@@ -602,33 +625,16 @@ TEST_F(flow_runner_test, a_stop_ends_a_request_in_flight_and_settles_nothing_fro
     const auto expected = eligible_ids();
     ASSERT_FALSE(expected.empty());
     to->server().inject(sandbox::fault::delayed(5min), 1);
-    std::stop_source stop;
-    run_options o;
-    o.keep_records = true;
-    o.stop = stop.get_token();
-    std::thread stopper([&] {
-        while (to->server().request_count() == 0) {
-            std::this_thread::sleep_for(10ms);
-        }
-        std::this_thread::sleep_for(200ms);  // the request is now held by the target
-        stop.request_stop();
-    });
-    const auto started = std::chrono::steady_clock::now();
-    auto report = run(runner->run_once(o));
-    stopper.join();
-    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s)
-        << "the request in flight held the stop";
+    // The stop comes once the target has the request, which it holds.
+    const auto [report, took] = run_stopped_after_target_asked();
+    EXPECT_LT(took, 10s) << "the request in flight held the stop";
     EXPECT_TRUE(report.stopped);
     EXPECT_FALSE(report.error) << *report.error;
     EXPECT_EQ(report.counts.dead, 0);
     EXPECT_EQ(report.counts.retries, 0) << "a cancelled request is not retried";
     EXPECT_EQ(count_log("sent"), 0);
     EXPECT_EQ(count_log("failed"), 0);
-    const auto dead = run(st->run([](store::store& s) -> std::int64_t {
-        auto q = s.database().prepare("SELECT count(*) FROM dead_letters");
-        (void)q->step();
-        return q->column_int(0);
-    }));
+    const auto dead = count_dead_letters();
     EXPECT_EQ(dead, 0) << "a stop is not a failure of the record";
     EXPECT_EQ(metrics.credentials_refused.load(), 0);
     auto again = run_flow();
@@ -687,11 +693,7 @@ TEST_F(flow_runner_test, an_adapter_exception_ends_the_run_and_never_becomes_an_
     // The other worker stopped taking items: not every case was tried.
     EXPECT_LT(static_cast<std::size_t>(thrower.pushes()), expected.size());
     // Nothing was settled from the failed page: no dead letter, no log entry.
-    const auto dead = run(st->run([](store::store& s) -> std::int64_t {
-        auto q = s.database().prepare("SELECT count(*) FROM dead_letters");
-        (void)q->step();
-        return q->column_int(0);
-    }));
+    const auto dead = count_dead_letters();
     EXPECT_EQ(dead, 0) << "an exception is not the record's failure";
     EXPECT_EQ(count_log("sent"), 0);
     // The next run (the adapter mended) sends every case once.
