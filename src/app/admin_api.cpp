@@ -1,7 +1,9 @@
 #include "app/admin_api.hpp"
 
+#include <atomic>
 #include <charconv>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -10,6 +12,7 @@
 
 #include "app/console.hpp"
 #include "app/engine.hpp"
+#include "core/atomic_file.hpp"
 #include "core/crypto.hpp"
 #include "core/time.hpp"
 #include "core/token_text.hpp"
@@ -19,6 +22,7 @@
 #include "net/url.hpp"
 #include "report/schedule.hpp"
 #include "store/store_thread.hpp"
+#include "sync/caseload.hpp"
 
 namespace casebridge::app {
 
@@ -528,11 +532,26 @@ std::optional<std::string_view> route_method(const target& t) {
     if (p.size() == 2 && p[0] == "log" && p[1] == "verify") {
         return "POST";
     }
+    if (p.size() == 3 && p[0] == "flows" && p[2] == "caseload") {
+        return "GET";
+    }
+    if (p.size() == 4 && p[0] == "flows" && p[2] == "caseload" &&
+        (p[3] == "plan" || p[3] == "check" || p[3] == "execute")) {
+        return "POST";
+    }
     return std::nullopt;
 }
 
-/// A POST carries a small body: empty (`curl -d ''`) or a JSON object (a review decision).
+/// The caseload review routes carry a review file: 64 MiB holds about half a million rows.
+bool caseload_upload(const target& t) {
+    return t.parts.size() == 4 && t.parts[0] == "flows" && t.parts[2] == "caseload" &&
+           (t.parts[3] == "check" || t.parts[3] == "execute");
+}
+
+/// A POST carries a small body: empty (`curl -d ''`) or a JSON object (a review decision);
+/// a caseload review file is the exception.
 constexpr std::size_t post_body_limit = 4096;
+constexpr std::size_t review_file_limit = std::size_t{64} << 20;
 
 /// The longest written reason of a review decision.
 constexpr std::size_t max_reason_length = 2000;
@@ -616,27 +635,25 @@ httpd::response retry_answer(unsigned status, const std::string& body) {
 
 using engine_answer = std::pair<unsigned, std::string>;
 
-/// Runs `work(slot)` (an awaitable on the flow's runner) on the engine's thread with the flow
-/// taken (409 while a run, a reconciliation or another action holds it), and answers what
-/// `answer(result)` makes of its result; this connection waits without holding up any other
-/// (health checks answer meanwhile). The coroutine on the engine's thread holds the engine (a
-/// reload may replace it) and gives the flow back however it ends; an exception is a 500.
-template <typename T, typename Work, typename Answer>
-awaitable<engine_answer> on_engine(
-    admin_context& ctx, std::shared_ptr<engine> e, flow_slot* slot, Work work, Answer answer
+/// Starts `work(slot)` (an awaitable on the flow's runner) on the engine's thread with the flow
+/// taken, and calls `done(exception, result)` there when it ends, after the flow is given
+/// back; answers 0 when started, 409 while a run, a reconciliation or another action holds
+/// the flow, 503 without an engine thread or when a reload replaced the engine meanwhile (its
+/// own runs own the flow now). The coroutine holds the engine (a reload may replace it).
+template <typename T, typename Work, typename Done>
+unsigned start_on_engine(
+    admin_context& ctx, std::shared_ptr<engine> e, flow_slot* slot, Work work, Done done
 ) {
     if (!ctx.engine_executor || !ctx.claim_flow || !ctx.release_flow) {
-        co_return engine_answer{503, {}};
+        return 503;
     }
     if (!ctx.claim_flow(slot)) {
-        co_return engine_answer{409, {}};
+        return 409;
     }
     if (ctx.current() != e) {
-        // A reload replaced the engine meanwhile: its own runs own the flow now.
         ctx.release_flow(slot);
-        co_return engine_answer{503, {}};
+        return 503;
     }
-    auto h = std::make_shared<handoff<engine_answer>>();
     auto run = [](std::shared_ptr<engine> keep, flow_slot* s, Work w) -> awaitable<T> {
         (void)keep;
         co_return co_await w(s);
@@ -644,13 +661,36 @@ awaitable<engine_answer> on_engine(
     net::co_spawn(
         ctx.engine_executor,
         run(e, slot, std::move(work)),
-        [h, e, slot, release = ctx.release_flow, answer = std::move(answer)](
+        [e, slot, release = ctx.release_flow, done = std::move(done)](
             std::exception_ptr ex, T r
-        ) {
+        ) mutable {
             release(slot);  // `e` keeps the slot's engine alive until here
+            done(ex, std::move(r));
+        }
+    );
+    return 0;
+}
+
+/// start_on_engine, then waits for what `answer(result)` makes of the result (an exception is
+/// a 500); this connection waits without holding up any other (health checks answer
+/// meanwhile).
+template <typename T, typename Work, typename Answer>
+awaitable<engine_answer> on_engine(
+    admin_context& ctx, std::shared_ptr<engine> e, flow_slot* slot, Work work, Answer answer
+) {
+    auto h = std::make_shared<handoff<engine_answer>>();
+    const auto refused = start_on_engine<T>(
+        ctx,
+        std::move(e),
+        slot,
+        std::move(work),
+        [h, answer = std::move(answer)](std::exception_ptr ex, T r) {
             h->set(ex ? engine_answer{500, {}} : answer(std::move(r)));
         }
     );
+    if (refused != 0) {
+        co_return engine_answer{refused, {}};
+    }
     co_return co_await handoff<engine_answer>::wait(h);
 }
 
@@ -775,6 +815,22 @@ httpd::response activity(engine& e, const target& t, const clock_source& clock) 
     return json_answer(200, sb);
 }
 
+/// An answer from on_engine: its body, or the error its status means.
+httpd::response engine_response(unsigned status, const std::string& body, std::string_view failed) {
+    if (body.empty()) {
+        return error_answer(
+            status,
+            status == 409   ? "flow_is_running"
+            : status == 503 ? "reloading"
+                            : failed
+        );
+    }
+    httpd::response out;
+    out.status = status;
+    out.body = body + "\n";
+    return out;
+}
+
 /// The most records a dry run reports (the counts cover every record it read).
 constexpr std::size_t dry_run_records = 1000;
 /// The most pages a dry run reads from the flow's cursor on.
@@ -852,18 +908,361 @@ awaitable<httpd::response> dry_run(admin_context& ctx, std::shared_ptr<engine> e
             return {200, std::string(sb.GetString(), sb.GetSize())};
         }
     );
-    if (body.empty()) {
-        co_return error_answer(
-            status,
-            status == 409   ? "flow_is_running"
-            : status == 503 ? "reloading"
-                            : "dry_run_failed"
-        );
+    co_return engine_response(status, body, "dry_run_failed");
+}
+
+/// The most problems a review-file answer lists (the count covers them all).
+constexpr std::size_t listed_problems = 1000;
+
+void write_counts(writer& w, const char* key, const std::map<std::string, std::int64_t>& counts) {
+    w.Key(key);
+    w.StartObject();
+    for (const auto& [k, v] : counts) {
+        num(w, k, v);
     }
-    httpd::response out;
-    out.status = status;
-    out.body = body + "\n";
+    w.EndObject();
+}
+
+void write_problems(writer& w, const std::vector<std::string>& problems) {
+    w.Key("problems");
+    w.StartArray();
+    for (std::size_t i = 0; i < problems.size() && i < listed_problems; ++i) {
+        w.String(problems[i].c_str(), static_cast<rapidjson::SizeType>(problems[i].size()));
+    }
+    w.EndArray();
+    num(w, "problem_count", static_cast<std::int64_t>(problems.size()));
+}
+
+/// The name problems give a review file: `?file=NAME` as the person's browser knew it (letters,
+/// digits, '.', '_', '-' and spaces, at most 100), else "review.csv".
+std::string review_origin(const target& t) {
+    const auto it = t.query.find("file");
+    if (it == t.query.end() || it->second.empty() || it->second.size() > 100 ||
+        it->second.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._- "
+        ) != std::string::npos) {
+        return "review.csv";
+    }
+    return it->second;
+}
+
+/// A flow that sends cases (a caseload is not handed over by an acknowledgement flow).
+std::optional<httpd::response> not_a_sending_flow(const flow_slot& slot) {
+    if (slot.cfg->purpose == "acknowledgement") {
+        return error_answer(409, "flow_reads_acknowledgements");
+    }
+    return std::nullopt;
+}
+
+/// POST /flows/ID/caseload/plan: the hand-over plan of every record the source holds (a dry
+/// run from the start, nothing written), as the review file `caseload-transfer plan` writes,
+/// with the number of records per decision.
+awaitable<httpd::response> caseload_plan_route(
+    admin_context& ctx, std::shared_ptr<engine> e, flow_slot* slot
+) {
+    if (auto refused = not_a_sending_flow(*slot)) {
+        co_return std::move(*refused);
+    }
+    const bool can_override = sync::caseload_override_allowed(*slot->runner);
+    // Named, and holding no owner: GCC 12 destroys a lambda written inside a co_await
+    // expression twice. The engine outlives the answer (on_engine holds it until then).
+    auto plan_all = [](flow_slot* s) {
+        sync::run_options o;
+        o.dry_run = true;
+        o.keep_records = true;
+        o.from_start = true;
+        o.handover = true;
+        return s->runner->run_once(o);
+    };
+    auto answer = [en = e.get(), slot, can_override](sync::run_report r) -> engine_answer {
+        rapidjson::StringBuffer sb;
+        writer w(sb);
+        w.StartObject();
+        if (r.error) {
+            str(w, "error", "source_not_read_to_the_end");
+            str(w, "detail", *r.error);
+            w.EndObject();
+            return {502, std::string(sb.GetString(), sb.GetSize())};
+        }
+        const auto plan = sync::make_caseload_plan(
+            r, en->identities(), slot->cfg->id, slot->cfg->to_system, can_override
+        );
+        str(w, "flow", slot->cfg->id);
+        str(w, "from", slot->cfg->from_system);
+        str(w, "to", slot->cfg->to_system);
+        str(w, "profile", slot->cfg->profile);
+        num(w, "records", static_cast<std::int64_t>(plan.records));
+        write_counts(w, "counts", plan.counts);
+        str(w, "review_file", plan.csv);
+        w.EndObject();
+        return {200, std::string(sb.GetString(), sb.GetSize())};
+    };
+    auto [status, body] =
+        co_await on_engine<sync::run_report>(ctx, e, slot, std::move(plan_all), std::move(answer));
+    co_return engine_response(status, body, "plan_failed");
+}
+
+/// The actor of a hand-over through the API: `?actor=ID`, else "admin"; nullopt when not an id.
+std::optional<std::string> caseload_actor(const target& t) {
+    const auto it = t.query.find("actor");
+    if (it == t.query.end()) {
+        return std::string("admin");
+    }
+    auto tok = store::token::make(it->second);
+    if (!tok) {
+        return std::nullopt;
+    }
+    return tok->str();
+}
+
+/// POST /flows/ID/caseload/check: reads an edited review file as `caseload-transfer execute`
+/// would, sending nothing, and answers what would be refused (file and line) or what would be
+/// transferred.
+httpd::response caseload_check_route(
+    engine& e, const flow_slot& slot, const target& t, const std::string& body
+) {
+    if (auto refused = not_a_sending_flow(slot)) {
+        return std::move(*refused);
+    }
+    const auto actor = caseload_actor(t);
+    if (!actor) {
+        return error_answer(400, "actor_must_be_an_id");
+    }
+    const auto review =
+        sync::read_caseload_review(body, review_origin(t), e.identities(), slot.cfg->id, *actor);
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    w.Key("accepted");
+    w.Bool(review.problems.empty());
+    write_problems(w, review.problems);
+    num(w, "to_transfer", static_cast<std::int64_t>(review.chosen.size()));
+    num(w, "overrides", static_cast<std::int64_t>(review.overrides.size()));
+    num(w, "not_confirmed", static_cast<std::int64_t>(review.not_confirmed));
+    w.EndObject();
+    return json_answer(200, sb);
+}
+
+}  // namespace
+
+/// A hand-over started through the API: its progress, then its outcome.
+struct caseload_job {
+    std::atomic<std::size_t> done{0};
+    std::atomic<std::size_t> total{0};
+    std::mutex mutex;
+    std::string state = "running";  ///< running | finished | failed
+    std::string started_at;
+    std::string outcome;  ///< finished: counts, receipt and its file (JSON members)
+};
+
+/// The latest hand-over of each flow since the daemon started.
+struct caseload_jobs {
+    std::mutex mutex;
+    std::map<std::string, std::shared_ptr<caseload_job>> latest;
+};
+
+namespace {
+
+/// What the engine's thread hands back from an execution.
+struct caseload_executed {
+    sync::run_report report;
+    std::string checkpoint;  ///< The transfer log's latest signed checkpoint (JSON), or empty.
+};
+
+// The records and the job are the caller's (the work lambda's captures, alive in the
+// coroutine that awaits this one). The progress lambda is named and holds a plain pointer:
+// GCC 12 destroys a lambda written inside a co_await expression twice, which released a
+// shared_ptr capture once too often.
+awaitable<caseload_executed> execute_caseload(
+    flow_slot* slot,
+    store::store_thread* st,
+    const std::vector<sync::flow_runner::selected>& chosen,
+    caseload_job* job
+) {
+    caseload_executed out;
+    job->total = chosen.size();
+    std::function<void(std::size_t, std::size_t)> progress =
+        [job](std::size_t done, std::size_t total) {
+            job->done = done;
+            job->total = total;
+        };
+    out.report = co_await slot->runner->run_selected(chosen, std::move(progress));
+    auto read_checkpoint = [](store::store& s) { return store::latest_checkpoint(s.database()); };
+    auto cp = co_await st->run(std::move(read_checkpoint));
+    if (cp && *cp) {
+        out.checkpoint = (*cp)->to_json();
+    }
     co_return out;
+}
+
+/// Writes `receipt` as a new file in the store's folder, receipts/caseload-FLOW-TIME.json
+/// (numbered when taken); the path, or empty when it could not be written.
+std::string write_receipt(
+    const std::filesystem::path& store_path,
+    const std::string& flow,
+    const std::string& at,
+    const std::string& receipt
+) {
+    const auto folder = store_path.parent_path() / "receipts";
+    std::error_code ec;
+    std::filesystem::create_directories(folder, ec);
+    std::string stamp;
+    for (char c : at) {
+        if (c != ':' && c != '-') {
+            stamp += c;
+        }
+    }
+    for (int n = 1; n < 100; ++n) {
+        const auto name = "caseload-" + flow + "-" + stamp +
+                          (n == 1 ? std::string() : "-" + std::to_string(n)) + ".json";
+        if (write_new_file(folder / name, receipt + "\n")) {
+            return (folder / name).string();
+        }
+        if (!std::filesystem::exists(folder / name)) {
+            break;
+        }
+    }
+    return {};
+}
+
+/// POST /flows/ID/caseload/execute: reads the review file (refused whole, 422, nothing sent,
+/// when any row is refused), then hands the confirmed records over in the background with the
+/// flow taken (202); GET /flows/ID/caseload follows it and gives the receipt, also written to
+/// the store's receipts folder.
+httpd::response caseload_execute_route(
+    admin_context& ctx,
+    std::shared_ptr<engine> e,
+    flow_slot* slot,
+    const target& t,
+    const std::string& body
+) {
+    if (auto refused = not_a_sending_flow(*slot)) {
+        return std::move(*refused);
+    }
+    const auto actor = caseload_actor(t);
+    if (!actor) {
+        return error_answer(400, "actor_must_be_an_id");
+    }
+    const auto origin = review_origin(t);
+    auto review = sync::read_caseload_review(body, origin, e->identities(), slot->cfg->id, *actor);
+    if (!review.problems.empty()) {
+        rapidjson::StringBuffer sb;
+        writer w(sb);
+        w.StartObject();
+        str(w, "error", "review_file_refused");
+        write_problems(w, review.problems);
+        w.EndObject();
+        return json_answer(422, sb);
+    }
+    if (!ctx.caseloads) {
+        ctx.caseloads = std::make_shared<caseload_jobs>();
+    }
+    const std::string flow = slot->cfg->id;
+    auto job = std::make_shared<caseload_job>();
+    job->started_at =
+        format_rfc3339((ctx.clock != nullptr ? *ctx.clock : system_clock_source::instance()).now());
+    {
+        std::lock_guard lock(ctx.caseloads->mutex);
+        if (auto it = ctx.caseloads->latest.find(flow); it != ctx.caseloads->latest.end()) {
+            std::lock_guard job_lock(it->second->mutex);
+            if (it->second->state == "running") {
+                return error_answer(409, "caseload_transfer_running");
+            }
+        }
+    }
+    const auto to_transfer = static_cast<std::int64_t>(review.chosen.size());
+    auto chosen = review.chosen;
+    sync::caseload_receipt_context context{
+        .flow = flow,
+        .from_system = slot->cfg->from_system,
+        .to_system = slot->cfg->to_system,
+        .executed_at = job->started_at,
+        .review_file = origin,
+        .checkpoint_json = {}};
+    const auto store_path = e->cfg().store.path;
+    auto* st = &e->store();
+    const auto refused = start_on_engine<caseload_executed>(
+        ctx,
+        e,
+        slot,
+        [st, chosen = std::move(chosen), job](flow_slot* s) {
+            return execute_caseload(s, st, chosen, job.get());
+        },
+        [job, review = std::move(review), context = std::move(context), store_path](
+            std::exception_ptr ex, caseload_executed r
+        ) mutable {
+            if (ex) {
+                std::lock_guard lock(job->mutex);
+                job->state = "failed";
+                return;
+            }
+            context.checkpoint_json = r.checkpoint;
+            const auto settled = sync::settle_caseload(std::move(review), r.report, context);
+            const auto file =
+                write_receipt(store_path, context.flow, context.executed_at, settled.receipt);
+            rapidjson::StringBuffer sb;
+            writer w(sb);
+            w.StartObject();
+            write_counts(w, "counts", settled.counts);
+            num(w, "not_handed_over", static_cast<std::int64_t>(settled.left.size()));
+            if (r.report.error) {
+                str(w, "stopped_early", *r.report.error);
+            }
+            str(w, "receipt_file", file);
+            w.Key("receipt");
+            w.RawValue(settled.receipt.c_str(), settled.receipt.size(), rapidjson::kObjectType);
+            w.EndObject();
+            std::lock_guard lock(job->mutex);
+            job->outcome = std::string(sb.GetString(), sb.GetSize());
+            job->state = "finished";
+        }
+    );
+    if (refused != 0) {
+        return error_answer(refused, refused == 409 ? "flow_is_running" : "reloading");
+    }
+    {
+        std::lock_guard lock(ctx.caseloads->mutex);
+        ctx.caseloads->latest[flow] = job;
+    }
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    str(w, "status", "started");
+    num(w, "to_transfer", to_transfer);
+    w.EndObject();
+    return json_answer(202, sb);
+}
+
+/// GET /flows/ID/caseload: the latest hand-over of the flow since the daemon started
+/// ("state": none, running with done/total, finished with counts and receipt, or failed).
+httpd::response caseload_status_route(admin_context& ctx, const std::string& flow) {
+    std::shared_ptr<caseload_job> job;
+    if (ctx.caseloads) {
+        std::lock_guard lock(ctx.caseloads->mutex);
+        if (auto it = ctx.caseloads->latest.find(flow); it != ctx.caseloads->latest.end()) {
+            job = it->second;
+        }
+    }
+    rapidjson::StringBuffer sb;
+    writer w(sb);
+    w.StartObject();
+    str(w, "flow", flow);
+    if (!job) {
+        str(w, "state", "none");
+        w.EndObject();
+        return json_answer(200, sb);
+    }
+    std::lock_guard lock(job->mutex);
+    str(w, "state", job->state);
+    str(w, "started_at", job->started_at);
+    num(w, "done", static_cast<std::int64_t>(job->done.load()));
+    num(w, "total", static_cast<std::int64_t>(job->total.load()));
+    if (job->state == "finished") {
+        w.Key("outcome");
+        w.RawValue(job->outcome.c_str(), job->outcome.size(), rapidjson::kObjectType);
+    }
+    w.EndObject();
+    return json_answer(200, sb);
 }
 
 }  // namespace
@@ -893,7 +1292,9 @@ httpd::admission admit_admin(const httpd::request& head, const admin_context& ct
         a.refuse->headers.emplace_back("Allow", std::string(*method));
         return a;
     }
-    a.body_limit = *method == "POST" ? post_body_limit : 0;
+    a.body_limit = *method != "POST"     ? 0
+                   : caseload_upload(*t) ? review_file_limit
+                                         : post_body_limit;
     return a;
 }
 
@@ -943,6 +1344,25 @@ awaitable<httpd::response> handle_admin(httpd::request req, admin_context& ctx) 
         }
         if (p[2] == "dry-run") {
             co_return co_await dry_run(ctx, e, slot);
+        }
+        co_return error_answer(404, "not_found");
+    }
+    if (p.size() >= 3 && p[0] == "flows" && p[2] == "caseload") {
+        auto* slot = e->find(p[1]);
+        if (slot == nullptr) {
+            co_return error_answer(404, "no_such_flow");
+        }
+        if (get && p.size() == 3) {
+            co_return caseload_status_route(ctx, p[1]);
+        }
+        if (post && p.size() == 4 && p[3] == "plan") {
+            co_return co_await caseload_plan_route(ctx, e, slot);
+        }
+        if (post && p.size() == 4 && p[3] == "check") {
+            co_return caseload_check_route(*e, *slot, t, req.body);
+        }
+        if (post && p.size() == 4 && p[3] == "execute") {
+            co_return caseload_execute_route(ctx, e, slot, t, req.body);
         }
         co_return error_answer(404, "not_found");
     }

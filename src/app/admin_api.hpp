@@ -1,5 +1,6 @@
 // The admin API: health, readiness, Prometheus metrics, flows (status, run now, pause,
-// resume), transfer-log queries, dead letters (list, retry) and review items, and the web
+// resume, dry run, caseload hand-over), transfer-log queries, dead letters (list, retry) and
+// review items, and the web
 // console's files (app/console.hpp). Bearer token on every route but /healthz, /readyz and the
 // console's files (which reveal nothing), checked before any body is read; answers hold ids,
 // codes, counts and field names only, never a field value.
@@ -18,6 +19,7 @@ namespace casebridge::app {
 
 class engine;
 struct flow_slot;
+struct caseload_jobs;
 
 /// What the API acts on. `current` gives the engine in use (null while reloading).
 struct admin_context {
@@ -34,6 +36,9 @@ struct admin_context {
     std::function<bool(flow_slot*)> claim_flow;
     std::function<void(flow_slot*)> release_flow;
     const clock_source* clock = nullptr;
+    /// Caseload hand-overs started through the API, the latest of each flow (made on first
+    /// use, on the admin server's thread).
+    std::shared_ptr<caseload_jobs> caseloads;
 };
 
 /// Decides from the header alone (before any body is read): the token, the route, the method

@@ -21,7 +21,7 @@ std::string_view type_of(std::string_view name) {
 
 }  // namespace
 
-std::optional<httpd::response> console_answer(std::string_view name) {
+std::optional<httpd::response> console_answer(std::string_view name, std::string_view service) {
     if (name.empty()) {
         name = "index.html";
     }
@@ -34,6 +34,12 @@ std::optional<httpd::response> console_answer(std::string_view name) {
     }
     httpd::response r;
     r.body = std::string(*text);
+    if (name == "index.html") {
+        const std::string body = "<body>";
+        if (const auto at = r.body.find(body); at != std::string::npos) {
+            r.body.replace(at, body.size(), "<body data-service=\"" + std::string(service) + "\">");
+        }
+    }
     r.content_type = std::string(type_of(name));
     r.headers.emplace_back("Content-Security-Policy", std::string(console_csp));
     r.headers.emplace_back("Referrer-Policy", "no-referrer");

@@ -24,7 +24,11 @@ inline constexpr std::string_view console_csp =
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The answer for GET /console/NAME ("" for the page itself): the file with its type and the
-/// security headers, or nullopt when there is no such file.
-std::optional<httpd::response> console_answer(std::string_view name);
+/// security headers, or nullopt when there is no such file. `service` is the API the console
+/// speaks to: "daemon" (the daemon's admin API) or "hub" (the hub's), marked on the page's
+/// body as data-service.
+std::optional<httpd::response> console_answer(
+    std::string_view name, std::string_view service = "daemon"
+);
 
 }  // namespace casebridge::app

@@ -214,19 +214,20 @@ struct daemon_state {
                 co_await timer->async_wait(use_nothrow);
                 continue;
             }
-            auto stop = std::make_unique<run_stop>(stop_all, slot);
-            sync::reconcile_options o;
-            o.sample = static_cast<std::size_t>(rc.sample);
-            o.stop = stop->source.get_token();
             sync::reconcile_report r;
-            try {
-                auto op = sync::reconcile(*slot->runner, e->store(), *clock, log, std::move(o));
-                r = co_await std::move(op);
-            } catch (...) {
-                r.error = "exception";
-                r.error_code = make_error_code(errc::cancelled);
+            {
+                const run_stop stop(stop_all, slot);
+                sync::reconcile_options o;
+                o.sample = static_cast<std::size_t>(rc.sample);
+                o.stop = stop.source.get_token();
+                try {
+                    auto op = sync::reconcile(*slot->runner, e->store(), *clock, log, std::move(o));
+                    r = co_await std::move(op);
+                } catch (...) {
+                    r.error = "exception";
+                    r.error_code = make_error_code(errc::cancelled);
+                }
             }
-            stop.reset();
             release(slot);
             if (r.error) {
                 log.error(

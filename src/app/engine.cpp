@@ -267,6 +267,10 @@ store::store_thread& engine::store() noexcept {
     return *impl_->st;
 }
 
+const store::keyed_hasher& engine::identities() const noexcept {
+    return *impl_->hasher;
+}
+
 void flow_slot::set_paused(bool p) {
     paused = p;
     if (p) {

@@ -25,7 +25,8 @@ class adapter_registry;
 }
 namespace casebridge::store {
 class store_thread;
-}
+class keyed_hasher;
+}  // namespace casebridge::store
 
 namespace casebridge::app {
 
@@ -99,6 +100,8 @@ public:
     /// One entry per system that has an HTTP client, in configuration order.
     const std::vector<std::unique_ptr<system_metrics>>& systems() const noexcept;
     store::store_thread& store() noexcept;
+    /// The store's identifier key (store.identifier_key_file): keyed ids and review checks.
+    const store::keyed_hasher& identities() const noexcept;
     /// The throw-away store folder of a read-only run without a store (a fresh mode 0700
     /// folder under the temp directory, removed with the engine); nullopt otherwise.
     std::optional<std::filesystem::path> scratch_dir() const;

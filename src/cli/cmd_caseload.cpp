@@ -1,55 +1,28 @@
 // `casebridge caseload-transfer plan|execute`: hand every open case over at project end, after
 // a person has reviewed each case's consent (Cox's Bazar SOP §4.6).
 #include <fstream>
-#include <map>
 #include <ostream>
-#include <set>
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <unistd.h>
 
 #include "app/config.hpp"
 #include "app/engine.hpp"
 #include "cli/commands.hpp"
-#include "cli/review_files.hpp"
 #include "cli/store_lock.hpp"
 #include "core/atomic_file.hpp"
 #include "core/time.hpp"
-#include "exchange/csv.hpp"
 #include "log/log.hpp"
-#include "policy/policy.hpp"
 #include "store/crypto.hpp"
 #include "store/store_thread.hpp"
+#include "sync/caseload.hpp"
 
 namespace casebridge::cli {
 
 namespace {
-
-/// The hand-over decision for a record from its dry-run outcome (run_options::handover: only
-/// a current version the receiver holds, and accepted where it answers, is "skipped").
-std::string plan_decision(const sync::record_report& r, bool override_allowed) {
-    if (r.outcome == "would_send") {
-        return "transfer";
-    }
-    if (r.outcome == "skipped" || r.outcome == "kept") {
-        return "already_transferred";
-    }
-    if (r.outcome == "awaiting_acknowledgement") {
-        return "awaiting_acknowledgement";
-    }
-    if (r.outcome == "dead" || r.outcome == "rejected_by_receiver" || r.outcome == "unresolved") {
-        return "held";
-    }
-    if (r.outcome == "withheld" && r.reason == "no_basis" && override_allowed) {
-        return "needs_consent_confirmation";
-    }
-    return "withheld";
-}
 
 struct loaded {
     std::optional<store::writer_lock> lock;  ///< First, so it is released after the engine.
@@ -122,7 +95,7 @@ int run_caseload_plan(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     const auto& flow = l->slot->cfg->id;
-    const bool can_override = l->slot->runner->binding().profile->override_rules.allowed;
+    const bool can_override = sync::caseload_override_allowed(*l->slot->runner);
     sync::run_options o;
     o.dry_run = true;
     o.keep_records = true;
@@ -136,33 +109,17 @@ int run_caseload_plan(const parsed_args& args, command_io& io) {
                << *report.error << "\n";
         return exit_error;
     }
-    exchange::csv_writer w;
-    w.row(caseload_review_header());
-    std::map<std::string, int> counts;
-    for (const auto& r : report.records) {
-        const auto decision = plan_decision(r, can_override);
-        ++counts[decision];
-        w.row(
-            {r.source_id,
-             decision,
-             r.reason,
-             r.basis,
-             l->slot->cfg->to_system,
-             std::to_string(r.fields_sent.size()),
-             "",
-             "",
-             caseload_row_check(*l->key, flow, r.source_id, decision)}
-        );
-    }
+    const auto plan =
+        sync::make_caseload_plan(report, *l->key, flow, l->slot->cfg->to_system, can_override);
     const std::filesystem::path out = *args.get("out");
-    if (auto written = write_file_atomically(out, w.text()); !written) {
+    if (auto written = write_file_atomically(out, plan.csv); !written) {
         io.err << "casebridge caseload-transfer plan: cannot write " << out.string() << "\n";
         return exit_error;
     }
     io.out << "plan for " << flow << " (" << l->slot->cfg->from_system << " -> "
            << l->slot->cfg->to_system << ", profile " << l->slot->cfg->profile
-           << "): " << report.records.size() << " records in " << out.string() << "\n";
-    for (const auto& [k, v] : counts) {
+           << "): " << plan.records << " records in " << out.string() << "\n";
+    for (const auto& [k, v] : plan.counts) {
         io.out << "  " << k << ": " << v << "\n";
     }
     io.out << "Review the file: write yes in 'confirm' for each record to transfer; a record that\n"
@@ -182,7 +139,7 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
     std::stringstream text;
     text << in.rdbuf();
     const std::string origin = review.string();
-    if (const auto bad = caseload_review_shape(text.str(), origin); !bad.empty()) {
+    if (const auto bad = sync::caseload_review_shape(text.str(), origin); !bad.empty()) {
         io.err << "casebridge caseload-transfer execute: " << bad << "\n";
         return exit_error;
     }
@@ -211,12 +168,8 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
     }
     const auto& flow = l->slot->cfg->id;
     const std::string actor = args.get("actor").value_or("operator");
-    auto read = read_caseload_review(text.str(), origin, *l->key, flow, actor);
-    auto& chosen = read.chosen;
+    auto read = sync::read_caseload_review(text.str(), origin, *l->key, flow, actor);
     const auto& problems = read.problems;
-    const auto& overrides = read.overrides;
-    auto& left = read.left;
-    const auto not_confirmed = read.not_confirmed;
     if (!problems.empty()) {
         io.err << "casebridge caseload-transfer execute: the review file is refused; nothing was "
                   "sent:\n";
@@ -231,7 +184,8 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
             io.err << "\rtransferring " << done << "/" << total << std::flush;
         }
     };
-    auto fut = net::co_spawn(ctx, l->slot->runner->run_selected(chosen, progress), net::use_future);
+    auto fut =
+        net::co_spawn(ctx, l->slot->runner->run_selected(read.chosen, progress), net::use_future);
     ctx.run();
     const auto report = fut.get();
     if (tty) {
@@ -241,123 +195,33 @@ int run_caseload_execute(const parsed_args& args, command_io& io) {
         return store::latest_checkpoint(s.database());
     });
 
-    // Every confirmed record lands in exactly one count, so the counts add up to `confirmed`.
-    std::map<std::string, std::int64_t> counts{
-        {"transferred", 0},
-        {"already_transferred", 0},
-        {"awaiting_acknowledgement", 0},
-        {"withheld", 0},
-        {"held", 0},
-        {"not_processed", 0}};
-    std::set<std::string> settled;
-    for (const auto& r : report.records) {
-        settled.insert(r.source_id);
-        std::string status;
-        if (r.outcome == "sent") {
-            status = "transferred";
-        } else if (r.outcome == "skipped" || r.outcome == "kept") {
-            status = "already_transferred";
-        } else if (r.outcome == "awaiting_acknowledgement") {
-            status = "awaiting_acknowledgement";
-        } else if (r.outcome == "withheld" || r.outcome == "consent_withdrawn") {
-            status = "withheld";
-        } else {
-            status = "held";  // dead, rejected_by_receiver, unresolved
-        }
-        ++counts[status];
-        if (status != "transferred" && status != "already_transferred") {
-            left.push_back({r.source_id, status, r.reason.empty() ? r.outcome : r.reason});
-        }
-    }
-    for (const auto& c : chosen) {
-        if (settled.count(c.source_id) == 0) {
-            ++counts["not_processed"];
-            left.push_back({c.source_id, "not_processed", "run_stopped"});
-        }
-    }
-
-    rapidjson::StringBuffer sb;
-    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-    w.StartObject();
-    w.Key("receipt");
-    w.String("casebridge-caseload-transfer/v2");
-    w.Key("flow");
-    w.String(flow.c_str());
-    w.Key("from");
-    w.String(l->slot->cfg->from_system.c_str());
-    w.Key("to");
-    w.String(l->slot->cfg->to_system.c_str());
-    w.Key("executed_at");
-    w.String(format_rfc3339(system_clock_source::instance().now()).c_str());
-    w.Key("review_file");
-    w.String(review.filename().string().c_str());
-    w.Key("counts");
-    w.StartObject();
-    w.Key("confirmed");
-    w.Int64(static_cast<std::int64_t>(chosen.size()));
-    for (const auto& [k, v] : counts) {
-        w.Key(k.c_str());
-        w.Int64(v);
-    }
-    w.Key("not_confirmed");
-    w.Int64(static_cast<std::int64_t>(not_confirmed));
-    w.EndObject();
-    w.Key("transferred");
-    w.StartArray();
-    for (const auto& r : report.records) {
-        if (r.outcome == "sent") {
-            w.StartObject();
-            w.Key("source_id");
-            w.String(r.source_id.c_str());
-            w.Key("target_id");
-            w.String(r.target_id.c_str());
-            w.EndObject();
-        }
-    }
-    w.EndArray();
-    w.Key("not_handed_over");
-    w.StartArray();
-    for (const auto& p : left) {
-        w.StartObject();
-        w.Key("source_id");
-        w.String(p.source_id.c_str());
-        w.Key("status");
-        w.String(p.status.c_str());
-        w.Key("reason");
-        w.String(p.reason.c_str());
-        w.EndObject();
-    }
-    w.EndArray();
-    w.Key("overrides");
-    w.StartArray();
-    for (const auto& [id, hash] : overrides) {
-        w.StartObject();
-        w.Key("source_id");
-        w.String(id.c_str());
-        w.Key("reason_sha256");
-        w.String(hash.c_str());
-        w.EndObject();
-    }
-    w.EndArray();
-    if (cp && *cp) {
-        w.Key("log_checkpoint");
-        w.RawValue((*cp)->to_json().c_str(), (*cp)->to_json().size(), rapidjson::kObjectType);
-    }
-    w.EndObject();
-    if (auto written = write_new_file(receipt, std::string(sb.GetString()) + "\n"); !written) {
+    const auto confirmed = read.chosen.size();
+    const auto settled = sync::settle_caseload(
+        std::move(read),
+        report,
+        {.flow = flow,
+         .from_system = l->slot->cfg->from_system,
+         .to_system = l->slot->cfg->to_system,
+         .executed_at = format_rfc3339(system_clock_source::instance().now()),
+         .review_file = review.filename().string(),
+         .checkpoint_json = cp && *cp ? (*cp)->to_json() : std::string()}
+    );
+    auto counts = settled.counts;
+    if (auto written = write_new_file(receipt, settled.receipt + "\n"); !written) {
         io.err << "casebridge caseload-transfer execute: cannot write the receipt "
                << receipt.string() << " (" << written.error().message()
                << "); what was sent is in the transfer log\n";
         return exit_error;
     }
-    io.out << "caseload transfer " << flow << ": confirmed " << chosen.size() << ", transferred "
+    io.out << "caseload transfer " << flow << ": confirmed " << confirmed << ", transferred "
            << counts["transferred"] << ", already transferred " << counts["already_transferred"]
            << ", awaiting acknowledgement " << counts["awaiting_acknowledgement"] << ", withheld "
            << counts["withheld"] << ", held " << counts["held"];
     if (counts["not_processed"] > 0) {
         io.out << ", not processed " << counts["not_processed"];
     }
-    io.out << "; not handed over " << left.size() << "; receipt " << receipt.string() << "\n";
+    io.out << "; not handed over " << settled.left.size() << "; receipt " << receipt.string()
+           << "\n";
     if (report.error) {
         io.err << "casebridge caseload-transfer execute: stopped early: " << *report.error
                << " (run it again: nothing is sent twice)\n";

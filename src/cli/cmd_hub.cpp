@@ -91,7 +91,8 @@ int run_hub_serve(const parsed_args& args, command_io& io) {
         return exit_error;
     }
     io.out << "hub: " << svc->base_url() << '\n';
-    // The IMO's admin API (probes, counts) on the configuration's admin listener.
+    // The IMO's admin API (probes, counts, duplicate review, reports, the console) on the
+    // configuration's admin listener.
     std::unique_ptr<httpd::server> admin;
     if (cfg->admin) {
         const auto& a = *cfg->admin;
@@ -106,6 +107,10 @@ int run_hub_serve(const parsed_args& args, command_io& io) {
         for (const auto& agency : cfg->hub->agencies) {
             actx.agencies.push_back(agency.id);
         }
+        if (cfg->reports) {
+            actx.reports_dir = cfg->reports->out_dir;
+        }
+        actx.request_linkage = [hub = svc.get()] { hub->request_linkage(); };
         try {
             admin = std::make_unique<httpd::server>(a.host, a.port, hub::admin_service(actx));
         } catch (const std::exception& e) {
@@ -162,6 +167,7 @@ int run_hub_serve(const parsed_args& args, command_io& io) {
     report_tick();
     ctx.run();  // returns once a signal arrived
     log.info("hub.shutdown", "stopping: closing connections, finishing the linkage run in hand");
+    admin.reset();  // first: it asks the service for linkage runs
     svc.reset();
     log.info("hub.stopped", "hub stopped");
     return exit_ok;

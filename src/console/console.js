@@ -44,20 +44,23 @@ function say(text, kind) {
 
 class SignedOut extends Error {}
 
-// One admin API call. A 401 ends the session: the token was refused or changed.
+// One admin API call (`body`: an object sent as JSON, or a string sent as a CSV file's text).
+// A 401 ends the session: the token was refused or changed.
 async function call(method, path, body) {
   const t = token();
   if (!t) {
     throw new SignedOut();
   }
   const headers = {Authorization: 'Bearer ' + t};
+  // A string is a file's text (a review file), sent as it is; anything else as JSON.
+  const text = typeof body === 'string';
   if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
+    headers['Content-Type'] = text ? 'text/csv; charset=utf-8' : 'application/json';
   }
   const r = await fetch(path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : text ? body : JSON.stringify(body),
     cache: 'no-store',
     credentials: 'omit',
   });
@@ -483,17 +486,348 @@ async function reviews(page) {
     })) : '');
 }
 
+// ---- caseload hand-over: plan, review file, check, execute with progress ----------------
+
+const HANDOVER_COUNTS = ['transfer', 'needs_consent_confirmation', 'already_transferred',
+  'awaiting_acknowledgement', 'withheld', 'held'];
+const OUTCOME_COUNTS = ['transferred', 'already_transferred', 'awaiting_acknowledgement',
+  'withheld', 'held', 'not_processed'];
+
+function countsTable(id, order, counts) {
+  const keys = order.filter((k) => k in counts).concat(
+    Object.keys(counts).filter((k) => !order.includes(k)).sort());
+  return el('table', {id, class: 'counts'}, el('tbody', {},
+    keys.map((k) => el('tr', {'data-count': k}, el('th', {scope: 'row'}, k), num(counts[k])))));
+}
+
+// A link that saves `text` as a file named `name` (made in the page: nothing is fetched).
+function downloadLink(text, name, type, label, id) {
+  const url = URL.createObjectURL(new Blob([text], {type}));
+  return el('a', {href: url, download: name, id, class: 'download'}, label);
+}
+
+function flowPath(flow, rest) {
+  return '/flows/' + encodeURIComponent(flow) + '/caseload' + (rest || '');
+}
+
+let handoverPoll = 0;  // the newest poll wins
+
+async function showHandover(flow, out) {
+  const mine = ++handoverPoll;
+  for (;;) {
+    const r = await call('GET', flowPath(flow));
+    if (mine !== handoverPoll || !document.body.contains(out)) {
+      return;
+    }
+    const j = r.body;
+    if (r.status !== 200 || j.state === 'none') {
+      out.replaceChildren();
+      return;
+    }
+    if (j.state === 'running') {
+      out.replaceChildren(el('h3', {}, 'Hand-over in progress'),
+        el('p', {}, el('progress', {id: 'handover-progress', max: j.total || 1, value: j.done}),
+          ' ', el('span', {id: 'handover-done'}, j.done + ' of ' + j.total + ' records'),
+          ', started ' + j.started_at + '. Each record is read fresh from the source and ' +
+          'decided again; the transfer log records each one.'));
+      await new Promise((done) => setTimeout(done, 500));
+      continue;
+    }
+    if (j.state === 'failed') {
+      out.replaceChildren(el('p', {class: 'error', 'data-handover': 'failed'},
+        'The hand-over started at ' + j.started_at + ' failed; the transfer log shows what ' +
+        'was sent. Running it again sends nothing twice.'));
+      return;
+    }
+    const o = j.outcome;
+    const receipt = JSON.stringify(o.receipt, null, 2) + '\n';
+    out.replaceChildren(
+      el('h3', {}, 'Hand-over of ' + flow + ' finished'),
+      el('p', {'data-handover': 'finished'}, j.total + ' confirmed, started ' + j.started_at +
+        '. ' + o.not_handed_over + ' records not handed over (listed in the receipt with ' +
+        'their reasons).' + (o.stopped_early ? ' It stopped early (' + o.stopped_early +
+        '): run it again, nothing is sent twice.' : '')),
+      countsTable('handover-outcome', OUTCOME_COUNTS, o.counts),
+      el('p', {}, downloadLink(receipt, 'caseload-' + flow + '-receipt.json', 'application/json',
+        'Download the receipt', 'receipt-link'),
+      o.receipt_file ? ' (also kept by the daemon as ' + o.receipt_file + ')' : ''),
+      el('p', {}, 'The receipt lists the ids transferred and their new ids, what was not ' +
+        'handed over and why, the digests of override reasons and the transfer log\'s latest ' +
+        'signed checkpoint: give it to the receiving agency.'));
+    return;
+  }
+}
+
+async function handover(page) {
+  const {body} = await call('GET', '/flows');
+  const sending = (body.flows || []).filter((f) => f.purpose !== 'acknowledgement');
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const flow = sending.some((f) => f.id === params.get('flow')) ? params.get('flow')
+    : (sending[0] || {}).id;
+  page.append(el('h2', {}, 'Caseload hand-over'));
+  if (!flow) {
+    page.append(el('p', {}, 'No flow sends cases.'));
+    return;
+  }
+  const planOut = el('section', {id: 'plan-result'});
+  const checkOut = el('section', {id: 'check-result'});
+  const runOut = el('section', {id: 'handover-result'});
+  let reviewed = null;  // {name, text} of the file that passed its check
+
+  const makePlan = async (button) => {
+    button.disabled = true;
+    planOut.replaceChildren('Planning: every record of the source is read and decided; ' +
+      'nothing is sent…');
+    const r = await call('POST', flowPath(flow, '/plan'));
+    button.disabled = false;
+    if (r.status !== 200) {
+      planOut.replaceChildren(el('p', {class: 'error'}, 'No plan: ' +
+        ((r.body && (r.body.detail || r.body.error)) || 'failed') + ' (HTTP ' + r.status + ')'));
+      return;
+    }
+    planOut.replaceChildren(
+      el('p', {'data-plan': r.body.records}, r.body.records + ' records planned (' +
+        r.body.from + ' → ' + r.body.to + ', profile ' + r.body.profile + '):'),
+      countsTable('plan-counts', HANDOVER_COUNTS, r.body.counts),
+      el('p', {}, downloadLink(r.body.review_file, 'caseload-' + flow + '-review.csv',
+        'text/csv', 'Download the review file', 'plan-link'),
+      '. In it, write yes in confirm for each record to hand over; a record that needs ' +
+      'consent confirmation also needs a written override_reason. Leave the other columns ' +
+      'as they are: each row carries a check of them.'));
+  };
+
+  const check = async (input, execute) => {
+    reviewed = null;
+    execute.disabled = true;
+    const file = input.files[0];
+    if (!file) {
+      checkOut.replaceChildren();
+      return;
+    }
+    const text = await file.text();
+    checkOut.replaceChildren('Checking ' + file.name + '…');
+    const r = await call('POST', flowPath(flow, '/check?file=' + encodeURIComponent(file.name)),
+      text);
+    if (r.status !== 200) {
+      checkOut.replaceChildren(el('p', {class: 'error'}, 'Not checked: ' +
+        ((r.body && r.body.error) || 'failed') + ' (HTTP ' + r.status + ')'));
+      return;
+    }
+    const c = r.body;
+    if (!c.accepted) {
+      checkOut.replaceChildren(
+        el('p', {class: 'error', 'data-check': 'refused'}, 'The file would be refused whole (' +
+          c.problem_count + ' problem' + (c.problem_count > 1 ? 's' : '') + '); nothing can ' +
+          'be sent from it. Correct these rows and choose the file again:'),
+        el('ul', {id: 'check-problems'}, c.problems.map((p) => el('li', {class: 'id'}, p))));
+      return;
+    }
+    reviewed = {name: file.name, text};
+    execute.disabled = c.to_transfer === 0;
+    checkOut.replaceChildren(el('p', {class: 'ok', 'data-check': 'accepted'},
+      file.name + ' is accepted: ' + c.to_transfer + ' records to hand over (' + c.overrides +
+      ' on a confirmed consent, each reason kept as its digest), ' + c.not_confirmed +
+      ' not confirmed.'));
+  };
+
+  const execute = async (button) => {
+    if (!reviewed) {
+      return;
+    }
+    button.disabled = true;
+    const r = await call('POST', flowPath(flow, '/execute?file=' +
+      encodeURIComponent(reviewed.name)), reviewed.text);
+    if (r.status !== 202) {
+      runOut.replaceChildren(el('p', {class: 'error', 'data-handover': 'refused'},
+        'Not started: ' + ((r.body && r.body.error) || 'failed') + ' (HTTP ' + r.status + ')'),
+      r.body && r.body.problems ? el('ul', {}, r.body.problems.map((p) => el('li', {}, p))) : '');
+      return;
+    }
+    say('Hand-over of ' + flow + ' started: ' + r.body.to_transfer + ' records.', 'ok');
+    await showHandover(flow, runOut);
+  };
+
+  const executeButton = el('button', {type: 'button', 'data-action': 'execute', disabled: true,
+    onclick: (ev) => execute(ev.target)}, 'Hand over the confirmed records');
+  const fileInput = el('input', {type: 'file', id: 'review-file', accept: '.csv,text/csv',
+    onchange: (ev) => check(ev.target, executeButton)});
+  page.append(
+    el('form', {id: 'handover-flow', onsubmit: (ev) => {
+      ev.preventDefault();
+      location.hash = '#/caseload?flow=' + encodeURIComponent(new FormData(ev.target).get('flow'));
+    }},
+    el('label', {}, 'Flow', el('select', {name: 'flow'}, sending.map((f) =>
+      el('option', {value: f.id, selected: f.id === flow}, f.id + ' (' + f.from + ' → ' +
+        f.to + ')')))),
+    el('button', {type: 'submit'}, 'Choose')),
+    el('p', {}, 'At project end an agency hands its open cases to another: a plan of every ' +
+      'record, a person\'s review of each case\'s consent in the review file, then the ' +
+      'hand-over of exactly the confirmed records. Pause the flow first so that its ' +
+      'schedule does not hold it.'),
+    el('h3', {}, '1. Plan'),
+    el('p', {}, el('button', {type: 'button', 'data-action': 'plan',
+      onclick: (ev) => makePlan(ev.target)}, 'Make the plan')),
+    planOut,
+    el('h3', {}, '2. Check the reviewed file'),
+    el('p', {}, el('label', {}, 'Review file ', fileInput)),
+    checkOut,
+    el('h3', {}, '3. Hand over'),
+    el('p', {}, executeButton),
+    runOut);
+  showHandover(flow, runOut);
+}
+
+// ---- the CPSS IMO's hub (the console served by `hub serve`) ------------------------------
+
+async function hubOverview(page) {
+  const {body: st} = await call('GET', '/hub/stats');
+  const card = (id, n, text, link) => el('div', {class: 'card'},
+    el('b', {id}, (n || 0).toLocaleString('en')), link ? el('a', {href: link}, text) : text);
+  page.append(
+    el('h2', {}, 'Sector hub'),
+    el('div', {class: 'cards'},
+      card('hub-clusters', st.clusters, 'children (after de-duplication)'),
+      card('hub-multi', st.multi_agency_clusters, 'served by two or more agencies'),
+      card('hub-auto', st.automatic_matches, 'automatic matches'),
+      card('hub-reviews', st.review_items, 'pairs to review', '#/duplicates'),
+      card('hub-within', st.within_agency_duplicates, 'possible duplicates within an agency')),
+    el('p', {}, st.last_linkage ? 'Last linkage ' + st.last_linkage + '.' : 'No linkage yet.',
+      ' Records are privacy-preserving encodings made at each agency: no name, date or ',
+      'identifier reaches the hub.'),
+    table(['Agency', 'Active records', 'Withdrawn'],
+      (st.agencies || []).map((a) => el('tr', {'data-agency': a.id},
+        el('td', {class: 'id'}, a.id), num(a.active_records), num(a.withdrawn_records)))));
+}
+
+async function decidePair(item, form, cell) {
+  const f = new FormData(form);
+  const r = await call('POST', '/hub/reviews/' + encodeURIComponent(item.id) + '/decide', {
+    decision: f.get('decision'),
+    agency_a: item.agency_a, pseudonym_a: item.pseudonym_a,
+    agency_b: item.agency_b, pseudonym_b: item.pseudonym_b,
+  });
+  if (r.status === 200) {
+    for (const c of form.elements) {
+      c.disabled = true;
+    }
+    cell.replaceChildren(el('span', {class: 'ok', 'data-result': r.body.decision},
+      'recorded: ' + (r.body.decision === 'same' ? 'the same child' : 'not the same child') +
+      (r.body.no_longer_held ? ' (a record was withdrawn meanwhile: nothing kept)' : '') +
+      (r.body.relink_asked ? '; the hub is linking again' : '')));
+  } else {
+    cell.replaceChildren(el('span', {class: 'error', 'data-result': 'error'},
+      (r.status === 409 ? 'the hub linked again since this page was read: refresh'
+        : (r.body && r.body.error) || 'failed') + ' (HTTP ' + r.status + ')'));
+  }
+}
+
+async function duplicates(page) {
+  const {body} = await call('GET', '/hub/reviews');
+  const items = body.reviews || [];
+  page.append(
+    el('h2', {}, 'Duplicate review'),
+    el('p', {}, items.length
+      ? 'Pairs of records of two agencies whose encodings scored between the thresholds. ' +
+        'Ask each agency to look its case up by the pseudonym (their CPIMS+ holds the name), ' +
+        'then record whether they are the same child. The hub remembers each decision, ' +
+        'logs it with who made it, and links again.'
+      : 'No pair waits for a person.'),
+    items.length ? table(['Id', 'Agency A', 'Pseudonym A', 'Agency B', 'Pseudonym B', 'Score',
+      'Decision', 'Result'],
+    items.map((v) => {
+      const result = el('td', {class: 'result'});
+      const form = el('form', {class: 'decide',
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          decidePair(v, ev.target, result);
+        }},
+      el('label', {}, 'Decision', el('select', {name: 'decision'},
+        el('option', {value: 'same'}, 'same child'),
+        el('option', {value: 'not_same'}, 'not the same'))),
+      el('button', {type: 'submit', 'data-action': 'decide-pair'}, 'Record'));
+      return el('tr', {'data-pair': v.id},
+        num(v.id),
+        el('td', {class: 'id'}, v.agency_a),
+        el('td', {class: 'id'}, v.pseudonym_a),
+        el('td', {class: 'id'}, v.agency_b),
+        el('td', {class: 'id'}, v.pseudonym_b),
+        el('td', {class: 'num'}, Number(v.score).toFixed(3)),
+        el('td', {}, form),
+        result);
+    })) : '');
+}
+
+// Fetches a file with the token and offers it as a download (a link cannot carry the token).
+async function downloadFile(path, name, button) {
+  const r = await fetch(path, {headers: {Authorization: 'Bearer ' + token()}, cache: 'no-store',
+    credentials: 'omit'});
+  if (r.status === 401) {
+    signOut('The admin token was refused. Sign in again.');
+    return;
+  }
+  if (!r.ok) {
+    button.after(el('span', {class: 'error'}, ' not available (HTTP ' + r.status + ')'));
+    return;
+  }
+  const blob = await r.blob();
+  const a = el('a', {href: URL.createObjectURL(blob), download: name, hidden: true});
+  document.body.append(a);
+  a.click();
+  a.remove();
+  button.dataset.downloaded = String(blob.size);
+}
+
+async function hubReports(page) {
+  const {body} = await call('GET', '/hub/reports');
+  const reports = body.reports || [];
+  page.append(
+    el('h2', {}, 'Reports'),
+    el('p', {}, reports.length
+      ? 'De-duplicated sector figures and DPISP activity, as written (small cells already ' +
+        'withheld). Each file downloads as it was published.'
+      : 'No report written yet (reports.out_dir; `casebridge report run`).'),
+    reports.length ? table(['Report', 'Period', 'Title', 'Written', 'Files'],
+      reports.map((r) => el('tr', {'data-report': r.id + '/' + r.period},
+        el('td', {class: 'id'}, r.id),
+        el('td', {}, r.period),
+        el('td', {}, r.title),
+        el('td', {}, r.written_at),
+        el('td', {}, r.files.map((f) => el('button', {type: 'button', class: 'file',
+          'data-file': f, onclick: (ev) => downloadFile('/hub/reports/' +
+            [r.id, r.period, f].map(encodeURIComponent).join('/'), r.id + '-' + r.period + '-' + f,
+          ev.target)}, f)))))) : '');
+}
+
+// The console speaks to the daemon's admin API or to the hub's (`hub serve`): the page says
+// which (data-service on its body).
+function service() {
+  return document.body.dataset.service === 'hub' ? 'hub' : 'daemon';
+}
+
+const hubPages = {
+  'hub': hubOverview,
+  'duplicates': duplicates,
+  'reports': hubReports,
+};
+
 const pages = {
   'overview': overview,
   'flows': flows,
   'transfers': transfers,
   'dead-letters': deadLetters,
   'reviews': reviews,
+  'caseload': handover,
 };
 
+function pageSet() {
+  return service() === 'hub' ? hubPages : pages;
+}
+
 function currentPage() {
-  const name = (location.hash.replace(/^#\//, '').split('?')[0]) || 'overview';
-  return Object.prototype.hasOwnProperty.call(pages, name) ? name : 'overview';
+  const set = pageSet();
+  const first = Object.keys(set)[0];
+  const name = (location.hash.replace(/^#\//, '').split('?')[0]) || first;
+  return Object.prototype.hasOwnProperty.call(set, name) ? name : first;
 }
 
 let renders = 0;  // the newest render wins: one started earlier never overwrites it
@@ -507,7 +841,7 @@ async function render() {
   }
   const next = el('div', {id: 'page-' + name});
   try {
-    await pages[name](next);
+    await pageSet()[name](next);
     if (mine !== renders) {
       return;
     }
@@ -521,6 +855,9 @@ async function render() {
 }
 
 function show() {
+  for (const a of document.querySelectorAll('#nav a')) {
+    a.hidden = (a.dataset.service || 'daemon') !== service();
+  }
   const signedIn = Boolean(token());
   document.getElementById('sign-in-page').hidden = signedIn;
   document.getElementById('nav').hidden = !signedIn;

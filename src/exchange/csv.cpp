@@ -440,4 +440,18 @@ boost::system::result<csv_table, csv_error> parse_csv(std::string_view text) {
     return table;
 }
 
+boost::system::result<csv_table, std::string> parse_csv_with_header(
+    std::string_view text, std::string_view origin, const csv_row& header, std::string_view writer
+) {
+    auto table = parse_csv(text);
+    if (!table) {
+        return table.error().describe(origin);
+    }
+    if (table->header != header) {
+        return std::string(origin) + ":1: the header is not the one `" + std::string(writer) +
+               "` writes";
+    }
+    return std::move(*table);
+}
+
 }  // namespace casebridge::exchange

@@ -175,6 +175,13 @@ private:
 /// empty header names or duplicates. A final line end is optional; blank lines are errors.
 boost::system::result<csv_table, csv_error> parse_csv(std::string_view text);
 
+/// A file a person edited between two commands (a review file): parse_csv, then the header
+/// must be exactly `header`. The table, or "origin:line[:column]: what" (the header's problem
+/// names `writer`, the command that writes the file).
+boost::system::result<csv_table, std::string> parse_csv_with_header(
+    std::string_view text, std::string_view origin, const csv_row& header, std::string_view writer
+);
+
 /// Byte offset of the first invalid UTF-8 sequence (overlong, surrogate, over U+10FFFF,
 /// truncated), or npos.
 std::size_t first_invalid_utf8(std::string_view text) noexcept;

@@ -4,9 +4,17 @@
 //   GET /readyz             no token: the hub store can be read (503 otherwise)
 //   GET /hub/stats          bearer token: counts only (records per agency, clusters,
 //                           automatic matches, review items, within-agency duplicates)
+//   GET /hub/reviews        bearer token: the pairs waiting for a person (pseudonyms, scores)
+//   POST /hub/reviews/ID/decide
+//                           bearer token: same or not_same for a named pair, then a re-link
+//   GET /hub/reports        bearer token: the reports written under reports.out_dir
+//   GET /hub/reports/ID/PERIOD/FILE
+//                           bearer token: one of their files, as a download
+//   GET /console/           the web console (docs/console.md), in its hub mode
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +28,10 @@ struct admin_context {
     std::string token;                  ///< admin.token_file's first line.
     std::filesystem::path store_path;   ///< The hub's SQLite file (read on the admin thread).
     std::vector<std::string> agencies;  ///< Configured agency ids: each listed, 0 when silent.
+    std::filesystem::path reports_dir;  ///< reports.out_dir; empty: no reports configured.
+    /// Asks the hub's linker for a run (after a review decision); unset: none is asked (the
+    /// next batch or `hub link` follows the decision).
+    std::function<void()> request_linkage;
 };
 
 /// The JSON both `casebridge hub stats --json` and GET /hub/stats answer: every configured

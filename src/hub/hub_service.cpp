@@ -386,6 +386,10 @@ unsigned short service::port() const {
     return impl_->server->port();
 }
 
+void service::request_linkage() {
+    impl_->request_linkage();
+}
+
 void service::wait_for_linkage() {
     std::unique_lock lock(impl_->mutex);
     impl_->changed.wait(lock, [this] { return !impl_->pending && !impl_->running; });

@@ -57,6 +57,9 @@ public:
     std::string base_url() const;
     unsigned short port() const;
 
+    /// Asks the linker for a run (a review decision recorded through the admin API); returns
+    /// at once. Any thread.
+    void request_linkage();
     /// Blocks until no linkage is waiting or running (tests, `hub serve` at shutdown).
     void wait_for_linkage();
     /// Linkage runs finished since start (successful or not).

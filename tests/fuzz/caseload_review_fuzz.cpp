@@ -6,16 +6,16 @@
 #include <set>
 #include <string>
 
-#include "cli/review_files.hpp"
 #include "fuzz_support.hpp"
+#include "sync/caseload.hpp"
 
 using namespace casebridge;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static const store::keyed_hasher key("fuzz-identifier-key-0123456789abcdef");
     const auto text = fuzz::as_text(data, size);
-    const auto shape = cli::caseload_review_shape(text, "review.csv");
-    const auto r = cli::read_caseload_review(text, "review.csv", key, "handover", "officer-1");
+    const auto shape = sync::caseload_review_shape(text, "review.csv");
+    const auto r = sync::read_caseload_review(text, "review.csv", key, "handover", "officer-1");
     fuzz::require(shape.empty() || r.problems.size() == 1, "a file refused whole, once");
     const bool sentinel = fuzz::has_value_sentinel_csv(text);
     for (const auto& p : r.problems) {

@@ -190,6 +190,19 @@ put("admin_api", "decide.http", request(
     '{"decision": "resolved", "reason": "told %s by phone", "actor": "imo-1"}' % S))
 put("admin_api", "decide-no-reason.http", request(
     "POST", "/reviews/1/decide", ADMIN, '{"decision": "dismissed"}'))
+# Caseload hand-over routes: a review file whose override reason is a sentinel (no answer
+# may hold it), a status, a plan.
+REVIEW = ("source_id,decision,reason,basis,receiving_system,fields_sent,confirm,override_reason,check\r\n"
+          "case-1,needs_consent_confirmation,no_basis,,progres,4,yes,told %s at the visit,0123456789abcdef0123456789abcdef\r\n"
+          "case-2,transfer,,consent,progres,5,yes,,fedcba9876543210fedcba9876543210\r\n" % S)
+put("admin_api", "caseload-check.http", request(
+    "POST", "/flows/cpims-referrals-to-unhcr/caseload/check?file=end-review.csv", ADMIN, REVIEW))
+put("admin_api", "caseload-execute.http", request(
+    "POST", "/flows/cpims-referrals-to-unhcr/caseload/execute?actor=imo-1", ADMIN, REVIEW))
+put("admin_api", "caseload-status.http", request(
+    "GET", "/flows/cpims-referrals-to-unhcr/caseload", ADMIN, ""))
+put("admin_api", "caseload-plan.http", request(
+    "POST", "/flows/cpims-referrals-to-unhcr/caseload/plan", ADMIN, ""))
 
 # log_verify: patches [u16 offset][u8 page][u8 length][bytes].
 for seed in range(6):

@@ -1,7 +1,8 @@
 // The web console in a real browser (headless Chromium through its DevTools protocol) against
 // the daemon on two Primero sandboxes: sign in, see the flows, pause, resume and run one, find
 // its transfer entries, retry a dead letter and see the result, close a review item with a
-// reason; no console error on the way,
+// reason, hand a caseload over (plan, a refused and an accepted review file, the hand-over
+// with its receipt); no console error on the way,
 // no case value on any page, the token never in a URL, and an inline script refused by the
 // Content-Security-Policy (the negative control that shows errors are seen at all).
 // Screenshots are written to the test artefacts folder.
@@ -12,9 +13,13 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
+#include "exchange/csv.hpp"
 #include "json/json.hpp"
 #include "support/browser.hpp"
+#include "support/run_awaitable.hpp"
 #include "support/png_image.hpp"
 #include "sync/sandbox_pair.hpp"
 
@@ -56,6 +61,47 @@ std::set<std::string> sentinels(const sandbox::primero_sandbox& s) {
         }
     }
     return out;
+}
+
+/// `text` as a JavaScript string literal (JSON's string syntax).
+std::string js_string(const std::string& text) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
+    return std::string(sb.GetString(), sb.GetSize());
+}
+
+/// Chooses a file holding `text` in the file input `input_id`, as a person picking it would.
+void choose_file(
+    test::browser& b, const std::string& input_id, const std::string& name, const std::string& text
+) {
+    b.eval(
+        "{const t = new DataTransfer(); t.items.add(new File([" + js_string(text) + "], " +
+        js_string(name) + ", {type: 'text/csv'})); const i = document.getElementById(" +
+        js_string(input_id) + "); i.files = t.files; i.dispatchEvent(new Event('change'));} 1"
+    );
+}
+
+/// The review file `csv` with each record that needs consent confirmation confirmed; the
+/// first without a written reason when `one_without_reason`.
+std::string confirmed_review(const std::string& csv, bool one_without_reason) {
+    auto table = exchange::parse_csv(csv);
+    EXPECT_TRUE(table);
+    exchange::csv_writer w;
+    if (!table) {
+        return {};
+    }
+    w.row(table->header);
+    bool first = true;
+    for (auto& row : table->rows) {
+        if (row[1] == "needs_consent_confirmation") {
+            row[6] = "yes";
+            row[7] = first && one_without_reason ? "" : "Consent confirmed at the closing visit";
+            first = false;
+        }
+        w.row(row);
+    }
+    return w.text();
 }
 
 std::string quoted(const std::string& s) {
@@ -292,6 +338,114 @@ TEST_F(console_test, an_operator_signs_in_runs_a_flow_reads_the_log_and_retries_
     std::string logs;
     d->stop(SIGTERM, &logs);
     EXPECT_EQ(logs.find(admin_token), std::string::npos);
+}
+
+// Project end: the agency plans the hand-over, downloads the review file, uploads it reviewed
+// (refused whole while an override has no written reason, naming the file and line), and hands
+// the confirmed records over, following the progress to the receipt.
+TEST_F(console_test, an_agency_hands_its_caseload_over_from_the_console) {
+    if (!test::browser::available()) {
+        GTEST_SKIP() << "chromium is not installed (.ci/install-deps installs it)";
+    }
+    const auto expected = eligible_ids();
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(test::start_daemon(config, "5", d, admin));
+    ASSERT_TRUE(wait_for_target(expected.size()));
+    const auto names = sentinels(*from);
+    auto paused =
+        test::run_awaitable(test::call("POST", admin + "/flows/handover/pause", admin_token));
+    ASSERT_TRUE(paused && paused->status == 200u);
+
+    test::browser b(dir.path());
+    b.navigate(admin + "/console/#/caseload");
+    ASSERT_TRUE(b.wait_for("!document.getElementById('sign-in-page').hidden"));
+    b.eval(
+        "document.getElementById('token').value = " + quoted(admin_token) +
+        ";"
+        "document.getElementById('sign-in').requestSubmit(); true"
+    );
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'caseload'"))
+        << b.eval("document.body.innerText");
+
+    // The plan (asked again while the paused flow's last run still holds it).
+    bool planned = false;
+    for (int i = 0; i < 30 && !planned; ++i) {
+        b.eval("document.querySelector('[data-action=\"plan\"]').click(); 1");
+        ASSERT_TRUE(b.wait_for(
+            "document.getElementById('plan-counts') !== null || "
+            "document.querySelector('#plan-result .error') !== null",
+            60s
+        ));
+        planned = b.eval("document.getElementById('plan-counts') !== null") == "true";
+        if (!planned) {
+            std::this_thread::sleep_for(500ms);
+        }
+    }
+    ASSERT_TRUE(planned) << b.eval("document.getElementById('plan-result').innerText");
+    EXPECT_EQ(
+        b.eval("document.querySelector('#plan-counts tr[data-count=already_transferred] "
+               "td').textContent"),
+        "\"" + std::to_string(expected.size()) + "\""
+    );
+    EXPECT_EQ(
+        b.eval("document.getElementById('plan-link').download"), "\"caseload-handover-review.csv\""
+    );
+    EXPECT_EQ(b.eval("document.getElementById('plan-link').href.startsWith('blob:')"), "true");
+    save(b.screenshot_png(), "console-handover-plan.png");
+
+    // The reviewed file, as the person edits the downloaded one (the same plan, asked of the
+    // API: the flow is paused and the source unchanged).
+    auto plan =
+        test::run_awaitable(test::call("POST", admin + "/flows/handover/caseload/plan", admin_token)
+        );
+    ASSERT_TRUE(plan && plan->status == 200u);
+    const auto planned_json = json::parse(plan->body);
+    ASSERT_TRUE(planned_json);
+    const std::string csv = (*planned_json)["review_file"].GetString();
+    const auto to_confirm = (*planned_json)["counts"]["needs_consent_confirmation"].GetInt64();
+    ASSERT_GE(to_confirm, 2);
+
+    choose_file(b, "review-file", "end-review.csv", confirmed_review(csv, true));
+    ASSERT_TRUE(b.wait_for("document.querySelector('[data-check]') !== null"));
+    EXPECT_EQ(b.eval("document.querySelector('[data-check]').dataset.check"), "\"refused\"");
+    EXPECT_EQ(
+        b.eval("[...document.querySelectorAll('#check-problems li')].some(l => "
+               "/^end-review\\.csv:[0-9]+: an override needs a written override_reason$/"
+               ".test(l.textContent))"),
+        "true"
+    ) << b.eval("document.getElementById('check-result').innerText");
+    EXPECT_EQ(b.eval("document.querySelector('[data-action=\"execute\"]').disabled"), "true");
+    b.eval("document.getElementById('check-result').scrollIntoView(); 1");
+    save(b.screenshot_png(), "console-handover-refused.png");
+
+    choose_file(b, "review-file", "end-review.csv", confirmed_review(csv, false));
+    ASSERT_TRUE(b.wait_for("document.querySelector('[data-check=accepted]') !== null"))
+        << b.eval("document.getElementById('check-result').innerText");
+    EXPECT_EQ(to->case_count(), expected.size()) << "a check sends nothing";
+    b.eval("document.querySelector('[data-action=\"execute\"]').click(); 1");
+    ASSERT_TRUE(b.wait_for("document.querySelector('[data-handover]') !== null", 120s));
+    EXPECT_EQ(b.eval("document.querySelector('[data-handover]').dataset.handover"), "\"finished\"")
+        << b.eval("document.getElementById('handover-result').innerText");
+    EXPECT_EQ(
+        b.eval("document.querySelector('#handover-outcome tr[data-count=transferred] "
+               "td').textContent"),
+        "\"" + std::to_string(to_confirm) + "\""
+    );
+    EXPECT_EQ(b.eval("document.getElementById('receipt-link') !== null"), "true");
+    EXPECT_EQ(to->case_count(), expected.size() + static_cast<std::size_t>(to_confirm));
+    b.eval("document.getElementById('handover-result').scrollIntoView(); 1");
+    save(b.screenshot_png(), "console-handover-done.png");
+    const auto text = b.eval("document.body.innerText");
+    for (const auto& n : names) {
+        EXPECT_EQ(text.find(n), std::string::npos) << "the hand-over page shows a case value";
+    }
+    EXPECT_EQ(text.find("closing visit"), std::string::npos);
+    EXPECT_TRUE(b.errors().empty()) << b.errors().front();
+
+    std::string logs;
+    d->stop(SIGTERM, &logs);
+    EXPECT_EQ(logs.find("closing visit"), std::string::npos);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -23,6 +24,7 @@
 #include "cli/commands.hpp"
 #include "core/clock.hpp"
 #include "core/time.hpp"
+#include "exchange/csv.hpp"
 #include "json/json.hpp"
 #include "net/http_client.hpp"
 #include "report/schedule.hpp"
@@ -44,6 +46,44 @@ using daemon_test = test::sandbox_pair;
 
 using test::call;
 using test::start_daemon;
+
+/// Waits (up to 30 s) for the daemon's first request to reach `box`; false if none came.
+template <typename Sandbox>
+bool first_request_reached(Sandbox& box) {
+    for (int i = 0; i < 300 && box.server().request_count() == 0; ++i) {
+        std::this_thread::sleep_for(100ms);
+    }
+    return box.server().request_count() > 0;
+}
+
+/// SIGTERM to the daemon: its exit status, how long it took to exit, and its log.
+struct sigterm_result {
+    int status = 0;
+    std::chrono::steady_clock::duration took{};
+    std::string logs;
+};
+
+sigterm_result sigterm(test::child& d) {
+    sigterm_result r;
+    const auto t0 = std::chrono::steady_clock::now();
+    r.status = d.stop(SIGTERM, &r.logs);
+    r.took = std::chrono::steady_clock::now() - t0;
+    return r;
+}
+
+/// Dead letters in the stopped daemon's store; -1 when it cannot be read.
+std::int64_t dead_letters_in(const fs::path& db) {
+    auto s = store::store::open(db, {}, system_clock_source::instance());
+    if (!s) {
+        return -1;
+    }
+    auto q = s->database().prepare("SELECT count(*) FROM dead_letters");
+    if (!q) {
+        return -1;
+    }
+    (void)q->step();
+    return q->column_int(0);
+}
 
 TEST_F(daemon_test, check_accepts_the_generated_config) {
     const auto r = test::run_cli({"check", "--config", config.string()});
@@ -261,16 +301,10 @@ TEST_F(daemon_test, sigterm_during_a_five_minute_retry_after_exits_within_the_gr
     std::optional<test::child> d;
     std::string admin;
     ASSERT_NO_FATAL_FAILURE(start_daemon(config, "2", d, admin));
-    for (int i = 0; i < 300 && to->server().request_count() == 0; ++i) {
-        std::this_thread::sleep_for(100ms);
-    }
-    ASSERT_GT(to->server().request_count(), 0u) << "the daemon never reached the target";
+    ASSERT_TRUE(first_request_reached(*to)) << "the daemon never reached the target";
     std::this_thread::sleep_for(300ms);  // into the wait
     const std::size_t asked = to->server().request_count();
-    const auto t0 = std::chrono::steady_clock::now();
-    std::string logs;
-    const int status = d->stop(SIGTERM, &logs);
-    const auto took = std::chrono::steady_clock::now() - t0;
+    const auto [status, took, logs] = sigterm(*d);
     ASSERT_TRUE(WIFEXITED(status)) << logs;
     EXPECT_EQ(WEXITSTATUS(status), 0) << logs;
     EXPECT_LT(took, 8s) << "SIGTERM during a Retry-After wait took "
@@ -280,12 +314,8 @@ TEST_F(daemon_test, sigterm_during_a_five_minute_retry_after_exits_within_the_gr
     EXPECT_NE(logs.find("retry"), std::string::npos) << "the daemon never waited: " << logs;
     EXPECT_EQ(to->case_count(), 0u);
     // Nothing was settled from the wait: no dead letter.
-    auto s = store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
-    ASSERT_TRUE(s);
-    auto q = s->database().prepare("SELECT count(*) FROM dead_letters");
-    ASSERT_TRUE(q);
-    (void)q->step();
-    EXPECT_EQ(q->column_int(0), 0) << "a stop is not a failure of the record";
+    EXPECT_EQ(dead_letters_in(dir / "state/casebridge.db"), 0)
+        << "a stop is not a failure of the record";
 }
 
 // A target that holds every answer for five minutes, and a long grace: SIGTERM cancels the
@@ -296,15 +326,9 @@ TEST_F(daemon_test, sigterm_cancels_the_requests_in_flight_instead_of_waiting_ou
     std::optional<test::child> d;
     std::string admin;
     ASSERT_NO_FATAL_FAILURE(start_daemon(config, "60", d, admin));
-    for (int i = 0; i < 300 && to->server().request_count() == 0; ++i) {
-        std::this_thread::sleep_for(100ms);
-    }
-    ASSERT_GT(to->server().request_count(), 0u) << "the daemon never reached the target";
+    ASSERT_TRUE(first_request_reached(*to)) << "the daemon never reached the target";
     std::this_thread::sleep_for(300ms);  // the request is held by the target
-    const auto t0 = std::chrono::steady_clock::now();
-    std::string logs;
-    const int status = d->stop(SIGTERM, &logs);
-    const auto took = std::chrono::steady_clock::now() - t0;
+    const auto [status, took, logs] = sigterm(*d);
     ASSERT_TRUE(WIFEXITED(status)) << logs;
     EXPECT_EQ(WEXITSTATUS(status), 0) << logs;
     EXPECT_LT(took, 15s) << "SIGTERM with a request in flight took "
@@ -313,12 +337,8 @@ TEST_F(daemon_test, sigterm_cancels_the_requests_in_flight_instead_of_waiting_ou
     EXPECT_EQ(logs.find("daemon.shutdown_timeout"), std::string::npos)
         << "a run was abandoned at the grace instead of cancelled: " << logs;
     EXPECT_NE(logs.find("daemon.stopped"), std::string::npos) << logs;
-    auto s = store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
-    ASSERT_TRUE(s);
-    auto q = s->database().prepare("SELECT count(*) FROM dead_letters");
-    ASSERT_TRUE(q);
-    (void)q->step();
-    EXPECT_EQ(q->column_int(0), 0) << "a cancelled request is not a failure of the record";
+    EXPECT_EQ(dead_letters_in(dir / "state/casebridge.db"), 0)
+        << "a cancelled request is not a failure of the record";
 }
 
 // POST /flows/ID/dry-run reads the next pages and decides them as a run would, writing
@@ -521,6 +541,164 @@ TEST_F(daemon_test, a_review_item_is_closed_with_a_written_reason_and_logged) {
     const auto verified =
         test::run_cli({"log", "verify", "--store", (dir / "state/casebridge.db").string()});
     EXPECT_EQ(verified.code, 0) << verified.out << verified.err;
+}
+
+/// Rows of a caseload review file, edited by `edit(row)` (false: keep the row as planned).
+template <typename Edit>
+std::string edited_review(const std::string& csv, Edit edit) {
+    auto table = exchange::parse_csv(csv);
+    EXPECT_TRUE(table);
+    exchange::csv_writer w;
+    if (!table) {
+        return {};
+    }
+    w.row(table->header);
+    for (auto& row : table->rows) {
+        edit(row);
+        w.row(row);
+    }
+    return w.text();
+}
+
+// The console's hand-over, as API calls: the plan as a review file, the edited file checked
+// (refused whole, by file and line, while an override has no written reason), then executed
+// in the background with progress, its receipt answered and kept; nothing is sent twice.
+TEST_F(daemon_test, a_caseload_is_handed_over_through_the_admin_api) {
+    std::optional<test::child> d;
+    std::string admin;
+    ASSERT_NO_FATAL_FAILURE(start_daemon(config, "5", d, admin));
+    const auto expected = eligible_ids();
+    ASSERT_TRUE(wait_for_target(expected.size()));
+    const auto ask =
+        [&](const std::string& method, const std::string& path, const std::string& body = {}) {
+            auto r = test::run_awaitable(call(method, admin + path, admin_token, body));
+            EXPECT_TRUE(r) << path;
+            return r ? *r : http_response{};
+        };
+    // The agency pauses the flow first; a plan while a run holds the flow is a 409.
+    ASSERT_EQ(ask("POST", "/flows/handover/pause").status, 200u);
+    http_response plan;
+    for (int i = 0; i < 100; ++i) {
+        plan = ask("POST", "/flows/handover/caseload/plan");
+        if (plan.status != 409) {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(plan.status, 200u) << plan.body;
+    auto planned = json::parse(plan.body);
+    ASSERT_TRUE(planned && planned->IsObject());
+    EXPECT_EQ((*planned)["records"].GetInt64(), static_cast<std::int64_t>(from->case_ids().size()));
+    EXPECT_EQ(
+        (*planned)["counts"]["already_transferred"].GetInt64(),
+        static_cast<std::int64_t>(expected.size())
+    );
+    const auto to_confirm = (*planned)["counts"]["needs_consent_confirmation"].GetInt64();
+    ASSERT_GE(to_confirm, 2);
+    EXPECT_EQ(to->case_count(), expected.size()) << "a plan sends nothing";
+    const std::string csv = (*planned)["review_file"].GetString();
+
+    // Every record needing consent confirmation confirmed; the first has no written reason.
+    const std::string reason = "Caregiver confirmed consent at the closing visit";
+    bool first = true;
+    const auto without_reason = edited_review(csv, [&](exchange::csv_row& row) {
+        if (row[1] == "needs_consent_confirmation") {
+            row[6] = "yes";
+            row[7] = first ? "" : reason;
+            first = false;
+        }
+    });
+    auto checked =
+        ask("POST", "/flows/handover/caseload/check?file=end-review.csv", without_reason);
+    ASSERT_EQ(checked.status, 200u) << checked.body;
+    EXPECT_NE(checked.body.find("\"accepted\":false"), std::string::npos) << checked.body;
+    EXPECT_NE(checked.body.find("end-review.csv:"), std::string::npos)
+        << "a problem names the file and line: " << checked.body;
+    EXPECT_NE(checked.body.find("an override needs a written override_reason"), std::string::npos)
+        << checked.body;
+    auto refused = ask("POST", "/flows/handover/caseload/execute", without_reason);
+    EXPECT_EQ(refused.status, 422u) << refused.body;
+    EXPECT_NE(refused.body.find("review_file_refused"), std::string::npos) << refused.body;
+    EXPECT_EQ(ask("POST", "/flows/handover/caseload/execute?actor=two%20words", csv).status, 400u);
+    EXPECT_EQ(ask("POST", "/flows/nope/caseload/execute", csv).status, 404u);
+    EXPECT_EQ(to->case_count(), expected.size()) << "a refused file sends nothing";
+    EXPECT_NE(
+        ask("GET", "/flows/handover/caseload").body.find("\"state\":\"none\""), std::string::npos
+    );
+
+    const auto reviewed = edited_review(csv, [&](exchange::csv_row& row) {
+        if (row[1] == "needs_consent_confirmation") {
+            row[6] = "yes";
+            row[7] = reason;
+        }
+    });
+    checked = ask("POST", "/flows/handover/caseload/check", reviewed);
+    EXPECT_NE(checked.body.find("\"accepted\":true"), std::string::npos) << checked.body;
+    EXPECT_NE(checked.body.find("\"to_transfer\":" + std::to_string(to_confirm)), std::string::npos)
+        << checked.body;
+    auto started =
+        ask("POST", "/flows/handover/caseload/execute?actor=imo-officer-3&file=end.csv", reviewed);
+    ASSERT_EQ(started.status, 202u) << started.body;
+    // The hand-over's answer once it is no longer running (null after a minute).
+    const auto finished = [&] {
+        for (int i = 0; i < 600; ++i) {
+            auto st = json::parse(ask("GET", "/flows/handover/caseload").body);
+            if (st && st->IsObject() && std::string_view((*st)["state"].GetString()) != "running") {
+                return std::move(*st);
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return rapidjson::Document();
+    };
+    auto status = finished();
+    if (!status.IsObject()) {
+        std::string logs;
+        d->stop(SIGTERM, &logs);
+        FAIL() << "no answer on the hand-over; the daemon's log:\n" << logs;
+    }
+    ASSERT_STREQ(status["state"].GetString(), "finished");
+    EXPECT_EQ(status["done"].GetInt64(), to_confirm);
+    const auto& outcome = status["outcome"];
+    EXPECT_EQ(outcome["counts"]["transferred"].GetInt64(), to_confirm);
+    EXPECT_EQ(outcome["receipt"]["overrides"].Size(), static_cast<rapidjson::SizeType>(to_confirm));
+    EXPECT_STREQ(outcome["receipt"]["review_file"].GetString(), "end.csv");
+    EXPECT_TRUE(outcome["receipt"].HasMember("log_checkpoint"));
+    EXPECT_EQ(to->case_count(), expected.size() + static_cast<std::size_t>(to_confirm));
+    // The receipt is also kept beside the store, as answered.
+    const fs::path kept = outcome["receipt_file"].GetString();
+    EXPECT_EQ(kept.parent_path(), dir / "state/receipts");
+    std::ifstream in(kept);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto kept_receipt = json::parse(text.str());
+    ASSERT_TRUE(kept_receipt) << kept;
+    EXPECT_TRUE(*kept_receipt == outcome["receipt"]);
+    EXPECT_EQ(text.str().find("closing visit"), std::string::npos) << "only the reason's digest";
+
+    // The same file again hands nothing over twice, and keeps its own receipt.
+    ASSERT_EQ(ask("POST", "/flows/handover/caseload/execute", reviewed).status, 202u);
+    status = finished();
+    ASSERT_TRUE(status.IsObject());
+    ASSERT_STREQ(status["state"].GetString(), "finished");
+    EXPECT_EQ(status["outcome"]["counts"]["transferred"].GetInt64(), 0);
+    EXPECT_EQ(status["outcome"]["counts"]["already_transferred"].GetInt64(), to_confirm);
+    EXPECT_NE(std::string(status["outcome"]["receipt_file"].GetString()), kept.string());
+    EXPECT_EQ(to->case_count(), expected.size() + static_cast<std::size_t>(to_confirm));
+
+    std::string logs;
+    d->stop(SIGTERM, &logs);
+    EXPECT_EQ(logs.find("closing visit"), std::string::npos);
+    auto s = store::store::open(dir / "state/casebridge.db", {}, system_clock_source::instance());
+    ASSERT_TRUE(s);
+    auto q = s->database().prepare(
+        "SELECT count(*) FROM transfer_log WHERE outcome = 'sent' AND actor = 'imo-officer-3' "
+        "AND override_reason = ?"
+    );
+    ASSERT_TRUE(q);
+    const auto digest = "sha256:" + store::to_hex(store::sha256(reason));
+    q->bind(1, std::string_view(digest));
+    ASSERT_TRUE(q->step());
+    EXPECT_EQ(q->column_int(0), to_confirm);
 }
 
 // SIGHUP with a configuration that does not load: the daemon keeps the old one and its log

@@ -1,6 +1,7 @@
 // The admin API's admission, decided from the header before any body is read: the token (not
 // for /healthz and /readyz), the route, the method and the body limit.
 #include "app/admin_api.hpp"
+#include "app/console.hpp"
 
 #include <regex>
 
@@ -65,6 +66,28 @@ TEST_F(admin_admission, routes_methods_and_body_limits) {
     EXPECT_FALSE(post.refuse);
     EXPECT_GT(post.body_limit, 0u);
     EXPECT_LE(post.body_limit, 4096u);
+}
+
+// A caseload review file is the one large body: only its two routes take one, and only POST.
+TEST_F(admin_admission, caseload_routes_and_the_review_file_limit) {
+    const std::string t = "Bearer admin-token-0123456789abcdef";
+    EXPECT_EQ(status(head("POST", "/flows/handover/caseload/plan")), 401u);
+    for (const char* route : {"check", "execute"}) {
+        const std::string target = std::string("/flows/handover/caseload/") + route;
+        auto a = admit_admin(head("POST", target + "?file=review.csv", t), ctx);
+        EXPECT_FALSE(a.refuse) << route;
+        EXPECT_GE(a.body_limit, std::size_t{16} << 20) << route;
+        EXPECT_EQ(status(head("GET", target, t)), 405u) << route;
+    }
+    auto plan = admit_admin(head("POST", "/flows/handover/caseload/plan", t), ctx);
+    EXPECT_FALSE(plan.refuse);
+    EXPECT_LE(plan.body_limit, 4096u) << "a plan takes no file";
+    auto status_route = admit_admin(head("GET", "/flows/handover/caseload", t), ctx);
+    EXPECT_FALSE(status_route.refuse);
+    EXPECT_EQ(status_route.body_limit, 0u);
+    EXPECT_EQ(status(head("POST", "/flows/handover/caseload", t)), 405u);
+    EXPECT_EQ(status(head("POST", "/flows/handover/caseload/delete", t)), 404u);
+    EXPECT_EQ(status(head("POST", "/flows/handover/caseload/plan/x", t)), 404u);
 }
 
 TEST_F(admin_admission, targets_are_percent_decoded_and_bad_escapes_refused) {
@@ -155,6 +178,18 @@ TEST_F(admin_console, the_page_has_no_inline_script_or_style_and_the_script_no_h
         EXPECT_EQ(script.find(banned), std::string::npos) << banned;
     }
     EXPECT_NE(script.find("sessionStorage"), std::string::npos);
+}
+
+// One console for two APIs: the page says which it speaks to (the daemon's pages or the hub's).
+TEST_F(admin_console, the_page_names_the_api_it_speaks_to) {
+    EXPECT_NE(get("/console/").body.find("<body data-service=\"daemon\">"), std::string::npos);
+    const auto hub = console_answer("", "hub");
+    ASSERT_TRUE(hub);
+    EXPECT_NE(hub->body.find("<body data-service=\"hub\">"), std::string::npos);
+    EXPECT_EQ(hub->body.find("data-service=\"daemon\""), std::string::npos);
+    const auto script = console_answer("console.js", "hub");
+    ASSERT_TRUE(script);
+    EXPECT_EQ(script->body, get("/console/console.js").body) << "only the page is marked";
 }
 
 }  // namespace

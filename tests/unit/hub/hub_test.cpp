@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -31,7 +32,9 @@
 #include "sandbox/population.hpp"
 #include "store/sqlite.hpp"
 #include "store/transfer_log.hpp"
+#include "support/browser.hpp"
 #include "support/child_process.hpp"
+#include "support/png_image.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_certs.hpp"
@@ -74,6 +77,17 @@ awaitable<reply> send_request(http_client_settings settings, http_request req) {
         co_return reply{0, r.error().detail, true};
     }
     co_return reply{r->status, r->body, false};
+}
+
+/// Writes a screenshot to the test artefacts folder and checks that it shows something.
+void save_artefact(const std::string& png, const std::string& name) {
+    std::filesystem::create_directories(CASEBRIDGE_ARTEFACT_DIR);
+    const auto file = std::filesystem::path(CASEBRIDGE_ARTEFACT_DIR) / name;
+    std::ofstream(file, std::ios::binary) << png;
+    std::string error;
+    const auto image = test::read_png(file, error);
+    ASSERT_TRUE(image.has_value()) << name << ": " << error;
+    EXPECT_GT(image->colours(), 3u) << name;
 }
 
 /// One record as an agency sends it.
@@ -941,6 +955,246 @@ TEST_F(hub_caseload, review_decisions_refuse_an_edited_file_and_are_remembered_a
     EXPECT_EQ(ref_of(rows[0][1], rows[0][2]), ref_of(rows[0][3], rows[0][4]));
     EXPECT_EQ(still(rows[1]), 0);
     EXPECT_TRUE(verify_log().ok);
+}
+
+/// The IMO's admin API of a hub, on loopback (plain HTTP), and a caller with a token.
+struct admin_api {
+    admin_context ctx;
+    httpd::server server;
+    http_client_settings plain;
+
+    explicit admin_api(admin_context c)
+        : ctx(c), server("127.0.0.1", 0, admin_service(std::move(c))) {
+        plain.allow_plain_http_loopback = true;
+    }
+    reply ask(
+        const std::string& method,
+        const std::string& path,
+        const std::string& body = {},
+        std::optional<std::string> token = std::nullopt
+    ) {
+        http_request req;
+        req.method = method;
+        req.url = server.base_url() + path;
+        const auto t = token.value_or(ctx.token);
+        if (!t.empty()) {
+            req.headers.push_back({"Authorization", "Bearer " + t});
+        }
+        if (!body.empty()) {
+            req.headers.push_back({"Content-Type", "application/json"});
+            req.body = body;
+        }
+        return test::run_awaitable(send_request(plain, req), 60s);
+    }
+};
+
+std::string decide_body(const rapidjson::Value& item, const std::string& decision) {
+    return "{\"decision\":\"" + decision + "\",\"actor\":\"imo.reviewer\",\"agency_a\":\"" +
+           item["agency_a"].GetString() + "\",\"pseudonym_a\":\"" +
+           item["pseudonym_a"].GetString() + "\",\"agency_b\":\"" + item["agency_b"].GetString() +
+           "\",\"pseudonym_b\":\"" + item["pseudonym_b"].GetString() + "\"}";
+}
+
+// The duplicate review through the admin API: the pairs listed as `hub review export` lists
+// them; a decision names its pair again and is refused (nothing recorded) when the item no
+// longer is that pair; a recorded one is logged with its actor and followed by a re-link.
+TEST_F(hub_caseload, the_admin_api_lists_pairs_and_records_a_decision_for_the_named_pair) {
+    cfg.lower_threshold = 0.6;  // enough review items in a small caseload
+    start();
+    send_caseload(150, 200);
+    admin_context actx{"imo-admin-token-0123456789", cfg.store_path, {}, {}, {}};
+    actx.request_linkage = [this] { hub->request_linkage(); };
+    admin_api api(actx);
+    auto listed = api.ask("GET", "/hub/reviews");
+    ASSERT_EQ(listed.status, 200u) << listed.body;
+    auto doc = listed.json();
+    ASSERT_TRUE(doc.IsObject());
+    const auto& items = doc["reviews"];
+    ASSERT_GE(items.Size(), 2u);
+    EXPECT_EQ(
+        static_cast<std::int64_t>(items.Size()),
+        count("SELECT count(*) FROM hub_pairs WHERE kind = 'review'")
+    );
+    EXPECT_GE(items[0]["score"].GetDouble(), 0.6);
+    const std::string first = std::to_string(items[0]["id"].GetInt64());
+    const std::string route = "/hub/reviews/" + first + "/decide";
+
+    EXPECT_EQ(api.ask("GET", "/hub/reviews", {}, std::string()).status, 401u);
+    EXPECT_EQ(api.ask("GET", "/hub/reviews", {}, tokens.at("agency_a")).status, 401u);
+    EXPECT_EQ(api.ask("GET", route).status, 405u);
+    EXPECT_EQ(api.ask("POST", route, decide_body(items[0], "maybe")).status, 400u);
+    EXPECT_EQ(api.ask("POST", route, "[1]").status, 400u);
+    EXPECT_EQ(api.ask("POST", route, R"({"decision":"same"})").status, 400u)
+        << "the pair must be named";
+    EXPECT_EQ(
+        api.ask("POST", "/hub/reviews/999999/decide", decide_body(items[0], "same")).status, 404u
+    );
+    // Another item's pair under this id: a stale page. Nothing is recorded.
+    auto stale = api.ask("POST", route, decide_body(items[1], "same"));
+    EXPECT_EQ(stale.status, 409u) << stale.body;
+    EXPECT_NE(stale.body.find("review_item_changed"), std::string::npos);
+    EXPECT_EQ(count("SELECT count(*) FROM hub_decisions"), 0);
+
+    const auto runs = hub->linkage_runs();
+    auto done = api.ask("POST", route, decide_body(items[0], "not_same"));
+    ASSERT_EQ(done.status, 200u) << done.body;
+    EXPECT_NE(done.body.find("\"recorded\":1"), std::string::npos) << done.body;
+    EXPECT_EQ(count("SELECT count(*) FROM hub_decisions"), 1);
+    EXPECT_EQ(
+        count("SELECT count(*) FROM transfer_log WHERE kind = 'review_decision' AND actor = "
+              "'imo.reviewer'"),
+        1
+    );
+    hub->wait_for_linkage();
+    EXPECT_GT(hub->linkage_runs(), runs) << "the decision asked for a re-link";
+    auto after = api.ask("GET", "/hub/reviews").json();
+    for (const auto& it : after["reviews"].GetArray()) {
+        EXPECT_FALSE(
+            std::string_view(it["pseudonym_a"].GetString()) ==
+                items[0]["pseudonym_a"].GetString() &&
+            std::string_view(it["pseudonym_b"].GetString()) == items[0]["pseudonym_b"].GetString()
+        ) << "a pair decided not the same is not reviewed again";
+    }
+    // No reports configured: an empty list, and no file.
+    EXPECT_EQ(api.ask("GET", "/hub/reports").body, "{\"reports\":[]}\n");
+    EXPECT_EQ(api.ask("GET", "/hub/reports/sector/2026-11/report.html").status, 404u);
+    // The console, in its hub mode, without the token.
+    auto page = api.ask("GET", "/console/", {}, std::string());
+    EXPECT_EQ(page.status, 200u);
+    EXPECT_NE(page.body.find("<body data-service=\"hub\">"), std::string::npos);
+    EXPECT_TRUE(verify_log().ok);
+}
+
+// A written report is listed and its files served, only those the listing names.
+TEST_F(hub_fixture, the_admin_api_lists_written_reports_and_serves_only_their_files) {
+    const auto out = dir.path() / "reports";
+    const auto folder = out / "sector-monthly" / "2026-11";
+    std::filesystem::create_directories(folder);
+    std::ofstream(folder / "manifest.json")
+        << R"({"report":"sector-monthly","title":"Children served"})";
+    std::ofstream(folder / "report.csv") << "indicator,value\nchildren,120\n";
+    std::ofstream(dir.path() / "secret.txt") << "not a report";
+    admin_context actx{"imo-admin-token-0123456789", dir.path() / "hub.sqlite", {}, out, {}};
+    admin_api api(actx);
+    auto listed = api.ask("GET", "/hub/reports");
+    ASSERT_EQ(listed.status, 200u) << listed.body;
+    EXPECT_NE(listed.body.find("\"id\":\"sector-monthly\""), std::string::npos) << listed.body;
+    EXPECT_NE(listed.body.find("\"report.csv\""), std::string::npos) << listed.body;
+    auto file = api.ask("GET", "/hub/reports/sector-monthly/2026-11/report.csv");
+    ASSERT_EQ(file.status, 200u) << file.body;
+    EXPECT_EQ(file.body, "indicator,value\nchildren,120\n");
+    for (const char* bad :
+         {"/hub/reports/sector-monthly/2026-11/..%2F..%2F..%2Fsecret.txt",
+          "/hub/reports/sector-monthly/2026-11/secret.txt",
+          "/hub/reports/sector-monthly/2026-10/report.csv",
+          "/hub/reports/..%2F..%2Fsecret.txt/x/y"}) {
+        EXPECT_EQ(api.ask("GET", bad).status, 404u) << bad;
+    }
+    EXPECT_EQ(
+        api.ask("GET", "/hub/reports/sector-monthly/2026-11/report.csv", {}, std::string()).status,
+        401u
+    );
+}
+
+// The console served by the hub, in Chromium: the IMO signs in, sees the hub's counts, records
+// that a pair is the same child, and downloads a report; no error on the way, and nothing but
+// pseudonyms, codes and counts on the pages.
+TEST_F(hub_caseload, the_imo_reviews_a_pair_and_downloads_a_report_in_the_console) {
+    if (!test::browser::available()) {
+        GTEST_SKIP() << "chromium is not installed (.ci/install-deps installs it)";
+    }
+    cfg.lower_threshold = 0.6;
+    start();
+    send_caseload(150, 200);
+    const auto out = dir.path() / "reports";
+    std::filesystem::create_directories(out / "sector-monthly" / "2026-11");
+    std::ofstream(out / "sector-monthly" / "2026-11" / "manifest.json")
+        << R"({"report":"sector-monthly","title":"Children served, de-duplicated"})";
+    std::ofstream(out / "sector-monthly" / "2026-11" / "report.csv") << "indicator,value\n";
+    admin_context actx{"imo-admin-token-0123456789", cfg.store_path, {}, out, {}};
+    for (const auto& a : cfg.agencies) {
+        actx.agencies.push_back(a.id);
+    }
+    actx.request_linkage = [this] { hub->request_linkage(); };
+    admin_api api(actx);
+    const auto before = count("SELECT count(*) FROM hub_pairs WHERE kind = 'review'");
+    ASSERT_GE(before, 1);
+
+    test::browser b(dir.path());
+    b.navigate(api.server.base_url() + "/console/");
+    ASSERT_TRUE(b.wait_for("!document.getElementById('sign-in-page').hidden"));
+    EXPECT_EQ(b.eval("document.querySelector('a[href=\"#/flows\"]').hidden"), "true")
+        << "the daemon's pages are not offered by the hub";
+    b.eval(
+        "document.getElementById('token').value = '" + actx.token +
+        "'; document.getElementById('sign-in').requestSubmit(); true"
+    );
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'hub'"))
+        << b.eval("document.body.innerText");
+    EXPECT_EQ(
+        b.eval("document.getElementById('hub-reviews').textContent"),
+        "\"" + std::to_string(before) + "\""
+    );
+    EXPECT_EQ(b.eval("document.querySelectorAll('tr[data-agency]').length"), "3");
+    save_artefact(b.screenshot_png(), "console-hub.png");
+
+    b.eval("location.hash = '#/duplicates'; true");
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'duplicates'"));
+    ASSERT_EQ(b.eval("document.querySelectorAll('tr[data-pair]').length"), std::to_string(before));
+    b.eval(
+        "document.querySelector('tr[data-pair] select[name=decision]').value = 'same';"
+        "document.querySelector('tr[data-pair] form').requestSubmit(); 1"
+    );
+    ASSERT_TRUE(b.wait_for("document.querySelector('tr[data-pair] [data-result]') !== null"));
+    EXPECT_EQ(
+        b.eval("document.querySelector('tr[data-pair] [data-result]').dataset.result"), "\"same\""
+    ) << b.eval("document.querySelector('tr[data-pair]').innerText");
+    save_artefact(b.screenshot_png(), "console-hub-duplicates.png");
+    EXPECT_EQ(count("SELECT count(*) FROM hub_decisions"), 1);
+    // The decided pair, as the page showed it, is linked and no longer waits for a person.
+    const auto cell = [&](int i) -> std::string {
+        const auto text = json::parse(b.eval(
+            "document.querySelector('tr[data-pair]').children[" + std::to_string(i) +
+            "].textContent"
+        ));
+        return text && text->IsString() ? text->GetString() : std::string();
+    };
+    const std::string pa = cell(2);
+    const std::string pb = cell(4);
+    EXPECT_EQ(
+        count(
+            "SELECT count(*) FROM hub_decisions WHERE decision = 'same' AND ((pseudonym_a = '" +
+            pa + "' AND pseudonym_b = '" + pb + "') OR (pseudonym_a = '" + pb +
+            "' AND pseudonym_b = '" + pa + "'))"
+        ),
+        1
+    );
+    hub->wait_for_linkage();
+    EXPECT_EQ(
+        count(
+            "SELECT count(*) FROM hub_pairs WHERE kind = 'review' AND ((pseudonym_a = '" + pa +
+            "' AND pseudonym_b = '" + pb + "') OR (pseudonym_a = '" + pb + "' AND pseudonym_b = '" +
+            pa + "'))"
+        ),
+        0
+    );
+
+    b.eval("location.hash = '#/reports'; true");
+    ASSERT_TRUE(b.wait_for("document.getElementById('page').dataset.loaded === 'reports'"));
+    ASSERT_EQ(b.eval("document.querySelectorAll('tr[data-report]').length"), "1");
+    b.eval("document.querySelector('button[data-file=\"report.csv\"]').click(); 1");
+    EXPECT_TRUE(b.wait_for(
+        "document.querySelector('button[data-file=\"report.csv\"]').dataset.downloaded === '16'"
+    ));
+    save_artefact(b.screenshot_png(), "console-hub-reports.png");
+    // Pseudonyms and counts only: no name of any child on any page seen.
+    const auto text = b.eval("document.body.innerText");
+    for (const auto& r : load.records) {
+        if (r.name_first.size() >= 4) {
+            ASSERT_EQ(text.find(r.name_first), std::string::npos) << "a child's name is shown";
+        }
+    }
+    EXPECT_TRUE(b.errors().empty()) << b.errors().front();
 }
 
 TEST_F(hub_caseload, no_name_date_or_identifier_reaches_the_hub_store_log_or_logs) {
