@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -66,10 +67,15 @@ struct http_server::impl {
     std::deque<request> log;  // the newest log_limit requests
     std::size_t dropped = 0;  // older ones, since the last clear
     std::size_t counter = 0;
+    bool whole = false;                     // record_whole_requests()
+    std::vector<request> recorded;          // kept whole, for a benchmark's replay
     std::unique_ptr<httpd::server> server;  // last: stopped before the state it uses goes
 
     fault pick(const request& req) {
         std::lock_guard lock(mutex);
+        if (whole) {
+            recorded.push_back(req);
+        }
         log.push_back(req);
         log.back().body.clear();  // bodies are not kept, nor credentials
         for (auto& [name, value] : log.back().headers) {
@@ -211,6 +217,16 @@ std::vector<request> http_server::requests() const {
 std::size_t http_server::request_count() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->log.size() + impl_->dropped;
+}
+
+void http_server::record_whole_requests() {
+    std::lock_guard lock(impl_->mutex);
+    impl_->whole = true;
+}
+
+std::vector<request> http_server::recording() {
+    std::lock_guard lock(impl_->mutex);
+    return std::exchange(impl_->recorded, {});
 }
 
 void http_server::clear_requests() {

@@ -92,6 +92,13 @@ public:
     std::vector<request> requests() const;
     /// Requests since clear_requests(), including those no longer in requests().
     std::size_t request_count() const;
+    /// Benchmarks only: from now on, also keep every request whole (body and credentials
+    /// included, without limit) until recording() takes them, so that a minimal client can
+    /// send the very same requests again (the wire floor of tests/bench/e2e_bench.cpp).
+    void record_whole_requests();
+    /// The requests kept whole since record_whole_requests() (or the last call), in arrival
+    /// order; they are given away.
+    std::vector<request> recording();
     void clear_requests();
     static constexpr std::size_t log_limit = 10000;
 

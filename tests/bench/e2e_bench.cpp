@@ -1,0 +1,422 @@
+// The whole referral sync, end to end, against its wire floor, side by side in one run: a
+// CPIMS+ (Primero) sandbox with N synthetic cases and a PING sandbox on loopback, the
+// `cpims-referrals-to-unhcr` flow run by the real binary as a child process (`casebridge flow
+// run`, so its peak RSS and CPU time are its own), then the wire floor: a minimal client that
+// sends the very requests casebridge sent (recorded whole by the sandboxes: the same page reads
+// of the source, the same token request and pushes to a fresh PING sandbox of the same seed),
+// concurrently over as many connections as casebridge may open per system, with no mapping,
+// store or log. Prints per size: cases/s, wall time and its ratio to the floor, peak RSS, CPU
+// seconds, requests per system and the share of source reads that were re-reads.
+//   build/release/tests/bench/casebridge_e2e_bench [CASES...]   (default: 10000 50000 100000)
+// Both systems are unthrottled (requests_per_second 10000, the most allowed; max_connections as
+// shipped, 20), so the figures are casebridge's and the sandboxes' own cost.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/clock.hpp"
+#include "json/json.hpp"
+#include "net/http_client.hpp"
+#include "sandbox/ping/ping_sandbox.hpp"
+#include "sandbox/primero/primero_sandbox.hpp"
+#include "store/crypto.hpp"
+
+namespace fs = std::filesystem;
+using namespace casebridge;
+
+namespace {
+
+const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
+constexpr std::size_t connections = 20;  // limits.max_connections as shipped, per system
+
+void write_secret(const fs::path& file, const std::string& text) {
+    std::ofstream(file, std::ios::trunc) << text << "\n";
+    ::chmod(file.c_str(), 0600);
+}
+
+std::string quoted(const fs::path& p) {
+    return "\"" + p.string() + "\"";
+}
+
+std::string config_text(
+    const sandbox::primero_sandbox& cpims, const sandbox::ping_sandbox& ping, const fs::path& dir
+) {
+    const std::string limits = R"("limits": {"requests_per_second": 10000, "max_connections": )" +
+                               std::to_string(connections) + "}";
+    return R"({"config_version": 1, "log_level": "warn",
+  "catalogue": )" +
+           quoted(source_dir / "mappings/canonical-case.json") +
+           R"(,
+  "policies": )" +
+           quoted(source_dir / "config/policies.json") +
+           R"(,
+  "store": {"path": "casebridge.db", "signing_key_file": "signing.pem",
+            "identifier_key_file": "identifier.key"},
+  "systems": {
+    "cpims": {"kind": "primero", "settings": {"base_url": ")" +
+           cpims.base_url() + R"(", "auth": {"mode": "basic", "user_name": ")" + cpims.user_name() +
+           R"(", "password_file": "cpims-password"}, "per_page": 100},
+              "tls": {"allow_plain_http_on_loopback": true}, )" +
+           limits + R"(},
+    "progres": {"kind": "progres_ping", "settings": )" +
+           ping.adapter_settings_json(
+               (dir / "ping-password").string(), (dir / "ping-subscription-key").string(), false
+           ) +
+           R"(, "tls": {"allow_plain_http_on_loopback": true}, )" + limits + R"(}
+  },
+  "flows": [
+    {"id": "cpims-referrals-to-unhcr",
+     "from": {"system": "cpims", "stream": "cases"},
+     "to": {"system": "progres", "stream": "referrals"},
+     "purpose": "referral", "profile": "referral-unhcr",
+     "mappings": {"in": )" +
+           quoted(source_dir / "mappings/primero.case.json") + R"(, "out": )" +
+           quoted(source_dir / "mappings/progres_ping.referral_out.json") + R"(},
+     "one_record_per_row_of": "/services_section",
+     "only_rows_where": {"field": "/services_section/service_implementing_agency",
+                         "in": ["agency-unhcr"]}}
+  ]
+})";
+}
+
+struct child_run {
+    int status = -1;
+    double wall = 0;
+    double cpu = 0;  ///< user + system seconds
+    long peak_rss_kb = 0;
+};
+
+/// `casebridge ARGS...` in `dir`, its output to dir/run.log; waited for with its usage.
+child_run run_binary(const std::vector<std::string>& args, const fs::path& dir) {
+    std::fflush(stdout);  // or the child's stdout would write the parent's buffer again
+    const auto start = std::chrono::steady_clock::now();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::chdir(dir.c_str()) != 0) {
+            ::_exit(127);
+        }
+        const auto log = (dir / "run.log").string();
+        std::FILE* out = std::freopen(log.c_str(), "w", stdout);
+        if (out == nullptr || ::dup2(::fileno(stdout), STDERR_FILENO) < 0) {
+            ::_exit(127);
+        }
+        std::vector<char*> argv;
+        std::string binary = CASEBRIDGE_BINARY;
+        argv.push_back(binary.data());
+        std::vector<std::string> copy = args;
+        for (auto& a : copy) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        ::execv(binary.c_str(), argv.data());
+        ::_exit(127);
+    }
+    child_run r;
+    struct rusage use {};
+    // Peak RSS from /proc/PID/status (VmHWM), read every 10 ms: the address space exec gave
+    // casebridge. (ru_maxrss would count the fork's copy of this process, sandboxes and all.)
+    for (;;) {
+        const pid_t done = ::wait4(pid, &r.status, WNOHANG, &use);
+        if (done == pid) {
+            break;
+        }
+        // Only once the child is casebridge: before exec it is a copy of this process.
+        std::error_code ec;
+        const auto exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+        if (ec || exe != fs::weakly_canonical(CASEBRIDGE_BINARY)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            continue;
+        }
+        std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+        std::string line;
+        while (std::getline(status, line)) {
+            if (line.rfind("VmHWM:", 0) == 0) {
+                r.peak_rss_kb = std::max(r.peak_rss_kb, std::strtol(line.c_str() + 6, nullptr, 10));
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.cpu = static_cast<double>(use.ru_utime.tv_sec + use.ru_stime.tv_sec) +
+            static_cast<double>(use.ru_utime.tv_usec + use.ru_stime.tv_usec) / 1e6;
+    return r;
+}
+
+/// One system's share of the floor: requests sent again to `base_url`.
+struct replay_set {
+    std::string base_url;
+    std::vector<sandbox::request> requests;
+    std::string bearer;  ///< Set: replaces the Authorization of each request.
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> ok{0};
+};
+
+http_request to_request(const sandbox::request& r, const replay_set& set) {
+    http_request req;
+    req.method = r.method;
+    req.url = set.base_url + r.target;
+    for (const auto& [name, value] : r.headers) {
+        if (name == "host" || name == "content-length" || name == "connection" ||
+            name == "accept-encoding" || name == "user-agent") {
+            continue;
+        }
+        if (name == "authorization" && !set.bearer.empty()) {
+            req.headers.push_back({name, "Bearer " + set.bearer});
+            continue;
+        }
+        req.headers.push_back({name, value});
+    }
+    req.body = r.body;
+    return req;
+}
+
+/// Sends the set's requests, one after the other, until none is left (several of these run
+/// at once, one per connection).
+awaitable<void> replay_worker(http_client* client, replay_set* set) {
+    for (;;) {
+        const std::size_t i = set->next.fetch_add(1);
+        if (i >= set->requests.size()) {
+            break;
+        }
+        auto answer = co_await client->send(to_request(set->requests[i], *set));
+        if (answer && answer->status >= 200 && answer->status < 300) {
+            ++set->ok;
+        }
+    }
+    co_return;
+}
+
+/// Sends one request and waits for its answer.
+std::optional<http_response> send_one(net::io_context& io, http_client& client, http_request req) {
+    std::optional<http_response> out;
+    auto ask = [](http_client* c, http_request r, std::optional<http_response>* o
+               ) -> awaitable<void> {
+        auto answer = co_await c->send(std::move(r));
+        if (answer) {
+            *o = std::move(*answer);
+        }
+        co_return;
+    };
+    net::co_spawn(io, ask(&client, std::move(req), &out), net::detached);
+    io.run();
+    io.restart();
+    return out;
+}
+
+struct floor_run {
+    double wall = 0;
+    std::size_t source_ok = 0;
+    std::size_t target_ok = 0;
+};
+
+/// The wire floor: the source's recorded requests again against the source, and the target's
+/// against a fresh target of the same seed (its token requests first, as casebridge's first
+/// requests were; then the rest with that token), both systems at once, each over
+/// `connections` connections.
+floor_run replay(
+    const std::string& source_url,
+    std::vector<sandbox::request> source_requests,
+    sandbox::ping_sandbox& target,
+    const std::vector<sandbox::request>& target_requests
+) {
+    net::io_context io;
+    http_client_settings s;
+    s.allow_plain_http_loopback = true;
+    s.max_connections_per_host = connections;
+    s.max_idle_per_host = connections;
+    s.max_requests_per_second = 1e6;
+    auto source_client = http_client::create(io.get_executor(), s, system_clock_source::instance());
+    auto target_client = http_client::create(io.get_executor(), s, system_clock_source::instance());
+    if (!source_client || !target_client) {
+        std::fprintf(stderr, "e2e bench: no HTTP client\n");
+        std::exit(1);
+    }
+    replay_set source;
+    source.base_url = source_url;
+    source.requests = std::move(source_requests);
+    replay_set pushes;
+    pushes.base_url = target.base_url();
+    const std::string token_url = target.token_url();
+    const auto token_base = token_url.substr(0, token_url.find('/', token_url.find("//") + 2));
+    const auto token_path = token_url.substr(token_base.size());
+    std::vector<sandbox::request> tokens;
+    for (const auto& r : target_requests) {
+        (r.target.rfind(token_path, 0) == 0 ? tokens : pushes.requests).push_back(r);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    for (const auto& t : tokens) {
+        replay_set one;
+        one.base_url = token_base;
+        auto answer = send_one(io, **target_client, to_request(t, one));
+        if (answer && answer->status == 200) {
+            if (auto doc = json::parse(answer->body);
+                doc && doc->IsObject() && doc->HasMember("access_token")) {
+                pushes.bearer = (*doc)["access_token"].GetString();
+            }
+        }
+    }
+    for (std::size_t i = 0; i < connections; ++i) {
+        net::co_spawn(io, replay_worker(source_client->get(), &source), net::detached);
+        net::co_spawn(io, replay_worker(target_client->get(), &pushes), net::detached);
+    }
+    io.run();
+    floor_run out;
+    out.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out.source_ok = source.ok;
+    out.target_ok = pushes.ok + (pushes.bearer.empty() ? 0 : tokens.size());
+    return out;
+}
+
+/// Page reads that were re-reads: a tie walk of one second (ordered by case id), or a target
+/// asked before.
+std::size_t re_reads(const std::vector<sandbox::request>& reads) {
+    std::set<std::string> seen;
+    std::size_t n = 0;
+    for (const auto& r : reads) {
+        if (r.target.rfind("/api/v2/cases?", 0) != 0) {
+            continue;
+        }
+        const bool tie = r.target.find("order_by=case_id") != std::string::npos;
+        if (tie || !seen.insert(r.target).second) {
+            ++n;
+        }
+    }
+    return n;
+}
+
+std::size_t page_reads(const std::vector<sandbox::request>& reads) {
+    std::size_t n = 0;
+    for (const auto& r : reads) {
+        n += r.target.rfind("/api/v2/cases?", 0) == 0 ? 1 : 0;
+    }
+    return n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::size_t> sizes;
+    for (int i = 1; i < argc; ++i) {
+        sizes.push_back(std::strtoull(argv[i], nullptr, 10));
+        if (sizes.back() == 0) {
+            std::fprintf(stderr, "usage: casebridge_e2e_bench [CASES...]\n");
+            return 2;
+        }
+    }
+    if (sizes.empty()) {
+        sizes = {10000, 50000, 100000};
+    }
+    const auto& clock = system_clock_source::instance();
+    std::printf(
+        "%8s %9s %8s %8s %7s %8s %8s %9s %8s %8s %8s\n",
+        "cases",
+        "referrals",
+        "wall s",
+        "cases/s",
+        "floor s",
+        "ratio",
+        "peak MB",
+        "cpu s",
+        "reads",
+        "re-reads",
+        "pushes"
+    );
+    for (const auto n : sizes) {
+        std::string pattern = (fs::temp_directory_path() / "cb-e2e-bench-XXXXXX").string();
+        const fs::path dir = ::mkdtemp(pattern.data());
+        sandbox::primero_settings ps;
+        ps.cases = n;
+        ps.seed = 2026;
+        sandbox::ping_settings gs;
+        gs.seed = 2026;
+        sandbox::primero_sandbox cpims(ps, clock);
+        sandbox::ping_sandbox ping(gs, clock);
+        write_secret(dir / "signing.pem", store::signer::generate().private_key_pem());
+        write_secret(dir / "identifier.key", std::string(40, 'i'));
+        write_secret(dir / "cpims-password", cpims.password());
+        write_secret(dir / "ping-password", ping.password());
+        write_secret(dir / "ping-subscription-key", ping.subscription_key());
+        std::ofstream(dir / "casebridge.json") << config_text(cpims, ping, dir);
+        ::setenv("CASEBRIDGE_PSEUDONYM_KEY", "e2e-bench-pseudonym-key-0123456789abcdef", 1);
+        cpims.server().record_whole_requests();
+        ping.server().record_whole_requests();
+        const auto run = run_binary(
+            {"flow",
+             "run",
+             "cpims-referrals-to-unhcr",
+             "--config",
+             (dir / "casebridge.json").string()},
+            dir
+        );
+        // 0, or 3 when records were held for a person (the synthetic caseload has some).
+        if (!WIFEXITED(run.status) ||
+            (WEXITSTATUS(run.status) != 0 && WEXITSTATUS(run.status) != 3)) {
+            std::fprintf(
+                stderr,
+                "e2e bench: casebridge flow run failed (status %d); see %s\n",
+                run.status,
+                (dir / "run.log").c_str()
+            );
+            return 1;
+        }
+        const auto reads = cpims.server().recording();
+        const auto writes = ping.server().recording();
+        const auto referrals = ping.referral_count();
+        // The floor's target: a fresh PING sandbox of the same seed (same credentials, no
+        // referral yet), so that the pushes do what they did.
+        sandbox::ping_sandbox fresh(gs, clock);
+        const auto floor = replay(cpims.base_url(), reads, fresh, writes);
+        if (floor.source_ok != reads.size() || floor.target_ok != writes.size()) {
+            std::fprintf(
+                stderr,
+                "e2e bench: the floor's requests were not all answered 2xx (%zu of %zu reads, "
+                "%zu of %zu writes)\n",
+                floor.source_ok,
+                reads.size(),
+                floor.target_ok,
+                writes.size()
+            );
+        }
+        std::printf(
+            "%8zu %9zu %8.2f %8.0f %7.2f %8.2f %8.1f %9.2f %8zu %8zu %8zu\n",
+            n,
+            referrals,
+            run.wall,
+            static_cast<double>(n) / run.wall,
+            floor.wall,
+            run.wall / floor.wall,
+            static_cast<double>(run.peak_rss_kb) / 1024.0,
+            run.cpu,
+            page_reads(reads),
+            re_reads(reads),
+            writes.size()
+        );
+        std::fflush(stdout);
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    std::printf(
+        "wall: casebridge flow run as a child process, start-up included; floor: the same "
+        "requests again, %zu connections per system, no mapping, store or log; ratio = wall / "
+        "floor; re-reads: tie walks of one second and pages asked twice\n",
+        connections
+    );
+    return 0;
+}
