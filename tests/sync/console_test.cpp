@@ -19,8 +19,8 @@
 #include "exchange/csv.hpp"
 #include "json/json.hpp"
 #include "support/browser.hpp"
-#include "support/run_awaitable.hpp"
 #include "support/png_image.hpp"
+#include "support/run_awaitable.hpp"
 #include "sync/sandbox_pair.hpp"
 
 namespace casebridge {

@@ -1,12 +1,12 @@
 // The admin API's admission, decided from the header before any body is read: the token (not
 // for /healthz and /readyz), the route, the method and the body limit.
 #include "app/admin_api.hpp"
-#include "app/console.hpp"
 
 #include <regex>
 
 #include <gtest/gtest.h>
 
+#include "app/console.hpp"
 #include "support/run_awaitable.hpp"
 
 namespace casebridge::app {
