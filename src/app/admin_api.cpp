@@ -435,24 +435,10 @@ httpd::response reports(engine& e) {
     writer w(sb);
     w.StartObject();
     w.Key("reports");
-    w.StartArray();
-    if (e.cfg().reports) {
-        for (const auto& r : report::list_reports(e.cfg().reports->out_dir)) {
-            w.StartObject();
-            str(w, "id", r.id);
-            str(w, "period", r.period);
-            str(w, "title", r.title);
-            str(w, "written_at", r.written_at);
-            w.Key("files");
-            w.StartArray();
-            for (const auto& f : r.files) {
-                w.String(f.c_str(), static_cast<rapidjson::SizeType>(f.size()));
-            }
-            w.EndArray();
-            w.EndObject();
-        }
-    }
-    w.EndArray();
+    const auto list = report::report_list_json(
+        e.cfg().reports ? e.cfg().reports->out_dir : std::filesystem::path()
+    );
+    w.RawValue(list.c_str(), list.size(), rapidjson::kArrayType);
     w.Key("monthly");
     w.StartArray();
     if (e.cfg().reports) {
@@ -569,12 +555,7 @@ httpd::response decide_review(engine& e, const std::string& id_text, const std::
     if (!doc || !doc->IsObject()) {
         return error_answer(400, "body_must_be_a_json_object");
     }
-    const auto text = [&](const char* name) -> std::optional<std::string> {
-        if (!doc->HasMember(name) || !(*doc)[name].IsString()) {
-            return std::nullopt;
-        }
-        return std::string((*doc)[name].GetString(), (*doc)[name].GetStringLength());
-    };
+    const auto text = [&doc](const char* name) { return json::string_member(*doc, name); };
     const auto decision = text("decision");
     if (!decision || (*decision != "resolved" && *decision != "dismissed")) {
         return error_answer(400, "decision_must_be_resolved_or_dismissed");

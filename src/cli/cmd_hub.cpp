@@ -70,11 +70,6 @@ std::optional<hub::hub_store> existing_store(
     return std::move(*s);
 }
 
-std::string score_text(std::int64_t milli) {
-    const std::string digits = std::to_string(1000 + milli % 1000).substr(1);
-    return std::to_string(milli / 1000) + "." + digits;
-}
-
 }  // namespace
 
 int run_hub_serve(const parsed_args& args, command_io& io) {
@@ -271,7 +266,7 @@ int run_hub_review_export(const parsed_args& args, command_io& io) {
             it.pseudonym_a,
             it.agency_b,
             it.pseudonym_b,
-            score_text(it.score_milli),
+            hub::score_text(it.score_milli),
             "",
             ""};
         row[7] = hub_review_check(*key, row);

@@ -165,11 +165,6 @@ std::string stats_json(const hub_stats& st, const std::vector<std::string>& agen
 
 namespace {
 
-std::string score_text(std::int64_t milli) {
-    const std::string digits = std::to_string(1000 + milli % 1000).substr(1);
-    return std::to_string(milli / 1000) + "." + digits;
-}
-
 /// GET /hub/reviews: the pairs of two agencies' records that scored between the thresholds,
 /// waiting for a person (pseudonyms and scores: no name reaches the hub).
 httpd::response reviews_answer(hub_store& store) {
@@ -195,11 +190,8 @@ httpd::response reviews_answer(hub_store& store) {
         w.Key("pseudonym_b");
         w.String(it.pseudonym_b.c_str());
         w.Key("score");
-        w.RawValue(
-            score_text(it.score_milli).c_str(),
-            score_text(it.score_milli).size(),
-            rapidjson::kNumberType
-        );
+        const auto score = score_text(it.score_milli);
+        w.RawValue(score.c_str(), score.size(), rapidjson::kNumberType);
         w.EndObject();
     }
     w.EndArray();
@@ -227,12 +219,7 @@ httpd::response decide_answer(
     if (!doc || !doc->IsObject()) {
         return error_answer(400, "body_must_be_a_json_object");
     }
-    const auto text = [&](const char* name) -> std::optional<std::string> {
-        if (!doc->HasMember(name) || !(*doc)[name].IsString()) {
-            return std::nullopt;
-        }
-        return std::string((*doc)[name].GetString(), (*doc)[name].GetStringLength());
-    };
+    const auto text = [&doc](const char* name) { return json::string_member(*doc, name); };
     const auto decision = text("decision");
     if (!decision || (*decision != "same" && *decision != "not_same")) {
         return error_answer(400, "decision_must_be_same_or_not_same");
@@ -248,19 +235,14 @@ httpd::response decide_answer(
     if (!a || !pa || !b || !pb) {
         return error_answer(400, "the_pair_must_be_named");
     }
-    auto items = store.review_items();
-    if (!items) {
+    auto found = store.find_review_item(id);
+    if (!found) {
         return error_answer(500, "store_failed");
     }
-    const review_item* item = nullptr;
-    for (const auto& it : *items) {
-        if (it.id == id) {
-            item = &it;
-        }
-    }
-    if (item == nullptr) {
+    if (!*found) {
         return error_answer(404, "no_such_review_item");
     }
+    const review_item* item = &**found;
     if (item->agency_a != *a || item->pseudonym_a != *pa || item->agency_b != *b ||
         item->pseudonym_b != *pb) {
         return error_answer(409, "review_item_changed");
@@ -303,28 +285,8 @@ httpd::response reports_answer(const admin_context& ctx) {
     rapidjson::Writer<rapidjson::StringBuffer> w(sb);
     w.StartObject();
     w.Key("reports");
-    w.StartArray();
-    if (!ctx.reports_dir.empty()) {
-        for (const auto& r : report::list_reports(ctx.reports_dir)) {
-            w.StartObject();
-            w.Key("id");
-            w.String(r.id.c_str());
-            w.Key("period");
-            w.String(r.period.c_str());
-            w.Key("title");
-            w.String(r.title.c_str());
-            w.Key("written_at");
-            w.String(r.written_at.c_str());
-            w.Key("files");
-            w.StartArray();
-            for (const auto& f : r.files) {
-                w.String(f.c_str());
-            }
-            w.EndArray();
-            w.EndObject();
-        }
-    }
-    w.EndArray();
+    const auto list = report::report_list_json(ctx.reports_dir);
+    w.RawValue(list.c_str(), list.size(), rapidjson::kArrayType);
     w.EndObject();
     return json_answer(200, std::string(sb.GetString(), sb.GetSize()));
 }

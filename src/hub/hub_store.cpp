@@ -952,21 +952,35 @@ pair_decision ordered(pair_decision d) {
 
 }  // namespace
 
+std::string score_text(std::int64_t milli) {
+    const std::string digits = std::to_string(1000 + milli % 1000).substr(1);
+    return std::to_string(milli / 1000) + "." + digits;
+}
+
+namespace {
+
+constexpr const char* review_columns =
+    "SELECT id, agency_a, pseudonym_a, agency_b, pseudonym_b, score_milli FROM hub_pairs "
+    "WHERE kind = 'review'";
+
+review_item review_row(const store::stmt& row) {
+    return review_item{
+        row.column_int(0),
+        row.column_text(1),
+        row.column_text(2),
+        row.column_text(3),
+        row.column_text(4),
+        row.column_int(5)};
+}
+
+}  // namespace
+
 result<std::vector<review_item>> hub_store::review_items() {
-    return store::query_all(
-        db_,
-        "SELECT id, agency_a, pseudonym_a, agency_b, pseudonym_b, score_milli FROM hub_pairs "
-        "WHERE kind = 'review' ORDER BY id",
-        [](const store::stmt& row) {
-            return review_item{
-                row.column_int(0),
-                row.column_text(1),
-                row.column_text(2),
-                row.column_text(3),
-                row.column_text(4),
-                row.column_int(5)};
-        }
-    );
+    return store::query_all(db_, std::string(review_columns) + " ORDER BY id", review_row);
+}
+
+result<std::optional<review_item>> hub_store::find_review_item(std::int64_t id) {
+    return store::query_one(db_, std::string(review_columns) + " AND id = ?1", review_row, id);
 }
 
 result<decision_counts> hub_store::record_decisions(

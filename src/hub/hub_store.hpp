@@ -73,6 +73,9 @@ struct review_item {
     std::int64_t score_milli = 0;  ///< Score in thousandths.
 };
 
+/// A score in thousandths as the review file and the console show it: "0.734".
+std::string score_text(std::int64_t milli);
+
 /// A person's decision about two records (remembered; linkage follows it).
 struct pair_decision {
     std::string agency_a, pseudonym_a, agency_b, pseudonym_b;
@@ -167,6 +170,8 @@ public:
 
     /// The current review items, by id.
     result<std::vector<review_item>> review_items();
+    /// One current review item; nothing when no item has that id.
+    result<std::optional<review_item>> find_review_item(std::int64_t id);
     /// Records decisions in one transaction with a `review_decision` log entry each (actor:
     /// who decided); a later decision about the same pair replaces the earlier one. Pairs
     /// with a record no longer active are skipped and counted.

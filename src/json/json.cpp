@@ -966,4 +966,15 @@ std::string to_string(const rapidjson::Value& value, bool pretty) {
     return {buf.GetString(), buf.GetSize()};
 }
 
+std::optional<std::string> string_member(const rapidjson::Value& object, const char* name) {
+    if (!object.IsObject()) {
+        return std::nullopt;
+    }
+    const auto it = object.FindMember(name);
+    if (it == object.MemberEnd() || !it->value.IsString()) {
+        return std::nullopt;
+    }
+    return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
 }  // namespace casebridge::json

@@ -148,6 +148,10 @@ std::string escape_pointer_token(std::string_view token);
 /// golden files.
 std::string canonical(const rapidjson::Value& value);
 
+/// The string member `name` of `object`; nothing when it is absent or not a string (or
+/// `object` is not an object).
+std::optional<std::string> string_member(const rapidjson::Value& object, const char* name);
+
 /// Compact (or indented) JSON text of `value`, keys in document order.
 std::string to_string(const rapidjson::Value& value, bool pretty = false);
 

@@ -5,6 +5,9 @@
 #include <exception>
 #include <system_error>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "core/time.hpp"
 #include "json/json.hpp"
 
@@ -169,6 +172,37 @@ std::vector<written_report> list_reports(const fs::path& out_dir) {
         return a.id != b.id ? a.id < b.id : a.period < b.period;
     });
     return out;
+}
+
+std::string report_list_json(const fs::path& out_dir) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    const auto text = [&w](const std::string& s) {
+        w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+    };
+    w.StartArray();
+    if (!out_dir.empty()) {
+        for (const auto& r : list_reports(out_dir)) {
+            w.StartObject();
+            w.Key("id");
+            text(r.id);
+            w.Key("period");
+            text(r.period);
+            w.Key("title");
+            text(r.title);
+            w.Key("written_at");
+            text(r.written_at);
+            w.Key("files");
+            w.StartArray();
+            for (const auto& f : r.files) {
+                text(f);
+            }
+            w.EndArray();
+            w.EndObject();
+        }
+    }
+    w.EndArray();
+    return std::string(sb.GetString(), sb.GetSize());
 }
 
 }  // namespace casebridge::report

@@ -72,4 +72,8 @@ struct written_report {
 /// Every folder out_dir/ID/PERIOD holding a manifest.json, by id and period.
 std::vector<written_report> list_reports(const std::filesystem::path& out_dir);
 
+/// The reports under `out_dir` as the admin APIs list them: a JSON array of {id, period,
+/// title, written_at, files}; never a figure. "[]" for an empty `out_dir`.
+std::string report_list_json(const std::filesystem::path& out_dir);
+
 }  // namespace casebridge::report

@@ -82,6 +82,10 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     if (!options.dry_run) {
         co_await m.resolve_in_flight(report);
     }
+    // The next page is read while this one is mapped, decided and delivered, unless reading
+    // past a page changes the source.
+    read_ahead ahead(co_await net::this_coro::executor);
+    const bool may_read_ahead = !m.b.source->pull_has_side_effects();
     for (;;) {
         if (options.stop.stop_requested()) {
             report.stopped = true;
@@ -90,13 +94,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
         if (options.max_pages && report.counts.pages >= *options.max_pages) {
             break;
         }
-        int attempts = 0;
-        auto page = co_await m.with_retries<pull_page>(
-            [&]() { return m.b.source->pull(m.b.source_stream, cursor); },
-            report.counts,
-            &attempts,
-            &m.b.source_system
-        );
+        auto page = co_await m.next_page(ahead, cursor, report.counts);
         if (!page && m.interrupted) {
             report.stopped = true;  // a wait before a retry of the pull was cut short
             break;
@@ -112,9 +110,24 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
             report.error = "the source returned an unusable cursor";
             break;
         }
-        const bool ok =
-            co_await m.process(page->records, page->next_cursor, false, options.dry_run, report);
-        if (!ok) {
+        if (may_read_ahead && page->has_more &&
+            !(options.max_pages && report.counts.pages >= *options.max_pages)) {
+            ahead.start(m, page->next_cursor);
+        }
+        bool ok = false;
+        std::exception_ptr failure;
+        try {
+            ok = co_await m.process(
+                page->records, page->next_cursor, false, options.dry_run, report
+            );
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (failure || !ok) {
+            co_await ahead.finish();  // it refers to this run: never left running
+            if (failure) {
+                std::rethrow_exception(failure);
+            }
             break;
         }
         cursor = page->next_cursor;
@@ -128,6 +141,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
             break;
         }
     }
+    co_await ahead.finish();  // a read ahead that a stop or the page limit left unused
     if (!options.dry_run) {
         auto finish = [](store::store& s) { return s.end_run(); };
         auto cp = co_await m.st->run(std::move(finish));

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <map>
 #include <random>
 #include <set>
@@ -47,6 +48,38 @@ using page::token_or_hash;
 using page::without_row_numbers;
 
 external_record copy_record(const external_record& r);
+
+/// The page after the one in hand, read while that one is mapped, decided and delivered: one
+/// attempt, ended by the run's stop. It never marks the run interrupted or counts a retry:
+/// what its answer means is decided when the page is needed (impl::next_page), as though the
+/// read had been made then. Single-threaded, on the run's executor.
+class read_ahead {
+public:
+    explicit read_ahead(const net::any_io_executor& ex) : done_(ex) {}
+    read_ahead(const read_ahead&) = delete;
+    read_ahead& operator=(const read_ahead&) = delete;
+
+    /// Starts reading the page after `cursor`. Finish (or take) it before `m` goes.
+    void start(flow_runner::impl& m, std::string cursor);
+    /// Waits until the read has ended (none started: at once). Never throws.
+    awaitable<void> finish();
+    /// True when a read was started for `cursor` and not taken yet.
+    bool holds(const std::optional<std::string>& cursor) const {
+        return started_ && cursor && *cursor == cursor_;
+    }
+    /// The read's answer (its exception rethrown); after finish().
+    remote_result<pull_page> take();
+
+private:
+    static awaitable<void> read(flow_runner::impl* m, read_ahead* self);
+
+    net::steady_timer done_;
+    bool started_ = false;
+    bool running_ = false;
+    std::string cursor_;
+    std::optional<remote_result<pull_page>> page_;
+    std::exception_ptr failure_;
+};
 
 struct flow_runner::impl {
     flow_binding b;
@@ -110,7 +143,11 @@ struct flow_runner::impl {
     /// Retries are logged against `system`, the one `op` calls (the target unless named).
     template <typename T, typename Op>
     awaitable<remote_result<T>> with_retries(
-        Op op, run_counts& counts, int* attempts_out, const store::token* system = nullptr
+        Op op,
+        run_counts& counts,
+        int* attempts_out,
+        const store::token* system = nullptr,
+        int first_attempt = 1
     ) {
         const store::token& sys = system != nullptr ? *system : b.target_system;
         co_return co_await sync::with_retries<T>(
@@ -139,9 +176,16 @@ struct flow_runner::impl {
                 co_await sleep_for(backoff_delay(b.retry, attempt, e.retry_after, jitter()));
                 // Stopping: the last error stands, nothing is settled from it.
                 co_return !interrupted;
-            }
+            },
+            first_attempt
         );
     }
+
+    /// The page after `cursor`: the one read ahead when it was read for that cursor,
+    /// otherwise read now; with the retries, refusals and stop rules of a read made now.
+    awaitable<remote_result<pull_page>> next_page(
+        read_ahead& ahead, const std::optional<std::string>& cursor, run_counts& counts
+    );
 
     // ---- phase 1: map, decide, map out ------------------------------------------------
 

@@ -1,8 +1,101 @@
 // One page: plan (sync/page), intent before effect, the effects, settlement (sync/page) and
 // the commit with its cursor move; attempts left in flight resolved from a fresh read.
+#include <exception>
+
+#include <boost/asio/co_spawn.hpp>
+
+#include "net/async.hpp"
 #include "sync/runner_impl.hpp"
 
 namespace casebridge::sync {
+
+// ---- the next page -----------------------------------------------------------------
+
+void read_ahead::start(flow_runner::impl& m, std::string cursor) {
+    CASEBRIDGE_CHECK(!running_);
+    started_ = true;
+    running_ = true;
+    cursor_ = std::move(cursor);
+    page_.reset();
+    failure_ = nullptr;
+    done_.expires_at(net::steady_timer::time_point::max());
+    net::co_spawn(done_.get_executor(), read(&m, this), [this](std::exception_ptr e) {
+        failure_ = e;
+        running_ = false;
+        done_.cancel();
+    });
+}
+
+awaitable<void> read_ahead::read(flow_runner::impl* m, read_ahead* self) {
+    auto page = co_await stoppable(
+        m->stop, m->b.source->pull(m->b.source_stream, std::optional<std::string>(self->cursor_))
+    );
+    self->page_ = std::move(page);
+    co_return;
+}
+
+awaitable<void> read_ahead::finish() {
+    if (running_) {
+        co_await done_.async_wait(use_nothrow);
+    }
+    co_return;
+}
+
+remote_result<pull_page> read_ahead::take() {
+    CASEBRIDGE_CHECK(started_ && !running_);
+    started_ = false;
+    if (failure_) {
+        std::rethrow_exception(std::exchange(failure_, nullptr));
+    }
+    CASEBRIDGE_CHECK(page_.has_value());
+    auto page = std::move(*page_);
+    page_.reset();
+    return page;
+}
+
+awaitable<remote_result<pull_page>> flow_runner::impl::next_page(
+    read_ahead& ahead, const std::optional<std::string>& cursor, run_counts& counts
+) {
+    int first = 1;
+    if (ahead.holds(cursor)) {
+        co_await ahead.finish();
+        auto page = ahead.take();
+        if (page) {
+            co_return page;
+        }
+        if (stopping()) {
+            interrupted = true;  // the stop's error, as call() would say
+            co_return page;
+        }
+        // Failed: a permanent error stands as a read made now would (its refusal noted); a
+        // transient one is retried in the usual way, the read ahead counting as the first
+        // attempt (its wait and its count are those of a retry).
+        first = 2;
+        note_refusal(page.error(), b.source_system);
+        if (!may_retry(b.retry, 1, page.error())) {
+            co_return page;
+        }
+        ++counts.retries;
+        count(&flow_metrics::retries, 1);
+        log.warn(
+            "flow.retry",
+            "transient error; retrying",
+            {.system = b.source_system.str(), .error = page.error().code}
+        );
+        co_await sleep_for(backoff_delay(b.retry, 1, page.error().retry_after, jitter()));
+        if (interrupted) {
+            co_return page;
+        }
+    }
+    int attempts = 0;
+    co_return co_await with_retries<pull_page>(
+        [&]() { return b.source->pull(b.source_stream, cursor); },
+        counts,
+        &attempts,
+        &b.source_system,
+        first
+    );
+}
 
 // ---- phase 5: settle ---------------------------------------------------------------
 

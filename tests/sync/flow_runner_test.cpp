@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -81,6 +82,63 @@ private:
     adapter& inner_;
     int throw_on_;
     int pushes_ = 0;
+};
+
+/// An adapter that forwards to a real one and notes, in one sequence shared by the source and
+/// the target, each pull started (the page it will be) and each push started (the page its
+/// record came from), so a test can see what overlapped.
+class watching_adapter final : public adapter {
+public:
+    struct events {
+        int pulls_started = 0;
+        std::map<std::string, int> page_of;  ///< Source record id → its page.
+        /// One per push: the record's page and how many pulls had started then.
+        std::vector<std::pair<int, int>> pushes;
+    };
+    watching_adapter(adapter& inner, events& seen) : inner_(inner), seen_(seen) {}
+    std::string_view system_id() const noexcept override { return inner_.system_id(); }
+    awaitable<remote_result<pull_page>> pull(std::string stream, std::optional<std::string> cursor)
+        override {
+        const int page = ++seen_.pulls_started;
+        auto r = co_await inner_.pull(std::move(stream), std::move(cursor));
+        if (r) {
+            for (const auto& rec : r->records) {
+                seen_.page_of.emplace(rec.remote_id, page);
+            }
+        }
+        co_return r;
+    }
+    awaitable<remote_result<external_record>> fetch(std::string stream, std::string remote_id)
+        override {
+        return inner_.fetch(std::move(stream), std::move(remote_id));
+    }
+    awaitable<remote_result<std::string>> push(external_record record) override {
+        const auto id = record.source_key.substr(record.source_key.rfind('/') + 1);
+        const auto page = seen_.page_of.find(id);
+        seen_.pushes.emplace_back(
+            page == seen_.page_of.end() ? 0 : page->second, seen_.pulls_started
+        );
+        co_return co_await inner_.push(std::move(record));
+    }
+    bool idempotent_create() const noexcept override { return inner_.idempotent_create(); }
+    awaitable<remote_result<std::optional<std::string>>> lookup(
+        std::string stream, std::string source_key
+    ) override {
+        return inner_.lookup(std::move(stream), std::move(source_key));
+    }
+    awaitable<remote_result<std::optional<external_record>>> lookup_record(
+        std::string stream, std::string source_key
+    ) override {
+        return inner_.lookup_record(std::move(stream), std::move(source_key));
+    }
+    std::vector<std::string> remote_assigned_fields(std::string_view stream) const override {
+        return inner_.remote_assigned_fields(stream);
+    }
+    awaitable<remote_result<void>> probe() override { return inner_.probe(); }
+
+private:
+    adapter& inner_;
+    events& seen_;
 };
 
 class flow_runner_test : public ::testing::Test {
@@ -727,6 +785,42 @@ TEST_F(flow_runner_test, a_retried_source_pull_is_logged_against_the_source_syst
         }
     }
     EXPECT_EQ(retries, 1u) << sink.text();
+}
+
+// The next page is read while the current one is delivered: some record of a page is pushed
+// after the pull of the page after it has started; every case still arrives once, and a
+// second run sends nothing.
+TEST_F(flow_runner_test, the_next_page_is_read_while_this_one_is_delivered) {
+    start(80, 10);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    ASSERT_GT(expected.size(), 10u);
+    watching_adapter::events seen;
+    watching_adapter watched_source(*source, seen);
+    watching_adapter watched_target(*target, seen);
+    flow_binding bnd = runner->binding();
+    bnd.source = &watched_source;
+    bnd.target = &watched_target;
+    runner = std::make_unique<flow_runner>(
+        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+    );
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.fetched, 80);
+    EXPECT_EQ(report.counts.pages, seen.pulls_started) << "every page read was used";
+    ASSERT_EQ(seen.pushes.size(), expected.size());
+    std::size_t overlapped = 0;
+    for (const auto& [page, pulls] : seen.pushes) {
+        ASSERT_GT(page, 0) << "a push of a record no page held";
+        EXPECT_LE(pulls, page + 1) << "read more than one page ahead";
+        overlapped += pulls > page ? 1 : 0;
+    }
+    EXPECT_GT(overlapped, 0u) << "no page was read while the one before it was delivered";
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+    auto again = run_flow();
+    ASSERT_FALSE(again.error) << *again.error;
+    EXPECT_EQ(again.counts.sent, 0);
 }
 
 TEST_F(flow_runner_test, timestamp_ties_across_page_boundaries_lose_nothing) {

@@ -165,6 +165,9 @@ struct ping_sandbox::impl {
     std::map<std::string, synthetic_intervention> interventions;
     std::vector<std::string> referral_order;
     std::map<std::string, interop_referral> referrals;
+    /// Referral ids by their correlation key, as PING's look-up finds them: a look-up reads
+    /// the referrals that carry the key, not every referral stored.
+    std::multimap<std::string, std::string> by_correlation;
     std::map<std::string, transaction> transactions;
     /// Transactions queued and referrals not decided yet: the lazy background work of each
     /// request looks at these only, not at every write ever stored.
@@ -200,6 +203,25 @@ struct ping_sandbox::impl {
     }
 
     std::string now_text() const { return format_rfc3339(clock->now()); }
+
+    void index_referral(const interop_referral& r) {
+        if (const auto f = r.fields.find(settings.ids.correlation_field); f != r.fields.end()) {
+            by_correlation.emplace(f->second, r.id);
+        }
+    }
+    void unindex_referral(const interop_referral& r) {
+        const auto f = r.fields.find(settings.ids.correlation_field);
+        if (f == r.fields.end()) {
+            return;
+        }
+        const auto [lo, hi] = by_correlation.equal_range(f->second);
+        for (auto k = lo; k != hi; ++k) {
+            if (k->second == r.id) {
+                by_correlation.erase(k);
+                return;
+            }
+        }
+    }
 
     // Responses --------------------------------------------------------------------------------
 
@@ -562,11 +584,10 @@ struct ping_sandbox::impl {
             if (!allowed({ids.key_parameter}) || it == params.end()) {
                 return ping_error(400, "Query parameter {correlation_key} is required.");
             }
-            for (const auto& [id, r] : referrals) {
-                const auto f = r.fields.find(ids.correlation_field);
-                if (f != r.fields.end() && f->second == it->second) {
-                    rows.push_back({key_of(r.created, id, 0), lookup_row(r)});
-                }
+            const auto [lo, hi] = by_correlation.equal_range(it->second);
+            for (auto k = lo; k != hi; ++k) {
+                const auto& r = referrals.at(k->second);
+                rows.push_back({key_of(r.created, r.id, 0), lookup_row(r)});
             }
         } else {
             return ping_error(400, "Invalid ShippingProcessId.");
@@ -707,6 +728,7 @@ struct ping_sandbox::impl {
             );
             referral_order.push_back(r.id);
             undecided.insert(r.id);
+            index_referral(r);
             referrals[r.id] = std::move(r);
             e.status = "Success";
             e.message = "Record created.";
@@ -1157,9 +1179,12 @@ void ping_sandbox::process_queue() {
 
 bool ping_sandbox::delete_referral(const std::string& id) {
     std::lock_guard lock(impl_->mutex);
-    if (impl_->referrals.erase(id) == 0) {
+    const auto it = impl_->referrals.find(id);
+    if (it == impl_->referrals.end()) {
         return false;
     }
+    impl_->unindex_referral(it->second);
+    impl_->referrals.erase(it);
     std::erase(impl_->referral_order, id);
     impl_->undecided.erase(id);
     return true;
@@ -1182,6 +1207,7 @@ std::optional<std::string> ping_sandbox::duplicate_referral(const std::string& i
     if (!copy.decision) {
         impl_->undecided.insert(new_id);
     }
+    impl_->index_referral(copy);
     impl_->referrals[new_id] = std::move(copy);
     return new_id;
 }

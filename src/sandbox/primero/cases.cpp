@@ -145,11 +145,136 @@ response primero_sandbox::impl::index(const request& req, const account& me) {
         bool in_scope;
     };
     std::vector<entry> hits;
+    std::size_t total = 0;
+    long per = 20;
+    if (const auto p = param(params, "per"); !p.empty()) {
+        per = std::strtol(p.c_str(), nullptr, 10);
+        if (per <= 0) {
+            per = 20;
+        }
+        per = std::min(per, 1000L);
+    }
+    long page = 1;
+    if (const auto p = param(params, "page"); !p.empty()) {
+        page = std::max(1L, std::strtol(p.c_str(), nullptr, 10));
+    }
+    const auto second_of = [](const entry& e) {
+        return e.key == nullptr || !e.key->IsString()
+                   ? std::string_view{}
+                   : std::string_view(e.key->GetString(), e.key->GetStringLength()).substr(0, 19);
+    };
+    const auto tie_of = [salt](const std::string& id) {
+        std::uint64_t h = salt;
+        for (char c : id) {
+            h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
+        }
+        return h;
+    };
+    // Ascending by last_updated_at within a last_updated_at range (how a sync reads): the
+    // query's matches come from its filtered view, and only those up to the end of the page
+    // (and the rest of its last second) are looked at.
+    const time_range* updated_range = nullptr;
+    for (const auto& [name, range] : ranges) {
+        if (name == "last_updated_at") {
+            updated_range = &range;
+            break;
+        }
+    }
+    const bool by_view = updated_range != nullptr && order_by == "last_updated_at" && !desc;
+    if (by_view) {
+        std::string terms = me.spec.user_name + '\n' + (widened ? "1" : "0") + '\n' + query;
+        for (const auto& [name, range] : ranges) {
+            if (name != "last_updated_at") {
+                terms += '\n' + name + '\x1f' + range.from + '\x1f' + range.to;
+            }
+        }
+        for (const auto& f : filters) {
+            terms += '\n' + f.name + '\x1f' + f.value + (f.location ? "\x1fL" : "");
+        }
+        const auto& idx = updated_index();
+        auto view = filtered_views.find(terms);
+        if (view == filtered_views.end() || view->second.generation != generation) {
+            if (filtered_views.size() >= 16) {
+                filtered_views.clear();
+            }
+            filtered_view fresh;
+            fresh.generation = generation;
+            for (std::size_t i = 0; i < idx.size(); ++i) {
+                const Document& rec = cases.at(idx[i].second);
+                const bool mine = in_scope(me, rec);
+                if (!mine && !widened) {
+                    continue;
+                }
+                bool ok = query.empty() || matches_query(rec, query);
+                for (const auto& [name, range] : ranges) {
+                    if (!ok) {
+                        break;
+                    }
+                    ok = name == "last_updated_at" || in_range(rec, name, range);
+                }
+                for (const auto& f : filters) {
+                    if (!ok) {
+                        break;
+                    }
+                    ok = f.location ? matches_location(rec, f.name, f.value)
+                                    : matches(rec, f.name, f.value);
+                }
+                if (ok) {
+                    fresh.at.push_back(i);
+                    fresh.mine.push_back(mine);
+                }
+            }
+            view = filtered_views.insert_or_assign(terms, std::move(fresh)).first;
+        }
+        const auto& v = view->second;
+        const auto second_at = [&idx, &v](std::size_t k) -> const std::string& {
+            return idx[v.at[k]].first;
+        };
+        std::size_t lo = 0;
+        std::size_t hi = v.at.size();
+        const auto& r = *updated_range;
+        if (!r.from.empty()) {
+            lo = static_cast<std::size_t>(
+                std::partition_point(
+                    v.at.begin(),
+                    v.at.end(),
+                    [&idx, &r](std::size_t i) { return idx[i].first < r.from; }
+                ) -
+                v.at.begin()
+            );
+        }
+        if (!r.to.empty()) {
+            hi = static_cast<std::size_t>(
+                std::partition_point(
+                    v.at.begin(),
+                    v.at.end(),
+                    [&idx, &r](std::size_t i) { return idx[i].first <= r.to; }
+                ) -
+                v.at.begin()
+            );
+        }
+        hi = std::max(lo, hi);
+        total = hi - lo;
+        const auto need = static_cast<std::size_t>(page * per);
+        std::size_t end = std::min(hi, lo + need);
+        while (end > lo && end < hi && second_at(end) == second_at(end - 1)) {
+            ++end;
+        }
+        for (std::size_t k = lo; k < end; ++k) {
+            const auto& id = idx[v.at[k]].second;
+            const Document& rec = cases.at(id);
+            const auto key = rec.FindMember(order_by.c_str());
+            hits.push_back(
+                {key == rec.MemberEnd() ? nullptr : &key->value, tie_of(id), &rec, v.mine[k]}
+            );
+        }
+    }
     // With a last_updated_at range, only the cases the index puts in it are looked at.
-    const std::vector<std::string>* candidates = &order;
+    static const std::vector<std::string> none;  // the view gave the hits
+    const std::vector<std::string>* candidates = by_view ? &none : &order;
     std::vector<std::string> in_window;
     for (const auto& [name, range] : ranges) {
-        if (name != "last_updated_at") {
+        if (by_view || name != "last_updated_at") {
             continue;
         }
         const auto& idx = updated_index();
@@ -188,39 +313,21 @@ response primero_sandbox::impl::index(const request& req, const account& me) {
             continue;
         }
         const auto k = rec.FindMember(order_by.c_str());
-        std::uint64_t h = salt;
-        for (char c : id) {
-            h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
-        }
-        hits.push_back({k == rec.MemberEnd() ? nullptr : &k->value, h, &rec, mine});
+        hits.push_back({k == rec.MemberEnd() ? nullptr : &k->value, tie_of(id), &rec, mine});
     }
-    long per = 20;
-    if (const auto p = param(params, "per"); !p.empty()) {
-        per = std::strtol(p.c_str(), nullptr, 10);
-        if (per <= 0) {
-            per = 20;
-        }
-        per = std::min(per, 1000L);
-    }
-    long page = 1;
-    if (const auto p = param(params, "page"); !p.empty()) {
-        page = std::max(1L, std::strtol(p.c_str(), nullptr, 10));
+    if (!by_view) {
+        total = hits.size();
     }
     // Hits read from the index are in order of their second already: ordered ascending by
-    // last_updated_at, only the seconds up to the end of the page need sorting.
+    // last_updated_at, only the seconds up to the end of the page need sorting (the view
+    // gives no more than those).
     auto sorted_end = hits.end();
     if (candidates == &in_window && order_by == "last_updated_at" && !desc) {
         const auto need = static_cast<std::size_t>(page * per);
         if (need < hits.size()) {
-            const auto second = [](const entry& e) {
-                return e.key == nullptr || !e.key->IsString()
-                           ? std::string_view{}
-                           : std::string_view(e.key->GetString(), e.key->GetStringLength())
-                                 .substr(0, 19);
-            };
             auto end = hits.begin() + static_cast<std::ptrdiff_t>(need);
-            const auto last = second(*(end - 1));
-            while (end != hits.end() && second(*end) == last) {
+            const auto last = second_of(*(end - 1));
+            while (end != hits.end() && second_of(*end) == last) {
                 ++end;
             }
             sorted_end = end;
@@ -263,7 +370,7 @@ response primero_sandbox::impl::index(const request& req, const account& me) {
     }
     d.AddMember("data", data, a);
     Value meta(rapidjson::kObjectType);
-    meta.AddMember("total", static_cast<std::uint64_t>(hits.size()), a);
+    meta.AddMember("total", static_cast<std::uint64_t>(total), a);
     meta.AddMember("per", static_cast<std::int64_t>(per), a);
     meta.AddMember("page", static_cast<std::int64_t>(page), a);
     d.AddMember("metadata", meta, a);

@@ -203,6 +203,17 @@ struct primero_sandbox::impl {
 
     const std::vector<std::pair<std::string, std::string>>& updated_index();
 
+    /// One list query's matches (its filters but the last_updated_at range), as positions in
+    /// `by_updated`, with whether each is in the user's scope: the next page of the same
+    /// query, asked from a later last_updated_at, is then read in time that does not grow
+    /// with the cases before or after it. Valid for one generation.
+    struct filtered_view {
+        std::uint64_t generation = 0;
+        std::vector<std::size_t> at;
+        std::vector<bool> mine;
+    };
+    std::map<std::string, filtered_view> filtered_views;  ///< By the query's other terms.
+
     std::map<std::string, std::vector<transition>> transitions;
     std::map<std::string, session_state> sessions;
     std::map<std::string, jwt_state> jwts;
