@@ -239,6 +239,9 @@ std::string handshake_failure(const boost::system::error_code& ec) {
     return "TLS handshake failed: " + openssl;
 }
 
+/// Room kept in a connection's read buffer (beast reads as much as there is room for).
+constexpr std::size_t read_room = 64 * 1024;
+
 struct connection {
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
@@ -414,6 +417,10 @@ struct http_client::impl {
         http_url url, steady::time_point deadline
     ) {
         auto conn = std::make_unique<connection>();
+        // Reads are as large as the buffer's free room: without room, a page of 170 KB arrives
+        // in reads of 512 bytes, each a system call and a timer set, and the part left in the
+        // buffer is moved to its front before the next.
+        conn->buffer.reserve(read_room);
         if (url.tls && default_paths_pending) {
             boost::system::error_code ec;
             tls_ctx.set_default_verify_paths(ec);

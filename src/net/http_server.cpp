@@ -198,6 +198,7 @@ struct server::impl {
     template <typename Stream>
     awaitable<bool> serve(Stream& stream, std::string peer_cn, std::size_t connection) {
         beast::flat_buffer buffer;
+        buffer.reserve(64 * 1024);  // reads as large as the room: a large body in few reads
         bool first = true;
         for (;;) {
             http::request_parser<http::empty_body> head_parser;
