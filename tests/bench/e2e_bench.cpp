@@ -49,6 +49,7 @@ namespace {
 
 const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
 constexpr std::size_t connections = 20;  // limits.max_connections as shipped, per system
+int per_page = 100;  ///< Primero cases per page (--per-page; the adapter's default is 1000)
 
 void write_secret(const fs::path& file, const std::string& text) {
     std::ofstream(file, std::ios::trunc) << text << "\n";
@@ -86,7 +87,8 @@ std::string config_text(
   "systems": {
     "cpims": {"kind": "primero", "settings": {"base_url": ")" +
            cpims.base_url() + R"(", "auth": {"mode": "basic", "user_name": ")" + cpims.user_name() +
-           R"(", "password_file": "cpims-password"}, "per_page": 100},
+           R"(", "password_file": "cpims-password"}, "per_page": )" + std::to_string(per_page) +
+           R"(},
               "tls": {"allow_plain_http_on_loopback": true}, )" +
            limits + R"(},
     "progres": {"kind": "progres_ping", "settings": )" +
@@ -591,12 +593,14 @@ int main(int argc, char** argv) {
     const auto usage = [] {
         std::fprintf(
             stderr,
-            "usage: casebridge_e2e_bench [CASES...] [--cycle CASES] [--cycle-only]\n"
+            "usage: casebridge_e2e_bench [CASES...] [--cycle CASES] [--cycle-only] [--per-page N]\n"
             "  CASES         caseload sizes of the sync and its floor (default 10000 50000 "
             "100000)\n"
             "  --cycle N     the daemon's cycle with 1 %% of N cases changed (default: the largest "
             "size)\n"
             "  --cycle-only  the daemon's cycle alone\n"
+            "  --per-page N  Primero cases per page, 1 to 1000 (default 100; the adapter's own "
+            "default is 1000)\n"
         );
         return 2;
     };
@@ -605,6 +609,12 @@ int main(int argc, char** argv) {
         if (a == "--help" || a == "-h") {
             usage();
             return 0;
+        }
+        if (a == "--per-page") {
+            if (++i == argc || (per_page = std::atoi(argv[i])) < 1 || per_page > 1000) {
+                return usage();
+            }
+            continue;
         }
         if (a == "--cycle-only") {
             cycle_only = true;
@@ -627,6 +637,7 @@ int main(int argc, char** argv) {
     if (cycle == 0) {
         cycle = *std::max_element(sizes.begin(), sizes.end());
     }
+    std::printf("CPIMS+ cases per page: %d\n", per_page);
     if (cycle_only) {
         return daemon_cycle(cycle);
     }
