@@ -37,11 +37,9 @@ bool may_retry(const retry_policy& p, int attempt, const remote_error& e) noexce
 /// Calls `op(attempt)` (attempt 1, 2, …) until it succeeds or may_retry says no; between
 /// attempts it awaits `wait(attempt, error)`, which logs, counts and sleeps (backoff_delay)
 /// and returns false to stop at once (the last error stands). Returns the last result.
-/// `first`: the number of the first attempt made here, when earlier ones were made elsewhere
-/// (a page read ahead).
 template <typename T, typename Op, typename Wait>
-awaitable<remote_result<T>> with_retries(const retry_policy& p, Op op, Wait wait, int first = 1) {
-    for (int attempt = first;; ++attempt) {
+awaitable<remote_result<T>> with_retries(const retry_policy& p, Op op, Wait wait) {
+    for (int attempt = 1;; ++attempt) {
         auto r = co_await op(attempt);
         if (r || !may_retry(p, attempt, r.error())) {
             co_return r;

@@ -51,8 +51,9 @@ external_record copy_record(const external_record& r);
 
 /// The page after the one in hand, read while that one is mapped, decided and delivered: one
 /// attempt, ended by the run's stop. It never marks the run interrupted or counts a retry:
-/// what its answer means is decided when the page is needed (impl::next_page), as though the
-/// read had been made then. Single-threaded, on the run's executor.
+/// what its answer means is decided when the page is needed (impl::next_page): a page, a
+/// permanent error or a stop's stand as read then; a transient error is forgotten and the page
+/// read again. Single-threaded, on the run's executor.
 class read_ahead {
 public:
     explicit read_ahead(const net::any_io_executor& ex) : done_(ex) {}
@@ -143,11 +144,7 @@ struct flow_runner::impl {
     /// Retries are logged against `system`, the one `op` calls (the target unless named).
     template <typename T, typename Op>
     awaitable<remote_result<T>> with_retries(
-        Op op,
-        run_counts& counts,
-        int* attempts_out,
-        const store::token* system = nullptr,
-        int first_attempt = 1
+        Op op, run_counts& counts, int* attempts_out, const store::token* system = nullptr
     ) {
         const store::token& sys = system != nullptr ? *system : b.target_system;
         co_return co_await sync::with_retries<T>(
@@ -176,13 +173,12 @@ struct flow_runner::impl {
                 co_await sleep_for(backoff_delay(b.retry, attempt, e.retry_after, jitter()));
                 // Stopping: the last error stands, nothing is settled from it.
                 co_return !interrupted;
-            },
-            first_attempt
+            }
         );
     }
 
-    /// The page after `cursor`: the one read ahead when it was read for that cursor,
-    /// otherwise read now; with the retries, refusals and stop rules of a read made now.
+    /// The page after `cursor`: the one read ahead when it was read for that cursor (and did
+    /// not fail transiently), otherwise read now with the retries of any read.
     awaitable<remote_result<pull_page>> next_page(
         read_ahead& ahead, const std::optional<std::string>& cursor, run_counts& counts
     );

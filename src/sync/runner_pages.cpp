@@ -56,7 +56,6 @@ remote_result<pull_page> read_ahead::take() {
 awaitable<remote_result<pull_page>> flow_runner::impl::next_page(
     read_ahead& ahead, const std::optional<std::string>& cursor, run_counts& counts
 ) {
-    int first = 1;
     if (ahead.holds(cursor)) {
         co_await ahead.finish();
         auto page = ahead.take();
@@ -67,23 +66,12 @@ awaitable<remote_result<pull_page>> flow_runner::impl::next_page(
             interrupted = true;  // the stop's error, as call() would say
             co_return page;
         }
-        // Failed: a permanent error stands as a read made now would (its refusal noted); a
-        // transient one is retried in the usual way, the read ahead counting as the first
-        // attempt (its wait and its count are those of a retry).
-        first = 2;
-        note_refusal(page.error(), b.source_system);
-        if (!may_retry(b.retry, 1, page.error())) {
-            co_return page;
-        }
-        ++counts.retries;
-        count(&flow_metrics::retries, 1);
-        log.warn(
-            "flow.retry",
-            "transient error; retrying",
-            {.system = b.source_system.str(), .error = page.error().code}
-        );
-        co_await sleep_for(backoff_delay(b.retry, 1, page.error().retry_after, jitter()));
-        if (interrupted) {
+        // A permanent error (a refusal, a bad request) stands as a read made now would have
+        // had it, its refusal noted: the same credentials are not presented again. A
+        // transient one is forgotten: the page is read now, with every attempt the policy
+        // gives (a fault that passed while the page before was processed costs nothing).
+        if (!page.error().transient()) {
+            note_refusal(page.error(), b.source_system);
             co_return page;
         }
     }
@@ -92,8 +80,7 @@ awaitable<remote_result<pull_page>> flow_runner::impl::next_page(
         [&]() { return b.source->pull(b.source_stream, cursor); },
         counts,
         &attempts,
-        &b.source_system,
-        first
+        &b.source_system
     );
 }
 

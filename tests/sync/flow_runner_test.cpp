@@ -94,11 +94,20 @@ public:
         std::map<std::string, int> page_of;  ///< Source record id → its page.
         /// One per push: the record's page and how many pulls had started then.
         std::vector<std::pair<int, int>> pushes;
+        std::int64_t failed_reads = 0;
     };
     watching_adapter(adapter& inner, events& seen) : inner_(inner), seen_(seen) {}
     std::string_view system_id() const noexcept override { return inner_.system_id(); }
+    /// From now on, the first read of each cursor but the first read of all fails with
+    /// remote_unavailable (a transient error) without reaching the source.
+    void fail_first_read_of_each_page() { fail_first_reads_ = true; }
     awaitable<remote_result<pull_page>> pull(std::string stream, std::optional<std::string> cursor)
         override {
+        if (fail_first_reads_ && seen_.pulls_started > 0 &&
+            cursors_read_.insert(cursor.value_or("")).second) {
+            ++seen_.failed_reads;
+            co_return make_remote_error(errc::remote_unavailable, "test: first read of a page");
+        }
         const int page = ++seen_.pulls_started;
         auto r = co_await inner_.pull(std::move(stream), std::move(cursor));
         if (r) {
@@ -139,6 +148,8 @@ public:
 private:
     adapter& inner_;
     events& seen_;
+    bool fail_first_reads_ = false;
+    std::set<std::string> cursors_read_;
 };
 
 class flow_runner_test : public ::testing::Test {
@@ -821,6 +832,33 @@ TEST_F(flow_runner_test, the_next_page_is_read_while_this_one_is_delivered) {
     auto again = run_flow();
     ASSERT_FALSE(again.error) << *again.error;
     EXPECT_EQ(again.counts.sent, 0);
+}
+
+// A source whose first read of each page (but the first page) fails with a transient error:
+// with reading ahead, that first read is the read ahead. It is forgotten and the page read
+// again when needed, so the run counts no retry, and every case arrives once.
+TEST_F(flow_runner_test, a_page_read_ahead_that_failed_transiently_is_read_again_at_no_cost) {
+    start(60, 10);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    ASSERT_FALSE(expected.empty());
+    watching_adapter::events seen;
+    watching_adapter watched(*source, seen);
+    watched.fail_first_read_of_each_page();
+    flow_binding bnd = runner->binding();
+    bnd.source = &watched;
+    runner = std::make_unique<flow_runner>(
+        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+    );
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    EXPECT_EQ(report.counts.fetched, 60);
+    ASSERT_GT(report.counts.pages, 3);
+    EXPECT_EQ(seen.failed_reads, report.counts.pages - 1) << "each page but the first failed once";
+    EXPECT_EQ(report.counts.retries, 0) << "a read ahead is not an attempt of its own";
+    EXPECT_EQ(report.counts.dead, 0);
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
 }
 
 TEST_F(flow_runner_test, timestamp_ties_across_page_boundaries_lose_nothing) {

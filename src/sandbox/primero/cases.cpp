@@ -173,23 +173,38 @@ response primero_sandbox::impl::index(const request& req, const account& me) {
     // Ascending by last_updated_at within a last_updated_at range (how a sync reads): the
     // query's matches come from its filtered view, and only those up to the end of the page
     // (and the rest of its last second) are looked at.
+    // (One last_updated_at range only: a repeated one is intersected by the scan below.)
     const time_range* updated_range = nullptr;
+    std::size_t updated_ranges = 0;
     for (const auto& [name, range] : ranges) {
-        if (name == "last_updated_at") {
+        if (name == "last_updated_at" && updated_ranges++ == 0) {
             updated_range = &range;
-            break;
         }
     }
-    const bool by_view = updated_range != nullptr && order_by == "last_updated_at" && !desc;
+    const bool by_view = updated_ranges == 1 && order_by == "last_updated_at" && !desc;
     if (by_view) {
-        std::string terms = me.spec.user_name + '\n' + (widened ? "1" : "0") + '\n' + query;
+        // The view's key: every term but the last_updated_at range, each length-prefixed so
+        // that no value can pass for another term.
+        std::string terms;
+        const auto term = [&terms](std::string_view t) {
+            terms += std::to_string(t.size());
+            terms += ':';
+            terms += t;
+        };
+        term(me.spec.user_name);
+        term(widened ? "1" : "0");
+        term(query);
         for (const auto& [name, range] : ranges) {
             if (name != "last_updated_at") {
-                terms += '\n' + name + '\x1f' + range.from + '\x1f' + range.to;
+                term(name);
+                term(range.from);
+                term(range.to);
             }
         }
         for (const auto& f : filters) {
-            terms += '\n' + f.name + '\x1f' + f.value + (f.location ? "\x1fL" : "");
+            term(f.location ? "loc" : "field");
+            term(f.name);
+            term(f.value);
         }
         const auto& idx = updated_index();
         auto view = filtered_views.find(terms);
