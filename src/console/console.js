@@ -211,10 +211,15 @@ async function overview(page) {
 
 async function flowAction(id, action) {
   say('Asking ' + action + ' of ' + id + '…');
+  const from = location.hash;
   const r = await call('POST', '/flows/' + encodeURIComponent(id) + '/' + action);
   const what = r.body && (r.body.status || r.body.error);
   say(id + ': ' + what + ' (HTTP ' + r.status + ')', r.status < 300 ? 'ok' : 'error');
-  await render();
+  // A run can take a while; by its answer the operator may be on another page, perhaps
+  // typing a review decision. Only the page the action was asked from is drawn again.
+  if (location.hash === from) {
+    await render();
+  }
 }
 
 async function dryRun(id) {
