@@ -124,6 +124,7 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
             failure = std::current_exception();
         }
         if (failure || !ok) {
+            ahead.cancel();           // its page will not be used
             co_await ahead.finish();  // it refers to this run: never left running
             if (failure) {
                 std::rethrow_exception(failure);

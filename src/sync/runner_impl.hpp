@@ -10,6 +10,7 @@
 #include <cmath>
 #include <exception>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <stop_token>
@@ -70,9 +71,18 @@ public:
     }
     /// The read's answer (its exception rethrown); after finish().
     remote_result<pull_page> take();
+    /// Ends a running read at once (its answer is then an error, never to be used): a run
+    /// that fails mid-page does not wait out the read ahead's deadline.
+    void cancel() { own_stop_.request_stop(); }
 
 private:
     static awaitable<void> read(flow_runner::impl* m, read_ahead* self);
+
+    /// Passes the run's stop on to the read's own.
+    struct relay_stop {
+        std::stop_source* to;
+        void operator()() const noexcept { to->request_stop(); }
+    };
 
     net::steady_timer done_;
     bool started_ = false;
@@ -80,6 +90,8 @@ private:
     std::string cursor_;
     std::optional<remote_result<pull_page>> page_;
     std::exception_ptr failure_;
+    std::stop_source own_stop_;  ///< Stops the read: the run's stop, or cancel().
+    std::optional<std::stop_callback<relay_stop>> relay_;
 };
 
 struct flow_runner::impl {

@@ -18,6 +18,9 @@ void read_ahead::start(flow_runner::impl& m, std::string cursor) {
     cursor_ = std::move(cursor);
     page_.reset();
     failure_ = nullptr;
+    relay_.reset();
+    own_stop_ = std::stop_source{};
+    relay_.emplace(m.stop, relay_stop{&own_stop_});
     done_.expires_at(net::steady_timer::time_point::max());
     net::co_spawn(done_.get_executor(), read(&m, this), [this](std::exception_ptr e) {
         failure_ = e;
@@ -28,7 +31,8 @@ void read_ahead::start(flow_runner::impl& m, std::string cursor) {
 
 awaitable<void> read_ahead::read(flow_runner::impl* m, read_ahead* self) {
     auto page = co_await stoppable(
-        m->stop, m->b.source->pull(m->b.source_stream, std::optional<std::string>(self->cursor_))
+        self->own_stop_.get_token(),
+        m->b.source->pull(m->b.source_stream, std::optional<std::string>(self->cursor_))
     );
     self->page_ = std::move(page);
     co_return;

@@ -120,16 +120,15 @@ struct child_run {
     long peak_rss_kb = 0;
 };
 
-/// `casebridge ARGS...` in `dir`, its output to dir/run.log; waited for with its usage.
-child_run run_binary(const std::vector<std::string>& args, const fs::path& dir) {
+/// `casebridge ARGS...` started as a child process in `dir`, its output to dir/LOG_NAME.
+pid_t spawn(const std::vector<std::string>& args, const fs::path& dir, const char* log_name) {
     std::fflush(stdout);  // or the child's stdout would write the parent's buffer again
-    const auto start = std::chrono::steady_clock::now();
     const pid_t pid = ::fork();
     if (pid == 0) {
         if (::chdir(dir.c_str()) != 0) {
             ::_exit(127);
         }
-        const auto log = (dir / "run.log").string();
+        const auto log = (dir / log_name).string();
         std::FILE* out = std::freopen(log.c_str(), "w", stdout);
         if (out == nullptr || ::dup2(::fileno(stdout), STDERR_FILENO) < 0) {
             ::_exit(127);
@@ -145,6 +144,13 @@ child_run run_binary(const std::vector<std::string>& args, const fs::path& dir) 
         ::execv(binary.c_str(), argv.data());
         ::_exit(127);
     }
+    return pid;
+}
+
+/// `casebridge ARGS...` in `dir`, its output to dir/run.log; waited for with its usage.
+child_run run_binary(const std::vector<std::string>& args, const fs::path& dir) {
+    const auto start = std::chrono::steady_clock::now();
+    const pid_t pid = spawn(args, dir, "run.log");
     child_run r;
     struct rusage use {};
     // Peak RSS from /proc/PID/status (VmHWM), read every 10 ms: the address space exec gave
@@ -371,26 +377,7 @@ std::size_t page_reads(const std::vector<sandbox::request>& reads) {
 
 /// `casebridge run` as a child process in `dir`, its output in dir/daemon.log.
 pid_t start_daemon(const fs::path& dir) {
-    std::fflush(stdout);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        if (::chdir(dir.c_str()) != 0) {
-            ::_exit(127);
-        }
-        const auto log = (dir / "daemon.log").string();
-        std::FILE* out = std::freopen(log.c_str(), "w", stdout);
-        if (out == nullptr || ::dup2(::fileno(stdout), STDERR_FILENO) < 0) {
-            ::_exit(127);
-        }
-        std::string binary = CASEBRIDGE_BINARY;
-        std::string run = "run";
-        std::string config = "--config";
-        std::string file = (dir / "casebridge.json").string();
-        std::vector<char*> argv{binary.data(), run.data(), config.data(), file.data(), nullptr};
-        ::execv(binary.c_str(), argv.data());
-        ::_exit(127);
-    }
-    return pid;
+    return spawn({"run", "--config", (dir / "casebridge.json").string()}, dir, "daemon.log");
 }
 
 /// The admin URL the daemon prints once listening (`admin: URL`); empty when it exits first

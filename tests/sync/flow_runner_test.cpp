@@ -15,12 +15,15 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
 #include "canonical/canonical_case.hpp"
 #include "json/json.hpp"
 #include "mapping/mapping.hpp"
+#include "net/async.hpp"
 #include "net/http_client.hpp"
 #include "policy/policy.hpp"
 #include "primero/primero_adapter.hpp"
@@ -41,11 +44,11 @@ const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
 /// The transfer-agency basis, read from a Primero case as the sandbox stores it.
 using test::eligible;
 
-/// A target that forwards to a real adapter, except that its `throw_on`-th push throws (as a
-/// bug or an allocation failure in an adapter would).
-class throwing_target final : public adapter {
+/// An adapter that forwards every call to a real one; the test adapters below override only
+/// what they watch or break.
+class forwarding_adapter : public adapter {
 public:
-    throwing_target(adapter& inner, int throw_on) : inner_(inner), throw_on_(throw_on) {}
+    explicit forwarding_adapter(adapter& inner) : inner_(inner) {}
     std::string_view system_id() const noexcept override { return inner_.system_id(); }
     awaitable<remote_result<pull_page>> pull(std::string stream, std::optional<std::string> cursor)
         override {
@@ -56,10 +59,7 @@ public:
         return inner_.fetch(std::move(stream), std::move(remote_id));
     }
     awaitable<remote_result<std::string>> push(external_record record) override {
-        if (++pushes_ == throw_on_) {
-            throw std::runtime_error("adapter bug");
-        }
-        co_return co_await inner_.push(std::move(record));
+        return inner_.push(std::move(record));
     }
     bool idempotent_create() const noexcept override { return inner_.idempotent_create(); }
     awaitable<remote_result<std::optional<std::string>>> lookup(
@@ -76,10 +76,26 @@ public:
         return inner_.remote_assigned_fields(stream);
     }
     awaitable<remote_result<void>> probe() override { return inner_.probe(); }
+
+protected:
+    adapter& inner_;
+};
+
+/// A target that forwards to a real adapter, except that its `throw_on`-th push throws (as a
+/// bug or an allocation failure in an adapter would).
+class throwing_target final : public forwarding_adapter {
+public:
+    throwing_target(adapter& inner, int throw_on)
+        : forwarding_adapter(inner), throw_on_(throw_on) {}
+    awaitable<remote_result<std::string>> push(external_record record) override {
+        if (++pushes_ == throw_on_) {
+            throw std::runtime_error("adapter bug");
+        }
+        co_return co_await inner_.push(std::move(record));
+    }
     int pushes() const noexcept { return pushes_; }
 
 private:
-    adapter& inner_;
     int throw_on_;
     int pushes_ = 0;
 };
@@ -87,7 +103,7 @@ private:
 /// An adapter that forwards to a real one and notes, in one sequence shared by the source and
 /// the target, each pull started (the page it will be) and each push started (the page its
 /// record came from), so a test can see what overlapped.
-class watching_adapter final : public adapter {
+class watching_adapter final : public forwarding_adapter {
 public:
     struct events {
         int pulls_started = 0;
@@ -95,18 +111,29 @@ public:
         /// One per push: the record's page and how many pulls had started then.
         std::vector<std::pair<int, int>> pushes;
         std::int64_t failed_reads = 0;
+        int hung_reads = 0;  ///< Reads that hung (hang_reads_after_the_first).
     };
-    watching_adapter(adapter& inner, events& seen) : inner_(inner), seen_(seen) {}
-    std::string_view system_id() const noexcept override { return inner_.system_id(); }
+    watching_adapter(adapter& inner, events& seen) : forwarding_adapter(inner), seen_(seen) {}
     /// From now on, the first read of each cursor but the first read of all fails with
     /// remote_unavailable (a transient error) without reaching the source.
     void fail_first_read_of_each_page() { fail_first_reads_ = true; }
+    /// From now on, every read but the first of all hangs for two minutes (a source that
+    /// stopped answering) unless cancelled, and then fails with errc::cancelled.
+    void hang_reads_after_the_first() { hang_reads_ = true; }
     awaitable<remote_result<pull_page>> pull(std::string stream, std::optional<std::string> cursor)
         override {
         if (fail_first_reads_ && seen_.pulls_started > 0 &&
             cursors_read_.insert(cursor.value_or("")).second) {
             ++seen_.failed_reads;
             co_return make_remote_error(errc::remote_unavailable, "test: first read of a page");
+        }
+        if (hang_reads_ && seen_.pulls_started > 0) {
+            ++seen_.hung_reads;
+            net::steady_timer hang(co_await net::this_coro::executor, 2min);
+            const auto [ec] = co_await hang.async_wait(use_nothrow);
+            co_return make_remote_error(
+                ec ? errc::cancelled : errc::remote_unavailable, "test: a read that hung"
+            );
         }
         const int page = ++seen_.pulls_started;
         auto r = co_await inner_.pull(std::move(stream), std::move(cursor));
@@ -117,10 +144,6 @@ public:
         }
         co_return r;
     }
-    awaitable<remote_result<external_record>> fetch(std::string stream, std::string remote_id)
-        override {
-        return inner_.fetch(std::move(stream), std::move(remote_id));
-    }
     awaitable<remote_result<std::string>> push(external_record record) override {
         const auto id = record.source_key.substr(record.source_key.rfind('/') + 1);
         const auto page = seen_.page_of.find(id);
@@ -129,26 +152,11 @@ public:
         );
         co_return co_await inner_.push(std::move(record));
     }
-    bool idempotent_create() const noexcept override { return inner_.idempotent_create(); }
-    awaitable<remote_result<std::optional<std::string>>> lookup(
-        std::string stream, std::string source_key
-    ) override {
-        return inner_.lookup(std::move(stream), std::move(source_key));
-    }
-    awaitable<remote_result<std::optional<external_record>>> lookup_record(
-        std::string stream, std::string source_key
-    ) override {
-        return inner_.lookup_record(std::move(stream), std::move(source_key));
-    }
-    std::vector<std::string> remote_assigned_fields(std::string_view stream) const override {
-        return inner_.remote_assigned_fields(stream);
-    }
-    awaitable<remote_result<void>> probe() override { return inner_.probe(); }
 
 private:
-    adapter& inner_;
     events& seen_;
     bool fail_first_reads_ = false;
+    bool hang_reads_ = false;
     std::set<std::string> cursors_read_;
 };
 
@@ -859,6 +867,33 @@ TEST_F(flow_runner_test, a_page_read_ahead_that_failed_transiently_is_read_again
     EXPECT_EQ(report.counts.dead, 0);
     EXPECT_EQ(to->case_count(), expected.size());
     EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+}
+
+// A run whose page fails (here an adapter exception) while the next page's read ahead hangs
+// on a silent source: the read ahead is cancelled, so the run ends at once rather than after
+// the read's deadline, and nothing of the failed page is settled.
+TEST_F(flow_runner_test, a_run_that_fails_mid_page_does_not_wait_for_the_page_read_ahead) {
+    start(60, 10);
+    clock.advance(5s);
+    ASSERT_GT(eligible_ids().size(), 1u);
+    watching_adapter::events seen;
+    watching_adapter watched(*source, seen);
+    watched.hang_reads_after_the_first();
+    throwing_target thrower(*target, 1);
+    flow_binding bnd = runner->binding();
+    bnd.source = &watched;
+    bnd.target = &thrower;
+    runner = std::make_unique<flow_runner>(
+        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+    );
+    run_options o;
+    o.keep_records = true;
+    const auto began = std::chrono::steady_clock::now();
+    EXPECT_THROW(run(runner->run_once(o)), std::runtime_error);
+    const auto took = std::chrono::steady_clock::now() - began;
+    EXPECT_EQ(seen.hung_reads, 1) << "the next page was being read ahead when the page failed";
+    EXPECT_LT(took, 60s) << "the run waited for the hung read ahead";
+    EXPECT_EQ(count_log("sent"), 0);
 }
 
 TEST_F(flow_runner_test, timestamp_ties_across_page_boundaries_lose_nothing) {

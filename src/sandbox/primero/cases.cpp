@@ -170,6 +170,25 @@ response primero_sandbox::impl::index(const request& req, const account& me) {
         }
         return h;
     };
+    // Whether a case matches the query, the ranges and the filters; `but_updated_range` leaves
+    // the last_updated_at range out (the filtered view applies it by position instead).
+    const auto matches_terms = [&](const Document& rec, bool but_updated_range) {
+        if (!query.empty() && !matches_query(rec, query)) {
+            return false;
+        }
+        for (const auto& [name, range] : ranges) {
+            if (!(but_updated_range && name == "last_updated_at") && !in_range(rec, name, range)) {
+                return false;
+            }
+        }
+        for (const auto& f : filters) {
+            if (!(f.location ? matches_location(rec, f.name, f.value)
+                             : matches(rec, f.name, f.value))) {
+                return false;
+            }
+        }
+        return true;
+    };
     // Ascending by last_updated_at within a last_updated_at range (how a sync reads): the
     // query's matches come from its filtered view, and only those up to the end of the page
     // (and the rest of its last second) are looked at.
@@ -220,21 +239,7 @@ response primero_sandbox::impl::index(const request& req, const account& me) {
                 if (!mine && !widened) {
                     continue;
                 }
-                bool ok = query.empty() || matches_query(rec, query);
-                for (const auto& [name, range] : ranges) {
-                    if (!ok) {
-                        break;
-                    }
-                    ok = name == "last_updated_at" || in_range(rec, name, range);
-                }
-                for (const auto& f : filters) {
-                    if (!ok) {
-                        break;
-                    }
-                    ok = f.location ? matches_location(rec, f.name, f.value)
-                                    : matches(rec, f.name, f.value);
-                }
-                if (ok) {
+                if (matches_terms(rec, true)) {
                     fresh.at.push_back(i);
                     fresh.mine.push_back(mine);
                 }
@@ -310,21 +315,7 @@ response primero_sandbox::impl::index(const request& req, const account& me) {
         if (!mine && !widened) {
             continue;
         }
-        bool ok = query.empty() || matches_query(rec, query);
-        for (const auto& [name, range] : ranges) {
-            if (!ok) {
-                break;
-            }
-            ok = in_range(rec, name, range);
-        }
-        for (const auto& f : filters) {
-            if (!ok) {
-                break;
-            }
-            ok =
-                f.location ? matches_location(rec, f.name, f.value) : matches(rec, f.name, f.value);
-        }
-        if (!ok) {
+        if (!matches_terms(rec, false)) {
             continue;
         }
         const auto k = rec.FindMember(order_by.c_str());
