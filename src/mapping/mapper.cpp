@@ -1,5 +1,8 @@
 // Running a compiled mapping on one record: no file and no mapping text is parsed here.
+#include <bit>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include <boost/system/system_error.hpp>
@@ -86,6 +89,56 @@ struct lazy_name {
 };
 
 const std::string empty_text;
+
+/// The members of one object by name, for the rules that read its direct members: one
+/// FindMember per rule scans every member, so a wide record cost rules × members. Objects of
+/// up to `linear_members` members are left to the pointer. The first of two equal names wins,
+/// as with FindMember.
+class member_index {
+public:
+    static constexpr rapidjson::SizeType linear_members = 16;
+
+    explicit member_index(const rapidjson::Value& object) {
+        if (!object.IsObject() || object.MemberCount() <= linear_members) {
+            return;
+        }
+        slots_.assign(std::bit_ceil(std::size_t{object.MemberCount()} * 2), nullptr);
+        for (const auto& m : object.GetObject()) {
+            const std::string_view name(m.name.GetString(), m.name.GetStringLength());
+            const member** slot = find(name);
+            if (*slot == nullptr) {
+                *slot = &m;
+            }
+        }
+    }
+
+    /// The value at `p` in `object` (the object this index was built from).
+    const rapidjson::Value* get(const path& p, const rapidjson::Value& object) const {
+        if (slots_.empty() || p.ptr.GetTokenCount() != 1) {
+            return p.ptr.Get(object);
+        }
+        const auto& t = p.ptr.GetTokens()[0];
+        const member* m = *find({t.name, t.length});
+        return m == nullptr ? nullptr : &m->value;
+    }
+
+private:
+    using member = rapidjson::Value::Member;
+
+    /// The slot holding `name`, else the empty slot where it would go.
+    const member** find(std::string_view name) const {
+        const std::size_t mask = slots_.size() - 1;
+        std::size_t i = std::hash<std::string_view>{}(name)&mask;
+        while (slots_[i] != nullptr &&
+               std::string_view(slots_[i]->name.GetString(), slots_[i]->name.GetStringLength()) !=
+                   name) {
+            i = (i + 1) & mask;
+        }
+        return &slots_[i];
+    }
+
+    mutable std::vector<const member*> slots_;
+};
 
 /// Writes `v` at `p` in `dst`: a single-token path is added directly (the compiler has checked
 /// that no two rules of one direction write the same path), deeper paths go through the
@@ -273,6 +326,7 @@ struct runner {
         mapping_error& err
     ) const {
         const bool in = dir == direction::in;
+        const member_index members(src);
         std::vector<const rapidjson::Value*> inputs;
         std::vector<rapidjson::Value> outputs;
         for (const auto& o : ops) {
@@ -298,7 +352,7 @@ struct runner {
             inputs.clear();
             bool any = false;
             for (const auto& p : from) {
-                const auto* v = p.ptr.Get(src);
+                const auto* v = members.get(p, src);
                 inputs.push_back(present(v) ? v : nullptr);
                 any = any || present(v);
             }
