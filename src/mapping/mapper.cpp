@@ -344,7 +344,9 @@ struct runner {
                 continue;
             }
             if (o.is_subform) {
-                if (!run_rows(o, src, dst, std::string(cfield), std::string(sfield), err)) {
+                if (!run_rows(
+                        o, src, members, dst, std::string(cfield), std::string(sfield), err
+                    )) {
                     return false;
                 }
                 continue;
@@ -424,6 +426,7 @@ struct runner {
     bool run_rows(
         const op& o,
         const rapidjson::Value& src,
+        const member_index& members,
         rapidjson::Value& dst,
         const std::string& cfield,
         const std::string& sfield,
@@ -448,7 +451,7 @@ struct runner {
             }
             return true;
         }
-        const auto* rows_in = from.ptr.Get(src);
+        const auto* rows_in = members.get(from, src);
         if (!present(rows_in)) {
             if (o.required) {
                 err = error(errc::mapping_failed, cfield, sfield, "required subform is missing");

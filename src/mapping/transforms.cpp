@@ -59,6 +59,23 @@ std::optional<std::chrono::year_month_day> parse_ymd(std::string_view s) {
 }
 
 std::string format_ymd(const std::chrono::year_month_day& d) {
+    const int y = static_cast<int>(d.year());
+    const auto m = static_cast<unsigned>(d.month());
+    const auto day = static_cast<unsigned>(d.day());
+    if (y >= 0 && y <= 9999 && m <= 99 && day <= 99) {
+        // The common case without printf, which showed in the mapping profile.
+        std::string out = "0000-00-00";
+        const auto put = [&out](std::size_t at, unsigned v, int width) {
+            for (int i = width - 1; i >= 0; --i) {
+                out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+                v /= 10;
+            }
+        };
+        put(0, static_cast<unsigned>(y), 4);
+        put(5, m, 2);
+        put(8, day, 2);
+        return out;
+    }
     char buf[16];
     std::snprintf(
         buf,
