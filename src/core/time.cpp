@@ -39,6 +39,32 @@ std::string format_rfc3339(time_point t, int fraction_digits) {
     const auto day_start = floor<days>(t);
     const year_month_day ymd{day_start};
     const hh_mm_ss hms{floor<microseconds>(t - day_start)};
+    const int year = static_cast<int>(ymd.year());
+    const auto us = hms.subseconds().count();
+    if (year >= 0 && year <= 9999) {
+        // Without printf: this runs for every date-time a mapping writes, and showed in its
+        // profile.
+        std::string out = "0000-00-00T00:00:00";
+        const auto put = [&out](std::size_t at, long long v, int width) {
+            for (int i = width - 1; i >= 0; --i) {
+                out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+                v /= 10;
+            }
+        };
+        put(0, year, 4);
+        put(5, static_cast<unsigned>(ymd.month()), 2);
+        put(8, static_cast<unsigned>(ymd.day()), 2);
+        put(11, hms.hours().count(), 2);
+        put(14, hms.minutes().count(), 2);
+        put(17, hms.seconds().count(), 2);
+        if (fraction_digits == 3 || fraction_digits == 6) {
+            out += '.';
+            out.append(static_cast<std::size_t>(fraction_digits), '0');
+            put(20, fraction_digits == 3 ? us / 1000 : us, fraction_digits);
+        }
+        out += 'Z';
+        return out;
+    }
     std::array<char, 40> buf{};
     int n = std::snprintf(
         buf.data(),
@@ -52,7 +78,6 @@ std::string format_rfc3339(time_point t, int fraction_digits) {
         static_cast<int>(hms.seconds().count())
     );
     std::string out(buf.data(), static_cast<std::size_t>(n));
-    const auto us = hms.subseconds().count();
     if (fraction_digits == 3) {
         std::snprintf(buf.data(), buf.size(), ".%03lld", static_cast<long long>(us / 1000));
         out += buf.data();

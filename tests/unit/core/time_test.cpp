@@ -15,6 +15,17 @@ TEST(time, formats_utc_with_fractions) {
     EXPECT_EQ(format_rfc3339(t, 6), "2025-03-01T08:15:30.123000Z");
 }
 
+TEST(time, pads_every_part_with_zeros) {
+    const time_point t =
+        sys_days{year{987} / 1 / 2} + hours{3} + minutes{4} + seconds{5} + microseconds{6'007};
+    EXPECT_EQ(format_rfc3339(t), "0987-01-02T03:04:05Z");
+    EXPECT_EQ(format_rfc3339(t, 3), "0987-01-02T03:04:05.006Z");
+    EXPECT_EQ(format_rfc3339(t, 6), "0987-01-02T03:04:05.006007Z");
+    // Beyond four digits of year the text is still written, without the fast path.
+    const time_point far = sys_days{year{12345} / 6 / 7};
+    EXPECT_EQ(format_rfc3339(far), "12345-06-07T00:00:00Z");
+}
+
 TEST(time, parses_offsets_into_utc) {
     const auto a = parse_rfc3339("2025-03-01T14:15:30+06:00");  // Dhaka
     const auto b = parse_rfc3339("2025-03-01T08:15:30Z");
