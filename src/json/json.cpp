@@ -33,8 +33,28 @@ constexpr unsigned comment_flags =
 // well-formed UTF-8 as a whole (first_invalid_utf8): every string in it then is too, so the
 // parse is the same, at about twice the speed. A text that is not goes through the checking
 // flags, so its error is the one RapidJSON gives, at the same place.
-constexpr unsigned checked_strict_flags = strict_flags & ~rapidjson::kParseValidateEncodingFlag;
-constexpr unsigned checked_comment_flags = comment_flags & ~rapidjson::kParseValidateEncodingFlag;
+constexpr unsigned without_encoding_check = ~rapidjson::kParseValidateEncodingFlag;
+// RapidJSON's recursive parser is faster than its iterative one; it is used only when the
+// depth limit bounds the recursion (the guard stops the parse at the limit, before RapidJSON
+// recurses further), and never for located parsing, whose offsets follow the iterative
+// parser's order of events.
+constexpr unsigned without_iteration = ~rapidjson::kParseIterativeFlag;
+constexpr std::size_t most_recursive_depth = 256;
+
+/// Parses with `Flags` less the encoding check when `checked`, less iteration when
+/// `recursive`.
+template <unsigned Flags, typename Stream, typename Handler>
+void parse_as(rapidjson::Reader& reader, Stream& stream, Handler& h, bool checked, bool recursive) {
+    if (checked && recursive) {
+        reader.Parse<Flags & without_encoding_check & without_iteration>(stream, h);
+    } else if (checked) {
+        reader.Parse<Flags & without_encoding_check>(stream, h);
+    } else if (recursive) {
+        reader.Parse<Flags & without_iteration>(stream, h);
+    } else {
+        reader.Parse<Flags>(stream, h);
+    }
+}
 
 // Offset of the first byte of `text` that does not start a well-formed UTF-8 sequence (the
 // Unicode Standard's Table 3-7: no overlong form, no surrogate, nothing above U+10FFFF; the
@@ -296,13 +316,15 @@ public:
         std::string_view text,
         std::size_t max_depth,
         std::vector<detail::located_value>* values,
-        bool check_surrogates
+        bool check_surrogates,
+        bool recursive
     )
         : stream_(stream),
           text_(text),
           max_depth_(max_depth),
           values_(values),
-          check_surrogates_(check_surrogates) {}
+          check_surrogates_(check_surrogates),
+          recursive_(recursive) {}
 
     void set_target(rapidjson::Document* out) noexcept { out_ = out; }
 
@@ -562,6 +584,9 @@ private:
         failed_ = true;
         code_ = code;
         error_offset_ = Track ? start_of_next() : offset();
+        if (code == errc::too_deep && recursive_ && error_offset_ > 0) {
+            --error_offset_;  // the bracket, as the iterative parser reports it
+        }
         error_pointer_ = container_pointer();
         if (code == errc::duplicate_key) {
             error_pointer_ += '/' + escape_pointer_token(key);
@@ -575,6 +600,7 @@ private:
     std::size_t max_depth_;
     std::vector<detail::located_value>* values_;
     bool check_surrogates_;  // false when the text has no \u escape to make one
+    bool recursive_;         // RapidJSON's recursive parser: a bracket is read before its event
 
     std::vector<frame> frames_;
     std::vector<key_entry> keys_;
@@ -677,8 +703,14 @@ json_result<rapidjson::Document> parse_impl(
     // Only an escape can make a lone surrogate once the raw bytes are known to be UTF-8.
     const bool checked = first_invalid_utf8(text) == std::string_view::npos;
     const bool escapes = text.find("\\u") != std::string_view::npos;
+    const bool recursive = !Track && limits.max_depth <= most_recursive_depth;
     guard_handler<Track, stream_type> guard(
-        stream, std::string_view(begin, text.size()), limits.max_depth, values, !checked || escapes
+        stream,
+        std::string_view(begin, text.size()),
+        limits.max_depth,
+        values,
+        !checked || escapes,
+        recursive
     );
     rapidjson::Document doc;
     rapidjson::Reader reader;
@@ -686,11 +718,9 @@ json_result<rapidjson::Document> parse_impl(
     auto generator = [&](rapidjson::Document& target) {
         guard.set_target(&target);
         if (d == dialect::strict) {
-            checked ? reader.Parse<checked_strict_flags>(stream, guard)
-                    : reader.Parse<strict_flags>(stream, guard);
+            parse_as<strict_flags>(reader, stream, guard, checked, recursive);
         } else {
-            checked ? reader.Parse<checked_comment_flags>(stream, guard)
-                    : reader.Parse<comment_flags>(stream, guard);
+            parse_as<comment_flags>(reader, stream, guard, checked, recursive);
         }
         ok = !reader.HasParseError();
         return ok;

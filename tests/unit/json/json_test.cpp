@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <random>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -121,6 +122,85 @@ TEST(json_parse, deep_nesting_is_refused_without_recursion) {
     EXPECT_TRUE(parse(ok));
     const std::string over = std::string(65, '[') + std::string(65, ']');
     EXPECT_FALSE(parse(over));
+}
+
+TEST(json_parse, too_deep_is_reported_at_the_bracket_past_the_limit) {
+    // Up to 256 levels RapidJSON's recursive parser runs, above it the iterative one; both
+    // report the first bracket past the limit.
+    for (const std::size_t limit : {std::size_t{8}, std::size_t{64}, std::size_t{300}}) {
+        std::string text;
+        for (std::size_t i = 0; i <= limit; ++i) {
+            text += i % 2 == 0 ? "{\"k\": " : "[1, ";
+        }
+        const auto r = parse(text, dialect::strict, {.max_depth = limit, .max_bytes = 1 << 20});
+        ASSERT_FALSE(r) << limit;
+        EXPECT_EQ(r.error().code, errc::too_deep) << limit;
+        const auto last = text.find_last_of("{[");
+        EXPECT_EQ(r.error().offset, last) << limit;
+        EXPECT_EQ(r.error().position.column, last + 1) << limit;
+    }
+}
+
+// Random edits of JSON text (a byte deleted, replaced or inserted, the text cut), parsed with
+// a depth limit that runs RapidJSON's recursive parser and one that runs its iterative parser:
+// the same document or the same error, at the same place.
+TEST(json_parse, recursive_and_iterative_parsing_agree_on_damaged_text) {
+    const std::string bases[] = {
+        R"({"id":"c-1","age":12,"ratio":-0.5e3,"ok":true,"none":null,"name":"\u09b0\u09b9",)"
+        R"("rows":[{"unique_id":"u1","n":[1,2,[3,{"x":"y"}]]},{"unique_id":"u2"}],"e":{}})",
+        "[\"a\\\"b\", 1e400, 18446744073709551616, {\"k\": \"\xe0\xa6\xb0\"}, [], "
+        "\"\\ud83d\\ude00\"]",
+        R"({"a":{"a":{"a":{"a":[{"a":1,"b":2,"a2":3}]}}},"z":"\uDE00"})",
+    };
+    const std::string pieces = "{}[]\":,\\u0123456789eE.-+ tfn\x80\xbf\xc3\xed\xf4/*";
+    int compared = 0;
+    int failures = 0;
+    for (const unsigned seed : {1U, 2U, 3U, 4U, 5U}) {
+        std::mt19937 rng(seed);
+        for (const auto& base : bases) {
+            for (int round = 0; round < 400; ++round) {
+                std::string text = base;
+                const int edits = 1 + static_cast<int>(rng() % 3);
+                for (int e = 0; e < edits && !text.empty(); ++e) {
+                    const std::size_t at = rng() % text.size();
+                    const char c = pieces[rng() % pieces.size()];
+                    switch (rng() % 4) {
+                        case 0:
+                            text.erase(at, 1);
+                            break;
+                        case 1:
+                            text[at] = c;
+                            break;
+                        case 2:
+                            text.insert(at, 1, c);
+                            break;
+                        default:
+                            text.resize(at);
+                            break;
+                    }
+                }
+                for (const auto d : {dialect::strict, dialect::with_comments}) {
+                    const auto fast = parse(text, d, {.max_depth = 64, .max_bytes = 1 << 20});
+                    const auto iterative =
+                        parse(text, d, {.max_depth = 1000, .max_bytes = 1 << 20});
+                    ++compared;
+                    ASSERT_EQ(fast.has_value(), iterative.has_value()) << text;
+                    if (fast) {
+                        EXPECT_TRUE(*fast == *iterative) << text;
+                        continue;
+                    }
+                    ++failures;
+                    EXPECT_EQ(fast.error().code, iterative.error().code) << text;
+                    EXPECT_EQ(fast.error().offset, iterative.error().offset) << text;
+                    EXPECT_EQ(fast.error().pointer, iterative.error().pointer) << text;
+                    EXPECT_EQ(fast.error().message, iterative.error().message) << text;
+                }
+            }
+        }
+    }
+    // Most edits break the text; some leave it valid. Both kinds were compared.
+    EXPECT_GT(failures, compared / 4);
+    EXPECT_LT(failures, compared);
 }
 
 TEST(json_parse, size_limit) {
