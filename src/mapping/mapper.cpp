@@ -114,11 +114,23 @@ public:
 
     /// The value at `p` in `object` (the object this index was built from).
     const rapidjson::Value* get(const path& p, const rapidjson::Value& object) const {
-        if (slots_.empty() || p.ptr.GetTokenCount() != 1) {
+        if (p.ptr.GetTokenCount() != 1 || !object.IsObject()) {
             return p.ptr.Get(object);
         }
         const auto& t = p.ptr.GetTokens()[0];
-        const member* m = *find({t.name, t.length});
+        const std::string_view name(t.name, t.length);
+        if (slots_.empty()) {
+            // A small object: compared by length first. (Pointer::Get reaches RapidJSON
+            // 1.1.0's FindMember(const Ch*), which measures the name with strlen each time.)
+            for (const auto& m : object.GetObject()) {
+                if (m.name.GetStringLength() == t.length &&
+                    std::string_view(m.name.GetString(), t.length) == name) {
+                    return &m.value;
+                }
+            }
+            return nullptr;
+        }
+        const member* m = *find(name);
         return m == nullptr ? nullptr : &m->value;
     }
 
