@@ -1,6 +1,7 @@
 // Running a compiled mapping on one record: no file and no mapping text is parsed here.
 #include <bit>
-#include <functional>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -105,7 +106,14 @@ public:
         slots_.assign(std::bit_ceil(std::size_t{object.MemberCount()} * 2), nullptr);
         for (const auto& m : object.GetObject()) {
             const std::string_view name(m.name.GetString(), m.name.GetStringLength());
-            const member** slot = find(name);
+            std::size_t probes = 0;
+            const member** slot = find(name, &probes);
+            if (probes > longest_probe) {
+                // Names made to collide: give the index up, and look up as before, one scan
+                // per rule, rather than spend members × members here.
+                slots_.clear();
+                return;
+            }
             if (*slot == nullptr) {
                 *slot = &m;
             }
@@ -137,14 +145,40 @@ public:
 private:
     using member = rapidjson::Value::Member;
 
-    /// The slot holding `name`, else the empty slot where it would go.
-    const member** find(std::string_view name) const {
+    static constexpr std::size_t longest_probe = 32;
+
+    /// A hash of the name's length and first and last eight bytes (all of a name of up to 16
+    /// bytes), mixed; constant time whatever the name. Names that share those bytes fall
+    /// together, which the probe limit above bounds.
+    static std::size_t hash(std::string_view name) noexcept {
+        std::uint64_t head = 0;
+        std::uint64_t tail = 0;
+        if (name.size() >= sizeof head) {
+            std::memcpy(&head, name.data(), sizeof head);
+            std::memcpy(&tail, name.data() + name.size() - sizeof tail, sizeof tail);
+        } else {
+            std::memcpy(&head, name.data(), name.size());
+        }
+        std::uint64_t h = head * 0x9E3779B97F4A7C15ULL ^
+                          std::rotl(tail * 0xC2B2AE3D27D4EB4FULL, 31) ^ name.size();
+        h ^= h >> 29;
+        h *= 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 32;
+        return static_cast<std::size_t>(h);
+    }
+
+    /// The slot holding `name`, else the empty slot where it would go; counts the slots
+    /// passed in `probes` when given.
+    const member** find(std::string_view name, std::size_t* probes = nullptr) const {
         const std::size_t mask = slots_.size() - 1;
-        std::size_t i = std::hash<std::string_view>{}(name)&mask;
+        std::size_t i = hash(name) & mask;
         while (slots_[i] != nullptr &&
-               std::string_view(slots_[i]->name.GetString(), slots_[i]->name.GetStringLength()) !=
-                   name) {
+               !(slots_[i]->name.GetStringLength() == name.size() &&
+                 std::memcmp(slots_[i]->name.GetString(), name.data(), name.size()) == 0)) {
             i = (i + 1) & mask;
+            if (probes != nullptr) {
+                ++*probes;
+            }
         }
         return &slots_[i];
     }

@@ -1,5 +1,10 @@
 #include "mapping/mapping.hpp"
 
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "core/time.hpp"
@@ -588,6 +593,85 @@ TEST(mapping_run, grouping_aggregates_lists_and_rejects_disagreement) {
     auto nokey = m.group(parse(R"([{"g": 1}])"));
     ASSERT_FALSE(nokey);
     EXPECT_EQ(nokey.error().reason, "row has no group key");
+}
+
+// A wide record's members are looked up through an index; names made to collide in it, and
+// any order of members, give the same canonical record as the plain case.
+TEST(mapping_run, wide_records_map_the_same_whatever_their_extra_members_and_order) {
+    const auto m = compiled_mapping::load(source_dir / "mappings/primero.case.json", catalogue());
+    const auto text =
+        json::read_file(source_dir / "tests/golden/primero.case/in-full-case.input.json").value();
+    const auto ctx = context();
+    const auto base = parse(text);
+    ASSERT_GT(base.MemberCount(), 16u);
+    const auto expected = m.map_in(base, ctx);
+    ASSERT_TRUE(expected) << expected.error().reason;
+
+    const auto with_extra = [&](const std::function<std::string(int)>& name, int count) {
+        rapidjson::Document d;
+        d.CopyFrom(base, d.GetAllocator());
+        for (int i = 0; i < count; ++i) {
+            rapidjson::Value k(name(i).c_str(), d.GetAllocator());
+            d.AddMember(k, rapidjson::Value("x", d.GetAllocator()), d.GetAllocator());
+        }
+        return d;
+    };
+    // Names no rule reads: distinct ones, and ones of one length sharing their first and last
+    // eight bytes (all in one slot of the index, which is then given up).
+    const auto distinct = with_extra([](int i) { return "extra_" + std::to_string(i); }, 300);
+    const auto colliding = with_extra(
+        [](int i) {
+            const auto n = std::to_string(1000 + i);
+            return "zzzzzzzz" + n + "yyyyyyyy";
+        },
+        300
+    );
+    for (const auto* d : {&distinct, &colliding}) {
+        const auto got = m.map_in(*d, ctx);
+        ASSERT_TRUE(got) << got.error().reason;
+        EXPECT_TRUE(*got == *expected) << json::to_string(*got);
+    }
+    // The members in reverse order, and every third one left out (some rule inputs absent).
+    for (const bool drop : {false, true}) {
+        rapidjson::Document d(rapidjson::kObjectType);
+        std::vector<const rapidjson::Value::Member*> members;
+        for (const auto& mem : base.GetObject()) {
+            members.push_back(&mem);
+        }
+        int i = 0;
+        std::set<std::string> kept;
+        for (auto it = members.rbegin(); it != members.rend(); ++it, ++i) {
+            if (drop && i % 3 == 0 && (*it)->name != "id") {
+                continue;
+            }
+            kept.emplace((*it)->name.GetString());
+            d.AddMember(
+                rapidjson::Value((*it)->name, d.GetAllocator()),
+                rapidjson::Value((*it)->value, d.GetAllocator()),
+                d.GetAllocator()
+            );
+        }
+        // The expected record: the base with the same members left out, in the base's order.
+        rapidjson::Document same_order(rapidjson::kObjectType);
+        for (const auto& mem : base.GetObject()) {
+            if (kept.count(mem.name.GetString()) != 0) {
+                same_order.AddMember(
+                    rapidjson::Value(mem.name, same_order.GetAllocator()),
+                    rapidjson::Value(mem.value, same_order.GetAllocator()),
+                    same_order.GetAllocator()
+                );
+            }
+        }
+        const auto want = m.map_in(same_order, ctx);
+        const auto got = m.map_in(d, ctx);
+        ASSERT_EQ(static_cast<bool>(want), static_cast<bool>(got)) << drop;
+        if (want) {
+            EXPECT_TRUE(*got == *want) << drop;
+            if (!drop) {
+                EXPECT_TRUE(*got == *expected);
+            }
+        }
+    }
 }
 
 }  // namespace
