@@ -751,7 +751,13 @@ json_result<rapidjson::Document> parse_impl(
             "nesting deeper than " + std::to_string(limits.max_depth) + " levels"
         );
     }
-    const auto code = reader.GetParseErrorCode();
+    auto code = reader.GetParseErrorCode();
+    if (code == rapidjson::kParseErrorDocumentEmpty && reader.GetErrorOffset() < text.size()) {
+        // The iterative parser calls a text that starts with something other than a value
+        // (a '}', a letter) empty; the recursive parser says, rightly, an invalid value. Both
+        // parsers are used (parse_as), and they say the same.
+        code = rapidjson::kParseErrorValueInvalid;
+    }
     std::string msg = rapidjson::GetParseError_En(code);
     if (!msg.empty() && msg.back() == '.') {
         msg.pop_back();

@@ -48,10 +48,17 @@ std::optional<std::chrono::year_month_day> parse_ymd(std::string_view s) {
         !is_digits(s.substr(5, 2)) || !is_digits(s.substr(8, 2))) {
         return std::nullopt;
     }
+    const auto number = [s](std::size_t at, std::size_t n) {  // digits, checked above
+        unsigned v = 0;
+        for (std::size_t i = at; i < at + n; ++i) {
+            v = v * 10 + static_cast<unsigned>(s[i] - '0');
+        }
+        return v;
+    };
     const std::chrono::year_month_day d{
-        std::chrono::year{std::stoi(std::string(s.substr(0, 4)))},
-        std::chrono::month{static_cast<unsigned>(std::stoi(std::string(s.substr(5, 2))))},
-        std::chrono::day{static_cast<unsigned>(std::stoi(std::string(s.substr(8, 2))))}};
+        std::chrono::year{static_cast<int>(number(0, 4))},
+        std::chrono::month{number(5, 2)},
+        std::chrono::day{number(8, 2)}};
     if (!d.ok()) {
         return std::nullopt;
     }

@@ -1,0 +1,52 @@
+// A Google Benchmark reporter that prints as usual and keeps each benchmark's items/s, so a
+// benchmark's main can print the ratio of two benchmarks measured in the same run. With
+// --benchmark_repetitions it keeps the median of the repetitions.
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+namespace casebridge::bench {
+
+class rate_reporter : public benchmark::ConsoleReporter {
+public:
+    /// `counter`: the counter that holds the rate ("items_per_second", or a user counter).
+    explicit rate_reporter(std::string counter = "items_per_second")
+        : counter_(std::move(counter)) {}
+
+    void ReportRuns(const std::vector<Run>& runs) override {
+        for (const auto& r : runs) {
+            const auto it = r.counters.find(counter_);
+            if (it != r.counters.end() && r.run_type == Run::RT_Iteration && !r.error_occurred) {
+                const auto& n = r.run_name;
+                samples_[n.args.empty() ? n.function_name : n.function_name + "/" + n.args]
+                    .push_back(it->second.value);
+            }
+        }
+        ConsoleReporter::ReportRuns(runs);
+    }
+
+    /// The median rate of the benchmark called `name` ("function/args" for one with
+    /// arguments), or 0 when it did not run.
+    double rate(const std::string& name) const {
+        const auto it = samples_.find(name);
+        if (it == samples_.end() || it->second.empty()) {
+            return 0;
+        }
+        auto v = it->second;
+        std::sort(v.begin(), v.end());
+        const auto n = v.size();
+        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    }
+
+private:
+    std::string counter_;
+    std::map<std::string, std::vector<double>> samples_;
+};
+
+}  // namespace casebridge::bench
