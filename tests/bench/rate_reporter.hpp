@@ -22,10 +22,15 @@ public:
     void ReportRuns(const std::vector<Run>& runs) override {
         for (const auto& r : runs) {
             const auto it = r.counters.find(counter_);
-            if (it != r.counters.end() && r.run_type == Run::RT_Iteration && !r.error_occurred) {
-                const auto& n = r.run_name;
-                samples_[n.args.empty() ? n.function_name : n.function_name + "/" + n.args]
-                    .push_back(it->second.value);
+            if (it == r.counters.end() || r.error_occurred) {
+                continue;
+            }
+            const auto& n = r.run_name;
+            const auto name = n.args.empty() ? n.function_name : n.function_name + "/" + n.args;
+            if (r.run_type == Run::RT_Iteration) {
+                samples_[name].push_back(it->second.value);
+            } else if (r.aggregate_name == "median") {
+                medians_[name] = it->second.value;  // --benchmark_report_aggregates_only
             }
         }
         ConsoleReporter::ReportRuns(runs);
@@ -34,6 +39,9 @@ public:
     /// The median rate of the benchmark called `name` ("function/args" for one with
     /// arguments), or 0 when it did not run.
     double rate(const std::string& name) const {
+        if (const auto m = medians_.find(name); m != medians_.end()) {
+            return m->second;
+        }
         const auto it = samples_.find(name);
         if (it == samples_.end() || it->second.empty()) {
             return 0;
@@ -47,6 +55,7 @@ public:
 private:
     std::string counter_;
     std::map<std::string, std::vector<double>> samples_;
+    std::map<std::string, double> medians_;
 };
 
 }  // namespace casebridge::bench
