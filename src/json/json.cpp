@@ -753,9 +753,9 @@ json_result<rapidjson::Document> parse_impl(
     }
     auto code = reader.GetParseErrorCode();
     if (code == rapidjson::kParseErrorDocumentEmpty && reader.GetErrorOffset() < text.size()) {
-        // The iterative parser calls a text that starts with something other than a value
-        // (a '}', a letter) empty; the recursive parser says, rightly, an invalid value. Both
-        // parsers are used (parse_as), and they say the same.
+        // The iterative parser calls a text that starts with ']', '}', ',' or ':' empty; the
+        // recursive parser says, rightly, an invalid value. Both are used (parse_as), and
+        // say the same.
         code = rapidjson::kParseErrorValueInvalid;
     }
     std::string msg = rapidjson::GetParseError_En(code);

@@ -93,8 +93,8 @@ const std::string empty_text;
 
 /// The members of one object by name, for the rules that read its direct members: one
 /// FindMember per rule scans every member, so a wide record cost rules × members. Objects of
-/// up to `linear_members` members are left to the pointer. The first of two equal names wins,
-/// as with FindMember.
+/// up to `linear_members` members are scanned, comparing lengths first. The first of two equal
+/// names wins, as with FindMember.
 class member_index {
 public:
     static constexpr rapidjson::SizeType linear_members = 16;
@@ -109,8 +109,8 @@ public:
             std::size_t probes = 0;
             const member** slot = find(name, &probes);
             if (probes > longest_probe) {
-                // Names made to collide: give the index up, and look up as before, one scan
-                // per rule, rather than spend members × members here.
+                // Names made to collide: give the index up, and scan once per rule as for a
+                // small object, rather than spend members × members here.
                 slots_.clear();
                 return;
             }

@@ -42,6 +42,11 @@ struct compiler {
         if (!p.ptr.IsValid()) {
             fail(pointer, "is not a valid JSON Pointer");
         }
+        if (p.text.find('\0') != std::string::npos) {
+            // RapidJSON 1.1.0 cuts a member name at a NUL in some look-ups and not in others;
+            // no system names a field so.
+            fail(pointer, "has a NUL character (\\u0000), which no field name holds");
+        }
         return p;
     }
 

@@ -166,6 +166,11 @@ TEST(mapping_load, rule_shape_errors) {
         "m.json:5:23: at /rules/0/system: is not a valid JSON Pointer"
     );
     EXPECT_EQ(
+        load_error(file_with("", "{\"canonical\": \"/sex\", \"system\": \"/a\\u0000b\"}")),
+        "m.json:5:23: at /rules/0/system: has a NUL character (\\u0000), which no field name "
+        "holds"
+    );
+    EXPECT_EQ(
         load_error(file_with("", "{\"canonical\": \"/sex\", \"system\": \"\"}")),
         "m.json:5:23: at /rules/0/system: only a subform rule may take the whole record "
         "(\"\")"
