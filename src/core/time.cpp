@@ -24,6 +24,14 @@ bool read_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
     return true;
 }
 
+/// Writes `v` as `width` decimal digits, zero-padded, at `at` in `out` (room already there).
+void put_digits(std::string& out, std::size_t at, long long v, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+        out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    }
+}
+
 std::optional<sys_days> make_day(int y, int m, int d) {
     const year_month_day ymd{
         year{y}, month{static_cast<unsigned>(m)}, day{static_cast<unsigned>(d)}};
@@ -35,55 +43,58 @@ std::optional<sys_days> make_day(int y, int m, int d) {
 
 }  // namespace
 
-std::string format_rfc3339(time_point t, int fraction_digits) {
-    const auto day_start = floor<days>(t);
-    const year_month_day ymd{day_start};
-    const hh_mm_ss hms{floor<microseconds>(t - day_start)};
-    const int year = static_cast<int>(ymd.year());
-    const auto us = hms.subseconds().count();
-    if (year >= 0 && year <= 9999) {
-        // Without printf: this runs for every date-time a mapping writes, and showed in its
-        // profile.
-        std::string out = "0000-00-00T00:00:00";
-        const auto put = [&out](std::size_t at, long long v, int width) {
-            for (int i = width - 1; i >= 0; --i) {
-                out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
-                v /= 10;
-            }
-        };
-        put(0, year, 4);
-        put(5, static_cast<unsigned>(ymd.month()), 2);
-        put(8, static_cast<unsigned>(ymd.day()), 2);
-        put(11, hms.hours().count(), 2);
-        put(14, hms.minutes().count(), 2);
-        put(17, hms.seconds().count(), 2);
-        if (fraction_digits == 3 || fraction_digits == 6) {
-            out += '.';
-            out.append(static_cast<std::size_t>(fraction_digits), '0');
-            put(20, fraction_digits == 3 ? us / 1000 : us, fraction_digits);
-        }
-        out += 'Z';
-        return out;
+std::string format_ymd(const year_month_day& d) {
+    const int y = static_cast<int>(d.year());
+    if (y < 0 || y > 9999) {
+        std::array<char, 24> buf{};
+        const int n = std::snprintf(
+            buf.data(),
+            buf.size(),
+            "%04d-%02u-%02u",
+            y,
+            static_cast<unsigned>(d.month()),
+            static_cast<unsigned>(d.day())
+        );
+        return {buf.data(), static_cast<std::size_t>(n)};
     }
-    std::array<char, 40> buf{};
-    int n = std::snprintf(
-        buf.data(),
-        buf.size(),
-        "%04d-%02u-%02uT%02d:%02d:%02d",
-        static_cast<int>(ymd.year()),
-        static_cast<unsigned>(ymd.month()),
-        static_cast<unsigned>(ymd.day()),
-        static_cast<int>(hms.hours().count()),
-        static_cast<int>(hms.minutes().count()),
-        static_cast<int>(hms.seconds().count())
-    );
-    std::string out(buf.data(), static_cast<std::size_t>(n));
-    if (fraction_digits == 3) {
-        std::snprintf(buf.data(), buf.size(), ".%03lld", static_cast<long long>(us / 1000));
-        out += buf.data();
-    } else if (fraction_digits == 6) {
-        std::snprintf(buf.data(), buf.size(), ".%06lld", static_cast<long long>(us));
-        out += buf.data();
+    // Without printf: this runs for every date and date-time a mapping writes, and showed in
+    // its profile.
+    std::string out = "0000-00-00";
+    put_digits(out, 0, y, 4);
+    put_digits(out, 5, static_cast<unsigned>(d.month()), 2);
+    put_digits(out, 8, static_cast<unsigned>(d.day()), 2);
+    return out;
+}
+
+std::optional<year_month_day> parse_ymd(std::string_view s) {
+    int y = 0;
+    int mo = 0;
+    int d = 0;
+    if (s.size() != 10 || !read_digits(s, 0, 4, y) || s[4] != '-' || !read_digits(s, 5, 2, mo) ||
+        s[7] != '-' || !read_digits(s, 8, 2, d)) {
+        return std::nullopt;
+    }
+    const year_month_day ymd{
+        year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+    if (!ymd.ok()) {
+        return std::nullopt;
+    }
+    return ymd;
+}
+
+std::string format_rfc3339(time_point t, int fraction_digits) {
+    // A time_point (nanoseconds in 64 bits) lies in the years 1677-2262: four digits.
+    const auto day_start = floor<days>(t);
+    const hh_mm_ss hms{floor<microseconds>(t - day_start)};
+    std::string out = format_ymd(year_month_day{day_start}) + "T00:00:00";
+    put_digits(out, 11, hms.hours().count(), 2);
+    put_digits(out, 14, hms.minutes().count(), 2);
+    put_digits(out, 17, hms.seconds().count(), 2);
+    if (fraction_digits == 3 || fraction_digits == 6) {
+        const auto us = hms.subseconds().count();
+        out += '.';
+        out.append(static_cast<std::size_t>(fraction_digits), '0');
+        put_digits(out, 20, fraction_digits == 3 ? us / 1000 : us, fraction_digits);
     }
     out += 'Z';
     return out;

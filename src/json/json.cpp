@@ -17,6 +17,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/text_fingerprint.hpp"
+
 namespace casebridge::json {
 namespace {
 
@@ -149,21 +151,6 @@ long decimal_magnitude(std::string_view t) {
         return std::numeric_limits<long>::min() / 2;  // zero
     }
     return (integer_digits > 0 ? integer_digits : -leading_fraction_zeros) + exponent;
-}
-
-// A quick filter for comparing two keys, not a hash for a table: their length and first and
-// last eight bytes, so keys that differ there (nearly all) are told apart without a memcmp.
-// Read in constant time: a byte-at-a-time hash of every key showed in the parse profile.
-std::uint64_t key_fingerprint(const char* s, std::size_t n) noexcept {
-    std::uint64_t head = 0;
-    std::uint64_t tail = 0;
-    if (n >= sizeof head) {
-        std::memcpy(&head, s, sizeof head);
-        std::memcpy(&tail, s + n - sizeof tail, sizeof tail);
-    } else {
-        std::memcpy(&head, s, n);
-    }
-    return head ^ std::rotl(tail, 29) ^ (std::uint64_t{n} * 0x9E3779B97F4A7C15ULL);
 }
 
 // SipHash-1-3 (Aumasson and Bernstein) under a 128-bit key drawn once per process: a text whose
@@ -400,7 +387,8 @@ public:
             return false;
         }
         frame& f = frames_.back();
-        keys_.push_back({key_fingerprint(s, n), arena_.size(), n});
+        // A quick filter before the bytes are compared (core/text_fingerprint.hpp).
+        keys_.push_back({text_fingerprint({s, n}), arena_.size(), n});
         arena_.append(s, n);
         const std::size_t index = keys_.size() - 1;
         bool duplicate = false;

@@ -11,6 +11,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/text_fingerprint.hpp"
 #include "core/token_text.hpp"
 #include "log/log.hpp"
 #include "mapping/program.hpp"
@@ -147,20 +148,9 @@ private:
 
     static constexpr std::size_t longest_probe = 32;
 
-    /// A hash of the name's length and first and last eight bytes (all of a name of up to 16
-    /// bytes), mixed; constant time whatever the name. Names that share those bytes fall
-    /// together, which the probe limit above bounds.
+    /// The name's text_fingerprint, mixed so that its low bits pick the slot.
     static std::size_t hash(std::string_view name) noexcept {
-        std::uint64_t head = 0;
-        std::uint64_t tail = 0;
-        if (name.size() >= sizeof head) {
-            std::memcpy(&head, name.data(), sizeof head);
-            std::memcpy(&tail, name.data() + name.size() - sizeof tail, sizeof tail);
-        } else {
-            std::memcpy(&head, name.data(), name.size());
-        }
-        std::uint64_t h = head * 0x9E3779B97F4A7C15ULL ^
-                          std::rotl(tail * 0xC2B2AE3D27D4EB4FULL, 31) ^ name.size();
+        std::uint64_t h = text_fingerprint(name) * 0x9E3779B97F4A7C15ULL;
         h ^= h >> 29;
         h *= 0xBF58476D1CE4E5B9ULL;
         h ^= h >> 32;

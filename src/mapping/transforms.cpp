@@ -42,59 +42,6 @@ bool is_digits(std::string_view s) {
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-/// "YYYY-MM-DD" of a day, checked.
-std::optional<std::chrono::year_month_day> parse_ymd(std::string_view s) {
-    if (s.size() != 10 || s[4] != '-' || s[7] != '-' || !is_digits(s.substr(0, 4)) ||
-        !is_digits(s.substr(5, 2)) || !is_digits(s.substr(8, 2))) {
-        return std::nullopt;
-    }
-    const auto number = [s](std::size_t at, std::size_t n) {  // digits, checked above
-        unsigned v = 0;
-        for (std::size_t i = at; i < at + n; ++i) {
-            v = v * 10 + static_cast<unsigned>(s[i] - '0');
-        }
-        return v;
-    };
-    const std::chrono::year_month_day d{
-        std::chrono::year{static_cast<int>(number(0, 4))},
-        std::chrono::month{number(5, 2)},
-        std::chrono::day{number(8, 2)}};
-    if (!d.ok()) {
-        return std::nullopt;
-    }
-    return d;
-}
-
-std::string format_ymd(const std::chrono::year_month_day& d) {
-    const int y = static_cast<int>(d.year());
-    const auto m = static_cast<unsigned>(d.month());
-    const auto day = static_cast<unsigned>(d.day());
-    if (y >= 0 && y <= 9999 && m <= 99 && day <= 99) {
-        // The common case without printf, which showed in the mapping profile.
-        std::string out = "0000-00-00";
-        const auto put = [&out](std::size_t at, unsigned v, int width) {
-            for (int i = width - 1; i >= 0; --i) {
-                out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
-                v /= 10;
-            }
-        };
-        put(0, static_cast<unsigned>(y), 4);
-        put(5, m, 2);
-        put(8, day, 2);
-        return out;
-    }
-    char buf[16];
-    std::snprintf(
-        buf,
-        sizeof buf,
-        "%04d-%02u-%02u",
-        static_cast<int>(d.year()),
-        static_cast<unsigned>(d.month()),
-        static_cast<unsigned>(d.day())
-    );
-    return buf;
-}
-
 std::chrono::year_month_day day_of(time_point t) {
     return std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(t)};
 }

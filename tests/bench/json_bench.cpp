@@ -5,7 +5,6 @@
 //   build/release/tests/bench/casebridge_bench --benchmark_filter=json
 // and prints the guarded parse's rate over the plain one (the medians, with
 // --benchmark_repetitions=N).
-#include <cstdio>
 #include <string>
 
 #include <benchmark/benchmark.h>
@@ -142,13 +141,15 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     casebridge::bench::rate_reporter reporter("records/s");
     benchmark::RunSpecifiedBenchmarks(&reporter);
-    const double plain = reporter.rate("json_plain_rapidjson");
-    const double guarded = reporter.rate("json_guarded_parse");
-    if (plain > 0 && guarded > 0) {
-        std::printf("plain RapidJSON:  %.0f records/s\n", plain);
-        std::printf("guarded parse:    %.0f records/s\n", guarded);
-        std::printf("guarded / plain:  %.2f (goal >= 0.80)\n", guarded / plain);
-    }
+    casebridge::bench::print_ratio(
+        reporter,
+        "json_plain_rapidjson",
+        "plain RapidJSON:",
+        "json_guarded_parse",
+        "guarded parse:",
+        "guarded / plain:",
+        0.8
+    );
     benchmark::Shutdown();
     return 0;
 }

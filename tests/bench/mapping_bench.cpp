@@ -87,14 +87,16 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     casebridge::bench::rate_reporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
-    const double ps = reporter.rate("parse_serialise");
-    const double pms = reporter.rate("parse_map_serialise");
     std::printf("case size: %zu bytes\n", case_text().size());
-    if (ps > 0 && pms > 0) {
-        std::printf("parse+serialise:     %.0f records/s\n", ps);
-        std::printf("parse+map+serialise: %.0f records/s\n", pms);
-        std::printf("ratio: %.2f (goal >= 0.70)\n", pms / ps);
-    }
+    casebridge::bench::print_ratio(
+        reporter,
+        "parse_serialise",
+        "parse+serialise:",
+        "parse_map_serialise",
+        "parse+map+serialise:",
+        "ratio:",
+        0.7
+    );
     benchmark::Shutdown();
     return 0;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <utility>
@@ -57,5 +58,25 @@ private:
     std::map<std::string, std::vector<double>> samples_;
     std::map<std::string, double> medians_;
 };
+
+/// Prints the rates of `base` and `other` (benchmark names, shown as the labels) and the ratio
+/// other ÷ base against `goal`, when both ran.
+inline void print_ratio(
+    const rate_reporter& r,
+    const char* base,
+    const char* base_label,
+    const char* other,
+    const char* other_label,
+    const char* ratio_label,
+    double goal
+) {
+    const double b = r.rate(base);
+    const double o = r.rate(other);
+    if (b > 0 && o > 0) {
+        std::printf("%-21s%.0f records/s\n", base_label, b);
+        std::printf("%-21s%.0f records/s\n", other_label, o);
+        std::printf("%-21s%.2f (goal >= %.2f)\n", ratio_label, o / b, goal);
+    }
+}
 
 }  // namespace casebridge::bench
