@@ -39,6 +39,20 @@ const flow_binding& flow_runner::binding() const noexcept {
     return impl_->b;
 }
 
+namespace {
+
+/// Waits for a settle in flight when the run is failing anyway: its outcome is not the run's
+/// (the cursor moves only with a settle that committed, so the next run reads that page again).
+awaitable<void> settle_quietly(settle_ahead& settle) {
+    try {
+        (void)co_await settle.finish();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the run's own failure is the one reported
+    }
+    co_return;
+}
+
+}  // namespace
+
 awaitable<run_report> flow_runner::run_once(run_options options) {
     auto& m = *impl_;
     m.keep_records = options.keep_records;
@@ -86,63 +100,78 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     // past a page changes the source.
     read_ahead ahead(co_await net::this_coro::executor);
     const bool may_read_ahead = !m.b.source->pull_has_side_effects();
-    for (;;) {
-        if (options.stop.stop_requested()) {
-            report.stopped = true;
-            break;
-        }
-        if (options.max_pages && report.counts.pages >= *options.max_pages) {
-            break;
-        }
-        auto page = co_await m.next_page(ahead, cursor, report.counts);
-        if (!page && m.interrupted) {
-            report.stopped = true;  // a wait before a retry of the pull was cut short
-            break;
-        }
-        if (!page) {
-            report.error = page.error().describe();
-            break;
-        }
-        ++report.counts.pages;
-        report.counts.fetched += static_cast<std::int64_t>(page->records.size());
-        m.count(&flow_metrics::fetched, static_cast<std::int64_t>(page->records.size()));
-        if (!store::is_cursor_text(page->next_cursor)) {
-            report.error = "the source returned an unusable cursor";
-            break;
-        }
-        if (may_read_ahead && page->has_more &&
-            !(options.max_pages && report.counts.pages >= *options.max_pages)) {
-            ahead.start(m, page->next_cursor);
-        }
-        bool ok = false;
-        std::exception_ptr failure;
-        try {
-            ok = co_await m.process(
+    // Each page's settle commit runs while the next page is mapped (settle_ahead).
+    settle_ahead settle(co_await net::this_coro::executor);
+    m.settling = options.dry_run ? nullptr : &settle;
+    // A failure thrown by a step of the loop: the read ahead and the settle in flight refer
+    // to this run and are never left running; then it goes on up.
+    std::exception_ptr failure;
+    try {
+        for (;;) {
+            if (options.stop.stop_requested()) {
+                report.stopped = true;
+                break;
+            }
+            if (options.max_pages && report.counts.pages >= *options.max_pages) {
+                break;
+            }
+            auto page = co_await m.next_page(ahead, cursor, report.counts);
+            if (!page && m.interrupted) {
+                report.stopped = true;  // a wait before a retry of the pull was cut short
+                break;
+            }
+            if (!page) {
+                report.error = page.error().describe();
+                break;
+            }
+            ++report.counts.pages;
+            report.counts.fetched += static_cast<std::int64_t>(page->records.size());
+            m.count(&flow_metrics::fetched, static_cast<std::int64_t>(page->records.size()));
+            if (!store::is_cursor_text(page->next_cursor)) {
+                report.error = "the source returned an unusable cursor";
+                break;
+            }
+            if (may_read_ahead && page->has_more &&
+                !(options.max_pages && report.counts.pages >= *options.max_pages)) {
+                ahead.start(m, page->next_cursor);
+            }
+            const bool ok = co_await m.process(
                 page->records, page->next_cursor, false, options.dry_run, report
             );
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        if (failure || !ok) {
-            ahead.cancel();           // its page will not be used
-            co_await ahead.finish();  // it refers to this run: never left running
-            if (failure) {
-                std::rethrow_exception(failure);
+            if (!ok) {
+                ahead.cancel();  // its page will not be used
+                break;
             }
-            break;
+            cursor = page->next_cursor;
+            if (!page->has_more) {
+                report.caught_up = true;
+                break;
+            }
+            if (options.dry_run && m.b.source->pull_has_side_effects()) {
+                // Pulling past this page would change the source (files moved aside).
+                report.note = "a dry run of this source reads its first page only";
+                break;
+            }
         }
-        cursor = page->next_cursor;
-        if (!page->has_more) {
-            report.caught_up = true;
-            break;
-        }
-        if (options.dry_run && m.b.source->pull_has_side_effects()) {
-            // Pulling past this page would change the source (files moved aside).
-            report.note = "a dry run of this source reads its first page only";
-            break;
-        }
+    } catch (...) {
+        failure = std::current_exception();
     }
-    co_await ahead.finish();  // a read ahead that a stop or the page limit left unused
+    if (failure) {
+        ahead.cancel();
+    }
+    co_await ahead.finish();  // a read ahead that a stop, a failure or the page limit left unused
+    m.settling = nullptr;
+    if (failure) {
+        co_await settle_quietly(settle);
+        std::rethrow_exception(failure);
+    }
+    // The last page's settle (or one that a failed read or a stop found in flight): the run
+    // has neither caught up nor succeeded until it is on disk.
+    auto settled = co_await settle.finish();
+    if (!settled) {
+        report.error = "store: " + error_name(settled.error());
+        report.caught_up = false;
+    }
     if (!options.dry_run) {
         auto finish = [](store::store& s) { return s.end_run(); };
         auto cp = co_await m.st->run(std::move(finish));

@@ -94,6 +94,35 @@ private:
     std::optional<std::stop_callback<relay_stop>> relay_;
 };
 
+/// A page's settle commit (its outcomes, log entries and cursor move) running on the store
+/// thread while the run maps and decides the next page, which needs neither the store nor the
+/// network. The run waits for it before anything of that page reaches the store (its look-ups
+/// queue behind it: the store thread takes calls in order) and before any effect, so a failed
+/// settle stops the run before the next page's intents, as a crash there would. Single-threaded,
+/// on the run's executor.
+class settle_ahead {
+public:
+    explicit settle_ahead(const net::any_io_executor& ex) : done_(ex) {}
+    settle_ahead(const settle_ahead&) = delete;
+    settle_ahead& operator=(const settle_ahead&) = delete;
+
+    /// Starts committing `page` on `st`. Finish it before `st` goes.
+    void start(store::store_thread& st, store::page_commit page);
+    /// Waits for the commit started last and returns its outcome (its exception rethrown);
+    /// none started, or already finished: success. Taken once.
+    awaitable<result<void>> finish();
+
+private:
+    static awaitable<void> write(
+        store::store_thread* st, store::page_commit page, settle_ahead* self
+    );
+
+    net::steady_timer done_;
+    bool running_ = false;
+    std::optional<result<void>> outcome_;
+    std::exception_ptr failure_;
+};
+
 struct flow_runner::impl {
     flow_binding b;
     store::store_thread* st;
@@ -245,7 +274,15 @@ struct flow_runner::impl {
     /// Runs records through the pipeline and settles them; moves the cursor to `next_cursor`
     /// when given. Returns false (with report.error) when the page could not be settled.
 
-    /// Commits a settled page with its cursor move (when the page came from a pull).
+    /// Set by a run for its pulled pages: their settle commits overlap the next page's
+    /// mapping (settle_ahead); null: each commit is awaited where it is made.
+    settle_ahead* settling = nullptr;
+
+    /// Waits for the settle in flight, if any; false (with report.error) when it failed.
+    awaitable<bool> settled_before(run_report& report);
+
+    /// Commits a settled page with its cursor move (when the page came from a pull); a
+    /// pulled page's commit is only started when the run overlaps settles (`settling`).
     awaitable<bool> commit(
         store::page_commit page, std::optional<std::string> next_cursor, run_report& report
     );

@@ -57,6 +57,62 @@ remote_result<pull_page> read_ahead::take() {
     return page;
 }
 
+void settle_ahead::start(store::store_thread& st, store::page_commit page) {
+    // The settle before this one was awaited: its outcome is never overwritten unread.
+    CASEBRIDGE_CHECK(!running_ && !outcome_ && !failure_);
+    running_ = true;
+    done_.expires_at(net::steady_timer::time_point::max());
+    net::co_spawn(
+        done_.get_executor(),
+        write(&st, std::move(page), this),
+        [this](std::exception_ptr e) {
+            failure_ = e;
+            running_ = false;
+            done_.cancel();
+        }
+    );
+}
+
+awaitable<void> settle_ahead::write(
+    store::store_thread* st, store::page_commit page, settle_ahead* self
+) {
+    if (settling != nullptr && page.cursor_move) {
+        settling->start(*st, std::move(page));  // awaited before the next page's look-ups
+        co_return true;
+    }
+    auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
+    auto committed = co_await st->run(std::move(write_page));
+    self->outcome_ = committed ? result<void>{} : result<void>(committed.error());
+    co_return;
+}
+
+awaitable<result<void>> settle_ahead::finish() {
+    if (running_) {
+        co_await done_.async_wait(use_nothrow);
+    }
+    if (failure_) {
+        std::rethrow_exception(std::exchange(failure_, nullptr));
+    }
+    if (!outcome_) {
+        co_return result<void>{};
+    }
+    auto outcome = std::move(*outcome_);
+    outcome_.reset();
+    co_return outcome;
+}
+
+awaitable<bool> flow_runner::impl::settled_before(run_report& report) {
+    if (settling == nullptr) {
+        co_return true;
+    }
+    auto settled = co_await settling->finish();
+    if (!settled) {
+        report.error = "store: " + error_name(settled.error());
+        co_return false;
+    }
+    co_return true;
+}
+
 awaitable<remote_result<pull_page>> flow_runner::impl::next_page(
     read_ahead& ahead, const std::optional<std::string>& cursor, run_counts& counts
 ) {
@@ -210,6 +266,12 @@ awaitable<bool> flow_runner::impl::process(
     run_report& report,
     const std::set<std::string>* only
 ) {
+    if (b.notices || b.acknowledgements) {
+        const bool settled = co_await settled_before(report);
+        if (!settled) {
+            co_return false;
+        }
+    }
     if (b.notices) {
         co_return co_await process_notices(records, std::move(next_cursor), dry_run, report);
     }
@@ -222,6 +284,12 @@ awaitable<bool> flow_runner::impl::process(
     std::vector<item> items;
     for (const auto& rec : records) {
         prepare_record(rec, now, items);
+    }
+    // Mapping and deciding needed neither the store nor the network: the page before may
+    // still have been settling. Nothing of this page reaches the store before it has.
+    const bool settled = co_await settled_before(report);
+    if (!settled) {
+        co_return false;
     }
     if (only != nullptr) {
         // A row is chosen by its own id or by its record's (a dead letter raised before
