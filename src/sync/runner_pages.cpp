@@ -76,10 +76,6 @@ void settle_ahead::start(store::store_thread& st, store::page_commit page) {
 awaitable<void> settle_ahead::write(
     store::store_thread* st, store::page_commit page, settle_ahead* self
 ) {
-    if (settling != nullptr && page.cursor_move) {
-        settling->start(*st, std::move(page));  // awaited before the next page's look-ups
-        co_return true;
-    }
     auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
     auto committed = co_await st->run(std::move(write_page));
     self->outcome_ = committed ? result<void>{} : result<void>(committed.error());
@@ -248,6 +244,10 @@ awaitable<bool> flow_runner::impl::commit(
             e.mapping_in = in;
             e.mapping_out = out;
         }
+    }
+    if (settling != nullptr && page.cursor_move) {
+        settling->start(*st, std::move(page));  // awaited before the next page's look-ups
+        co_return true;
     }
     auto write_page = [page = std::move(page)](store::store& s) { return s.commit_page(page); };
     auto committed = co_await st->run(std::move(write_page));
