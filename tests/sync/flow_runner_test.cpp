@@ -19,6 +19,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "canonical/canonical_case.hpp"
 #include "json/json.hpp"
@@ -111,7 +112,8 @@ public:
         /// One per push: the record's page and how many pulls had started then.
         std::vector<std::pair<int, int>> pushes;
         std::int64_t failed_reads = 0;
-        int hung_reads = 0;  ///< Reads that hung (hang_reads_after_the_first).
+        int hung_reads = 0;               ///< Reads that hung (hang_reads_after_the_first).
+        std::atomic<int> reads_begun{0};  ///< Pulls begun, as the store thread may read it.
     };
     watching_adapter(adapter& inner, events& seen) : forwarding_adapter(inner), seen_(seen) {}
     /// From now on, the first read of each cursor but the first read of all fails with
@@ -136,6 +138,7 @@ public:
                 ec ? errc::cancelled : errc::remote_unavailable, "test: a read that hung"
             );
         }
+        ++seen_.reads_begun;
         const int page = ++seen_.pulls_started;
         auto r = co_await inner_.pull(std::move(stream), std::move(cursor));
         if (r) {
@@ -902,6 +905,143 @@ TEST_F(flow_runner_test, a_run_that_fails_mid_page_does_not_wait_for_the_page_re
     EXPECT_EQ(seen.hung_reads, 1) << "the next page was being read ahead when the page failed";
     EXPECT_LT(took, 8s) << "the run waited for the hung read ahead";
     EXPECT_EQ(count_log("sent"), 0);
+}
+
+/// What a page's settle sees of the run while it commits (store thread side).
+struct settle_watch {
+    const std::atomic<int>* reads_begun = nullptr;
+    int settles = 0;     ///< Cursor updates seen: the settles of pages 2, 3, ...
+    int overlapped = 0;  ///< Settles during which the page after next began to be read.
+    int waited_out = 0;  ///< Settles that waited a whole second for that read.
+};
+
+/// test_hold_settle(): called by a trigger on each cursor update, that is in the settle
+/// commit of page N ≥ 2. For the first four, it holds the store thread until the read of
+/// page N + 2 begins (at most a second): a run that settles page N while it maps page N + 1
+/// begins that read at once; a run that waits for each settle never does.
+void hold_settle(sqlite3_context* c, int /*argc*/, sqlite3_value** /*argv*/) {
+    auto* w = static_cast<settle_watch*>(sqlite3_user_data(c));
+    const int page = ++w->settles + 1;
+    if (w->settles <= 4) {
+        const auto until = std::chrono::steady_clock::now() + 1s;
+        while (w->reads_begun->load() < page + 2 && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(1ms);
+        }
+        ++(w->reads_begun->load() >= page + 2 ? w->overlapped : w->waited_out);
+    }
+    sqlite3_result_null(c);
+}
+
+// A page's settle commit runs while the next page is mapped and decided: the store thread is
+// held in each settle until the page after next begins to be read, which happens only when
+// the run went on to the next page without waiting for the settle. Every case still arrives
+// once and the log is whole.
+TEST_F(flow_runner_test, a_page_settles_while_the_next_one_is_mapped) {
+    start(80, 10);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    ASSERT_GT(expected.size(), 10u);
+    watching_adapter::events seen;
+    watching_adapter watched(*source, seen);
+    flow_binding bnd = runner->binding();
+    bnd.source = &watched;
+    runner = std::make_unique<flow_runner>(
+        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+    );
+    settle_watch w;
+    w.reads_begun = &seen.reads_begun;
+    const auto rc = run(st->run([&w](store::store& s) {
+        const int made = sqlite3_create_function(
+            s.database().handle(),
+            "test_hold_settle",
+            0,
+            SQLITE_UTF8,
+            &w,
+            hold_settle,
+            nullptr,
+            nullptr
+        );
+        return made != SQLITE_OK ? made
+                                 : sqlite3_exec(
+                                       s.database().handle(),
+                                       "CREATE TEMP TRIGGER hold_settle AFTER UPDATE ON "
+                                       "main.cursors BEGIN SELECT test_hold_settle(); END",
+                                       nullptr,
+                                       nullptr,
+                                       nullptr
+                                   );
+    }));
+    ASSERT_EQ(rc, SQLITE_OK);
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    ASSERT_GE(report.counts.pages, 8);
+    EXPECT_EQ(w.settles, report.counts.pages - 1) << "each page after the first moved the cursor";
+    EXPECT_EQ(w.overlapped, 4) << "a page's settle held back the reading of the pages after it";
+    EXPECT_EQ(w.waited_out, 0);
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+    EXPECT_TRUE(verify().ok);
+}
+
+// A settle commit that fails (the store refuses the second page's cursor move) stops the run
+// before anything of the page after it reaches the store or the target, as a crash at that
+// point would; the next run finds the second page's sends in flight and settles them without
+// sending any case twice.
+TEST_F(flow_runner_test, a_settle_that_fails_stops_the_run_before_the_next_page_is_sent) {
+    start(80, 10);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    ASSERT_GT(expected.size(), 10u);
+    watching_adapter::events seen;
+    watching_adapter watched_source(*source, seen);
+    watching_adapter watched_target(*target, seen);
+    flow_binding bnd = runner->binding();
+    bnd.source = &watched_source;
+    bnd.target = &watched_target;
+    runner = std::make_unique<flow_runner>(
+        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
+    );
+    const auto refuse = [this](bool on) {
+        return run(st->run([on](store::store& s) {
+            return s.database().exec(
+                on ? "CREATE TEMP TRIGGER refuse_settle BEFORE UPDATE ON main.cursors BEGIN"
+                     " SELECT RAISE(ABORT, 'test: the settle is refused'); END"
+                   : "DROP TRIGGER temp.refuse_settle"
+            );
+        }));
+    };
+    ASSERT_TRUE(refuse(true));
+    auto report = run_flow();
+    ASSERT_TRUE(report.error) << "the refused settle was not reported";
+    EXPECT_EQ(report.error->rfind("store: ", 0), 0u) << *report.error;
+    EXPECT_FALSE(report.caught_up);
+    ASSERT_FALSE(seen.pushes.empty());
+    std::int64_t sent_first = 0;
+    for (const auto& [page, pulls] : seen.pushes) {
+        EXPECT_LE(page, 2) << "a case of page " << page << " was sent after page 2's settle failed";
+        sent_first += 1;
+    }
+    const auto cursor =
+        run(st->run([](store::store& s) { return s.get_cursor("agency-handover"); }));
+    ASSERT_TRUE(cursor && *cursor);
+    EXPECT_EQ(count_log("sent"), [&] {
+        std::int64_t first_page = 0;
+        for (const auto& [page, pulls] : seen.pushes) {
+            first_page += page == 1 ? 1 : 0;
+        }
+        return first_page;
+    }()) << "only the first page's sends were settled";
+
+    ASSERT_TRUE(refuse(false));
+    auto again = run_flow();
+    ASSERT_FALSE(again.error) << *again.error;
+    EXPECT_TRUE(again.caught_up);
+    EXPECT_LT(sent_first, static_cast<std::int64_t>(expected.size()))
+        << "the pages after the second held no case to send: the test shows nothing";
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()))
+        << "a case was logged as sent twice, or not at all";
+    EXPECT_TRUE(verify().ok);
 }
 
 TEST_F(flow_runner_test, timestamp_ties_across_page_boundaries_lose_nothing) {
