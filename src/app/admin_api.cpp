@@ -19,6 +19,7 @@
 #include "json/json.hpp"
 #include "net/bearer.hpp"
 #include "net/handoff.hpp"
+#include "net/json_answer.hpp"
 #include "net/url.hpp"
 #include "report/schedule.hpp"
 #include "store/store_thread.hpp"
@@ -30,26 +31,8 @@ namespace {
 
 using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-httpd::response json_answer(unsigned status, const rapidjson::StringBuffer& body) {
-    httpd::response r;
-    r.status = status;
-    r.body = std::string(body.GetString(), body.GetSize()) + "\n";
-    return r;
-}
-
-httpd::response error_answer(unsigned status, std::string_view code) {
-    rapidjson::StringBuffer sb;
-    writer w(sb);
-    w.StartObject();
-    w.Key("error");
-    w.String(code.data(), static_cast<rapidjson::SizeType>(code.size()));
-    w.EndObject();
-    auto r = json_answer(status, sb);
-    if (status == 401) {
-        r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    }
-    return r;
-}
+using httpd::error_answer;
+using httpd::json_answer;
 
 void str(writer& w, std::string_view key, std::string_view value) {
     w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));

@@ -13,6 +13,7 @@
 #include "core/token_text.hpp"
 #include "json/json.hpp"
 #include "net/bearer.hpp"
+#include "net/json_answer.hpp"
 #include "net/url.hpp"
 #include "report/schedule.hpp"
 
@@ -20,26 +21,8 @@ namespace casebridge::hub {
 
 namespace {
 
-httpd::response json_answer(unsigned status, std::string body) {
-    httpd::response r;
-    r.status = status;
-    r.body = std::move(body) + "\n";
-    return r;
-}
-
-httpd::response error_answer(unsigned status, std::string_view code) {
-    rapidjson::StringBuffer sb;
-    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-    w.StartObject();
-    w.Key("error");
-    w.String(code.data(), static_cast<rapidjson::SizeType>(code.size()));
-    w.EndObject();
-    auto r = json_answer(status, std::string(sb.GetString(), sb.GetSize()));
-    if (status == 401) {
-        r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    }
-    return r;
-}
+using httpd::error_answer;
+using httpd::json_answer;
 
 /// The decoded path segments and query of a target; nullopt when it does not parse.
 std::optional<request_target> parts_of(std::string_view target) {
@@ -196,7 +179,7 @@ httpd::response reviews_answer(hub_store& store) {
     }
     w.EndArray();
     w.EndObject();
-    return json_answer(200, std::string(sb.GetString(), sb.GetSize()));
+    return json_answer(200, sb);
 }
 
 /// POST /hub/reviews/ID/decide {"decision": "same"|"not_same", "agency_a", "pseudonym_a",
@@ -275,7 +258,7 @@ httpd::response decide_answer(
     w.Key("relink_asked");
     w.Bool(static_cast<bool>(ctx.request_linkage));
     w.EndObject();
-    return json_answer(200, std::string(sb.GetString(), sb.GetSize()));
+    return json_answer(200, sb);
 }
 
 /// GET /hub/reports: the reports written under reports.out_dir (id, period, title, time,
@@ -288,7 +271,7 @@ httpd::response reports_answer(const admin_context& ctx) {
     const auto list = report::report_list_json(ctx.reports_dir);
     w.RawValue(list.c_str(), list.size(), rapidjson::kArrayType);
     w.EndObject();
-    return json_answer(200, std::string(sb.GetString(), sb.GetSize()));
+    return json_answer(200, sb);
 }
 
 std::string type_of_report_file(std::string_view name) {
