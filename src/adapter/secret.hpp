@@ -16,7 +16,11 @@ struct secret_source {
 };
 
 /// The first line of `path` without trailing CR and spaces; nullopt when the file cannot be
-/// read or has no line.
+/// read or has no line. Each call sees the file as it is then, but reads it again only when
+/// it changed: the line of a file last written more than two seconds ago is kept in memory
+/// with the file's device, inode, size and modification and status-change times, and a
+/// `stat` that finds them all unchanged answers from there (adapters read their secrets on
+/// every request, so that a rotated secret needs no restart).
 std::optional<std::string> read_first_line(const std::filesystem::path& path);
 
 /// The secret: the first line of `s.file` when a file is named, else the value of `s.env`.

@@ -1,6 +1,11 @@
 #include "adapter/secret.hpp"
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -39,6 +44,49 @@ TEST(secret, missing_empty_or_unnamed_is_not_a_secret) {
     EXPECT_EQ(read_first_line(dir.write("none", "")), std::nullopt);
     EXPECT_EQ(read_secret(secret_source{}), std::nullopt);
     EXPECT_TRUE(secret_source{}.empty());
+}
+
+/// Rewrites `path` in place (same inode), as an editor or `echo > file` does.
+void rewrite(const std::filesystem::path& path, const std::string& text) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+}
+
+// Secrets are read on every request; a file rewritten with a secret of the same length within
+// one tick of the file system's clock keeps its size and times, so only a read shows the
+// change. Every rotation is seen at once.
+TEST(secret, a_file_rewritten_at_once_with_the_same_size_is_read_again) {
+    test::temp_dir dir;
+    const auto numbered = [](int i) {
+        const auto digits = std::to_string(i);
+        return "pw-" + std::string(4 - digits.size(), '0') + digits;  // always seven bytes
+    };
+    const auto f = dir.write("pw", numbered(0) + "\n");
+    for (int i = 1; i <= 50; ++i) {
+        ASSERT_EQ(read_secret(secret_source{f, {}}), numbered(i - 1));
+        rewrite(f, numbered(i) + "\n");
+    }
+    EXPECT_EQ(read_first_line(f), numbered(50));
+}
+
+// A file last written more than two seconds ago is answered from memory while it stays as it
+// is; each way it can change is seen on the next read.
+TEST(secret, a_settled_file_is_read_again_whenever_it_changes) {
+    test::temp_dir dir;
+    const auto f = dir.write("pw", "first-secret\n");
+    const auto other = dir.write("other", "renamed-over\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(3100));  // both settle
+    EXPECT_EQ(read_first_line(f), "first-secret");
+    EXPECT_EQ(read_first_line(f), "first-secret");
+    rewrite(f, "other-secret\n");  // same size, in place
+    EXPECT_EQ(read_first_line(f), "other-secret");
+    std::filesystem::rename(other, f);  // replaced by another file
+    EXPECT_EQ(read_first_line(f), "renamed-over");
+    std::filesystem::remove(f);
+    EXPECT_EQ(read_first_line(f), std::nullopt);
+    EXPECT_EQ(read_secret(secret_source{f, {}}), std::nullopt);
+    rewrite(f, "\n");  // back, without a secret in it
+    EXPECT_EQ(read_secret(secret_source{f, {}}), std::nullopt);
 }
 
 }  // namespace
