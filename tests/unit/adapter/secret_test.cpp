@@ -52,9 +52,10 @@ void rewrite(const std::filesystem::path& path, const std::string& text) {
     out << text;
 }
 
-// Secrets are read on every request; a file rewritten with a secret of the same length within
-// one tick of the file system's clock keeps its size and times, so only a read shows the
-// change. Every rotation is seen at once.
+// Secrets are read on every request, and a rotation is seen at once, even when the new secret
+// has the same length and the file was rewritten in place a moment after it was read: where
+// timestamps are coarser than that, the file keeps its size and times, and only the rule that
+// a file written in the last two seconds is always read again sees the change.
 TEST(secret, a_file_rewritten_at_once_with_the_same_size_is_read_again) {
     test::temp_dir dir;
     const auto numbered = [](int i) {
