@@ -235,14 +235,40 @@ protected:
         open_store_and_runner(std::move(tweak));
     }
 
-    /// Gives the runner the catalogue's closure rule (the engine does this for every flow).
-    void catalogue_closure() {
+    /// Rebuilds the runner on the same store, its binding changed by `change`.
+    template <typename F>
+    void rebind(F change) {
         flow_binding bnd = runner->binding();
-        bnd.closure = catalogue->closure();
-        ASSERT_NE(bnd.closure, nullptr);
+        change(bnd);
         runner = std::make_unique<flow_runner>(
             std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
         );
+    }
+
+    /// The fixture's source and target, watched in one sequence of events.
+    struct watched_pair {
+        watching_adapter::events seen;
+        watching_adapter source;
+        watching_adapter target;
+        watched_pair(adapter& s, adapter& t) : source(s, seen), target(t, seen) {}
+    };
+
+    /// Runs the flow through a watched source and target from now on.
+    std::unique_ptr<watched_pair> watch_both() {
+        auto w = std::make_unique<watched_pair>(*source, *target);
+        rebind([&](flow_binding& bnd) {
+            bnd.source = &w->source;
+            bnd.target = &w->target;
+        });
+        return w;
+    }
+
+    /// Gives the runner the catalogue's closure rule (the engine does this for every flow).
+    void catalogue_closure() {
+        rebind([&](flow_binding& bnd) {
+            bnd.closure = catalogue->closure();
+            ASSERT_NE(bnd.closure, nullptr);
+        });
     }
 
     /// Opens store.db and builds the runner on it (again after a restore).
@@ -673,11 +699,9 @@ TEST_F(flow_runner_test, transient_faults_are_retried_and_every_case_arrives_onc
 TEST_F(flow_runner_test, a_stop_ends_a_long_retry_after_wait_and_settles_nothing_from_it) {
     start(8, 25);
     clock.advance(5s);
-    flow_binding bnd = runner->binding();
-    bnd.retry.max_retry_after = 10min;  // a 5-minute Retry-After is honoured, not refused
-    runner = std::make_unique<flow_runner>(
-        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
-    );
+    rebind([&](flow_binding& bnd) {
+        bnd.retry.max_retry_after = 10min;  // a 5-minute Retry-After is honoured, not refused
+    });
     const auto expected = eligible_ids();
     ASSERT_FALSE(expected.empty());
     to->server().set_rules({{sandbox::fault::too_many_requests("300"), 1}});
@@ -730,11 +754,7 @@ TEST_F(flow_runner_test, a_stop_ends_a_request_in_flight_and_settles_nothing_fro
 TEST_F(flow_runner_test, a_retry_after_wait_runs_on_the_injected_clock) {
     start(8, 25);
     clock.advance(5s);
-    flow_binding bnd = runner->binding();
-    bnd.retry.max_retry_after = 10min;
-    runner = std::make_unique<flow_runner>(
-        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
-    );
+    rebind([&](flow_binding& bnd) { bnd.retry.max_retry_after = 10min; });
     const auto expected = eligible_ids();
     ASSERT_FALSE(expected.empty());
     to->server().inject(sandbox::fault::too_many_requests("300"), 2);
@@ -762,12 +782,10 @@ TEST_F(flow_runner_test, an_adapter_exception_ends_the_run_and_never_becomes_an_
     const auto expected = eligible_ids();
     ASSERT_GT(expected.size(), 4u);
     throwing_target thrower(*target, 3);
-    flow_binding bnd = runner->binding();
-    bnd.target = &thrower;
-    bnd.concurrency = 2;
-    runner = std::make_unique<flow_runner>(
-        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
-    );
+    rebind([&](flow_binding& bnd) {
+        bnd.target = &thrower;
+        bnd.concurrency = 2;
+    });
     run_options o;
     o.keep_records = true;
     EXPECT_THROW(run(runner->run_once(o)), std::runtime_error);
@@ -818,15 +836,8 @@ TEST_F(flow_runner_test, the_next_page_is_read_while_this_one_is_delivered) {
     clock.advance(5s);
     const auto expected = eligible_ids();
     ASSERT_GT(expected.size(), 10u);
-    watching_adapter::events seen;
-    watching_adapter watched_source(*source, seen);
-    watching_adapter watched_target(*target, seen);
-    flow_binding bnd = runner->binding();
-    bnd.source = &watched_source;
-    bnd.target = &watched_target;
-    runner = std::make_unique<flow_runner>(
-        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
-    );
+    const auto watched = watch_both();
+    const watching_adapter::events& seen = watched->seen;
     auto report = run_flow();
     ASSERT_FALSE(report.error) << *report.error;
     EXPECT_EQ(report.counts.fetched, 80);
@@ -857,11 +868,7 @@ TEST_F(flow_runner_test, a_page_read_ahead_that_failed_transiently_is_read_again
     watching_adapter::events seen;
     watching_adapter watched(*source, seen);
     watched.fail_first_read_of_each_page();
-    flow_binding bnd = runner->binding();
-    bnd.source = &watched;
-    runner = std::make_unique<flow_runner>(
-        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
-    );
+    rebind([&](flow_binding& bnd) { bnd.source = &watched; });
     auto report = run_flow();
     ASSERT_FALSE(report.error) << *report.error;
     EXPECT_EQ(report.counts.fetched, 60);
@@ -884,12 +891,10 @@ TEST_F(flow_runner_test, a_run_that_fails_mid_page_does_not_wait_for_the_page_re
     watching_adapter watched(*source, seen);
     watched.hang_reads_after_the_first();
     throwing_target thrower(*target, 1);
-    flow_binding bnd = runner->binding();
-    bnd.source = &watched;
-    bnd.target = &thrower;
-    runner = std::make_unique<flow_runner>(
-        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
-    );
+    rebind([&](flow_binding& bnd) {
+        bnd.source = &watched;
+        bnd.target = &thrower;
+    });
     run_options o;
     o.keep_records = true;
     const auto began = std::chrono::steady_clock::now();
@@ -943,11 +948,7 @@ TEST_F(flow_runner_test, a_page_settles_while_the_next_one_is_mapped) {
     ASSERT_GT(expected.size(), 10u);
     watching_adapter::events seen;
     watching_adapter watched(*source, seen);
-    flow_binding bnd = runner->binding();
-    bnd.source = &watched;
-    runner = std::make_unique<flow_runner>(
-        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
-    );
+    rebind([&](flow_binding& bnd) { bnd.source = &watched; });
     settle_watch w;
     w.reads_begun = &seen.reads_begun;
     const auto rc = run(st->run([&w](store::store& s) {
@@ -992,15 +993,8 @@ TEST_F(flow_runner_test, a_settle_that_fails_stops_the_run_before_the_next_page_
     clock.advance(5s);
     const auto expected = eligible_ids();
     ASSERT_GT(expected.size(), 10u);
-    watching_adapter::events seen;
-    watching_adapter watched_source(*source, seen);
-    watching_adapter watched_target(*target, seen);
-    flow_binding bnd = runner->binding();
-    bnd.source = &watched_source;
-    bnd.target = &watched_target;
-    runner = std::make_unique<flow_runner>(
-        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
-    );
+    const auto watched = watch_both();
+    const watching_adapter::events& seen = watched->seen;
     const auto refuse = [this](bool on) {
         return run(st->run([on](store::store& s) {
             return s.database().exec(
