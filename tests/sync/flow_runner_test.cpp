@@ -796,11 +796,7 @@ TEST_F(flow_runner_test, an_adapter_exception_ends_the_run_and_never_becomes_an_
     EXPECT_EQ(dead, 0) << "an exception is not the record's failure";
     EXPECT_EQ(count_log("sent"), 0);
     // The next run (the adapter mended) sends every case once.
-    bnd = runner->binding();
-    bnd.target = target.get();
-    runner = std::make_unique<flow_runner>(
-        std::move(bnd), *st, clock, logger(sink, clock, log_level::debug), &metrics
-    );
+    rebind([&](flow_binding& bnd) { bnd.target = target.get(); });
     auto again = run_flow();
     ASSERT_FALSE(again.error) << *again.error;
     EXPECT_EQ(to->case_count(), expected.size());
