@@ -1,9 +1,14 @@
 #include "store/store.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <string_view>
 #include <tuple>
 #include <utility>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "core/atomic_file.hpp"
 #include "core/time.hpp"
@@ -59,6 +64,68 @@ result<std::optional<record_id>> link_of(
         CASEBRIDGE_RETURN_ERROR(errc::store_failed);
     }
     return std::optional<record_id>(record_id{system, *id});
+}
+
+/// The ids of `records` grouped by system, as JSON arrays (for `IN (SELECT value FROM
+/// json_each(?))`), each id once.
+std::map<std::string, std::string> ids_by_system(const std::vector<record_id>& records) {
+    std::map<std::string, std::set<std::string_view>> grouped;
+    for (const auto& r : records) {
+        grouped[r.system.str()].insert(r.id.str());
+    }
+    std::map<std::string, std::string> out;
+    for (const auto& [system, ids] : grouped) {
+        rapidjson::StringBuffer sb;
+        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+        w.StartArray();
+        for (const auto id : ids) {
+            w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+        }
+        w.EndArray();
+        out.emplace(system, std::string(sb.GetString(), sb.GetSize()));
+    }
+    return out;
+}
+
+/// link_of() for many records: `sql` binds (system, JSON array of ids, other system) and
+/// returns (the record's id, the linked id) rows.
+result<std::vector<std::optional<record_id>>> links_of(
+    db& database, std::string_view sql, const std::vector<record_id>& from, const token& system
+) {
+    std::map<std::pair<std::string, std::string>, token> found;
+    for (const auto& [from_system, ids] : ids_by_system(from)) {
+        auto s = database.prepare(sql);
+        if (!s) {
+            return s.error();
+        }
+        s->bind(1, std::string_view(from_system))
+            .bind(2, std::string_view(ids))
+            .bind(3, std::string_view(system.str()));
+        for (;;) {
+            auto row = s->step();
+            if (!row) {
+                return row.error();
+            }
+            if (!*row) {
+                break;
+            }
+            auto id = token::make(s->column_text(1));
+            if (!id) {
+                CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+            }
+            found.insert_or_assign({from_system, s->column_text(0)}, *id);
+        }
+    }
+    std::vector<std::optional<record_id>> out;
+    out.reserve(from.size());
+    for (const auto& r : from) {
+        const auto it = found.find({r.system.str(), r.id.str()});
+        out.push_back(
+            it == found.end() ? std::nullopt
+                              : std::optional<record_id>(record_id{system, it->second})
+        );
+    }
+    return out;
 }
 
 std::optional<token> opt_token(const stmt& s, int col) {
@@ -355,6 +422,59 @@ result<std::optional<delivery>> store::get_delivery(const token& flow, const rec
         d.next_retry = parse_rfc3339(s->column_text(3));
     }
     return std::optional<delivery>(std::move(d));
+}
+
+result<std::vector<std::optional<delivery>>> store::get_deliveries(
+    const token& flow, const std::vector<record_id>& sources
+) {
+    std::map<std::pair<std::string, std::string>, delivery> found;
+    for (const auto& [system, ids] : ids_by_system(sources)) {
+        auto s = db_.prepare(
+            "SELECT source_id, state, attempts, source_version, next_retry, reason FROM deliveries"
+            " WHERE flow = ? AND source_system = ? AND source_id IN (SELECT value FROM "
+            "json_each(?))"
+        );
+        if (!s) {
+            return s.error();
+        }
+        s->bind(1, std::string_view(flow.str()))
+            .bind(2, std::string_view(system))
+            .bind(3, std::string_view(ids));
+        for (;;) {
+            auto row = s->step();
+            if (!row) {
+                return row.error();
+            }
+            if (!*row) {
+                break;
+            }
+            auto sys = token::make(system);
+            auto id = token::make(s->column_text(0));
+            const auto state = parse_state(s->column_text(1));
+            if (!sys || !id || !state) {
+                CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+            }
+            delivery d{
+                flow,
+                record_id{*sys, *id},
+                *state,
+                s->column_int(2),
+                opt_token(*s, 3),
+                std::nullopt,
+                opt_token(*s, 5)};
+            if (!s->column_is_null(4)) {
+                d.next_retry = parse_rfc3339(s->column_text(4));
+            }
+            found.insert_or_assign({system, id->str()}, std::move(d));
+        }
+    }
+    std::vector<std::optional<delivery>> out;
+    out.reserve(sources.size());
+    for (const auto& r : sources) {
+        const auto it = found.find({r.system.str(), r.id.str()});
+        out.push_back(it == found.end() ? std::nullopt : std::optional<delivery>(it->second));
+    }
+    return out;
 }
 
 namespace {
@@ -724,6 +844,30 @@ result<std::optional<record_id>> store::linked(
         " target_system = ?",
         source,
         target_system
+    );
+}
+
+result<std::vector<std::optional<record_id>>> store::linked_each(
+    const std::vector<record_id>& sources, const token& target_system
+) {
+    return links_of(
+        db_,
+        "SELECT source_id, target_id FROM links WHERE source_system = ? AND source_id IN"
+        " (SELECT value FROM json_each(?)) AND target_system = ?",
+        sources,
+        target_system
+    );
+}
+
+result<std::vector<std::optional<record_id>>> store::linked_from_each(
+    const std::vector<record_id>& targets, const token& source_system
+) {
+    return links_of(
+        db_,
+        "SELECT target_id, source_id FROM links WHERE target_system = ? AND target_id IN"
+        " (SELECT value FROM json_each(?)) AND source_system = ?",
+        targets,
+        source_system
     );
 }
 

@@ -142,6 +142,11 @@ public:
 
     result<std::optional<cursor>> get_cursor(const token& flow);
     result<std::optional<delivery>> get_delivery(const token& flow, const record_id& source);
+    /// get_delivery() for each of `sources` (a page), one query per source system: the
+    /// answers in the order of `sources`.
+    result<std::vector<std::optional<delivery>>> get_deliveries(
+        const token& flow, const std::vector<record_id>& sources
+    );
     result<std::vector<dead_letter>> dead_letters(const token& flow);
     /// Dead letters of every flow (or one), oldest first, at most `limit`.
     result<std::vector<std::pair<dead_letter_row, dead_letter>>> list_dead_letters(
@@ -177,6 +182,14 @@ public:
     /// The record in `source_system` that `target` is linked from (the reverse of linked()).
     result<std::optional<record_id>> linked_from(
         const record_id& target, const token& source_system
+    );
+    /// linked() for each of `sources` (a page), one query per source system; in their order.
+    result<std::vector<std::optional<record_id>>> linked_each(
+        const std::vector<record_id>& sources, const token& target_system
+    );
+    /// linked_from() for each of `targets`, one query per target system; in their order.
+    result<std::vector<std::optional<record_id>>> linked_from_each(
+        const std::vector<record_id>& targets, const token& source_system
     );
     /// The newest `sent` log entry whose target is `target` (a DSS exchange id, say): the flow
     /// that sent it, its purpose and the source record. Nullopt when nothing was sent there.

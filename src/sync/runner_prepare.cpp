@@ -159,13 +159,22 @@ awaitable<result<void>> flow_runner::impl::resolve(std::vector<item>& items) {
     // Named, not a temporary in the co_await expression: GCC 12 destroys such captures
     // twice (the same applies to every store call below).
     auto lookups = [bind, list, ask_ack](store::store& s) -> result<void> {
-        std::map<std::string, std::string> claimed;  // identity → case source, this page
-        for (auto& it : *list) {
-            auto prior = s.get_delivery(bind->flow, it.source);
-            if (!prior) {
-                return prior.error();
-            }
-            it.prior = *prior;
+        // One query per kind for the page: prior deliveries, then the links of the records
+        // that would be sent or withheld, then the links back of those without one.
+        std::vector<store::record_id> sources;
+        sources.reserve(list->size());
+        for (const auto& it : *list) {
+            sources.push_back(it.source);
+        }
+        auto priors = s.get_deliveries(bind->flow, sources);
+        if (!priors) {
+            return priors.error();
+        }
+        std::vector<item*> linking;
+        std::vector<store::record_id> linking_ids;
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            auto& it = (*list)[i];
+            it.prior = std::move((*priors)[i]);
             if (ask_ack && it.prior && it.prior->state == store::delivery_state::delivered) {
                 auto answer = s.acknowledgement_of(bind->flow, it.source);
                 if (!answer) {
@@ -173,29 +182,44 @@ awaitable<result<void>> flow_runner::impl::resolve(std::vector<item>& items) {
                 }
                 it.ack = *answer;
             }
-            if (it.act != action::send && it.act != action::withhold) {
-                continue;
+            if (it.act == action::send || it.act == action::withhold) {
+                linking.push_back(&it);
+                linking_ids.push_back(it.source);
             }
-            auto t = s.linked(it.source, bind->target_system);
-            if (!t) {
-                return t.error();
-            }
-            if (*t) {
-                it.target = **t;
-                it.linked = **t;
+        }
+        auto links = s.linked_each(linking_ids, bind->target_system);
+        if (!links) {
+            return links.error();
+        }
+        std::vector<item*> unlinked;
+        std::vector<store::record_id> unlinked_cases;
+        for (std::size_t i = 0; i < linking.size(); ++i) {
+            if ((*links)[i]) {
+                linking[i]->target = *(*links)[i];
+                linking[i]->linked = *(*links)[i];
             } else {
-                // A record that came from the target (a decision on a referral we sent).
-                auto back = s.linked_from(it.case_source, bind->target_system);
-                if (!back) {
-                    return back.error();
-                }
-                if (*back) {
-                    const auto& id = (*back)->id.str();
-                    const auto cut = id.find(row_separator);
-                    it.target =
-                        store::record_id{bind->target_system, token_or_hash(id.substr(0, cut))};
-                }
+                unlinked.push_back(linking[i]);
+                unlinked_cases.push_back(linking[i]->case_source);
             }
+        }
+        // A record that came from the target (a decision on a referral we sent).
+        auto backs = s.linked_from_each(unlinked_cases, bind->target_system);
+        if (!backs) {
+            return backs.error();
+        }
+        for (std::size_t i = 0; i < unlinked.size(); ++i) {
+            if ((*backs)[i]) {
+                const auto& id = (*backs)[i]->id.str();
+                const auto cut = id.find(row_separator);
+                unlinked[i]->target =
+                    store::record_id{bind->target_system, token_or_hash(id.substr(0, cut))};
+            }
+        }
+        // Identities of the records to send, in page order: a second case of the page that
+        // claims one already claimed is a conflict.
+        std::map<std::string, std::string> claimed;  // identity → case source, this page
+        for (auto* itp : linking) {
+            auto& it = *itp;
             if (it.act != action::send) {
                 continue;
             }
