@@ -32,15 +32,6 @@ void put_digits(std::string& out, std::size_t at, long long v, int width) {
     }
 }
 
-std::optional<sys_days> make_day(int y, int m, int d) {
-    const year_month_day ymd{
-        year{y}, month{static_cast<unsigned>(m)}, day{static_cast<unsigned>(d)}};
-    if (!ymd.ok()) {
-        return std::nullopt;
-    }
-    return sys_days{ymd};
-}
-
 }  // namespace
 
 std::string format_ymd(const year_month_day& d) {
@@ -101,24 +92,18 @@ std::string format_rfc3339(time_point t, int fraction_digits) {
 }
 
 std::optional<time_point> parse_date(std::string_view s) {
-    int y = 0;
-    int mo = 0;
-    int d = 0;
-    if (s.size() != 10 || !read_digits(s, 0, 4, y) || s[4] != '-' || !read_digits(s, 5, 2, mo) ||
-        s[7] != '-' || !read_digits(s, 8, 2, d)) {
+    const auto ymd = parse_ymd(s);
+    if (!ymd) {
         return std::nullopt;
     }
     // A time_point counts nanoseconds in 64 bits: 1677-09-21 to 2262-04-11. A date outside
     // those years (with a margin for an offset) is refused, not wrapped around (found by the
     // admin_api and record fuzz targets: UBSan, signed overflow).
+    const int y = static_cast<int>(ymd->year());
     if (y < 1678 || y > 2261) {
         return std::nullopt;
     }
-    const auto day_point = make_day(y, mo, d);
-    if (!day_point) {
-        return std::nullopt;
-    }
-    return time_point{*day_point};
+    return time_point{sys_days{*ymd}};
 }
 
 std::optional<time_point> parse_rfc3339(std::string_view s) {

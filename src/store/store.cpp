@@ -15,6 +15,7 @@
 #include "json/json.hpp"
 #include "store/crypto.hpp"
 #include "store/migrations.hpp"
+#include "store/query.hpp"
 #include "store/try.hpp"
 
 namespace casebridge::store {
@@ -87,45 +88,63 @@ std::map<std::string, std::string> ids_by_system(const std::vector<record_id>& r
     return out;
 }
 
-/// link_of() for many records: `sql` binds (system, JSON array of ids, other system) and
-/// returns (the record's id, the linked id) rows.
-result<std::vector<std::optional<record_id>>> links_of(
-    db& database, std::string_view sql, const std::vector<record_id>& from, const token& system
+/// For each of `records`, what `read(row, system)` makes of the row `sql` answers about it:
+/// `sql` binds (a system, that system's ids as a JSON array, `other`) and its first column is
+/// the id asked about. One query per system; the answers in the order of `records`, nullopt
+/// where there is no row.
+template <typename T, typename Read>
+result<std::vector<std::optional<T>>> each_of(
+    db& database,
+    std::string_view sql,
+    const std::vector<record_id>& records,
+    std::string_view other,
+    Read read
 ) {
-    std::map<std::pair<std::string, std::string>, token> found;
-    for (const auto& [from_system, ids] : ids_by_system(from)) {
+    std::map<std::pair<std::string, std::string>, T> found;
+    for (const auto& [system, ids] : ids_by_system(records)) {
         auto s = database.prepare(sql);
         if (!s) {
             return s.error();
         }
-        s->bind(1, std::string_view(from_system))
-            .bind(2, std::string_view(ids))
-            .bind(3, std::string_view(system.str()));
-        for (;;) {
-            auto row = s->step();
-            if (!row) {
-                return row.error();
+        bind_all(*s, system, ids, other);
+        auto walked = for_each_row(*s, [&](const stmt& row) -> result<void> {
+            result<T> value = read(row, system);
+            if (!value) {
+                return value.error();
             }
-            if (!*row) {
-                break;
-            }
-            auto id = token::make(s->column_text(1));
+            found.insert_or_assign({system, row.column_text(0)}, std::move(*value));
+            return {};
+        });
+        if (!walked) {
+            return walked.error();
+        }
+    }
+    std::vector<std::optional<T>> out;
+    out.reserve(records.size());
+    for (const auto& r : records) {
+        const auto it = found.find({r.system.str(), r.id.str()});
+        out.push_back(it == found.end() ? std::nullopt : std::optional<T>(it->second));
+    }
+    return out;
+}
+
+/// link_of() for many records: `sql` returns (the id asked about, the linked id) rows.
+result<std::vector<std::optional<record_id>>> links_of(
+    db& database, std::string_view sql, const std::vector<record_id>& from, const token& system
+) {
+    return each_of<record_id>(
+        database,
+        sql,
+        from,
+        system.str(),
+        [&system](const stmt& row, const std::string&) -> result<record_id> {
+            auto id = token::make(row.column_text(1));
             if (!id) {
                 CASEBRIDGE_RETURN_ERROR(errc::store_failed);
             }
-            found.insert_or_assign({from_system, s->column_text(0)}, *id);
+            return record_id{system, *id};
         }
-    }
-    std::vector<std::optional<record_id>> out;
-    out.reserve(from.size());
-    for (const auto& r : from) {
-        const auto it = found.find({r.system.str(), r.id.str()});
-        out.push_back(
-            it == found.end() ? std::nullopt
-                              : std::optional<record_id>(record_id{system, it->second})
-        );
-    }
-    return out;
+    );
 }
 
 std::optional<token> opt_token(const stmt& s, int col) {
@@ -134,6 +153,27 @@ std::optional<token> opt_token(const stmt& s, int col) {
     }
     auto t = token::make(s.column_text(col));
     return t ? std::optional<token>(*t) : std::nullopt;
+}
+
+/// The delivery of `source` in `flow` from (state, attempts, source_version, next_retry,
+/// reason) at columns `first`...
+result<delivery> delivery_at(const stmt& s, int first, const token& flow, record_id source) {
+    const auto state = parse_state(s.column_text(first));
+    if (!state) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    delivery d{
+        flow,
+        std::move(source),
+        *state,
+        s.column_int(first + 1),
+        opt_token(s, first + 2),
+        std::nullopt,
+        opt_token(s, first + 4)};
+    if (!s.column_is_null(first + 3)) {
+        d.next_retry = parse_rfc3339(s.column_text(first + 3));
+    }
+    return d;
 }
 
 }  // namespace
@@ -402,9 +442,7 @@ result<std::optional<delivery>> store::get_delivery(const token& flow, const rec
     if (!s) {
         return s.error();
     }
-    s->bind(1, std::string_view(flow.str()))
-        .bind(2, std::string_view(source.system.str()))
-        .bind(3, std::string_view(source.id.str()));
+    bind_all(*s, flow.str(), source.system.str(), source.id.str());
     auto row = s->step();
     if (!row) {
         return row.error();
@@ -412,69 +450,31 @@ result<std::optional<delivery>> store::get_delivery(const token& flow, const rec
     if (!*row) {
         return std::optional<delivery>();
     }
-    const auto state = parse_state(s->column_text(0));
-    if (!state) {
-        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    auto d = delivery_at(*s, 0, flow, source);
+    if (!d) {
+        return d.error();
     }
-    delivery d{
-        flow, source, *state, s->column_int(1), opt_token(*s, 2), std::nullopt, opt_token(*s, 4)};
-    if (!s->column_is_null(3)) {
-        d.next_retry = parse_rfc3339(s->column_text(3));
-    }
-    return std::optional<delivery>(std::move(d));
+    return std::optional<delivery>(std::move(*d));
 }
 
 result<std::vector<std::optional<delivery>>> store::get_deliveries(
     const token& flow, const std::vector<record_id>& sources
 ) {
-    std::map<std::pair<std::string, std::string>, delivery> found;
-    for (const auto& [system, ids] : ids_by_system(sources)) {
-        auto s = db_.prepare(
-            "SELECT source_id, state, attempts, source_version, next_retry, reason FROM deliveries"
-            " WHERE flow = ? AND source_system = ? AND source_id IN (SELECT value FROM "
-            "json_each(?))"
-        );
-        if (!s) {
-            return s.error();
-        }
-        s->bind(1, std::string_view(flow.str()))
-            .bind(2, std::string_view(system))
-            .bind(3, std::string_view(ids));
-        for (;;) {
-            auto row = s->step();
-            if (!row) {
-                return row.error();
-            }
-            if (!*row) {
-                break;
-            }
+    return each_of<delivery>(
+        db_,
+        "SELECT source_id, state, attempts, source_version, next_retry, reason FROM deliveries"
+        " WHERE source_system = ? AND source_id IN (SELECT value FROM json_each(?)) AND flow = ?",
+        sources,
+        flow.str(),
+        [&flow](const stmt& row, const std::string& system) -> result<delivery> {
             auto sys = token::make(system);
-            auto id = token::make(s->column_text(0));
-            const auto state = parse_state(s->column_text(1));
-            if (!sys || !id || !state) {
+            auto id = token::make(row.column_text(0));
+            if (!sys || !id) {
                 CASEBRIDGE_RETURN_ERROR(errc::store_failed);
             }
-            delivery d{
-                flow,
-                record_id{*sys, *id},
-                *state,
-                s->column_int(2),
-                opt_token(*s, 3),
-                std::nullopt,
-                opt_token(*s, 5)};
-            if (!s->column_is_null(4)) {
-                d.next_retry = parse_rfc3339(s->column_text(4));
-            }
-            found.insert_or_assign({system, id->str()}, std::move(d));
+            return delivery_at(row, 1, flow, record_id{*sys, *id});
         }
-    }
-    std::vector<std::optional<delivery>> out;
-    out.reserve(sources.size());
-    for (const auto& r : sources) {
-        const auto it = found.find({r.system.str(), r.id.str()});
-        out.push_back(it == found.end() ? std::nullopt : std::optional<delivery>(it->second));
-    }
-    return out;
+    );
 }
 
 namespace {
