@@ -44,6 +44,21 @@ function say(text, kind) {
 
 class SignedOut extends Error {}
 
+// The newest render wins: one started earlier never overwrites it.
+let renders = 0;
+let rendering = '';  // the page the newest render draws
+
+// An action answered in place (a review decision, a retry, a dry run, a plan) supersedes a
+// render of the same page started before it. Such a render may have read the list before the
+// action changed it; drawn after the answer, it would replace the row and drop the result the
+// operator is waiting for. A render asked for afterwards (Refresh), or one of another page
+// (the operator moved on), still draws.
+function answerInPlace() {
+  if (rendering === document.getElementById('page').dataset.loaded) {
+    ++renders;
+  }
+}
+
 // One admin API call (`body`: an object sent as JSON, or a string sent as a CSV file's text).
 // A 401 ends the session: the token was refused or changed.
 async function call(method, path, body) {
@@ -223,6 +238,7 @@ async function flowAction(id, action) {
 }
 
 async function dryRun(id) {
+  answerInPlace();
   say('Dry run of ' + id + ': reading and deciding, nothing is written…');
   const r = await call('POST', '/flows/' + encodeURIComponent(id) + '/dry-run');
   const out = document.getElementById('dry-run');
@@ -368,6 +384,7 @@ async function transfers(page) {
 }
 
 async function verifyLog(out) {
+  answerInPlace();
   out.replaceChildren('verifying…');
   const r = await call('POST', '/log/verify');
   if (r.status !== 200) {
@@ -388,6 +405,7 @@ async function verifyLog(out) {
 }
 
 async function retry(id, cell) {
+  answerInPlace();
   cell.replaceChildren('retrying…');
   const r = await call('POST', '/dead-letters/' + encodeURIComponent(id) + '/retry');
   if (r.status === 200) {
@@ -437,6 +455,7 @@ async function deadLetters(page) {
 }
 
 async function decide(id, form, cell) {
+  answerInPlace();
   const f = new FormData(form);
   const r = await call('POST', '/reviews/' + encodeURIComponent(id) + '/decide',
     {decision: f.get('decision'), reason: f.get('reason')});
@@ -580,6 +599,7 @@ async function handover(page) {
   let reviewed = null;  // {name, text} of the file that passed its check
 
   const makePlan = async (button) => {
+    answerInPlace();
     button.disabled = true;
     planOut.replaceChildren('Planning: every record of the source is read and decided; ' +
       'nothing is sent…');
@@ -602,6 +622,7 @@ async function handover(page) {
   };
 
   const check = async (input, execute) => {
+    answerInPlace();
     reviewed = null;
     execute.disabled = true;
     const file = input.files[0];
@@ -636,6 +657,7 @@ async function handover(page) {
   };
 
   const execute = async (button) => {
+    answerInPlace();
     if (!reviewed) {
       return;
     }
@@ -705,6 +727,7 @@ async function hubOverview(page) {
 }
 
 async function decidePair(item, form, cell) {
+  answerInPlace();
   const f = new FormData(form);
   const r = await call('POST', '/hub/reviews/' + encodeURIComponent(item.id) + '/decide', {
     decision: f.get('decision'),
@@ -835,12 +858,11 @@ function currentPage() {
   return Object.prototype.hasOwnProperty.call(set, name) ? name : first;
 }
 
-let renders = 0;  // the newest render wins: one started earlier never overwrites it
-
 async function render() {
   const mine = ++renders;
   const page = document.getElementById('page');
   const name = currentPage();
+  rendering = name;
   for (const a of document.querySelectorAll('#nav a')) {
     a.classList.toggle('current', a.getAttribute('href') === '#/' + name);
   }

@@ -295,12 +295,33 @@ TEST_F(console_test, an_operator_signs_in_runs_a_flow_reads_the_log_and_retries_
     // Without a reason the browser does not send the form; with one the item closes.
     b.eval("document.querySelector('tr[data-review] form').requestSubmit(); 1");
     EXPECT_EQ(b.eval("document.querySelector('tr[data-review] [data-result]') === null"), "true");
+    // A Refresh still in flight when the decision is made has read the list before the item
+    // closed: it must not draw over the decision's answer. Here its answer is held back until
+    // after the decision's, as a slow reply under load would be.
+    b.eval(
+        "window.realFetch = window.fetch; window.readsServed = 0; window.readsHeld = 0;"
+        "window.fetch = (u, o) => window.realFetch(u, o).then((r) => {"
+        "  if (((o && o.method) || 'GET') !== 'GET' || !String(u).endsWith('/reviews')) {"
+        "    return r;"
+        "  }"
+        "  ++window.readsServed;"
+        "  return new Promise((done) => setTimeout(() => { ++window.readsHeld; done(r); }, 1500));"
+        "});"
+        "document.getElementById('refresh').click(); 1"
+    );
+    ASSERT_TRUE(b.wait_for("window.readsServed === 1"));
     b.eval(
         "document.querySelector('tr[data-review] input[name=reason]').value = "
         "'Receiving agency told by phone';"
         "document.querySelector('tr[data-review] form').requestSubmit(); 1"
     );
     ASSERT_TRUE(b.wait_for("document.querySelector('tr[data-review] [data-result]') !== null"));
+    ASSERT_TRUE(b.wait_for("window.readsHeld === 1"));
+    // The held read is answered; its render would draw within milliseconds.
+    b.eval("new Promise((done) => setTimeout(() => done(1), 500))");
+    b.eval("window.fetch = window.realFetch; 1");
+    ASSERT_EQ(b.eval("document.querySelector('tr[data-review] [data-result]') !== null"), "true")
+        << "a Refresh read before the decision drew over its answer";
     EXPECT_EQ(
         b.eval("document.querySelector('tr[data-review] [data-result]').dataset.result"),
         "\"resolved\""
