@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cassert>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -231,32 +232,63 @@ private:
 // object of n keys costs O(n) however large n is.
 constexpr std::size_t linear_scan_keys = 16;
 
+// A probe longer than this in a table at most half full means the keys' quick hashes cluster:
+// chance with real keys, or a text made so that they collide. Either way the object's table is
+// rebuilt on the keyed hash, which no text can aim at, and stays on it.
+constexpr std::size_t longest_quick_probe = 24;
+
+// Spreads a key's fingerprint (core/text_fingerprint.hpp) over all 64 bits (MurmurHash3's
+// finaliser), so that keys differing in one character fall into different slots.
+constexpr std::uint64_t spread(std::uint64_t x) noexcept {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
 // The keys of one large object: indexes into the handler's key list with their hashes, in
 // one open-addressing table (linear probing, at most half full), so a lookup is one or two
-// cache lines and growing it is a sequential pass, whatever the number of keys.
+// cache lines and growing it is a sequential pass, whatever the number of keys. Hashes are
+// first the quick ones (spread fingerprints); once a probe runs long, the keyed ones.
 class key_table {
 public:
-    bool empty() const noexcept { return slots_.empty(); }
+    enum class added { yes, duplicate, long_probe };
 
-    /// Adds key `index` with its keyed `hash` unless a key equal to it (by
-    /// `same(earlier, index)`) is already present; returns false then.
+    bool empty() const noexcept { return slots_.empty(); }
+    bool keyed() const noexcept { return keyed_; }
+
+    /// Adds key `index` with its `hash` unless a key equal to it (by `same(earlier, index)`)
+    /// is already present. On quick hashes, gives up (long_probe) rather than probe further.
     template <typename Same>
-    bool insert(std::uint64_t hash, std::size_t index, const Same& same) {
+    added insert(std::uint64_t hash, std::size_t index, const Same& same) {
         if ((size_ + 1) * 2 > slots_.size()) {
             grow();
         }
         const std::size_t mask = slots_.size() - 1;
+        std::size_t probes = 0;
         for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
             slot& s = slots_[i];
             if (s.index_plus_one == 0) {
                 s = {hash, index + 1};
                 ++size_;
-                return true;
+                return added::yes;
             }
             if (s.hash == hash && same(s.index_plus_one - 1, index)) {
-                return false;
+                return added::duplicate;
+            }
+            if (!keyed_ && ++probes > longest_quick_probe) {
+                return added::long_probe;
             }
         }
+    }
+
+    /// Empties the table and has it take keyed hashes from now on.
+    void rekey() {
+        std::fill(slots_.begin(), slots_.end(), slot{});
+        size_ = 0;
+        keyed_ = true;
     }
 
 private:
@@ -266,7 +298,8 @@ private:
     };
 
     void grow() {
-        std::vector<slot> old(std::max<std::size_t>(64, slots_.size() * 2));
+        // 128 slots hold the 64 keys of a large record's top level without growing again.
+        std::vector<slot> old(std::max<std::size_t>(128, slots_.size() * 2));
         old.swap(slots_);
         const std::size_t mask = slots_.size() - 1;
         for (const slot& s : old) {
@@ -282,6 +315,69 @@ private:
 
     std::vector<slot> slots_;
     std::size_t size_ = 0;
+    bool keyed_ = false;
+};
+
+// The guard's working memory: the open containers, and the keys of the open objects.
+struct guard_scratch {
+    struct key_entry {
+        std::uint64_t hash;  // text_fingerprint
+        std::size_t offset;  // in the text when verbatim, else in arena
+        std::size_t length;
+    };
+    struct frame {
+        bool is_object;
+        std::size_t first_key;   // index into keys of this object's first key
+        std::size_t index;       // number of elements read so far (arrays)
+        std::size_t arena_size;  // arena size to restore on close
+        std::size_t value;       // index into the located values of this container (Track)
+        // This object's keys, once it has more than linear_scan_keys of them.
+        key_table seen = {};
+    };
+
+    std::vector<frame> frames;
+    std::vector<key_entry> keys;
+    std::string arena;
+    bool in_use = false;
+};
+
+// Lends the calling thread's guard_scratch to one parse, emptied, so that parsing record after
+// record allocates none of it once warm (allocation was a tenth of a record's parse). A parse
+// within a parse, which nothing does today, gets its own. Memory beyond what ordinary records
+// need is given back after the parse, so one large file does not stay held.
+class scratch_lease {
+public:
+    scratch_lease() : scratch_(kept().in_use ? own_ : kept()) {
+        scratch_.in_use = true;
+        scratch_.frames.clear();
+        scratch_.keys.clear();
+        scratch_.arena.clear();
+    }
+    ~scratch_lease() {
+        constexpr std::size_t keep_at_most = 256 * 1024;
+        if (scratch_.keys.capacity() * sizeof(guard_scratch::key_entry) +
+                scratch_.frames.capacity() * sizeof(guard_scratch::frame) +
+                scratch_.arena.capacity() >
+            keep_at_most) {
+            scratch_.keys = {};
+            scratch_.frames = {};
+            scratch_.arena = {};
+        }
+        scratch_.frames.clear();  // frees large objects' key tables
+        scratch_.in_use = false;
+    }
+    scratch_lease(const scratch_lease&) = delete;
+    scratch_lease& operator=(const scratch_lease&) = delete;
+
+    guard_scratch& get() noexcept { return scratch_; }
+
+private:
+    static guard_scratch& kept() {
+        thread_local guard_scratch scratch;
+        return scratch;
+    }
+    guard_scratch own_;
+    guard_scratch& scratch_;
 };
 
 // A string stream that RapidJSON reads in place (no local copies), so its position is exact
@@ -297,6 +393,9 @@ struct exact_stream : rapidjson::StringStream {
 // repeated for each of many values made the memory grow with depth times count.
 template <bool Track, typename Stream>
 class guard_handler {
+    using key_entry = guard_scratch::key_entry;
+    using frame = guard_scratch::frame;
+
 public:
     guard_handler(
         const Stream& stream,
@@ -304,14 +403,20 @@ public:
         std::size_t max_depth,
         std::vector<detail::located_value>* values,
         bool check_surrogates,
-        bool recursive
+        bool recursive,
+        bool verbatim,
+        guard_scratch& scratch
     )
         : stream_(stream),
           text_(text),
           max_depth_(max_depth),
           values_(values),
           check_surrogates_(check_surrogates),
-          recursive_(recursive) {}
+          recursive_(recursive),
+          verbatim_(verbatim),
+          frames_(scratch.frames),
+          keys_(scratch.keys),
+          arena_(scratch.arena) {}
 
     void set_target(rapidjson::Document* out) noexcept { out_ = out; }
 
@@ -387,30 +492,26 @@ public:
             return false;
         }
         frame& f = frames_.back();
-        // A quick filter before the bytes are compared (core/text_fingerprint.hpp).
-        keys_.push_back({text_fingerprint({s, n}), arena_.size(), n});
-        arena_.append(s, n);
-        const std::size_t index = keys_.size() - 1;
-        bool duplicate = false;
-        const auto same = [this](std::size_t a, std::size_t b) { return same_key(a, b); };
-        const auto keyed = [this](std::size_t i) {
-            return key_hasher::instance()(arena_.data() + keys_[i].offset, keys_[i].length);
-        };
-        if (!f.seen.empty()) {
-            duplicate = !f.seen.insert(keyed(index), index, same);
-        } else if (index - f.first_key <= linear_scan_keys) {
-            for (std::size_t i = f.first_key; i < index && !duplicate; ++i) {
-                duplicate = same_key(i, index);
-            }
+        std::size_t at = 0;
+        if (verbatim_) {
+            // Read where the key stands in the text (just after its opening quote, where the
+            // stream is while RapidJSON calls Key): the bytes RapidJSON has just copied out
+            // are slower to read back than the text, and need not be copied again.
+            at = offset() + 1;
+            assert(at + n <= text_.size() && std::memcmp(text_.data() + at, s, n) == 0);
         } else {
-            // The earlier keys are distinct (each was checked); the new one is inserted last.
-            for (std::size_t i = f.first_key; i <= index && !duplicate; ++i) {
-                duplicate = !f.seen.insert(keyed(i), i, same);
-            }
+            at = arena_.size();
+            arena_.append(s, n);
         }
+        // A quick filter before the bytes are compared (core/text_fingerprint.hpp).
+        keys_.push_back({text_fingerprint({key_bytes() + at, n}), at, n});
+        const std::size_t index = keys_.size() - 1;
+        const bool duplicate = f.seen.empty() && index - f.first_key <= linear_scan_keys
+                                   ? seen_before(f, index)
+                                   : !add_to_table(f, index);
         if (duplicate) {
             keys_.pop_back();
-            arena_.resize(arena_.size() - n);
+            arena_.resize(arena_.size() - (verbatim_ ? 0 : n));
             fail(errc::duplicate_key, std::string(s, n));
             return false;
         }
@@ -430,6 +531,42 @@ public:
     const std::string& error_key() const noexcept { return error_key_; }
 
 private:
+    // Whether key `index` equals one of its object's earlier keys, compared one by one.
+    bool seen_before(const auto& f, std::size_t index) const noexcept {
+        for (std::size_t i = f.first_key; i < index; ++i) {
+            if (same_key(i, index)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // Adds key `index` to its object's table (made on the first key past linear_scan_keys,
+    // from all of the object's keys); false when it is a duplicate.
+    bool add_to_table(auto& f, std::size_t index) {
+        const auto same = [this](std::size_t a, std::size_t b) { return same_key(a, b); };
+        const auto hash = [this, &f](std::size_t i) {
+            return f.seen.keyed()
+                       ? key_hasher::instance()(key_bytes() + keys_[i].offset, keys_[i].length)
+                       : spread(keys_[i].hash);
+        };
+        // The earlier keys are distinct (each was checked); the new one is inserted last.
+        for (std::size_t i = f.seen.empty() ? f.first_key : index; i <= index;) {
+            switch (f.seen.insert(hash(i), i, same)) {
+                case key_table::added::yes:
+                    ++i;
+                    break;
+                case key_table::added::duplicate:
+                    return false;
+                case key_table::added::long_probe:
+                    f.seen.rekey();
+                    i = f.first_key;
+                    break;
+            }
+        }
+        return true;
+    }
+
     // RapidJSON 1.1.0 turns an escaped low surrogate without its high one (\uDE00) into the
     // three bytes ED B8 80, which are not UTF-8; the raw text was validated, so only an
     // escape can produce ED followed by A0..BF. Fails the parse when it finds one.
@@ -448,26 +585,14 @@ private:
         return false;
     }
 
-    struct key_entry {
-        std::uint64_t hash;
-        std::size_t offset;
-        std::size_t length;
-    };
+    // Where keys' offsets count from.
+    const char* key_bytes() const noexcept { return verbatim_ ? text_.data() : arena_.data(); }
     bool same_key(std::size_t a, std::size_t b) const noexcept {
         const key_entry& x = keys_[a];
         const key_entry& y = keys_[b];
         return x.hash == y.hash && x.length == y.length &&
-               std::memcmp(arena_.data() + x.offset, arena_.data() + y.offset, x.length) == 0;
+               std::memcmp(key_bytes() + x.offset, key_bytes() + y.offset, x.length) == 0;
     }
-    struct frame {
-        bool is_object;
-        std::size_t first_key;   // index into keys_ of this object's first key
-        std::size_t index;       // number of elements read so far (arrays)
-        std::size_t arena_size;  // arena_ size to restore on close
-        std::size_t value;       // index into values_ of this container (Track)
-        // This object's keys, once it has more than linear_scan_keys of them.
-        key_table seen = {};
-    };
 
     // Records the value about to be read, starting at `at` (its key's start for an object
     // member); returns its index.
@@ -560,7 +685,7 @@ private:
             p += '/';
             if (f.is_object) {
                 const key_entry& k = keys_[frames_[depth + 1].first_key - 1];
-                p += escape_pointer_token({arena_.data() + k.offset, k.length});
+                p += escape_pointer_token({key_bytes() + k.offset, k.length});
             } else {
                 p += std::to_string(f.index - 1);
             }
@@ -589,10 +714,14 @@ private:
     std::vector<detail::located_value>* values_;
     bool check_surrogates_;  // false when the text has no \u escape to make one
     bool recursive_;         // RapidJSON's recursive parser: a bracket is read before its event
+    // Keys are read from the text, not kept in arena_: untracked parsing (the stream stands
+    // at a key's opening quote while Key runs) of a text without a backslash (no key holds an
+    // escape, so each is its bytes in the text).
+    bool verbatim_;
 
-    std::vector<frame> frames_;
-    std::vector<key_entry> keys_;
-    std::string arena_;
+    std::vector<frame>& frames_;
+    std::vector<key_entry>& keys_;
+    std::string& arena_;
     std::size_t key_offset_ = 0;  // where the last key read starts (Track)
     std::size_t previous_end_ = 0;
 
@@ -690,15 +819,19 @@ json_result<rapidjson::Document> parse_impl(
     stream_type stream(begin);
     // Only an escape can make a lone surrogate once the raw bytes are known to be UTF-8.
     const bool checked = first_invalid_utf8(text) == std::string_view::npos;
-    const bool escapes = text.find("\\u") != std::string_view::npos;
+    const bool backslash = text.find('\\') != std::string_view::npos;
+    const bool escapes = backslash && text.find("\\u") != std::string_view::npos;
     const bool recursive = !Track && limits.max_depth <= most_recursive_depth;
+    scratch_lease scratch;
     guard_handler<Track, stream_type> guard(
         stream,
         std::string_view(begin, text.size()),
         limits.max_depth,
         values,
         !checked || escapes,
-        recursive
+        recursive,
+        !Track && !backslash,
+        scratch.get()
     );
     rapidjson::Document doc;
     rapidjson::Reader reader;

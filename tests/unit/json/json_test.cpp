@@ -97,6 +97,52 @@ TEST(json_parse, duplicate_among_many_keys_is_found_in_linear_time) {
     EXPECT_EQ(located->locate("/last").line, 1u);
 }
 
+// Keys of one length that share their first and last eight bytes have one quick fingerprint
+// (core/text_fingerprint.hpp), as a text can be made to have. Such an object must still cost
+// about what ordinary keys cost, and a repeat among them must still be found: parsed plain,
+// with a backslash in the text (keys kept apart from it), and located.
+TEST(json_parse, keys_made_to_share_a_fingerprint_cost_what_other_keys_cost) {
+    const std::size_t n = 40'000;
+    const parse_limits limits{.max_depth = 64, .max_bytes = 64 << 20};
+    const auto key = [](std::size_t i) {
+        std::string middle = std::to_string(i);
+        return "headhead" + std::string(8 - middle.size(), '0') + middle + "tailtail";
+    };
+    const auto object = [&](const std::string& last, const std::string& extra) {
+        std::string s = "{" + extra;
+        for (std::size_t i = 0; i < n; ++i) {
+            s += "\"" + key(i) + "\":0,";
+        }
+        return s + last + "}";
+    };
+    using clock = std::chrono::steady_clock;
+    const auto ms = [](clock::duration d) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
+    for (const std::string extra : {"", R"("note":"a \"quoted\" word",)"}) {
+        const std::string ordinary = many_keys(n, extra + R"("last":1)");
+        const std::string alike = object("\"" + key(n / 2) + "\":1", extra);
+        const auto t0 = clock::now();
+        ASSERT_TRUE(parse(ordinary, dialect::strict, limits));
+        const auto t1 = clock::now();
+        const auto r = parse(alike, dialect::strict, limits);
+        const auto t2 = clock::now();
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, errc::duplicate_key);
+        EXPECT_EQ(r.error().pointer, "/" + key(n / 2));
+        EXPECT_LT(ms(t2 - t1), 3 * ms(t1 - t0) + 200)
+            << "alike keys: " << ms(t2 - t1) << " ms, ordinary keys: " << ms(t1 - t0) << " ms";
+        const std::string fine = object(R"("last":1)", extra);
+        ASSERT_TRUE(parse(fine, dialect::strict, limits));
+        const auto located = parse_located(fine, dialect::strict, limits);
+        ASSERT_TRUE(located);
+        EXPECT_EQ(located->locate("/" + key(7)).line, 1u);
+        const auto repeated = parse_located(alike, dialect::strict, limits);
+        ASSERT_FALSE(repeated);
+        EXPECT_EQ(repeated.error().pointer, "/" + key(n / 2));
+    }
+}
+
 TEST(json_parse, key_sets_are_per_object) {
     // Large siblings with the same keys are fine; a repeat inside a later object is found
     // and named under its own pointer, after a large object closed before it.
