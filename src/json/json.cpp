@@ -61,17 +61,26 @@ void parse_as(rapidjson::Reader& reader, Stream& stream, Handler& h, bool checke
 
 // Offset of the first byte of `text` that does not start a well-formed UTF-8 sequence (the
 // Unicode Standard's Table 3-7: no overlong form, no surrogate, nothing above U+10FFFF; the
-// ranges RapidJSON's own check accepts), or npos when there is none. Eight ASCII bytes at a
-// time.
+// ranges RapidJSON's own check accepts), or npos when there is none. ASCII 32 or 8 bytes at
+// a time.
 std::size_t first_invalid_utf8(std::string_view text) noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
     std::size_t i = 0;
+    constexpr std::uint64_t high_bits = 0x8080808080808080ULL;
     while (i < n) {
+        if (i + 32 <= n) {
+            std::uint64_t words[4];
+            std::memcpy(words, p + i, sizeof words);
+            if (((words[0] | words[1] | words[2] | words[3]) & high_bits) == 0) {
+                i += 32;
+                continue;
+            }
+        }
         if (i + 8 <= n) {
             std::uint64_t word = 0;
             std::memcpy(&word, p + i, sizeof word);
-            if ((word & 0x8080808080808080ULL) == 0) {
+            if ((word & high_bits) == 0) {
                 i += 8;
                 continue;
             }
@@ -253,8 +262,26 @@ constexpr std::uint64_t spread(std::uint64_t x) noexcept {
 // cache lines and growing it is a sequential pass, whatever the number of keys. Hashes are
 // first the quick ones (spread fingerprints); once a probe runs long, the keyed ones.
 class key_table {
+    struct slot {
+        std::uint64_t hash = 0;
+        std::size_t index_plus_one = 0;  // 0: empty
+    };
+
 public:
     enum class added { yes, duplicate, long_probe };
+    using storage = std::vector<slot>;
+
+    /// Takes `spare`, a table's storage given up earlier, as this empty table's storage.
+    void adopt(storage&& spare) noexcept {
+        slots_ = std::move(spare);
+        std::fill(slots_.begin(), slots_.end(), slot{});
+    }
+    /// Gives up the storage, for adopt().
+    storage release() noexcept {
+        size_ = 0;
+        keyed_ = false;
+        return std::move(slots_);
+    }
 
     bool empty() const noexcept { return slots_.empty(); }
     bool keyed() const noexcept { return keyed_; }
@@ -292,11 +319,6 @@ public:
     }
 
 private:
-    struct slot {
-        std::uint64_t hash = 0;
-        std::size_t index_plus_one = 0;  // 0: empty
-    };
-
     void grow() {
         // 128 slots hold the 64 keys of a large record's top level without growing again.
         std::vector<slot> old(std::max<std::size_t>(128, slots_.size() * 2));
@@ -338,6 +360,9 @@ struct guard_scratch {
     std::vector<frame> frames;
     std::vector<key_entry> keys;
     std::string arena;
+    std::string text;  // the text, NUL-terminated for the reader
+    // Storage of large objects' key tables, given up when their objects closed.
+    std::vector<key_table::storage> spare_tables;
     bool in_use = false;
 };
 
@@ -352,16 +377,22 @@ public:
         scratch_.frames.clear();
         scratch_.keys.clear();
         scratch_.arena.clear();
+        scratch_.text.clear();
     }
     ~scratch_lease() {
         constexpr std::size_t keep_at_most = 256 * 1024;
-        if (scratch_.keys.capacity() * sizeof(guard_scratch::key_entry) +
-                scratch_.frames.capacity() * sizeof(guard_scratch::frame) +
-                scratch_.arena.capacity() >
-            keep_at_most) {
+        std::size_t kept = scratch_.keys.capacity() * sizeof(guard_scratch::key_entry) +
+                           scratch_.frames.capacity() * sizeof(guard_scratch::frame) +
+                           scratch_.arena.capacity() + scratch_.text.capacity();
+        for (const auto& t : scratch_.spare_tables) {
+            kept += t.capacity() * sizeof(t[0]);
+        }
+        if (kept > keep_at_most) {
             scratch_.keys = {};
             scratch_.frames = {};
             scratch_.arena = {};
+            scratch_.text = {};
+            scratch_.spare_tables = {};
         }
         scratch_.frames.clear();  // frees large objects' key tables
         scratch_.in_use = false;
@@ -416,7 +447,8 @@ public:
           verbatim_(verbatim),
           frames_(scratch.frames),
           keys_(scratch.keys),
-          arena_(scratch.arena) {}
+          arena_(scratch.arena),
+          spare_tables_(scratch.spare_tables) {}
 
     void set_target(rapidjson::Document* out) noexcept { out_ = out; }
 
@@ -550,8 +582,13 @@ private:
                        ? key_hasher::instance()(key_bytes() + keys_[i].offset, keys_[i].length)
                        : spread(keys_[i].hash);
         };
+        const bool made = f.seen.empty();
+        if (made && !spare_tables_.empty()) {
+            f.seen.adopt(std::move(spare_tables_.back()));
+            spare_tables_.pop_back();
+        }
         // The earlier keys are distinct (each was checked); the new one is inserted last.
-        for (std::size_t i = f.seen.empty() ? f.first_key : index; i <= index;) {
+        for (std::size_t i = made ? f.first_key : index; i <= index;) {
             switch (f.seen.insert(hash(i), i, same)) {
                 case key_table::added::yes:
                     ++i;
@@ -663,7 +700,10 @@ private:
     }
 
     void close() {
-        const frame& f = frames_.back();
+        frame& f = frames_.back();
+        if (!f.seen.empty()) {
+            spare_tables_.push_back(f.seen.release());
+        }
         keys_.resize(f.first_key);
         arena_.resize(f.arena_size);
         if constexpr (Track) {
@@ -722,6 +762,7 @@ private:
     std::vector<frame>& frames_;
     std::vector<key_entry>& keys_;
     std::string& arena_;
+    std::vector<key_table::storage>& spare_tables_;
     std::size_t key_offset_ = 0;  // where the last key read starts (Track)
     std::size_t previous_end_ = 0;
 
@@ -810,7 +851,8 @@ json_result<rapidjson::Document> parse_impl(
     // sequence by reading every continuation byte its lead byte announces, even past a NUL, so
     // a text ending in a cut sequence (a lone 0xEF) would be read beyond its end. Three more
     // NULs keep every such read inside the buffer (found by the ping_status fuzz target).
-    std::string owned;
+    scratch_lease scratch;
+    std::string& owned = scratch.get().text;
     owned.reserve(text.size() + 4);
     owned.assign(text);
     owned.append(3, '\0');
@@ -822,7 +864,6 @@ json_result<rapidjson::Document> parse_impl(
     const bool backslash = text.find('\\') != std::string_view::npos;
     const bool escapes = backslash && text.find("\\u") != std::string_view::npos;
     const bool recursive = !Track && limits.max_depth <= most_recursive_depth;
-    scratch_lease scratch;
     guard_handler<Track, stream_type> guard(
         stream,
         std::string_view(begin, text.size()),
