@@ -849,13 +849,15 @@ json_result<rapidjson::Document> parse_impl(
     }
     // The reader needs a NUL-terminated buffer, and more: RapidJSON 1.1.0 validates a UTF-8
     // sequence by reading every continuation byte its lead byte announces, even past a NUL, so
-    // a text ending in a cut sequence (a lone 0xEF) would be read beyond its end. Three more
-    // NULs keep every such read inside the buffer (found by the ping_status fuzz target).
+    // a text ending in a cut sequence (a lone 0xEF) would be read beyond its end (found by the
+    // ping_status fuzz target); and its SSE2 code (RAPIDJSON_SSE2, CMakeLists.txt) reads the
+    // whole aligned 16-byte block holding the NUL. Sixteen NULs keep every such read inside.
     scratch_lease scratch;
     std::string& owned = scratch.get().text;
-    owned.reserve(text.size() + 4);
+    constexpr std::size_t padding = 16;
+    owned.reserve(text.size() + padding);
     owned.assign(text);
-    owned.append(3, '\0');
+    owned.append(padding - 1, '\0');  // and the string's own
     const char* begin = owned.c_str();
     using stream_type = std::conditional_t<Track, exact_stream, rapidjson::StringStream>;
     stream_type stream(begin);
