@@ -23,10 +23,10 @@ void require(bool ok, std::string_view what, std::string_view detail) {
         stderr,
         "property failed: %.*s%s%.*s\n",
         static_cast<int>(what.size()),
-        what.data(),
+        what.empty() ? "" : what.data(),  // never null, as %.*s wants even for no characters
         detail.empty() ? "" : ": ",
         static_cast<int>(detail.size()),
-        detail.data()
+        detail.empty() ? "" : detail.data()
     );
     std::abort();
 }

@@ -39,7 +39,7 @@ inline std::vector<report::child> report_population(
             m += 12;
             --y;
         }
-        std::array<char, 8> buf{};
+        std::array<char, 16> buf{};  // room for any int pair, as the compiler checks
         std::snprintf(buf.data(), buf.size(), "%04d-%02d", y % 10000, m % 100);
         return std::string(buf.data());
     };

@@ -39,8 +39,8 @@ protected:
         store::page_commit page;
         for (const auto& ev : events) {
             for (int i = 0; i < ev.count; ++i) {
-                store::log_entry_input e;
-                e.flow = store::token("flow-x");
+                store::log_entry_input e{};
+                e.flow.emplace("flow-x");
                 e.dir = inbound ? store::direction::inbound : store::direction::outbound;
                 e.purpose = *store::token::make(ev.purpose);
                 const std::string id = "case-secret-" + std::to_string(next_id++);
