@@ -285,6 +285,11 @@ public:
 
     bool empty() const noexcept { return slots_.empty(); }
     bool keyed() const noexcept { return keyed_; }
+    /// Whether the storage is small enough to keep for another object: adopting it costs
+    /// clearing all of it, which must not grow with the largest object a text held (a huge
+    /// object followed by many just over linear_scan_keys would cost their number times its
+    /// size).
+    bool worth_keeping() const noexcept { return slots_.size() <= kept_slots; }
 
     /// Adds key `index` with its `hash` unless a key equal to it (by `same(earlier, index)`)
     /// is already present. On quick hashes, gives up (long_probe) rather than probe further.
@@ -319,6 +324,8 @@ public:
     }
 
 private:
+    static constexpr std::size_t kept_slots = 256;
+
     void grow() {
         // 128 slots hold the 64 keys of a large record's top level without growing again.
         std::vector<slot> old(std::max<std::size_t>(128, slots_.size() * 2));
@@ -701,7 +708,7 @@ private:
 
     void close() {
         frame& f = frames_.back();
-        if (!f.seen.empty()) {
+        if (!f.seen.empty() && f.seen.worth_keeping()) {
             spare_tables_.push_back(f.seen.release());
         }
         keys_.resize(f.first_key);
@@ -849,15 +856,13 @@ json_result<rapidjson::Document> parse_impl(
     }
     // The reader needs a NUL-terminated buffer, and more: RapidJSON 1.1.0 validates a UTF-8
     // sequence by reading every continuation byte its lead byte announces, even past a NUL, so
-    // a text ending in a cut sequence (a lone 0xEF) would be read beyond its end (found by the
-    // ping_status fuzz target); and its SSE2 code (RAPIDJSON_SSE2, CMakeLists.txt) reads the
-    // whole aligned 16-byte block holding the NUL. Sixteen NULs keep every such read inside.
+    // a text ending in a cut sequence (a lone 0xEF) would be read beyond its end. Three more
+    // NULs keep every such read inside the buffer (found by the ping_status fuzz target).
     scratch_lease scratch;
     std::string& owned = scratch.get().text;
-    constexpr std::size_t padding = 16;
-    owned.reserve(text.size() + padding);
+    owned.reserve(text.size() + 4);
     owned.assign(text);
-    owned.append(padding - 1, '\0');  // and the string's own
+    owned.append(3, '\0');
     const char* begin = owned.c_str();
     using stream_type = std::conditional_t<Track, exact_stream, rapidjson::StringStream>;
     stream_type stream(begin);

@@ -4,8 +4,7 @@
 // (positions for error messages) of a 70 KB and a 7 MB file, with the bytes its positions take:
 //   build/release/tests/bench/casebridge_bench --benchmark_filter=json
 // and prints the guarded parse's rate over the plain one (the medians, with
-// --benchmark_repetitions=N), against both of RapidJSON's entry points (with a length, and
-// NUL-terminated).
+// --benchmark_repetitions=N).
 #include <string>
 
 #include <benchmark/benchmark.h>
@@ -50,20 +49,6 @@ void json_plain_rapidjson(benchmark::State& state) {
     for (auto _ : state) {
         rapidjson::Document d;
         d.Parse(text.c_str(), text.size());
-        benchmark::DoNotOptimize(d.MemberCount());
-    }
-    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
-    state.counters["records/s"] =
-        benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-}
-
-// The same through RapidJSON's NUL-terminated entry point, the one its SSE2 code
-// (RAPIDJSON_SSE2) speeds up as it does the guarded parse: the fairer baseline on x86-64.
-void json_plain_rapidjson_terminated(benchmark::State& state) {
-    const std::string text = sample_case();
-    for (auto _ : state) {
-        rapidjson::Document d;
-        d.Parse(text.c_str());
         benchmark::DoNotOptimize(d.MemberCount());
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
@@ -142,7 +127,6 @@ void json_located_parse(benchmark::State& state) {
 }
 
 BENCHMARK(json_plain_rapidjson);
-BENCHMARK(json_plain_rapidjson_terminated);
 BENCHMARK(json_guarded_parse);
 BENCHMARK(json_guarded_many_keys)
     ->Arg(10'000)
@@ -164,15 +148,6 @@ int main(int argc, char** argv) {
         "json_guarded_parse",
         "guarded parse:",
         "guarded / plain:",
-        0.8
-    );
-    casebridge::bench::print_ratio(
-        reporter,
-        "json_plain_rapidjson_terminated",
-        "plain, terminated:",
-        "json_guarded_parse",
-        "guarded parse:",
-        "guarded / terminated:",
         0.8
     );
     benchmark::Shutdown();

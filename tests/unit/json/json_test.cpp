@@ -143,6 +143,64 @@ TEST(json_parse, keys_made_to_share_a_fingerprint_cost_what_other_keys_cost) {
     }
 }
 
+// A huge object, then many objects just large enough to need a key table: each costs what its
+// own keys cost, not the size of the huge one's table (kept storage is bounded).
+TEST(json_parse, objects_after_a_huge_one_cost_their_own_keys) {
+    const parse_limits limits{.max_depth = 64, .max_bytes = 64 << 20};
+    const std::size_t small = 5'000;
+    std::string tail;
+    for (std::size_t i = 0; i < small; ++i) {
+        tail += "," + many_keys(17, R"("last":0)");
+    }
+    const std::string alone = "[{}" + tail + "]";
+    const std::string after = "[" + many_keys(200'000, R"("last":0)") + tail + "]";
+    const std::string huge = "[" + many_keys(200'000, R"("last":0)") + "]";
+    using clock = std::chrono::steady_clock;
+    const auto ms = [](clock::duration d) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
+    const auto t0 = clock::now();
+    ASSERT_TRUE(parse(alone, dialect::strict, limits));
+    ASSERT_TRUE(parse(huge, dialect::strict, limits));
+    const auto t1 = clock::now();
+    const auto r = parse(after, dialect::strict, limits);
+    const auto t2 = clock::now();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_LT(ms(t2 - t1), 3 * ms(t1 - t0) + 200)
+        << "together: " << ms(t2 - t1) << " ms, apart: " << ms(t1 - t0) << " ms";
+    // A repeat in the last small object is still found.
+    const auto bad = parse(
+        "[" + many_keys(200'000, R"("last":0)") + tail + "," + many_keys(17, R"("k3":1)") + "]",
+        dialect::strict,
+        limits
+    );
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().pointer, "/" + std::to_string(small + 1) + "/k3");
+}
+
+// RapidJSON 1.1.0's SSE2 code (RAPIDJSON_SSE2) takes the control characters 0x1A-0x1F for
+// ordinary ones, in parsing and in writing, depending on where they fall in a 16-byte block:
+// JSON forbids them raw in a string. Checked at every alignment, so that defining it (for its
+// speed) would be caught.
+TEST(json_parse, raw_control_characters_are_refused_and_written_escaped_at_every_alignment) {
+    for (const char control : {'\x01', '\x1a', '\x1b', '\x1f'}) {
+        for (std::size_t at = 0; at < 32; ++at) {
+            const std::string value = std::string(at, 'a') + control + std::string(40, 'b');
+            const auto r = parse("{\"k\":\"" + value + "\"}");
+            ASSERT_FALSE(r) << "control " << int(control) << " at " << at;
+            EXPECT_EQ(r.error().code, errc::invalid_json);
+            rapidjson::Document d(rapidjson::kObjectType);
+            d.AddMember("k", rapidjson::Value(value.c_str(), d.GetAllocator()), d.GetAllocator());
+            const std::string text = to_string(d);
+            EXPECT_EQ(text.find(control), std::string::npos)
+                << "written raw: control " << int(control) << " at " << at;
+            const auto back = parse(text);
+            ASSERT_TRUE(back) << back.error().message;
+            EXPECT_EQ(std::string((*back)["k"].GetString()), value);
+        }
+    }
+}
+
 TEST(json_parse, key_sets_are_per_object) {
     // Large siblings with the same keys are fine; a repeat inside a later object is found
     // and named under its own pointer, after a large object closed before it.
