@@ -246,17 +246,6 @@ constexpr std::size_t linear_scan_keys = 16;
 // rebuilt on the keyed hash, which no text can aim at, and stays on it.
 constexpr std::size_t longest_quick_probe = 24;
 
-// Spreads a key's fingerprint (core/text_fingerprint.hpp) over all 64 bits (MurmurHash3's
-// finaliser), so that keys differing in one character fall into different slots.
-constexpr std::uint64_t spread(std::uint64_t x) noexcept {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 // The keys of one large object: indexes into the handler's key list with their hashes, in
 // one open-addressing table (linear probing, at most half full), so a lookup is one or two
 // cache lines and growing it is a sequential pass, whatever the number of keys. Hashes are
@@ -587,7 +576,7 @@ private:
         const auto hash = [this, &f](std::size_t i) {
             return f.seen.keyed()
                        ? key_hasher::instance()(key_bytes() + keys_[i].offset, keys_[i].length)
-                       : spread(keys_[i].hash);
+                       : spread_fingerprint(keys_[i].hash);
         };
         const bool made = f.seen.empty();
         if (made && !spare_tables_.empty()) {

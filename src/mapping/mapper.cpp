@@ -2,10 +2,12 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include <boost/container/small_vector.hpp>
 #include <boost/system/system_error.hpp>
 #include <boost/throw_exception.hpp>
 #include <rapidjson/stringbuffer.h>
@@ -41,6 +43,85 @@ std::string mapping_error::to_json() const {
 
 void throw_exception_from_error(const mapping_error& e, const boost::source_location& loc) {
     boost::throw_exception(boost::system::system_error(e.error_code(), e.reason), loc);
+}
+
+std::uint32_t member_slots::add(std::string_view name) {
+    if (!table_.empty()) {
+        if (const auto slot = find(name); slot != none) {
+            return slot;
+        }
+    }
+    names_.emplace_back(name);
+    rebuild();
+    return static_cast<std::uint32_t>(names_.size() - 1);
+}
+
+void member_slots::rebuild() {
+    table_.assign(std::bit_ceil(std::max<std::size_t>(names_.size() * 4, 8)), entry{});
+    const std::size_t mask = table_.size() - 1;
+    for (std::uint32_t slot = 0; slot < names_.size(); ++slot) {
+        const std::string_view name = names_[slot];
+        const auto words = words_of(name);
+        std::size_t i = spread_fingerprint(fold(words, name.size())) & mask;
+        while (table_[i].slot != none) {
+            i = (i + 1) & mask;
+        }
+        table_[i] = {words, static_cast<std::uint32_t>(name.size()), slot};
+    }
+}
+
+std::uint32_t member_slots::find(std::string_view name) const noexcept {
+    const auto words = words_of(name);
+    const std::size_t mask = table_.size() - 1;
+    for (std::size_t i = spread_fingerprint(fold(words, name.size())) & mask;; i = (i + 1) & mask) {
+        const entry& e = table_[i];
+        if (e.slot == none) {
+            return none;
+        }
+        // Up to 16 bytes the words hold the whole name.
+        if (e.length == name.size() && e.words == words &&
+            (name.size() <= whole_text_words || names_[e.slot] == name)) {
+            return e.slot;
+        }
+    }
+}
+
+void member_slots::fill(const rapidjson::Value& object, const rapidjson::Value** found) const {
+    if (names_.empty() || !object.IsObject()) {
+        return;
+    }
+    std::size_t left = names_.size();
+    for (const auto& m : object.GetObject()) {
+        const auto slot = find({m.name.GetString(), m.name.GetStringLength()});
+        if (slot != none && found[slot] == nullptr) {
+            found[slot] = &m.value;
+            if (--left == 0) {
+                return;
+            }
+        }
+    }
+}
+
+rapidjson::Value deep_copy(const rapidjson::Value& v, rapidjson::Document::AllocatorType& alloc) {
+    switch (v.GetType()) {
+        case rapidjson::kArrayType: {
+            rapidjson::Value a(rapidjson::kArrayType);
+            a.Reserve(v.Size(), alloc);
+            for (const auto& item : v.GetArray()) {
+                a.PushBack(deep_copy(item, alloc), alloc);
+            }
+            return a;
+        }
+        case rapidjson::kObjectType: {
+            rapidjson::Value o(rapidjson::kObjectType);
+            for (const auto& m : v.GetObject()) {
+                o.AddMember(rapidjson::Value(m.name, alloc), deep_copy(m.value, alloc), alloc);
+            }
+            return o;
+        }
+        default:
+            return {v, alloc};
+    }
 }
 
 namespace {
@@ -83,110 +164,78 @@ std::string record_id_of(const rapidjson::Value& record, const rapidjson::Pointe
     return is_token_text(id) ? id : std::string(not_an_id);
 }
 
+/// Where a run of rules stands in a record, for messages: the path of the subform and row,
+/// put into text only when a message needs it (a record's rows are mapped without building
+/// any).
+struct place {
+    static constexpr std::size_t no_row = static_cast<std::size_t>(-1);
+    const place* parent = nullptr;
+    std::string_view text;     ///< After the parent's text.
+    std::size_t row = no_row;  ///< Then "/<row>".
+
+    std::string str() const {
+        std::string s = parent != nullptr ? parent->str() : std::string();
+        s.append(text);
+        if (row != no_row) {
+            s += '/';
+            s += std::to_string(row);
+        }
+        return s;
+    }
+};
+
 /// A field name for messages, built only when a message needs it.
 struct lazy_name {
-    const std::string& prefix;
+    const place& prefix;
     const std::string& text;
-    operator std::string() const { return prefix + text; }  // NOLINT(google-explicit-constructor)
+    operator std::string() const {  // NOLINT(google-explicit-constructor)
+        return prefix.str() + text;
+    }
 };
 
 const std::string empty_text;
 
-/// The members of one object by name, for the rules that read its direct members: one
-/// FindMember per rule scans every member, so a wide record cost rules × members. Objects of
-/// up to `linear_members` members are scanned, comparing lengths first. The first of two equal
-/// names wins, as with FindMember.
-class member_index {
+/// The members one run of rules writes into an object, added together when the run ends (or
+/// before a deeper path is set, so that members keep the rules' order). An object's member
+/// array that grows while nothing else is allocated grows in place in RapidJSON's pool; grown
+/// between the allocations of the values themselves, it is copied each time.
+class member_batch {
 public:
-    static constexpr rapidjson::SizeType linear_members = 16;
+    member_batch(rapidjson::Value& dst, alloc_t& alloc) : dst_(dst), alloc_(alloc) {}
+    member_batch(const member_batch&) = delete;
+    member_batch& operator=(const member_batch&) = delete;
+    ~member_batch() = default;
 
-    explicit member_index(const rapidjson::Value& object) {
-        if (!object.IsObject() || object.MemberCount() <= linear_members) {
+    /// Writes `v` at `p`: a single-token path becomes a member (the compiler has checked that
+    /// no two rules of one direction write the same path), a deeper one is set through the
+    /// pointer.
+    void write(const path& p, rapidjson::Value& v) {
+        if (p.ptr.GetTokenCount() == 1 && dst_.IsObject()) {
+            const auto& t = p.ptr.GetTokens()[0];
+            items_.emplace_back(t.name, t.length, alloc_);
+            items_.emplace_back(std::move(v));
             return;
         }
-        slots_.assign(std::bit_ceil(std::size_t{object.MemberCount()} * 2), nullptr);
-        for (const auto& m : object.GetObject()) {
-            const std::string_view name(m.name.GetString(), m.name.GetStringLength());
-            std::size_t probes = 0;
-            const member** slot = find(name, &probes);
-            if (probes > longest_probe) {
-                // Names made to collide: give the index up, and scan once per rule as for a
-                // small object, rather than spend members × members here.
-                slots_.clear();
-                return;
-            }
-            if (*slot == nullptr) {
-                *slot = &m;
-            }
-        }
+        flush();
+        p.ptr.Set(dst_, v, alloc_);
     }
 
-    /// The value at `p` in `object` (the object this index was built from).
-    const rapidjson::Value* get(const path& p, const rapidjson::Value& object) const {
-        if (p.ptr.GetTokenCount() != 1 || !object.IsObject()) {
-            return p.ptr.Get(object);
+    /// The object written to.
+    rapidjson::Value& object() noexcept { return dst_; }
+
+    /// Adds the members written so far.
+    void flush() {
+        for (std::size_t i = 0; i + 1 < items_.size(); i += 2) {
+            dst_.AddMember(items_[i], items_[i + 1], alloc_);
         }
-        const auto& t = p.ptr.GetTokens()[0];
-        const std::string_view name(t.name, t.length);
-        if (slots_.empty()) {
-            // A small object: compared by length first. (Pointer::Get reaches RapidJSON
-            // 1.1.0's FindMember(const Ch*), which measures the name with strlen each time.)
-            for (const auto& m : object.GetObject()) {
-                if (m.name.GetStringLength() == t.length &&
-                    std::string_view(m.name.GetString(), t.length) == name) {
-                    return &m.value;
-                }
-            }
-            return nullptr;
-        }
-        const member* m = *find(name);
-        return m == nullptr ? nullptr : &m->value;
+        items_.clear();
     }
 
 private:
-    using member = rapidjson::Value::Member;
-
-    static constexpr std::size_t longest_probe = 32;
-
-    /// The name's text_fingerprint, mixed so that its low bits pick the slot.
-    static std::size_t hash(std::string_view name) noexcept {
-        std::uint64_t h = text_fingerprint(name) * 0x9E3779B97F4A7C15ULL;
-        h ^= h >> 29;
-        h *= 0xBF58476D1CE4E5B9ULL;
-        h ^= h >> 32;
-        return static_cast<std::size_t>(h);
-    }
-
-    /// The slot holding `name`, else the empty slot where it would go; counts the slots
-    /// passed in `probes` when given.
-    const member** find(std::string_view name, std::size_t* probes = nullptr) const {
-        const std::size_t mask = slots_.size() - 1;
-        std::size_t i = hash(name) & mask;
-        while (slots_[i] != nullptr &&
-               !(slots_[i]->name.GetStringLength() == name.size() &&
-                 std::memcmp(slots_[i]->name.GetString(), name.data(), name.size()) == 0)) {
-            i = (i + 1) & mask;
-            if (probes != nullptr) {
-                ++*probes;
-            }
-        }
-        return &slots_[i];
-    }
-
-    mutable std::vector<const member*> slots_;
+    rapidjson::Value& dst_;
+    alloc_t& alloc_;
+    boost::container::small_vector<rapidjson::Value, 128> items_;  ///< name, value, ...
 };
-
-/// Writes `v` at `p` in `dst`: a single-token path is added directly (the compiler has checked
-/// that no two rules of one direction write the same path), deeper paths go through the
-/// pointer.
-void write(const path& p, rapidjson::Value& dst, rapidjson::Value& v, alloc_t& alloc) {
-    if (p.ptr.GetTokenCount() == 1 && dst.IsObject()) {
-        const auto& t = p.ptr.GetTokens()[0];
-        dst.AddMember(rapidjson::Value(t.name, t.length, alloc), v, alloc);
-        return;
-    }
-    p.ptr.Set(dst, v, alloc);
-}
 
 struct runner {
     const program& prog;
@@ -279,9 +328,9 @@ struct runner {
     /// reverse then the first.
     bool transform(
         const op& o,
-        std::vector<const rapidjson::Value*>& inputs,
+        std::span<const rapidjson::Value* const> inputs,
         const rapidjson::Value& src,
-        std::vector<rapidjson::Value>& outputs,
+        std::span<rapidjson::Value> outputs,
         const lazy_name& cfield,
         const lazy_name& sfield,
         mapping_error& err
@@ -300,10 +349,10 @@ struct runner {
             if (!present(&outputs[0])) {
                 return true;
             }
-            rapidjson::Value v;
-            v.CopyFrom(outputs[0], alloc);
-            std::vector<const rapidjson::Value*> one{&v};
-            std::vector<rapidjson::Value> result(1);
+            // The step's input is the value so far, which its result replaces.
+            const rapidjson::Value v(std::move(outputs[0]));
+            const rapidjson::Value* const one[] = {&v};
+            rapidjson::Value result[1];
             if (!apply_transform(t, dir, one, &src, result, alloc, ctx, reason)) {
                 return fail(t);
             }
@@ -312,14 +361,13 @@ struct runner {
         };
         if (dir == direction::out && !o.then.empty() && inputs.size() == 1) {
             // Outbound: the chain runs backwards on the single source, then the first.
-            outputs[0].CopyFrom(*inputs[0], alloc);
+            outputs[0] = deep_copy(*inputs[0], alloc);
             for (auto it = o.then.rbegin(); it != o.then.rend(); ++it) {
                 if (!step(*it)) {
                     return false;
                 }
             }
-            rapidjson::Value first_input;
-            first_input.CopyFrom(outputs[0], alloc);
+            rapidjson::Value first_input(std::move(outputs[0]));
             for (auto& out : outputs) {
                 out.SetNull();
             }
@@ -327,16 +375,16 @@ struct runner {
                 return true;
             }
             if (o.transform.kind == transform_kind::none) {
-                outputs[0].CopyFrom(first_input, alloc);
+                outputs[0] = std::move(first_input);
                 return true;
             }
-            std::vector<const rapidjson::Value*> one{&first_input};
+            const rapidjson::Value* const one[] = {&first_input};
             return apply_transform(o.transform, dir, one, &src, outputs, alloc, ctx, reason)
                        ? true
                        : fail(o.transform);
         }
         if (o.transform.kind == transform_kind::none) {
-            outputs[0].CopyFrom(*inputs[0], alloc);
+            outputs[0] = deep_copy(*inputs[0], alloc);
         } else if (!apply_transform(o.transform, dir, inputs, &src, outputs, alloc, ctx, reason)) {
             return fail(o.transform);
         }
@@ -348,23 +396,56 @@ struct runner {
         return true;
     }
 
-    static std::string join(const std::string& prefix, const std::string& text) {
-        return prefix + text;
+    /// Checks an inbound value against its canonical field; true when it fits.
+    [[gnu::always_inline]] bool fits(
+        const op& o,
+        std::size_t i,
+        const rapidjson::Value& v,
+        const place& cprefix,
+        const lazy_name& sfield,
+        mapping_error& err
+    ) const {
+        const field_def& f = *o.fields[i];
+        if (f.type == field_type::string && v.IsString()) {
+            return true;  // the most common check, without a call
+        }
+        std::string reason;
+        bool unmapped = false;
+        if (check_canonical_value(f, v, reason, unmapped)) {
+            return true;
+        }
+        err = error(
+            unmapped ? errc::unmapped_value : errc::mapping_failed,
+            lazy_name{cprefix, o.canonical[i].text},
+            sfield,
+            "value " + reason
+        );
+        return false;
     }
 
-    /// Runs `ops` reading `src` and writing members of `dst` (an object).
+    /// Runs `ops` reading `src` and writing members of `dst` (an object). `slots` are the
+    /// members `ops` read (program.hpp).
     bool run(
         const std::vector<op>& ops,
+        const rule_slots& slots,
         const rapidjson::Value& src,
         rapidjson::Value& dst,
-        const std::string& cprefix,
-        const std::string& sprefix,
+        const place& cprefix,
+        const place& sprefix,
         mapping_error& err
     ) const {
         const bool in = dir == direction::in;
-        const member_index members(src);
-        std::vector<const rapidjson::Value*> inputs;
-        std::vector<rapidjson::Value> outputs;
+        const member_slots& names = in ? slots.in : slots.out;
+        // One pass over src's members finds every direct member the rules read.
+        boost::container::small_vector<const rapidjson::Value*, 128> found(names.size(), nullptr);
+        names.fill(src, found.data());
+        const bool by_slot = src.IsObject();
+        const auto value_at = [&](const path& p) {
+            return by_slot && p.slot != member_slots::none ? found[p.slot] : p.ptr.Get(src);
+        };
+        member_batch batch(dst, alloc);
+        boost::container::small_vector<const rapidjson::Value*, 4> inputs;
+        boost::container::small_vector<rapidjson::Value, 4> outputs;
         for (const auto& o : ops) {
             if (in ? !o.in : !o.out) {
                 continue;
@@ -373,15 +454,40 @@ struct runner {
             const auto& to = in ? o.canonical : o.system;
             const lazy_name cfield{cprefix, o.canonical.empty() ? empty_text : o.canonical[0].text};
             const lazy_name sfield{sprefix, o.system.empty() ? empty_text : o.system[0].text};
+            if (o.plain_copy) {
+                // The common rule: one value copied across as it is.
+                const auto* v = value_at(from[0]);
+                if (!present(v)) {
+                    if (o.required) {
+                        err = error(
+                            errc::mapping_failed, cfield, sfield, "required field is missing"
+                        );
+                        return false;
+                    }
+                    continue;
+                }
+                rapidjson::Value out = deep_copy(*v, alloc);
+                if (in && !fits(o, 0, out, cprefix, sfield, err)) {
+                    return false;
+                }
+                batch.write(to[0], out);
+                continue;
+            }
             if (o.has_const) {
-                rapidjson::Value c;
-                c.CopyFrom(o.constant, alloc);
-                write(to[0], dst, c, alloc);
+                rapidjson::Value c = deep_copy(o.constant, alloc);
+                batch.write(to[0], c);
                 continue;
             }
             if (o.is_subform) {
+                const auto* rows_in = in && o.rows_from_root ? nullptr : value_at(from[0]);
                 if (!run_rows(
-                        o, src, members, dst, std::string(cfield), std::string(sfield), err
+                        o,
+                        src,
+                        rows_in,
+                        batch,
+                        place{&cprefix, cfield.text},
+                        place{&sprefix, sfield.text},
+                        err
                     )) {
                     return false;
                 }
@@ -390,7 +496,7 @@ struct runner {
             inputs.clear();
             bool any = false;
             for (const auto& p : from) {
-                const auto* v = members.get(p, src);
+                const auto* v = value_at(p);
                 inputs.push_back(present(v) ? v : nullptr);
                 any = any || present(v);
             }
@@ -440,63 +546,60 @@ struct runner {
                     }
                     continue;
                 }
-                if (in) {
-                    std::string reason;
-                    bool unmapped = false;
-                    if (!check_canonical_value(*o.fields[i], out, reason, unmapped)) {
-                        err = error(
-                            unmapped ? errc::unmapped_value : errc::mapping_failed,
-                            join(cprefix, o.canonical[i].text),
-                            sfield,
-                            "value " + reason
-                        );
-                        return false;
-                    }
+                if (in && !fits(o, i, out, cprefix, sfield, err)) {
+                    return false;
                 }
-                write(to[i], dst, out, alloc);
+                batch.write(to[i], out);
             }
         }
+        batch.flush();
         return true;
     }
 
+    /// Runs a subform rule; `rows_in` is the subform's value in `src` (unused when the row is
+    /// `src` itself, inbound).
     bool run_rows(
         const op& o,
         const rapidjson::Value& src,
-        const member_index& members,
-        rapidjson::Value& dst,
-        const std::string& cfield,
-        const std::string& sfield,
+        const rapidjson::Value* rows_in,
+        member_batch& dst,
+        const place& cfield,
+        const place& sfield,
         mapping_error& err
     ) const {
         const bool in = dir == direction::in;
-        const auto& from = in ? o.system[0] : o.canonical[0];
         const auto& to = in ? o.canonical[0] : o.system[0];
         // Inbound from the record itself: one row built from the whole record.
         if (in && o.rows_from_root) {
             rapidjson::Value row(rapidjson::kObjectType);
-            if (!run(o.rows, src, row, cfield + "/0", "", err)) {
+            if (!run(o.rows, o.row_slots, src, row, place{&cfield, {}, 0}, place{}, err)) {
                 return false;
             }
             if (row.MemberCount() > 0) {
                 rapidjson::Value rows(rapidjson::kArrayType);
                 rows.PushBack(row, alloc);
-                write(to, dst, rows, alloc);
+                dst.write(to, rows);
             } else if (o.required) {
-                err = error(errc::mapping_failed, cfield, sfield, "required subform has no row");
+                err = error(
+                    errc::mapping_failed, cfield.str(), sfield.str(), "required subform has no row"
+                );
                 return false;
             }
             return true;
         }
-        const auto* rows_in = members.get(from, src);
         if (!present(rows_in)) {
             if (o.required) {
-                err = error(errc::mapping_failed, cfield, sfield, "required subform is missing");
+                err = error(
+                    errc::mapping_failed, cfield.str(), sfield.str(), "required subform is missing"
+                );
                 return false;
             }
             return true;
         }
         if (!rows_in->IsArray()) {
-            err = error(errc::mapping_failed, cfield, sfield, "subform is not a list of rows");
+            err = error(
+                errc::mapping_failed, cfield.str(), sfield.str(), "subform is not a list of rows"
+            );
             return false;
         }
         // Outbound onto the record itself: the canonical record carries exactly one row.
@@ -504,42 +607,50 @@ struct runner {
             if (rows_in->Size() != 1) {
                 err = error(
                     errc::mapping_failed,
-                    cfield,
-                    sfield,
+                    cfield.str(),
+                    sfield.str(),
                     "subform must hold exactly one row for this mapping"
                 );
                 return false;
             }
             if (!(*rows_in)[0].IsObject()) {
-                err = error(errc::mapping_failed, cfield + "/0", sfield, "row is not an object");
+                err = error(
+                    errc::mapping_failed,
+                    place{&cfield, {}, 0}.str(),
+                    sfield.str(),
+                    "row is not an object"
+                );
                 return false;
             }
-            return run(o.rows, (*rows_in)[0], dst, cfield + "/0", "", err);
+            // The row's members go straight onto the record, after those written before.
+            dst.flush();
+            return run(
+                o.rows,
+                o.row_slots,
+                (*rows_in)[0],
+                dst.object(),
+                place{&cfield, {}, 0},
+                place{},
+                err
+            );
         }
         rapidjson::Value rows(rapidjson::kArrayType);
         for (rapidjson::SizeType i = 0; i < rows_in->Size(); ++i) {
             const auto& row_in = (*rows_in)[i];
-            const auto idx = "/" + std::to_string(i);
+            const place crow{&cfield, {}, i};
+            const place srow{&sfield, {}, i};
             if (!row_in.IsObject()) {
-                err =
-                    error(errc::mapping_failed, cfield + idx, sfield + idx, "row is not an object");
+                err = error(errc::mapping_failed, crow.str(), srow.str(), "row is not an object");
                 return false;
             }
             rapidjson::Value row(rapidjson::kObjectType);
-            if (!run(
-                    o.rows,
-                    row_in,
-                    row,
-                    in ? cfield + idx : cfield + idx,
-                    in ? sfield + idx : sfield + idx,
-                    err
-                )) {
+            if (!run(o.rows, o.row_slots, row_in, row, crow, srow, err)) {
                 return false;
             }
             rows.PushBack(row, alloc);
         }
         if (!rows.Empty()) {
-            write(to, dst, rows, alloc);
+            dst.write(to, rows);
         }
         return true;
     }
@@ -601,12 +712,12 @@ map_result<rapidjson::Document> compiled_mapping::map_in(
             }
         }
         norm.AddMember("Fields", fields, norm.GetAllocator());
-        if (!r.run(p.ops, norm, out, "", "", err)) {
+        if (!r.run(p.ops, p.slots, norm, out, place{}, place{}, err)) {
             return err;
         }
         return out;
     }
-    if (!r.run(p.ops, record, out, "", "", err)) {
+    if (!r.run(p.ops, p.slots, record, out, place{}, place{}, err)) {
         return err;
     }
     return out;
@@ -630,7 +741,7 @@ map_result<rapidjson::Document> compiled_mapping::map_out(
         return r.error(errc::mapping_failed, "", "", "record is not an object");
     }
     mapping_error err;
-    if (!r.run(p.ops, canonical, out, "", "", err)) {
+    if (!r.run(p.ops, p.slots, canonical, out, place{}, place{}, err)) {
         return err;
     }
     if (p.field_list) {

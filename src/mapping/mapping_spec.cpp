@@ -578,6 +578,38 @@ struct compiler {
         return ops;
     }
 
+    /// Gives each direct member a rule reads its slot (program.hpp), and marks the rules that
+    /// copy one value as it is.
+    static void assign_slots(std::vector<op>& ops, rule_slots& slots) {
+        const auto slot_of = [](path& p, member_slots& names) {
+            if (p.ptr.IsValid() && p.ptr.GetTokenCount() == 1) {
+                const auto& t = p.ptr.GetTokens()[0];
+                p.slot = names.add({t.name, t.length});
+            }
+        };
+        for (auto& o : ops) {
+            o.plain_copy = !o.has_const && !o.is_subform &&
+                           o.transform.kind == transform_kind::none && o.then.empty() &&
+                           o.table == nullptr && o.system.size() == 1 && o.canonical.size() == 1;
+            if (o.has_const) {
+                continue;
+            }
+            if (o.in && !(o.is_subform && o.rows_from_root)) {
+                for (auto& p : o.system) {
+                    slot_of(p, slots.in);
+                }
+            }
+            if (o.out) {
+                for (auto& p : o.canonical) {
+                    slot_of(p, slots.out);
+                }
+            }
+            if (o.is_subform) {
+                assign_slots(o.rows, o.row_slots);
+            }
+        }
+    }
+
     /// No two rules of one direction write the same place (the mapper adds members directly).
     void check_targets(
         const std::vector<op>& ops,
@@ -644,6 +676,7 @@ struct compiler {
         std::set<std::string> in_targets;
         std::set<std::string> out_targets;
         check_targets(prog.ops, in_targets, out_targets);
+        assign_slots(prog.ops, prog.slots);
     }
 };
 

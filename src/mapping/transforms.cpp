@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iterator>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -222,9 +223,9 @@ struct transform_args {
     const transform_spec& spec;
     bool in;                        ///< direction::in: system → canonical.
     const rapidjson::Value* value;  ///< The first input (nullptr when there is none).
-    const std::vector<const rapidjson::Value*>& inputs;
+    std::span<const rapidjson::Value* const> inputs;
     const rapidjson::Value* record;
-    std::vector<rapidjson::Value>& outputs;
+    std::span<rapidjson::Value> outputs;
     rapidjson::Value& out;  ///< outputs.front()
     alloc_t& alloc;
     const map_context& ctx;
@@ -234,7 +235,7 @@ struct transform_args {
 using transform_fn = bool (*)(const transform_args& a);
 
 bool apply_none(const transform_args& a) {
-    a.out.CopyFrom(*a.value, a.alloc);
+    a.out = deep_copy(*a.value, a.alloc);
     return true;
 }
 
@@ -268,7 +269,7 @@ bool apply_html_to_text(const transform_args& a) {
             a.out = make_string(text, a.alloc);
         }
     } else {
-        a.out.CopyFrom(*a.value, a.alloc);
+        a.out = deep_copy(*a.value, a.alloc);
     }
     return true;
 }
@@ -404,7 +405,7 @@ bool apply_name_split(const transform_args& a) {
 bool apply_first_present(const transform_args& a) {
     for (const auto* part : a.inputs) {
         if (present(part)) {
-            a.out.CopyFrom(*part, a.alloc);
+            a.out = deep_copy(*part, a.alloc);
             return true;
         }
     }
@@ -487,7 +488,7 @@ bool apply_list(const transform_args& a) {
     const bool split = (a.spec.kind == transform_kind::list_split) == a.in;
     if (split) {
         if (a.value->IsArray()) {
-            a.out.CopyFrom(*a.value, a.alloc);
+            a.out = deep_copy(*a.value, a.alloc);
             return true;
         }
         if (!a.value->IsString()) {
@@ -605,9 +606,9 @@ static_assert(
 bool apply_transform(
     const transform_spec& t,
     direction d,
-    const std::vector<const rapidjson::Value*>& inputs,
+    std::span<const rapidjson::Value* const> inputs,
     const rapidjson::Value* record,
-    std::vector<rapidjson::Value>& outputs,
+    std::span<rapidjson::Value> outputs,
     alloc_t& alloc,
     const map_context& ctx,
     std::string& reason

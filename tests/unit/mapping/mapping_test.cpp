@@ -679,5 +679,88 @@ TEST(mapping_run, wide_records_map_the_same_whatever_their_extra_members_and_ord
     }
 }
 
+// The rules find a record's members through a table of the names they read, filled in one
+// pass over the record. Names of one length that share their first and last eight bytes (the
+// table's quick comparison) must stay apart, a member named like them that no rule reads must
+// not be taken for one, the first of two members of one name wins, and the record written
+// keeps the rules' order, a nested member included.
+TEST(mapping_run, names_alike_at_both_ends_stay_apart_and_members_keep_the_rules_order) {
+    auto m = load_ok(file_with(
+        "",
+        "{\"canonical\": \"/name_first\", \"system\": \"/person_name_a_of_child\"},\n"
+        "{\"canonical\": \"/name_middle\", \"system\": \"/person/middle\"},\n"
+        "{\"canonical\": \"/name_last\", \"system\": \"/person_name_b_of_child\"},\n"
+        "{\"canonical\": \"/name_nickname\", \"system\": \"/nick\"}"
+    ));
+    for (const bool b_first : {true, false}) {
+        rapidjson::Document rec(rapidjson::kObjectType);
+        auto& a = rec.GetAllocator();
+        const auto add = [&](const char* k, const char* v) {
+            rec.AddMember(rapidjson::Value(k, a), rapidjson::Value(v, a), a);
+        };
+        add("person_name_c_of_child", "not read");
+        if (b_first) {
+            add("person_name_b_of_child", "B");
+        }
+        add("nick", "N");
+        rapidjson::Value person(rapidjson::kObjectType);
+        person.AddMember("middle", "M", a);
+        rec.AddMember("person", person, a);
+        add("person_name_a_of_child", "A");
+        if (!b_first) {
+            add("person_name_b_of_child", "B");
+        }
+        add("person_name_b_of_child", "second of the name");  // the first one wins
+        add("nick", "second nick");
+        const auto in = m.map_in(rec, context());
+        ASSERT_TRUE(in) << in.error().reason;
+        EXPECT_EQ(
+            json::to_string(*in),
+            R"({"name_first":"A","name_middle":"M","name_last":"B","name_nickname":"N"})"
+        ) << b_first;
+    }
+    const auto out = m.map_out(
+        parse(R"({"name_nickname": "N", "name_last": "B", "name_middle": "M", "name_first": "A"})"),
+        context()
+    );
+    ASSERT_TRUE(out) << out.error().reason;
+    EXPECT_EQ(
+        json::to_string(*out),
+        R"({"person_name_a_of_child":"A","person":{"middle":"M"},"person_name_b_of_child":"B",)"
+        R"("nick":"N"})"
+    );
+}
+
+// An error in a row names the row's place in both records, whatever row it is.
+TEST(mapping_run, an_error_in_a_row_names_that_row) {
+    const auto m = compiled_mapping::load(source_dir / "mappings/primero.case.json", catalogue());
+    const auto ctx = context();
+    const std::string good_row =
+        R"({"unique_id": "s-1", "service_response_day_time": "2024-05-01T10:00:00Z"})";
+    for (int bad = 0; bad < 3; ++bad) {
+        std::string rows;
+        for (int i = 0; i < 3; ++i) {
+            rows += (i > 0 ? "," : "") +
+                    (i == bad ? R"({"unique_id": "s-2", "service_response_day_time": "soon"})"
+                              : good_row);
+        }
+        const auto r = m.map_in(
+            parse(R"({"id": "c-1", "case_id": "c-1", "services_section": [)" + rows + "]}"), ctx
+        );
+        ASSERT_FALSE(r);
+        const auto field =
+            "/services_section/" + std::to_string(bad) + "/service_response_day_time";
+        EXPECT_EQ(r.error().field, field);
+        EXPECT_EQ(r.error().system_field, field);
+    }
+    const auto r = m.map_in(
+        parse(R"({"id": "c-1", "family_details_section": [{"unique_id": "f-1"}, {}, 7]})"), ctx
+    );
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().field, "/family_details_section/2");
+    EXPECT_EQ(r.error().system_field, "/family_details_section/2");
+    EXPECT_EQ(r.error().reason, "row is not an object");
+}
+
 }  // namespace
 }  // namespace casebridge::mapping
