@@ -62,6 +62,13 @@ std::string many_keys(std::size_t n, const std::string& tail) {
     return s;
 }
 
+using clock = std::chrono::steady_clock;
+
+/// Whole milliseconds in `d`, for the tests that compare two costs measured in one run.
+long long ms(clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
 TEST(json_parse, duplicate_among_many_keys_is_found_in_linear_time) {
     // 100,000 keys in one object and one repeated at the end. Checked against each earlier key
     // this took 1.8 s in a release build (200,000: 12 s); with a set per object it costs about
@@ -74,7 +81,6 @@ TEST(json_parse, duplicate_among_many_keys_is_found_in_linear_time) {
     }
     spread += "{}]";
     const std::string text = many_keys(n, R"("k12345":1)");
-    using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     ASSERT_TRUE(parse(spread, dialect::strict, limits));
     const auto t1 = clock::now();
@@ -83,9 +89,6 @@ TEST(json_parse, duplicate_among_many_keys_is_found_in_linear_time) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, errc::duplicate_key);
     EXPECT_EQ(r.error().pointer, "/k12345");
-    const auto ms = [](clock::duration d) {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-    };
     EXPECT_LT(ms(t2 - t1), 3 * ms(t1 - t0) + 200)
         << "one object: " << ms(t2 - t1) << " ms, the same keys in small objects: " << ms(t1 - t0)
         << " ms";
@@ -114,10 +117,6 @@ TEST(json_parse, keys_made_to_share_a_fingerprint_cost_what_other_keys_cost) {
             s += "\"" + key(i) + "\":0,";
         }
         return s + last + "}";
-    };
-    using clock = std::chrono::steady_clock;
-    const auto ms = [](clock::duration d) {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
     };
     for (const std::string extra : {"", R"("note":"a \"quoted\" word",)"}) {
         const std::string ordinary = many_keys(n, extra + R"("last":1)");
@@ -155,10 +154,6 @@ TEST(json_parse, objects_after_a_huge_one_cost_their_own_keys) {
     const std::string alone = "[{}" + tail + "]";
     const std::string after = "[" + many_keys(200'000, R"("last":0)") + tail + "]";
     const std::string huge = "[" + many_keys(200'000, R"("last":0)") + "]";
-    using clock = std::chrono::steady_clock;
-    const auto ms = [](clock::duration d) {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-    };
     const auto t0 = clock::now();
     ASSERT_TRUE(parse(alone, dialect::strict, limits));
     ASSERT_TRUE(parse(huge, dialect::strict, limits));
