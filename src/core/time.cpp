@@ -1,5 +1,6 @@
 #include "core/time.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -73,22 +74,41 @@ std::optional<year_month_day> parse_ymd(std::string_view s) {
     return ymd;
 }
 
-std::string format_rfc3339(time_point t, int fraction_digits) {
+std::size_t format_rfc3339_to(
+    time_point t, int fraction_digits, std::array<char, rfc3339_max>& out
+) {
     // A time_point (nanoseconds in 64 bits) lies in the years 1677-2262: four digits.
     const auto day_start = floor<days>(t);
+    const year_month_day ymd{day_start};
     const hh_mm_ss hms{floor<microseconds>(t - day_start)};
-    std::string out = format_ymd(year_month_day{day_start}) + "T00:00:00";
-    put_digits(out, 11, hms.hours().count(), 2);
-    put_digits(out, 14, hms.minutes().count(), 2);
-    put_digits(out, 17, hms.seconds().count(), 2);
+    const auto put = [&out](std::size_t at, long long v, int width) {
+        for (int i = width - 1; i >= 0; --i) {
+            out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+            v /= 10;
+        }
+    };
+    constexpr std::string_view shape = "0000-00-00T00:00:00";
+    std::copy(shape.begin(), shape.end(), out.begin());
+    put(0, static_cast<int>(ymd.year()), 4);
+    put(5, static_cast<unsigned>(ymd.month()), 2);
+    put(8, static_cast<unsigned>(ymd.day()), 2);
+    put(11, hms.hours().count(), 2);
+    put(14, hms.minutes().count(), 2);
+    put(17, hms.seconds().count(), 2);
+    std::size_t n = shape.size();
     if (fraction_digits == 3 || fraction_digits == 6) {
         const auto us = hms.subseconds().count();
-        out += '.';
-        out.append(static_cast<std::size_t>(fraction_digits), '0');
-        put_digits(out, 20, fraction_digits == 3 ? us / 1000 : us, fraction_digits);
+        out[n++] = '.';
+        put(n, fraction_digits == 3 ? us / 1000 : us, fraction_digits);
+        n += static_cast<std::size_t>(fraction_digits);
     }
-    out += 'Z';
-    return out;
+    out[n++] = 'Z';
+    return n;
+}
+
+std::string format_rfc3339(time_point t, int fraction_digits) {
+    std::array<char, rfc3339_max> buf{};
+    return {buf.data(), format_rfc3339_to(t, fraction_digits, buf)};
 }
 
 std::optional<time_point> parse_date(std::string_view s) {

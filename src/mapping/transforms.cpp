@@ -1,5 +1,6 @@
 // The closed set of named transforms, and the check of canonical values against their type.
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -441,9 +442,12 @@ bool apply_datetime(const transform_args& a) {
         a.reason = "is not a date-time";
         return false;
     }
-    const auto text = (a.in || !a.spec.has_offset) ? format_rfc3339(*tp, 3)
-                                                   : format_local(*tp, a.spec.offset_minutes);
-    a.out = make_string(text, a.alloc);
+    if (a.in || !a.spec.has_offset) {
+        std::array<char, rfc3339_max> text{};
+        a.out = make_string({text.data(), format_rfc3339_to(*tp, 3, text)}, a.alloc);
+    } else {
+        a.out = make_string(format_local(*tp, a.spec.offset_minutes), a.alloc);
+    }
     return true;
 }
 

@@ -1,5 +1,7 @@
 #include "core/time.hpp"
 
+#include <cstdint>
+
 #include <gtest/gtest.h>
 
 namespace casebridge {
@@ -25,6 +27,32 @@ TEST(time, pads_every_part_with_zeros) {
                             microseconds{999'999};
     EXPECT_EQ(format_rfc3339(last, 6), "2099-12-31T23:59:59.999999Z");
     EXPECT_EQ(format_rfc3339(last, 3), "2099-12-31T23:59:59.999Z");
+}
+
+// Whatever it formats, it reads back as the same instant (to the digits written), over the
+// years a time_point holds, with three seeds.
+TEST(time, formats_what_it_parses_back_across_the_range) {
+    const auto first = sys_days{year{1678} / 1 / 1}.time_since_epoch();
+    const auto last = sys_days{year{2261} / 12 / 31}.time_since_epoch();
+    for (const std::uint64_t seed : {1U, 2026U, 77777U}) {
+        std::uint64_t x = seed;
+        for (int i = 0; i < 2000; ++i) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            const auto span = static_cast<std::uint64_t>((last - first).count());
+            const time_point t{first + nanoseconds{static_cast<long long>((x >> 1) % span)}};
+            for (const int digits : {0, 3, 6}) {
+                const auto text = format_rfc3339(t, digits);
+                ASSERT_EQ(text.size(), digits == 0 ? 20U : 21U + static_cast<unsigned>(digits));
+                const auto back = parse_rfc3339(text);
+                ASSERT_TRUE(back) << text;
+                const long long unit = digits == 0   ? 1'000'000'000
+                                       : digits == 3 ? 1'000'000
+                                                     : 1'000;
+                const long long within = (t - floor<seconds>(t)).count();
+                EXPECT_EQ(*back, floor<seconds>(t) + nanoseconds{within - within % unit}) << text;
+            }
+        }
+    }
 }
 
 TEST(time, parses_offsets_into_utc) {
