@@ -143,6 +143,8 @@ located_document load_file(const std::filesystem::path& path, parse_limits limit
 
 /// Escapes one reference token for a JSON Pointer (RFC 6901: '~' → "~0", '/' → "~1").
 std::string escape_pointer_token(std::string_view token);
+/// As escape_pointer_token, appended to `out`.
+void append_pointer_token(std::string& out, std::string_view token);
 
 /// Compact JSON with object keys sorted (byte order) at every level: stable for hashing and
 /// golden files.

@@ -175,7 +175,11 @@ public:
         out.SetObject();
         for (const auto& m : in.GetObject()) {
             const std::string_view name(m.name.GetString(), m.name.GetStringLength());
-            const std::string path = prefix + "/" + json::escape_pointer_token(name);
+            std::string path;
+            path.reserve(prefix.size() + 1 + name.size());
+            path += prefix;
+            path += '/';
+            json::append_pointer_token(path, name);
             const auto it = rules.find(name);
             if (it == rules.end()) {
                 withhold(path, "not_in_share");
@@ -195,7 +199,7 @@ public:
                 if (!transform(rule, m.value, copy, path)) {
                     continue;
                 }
-                sent_.insert(path);
+                sent_.push_back(path);
             } else if (!rule.children.empty()) {
                 // A subform with no shared content is left out rather than sent empty.
                 if (!rows(m.value, rule.children, path, copy) || copy.Empty()) {
@@ -209,13 +213,25 @@ public:
         }
     }
 
+    /// The decision's field lists: each path once, in order (a row field is met once per row).
     void finish() {
-        d_.fields_sent.assign(sent_.begin(), sent_.end());
-        for (const auto& [field, rule] : withheld_) {
-            d_.fields_withheld.push_back({field, rule});
-        }
-        d_.fields_pseudonymised.assign(pseudonymised_.begin(), pseudonymised_.end());
-        d_.fields_generalised.assign(generalised_.begin(), generalised_.end());
+        d_.fields_sent = sorted_once(std::move(sent_));
+        // The first reason given for a path is kept: a stable sort keeps the order of each
+        // path's reasons, and unique keeps the first of each run.
+        std::stable_sort(withheld_.begin(), withheld_.end(), [](const auto& a, const auto& b) {
+            return a.field < b.field;
+        });
+        withheld_.erase(
+            std::unique(
+                withheld_.begin(),
+                withheld_.end(),
+                [](const auto& a, const auto& b) { return a.field == b.field; }
+            ),
+            withheld_.end()
+        );
+        d_.fields_withheld = std::move(withheld_);
+        d_.fields_pseudonymised = sorted_once(std::move(pseudonymised_));
+        d_.fields_generalised = sorted_once(std::move(generalised_));
     }
 
 private:
@@ -291,7 +307,7 @@ private:
                 withhold(path, "pseudonymise_failed");
                 return false;
             }
-            pseudonymised_.insert(path);
+            pseudonymised_.push_back(path);
             return true;
         }
         if (rule.generalise) {
@@ -301,7 +317,7 @@ private:
                 return false;
             }
             out.SetString(g->c_str(), alloc_);
-            generalised_.insert(path);
+            generalised_.push_back(path);
             return true;
         }
         out.CopyFrom(in, alloc_);
@@ -348,16 +364,23 @@ private:
     }
 
     void withhold(const std::string& path, const char* rule) {
-        withheld_.emplace(path, rule);  // the first reason for a path is kept
+        withheld_.push_back({path, rule});  // the first reason for a path is kept (finish)
+    }
+
+    static std::vector<std::string> sorted_once(std::vector<std::string>&& paths) {
+        std::sort(paths.begin(), paths.end());
+        paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+        return std::move(paths);
     }
 
     allocator& alloc_;
     time_point as_of_;
     decision& d_;
-    std::set<std::string> sent_;
-    std::map<std::string, std::string> withheld_;
-    std::set<std::string> pseudonymised_;
-    std::set<std::string> generalised_;
+    // Paths as met; sorted, each once, by finish().
+    std::vector<std::string> sent_;
+    std::vector<withheld_field> withheld_;
+    std::vector<std::string> pseudonymised_;
+    std::vector<std::string> generalised_;
 };
 
 }  // namespace
