@@ -25,12 +25,21 @@ bool read_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
     return true;
 }
 
-/// Writes `v` as `width` decimal digits, zero-padded, at `at` in `out` (room already there).
-void put_digits(std::string& out, std::size_t at, long long v, int width) {
+/// Writes `v` as `width` decimal digits, zero-padded, at `at` (room already there).
+void put_digits(char* at, long long v, int width) {
     for (int i = width - 1; i >= 0; --i) {
-        out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+        at[i] = static_cast<char>('0' + v % 10);
         v /= 10;
     }
+}
+
+/// Writes "YYYY-MM-DD" (10 characters) at `at`, for a year in 0-9999.
+void put_ymd(char* at, const year_month_day& d) {
+    at[4] = '-';
+    at[7] = '-';
+    put_digits(at, static_cast<int>(d.year()), 4);
+    put_digits(at + 5, static_cast<unsigned>(d.month()), 2);
+    put_digits(at + 8, static_cast<unsigned>(d.day()), 2);
 }
 
 }  // namespace
@@ -51,10 +60,8 @@ std::string format_ymd(const year_month_day& d) {
     }
     // Without printf: this runs for every date and date-time a mapping writes, and showed in
     // its profile.
-    std::string out = "0000-00-00";
-    put_digits(out, 0, y, 4);
-    put_digits(out, 5, static_cast<unsigned>(d.month()), 2);
-    put_digits(out, 8, static_cast<unsigned>(d.day()), 2);
+    std::string out(10, '0');
+    put_ymd(out.data(), d);
     return out;
 }
 
@@ -81,25 +88,19 @@ std::size_t format_rfc3339_to(
     const auto day_start = floor<days>(t);
     const year_month_day ymd{day_start};
     const hh_mm_ss hms{floor<microseconds>(t - day_start)};
-    const auto put = [&out](std::size_t at, long long v, int width) {
-        for (int i = width - 1; i >= 0; --i) {
-            out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
-            v /= 10;
-        }
-    };
-    constexpr std::string_view shape = "0000-00-00T00:00:00";
-    std::copy(shape.begin(), shape.end(), out.begin());
-    put(0, static_cast<int>(ymd.year()), 4);
-    put(5, static_cast<unsigned>(ymd.month()), 2);
-    put(8, static_cast<unsigned>(ymd.day()), 2);
-    put(11, hms.hours().count(), 2);
-    put(14, hms.minutes().count(), 2);
-    put(17, hms.seconds().count(), 2);
-    std::size_t n = shape.size();
+    char* const at = out.data();
+    put_ymd(at, ymd);
+    at[10] = 'T';
+    at[13] = ':';
+    at[16] = ':';
+    put_digits(at + 11, hms.hours().count(), 2);
+    put_digits(at + 14, hms.minutes().count(), 2);
+    put_digits(at + 17, hms.seconds().count(), 2);
+    std::size_t n = 19;
     if (fraction_digits == 3 || fraction_digits == 6) {
         const auto us = hms.subseconds().count();
         out[n++] = '.';
-        put(n, fraction_digits == 3 ? us / 1000 : us, fraction_digits);
+        put_digits(at + n, fraction_digits == 3 ? us / 1000 : us, fraction_digits);
         n += static_cast<std::size_t>(fraction_digits);
     }
     out[n++] = 'Z';

@@ -199,7 +199,7 @@ public:
                 if (!transform(rule, m.value, copy, path)) {
                     continue;
                 }
-                sent_.push_back(path);
+                sent_.push_back(std::move(path));
             } else if (!rule.children.empty()) {
                 // A subform with no shared content is left out rather than sent empty.
                 if (!rows(m.value, rule.children, path, copy) || copy.Empty()) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/time.hpp"
 #include "policy/decision.hpp"
 #include "policy_fixture.hpp"
 #include "support/temp_dir.hpp"
@@ -292,6 +293,61 @@ TEST(policy_set, hash_changes_with_content) {
     );
     EXPECT_NE(a.find("p")->hash, b.find("p")->hash);
     EXPECT_EQ(a.find("p")->hash, c.find("p")->hash);
+}
+
+// A row field can be withheld for a different reason in each row; the decision names it once,
+// with the reason of the first row that withheld it, whatever the order of the rows.
+TEST(decide, a_row_field_withheld_twice_keeps_the_first_reason) {
+    test::temp_dir dir;
+    const auto set = policy_set::load(
+        dir.write(
+            "p.json",
+            policy_text(
+                basis + "      \"share\": [\"/family_details_section/relation_date_of_birth\"],\n"
+                        "      \"generalise\": [{\"field\": "
+                        "\"/family_details_section/relation_date_of_birth\", \"to\": \"year\"}]"
+            )
+        ),
+        catalogue()
+    );
+    const char* structured = R"({"date": "2012-03-04"})";
+    const char* not_a_date = R"("in the rainy season")";
+    const char* a_date = R"("2012-03-04")";
+    const auto decide_rows = [&](std::initializer_list<const char*> values) {
+        std::string text = R"({"consent_for_services": true, "family_details_section": [)";
+        const char* sep = "";
+        for (const char* v : values) {
+            text += sep;
+            text += R"({"relation_date_of_birth": )";
+            text += v;
+            text += "}";
+            sep = ", ";
+        }
+        text += "]}";
+        auto record = json::parse(text);
+        EXPECT_TRUE(record) << text;
+        auto d = decide(set.profiles().at(0), *record, *parse_date("2025-11-01"), std::nullopt);
+        EXPECT_TRUE(d);
+        return std::move(*d);
+    };
+    const std::string path = "/family_details_section/relation_date_of_birth";
+    const auto reasons = [&](const decision& d) {
+        std::vector<std::string> out;
+        for (const auto& w : d.fields_withheld) {
+            EXPECT_EQ(w.field, path);
+            out.push_back(w.rule);
+        }
+        return out;
+    };
+    using list = std::vector<std::string>;
+    auto d = decide_rows({structured, not_a_date, a_date});
+    EXPECT_EQ(reasons(d), list{"structured_value"});
+    EXPECT_EQ(d.fields_generalised, list{path}) << "the third row's date is sent as a year";
+    d = decide_rows({not_a_date, structured});
+    EXPECT_EQ(reasons(d), list{"generalise_failed"});
+    EXPECT_TRUE(d.fields_sent.empty());
+    d = decide_rows({not_a_date, not_a_date, structured, not_a_date});
+    EXPECT_EQ(reasons(d), list{"generalise_failed"});
 }
 
 }  // namespace
