@@ -88,6 +88,33 @@ std::map<std::string, std::string> ids_by_system(const std::vector<record_id>& r
     return out;
 }
 
+/// Reopens `records`: their links (either side) and deliveries no longer count towards
+/// retention. One statement per table, side and system, whatever the number of records.
+result<void> reopen_each(db& database, const std::vector<record_id>& records) {
+    if (records.empty()) {
+        return {};
+    }
+    const auto ids = ids_by_system(records);
+    for (const char* sql : {
+             "UPDATE links SET closed_at = NULL WHERE closed_at IS NOT NULL AND source_system = ?"
+             " AND source_id IN (SELECT value FROM json_each(?))",
+             "UPDATE links SET closed_at = NULL WHERE closed_at IS NOT NULL AND target_system = ?"
+             " AND target_id IN (SELECT value FROM json_each(?))",
+             "UPDATE deliveries SET closed_at = NULL WHERE closed_at IS NOT NULL AND"
+             " source_system = ? AND source_id IN (SELECT value FROM json_each(?))",
+         }) {
+        for (const auto& [system, list] : ids) {
+            auto s = database.prepare(sql);
+            if (!s) {
+                return s.error();
+            }
+            s->bind(1, std::string_view(system)).bind(2, std::string_view(list));
+            STORE_TRY(s->run());
+        }
+    }
+    return {};
+}
+
 /// For each of `records`, what `read(row, system)` makes of the row `sql` answers about it:
 /// `sql` binds (a system, that system's ids as a JSON array, `other`) and its first column is
 /// the id asked about. One query per system; the answers in the order of `records`, nullopt
@@ -328,9 +355,20 @@ result<std::int64_t> store::commit_page(const page_commit& page) {
         for (const auto& [source, target] : page.links) {
             STORE_TRY(insert_link(source, target));
         }
+        // Most records of a page are open and stay open. Reopenings are idempotent and
+        // commute with each other, so a run of them is applied in one statement per table
+        // (the page's ids as a JSON array); a closure ends the run, so the order holds.
+        std::vector<record_id> reopened;
         for (const auto& [record, closed_at] : page.closures) {
+            if (!closed_at) {
+                reopened.push_back(record);
+                continue;
+            }
+            STORE_TRY(reopen_each(db_, reopened));
+            reopened.clear();
             STORE_TRY(apply_closure(record, closed_at));
         }
+        STORE_TRY(reopen_each(db_, reopened));
         for (const auto& r : page.reviews) {
             auto s = db_.prepare(
                 "INSERT INTO reviews (flow, source_system, source_id, kind, target_system,"
@@ -881,29 +919,24 @@ result<void> store::mark_closed(const record_id& record, std::optional<time_poin
 }
 
 result<void> store::apply_closure(const record_id& record, std::optional<time_point> closed_at) {
-    const auto close = {
-        "UPDATE links SET closed_at = ?3 WHERE closed_at IS NULL AND"
-        " ((source_system = ?1 AND source_id = ?2) OR (target_system = ?1 AND target_id = ?2))",
-        "UPDATE deliveries SET closed_at = ?3 WHERE closed_at IS NULL AND"
-        " source_system = ?1 AND source_id = ?2",
-    };
-    const auto reopen = {
-        "UPDATE links SET closed_at = NULL WHERE closed_at IS NOT NULL AND"
-        " ((source_system = ?1 AND source_id = ?2) OR (target_system = ?1 AND target_id = ?2))",
-        "UPDATE deliveries SET closed_at = NULL WHERE closed_at IS NOT NULL AND"
-        " source_system = ?1 AND source_id = ?2",
-    };
-    const std::string ts = closed_at ? ts_of(*closed_at) : std::string();
-    for (const char* sql : closed_at ? close : reopen) {
+    if (!closed_at) {
+        return reopen_each(db_, {record});
+    }
+    const std::string ts = ts_of(*closed_at);
+    for (const char* sql : {
+             "UPDATE links SET closed_at = ?3 WHERE closed_at IS NULL AND"
+             " ((source_system = ?1 AND source_id = ?2) OR (target_system = ?1 AND target_id = "
+             "?2))",
+             "UPDATE deliveries SET closed_at = ?3 WHERE closed_at IS NULL AND"
+             " source_system = ?1 AND source_id = ?2",
+         }) {
         auto s = db_.prepare(sql);
         if (!s) {
             return s.error();
         }
         s->bind(1, std::string_view(record.system.str()))
-            .bind(2, std::string_view(record.id.str()));
-        if (closed_at) {
-            s->bind(3, std::string_view(ts));
-        }
+            .bind(2, std::string_view(record.id.str()))
+            .bind(3, std::string_view(ts));
         STORE_TRY(s->run());
     }
     return {};

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <random>
 #include <set>
 #include <string_view>
@@ -405,6 +406,73 @@ TEST(store, purge_removes_closed_records_past_retention_and_logs_the_counts) {
     EXPECT_NE(rows->back().canonical.find("\"kind\":\"retention_purge\""), std::string::npos);
     EXPECT_TRUE(s->verify({})->ok);
     EXPECT_EQ(file_bytes(dir / "s.db").find("g-old"), std::string::npos);
+}
+
+// A page's closures and reopenings take effect in the page's order, though a run of
+// reopenings is applied in one statement per table: a record closed, then reopened, is open;
+// reopened, then closed, is closed from that date; closed again keeps its first date.
+TEST(store, a_pages_closures_and_reopenings_apply_in_order) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s);
+    const token flow("f");
+    const std::vector<std::string> ids = {"a", "b", "c", "d", "e", "f"};
+    page_commit setup;
+    for (const auto& id : ids) {
+        ASSERT_TRUE(s->link(rec("primero", id), rec("progres", "g-" + id)));
+        setup.deliveries.push_back(delivery{
+            flow,
+            rec("primero", id),
+            delivery_state::delivered,
+            1,
+            std::nullopt,
+            std::nullopt,
+            std::nullopt});
+    }
+    ASSERT_TRUE(s->commit_page(setup));
+    for (const auto& id : ids) {
+        ASSERT_TRUE(s->mark_closed(rec("primero", id), t0()));
+    }
+    const auto t2 = t0() + std::chrono::hours(48);
+    const auto t3 = t0() + std::chrono::hours(72);
+    page_commit page;
+    page.closures = {
+        {rec("primero", "f"), t2},              // already closed: keeps t0, then reopened below
+        {rec("primero", "a"), std::nullopt},    // reopened, then closed at t3 below
+        {rec("progres", "g-b"), std::nullopt},  // the link reopened from its target side
+        {rec("primero", "c"), std::nullopt},
+        {rec("primero", "c"), t2},
+        {rec("primero", "d"), t2},  // already closed: keeps t0
+        {rec("primero", "a"), t3},
+        {rec("primero", "e"), std::nullopt},
+        {rec("primero", "f"), std::nullopt},
+    };
+    ASSERT_TRUE(s->commit_page(page));
+    const auto closed = [&](const char* table) {
+        std::map<std::string, std::string> out;
+        auto q = s->database().prepare(
+            std::string("SELECT source_id, coalesce(closed_at, 'open') FROM ") + table
+        );
+        EXPECT_TRUE(q);
+        while (*q->step()) {
+            out[q->column_text(0)] = q->column_text(1);
+        }
+        return out;
+    };
+    const std::string at0 = format_rfc3339(t0(), 6);
+    const std::string at2 = format_rfc3339(t2, 6);
+    const std::string at3 = format_rfc3339(t3, 6);
+    using table = std::map<std::string, std::string>;
+    EXPECT_EQ(
+        closed("links"),
+        (table{{"a", at3}, {"b", "open"}, {"c", at2}, {"d", at0}, {"e", "open"}, {"f", "open"}})
+    );
+    // A delivery belongs to its source: reopening g-b leaves b's delivery closed.
+    EXPECT_EQ(
+        closed("deliveries"),
+        (table{{"a", at3}, {"b", at0}, {"c", at2}, {"d", at0}, {"e", "open"}, {"f", "open"}})
+    );
 }
 
 TEST(store, checkpoint_every_n_entries_goes_to_the_witness_file) {
