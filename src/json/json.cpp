@@ -497,11 +497,13 @@ public:
         }
         return value() && out_->Double(d);
     }
-    bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    // The document always takes its own copy: a string parsed in place stands in the parse's
+    // scratch buffer, which the next parse overwrites.
+    bool String(const char* s, rapidjson::SizeType n, bool /*copy*/) {
         if (lone_surrogate(s, n)) {
             return false;
         }
-        return value() && out_->String(s, n, copy);
+        return value() && out_->String(s, n, true);
     }
 
     bool StartObject() { return open(true) && out_->StartObject(); }
@@ -515,18 +517,17 @@ public:
         return out_->EndArray(n);
     }
 
-    bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    bool Key(const char* s, rapidjson::SizeType n, bool /*copy*/) {
         if (lone_surrogate(s, n)) {
             return false;
         }
         frame& f = frames_.back();
         std::size_t at = 0;
         if (verbatim_) {
-            // Read where the key stands in the text (just after its opening quote, where the
-            // stream is while RapidJSON calls Key): the bytes RapidJSON has just copied out
-            // are slower to read back than the text, and need not be copied again.
-            at = offset() + 1;
-            assert(at + n <= text_.size() && std::memcmp(text_.data() + at, s, n) == 0);
+            // Parsed in place: the key, unescaped, stands in the buffer, and later strings
+            // are unescaped after it, so it stays there until the parse ends.
+            at = static_cast<std::size_t>(s - text_.data());
+            assert(at + n <= text_.size());
         } else {
             at = arena_.size();
             arena_.append(s, n);
@@ -547,7 +548,7 @@ public:
             key_offset_ = start_of_next();
             previous_end_ = offset();
         }
-        return out_->Key(s, n, copy);
+        return out_->Key(s, n, true);
     }
 
     // Error state, read after the reader stops.
@@ -709,9 +710,12 @@ private:
         frames_.pop_back();
     }
 
-    // Exact for exact_stream. For RapidJSON's own StringStream (untracked parsing) it is the
+    // Exact for exact_stream. For RapidJSON's InsituStringStream (untracked parsing) it is the
     // start of the current string or number token, which is where errors should point anyway.
-    std::size_t offset() const noexcept { return stream_.Tell(); }
+    // (Read from the stream's fields: InsituStringStream::Tell is not const.)
+    std::size_t offset() const noexcept {
+        return static_cast<std::size_t>(stream_.src_ - stream_.head_);
+    }
 
     // Pointer of the innermost open container.
     std::string container_pointer() const {
@@ -750,9 +754,8 @@ private:
     std::vector<detail::located_value>* values_;
     bool check_surrogates_;  // false when the text has no \u escape to make one
     bool recursive_;         // RapidJSON's recursive parser: a bracket is read before its event
-    // Keys are read from the text, not kept in arena_: untracked parsing (the stream stands
-    // at a key's opening quote while Key runs) of a text without a backslash (no key holds an
-    // escape, so each is its bytes in the text).
+    // Keys are read where they stand in the buffer, not kept in arena_: untracked parsing,
+    // which is in place (RapidJSON unescapes each string where it stands).
     bool verbatim_;
 
     std::vector<frame>& frames_;
@@ -852,13 +855,17 @@ json_result<rapidjson::Document> parse_impl(
     owned.reserve(text.size() + 4);
     owned.assign(text);
     owned.append(3, '\0');
-    const char* begin = owned.c_str();
-    using stream_type = std::conditional_t<Track, exact_stream, rapidjson::StringStream>;
+    // Untracked parsing is in place (kParseInsituFlag): RapidJSON unescapes each string where
+    // it stands in this copy of the text instead of pushing it byte by byte onto its stack,
+    // and the handler copies it into the document. Located parsing is not: its offsets are
+    // read from the text as parsed, which unescaping in place would overwrite.
+    char* const begin = owned.data();
+    using stream_type = std::conditional_t<Track, exact_stream, rapidjson::InsituStringStream>;
     stream_type stream(begin);
+    constexpr unsigned in_place = Track ? 0U : unsigned{rapidjson::kParseInsituFlag};
     // Only an escape can make a lone surrogate once the raw bytes are known to be UTF-8.
     const bool checked = first_invalid_utf8(text) == std::string_view::npos;
-    const bool backslash = text.find('\\') != std::string_view::npos;
-    const bool escapes = backslash && text.find("\\u") != std::string_view::npos;
+    const bool escapes = text.find("\\u") != std::string_view::npos;
     const bool recursive = !Track && limits.max_depth <= most_recursive_depth;
     guard_handler<Track, stream_type> guard(
         stream,
@@ -867,7 +874,7 @@ json_result<rapidjson::Document> parse_impl(
         values,
         !checked || escapes,
         recursive,
-        !Track && !backslash,
+        !Track,
         scratch.get()
     );
     rapidjson::Document doc;
@@ -876,9 +883,9 @@ json_result<rapidjson::Document> parse_impl(
     auto generator = [&](rapidjson::Document& target) {
         guard.set_target(&target);
         if (d == dialect::strict) {
-            parse_as<strict_flags>(reader, stream, guard, checked, recursive);
+            parse_as<strict_flags | in_place>(reader, stream, guard, checked, recursive);
         } else {
-            parse_as<comment_flags>(reader, stream, guard, checked, recursive);
+            parse_as<comment_flags | in_place>(reader, stream, guard, checked, recursive);
         }
         ok = !reader.HasParseError();
         return ok;

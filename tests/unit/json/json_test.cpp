@@ -196,6 +196,37 @@ TEST(json_parse, raw_control_characters_are_refused_and_written_escaped_at_every
     }
 }
 
+// Strings are unescaped in place, in a buffer the next parse on the thread writes over: a
+// document must hold its own copies, escaped or not, keys and values alike.
+TEST(json_parse, a_documents_strings_outlive_the_next_parse) {
+    const auto first = parse(R"({"case_id":"c-1","n\u0061me":"R\u00e9za \"R\"","tags":["x\ny"]})");
+    ASSERT_TRUE(first) << first.error().message;
+    for (int i = 0; i < 3; ++i) {  // same length and shape, other bytes
+        const auto other =
+            parse(R"({"zzzz_id":"q-9","zzzzzz":"Qqqqqqqqqqqqqqqqqqq","zzzz":["qqqqq"]})");
+        ASSERT_TRUE(other) << other.error().message;
+    }
+    ASSERT_TRUE(first->HasMember("name"));
+    EXPECT_EQ(std::string((*first)["case_id"].GetString()), "c-1");
+    EXPECT_EQ(std::string((*first)["name"].GetString()), "R\xc3\xa9za \"R\"");
+    EXPECT_EQ(std::string((*first)["tags"][0].GetString()), "x\ny");
+}
+
+// Keys are compared where they stand once unescaped: a repeat written with an escape is found
+// in a small object (compared one by one) and in a large one (by its table), and named
+// unescaped.
+TEST(json_parse, an_escaped_repeat_of_a_key_is_found_in_small_and_large_objects) {
+    for (const std::size_t n : {std::size_t{3}, std::size_t{40}}) {
+        const auto r = parse(many_keys(n, R"("na\u006de":1,"x\ty":2,"name":3)"));
+        ASSERT_FALSE(r) << n;
+        EXPECT_EQ(r.error().code, errc::duplicate_key) << n;
+        EXPECT_EQ(r.error().pointer, "/name") << n;
+        const auto fine = parse(many_keys(n, R"("na\u006de":1,"x\ty":2,"nam":3)"));
+        ASSERT_TRUE(fine) << n << ": " << fine.error().message;
+        EXPECT_EQ((*fine)["x\ty"].GetInt(), 2) << n;
+    }
+}
+
 TEST(json_parse, key_sets_are_per_object) {
     // Large siblings with the same keys are fine; a repeat inside a later object is found
     // and named under its own pointer, after a large object closed before it.
