@@ -204,7 +204,6 @@ public:
     member_batch(rapidjson::Value& dst, alloc_t& alloc) : dst_(dst), alloc_(alloc) {}
     member_batch(const member_batch&) = delete;
     member_batch& operator=(const member_batch&) = delete;
-    ~member_batch() = default;
 
     /// Writes `v` at `p`: a single-token path becomes a member (the compiler has checked that
     /// no two rules of one direction write the same path), a deeper one is set through the

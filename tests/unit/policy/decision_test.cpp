@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
@@ -21,10 +22,15 @@ decision run(
     const rapidjson::Value& record,
     std::optional<operator_override> o = std::nullopt
 ) {
+    // Thrown, not dereferenced, when a step fails: the test then fails with the reason.
     const profile* p = shipped().find(profile_id);
-    EXPECT_NE(p, nullptr);
+    if (p == nullptr) {
+        throw std::runtime_error(std::string("no shipped profile ") + profile_id);
+    }
     auto d = decide(*p, record, as_of, o);
-    EXPECT_TRUE(d);
+    if (!d) {
+        throw std::runtime_error("decide failed: " + d.error().message());
+    }
     return std::move(*d);
 }
 

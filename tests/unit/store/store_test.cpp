@@ -366,17 +366,12 @@ TEST(store, a_closed_review_item_goes_with_a_decision_entry_that_holds_the_reaso
     EXPECT_TRUE(verified->ok);
 }
 
-TEST(store, purge_removes_closed_records_past_retention_and_logs_the_counts) {
-    test::temp_dir dir;
-    manual_clock clock(t0());
-    auto s = store::open(dir / "s.db", {}, clock);
-    ASSERT_TRUE(s);
-    const token flow("f");
-    ASSERT_TRUE(s->link(rec("primero", "old"), rec("progres", "g-old")));
-    ASSERT_TRUE(s->link(rec("primero", "recent"), rec("progres", "g-recent")));
-    ASSERT_TRUE(s->link(rec("primero", "open"), rec("progres", "g-open")));
+// Links each Primero record `id` to proGres record "g-<id>", and records one delivery of it,
+// delivered, on `flow`, in one page.
+void linked_and_delivered(store& s, const token& flow, const std::vector<std::string>& ids) {
     page_commit page;
-    for (const char* id : {"old", "recent", "open"}) {
+    for (const auto& id : ids) {
+        ASSERT_TRUE(s.link(rec("primero", id), rec("progres", "g-" + id)));
         page.deliveries.push_back(delivery{
             flow,
             rec("primero", id),
@@ -386,7 +381,16 @@ TEST(store, purge_removes_closed_records_past_retention_and_logs_the_counts) {
             std::nullopt,
             std::nullopt});
     }
-    ASSERT_TRUE(s->commit_page(page));
+    ASSERT_TRUE(s.commit_page(page));
+}
+
+TEST(store, purge_removes_closed_records_past_retention_and_logs_the_counts) {
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s);
+    const token flow("f");
+    ASSERT_NO_FATAL_FAILURE(linked_and_delivered(*s, flow, {"old", "recent", "open"}));
     ASSERT_TRUE(s->mark_closed(rec("primero", "old"), t0()));
     ASSERT_TRUE(s->mark_closed(rec("primero", "recent"), t0() + std::chrono::hours(24 * 80)));
     clock.set(t0() + std::chrono::hours(24 * 100));
@@ -418,19 +422,7 @@ TEST(store, a_pages_closures_and_reopenings_apply_in_order) {
     ASSERT_TRUE(s);
     const token flow("f");
     const std::vector<std::string> ids = {"a", "b", "c", "d", "e", "f"};
-    page_commit setup;
-    for (const auto& id : ids) {
-        ASSERT_TRUE(s->link(rec("primero", id), rec("progres", "g-" + id)));
-        setup.deliveries.push_back(delivery{
-            flow,
-            rec("primero", id),
-            delivery_state::delivered,
-            1,
-            std::nullopt,
-            std::nullopt,
-            std::nullopt});
-    }
-    ASSERT_TRUE(s->commit_page(setup));
+    ASSERT_NO_FATAL_FAILURE(linked_and_delivered(*s, flow, ids));
     for (const auto& id : ids) {
         ASSERT_TRUE(s->mark_closed(rec("primero", id), t0()));
     }
