@@ -23,12 +23,18 @@ constexpr std::string_view zero_hash_hex =
 
 /// One column of a transfer_log row, as stored.
 struct column_value {
-    enum class type { null, integer, text, json } t = type::null;
+    // canonical_json: a JSON text this process wrote in canonical form (json::canonical of
+    // a document with no repeated name), taken as it is; json: one read back, parsed and
+    // put in canonical form again.
+    enum class type { null, integer, text, json, canonical_json } t = type::null;
     std::int64_t i = 0;
     std::string s;
 
     static column_value text(std::string v) { return {type::text, 0, std::move(v)}; }
     static column_value json_text(std::string v) { return {type::json, 0, std::move(v)}; }
+    static column_value canonical_json_text(std::string v) {
+        return {type::canonical_json, 0, std::move(v)};
+    }
     static column_value integer(std::int64_t v) { return {type::integer, v, {}}; }
     template <typename T>
     static column_value opt_text(const std::optional<T>& v) {
@@ -144,14 +150,14 @@ row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts
     r["profile_hash"] =
         e.profile_hash ? column_value::text(to_hex(*e.profile_hash)) : column_value{};
     r["legitimate_basis"] = column_value::opt_text(e.legitimate_basis);
-    r["consent"] = column_value::json_text(json_of_consent(e.consent));
+    r["consent"] = column_value::canonical_json_text(json_of_consent(e.consent));
     r["source_system"] = e.source ? column_value::text(e.source->system.str()) : column_value{};
     r["source_id"] = e.source ? column_value::text(e.source->id.str()) : column_value{};
     r["target_system"] = e.target ? column_value::text(e.target->system.str()) : column_value{};
     r["target_id"] = e.target ? column_value::text(e.target->id.str()) : column_value{};
     r["correlation_key"] = column_value::opt_text(e.correlation_key);
-    r["fields_sent"] = column_value::json_text(json_of_tokens(e.fields_sent));
-    r["fields_withheld"] = column_value::json_text(json_of_tokens(e.fields_withheld));
+    r["fields_sent"] = column_value::canonical_json_text(json_of_tokens(e.fields_sent));
+    r["fields_withheld"] = column_value::canonical_json_text(json_of_tokens(e.fields_withheld));
     r["payload_sha256"] =
         e.payload_sha256 ? column_value::text(to_hex(*e.payload_sha256)) : column_value{};
     r["outcome"] = column_value::text(std::string(to_string(e.result)));
@@ -160,7 +166,15 @@ row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts
     r["attempt"] = column_value::opt_int(e.attempt);
     r["actor"] = column_value::text(e.actor.str());
     r["override_reason"] = column_value::opt_text(e.override_reason);
-    r["counts"] = column_value::json_text(json_of_counts(e.counts));
+    // Counts of one name twice make an object with a repeated name, which the parse in
+    // canonical_of refuses (as verify would): only distinct names are taken as they are.
+    const bool distinct = std::all_of(e.counts.begin(), e.counts.end(), [&](const auto& c) {
+        return std::count_if(e.counts.begin(), e.counts.end(), [&](const auto& o) {
+                   return o.name == c.name;
+               }) == 1;
+    });
+    r["counts"] = distinct ? column_value::canonical_json_text(json_of_counts(e.counts))
+                           : column_value::json_text(json_of_counts(e.counts));
     r["reason"] = column_value::opt_text(e.reason);
     r["mapping_in"] = column_value::opt_text(e.mapping_in);
     r["mapping_out"] = column_value::opt_text(e.mapping_out);
@@ -169,7 +183,8 @@ row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts
 
 /// The canonical encoding of a row; fails when a JSON column does not parse. Written straight
 /// to the text, in the order json::canonical gives an object's members (the map's: by bytes),
-/// with each JSON column in its own canonical form; the same bytes as json::canonical of a
+/// with each JSON column in its own canonical form (as written when this process made it,
+/// else parsed and put in that form); the same bytes as json::canonical of a
 /// document holding the row (tested against it), without building one. A text column is
 /// written up to its first NUL, as a document built from its C string held it.
 result<std::string> canonical_of(const row_map& r) {
@@ -190,6 +205,13 @@ result<std::string> canonical_of(const row_map& r) {
                 break;
             case column_value::type::text:
                 w.String(v.s.c_str());
+                break;
+            case column_value::type::canonical_json:
+                w.RawValue(
+                    v.s.data(),
+                    v.s.size(),
+                    v.s.starts_with('{') ? rapidjson::kObjectType : rapidjson::kArrayType
+                );
                 break;
             case column_value::type::json: {
                 auto parsed = json::parse(v.s);
@@ -459,6 +481,7 @@ result<std::int64_t> append_entries(
                     break;
                 case column_value::type::text:
                 case column_value::type::json:
+                case column_value::type::canonical_json:
                     ins->bind(i, std::string_view(v.s));
                     break;
             }

@@ -325,6 +325,38 @@ TEST(transfer_log_encoding, each_entry_is_the_canonical_form_of_its_row) {
     }
 }
 
+// Counts of one name twice would be an object with a repeated name, which no reader could
+// take: the entry is refused, its page writes nothing, and the log goes on.
+TEST(transfer_log_encoding, counts_of_one_name_twice_are_refused_and_nothing_is_written) {
+    test::temp_dir dir;
+    manual_clock clock(*parse_rfc3339("2025-03-01T08:00:00Z"));
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s) << s.error().message();
+    page_commit bad;
+    bad.entries.push_back(sample_entry(1));
+    auto twice = sample_entry(2);
+    twice.counts = {{token("links"), 1}, {token("deliveries"), 0}, {token("links"), 2}};
+    bad.entries.push_back(twice);
+    EXPECT_FALSE(s->commit_page(bad));
+    auto rows = read_entries(s->database(), std::nullopt, std::nullopt);
+    ASSERT_TRUE(rows);
+    EXPECT_TRUE(rows->empty());
+    page_commit good;
+    auto once = sample_entry(3);
+    once.counts = {{token("links"), 1}, {token("deliveries"), 0}};
+    good.entries.push_back(once);
+    ASSERT_TRUE(s->commit_page(good));
+    rows = read_entries(s->database(), std::nullopt, std::nullopt);
+    ASSERT_TRUE(rows);
+    ASSERT_EQ(rows->size(), 1U);
+    EXPECT_NE(
+        rows->front().canonical.find(R"("counts":{"deliveries":0,"links":1})"), std::string::npos
+    ) << rows->front().canonical;
+    auto verified = verify(s->database(), verify_options{});
+    ASSERT_TRUE(verified);
+    EXPECT_TRUE(verified->ok) << verified->problem;
+}
+
 // The query reads only the selected rows: the same rows as reading everything and filtering
 // after, for every mix of flow, since and limit; at most `limit` of them.
 TEST(transfer_log_query, flow_since_and_limit_select_in_the_store) {
