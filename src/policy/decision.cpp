@@ -166,12 +166,7 @@ class redactor {
 public:
     redactor(allocator& a, time_point as_of, decision& d) : alloc_(a), as_of_(as_of), d_(d) {}
 
-    void object(
-        const value& in,
-        const std::map<std::string, field_rule, std::less<>>& rules,
-        const std::string& prefix,
-        value& out
-    ) {
+    void object(const value& in, const rule_map& rules, const std::string& prefix, value& out) {
         out.SetObject();
         for (const auto& m : in.GetObject()) {
             const std::string_view name(m.name.GetString(), m.name.GetStringLength());
@@ -248,12 +243,7 @@ private:
     }
 
     // Subform rows: each row object is filtered by the row rules.
-    bool rows(
-        const value& in,
-        const std::map<std::string, field_rule, std::less<>>& rules,
-        const std::string& path,
-        value& out
-    ) {
+    bool rows(const value& in, const rule_map& rules, const std::string& path, value& out) {
         if (!in.IsArray()) {
             withhold(path, "structured_value");
             return false;

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "json/json.hpp"
@@ -54,6 +55,21 @@ struct location_level {
     std::size_t code_length = 0;
 };
 
+struct field_rule;
+
+/// Hashes a name given as any string type, so that a rule is found by a record's member name
+/// without making a string of it.
+struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const noexcept {
+        return std::hash<std::string_view>{}(name);
+    }
+};
+
+/// Rules by field name. Looked up once per member of every record decided, and never walked
+/// in order: hashed rather than sorted (a sorted map's look-up compared about six names).
+using rule_map = std::unordered_map<std::string, field_rule, name_hash, std::equal_to<>>;
+
 /// What happens to one field (or subform) at one place of the record.
 struct field_rule {
     bool never = false;  ///< Withheld whatever else says.
@@ -65,7 +81,7 @@ struct field_rule {
     std::shared_ptr<const std::string> pseudonym_key;  ///< Set when pseudonymised.
     std::string pseudonym_key_id;
     std::string pseudonym_prefix;
-    std::map<std::string, field_rule, std::less<>> children;  ///< Subform row fields.
+    rule_map children;  ///< Subform row fields.
 };
 
 /// Operator override of a missing basis.
@@ -93,7 +109,7 @@ struct profile {
     /// withdrawal notice where the target has one (and raises a review item where it has
     /// not, or the notice fails); `review` (the default) only raises the review item.
     bool notify_on_withdrawal = false;
-    std::map<std::string, field_rule, std::less<>> fields;  ///< Top-level rules by name.
+    rule_map fields;   ///< Top-level rules by name.
     std::string hash;  ///< "sha256:" + hex of the profile's canonical JSON.
     /// Why a pseudonym key or the linkage secret this profile needs cannot be had
     /// ("file:line:column: at POINTER: message"), or empty. Keys are loaded with the file, but
