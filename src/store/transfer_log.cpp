@@ -137,6 +137,14 @@ std::string json_of_counts(const std::vector<entry_count>& v) {
 
 using row_map = std::map<std::string, column_value, std::less<>>;
 
+/// A JSON column this process wrote, taken as it is when verify can read it back: a text over
+/// the parser's limit goes through the parse, which refuses it now rather than at verify.
+column_value as_written(std::string text) {
+    return text.size() <= json::parse_limits{}.max_bytes
+               ? column_value::canonical_json_text(std::move(text))
+               : column_value::json_text(std::move(text));
+}
+
 row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts) {
     row_map r;
     r["seq"] = column_value::integer(seq);
@@ -150,14 +158,14 @@ row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts
     r["profile_hash"] =
         e.profile_hash ? column_value::text(to_hex(*e.profile_hash)) : column_value{};
     r["legitimate_basis"] = column_value::opt_text(e.legitimate_basis);
-    r["consent"] = column_value::canonical_json_text(json_of_consent(e.consent));
+    r["consent"] = as_written(json_of_consent(e.consent));
     r["source_system"] = e.source ? column_value::text(e.source->system.str()) : column_value{};
     r["source_id"] = e.source ? column_value::text(e.source->id.str()) : column_value{};
     r["target_system"] = e.target ? column_value::text(e.target->system.str()) : column_value{};
     r["target_id"] = e.target ? column_value::text(e.target->id.str()) : column_value{};
     r["correlation_key"] = column_value::opt_text(e.correlation_key);
-    r["fields_sent"] = column_value::canonical_json_text(json_of_tokens(e.fields_sent));
-    r["fields_withheld"] = column_value::canonical_json_text(json_of_tokens(e.fields_withheld));
+    r["fields_sent"] = as_written(json_of_tokens(e.fields_sent));
+    r["fields_withheld"] = as_written(json_of_tokens(e.fields_withheld));
     r["payload_sha256"] =
         e.payload_sha256 ? column_value::text(to_hex(*e.payload_sha256)) : column_value{};
     r["outcome"] = column_value::text(std::string(to_string(e.result)));
@@ -173,7 +181,7 @@ row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts
                    return o.name == c.name;
                }) == 1;
     });
-    r["counts"] = distinct ? column_value::canonical_json_text(json_of_counts(e.counts))
+    r["counts"] = distinct ? as_written(json_of_counts(e.counts))
                            : column_value::json_text(json_of_counts(e.counts));
     r["reason"] = column_value::opt_text(e.reason);
     r["mapping_in"] = column_value::opt_text(e.mapping_in);
@@ -185,7 +193,8 @@ row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts
 /// to the text, in the order json::canonical gives an object's members (the map's: by bytes),
 /// with each JSON column in its own canonical form (as written when this process made it,
 /// else parsed and put in that form); the same bytes as json::canonical of a
-/// document holding the row (tested against it), without building one. A text column is
+/// document holding the row (tested against that document, built from the stored columns as
+/// docs/transfer-log.md describes the encoding), without building one. A text column is
 /// written up to its first NUL, as a document built from its C string held it.
 result<std::string> canonical_of(const row_map& r) {
     rapidjson::StringBuffer buf;

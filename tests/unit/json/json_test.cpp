@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -213,17 +214,22 @@ TEST(json_parse, a_documents_strings_outlive_the_next_parse) {
 }
 
 // Keys are compared where they stand once unescaped: a repeat written with an escape is found
-// in a small object (compared one by one) and in a large one (by its table), and named
-// unescaped.
+// in a small object (compared one by one) and in a large one (by its table), by the recursive
+// parser and by the iterative one (a depth limit above 256), and named unescaped.
 TEST(json_parse, an_escaped_repeat_of_a_key_is_found_in_small_and_large_objects) {
-    for (const std::size_t n : {std::size_t{3}, std::size_t{40}}) {
-        const auto r = parse(many_keys(n, R"("na\u006de":1,"x\ty":2,"name":3)"));
-        ASSERT_FALSE(r) << n;
-        EXPECT_EQ(r.error().code, errc::duplicate_key) << n;
-        EXPECT_EQ(r.error().pointer, "/name") << n;
-        const auto fine = parse(many_keys(n, R"("na\u006de":1,"x\ty":2,"nam":3)"));
-        ASSERT_TRUE(fine) << n << ": " << fine.error().message;
-        EXPECT_EQ((*fine)["x\ty"].GetInt(), 2) << n;
+    const std::pair<std::size_t, std::size_t> cases[] = {{3, 64}, {40, 64}, {3, 1000}, {40, 1000}};
+    for (const auto& [n, depth] : cases) {
+        const parse_limits limits{.max_depth = depth};
+        const auto parse_at = [&limits](const std::string& text) {
+            return json::parse(text, dialect::strict, limits);
+        };
+        const auto r = parse_at(many_keys(n, R"("na\u006de":1,"x\ty":2,"name":3)"));
+        ASSERT_FALSE(r) << n << " keys, depth " << depth;
+        EXPECT_EQ(r.error().code, errc::duplicate_key) << n << " keys, depth " << depth;
+        EXPECT_EQ(r.error().pointer, "/name") << n << " keys, depth " << depth;
+        const auto fine = parse_at(many_keys(n, R"("na\u006de":1,"x\ty":2,"nam":3)"));
+        ASSERT_TRUE(fine) << n << " keys, depth " << depth << ": " << fine.error().message;
+        EXPECT_EQ((*fine)["x\ty"].GetInt(), 2) << n << " keys, depth " << depth;
     }
 }
 
