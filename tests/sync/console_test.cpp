@@ -20,6 +20,7 @@
 #include "json/json.hpp"
 #include "support/browser.hpp"
 #include "support/png_image.hpp"
+#include "support/review_file.hpp"
 #include "support/run_awaitable.hpp"
 #include "sync/sandbox_pair.hpp"
 
@@ -85,23 +86,14 @@ void choose_file(
 /// The review file `csv` with each record that needs consent confirmation confirmed; the
 /// first without a written reason when `one_without_reason`.
 std::string confirmed_review(const std::string& csv, bool one_without_reason) {
-    auto table = exchange::parse_csv(csv);
-    EXPECT_TRUE(table);
-    exchange::csv_writer w;
-    if (!table) {
-        return {};
-    }
-    w.row(table->header);
     bool first = true;
-    for (auto& row : table->rows) {
+    return test::edited_review(csv, [&](exchange::csv_row& row) {
         if (row[1] == "needs_consent_confirmation") {
             row[6] = "yes";
             row[7] = first && one_without_reason ? "" : "Consent confirmed at the closing visit";
             first = false;
         }
-        w.row(row);
-    }
-    return w.text();
+    });
 }
 
 std::string quoted(const std::string& s) {

@@ -31,6 +31,7 @@
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/crypto.hpp"
 #include "store/store.hpp"
+#include "support/review_file.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/run_cli.hpp"
 #include "support/temp_dir.hpp"
@@ -543,23 +544,6 @@ TEST_F(daemon_test, a_review_item_is_closed_with_a_written_reason_and_logged) {
     EXPECT_EQ(verified.code, 0) << verified.out << verified.err;
 }
 
-/// Rows of a caseload review file, edited by `edit(row)` (false: keep the row as planned).
-template <typename Edit>
-std::string edited_review(const std::string& csv, Edit edit) {
-    auto table = exchange::parse_csv(csv);
-    EXPECT_TRUE(table);
-    exchange::csv_writer w;
-    if (!table) {
-        return {};
-    }
-    w.row(table->header);
-    for (auto& row : table->rows) {
-        edit(row);
-        w.row(row);
-    }
-    return w.text();
-}
-
 // The console's hand-over, as API calls: the plan as a review file, the edited file checked
 // (refused whole, by file and line, while an override has no written reason), then executed
 // in the background with progress, its receipt answered and kept; nothing is sent twice.
@@ -601,7 +585,7 @@ TEST_F(daemon_test, a_caseload_is_handed_over_through_the_admin_api) {
     // Every record needing consent confirmation confirmed; the first has no written reason.
     const std::string reason = "Caregiver confirmed consent at the closing visit";
     bool first = true;
-    const auto without_reason = edited_review(csv, [&](exchange::csv_row& row) {
+    const auto without_reason = test::edited_review(csv, [&](exchange::csv_row& row) {
         if (row[1] == "needs_consent_confirmation") {
             row[6] = "yes";
             row[7] = first ? "" : reason;
@@ -626,7 +610,7 @@ TEST_F(daemon_test, a_caseload_is_handed_over_through_the_admin_api) {
         ask("GET", "/flows/handover/caseload").body.find("\"state\":\"none\""), std::string::npos
     );
 
-    const auto reviewed = edited_review(csv, [&](exchange::csv_row& row) {
+    const auto reviewed = test::edited_review(csv, [&](exchange::csv_row& row) {
         if (row[1] == "needs_consent_confirmation") {
             row[6] = "yes";
             row[7] = reason;
