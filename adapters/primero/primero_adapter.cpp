@@ -193,7 +193,8 @@ awaitable<remote_result<external_record>> primero_adapter::show(std::string id) 
     if (!doc->HasMember("data")) {
         co_return with_record(make_remote_error(errc::bad_payload, "show without data", 200), id);
     }
-    co_return impl::to_record((*doc)["data"]);
+    auto page = std::make_shared<Document>(std::move(*doc));
+    co_return impl::to_record((*page)["data"], page);
 }
 
 awaitable<remote_result<void>> primero_adapter::disable(std::string id) {

@@ -38,7 +38,9 @@ remote_result<Document> primero_adapter::impl::parse_body(
     return std::move(*doc);
 }
 
-remote_result<external_record> primero_adapter::impl::to_record(const Value& v) {
+remote_result<external_record> primero_adapter::impl::to_record(
+    Value& v, const std::shared_ptr<const Document>& page
+) {
     if (!v.IsObject() || !v.HasMember("id") || !v["id"].IsString()) {
         return make_remote_error(errc::bad_payload, "a case without a string id");
     }
@@ -58,7 +60,9 @@ remote_result<external_record> primero_adapter::impl::to_record(const Value& v) 
     const bool state =
         !v.HasMember("record_state") || !v["record_state"].IsBool() || v["record_state"].GetBool();
     rec.disabled = !enabled || !state;
-    rec.body.CopyFrom(v, rec.body.GetAllocator());
+    // The case's values stay in the page's memory; the body's own allocator is left unused.
+    static_cast<Value&>(rec.body).Swap(v);
+    rec.body_memory = page;
     return rec;
 }
 
@@ -96,21 +100,23 @@ awaitable<remote_result<pull_page>> primero_adapter::impl::pull(std::optional<st
     if (!r) {
         co_return r.error();
     }
-    auto doc = parse_body(*r, {});
-    if (!doc) {
-        co_return doc.error();
+    auto parsed = parse_body(*r, {});
+    if (!parsed) {
+        co_return parsed.error();
     }
-    const Value& d = *doc;
+    auto doc = std::make_shared<Document>(std::move(*parsed));
+    Value& d = *doc;
     if (!d.HasMember("data") || !d["data"].IsArray() || !d.HasMember("metadata") ||
         !d["metadata"].IsObject() || !d["metadata"].HasMember("total") ||
         !d["metadata"]["total"].IsUint64()) {
         co_return make_remote_error(errc::bad_payload, "list without data or metadata.total", 200);
     }
     const auto total = d["metadata"]["total"].GetUint64();
-    const auto& data = d["data"].GetArray();
+    auto data = d["data"].GetArray();
     std::vector<external_record> records;
-    for (const auto& item : data) {
-        auto rec = to_record(item);
+    records.reserve(data.Size());
+    for (auto& item : data) {
+        auto rec = to_record(item, doc);
         if (!rec) {
             co_return rec.error();
         }

@@ -1,5 +1,7 @@
 // The plan's inputs: each record mapped in, decided by its DPISP profile, split into rows and
 // mapped out (pure), then the store's prior state for the page in one call.
+#include <algorithm>
+
 #include "sync/runner_impl.hpp"
 
 namespace casebridge::sync {
@@ -41,6 +43,10 @@ void flow_runner::impl::prepare_record(
             reason_of(canonical.error().error_code()),
             {without_row_numbers(canonical.error().field)}
         );
+    }
+    if (!b.one_record_per_row_of.empty() && !overrides.contains(rec.remote_id) &&
+        !has_row_of_flow(*canonical)) {
+        return;  // no row of this flow: nothing to decide, send or withhold for this record
     }
     if (b.closure != nullptr) {
         base.closure = b.closure->state_of(*canonical);
@@ -125,6 +131,20 @@ void flow_runner::impl::prepare_record(
         map_out(base, d.payload, ctx);
     }
     items.push_back(std::move(base));
+}
+
+bool flow_runner::impl::has_row_of_flow(const Value& canonical) const {
+    const Value* rows = rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(canonical);
+    if (rows == nullptr || !rows->IsArray()) {
+        return false;
+    }
+    if (!b.only_rows_where) {
+        return !rows->Empty();
+    }
+    const auto& list = rows->GetArray();
+    return std::any_of(list.begin(), list.end(), [this](const Value& row) {
+        return b.only_rows_where->matches(row);
+    });
 }
 
 void flow_runner::impl::map_out(item& it, const Value& payload, const mapping::map_context& ctx)

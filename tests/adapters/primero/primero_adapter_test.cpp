@@ -148,6 +148,33 @@ TEST_F(primero_adapter_test, full_walk_of_5000_cases_with_the_default_per) {
     EXPECT_NE(first.find("order_by=last_updated_at&order=asc&per=20"), std::string::npos) << first;
 }
 
+TEST_F(primero_adapter_test, a_record_taken_from_its_page_outlives_the_page) {
+    // A record's body stays in the memory of the page it came in (external_record::
+    // body_memory): a record kept after its page and the pages after it are gone still reads
+    // as the case the sandbox holds (under ASan a dangling body is a use-after-free).
+    start(40);
+    auto a = make(basic_settings(10));
+    std::vector<external_record> kept;
+    std::optional<std::string> cursor;
+    for (int i = 0; i < 40 && kept.size() < 4; ++i) {
+        auto page = run(a->pull("cases", cursor));
+        ASSERT_TRUE(page) << page.error().describe();
+        if (!page->records.empty()) {
+            kept.push_back(std::move(page->records[kept.size() % page->records.size()]));
+        }
+        cursor = page->next_cursor;
+    }
+    ASSERT_EQ(kept.size(), 4u);
+    for (const auto& rec : kept) {
+        ASSERT_TRUE(rec.body.IsObject());
+        ASSERT_TRUE(rec.body.HasMember("id"));
+        EXPECT_EQ(std::string(rec.body["id"].GetString()), rec.remote_id);
+        auto fresh = run(a->fetch("cases", rec.remote_id));
+        ASSERT_TRUE(fresh) << fresh.error().describe();
+        EXPECT_EQ(json::canonical(rec.body), json::canonical(fresh->body)) << rec.remote_id;
+    }
+}
+
 TEST_F(primero_adapter_test, timestamp_ties_across_page_boundaries) {
     start(90);
     const auto ids = box->case_ids();
