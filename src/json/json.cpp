@@ -431,7 +431,6 @@ public:
         std::vector<detail::located_value>* values,
         bool check_surrogates,
         bool recursive,
-        bool verbatim,
         guard_scratch& scratch
     )
         : stream_(stream),
@@ -440,7 +439,6 @@ public:
           values_(values),
           check_surrogates_(check_surrogates),
           recursive_(recursive),
-          verbatim_(verbatim),
           frames_(scratch.frames),
           keys_(scratch.keys),
           arena_(scratch.arena),
@@ -523,7 +521,7 @@ public:
         }
         frame& f = frames_.back();
         std::size_t at = 0;
-        if (verbatim_) {
+        if constexpr (verbatim) {
             // Parsed in place: the key, unescaped, stands in the buffer, and later strings
             // are unescaped after it, so it stays there until the parse ends.
             at = static_cast<std::size_t>(s - text_.data());
@@ -540,7 +538,7 @@ public:
                                    : !add_to_table(f, index);
         if (duplicate) {
             keys_.pop_back();
-            arena_.resize(arena_.size() - (verbatim_ ? 0 : n));
+            arena_.resize(arena_.size() - (verbatim ? 0 : n));
             fail(errc::duplicate_key, std::string(s, n));
             return false;
         }
@@ -620,7 +618,13 @@ private:
     }
 
     // Where keys' offsets count from.
-    const char* key_bytes() const noexcept { return verbatim_ ? text_.data() : arena_.data(); }
+    const char* key_bytes() const noexcept {
+        if constexpr (verbatim) {
+            return text_.data();
+        } else {
+            return arena_.data();
+        }
+    }
     bool same_key(std::size_t a, std::size_t b) const noexcept {
         const key_entry& x = keys_[a];
         const key_entry& y = keys_[b];
@@ -755,8 +759,9 @@ private:
     bool check_surrogates_;  // false when the text has no \u escape to make one
     bool recursive_;         // RapidJSON's recursive parser: a bracket is read before its event
     // Keys are read where they stand in the buffer, not kept in arena_: untracked parsing,
-    // which is in place (RapidJSON unescapes each string where it stands).
-    bool verbatim_;
+    // which is in place (RapidJSON unescapes each string where it stands). Located parsing
+    // keeps its keys in arena_.
+    static constexpr bool verbatim = !Track;
 
     std::vector<frame>& frames_;
     std::vector<key_entry>& keys_;
@@ -874,7 +879,6 @@ json_result<rapidjson::Document> parse_impl(
         values,
         !checked || escapes,
         recursive,
-        !Track,
         scratch.get()
     );
     rapidjson::Document doc;

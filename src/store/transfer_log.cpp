@@ -145,6 +145,16 @@ column_value as_written(std::string text) {
                : column_value::json_text(std::move(text));
 }
 
+/// The counts column. Counts of one name twice make an object with a repeated name, which the
+/// parse in canonical_of refuses (as verify would): only distinct names are taken as written.
+column_value counts_column(const std::vector<entry_count>& v) {
+    const bool distinct = std::all_of(v.begin(), v.end(), [&](const auto& c) {
+        return std::count_if(v.begin(), v.end(), [&](const auto& o) { return o.name == c.name; }) ==
+               1;
+    });
+    return distinct ? as_written(json_of_counts(v)) : column_value::json_text(json_of_counts(v));
+}
+
 row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts) {
     row_map r;
     r["seq"] = column_value::integer(seq);
@@ -174,15 +184,7 @@ row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts
     r["attempt"] = column_value::opt_int(e.attempt);
     r["actor"] = column_value::text(e.actor.str());
     r["override_reason"] = column_value::opt_text(e.override_reason);
-    // Counts of one name twice make an object with a repeated name, which the parse in
-    // canonical_of refuses (as verify would): only distinct names are taken as they are.
-    const bool distinct = std::all_of(e.counts.begin(), e.counts.end(), [&](const auto& c) {
-        return std::count_if(e.counts.begin(), e.counts.end(), [&](const auto& o) {
-                   return o.name == c.name;
-               }) == 1;
-    });
-    r["counts"] = distinct ? as_written(json_of_counts(e.counts))
-                           : column_value::json_text(json_of_counts(e.counts));
+    r["counts"] = counts_column(e.counts);
     r["reason"] = column_value::opt_text(e.reason);
     r["mapping_in"] = column_value::opt_text(e.mapping_in);
     r["mapping_out"] = column_value::opt_text(e.mapping_out);
