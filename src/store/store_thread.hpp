@@ -10,6 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <pthread.h>
 
 #include "net/async.hpp"
 #include "store/store.hpp"
@@ -22,9 +23,11 @@ class store_thread {
 public:
     /// Starts the thread; `s` is used only on it from now on.
     explicit store_thread(store s)
-        : store_(std::move(s)),
-          guard_(net::make_work_guard(ctx_)),
-          thread_([this] { ctx_.run(); }) {}
+        : store_(std::move(s)), guard_(net::make_work_guard(ctx_)), thread_([this] {
+              // Named, so that `top -H` and /proc/PID/task/*/comm tell it from the run's thread.
+              ::pthread_setname_np(::pthread_self(), "cb-store");
+              ctx_.run();
+          }) {}
     store_thread(const store_thread&) = delete;
     store_thread& operator=(const store_thread&) = delete;
     /// Finishes the work already posted, then joins the thread.

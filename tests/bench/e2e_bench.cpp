@@ -24,6 +24,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -116,9 +117,36 @@ std::string config_text(
 struct child_run {
     int status = -1;
     double wall = 0;
-    double cpu = 0;  ///< user + system seconds
+    double cpu = 0;        ///< user + system seconds
+    double store_cpu = 0;  ///< of them, the store thread's ("cb-store"), as last read
     long peak_rss_kb = 0;
 };
+
+/// User + system seconds of the thread named `name` in process `pid`; 0 when it has none.
+double thread_cpu(pid_t pid, std::string_view name) {
+    std::error_code ec;
+    const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& task : fs::directory_iterator(tasks, ec)) {
+        std::string comm;
+        std::getline(std::ifstream(task.path() / "comm"), comm);
+        if (comm != name) {
+            continue;
+        }
+        std::string stat;
+        std::getline(std::ifstream(task.path() / "stat"), stat);
+        // After the name's closing parenthesis: state is field 3, utime 14, stime 15.
+        std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+        std::string field;
+        double ticks = 0;
+        for (int i = 3; i <= 15 && rest >> field; ++i) {
+            if (i >= 14) {
+                ticks += std::strtod(field.c_str(), nullptr);
+            }
+        }
+        return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    }
+    return 0;
+}
 
 /// `casebridge ARGS...` started as a child process in `dir`, its output to dir/LOG_NAME.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& dir, const char* log_name) {
@@ -174,6 +202,7 @@ child_run run_binary(const std::vector<std::string>& args, const fs::path& dir) 
                 r.peak_rss_kb = std::max(r.peak_rss_kb, std::strtol(line.c_str() + 6, nullptr, 10));
             }
         }
+        r.store_cpu = std::max(r.store_cpu, thread_cpu(pid, "cb-store"));
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -655,7 +684,7 @@ int main(int argc, char** argv) {
         fs::remove_all(dir, ec);
     }
     std::printf(
-        "%8s %9s %8s %8s %7s %6s %6s %6s %8s %9s %8s %8s %8s\n",
+        "%8s %9s %8s %8s %7s %6s %6s %6s %8s %9s %8s %8s %8s %8s\n",
         "cases",
         "referrals",
         "wall s",
@@ -666,6 +695,7 @@ int main(int argc, char** argv) {
         "ratio",
         "peak MB",
         "cpu s",
+        "store s",
         "reads",
         "re-reads",
         "pushes"
@@ -712,7 +742,7 @@ int main(int argc, char** argv) {
             );
         }
         std::printf(
-            "%8zu %9zu %8.2f %8.0f %7.2f %6.2f %6.2f %6.2f %8.1f %9.2f %8zu %8zu %8zu\n",
+            "%8zu %9zu %8.2f %8.0f %7.2f %6.2f %6.2f %6.2f %8.1f %9.2f %8.2f %8zu %8zu %8zu\n",
             n,
             referrals,
             run.wall,
@@ -723,6 +753,7 @@ int main(int argc, char** argv) {
             run.wall / floor.wall,
             static_cast<double>(run.peak_rss_kb) / 1024.0,
             run.cpu,
+            run.store_cpu,
             page_reads(reads),
             re_reads(reads),
             writes.size()
@@ -735,7 +766,8 @@ int main(int argc, char** argv) {
         "wall: casebridge flow run as a child process, start-up included; floor: the same "
         "requests again, %zu connections per system, no mapping, store or log; ratio = wall / "
         "floor; src s, tgt s: each system's share of the floor alone; re-reads: tie walks of one "
-        "second and pages asked twice\n",
+        "second and pages asked twice; store s: the store thread's share of cpu s (read every 10 "
+        "ms)\n",
         connections
     );
     return daemon_cycle(cycle);
