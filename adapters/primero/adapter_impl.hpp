@@ -143,9 +143,9 @@ struct primero_adapter::impl {
     static remote_result<Document> parse_body(const http_response& r, const std::string& id);
 
     /// The case `v`, a value of `page`, taken out of it: the record's body keeps `page` alive
-    /// instead of copying the case (`v` is left null).
+    /// instead of copying the case (`v` is left null), and allocates from the page's pool.
     static remote_result<external_record> to_record(
-        Value& v, const std::shared_ptr<const Document>& page
+        Value& v, const std::shared_ptr<Document>& page
     );
 
     std::string window_end() const;

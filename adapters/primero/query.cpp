@@ -39,7 +39,7 @@ remote_result<Document> primero_adapter::impl::parse_body(
 }
 
 remote_result<external_record> primero_adapter::impl::to_record(
-    Value& v, const std::shared_ptr<const Document>& page
+    Value& v, const std::shared_ptr<Document>& page
 ) {
     if (!v.IsObject() || !v.HasMember("id") || !v["id"].IsString()) {
         return make_remote_error(errc::bad_payload, "a case without a string id");
@@ -60,7 +60,9 @@ remote_result<external_record> primero_adapter::impl::to_record(
     const bool state =
         !v.HasMember("record_state") || !v["record_state"].IsBool() || v["record_state"].GetBool();
     rec.disabled = !enabled || !state;
-    // The case's values stay in the page's memory; the body's own allocator is left unused.
+    // The case's values stay in the page's memory, and a value later added to the body is
+    // taken from the same pool (a pool cannot grow an array another pool made).
+    rec.body = Document(&page->GetAllocator());
     static_cast<Value&>(rec.body).Swap(v);
     rec.body_memory = page;
     return rec;

@@ -32,10 +32,11 @@ struct external_record {
     /// the remote's idempotency key from it (Primero: a UUIDv5 as `data.id`).
     std::string source_key;
     rapidjson::Document body;  ///< Only the mapper looks inside.
-    /// What `body`'s values may live in instead of its own allocator: the document of the page
-    /// the record came in, shared by the page's records and kept alive with each of them, so
-    /// a record need not be copied out of its page. Moving `body` alone out of the record
-    /// would leave it dangling; the record moves whole.
+    /// What `body`'s values and allocator may live in: the document of the page the record
+    /// came in, shared by the page's records and kept alive with each of them, so a record
+    /// need not be copied out of its page. Moving `body` alone out of the record would leave
+    /// it dangling; the record moves whole. The page's records share one allocator, so they
+    /// are changed on one thread at a time.
     std::shared_ptr<const rapidjson::Document> body_memory;
 };
 

@@ -173,6 +173,18 @@ TEST_F(primero_adapter_test, a_record_taken_from_its_page_outlives_the_page) {
         ASSERT_TRUE(fresh) << fresh.error().describe();
         EXPECT_EQ(json::canonical(rec.body), json::canonical(fresh->body)) << rec.remote_id;
     }
+    // The body can still be added to with its own allocator: its object and arrays grow,
+    // as those of a body copied into a document of its own did.
+    auto& body = kept.front().body;
+    auto& alloc = body.GetAllocator();
+    const auto members = body.MemberCount();
+    for (int i = 0; i < 100; ++i) {
+        rapidjson::Value name(("added_" + std::to_string(i)).c_str(), alloc);
+        body.AddMember(name, i, alloc);
+    }
+    EXPECT_EQ(body.MemberCount(), members + 100);
+    EXPECT_EQ(body["added_99"].GetInt(), 99);
+    EXPECT_EQ(std::string(body["id"].GetString()), kept.front().remote_id);
 }
 
 TEST_F(primero_adapter_test, timestamp_ties_across_page_boundaries) {
