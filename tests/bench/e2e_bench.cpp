@@ -124,18 +124,23 @@ struct child_run {
 
 /// User + system seconds of the thread named `name` in process `pid`; 0 when it has none.
 double thread_cpu(pid_t pid, std::string_view name) {
+    // The process may end while its tasks are read: no step may throw.
     std::error_code ec;
     const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
-    for (const auto& task : fs::directory_iterator(tasks, ec)) {
+    for (fs::directory_iterator it(tasks, ec), end; !ec && it != end; it.increment(ec)) {
         std::string comm;
-        std::getline(std::ifstream(task.path() / "comm"), comm);
+        std::getline(std::ifstream(it->path() / "comm"), comm);
         if (comm != name) {
             continue;
         }
         std::string stat;
-        std::getline(std::ifstream(task.path() / "stat"), stat);
+        std::getline(std::ifstream(it->path() / "stat"), stat);
+        const auto close = stat.rfind(") ");
+        if (close == std::string::npos) {
+            return 0;
+        }
         // After the name's closing parenthesis: state is field 3, utime 14, stime 15.
-        std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+        std::istringstream rest(stat.substr(close + 2));
         std::string field;
         double ticks = 0;
         for (int i = 3; i <= 15 && rest >> field; ++i) {
