@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -101,38 +103,69 @@ bool is_json_column(std::string_view name) {
     return false;
 }
 
+// The JSON columns this process makes, written straight in json::canonical's form (members by
+// bytes, no space), without a document of each: the same bytes as json::canonical of the
+// document they describe (transfer_log_encoding tests). Names go in as C strings, up to a
+// first NUL, as such a document held them.
+using column_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+std::string text_of(const rapidjson::StringBuffer& buf) {
+    return {buf.GetString(), buf.GetSize()};
+}
+
 std::string json_of_tokens(const std::vector<token>& v) {
-    rapidjson::Document d(rapidjson::kArrayType);
-    auto& a = d.GetAllocator();
+    rapidjson::StringBuffer buf;
+    column_writer w(buf);
+    w.StartArray();
     for (const auto& t : v) {
-        d.PushBack(rapidjson::Value(t.str().c_str(), a), a);
+        w.String(t.str().c_str());
     }
-    return json::canonical(d);
+    w.EndArray();
+    return text_of(buf);
 }
 
 std::string json_of_consent(const std::vector<consent_value>& v) {
-    rapidjson::Document d(rapidjson::kArrayType);
-    auto& a = d.GetAllocator();
+    rapidjson::StringBuffer buf;
+    column_writer w(buf);
+    w.StartArray();
     for (const auto& c : v) {
-        rapidjson::Value o(rapidjson::kObjectType);
-        o.AddMember("field", rapidjson::Value(c.field.str().c_str(), a), a);
-        rapidjson::Value codes(rapidjson::kArrayType);
+        w.StartObject();  // "codes" < "field"
+        w.Key("codes");
+        w.StartArray();
         for (const auto& code : c.codes) {
-            codes.PushBack(rapidjson::Value(code.str().c_str(), a), a);
+            w.String(code.str().c_str());
         }
-        o.AddMember("codes", codes, a);
-        d.PushBack(o, a);
+        w.EndArray();
+        w.Key("field");
+        w.String(c.field.str().c_str());
+        w.EndObject();
     }
-    return json::canonical(d);
+    w.EndArray();
+    return text_of(buf);
 }
 
 std::string json_of_counts(const std::vector<entry_count>& v) {
-    rapidjson::Document d(rapidjson::kObjectType);
-    auto& a = d.GetAllocator();
+    std::vector<const entry_count*> by_name;
+    by_name.reserve(v.size());
     for (const auto& c : v) {
-        d.AddMember(rapidjson::Value(c.name.str().c_str(), a), rapidjson::Value(c.value), a);
+        by_name.push_back(&c);
     }
-    return json::canonical(d);
+    const auto name_of = [](const entry_count* c) {
+        return std::string_view(c->name.str().c_str());
+    };
+    std::stable_sort(by_name.begin(), by_name.end(), [&](const auto* a, const auto* b) {
+        return name_of(a) < name_of(b);
+    });
+    rapidjson::StringBuffer buf;
+    column_writer w(buf);
+    w.StartObject();
+    for (const auto* c : by_name) {
+        const auto name = name_of(c);
+        w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+        w.Int64(c->value);
+    }
+    w.EndObject();
+    return text_of(buf);
 }
 
 using row_map = std::map<std::string, column_value, std::less<>>;
