@@ -144,7 +144,20 @@ std::string json_of_consent(const std::vector<consent_value>& v) {
     return text_of(buf);
 }
 
-std::string json_of_counts(const std::vector<entry_count>& v) {
+using row_map = std::map<std::string, column_value, std::less<>>;
+
+/// A JSON column this process wrote, taken as it is when verify can read it back: a text over
+/// the parser's limit goes through the parse, which refuses it now rather than at verify.
+column_value as_written(std::string text) {
+    return text.size() <= json::parse_limits{}.max_bytes
+               ? column_value::canonical_json_text(std::move(text))
+               : column_value::json_text(std::move(text));
+}
+
+/// The counts column, members by name. Counts of one name twice make an object with a
+/// repeated name, which the parse in canonical_of refuses (as verify would): only distinct
+/// names are taken as written.
+column_value counts_column(const std::vector<entry_count>& v) {
     std::vector<const entry_count*> by_name;
     by_name.reserve(v.size());
     for (const auto& c : v) {
@@ -159,33 +172,15 @@ std::string json_of_counts(const std::vector<entry_count>& v) {
     rapidjson::StringBuffer buf;
     column_writer w(buf);
     w.StartObject();
-    for (const auto* c : by_name) {
-        const auto name = name_of(c);
+    bool distinct = true;
+    for (std::size_t i = 0; i < by_name.size(); ++i) {
+        const auto name = name_of(by_name[i]);
+        distinct = distinct && (i == 0 || name != name_of(by_name[i - 1]));
         w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-        w.Int64(c->value);
+        w.Int64(by_name[i]->value);
     }
     w.EndObject();
-    return text_of(buf);
-}
-
-using row_map = std::map<std::string, column_value, std::less<>>;
-
-/// A JSON column this process wrote, taken as it is when verify can read it back: a text over
-/// the parser's limit goes through the parse, which refuses it now rather than at verify.
-column_value as_written(std::string text) {
-    return text.size() <= json::parse_limits{}.max_bytes
-               ? column_value::canonical_json_text(std::move(text))
-               : column_value::json_text(std::move(text));
-}
-
-/// The counts column. Counts of one name twice make an object with a repeated name, which the
-/// parse in canonical_of refuses (as verify would): only distinct names are taken as written.
-column_value counts_column(const std::vector<entry_count>& v) {
-    const bool distinct = std::all_of(v.begin(), v.end(), [&](const auto& c) {
-        return std::count_if(v.begin(), v.end(), [&](const auto& o) { return o.name == c.name; }) ==
-               1;
-    });
-    return distinct ? as_written(json_of_counts(v)) : column_value::json_text(json_of_counts(v));
+    return distinct ? as_written(text_of(buf)) : column_value::json_text(text_of(buf));
 }
 
 row_map row_of(const log_entry_input& e, std::int64_t seq, const std::string& ts) {

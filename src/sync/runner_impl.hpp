@@ -230,9 +230,9 @@ struct flow_runner::impl {
     std::map<std::string, policy::operator_override> overrides;
 
     void prepare_record(const external_record& rec, time_point now, std::vector<item>& items) const;
-    /// With one_record_per_row_of: whether `canonical` has a row this flow sends (matched by
-    /// only_rows_where when the flow has one).
-    bool has_row_of_flow(const Value& canonical) const;
+    /// With one_record_per_row_of: whether `rows` (that subform of a canonical case, or null)
+    /// holds a row this flow sends (matched by only_rows_where when the flow has one).
+    bool has_row_of_flow(const Value* rows) const;
 
     void map_out(item& it, const Value& payload, const mapping::map_context& ctx) const;
 

@@ -44,8 +44,12 @@ void flow_runner::impl::prepare_record(
             {without_row_numbers(canonical.error().field)}
         );
     }
+    // A flow that sends one record per row: the rows, read once for the check and the rows.
+    const Value* rows = b.one_record_per_row_of.empty()
+                            ? nullptr
+                            : rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(*canonical);
     if (!b.one_record_per_row_of.empty() && !overrides.contains(rec.remote_id) &&
-        !has_row_of_flow(*canonical)) {
+        !has_row_of_flow(rows)) {
         return;  // no row of this flow: nothing to decide, send or withhold for this record
     }
     if (b.closure != nullptr) {
@@ -85,7 +89,6 @@ void flow_runner::impl::prepare_record(
 
     // One record per row of a subform (referrals, events), ids from the unredacted rows.
     if (!b.one_record_per_row_of.empty()) {
-        const Value* rows = rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(*canonical);
         const Value* sent_rows =
             d.share ? rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(d.payload) : nullptr;
         if (rows == nullptr || !rows->IsArray()) {
@@ -133,8 +136,7 @@ void flow_runner::impl::prepare_record(
     items.push_back(std::move(base));
 }
 
-bool flow_runner::impl::has_row_of_flow(const Value& canonical) const {
-    const Value* rows = rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(canonical);
+bool flow_runner::impl::has_row_of_flow(const Value* rows) const {
     if (rows == nullptr || !rows->IsArray()) {
         return false;
     }
