@@ -9,6 +9,7 @@
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <sqlite3.h>
 
 #include "core/atomic_file.hpp"
 #include "core/time.hpp"
@@ -302,6 +303,47 @@ result<void> store::apply_delivery(const delivery& d) {
 
 result<std::int64_t> store::commit_page(const page_commit& page) {
     std::optional<checkpoint> cp;
+    if (page.sync_later) {
+        STORE_TRY(db_.exec("PRAGMA synchronous=NORMAL"));
+    }
+    auto last = write_page(page, cp);
+    if (page.sync_later) {
+        // Every other commit of this connection syncs: one that failed to say so must not
+        // leave the connection skipping fsyncs.
+        CASEBRIDGE_CHECK(db_.exec("PRAGMA synchronous=FULL").has_value());
+    }
+    if (!last) {
+        return last.error();
+    }
+    // A commit that synced the WAL made every earlier frame of it durable too.
+    unsynced_ = page.sync_later;
+    if (cp) {
+        // The witness, outside the store, may only name a head that a power cut keeps.
+        STORE_TRY(sync_wal());
+        STORE_TRY(write_witness(*cp));
+    }
+    return last;
+}
+
+result<void> store::sync_wal() {
+    if (!unsynced_) {
+        return {};
+    }
+    sqlite3_file* wal = nullptr;
+    const int found =
+        sqlite3_file_control(db_.handle(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+    if (found != SQLITE_OK || wal == nullptr || wal->pMethods == nullptr) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    // The call SQLite itself makes to sync the log at a commit with synchronous=FULL.
+    if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
+        CASEBRIDGE_RETURN_ERROR(errc::store_failed);
+    }
+    unsynced_ = false;
+    return {};
+}
+
+result<std::int64_t> store::write_page(const page_commit& page, std::optional<checkpoint>& cp) {
     std::int64_t last = 0;
     {
         auto t = txn::begin(db_);
@@ -422,13 +464,11 @@ result<std::int64_t> store::commit_page(const page_commit& page) {
         }
         STORE_TRY(t->commit());
     }
-    if (cp) {
-        STORE_TRY(write_witness(*cp));
-    }
     return last;
 }
 
 result<std::optional<checkpoint>> store::end_run() {
+    STORE_TRY(sync_wal());
     if (!signer_) {
         return std::optional<checkpoint>();
     }

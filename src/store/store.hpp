@@ -111,6 +111,13 @@ struct page_commit {
     /// links and deliveries from then (an earlier mark stays); nullopt (reopened) clears the
     /// marks. Applied after the page's deliveries and links, in the same transaction.
     std::vector<std::pair<record_id, std::optional<time_point>>> closures;
+    /// The commit may skip its fsync: it is on disk for every process that reads the store,
+    /// and a crash of the process keeps it, but a power cut before the next commit that
+    /// syncs (or sync_wal(), or end_run()) rolls it back whole (SQLite's WAL with
+    /// synchronous=NORMAL). Only for a page's settle whose run goes on: the next page's
+    /// intent commit, which every send waits for, makes it durable before any request
+    /// leaves, and what a cut rolls back is a page whose sends the next run finds in flight.
+    bool sync_later = false;
 };
 
 struct store_options {
@@ -137,7 +144,13 @@ public:
     /// have passed since the last one. Returns the last log sequence number.
     /// Errors: errc::store_failed.
     result<std::int64_t> commit_page(const page_commit& page);
-    /// A checkpoint of the current head (end of a run). Nullopt without a signing key.
+    /// Makes every commit so far durable: the fsync of the write-ahead log that commits
+    /// with page_commit::sync_later skipped. Nothing to do (and no fsync) when none did.
+    result<void> sync_wal();
+    /// Whether a commit made with page_commit::sync_later is not yet synced.
+    bool has_unsynced_commit() const noexcept { return unsynced_; }
+    /// The end of a run: every commit synced, then a checkpoint of the current head
+    /// (nullopt without a signing key).
     result<std::optional<checkpoint>> end_run();
 
     result<std::optional<cursor>> get_cursor(const token& flow);
@@ -226,6 +239,7 @@ public:
 private:
     store(db d, store_options o, const clock_source& clock);
     result<void> write_witness(const checkpoint& c);
+    result<std::int64_t> write_page(const page_commit& page, std::optional<checkpoint>& cp);
     result<void> apply_delivery(const delivery& d);
     result<void> insert_link(const record_id& source, const record_id& target);
     result<void> apply_closure(const record_id& record, std::optional<time_point> closed_at);
@@ -234,6 +248,7 @@ private:
     store_options options_;
     const clock_source* clock_;
     std::optional<signer> signer_;
+    bool unsynced_ = false;  ///< A commit with sync_later since the last fsync of the WAL.
 };
 
 }  // namespace casebridge::store

@@ -163,6 +163,10 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
     m.settling = nullptr;
     if (failure) {
         co_await settle_quietly(settle);
+        // What the run committed is made durable, as at its end; a failure here is not the
+        // run's.
+        auto sync = [](store::store& s) { return s.sync_wal(); };
+        (void)co_await m.st->run(std::move(sync));
         std::rethrow_exception(failure);
     }
     // The last page's settle (or one that a failed read or a stop found in flight): the run

@@ -286,8 +286,13 @@ struct flow_runner::impl {
 
     /// Commits a settled page with its cursor move (when the page came from a pull); a
     /// pulled page's commit is only started when the run overlaps settles (`settling`).
+    /// `sync_later`: that overlapped commit may skip its fsync (page_commit::sync_later);
+    /// only a flow whose every effect waits for an intent commit may ask it.
     awaitable<bool> commit(
-        store::page_commit page, std::optional<std::string> next_cursor, run_report& report
+        store::page_commit page,
+        std::optional<std::string> next_cursor,
+        run_report& report,
+        bool sync_later = false
     );
 
     // ---- acknowledgements (a DSS inbox) -------------------------------------------------

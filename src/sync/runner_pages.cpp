@@ -223,7 +223,10 @@ awaitable<void> flow_runner::impl::resolve_in_flight(run_report& report) {
 
 /// Commits a settled page with its cursor move (when the page came from a pull).
 awaitable<bool> flow_runner::impl::commit(
-    store::page_commit page, std::optional<std::string> next_cursor, run_report& report
+    store::page_commit page,
+    std::optional<std::string> next_cursor,
+    run_report& report,
+    bool sync_later
 ) {
     if (next_cursor) {
         page.cursor_move = std::pair{b.flow, std::move(*next_cursor)};
@@ -246,6 +249,8 @@ awaitable<bool> flow_runner::impl::commit(
         }
     }
     if (settling != nullptr && page.cursor_move) {
+        // The run goes on: the next page's intent commit, or the run's end, syncs it.
+        page.sync_later = sync_later;
         settling->start(*st, std::move(page));  // awaited before the next page's look-ups
         co_return true;
     }
@@ -342,6 +347,16 @@ awaitable<bool> flow_runner::impl::process(
         }
     }
     if (!dry_run && !to_notify.empty()) {
+        if (to_send.empty()) {
+            // No intent commit synced the page before's settle: nothing leaves before it
+            // is durable.
+            auto sync = [](store::store& s) { return s.sync_wal(); };
+            auto synced = co_await st->run(std::move(sync));
+            if (!synced) {
+                report.error = "store: " + error_name(synced.error());
+                co_return false;
+            }
+        }
         // Notices have ids fixed by the record and version: after a crash before this
         // page commits, the next run finds the withdrawal again and sends the same notice.
         co_await notify_all(to_notify, report.counts);
@@ -374,7 +389,8 @@ awaitable<bool> flow_runner::impl::process(
     if (dry_run) {
         co_return true;
     }
-    co_return co_await commit(std::move(page), std::move(next_cursor), report);
+    // Every effect of this flow waits for an intent commit or the sync above.
+    co_return co_await commit(std::move(page), std::move(next_cursor), report, true);
 }
 
 }  // namespace casebridge::sync

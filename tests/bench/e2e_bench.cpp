@@ -117,10 +117,23 @@ std::string config_text(
 struct child_run {
     int status = -1;
     double wall = 0;
-    double cpu = 0;        ///< user + system seconds
-    double store_cpu = 0;  ///< of them, the store thread's ("cb-store"), as last read
+    double cpu = 0;          ///< user + system seconds
+    double store_cpu = 0;    ///< of them, the store thread's ("cb-store"), as last read
+    double sandbox_cpu = 0;  ///< this process's meanwhile: the two sandboxes answering it
     long peak_rss_kb = 0;
 };
+
+double seconds_of(const struct rusage& use) {
+    return static_cast<double>(use.ru_utime.tv_sec + use.ru_stime.tv_sec) +
+           static_cast<double>(use.ru_utime.tv_usec + use.ru_stime.tv_usec) / 1e6;
+}
+
+/// User + system seconds of this process so far (its sandboxes' threads included).
+double own_cpu() {
+    struct rusage use {};
+    ::getrusage(RUSAGE_SELF, &use);
+    return seconds_of(use);
+}
 
 /// User + system seconds of the thread named `name` in process `pid`; 0 when it has none.
 double thread_cpu(pid_t pid, std::string_view name) {
@@ -183,6 +196,7 @@ pid_t spawn(const std::vector<std::string>& args, const fs::path& dir, const cha
 /// `casebridge ARGS...` in `dir`, its output to dir/run.log; waited for with its usage.
 child_run run_binary(const std::vector<std::string>& args, const fs::path& dir) {
     const auto start = std::chrono::steady_clock::now();
+    const double own_before = own_cpu();
     const pid_t pid = spawn(args, dir, "run.log");
     child_run r;
     struct rusage use {};
@@ -211,8 +225,8 @@ child_run run_binary(const std::vector<std::string>& args, const fs::path& dir) 
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    r.cpu = static_cast<double>(use.ru_utime.tv_sec + use.ru_stime.tv_sec) +
-            static_cast<double>(use.ru_utime.tv_usec + use.ru_stime.tv_usec) / 1e6;
+    r.cpu = seconds_of(use);
+    r.sandbox_cpu = own_cpu() - own_before;
     return r;
 }
 
@@ -611,10 +625,13 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> sizes;
     std::size_t cycle = 0;
     bool cycle_only = false;
+    bool keep = false;
+    const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
     const auto usage = [] {
         std::fprintf(
             stderr,
-            "usage: casebridge_e2e_bench [CASES...] [--cycle CASES] [--cycle-only] [--per-page N]\n"
+            "usage: casebridge_e2e_bench [CASES...] [--cycle CASES] [--cycle-only] [--per-page N] "
+            "[--keep]\n"
             "  CASES         caseload sizes of the sync and its floor (default 10000 50000 "
             "100000)\n"
             "  --cycle N     the daemon's cycle with 1 %% of N cases changed (default: the largest "
@@ -622,6 +639,8 @@ int main(int argc, char** argv) {
             "  --cycle-only  the daemon's cycle alone\n"
             "  --per-page N  Primero cases per page, 1 to 1000 (default 100; the adapter's own "
             "default is 1000)\n"
+            "  --keep        keep each size's directory (store, configuration, run.log) and "
+            "print its path\n"
         );
         return 2;
     };
@@ -635,6 +654,10 @@ int main(int argc, char** argv) {
             if (++i == argc || (per_page = std::atoi(argv[i])) < 1 || per_page > 1000) {
                 return usage();
             }
+            continue;
+        }
+        if (a == "--keep") {
+            keep = true;
             continue;
         }
         if (a == "--cycle-only") {
@@ -689,7 +712,7 @@ int main(int argc, char** argv) {
         fs::remove_all(dir, ec);
     }
     std::printf(
-        "%8s %9s %8s %8s %7s %6s %6s %6s %8s %9s %8s %8s %8s %8s\n",
+        "%8s %9s %8s %8s %7s %6s %6s %6s %8s %9s %8s %6s %7s %8s %8s %8s\n",
         "cases",
         "referrals",
         "wall s",
@@ -701,6 +724,8 @@ int main(int argc, char** argv) {
         "peak MB",
         "cpu s",
         "store s",
+        "sbx s",
+        "bound s",
         "reads",
         "re-reads",
         "pushes"
@@ -747,7 +772,8 @@ int main(int argc, char** argv) {
             );
         }
         std::printf(
-            "%8zu %9zu %8.2f %8.0f %7.2f %6.2f %6.2f %6.2f %8.1f %9.2f %8.2f %8zu %8zu %8zu\n",
+            "%8zu %9zu %8.2f %8.0f %7.2f %6.2f %6.2f %6.2f %8.1f %9.2f %8.2f %6.2f %7.2f %8zu %8zu "
+            "%8zu\n",
             n,
             referrals,
             run.wall,
@@ -759,21 +785,29 @@ int main(int argc, char** argv) {
             static_cast<double>(run.peak_rss_kb) / 1024.0,
             run.cpu,
             run.store_cpu,
+            run.sandbox_cpu,
+            (run.cpu + run.sandbox_cpu) / cores,
             page_reads(reads),
             re_reads(reads),
             writes.size()
         );
         std::fflush(stdout);
-        std::error_code ec;
-        fs::remove_all(dir, ec);
+        if (keep) {
+            std::printf("  kept: %s\n", dir.c_str());
+        } else {
+            std::error_code ec;
+            fs::remove_all(dir, ec);
+        }
     }
     std::printf(
         "wall: casebridge flow run as a child process, start-up included; floor: the same "
         "requests again, %zu connections per system, no mapping, store or log; ratio = wall / "
         "floor; src s, tgt s: each system's share of the floor alone; re-reads: tie walks of one "
         "second and pages asked twice; store s: the store thread's share of cpu s (read every 10 "
-        "ms)\n",
-        connections
+        "ms); sbx s: this process's cpu meanwhile (the two sandboxes); bound s = (cpu s + sbx s) / "
+        "%u cores, the least wall time that work takes on this machine\n",
+        connections,
+        cores
     );
     return daemon_cycle(cycle);
 }

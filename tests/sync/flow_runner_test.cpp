@@ -32,6 +32,7 @@
 #include "store/store_thread.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wal_sync_watch.hpp"
 #include "sync/sandbox_pair.hpp"
 
 namespace casebridge::sync {
@@ -101,6 +102,26 @@ private:
     int pushes_ = 0;
 };
 
+/// A target that forwards to a real adapter and notes, at each push, whether the store's
+/// write-ahead log held a write not yet synced (one a power cut would lose).
+class durability_watching_target final : public forwarding_adapter {
+public:
+    durability_watching_target(adapter& inner, const test::wal_sync_watch& watch)
+        : forwarding_adapter(inner), watch_(watch) {}
+    awaitable<remote_result<std::string>> push(external_record record) override {
+        ++pushes_;
+        unsynced_at_push_ += watch_.unsynced() ? 1 : 0;
+        co_return co_await inner_.push(std::move(record));
+    }
+    int pushes() const noexcept { return pushes_; }
+    int unsynced_at_push() const noexcept { return unsynced_at_push_; }
+
+private:
+    const test::wal_sync_watch& watch_;
+    int pushes_ = 0;
+    int unsynced_at_push_ = 0;
+};
+
 /// An adapter that forwards to a real one and notes, in one sequence shared by the source and
 /// the target, each pull started (the page it will be) and each push started (the page its
 /// record came from), so a test can see what overlapped.
@@ -168,6 +189,8 @@ class flow_runner_test : public ::testing::Test {
 protected:
     manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 3 / 10) + 9h};
     test::temp_dir dir;
+    /// Set before start(): the store's write-ahead log is watched (outlives the store).
+    std::optional<test::wal_sync_watch> wal_watch;
     memory_sink sink;
     net::io_context ctx;
     std::unique_ptr<sandbox::primero_sandbox> from;
@@ -985,6 +1008,36 @@ TEST_F(flow_runner_test, a_page_settles_while_the_next_one_is_mapped) {
     EXPECT_EQ(to->case_count(), expected.size());
     EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
     EXPECT_TRUE(verify().ok);
+}
+
+// A page's settle commit skips its fsync: the next page's intent commit syncs it before any
+// of that page's requests leaves, and the run's end syncs the last. So a run makes about one
+// fsync a page instead of two, no push ever leaves while a commit is not durable, and the run
+// ends with everything durable.
+TEST_F(flow_runner_test, a_settle_is_synced_by_the_next_intent_and_no_push_precedes_its_sync) {
+    wal_watch.emplace();
+    start(80, 10);
+    clock.advance(5s);
+    const auto expected = eligible_ids();
+    ASSERT_GT(expected.size(), 10u);
+    durability_watching_target watched(*target, *wal_watch);
+    rebind([&](flow_binding& bnd) { bnd.target = &watched; });
+    const auto syncs_before = wal_watch->syncs();
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    ASSERT_GE(report.counts.pages, 8);
+    EXPECT_EQ(watched.pushes(), static_cast<int>(expected.size()));
+    EXPECT_EQ(watched.unsynced_at_push(), 0) << "a push left while a commit was not durable";
+    EXPECT_FALSE(wal_watch->unsynced()) << "the run ended with a commit not durable";
+    // One a page for its intents (a page without a send syncs nothing), one at the end.
+    const auto syncs = wal_watch->syncs() - syncs_before;
+    EXPECT_LE(syncs, report.counts.pages + 1) << "settles synced on their own";
+    EXPECT_GE(syncs, 1);
+    EXPECT_EQ(to->case_count(), expected.size());
+    EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
+    EXPECT_TRUE(verify().ok);
+    runner.reset();
+    st.reset();  // closed while the watch lives
 }
 
 // A settle commit that fails (the store refuses the second page's cursor move) stops the run

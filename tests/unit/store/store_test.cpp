@@ -15,6 +15,7 @@
 #include "store/store_thread.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wal_sync_watch.hpp"
 #include "unit/store/test_util.hpp"
 
 namespace casebridge::store {
@@ -491,6 +492,82 @@ TEST(store, checkpoint_every_n_entries_goes_to_the_witness_file) {
     EXPECT_EQ((*end)->size, 6);
     EXPECT_EQ(checkpoint::from_json(file_bytes(witness))->size, 6);
     EXPECT_FALSE(store::open(dir / "t.db", {dir.write("bad.pem", "nope"), {}, 3}, clock));
+}
+
+// A commit asked to sync later is written to the WAL without an fsync; the next commit that
+// syncs, sync_wal() or end_run() makes it durable. Every other commit syncs.
+TEST(store, a_commit_that_syncs_later_is_synced_by_the_next_commit_sync_wal_or_end_run) {
+    test::wal_sync_watch watch;
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    auto s = store::open(dir / "s.db", {}, clock);
+    ASSERT_TRUE(s);
+    page_commit full;
+    full.entries = {sample_entry(1)};
+    page_commit later = full;
+    later.sync_later = true;
+
+    ASSERT_TRUE(s->commit_page(full));
+    EXPECT_FALSE(watch.unsynced());
+    EXPECT_FALSE(s->has_unsynced_commit());
+    auto syncs = watch.syncs();
+
+    ASSERT_TRUE(s->commit_page(later));
+    EXPECT_TRUE(watch.unsynced()) << "the commit synced the WAL";
+    EXPECT_TRUE(s->has_unsynced_commit());
+    EXPECT_EQ(watch.syncs(), syncs);
+    ASSERT_TRUE(s->sync_wal());
+    EXPECT_FALSE(watch.unsynced());
+    EXPECT_FALSE(s->has_unsynced_commit());
+    EXPECT_EQ(watch.syncs(), syncs + 1);
+    ASSERT_TRUE(s->sync_wal());  // nothing left to sync: no fsync
+    EXPECT_EQ(watch.syncs(), syncs + 1);
+
+    // The connection is back to syncing every commit.
+    ASSERT_TRUE(s->commit_page(later));
+    ASSERT_TRUE(s->commit_page(full));
+    EXPECT_FALSE(watch.unsynced());
+    EXPECT_FALSE(s->has_unsynced_commit());
+
+    // The end of a run, without a signing key (no checkpoint commit of its own).
+    ASSERT_TRUE(s->commit_page(later));
+    EXPECT_TRUE(watch.unsynced());
+    ASSERT_TRUE(s->end_run());
+    EXPECT_FALSE(watch.unsynced());
+    EXPECT_FALSE(s->has_unsynced_commit());
+
+    // A failed commit that asked to sync later leaves the connection syncing.
+    page_commit bad = later;
+    bad.cursor_move = {token("f"), "not a cursor\n"};
+    EXPECT_FALSE(s->commit_page(bad));
+    ASSERT_TRUE(s->commit_page(full));
+    EXPECT_FALSE(watch.unsynced());
+    auto v = s->verify({});
+    ASSERT_TRUE(v);
+    EXPECT_TRUE(v->ok);
+}
+
+// A checkpoint reaches the witness file only once the log it names is durable, even when the
+// commit that made it asked to sync later.
+TEST(store, a_checkpoint_made_by_a_commit_that_syncs_later_is_synced_before_the_witness) {
+    test::wal_sync_watch watch;
+    test::temp_dir dir;
+    manual_clock clock(t0());
+    const auto key = testing::write_key(dir, "k");
+    const auto witness = dir / "w.json";
+    auto s = store::open(dir / "s.db", {key, witness, 3}, clock);
+    ASSERT_TRUE(s);
+    page_commit p;
+    p.entries = {sample_entry(1), sample_entry(2)};
+    p.sync_later = true;
+    ASSERT_TRUE(s->commit_page(p));
+    EXPECT_TRUE(watch.unsynced());
+    EXPECT_FALSE(std::filesystem::exists(witness));
+    ASSERT_TRUE(s->commit_page(p));  // 4 entries: a checkpoint
+    ASSERT_TRUE(std::filesystem::exists(witness));
+    EXPECT_FALSE(watch.unsynced()) << "the witness names a head a power cut could roll back";
+    EXPECT_FALSE(s->has_unsynced_commit());
+    EXPECT_EQ(checkpoint::from_json(file_bytes(witness))->size, 4);
 }
 
 // The store thread: the work runs there, the caller resumes on its own thread.
