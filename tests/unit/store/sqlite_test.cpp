@@ -4,6 +4,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include "store/migrations.hpp"
@@ -23,6 +24,17 @@ TEST(sqlite, opens_a_file_in_wal_with_full_sync_and_foreign_keys) {
     struct stat st {};
     ASSERT_EQ(::stat((dir / "s.db").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+// SQLite keeps no process-wide memory statistics (each allocation would take a global
+// mutex for them). Run as its own process, as ctest runs each test, the store is SQLite's
+// first use.
+TEST(sqlite, keeps_no_global_memory_statistics) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "s.db");
+    ASSERT_TRUE(d) << d.error().message();
+    ASSERT_TRUE(d->exec("CREATE TABLE t (x TEXT); INSERT INTO t VALUES (randomblob(100000))"));
+    EXPECT_EQ(sqlite3_memory_used(), 0) << "memory statistics are kept";
 }
 
 TEST(sqlite, open_fails_on_an_unusable_path) {
