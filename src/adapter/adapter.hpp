@@ -37,7 +37,7 @@ struct external_record {
     /// need not be copied out of its page. Moving `body` alone out of the record would leave
     /// it dangling; the record moves whole. The page's records share one allocator, so they
     /// are changed on one thread at a time.
-    std::shared_ptr<const rapidjson::Document> body_memory;
+    std::shared_ptr<rapidjson::Document> body_memory;
 };
 
 /// One step of an incremental listing.

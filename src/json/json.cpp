@@ -538,7 +538,9 @@ public:
                                    : !add_to_table(f, index);
         if (duplicate) {
             keys_.pop_back();
-            arena_.resize(arena_.size() - (verbatim ? 0 : n));
+            if constexpr (!verbatim) {
+                arena_.resize(arena_.size() - n);
+            }
             fail(errc::duplicate_key, std::string(s, n));
             return false;
         }

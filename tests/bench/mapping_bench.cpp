@@ -17,6 +17,7 @@
 #include "policy/decision.hpp"
 #include "policy/policy.hpp"
 #include "rate_reporter.hpp"
+#include "support/json_member.hpp"
 
 namespace {
 
@@ -86,18 +87,12 @@ void parse_map_out_serialise(benchmark::State& state) {
 // services, sharing with the authorities (caseload-dss) besides its own recipients, and
 // reporting (imo-harmonisation). Without them a profile has no basis and decides nothing.
 void consent_to_every_purpose(rapidjson::Document& c) {
+    using casebridge::test::set_member;
     auto& a = c.GetAllocator();
-    const auto set = [&](const char* field, rapidjson::Value v) {
-        if (c.HasMember(field)) {
-            c[field] = v;
-        } else {
-            c.AddMember(rapidjson::StringRef(field), v, a);
-        }
-    };
-    set("consent_for_services", rapidjson::Value(true));
-    set("consent_reporting", rapidjson::Value(true));
+    set_member(c, "consent_for_services", rapidjson::Value(true));
+    set_member(c, "consent_reporting", rapidjson::Value(true));
     if (!c.HasMember("consent_info_sharing") || !c["consent_info_sharing"].IsArray()) {
-        set("consent_info_sharing", rapidjson::Value(rapidjson::kArrayType));
+        set_member(c, "consent_info_sharing", rapidjson::Value(rapidjson::kArrayType));
     }
     auto& sharing = c["consent_info_sharing"];
     bool authorities = false;

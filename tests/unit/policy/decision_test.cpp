@@ -8,6 +8,7 @@
 
 #include "core/time.hpp"
 #include "policy_fixture.hpp"
+#include "support/json_member.hpp"
 
 namespace casebridge::policy {
 namespace {
@@ -35,12 +36,7 @@ decision run(
 }
 
 void set(rapidjson::Document& doc, const char* field, rapidjson::Value v) {
-    auto& a = doc.GetAllocator();
-    if (doc.HasMember(field)) {
-        doc[field] = v;
-    } else {
-        doc.AddMember(rapidjson::Value(field, a), v, a);
-    }
+    test::set_member(doc, field, v);
 }
 
 rapidjson::Value codes(rapidjson::Document& doc, std::initializer_list<const char*> list) {

@@ -8,6 +8,7 @@
 #include "core/time.hpp"
 #include "policy/decision.hpp"
 #include "policy_fixture.hpp"
+#include "support/json_member.hpp"
 
 namespace casebridge::policy {
 namespace {
@@ -101,7 +102,7 @@ public:
         for (const char* c : {"unhcr", "authorities", "other_organizations"}) {
             sharing.PushBack(rapidjson::Value(c, a), a);
         }
-        replace(doc, "consent_info_sharing", sharing);
+        test::set_member(doc, "consent_info_sharing", sharing);
         return doc;
     }
 
@@ -167,16 +168,8 @@ private:
         }
     }
 
-    static void replace(rapidjson::Document& doc, const char* field, rapidjson::Value& v) {
-        if (doc.HasMember(field)) {
-            doc[field] = v;
-        } else {
-            doc.AddMember(rapidjson::Value(field, doc.GetAllocator()), v, doc.GetAllocator());
-        }
-    }
     static void set_bool(rapidjson::Document& doc, const char* field) {
-        rapidjson::Value t(true);
-        replace(doc, field, t);
+        test::set_member(doc, field, rapidjson::Value(true));
     }
 
     std::mt19937 rng_;
