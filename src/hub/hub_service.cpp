@@ -16,6 +16,7 @@
 
 #include "adapter/secret.hpp"
 #include "core/shipped_data.hpp"
+#include "core/thread_name.hpp"
 #include "hub/ingest_api.hpp"
 #include "linkage/candidates.hpp"
 #include "linkage/link.hpp"
@@ -308,8 +309,14 @@ service::service(const app::hub_config& cfg, const clock_source& clock, const lo
     impl_->store.emplace(std::move(*opened));
     impl_->store_guard.emplace(net::make_work_guard(impl_->store_ctx));
     impl* self = impl_.get();
-    impl_->store_thread = std::thread([self] { self->store_ctx.run(); });
-    impl_->linker = std::thread([self] { self->linker_loop(); });
+    impl_->store_thread = std::thread([self] {
+        name_this_thread("cb-hub-store");
+        self->store_ctx.run();
+    });
+    impl_->linker = std::thread([self] {
+        name_this_thread("cb-hub-linker");
+        self->linker_loop();
+    });
 
     ctx->run_on_store = [self](std::function<void(hub_store&)> job) {
         net::post(self->store_ctx, [self, job = std::move(job)] { job(*self->store); });

@@ -21,6 +21,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "core/thread_name.hpp"
+
 namespace casebridge::httpd {
 
 using tcp = net::ip::tcp;
@@ -348,7 +350,10 @@ server::server(const std::string& address, unsigned short port, service svc, ser
     impl_->acceptor.listen();
     port_ = impl_->acceptor.local_endpoint().port();
     net::co_spawn(impl_->ctx, impl_->accept_loop(), net::detached);
-    impl_->thread = std::thread([i = impl_.get()] { i->ctx.run(); });
+    impl_->thread = std::thread([i = impl_.get()] {
+        name_this_thread("cb-http");
+        i->ctx.run();
+    });
 }
 
 server::~server() {

@@ -10,8 +10,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <pthread.h>
 
+#include "core/thread_name.hpp"
 #include "net/async.hpp"
 #include "store/store.hpp"
 
@@ -25,7 +25,7 @@ public:
     explicit store_thread(store s)
         : store_(std::move(s)), guard_(net::make_work_guard(ctx_)), thread_([this] {
               // Named, so that `top -H` and /proc/PID/task/*/comm tell it from the run's thread.
-              ::pthread_setname_np(::pthread_self(), "cb-store");
+              name_this_thread("cb-store");
               ctx_.run();
           }) {}
     store_thread(const store_thread&) = delete;

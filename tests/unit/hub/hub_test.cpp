@@ -38,6 +38,7 @@
 #include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_certs.hpp"
+#include "support/thread_names.hpp"
 
 namespace casebridge::hub {
 namespace {
@@ -235,6 +236,13 @@ protected:
         return *r;
     }
 };
+
+// The hub's store thread and its linker are named, as top -H and /proc show them.
+TEST_F(hub_fixture, its_store_and_linker_threads_are_named) {
+    start();
+    EXPECT_TRUE(test::has_thread_named("cb-hub-store"));
+    EXPECT_TRUE(test::has_thread_named("cb-hub-linker"));
+}
 
 TEST_F(hub_fixture, ingest_is_idempotent_by_agency_and_pseudonym_and_logged) {
     start();

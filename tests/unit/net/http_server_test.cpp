@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "net/handoff.hpp"
+#include "support/thread_names.hpp"
 
 namespace casebridge::httpd {
 namespace {
@@ -114,6 +115,12 @@ TEST(http_server, answers_keep_alive_requests_with_no_store) {
     c.send("POST /b HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\nContent-Length: 5\r\n\r\nhello");
     const auto second = c.read_response();
     EXPECT_NE(second.find("POST /b 5"), std::string::npos) << second;
+}
+
+// The server's thread is named, so that top -H and /proc tell it from the others.
+TEST(http_server, serves_on_a_thread_named_cb_http) {
+    server s("127.0.0.1", 0, echo_service());
+    EXPECT_TRUE(test::has_thread_named("cb-http"));
 }
 
 TEST(http_server, refuses_before_reading_the_body) {

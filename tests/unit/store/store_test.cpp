@@ -15,6 +15,7 @@
 #include "store/store_thread.hpp"
 #include "support/run_awaitable.hpp"
 #include "support/temp_dir.hpp"
+#include "support/thread_names.hpp"
 #include "support/wal_sync_watch.hpp"
 #include "unit/store/test_util.hpp"
 
@@ -603,6 +604,7 @@ TEST(store_thread, work_runs_on_the_store_thread_and_resumes_on_the_caller) {
     int checks = 0;
     test::run_awaitable(use_store_thread(&st, std::this_thread::get_id(), &checks));
     EXPECT_EQ(checks, 1);
+    EXPECT_TRUE(test::has_thread_named("cb-store"));
 }
 
 }  // namespace
