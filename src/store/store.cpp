@@ -274,7 +274,7 @@ result<void> store::apply_delivery(const delivery& d) {
     auto s = db_.prepare(
         "INSERT INTO deliveries (flow, source_system, source_id, state, attempts, source_version,"
         " next_retry, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (flow, source_system, source_id) DO UPDATE SET state = excluded.state,"
+        " ON CONFLICT (source_system, source_id, flow) DO UPDATE SET state = excluded.state,"
         " attempts = excluded.attempts,"
         " source_version = coalesce(excluded.source_version, source_version),"
         " next_retry = excluded.next_retry, reason = excluded.reason,"

@@ -1,5 +1,6 @@
 #include "store/sqlite.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -296,7 +297,13 @@ TEST(migrations, a_records_deliveries_and_links_are_found_without_a_scan) {
           "UPDATE links SET closed_at = NULL WHERE closed_at IS NOT NULL AND target_system = ? "
           "AND target_id IN (SELECT value FROM json_each(?))",
           "UPDATE deliveries SET closed_at = NULL WHERE closed_at IS NOT NULL AND source_system = "
-          "? AND source_id IN (SELECT value FROM json_each(?))"}) {
+          "? AND source_id IN (SELECT value FROM json_each(?))",
+          // A flow's deliveries: a page's look-up, what is in flight, the counts by state.
+          "SELECT source_id FROM deliveries WHERE flow = ? AND source_system = ? AND source_id "
+          "IN (SELECT value FROM json_each(?))",
+          "SELECT source_id FROM deliveries WHERE flow = ? AND state = ? ORDER BY updated_at "
+          "LIMIT ?",
+          "SELECT state, count(*) FROM deliveries WHERE flow = ? GROUP BY state"}) {
         auto plan = d->prepare(std::string("EXPLAIN QUERY PLAN ") + sql);
         ASSERT_TRUE(plan) << sql;
         std::string text;
@@ -309,6 +316,54 @@ TEST(migrations, a_records_deliveries_and_links_are_found_without_a_scan) {
         // Not the partial index of closed rows, which holds every closed record.
         EXPECT_EQ(text.find("_closed"), std::string::npos) << sql << "\n" << text;
     }
+}
+
+// Version 7 rebuilds the deliveries table keyed by record first: every row and column is
+// kept, and one index over the ids is left instead of two.
+TEST(migrations, deliveries_keep_their_rows_when_keyed_by_record_first) {
+    test::temp_dir dir;
+    auto d = db::open(dir / "m.db");
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(migrate(*d, 6));
+    ASSERT_TRUE(d->exec(
+        "INSERT INTO deliveries VALUES ('f1', 'cpims', 'case-1', 'delivered', 2, 'v3', NULL, "
+        "NULL, '2026-01-02T03:04:05Z', NULL), ('f2', 'cpims', 'case-1', 'dead', 1, NULL, "
+        "'2026-01-03T00:00:00Z', 'not_found', '2026-01-02T03:04:06Z', '2026-02-01'), ('f1', "
+        "'cpims', 'case-2', 'in_flight', 1, 'v1', NULL, NULL, '2026-01-02T03:04:07Z', NULL)"
+    ));
+    const auto rows = [&] {
+        std::string out;
+        auto q = d->prepare(
+            "SELECT flow || '|' || source_system || '|' || source_id || '|' || state || '|' || "
+            "attempts || '|' || coalesce(source_version, '-') || '|' || coalesce(next_retry, "
+            "'-') || '|' || coalesce(reason, '-') || '|' || updated_at || '|' || "
+            "coalesce(closed_at, '-') FROM deliveries ORDER BY flow, source_id"
+        );
+        while (q && *q->step()) {
+            out += q->column_text(0) + "\n";
+        }
+        return out;
+    };
+    const auto before = rows();
+    ASSERT_EQ(std::count(before.begin(), before.end(), '\n'), 3);
+    auto v = migrate(*d);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(*v, 7);
+    EXPECT_EQ(rows(), before);
+    const auto count = [&](const char* sql) {
+        auto q = d->prepare(sql);
+        return q && *q->step() ? q->column_int(0) : -1;
+    };
+    EXPECT_EQ(count("SELECT count(*) FROM sqlite_schema WHERE name = 'deliveries_record'"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM sqlite_schema WHERE name = 'deliveries_flow_state'"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM sqlite_schema WHERE name = 'deliveries_closed'"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM sqlite_schema WHERE name = 'deliveries_v7'"), 0);
+    EXPECT_EQ(*d->pragma("integrity_check"), "ok");
+    // The key holds: a second row for the same record and flow is refused.
+    EXPECT_FALSE(
+        d->exec("INSERT INTO deliveries (flow, source_system, source_id, state, updated_at) VALUES "
+                "('f1', 'cpims', 'case-1', 'pending', 'x')")
+    );
 }
 
 TEST(migrations, versions_are_consecutive) {
