@@ -4,18 +4,6 @@
 
 namespace casebridge::sync {
 
-bool row_filter::matches(const rapidjson::Value& row) const {
-    if (!row.IsObject()) {
-        return false;
-    }
-    const Value* v = rapidjson::Pointer(field.c_str()).Get(row);
-    if (v == nullptr || !v->IsString()) {
-        return false;
-    }
-    const std::string_view got(v->GetString(), v->GetStringLength());
-    return std::find(values.begin(), values.end(), got) != values.end();
-}
-
 flow_runner::flow_runner(
     flow_binding binding,
     store::store_thread& st,

@@ -41,12 +41,11 @@ class keyed_hasher;
 namespace casebridge::sync {
 
 /// Which rows of `one_record_per_row_of` a flow sends: those whose `field` (a JSON pointer
-/// inside the row, e.g. "/service_implementing_agency") holds one of `values`.
+/// inside the row, e.g. "/service_implementing_agency") holds one of `values` as a string;
+/// a row that is not an object is never sent.
 struct row_filter {
     std::string field;
     std::vector<std::string> values;
-    /// True when `row` is an object whose `field` is a string in `values`.
-    bool matches(const rapidjson::Value& row) const;
 };
 
 /// Everything one flow needs. The pointers are owned elsewhere and outlive the runner.

@@ -123,12 +123,22 @@ private:
     std::exception_ptr failure_;
 };
 
+/// A binding's JSON pointers, parsed once: a page reads them for every record and row.
+struct binding_paths {
+    rapidjson::Pointer rows;                      ///< one_record_per_row_of (unused when "")
+    std::vector<rapidjson::Pointer> identities;   ///< identity_fields, in their order
+    std::optional<rapidjson::Pointer> row_field;  ///< only_rows_where's field
+
+    static binding_paths of(const flow_binding& b);
+};
+
 struct flow_runner::impl {
     flow_binding b;
     store::store_thread* st;
     const clock_source* clock;
     logger log;
     flow_metrics* metrics;
+    binding_paths paths = binding_paths::of(b);
     std::minstd_rand rng{std::random_device{}()};
 
     void count(std::atomic<std::int64_t> flow_metrics::*m, std::int64_t n);
@@ -233,6 +243,8 @@ struct flow_runner::impl {
     /// With one_record_per_row_of: whether `rows` (that subform of a canonical case, or null)
     /// holds a row this flow sends (matched by only_rows_where when the flow has one).
     bool has_row_of_flow(const Value* rows) const;
+    /// Whether a row of one_record_per_row_of is part of this flow (only_rows_where).
+    bool row_of_flow(const Value& row) const;
 
     void map_out(item& it, const Value& payload, const mapping::map_context& ctx) const;
 

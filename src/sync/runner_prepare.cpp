@@ -45,9 +45,7 @@ void flow_runner::impl::prepare_record(
         );
     }
     // A flow that sends one record per row: the rows, read once for the check and the rows.
-    const Value* rows = b.one_record_per_row_of.empty()
-                            ? nullptr
-                            : rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(*canonical);
+    const Value* rows = b.one_record_per_row_of.empty() ? nullptr : paths.rows.Get(*canonical);
     if (!b.one_record_per_row_of.empty() && !overrides.contains(rec.remote_id) &&
         !has_row_of_flow(rows)) {
         return;  // no row of this flow: nothing to decide, send or withhold for this record
@@ -56,8 +54,9 @@ void flow_runner::impl::prepare_record(
         base.closure = b.closure->state_of(*canonical);
     }
     if (b.identities != nullptr) {
-        for (const auto& path : b.identity_fields) {
-            const Value* v = rapidjson::Pointer(path.c_str()).Get(*canonical);
+        for (std::size_t f = 0; f < b.identity_fields.size(); ++f) {
+            const auto& path = b.identity_fields[f];
+            const Value* v = paths.identities[f].Get(*canonical);
             if (v == nullptr || !v->IsString() || v->GetStringLength() == 0) {
                 continue;
             }
@@ -89,14 +88,13 @@ void flow_runner::impl::prepare_record(
 
     // One record per row of a subform (referrals, events), ids from the unredacted rows.
     if (!b.one_record_per_row_of.empty()) {
-        const Value* sent_rows =
-            d.share ? rapidjson::Pointer(b.one_record_per_row_of.c_str()).Get(d.payload) : nullptr;
+        const Value* sent_rows = d.share ? paths.rows.Get(d.payload) : nullptr;
         if (rows == nullptr || !rows->IsArray()) {
             return;  // nothing to send for this record
         }
         for (rapidjson::SizeType i = 0; i < rows->Size(); ++i) {
             const Value& row = (*rows)[i];
-            if (b.only_rows_where && !b.only_rows_where->matches(row)) {
+            if (!row_of_flow(row)) {
                 continue;  // a row for another recipient: not part of this flow
             }
             const Value* uid =
@@ -123,7 +121,7 @@ void flow_runner::impl::prepare_record(
                 if (sent_rows != nullptr && sent_rows->IsArray() && i < sent_rows->Size()) {
                     only.PushBack(Value((*sent_rows)[i], one.GetAllocator()), one.GetAllocator());
                 }
-                rapidjson::Pointer(b.one_record_per_row_of.c_str()).Set(one, only);
+                paths.rows.Set(one, only);
                 map_out(it, one, ctx);
             }
             items.push_back(std::move(it));
@@ -145,8 +143,36 @@ bool flow_runner::impl::has_row_of_flow(const Value* rows) const {
     }
     const auto& list = rows->GetArray();
     return std::any_of(list.begin(), list.end(), [this](const Value& row) {
-        return b.only_rows_where->matches(row);
+        return row_of_flow(row);
     });
+}
+
+bool flow_runner::impl::row_of_flow(const Value& row) const {
+    if (!b.only_rows_where) {
+        return true;
+    }
+    if (!row.IsObject()) {
+        return false;
+    }
+    const Value* v = paths.row_field->Get(row);
+    if (v == nullptr || !v->IsString()) {
+        return false;
+    }
+    const std::string_view got(v->GetString(), v->GetStringLength());
+    const auto& values = b.only_rows_where->values;
+    return std::find(values.begin(), values.end(), got) != values.end();
+}
+
+binding_paths binding_paths::of(const flow_binding& b) {
+    binding_paths p{rapidjson::Pointer(b.one_record_per_row_of.c_str()), {}, std::nullopt};
+    p.identities.reserve(b.identity_fields.size());
+    for (const auto& path : b.identity_fields) {
+        p.identities.emplace_back(path.c_str());
+    }
+    if (b.only_rows_where) {
+        p.row_field.emplace(b.only_rows_where->field.c_str());
+    }
+    return p;
 }
 
 void flow_runner::impl::map_out(item& it, const Value& payload, const mapping::map_context& ctx)

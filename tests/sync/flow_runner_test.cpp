@@ -634,6 +634,32 @@ TEST_F(flow_runner_test, two_cases_with_one_unhcr_number_are_a_conflict_not_a_fi
     EXPECT_EQ(reviews[0].kind.str(), "multiple_matches");
 }
 
+// Every one-person identifier is checked on its own, not only the catalogue's first: two
+// cases with one national id and different UNHCR numbers are a conflict on the national id.
+TEST_F(flow_runner_test, two_cases_with_one_national_id_are_a_conflict_on_that_field) {
+    start(60);
+    std::vector<std::string> ids;
+    for (const auto& id : from->case_ids()) {
+        if (eligible(source_case(id))) {
+            ids.push_back(id);
+        }
+    }
+    ASSERT_GE(ids.size(), 2u);
+    patch_source(
+        ids[0], R"({"unhcr_individual_no": "555-00011111", "national_id_no": "1990123456789"})"
+    );
+    patch_source(
+        ids[1], R"({"unhcr_individual_no": "555-00022222", "national_id_no": "1990123456789"})"
+    );
+    auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    auto dead = *run(st->run([](store::store& s) { return s.dead_letters("agency-handover"); }));
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_EQ(dead[0].reason.str(), "multiple_matches");
+    ASSERT_EQ(dead[0].field_names.size(), 1u);
+    EXPECT_EQ(dead[0].field_names[0].str(), "/national_id_no");
+}
+
 TEST_F(flow_runner_test, an_unmapped_code_is_dead_lettered_with_its_field_name) {
     start(30);
     const std::string id = first_with(true);
