@@ -469,12 +469,19 @@ TEST(store, a_pages_closures_and_reopenings_apply_in_order) {
     );
 }
 
-TEST(store, checkpoint_every_n_entries_goes_to_the_witness_file) {
+// A store in a temporary folder that signs a checkpoint every three entries and writes each
+// to a witness file beside it.
+struct signing_store {
     test::temp_dir dir;
-    manual_clock clock(t0());
-    const auto key = testing::write_key(dir, "k");
-    const auto witness = dir / "w.json";
-    auto s = store::open(dir / "s.db", {key, witness, 3}, clock);
+    manual_clock clock{t0()};
+    std::filesystem::path witness = dir / "w.json";
+    result<store> s = store::open(dir / "s.db", {testing::write_key(dir, "k"), witness, 3}, clock);
+};
+
+TEST(store, checkpoint_every_n_entries_goes_to_the_witness_file) {
+    signing_store f;
+    auto& s = f.s;
+    const auto& witness = f.witness;
     ASSERT_TRUE(s);
     page_commit p;
     p.entries = {sample_entry(1), sample_entry(2)};
@@ -492,7 +499,7 @@ TEST(store, checkpoint_every_n_entries_goes_to_the_witness_file) {
     ASSERT_TRUE(end && *end);
     EXPECT_EQ((*end)->size, 6);
     EXPECT_EQ(checkpoint::from_json(file_bytes(witness))->size, 6);
-    EXPECT_FALSE(store::open(dir / "t.db", {dir.write("bad.pem", "nope"), {}, 3}, clock));
+    EXPECT_FALSE(store::open(f.dir / "t.db", {f.dir.write("bad.pem", "nope"), {}, 3}, f.clock));
 }
 
 // A commit asked to sync later is written to the WAL without an fsync; the next commit that
@@ -552,11 +559,9 @@ TEST(store, a_commit_that_syncs_later_is_synced_by_the_next_commit_sync_wal_or_e
 // commit that made it asked to sync later.
 TEST(store, a_checkpoint_made_by_a_commit_that_syncs_later_is_synced_before_the_witness) {
     test::wal_sync_watch watch;
-    test::temp_dir dir;
-    manual_clock clock(t0());
-    const auto key = testing::write_key(dir, "k");
-    const auto witness = dir / "w.json";
-    auto s = store::open(dir / "s.db", {key, witness, 3}, clock);
+    signing_store f;
+    auto& s = f.s;
+    const auto& witness = f.witness;
     ASSERT_TRUE(s);
     page_commit p;
     p.entries = {sample_entry(1), sample_entry(2)};
