@@ -120,6 +120,9 @@ struct child_run {
     double cpu = 0;          ///< user + system seconds
     double store_cpu = 0;    ///< of them, the store thread's ("cb-store"), as last read
     double sandbox_cpu = 0;  ///< this process's meanwhile: the two sandboxes answering it
+    /// Seconds its threads were ready to run but waited for a core (the kernel's schedstat,
+    /// summed over them); negative when the kernel keeps no such count.
+    double queued = -1;
     long peak_rss_kb = 0;
 };
 
@@ -166,6 +169,25 @@ double thread_cpu(pid_t pid, std::string_view name) {
     return 0;
 }
 
+/// The latest reading, by thread id, of the seconds each thread of `pid` has waited ready to
+/// run for a core (the second field of /proc/PID/task/TID/schedstat). A thread that ends keeps
+/// its last reading. False when the kernel gives no schedstat.
+bool read_queue_waits(pid_t pid, std::map<std::string, double>& waits) {
+    std::error_code ec;
+    const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
+    bool any = false;
+    for (fs::directory_iterator it(tasks, ec), end; !ec && it != end; it.increment(ec)) {
+        std::ifstream in(it->path() / "schedstat");
+        double on_cpu_ns = 0;
+        double waited_ns = 0;
+        if (in >> on_cpu_ns >> waited_ns) {
+            waits[it->path().filename().string()] = waited_ns / 1e9;
+            any = true;
+        }
+    }
+    return any;
+}
+
 /// `casebridge ARGS...` started as a child process in `dir`, its output to dir/LOG_NAME.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& dir, const char* log_name) {
     std::fflush(stdout);  // or the child's stdout would write the parent's buffer again
@@ -193,12 +215,23 @@ pid_t spawn(const std::vector<std::string>& args, const fs::path& dir, const cha
     return pid;
 }
 
+std::string queued_text(double seconds) {
+    if (seconds < 0) {
+        return "-";
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f", seconds);
+    return text;
+}
+
 /// `casebridge ARGS...` in `dir`, its output to dir/run.log; waited for with its usage.
 child_run run_binary(const std::vector<std::string>& args, const fs::path& dir) {
     const auto start = std::chrono::steady_clock::now();
     const double own_before = own_cpu();
     const pid_t pid = spawn(args, dir, "run.log");
     child_run r;
+    std::map<std::string, double> waits;  // by thread id
+    bool waits_known = false;
     struct rusage use {};
     // Peak RSS from /proc/PID/status (VmHWM), read every 10 ms: the address space exec gave
     // casebridge. (ru_maxrss would count the fork's copy of this process, sandboxes and all.)
@@ -222,7 +255,14 @@ child_run run_binary(const std::vector<std::string>& args, const fs::path& dir) 
             }
         }
         r.store_cpu = std::max(r.store_cpu, thread_cpu(pid, "cb-store"));
+        waits_known = read_queue_waits(pid, waits) || waits_known;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (waits_known) {
+        r.queued = 0;
+        for (const auto& [tid, seconds] : waits) {
+            r.queued += seconds;
+        }
     }
     r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     r.cpu = seconds_of(use);
@@ -712,7 +752,7 @@ int main(int argc, char** argv) {
         fs::remove_all(dir, ec);
     }
     std::printf(
-        "%8s %9s %8s %8s %7s %6s %6s %6s %8s %9s %8s %6s %7s %8s %8s %8s\n",
+        "%8s %9s %8s %8s %7s %6s %6s %6s %8s %9s %8s %8s %6s %7s %8s %8s %8s\n",
         "cases",
         "referrals",
         "wall s",
@@ -724,6 +764,7 @@ int main(int argc, char** argv) {
         "peak MB",
         "cpu s",
         "store s",
+        "queued s",
         "sbx s",
         "bound s",
         "reads",
@@ -772,8 +813,8 @@ int main(int argc, char** argv) {
             );
         }
         std::printf(
-            "%8zu %9zu %8.2f %8.0f %7.2f %6.2f %6.2f %6.2f %8.1f %9.2f %8.2f %6.2f %7.2f %8zu %8zu "
-            "%8zu\n",
+            "%8zu %9zu %8.2f %8.0f %7.2f %6.2f %6.2f %6.2f %8.1f %9.2f %8.2f %8s %6.2f %7.2f %8zu "
+            "%8zu %8zu\n",
             n,
             referrals,
             run.wall,
@@ -785,6 +826,7 @@ int main(int argc, char** argv) {
             static_cast<double>(run.peak_rss_kb) / 1024.0,
             run.cpu,
             run.store_cpu,
+            queued_text(run.queued).c_str(),
             run.sandbox_cpu,
             (run.cpu + run.sandbox_cpu) / cores,
             page_reads(reads),
@@ -804,8 +846,10 @@ int main(int argc, char** argv) {
         "requests again, %zu connections per system, no mapping, store or log; ratio = wall / "
         "floor; src s, tgt s: each system's share of the floor alone; re-reads: tie walks of one "
         "second and pages asked twice; store s: the store thread's share of cpu s (read every 10 "
-        "ms); sbx s: this process's cpu meanwhile (the two sandboxes); bound s = (cpu s + sbx s) / "
-        "%u cores, the least wall time that work takes on this machine\n",
+        "ms); queued s: the time casebridge's threads were ready to run but waited for a core "
+        "(schedstat, summed over its threads; - where the kernel keeps none); sbx s: this "
+        "process's cpu meanwhile (the two sandboxes); bound s = (cpu s + sbx s) / %u cores, the "
+        "least wall time that work takes on this machine\n",
         connections,
         cores
     );
