@@ -229,6 +229,11 @@ struct adapter_factory {
     /// Builds the adapter from a config block already validated against `config_schema`.
     /// May throw at startup (e.g. an unreadable secret file).
     std::unique_ptr<adapter> (*create)(const rapidjson::Value& config, adapter_env env) = nullptr;
+    /// What the schema cannot say (a password for basic auth, one token source, distinct
+    /// folders): reads a config block already validated against `config_schema`, touching no
+    /// file, and throws std::invalid_argument with a message that names the setting. Run by
+    /// `casebridge check` and at start-up, before any adapter is built.
+    void (*check)(const rapidjson::Value& config) = nullptr;
 };
 
 }  // namespace casebridge

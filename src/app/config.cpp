@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <set>
+#include <stdexcept>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,6 +15,7 @@
 #include "json/json.hpp"
 #include "json/json_schema.hpp"
 #include "mapping/mapping.hpp"
+#include "net/url.hpp"
 #include "policy/policy.hpp"
 #include "report/report.hpp"
 #include "store/crypto.hpp"
@@ -503,6 +505,48 @@ policy::policy_set load_policies(
     return policy::policy_set::load(c.policies, catalogue);
 }
 
+/// The URLs of a system's settings (base_url, token_url, any *_url), parsed as its requests
+/// will be: a space, a port past 65535 or a scheme left out are named here, not at the first
+/// request; plain http only to a loopback host, and only where the system allows it.
+/// The values are not repeated in the messages.
+void check_urls(const loader& l, const rapidjson::Value& system, const std::string& at) {
+    const rapidjson::Value* allow = nullptr;
+    if (system.HasMember("tls") && system["tls"].IsObject() &&
+        system["tls"].HasMember("allow_plain_http_on_loopback")) {
+        allow = &system["tls"]["allow_plain_http_on_loopback"];
+    }
+    const bool plain_allowed = allow != nullptr && allow->IsBool() && allow->GetBool();
+    const auto& settings = system["settings"];
+    if (!settings.IsObject()) {
+        return;
+    }
+    for (const auto& sm : settings.GetObject()) {
+        const std::string key = str(sm.name);
+        if (!sm.value.IsString() || !key.ends_with("_url")) {
+            continue;
+        }
+        const std::string where = at + "/settings/" + key;
+        const auto url = parse_http_url(str(sm.value));
+        if (!url) {
+            l.fail(
+                where,
+                key + " is not a usable URL: " + url.error().message() +
+                    " (write it as https://host or https://host:port)"
+            );
+        }
+        if (!url->tls && !(plain_allowed && is_loopback_host(url->host))) {
+            l.fail(
+                where,
+                key +
+                    " uses plain http: casebridge sends case data only over https, except to a "
+                    "loopback host (localhost, 127.0.0.1, ::1) when "
+                    "tls.allow_plain_http_on_loopback "
+                    "is true"
+            );
+        }
+    }
+}
+
 /// One system under /systems: its id, kind, adapter settings (and their secrets), TLS and limits.
 void load_system(
     const loader& l, const rapidjson::Value::Member& m, const adapter_registry* adapters, config& c
@@ -528,11 +572,19 @@ void load_system(
         s.description = str(m.value["description"]);
     }
     s.settings.CopyFrom(m.value["settings"], s.settings.GetAllocator());
+    check_urls(l, m.value, at);
     const adapter_factory* factory = adapters != nullptr ? adapters->find(s.kind) : nullptr;
     if (factory != nullptr) {
         const json::schema settings_schema(factory->config_schema, s.kind + " settings schema");
         if (const auto v = settings_schema.validate(s.settings)) {
             l.fail(at + "/settings" + v->pointer, v->message);
+        } else if (factory->check != nullptr) {
+            // What the schema cannot say, checked here as the adapter will at start-up.
+            try {
+                factory->check(s.settings);
+            } catch (const std::invalid_argument& e) {
+                l.fail(at + "/settings", e.what());
+            }
         }
     } else {
         c.notes.push_back(

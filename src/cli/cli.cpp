@@ -58,7 +58,9 @@ const std::vector<command_spec>& commands() {
         {
             .name = "policy explain",
             .summary = "show the DPISP decision for one canonical record under one profile",
-            .usage = "--policies FILE --profile ID [--input FILE] [options]",
+            .usage =
+                "--policies FILE --profile ID [--input FILE] [--catalogue FILE] [--as-of DATE] "
+                "[--actor NAME --override-reason TEXT]",
             .description =
                 "Reads one canonical case (JSON, from --input or stdin) and prints the decision\n"
                 "as JSON: decision (share/withhold), basis, reason, the consent values it read,\n"
@@ -324,7 +326,8 @@ const std::vector<command_spec>& commands() {
         {
             .name = "reconcile",
             .summary = "check what a flow's target holds against what the transfer log says",
-            .usage = "--config FILE --flow ID [--sample N | --all] [--out FILE] [--repair]",
+            .usage =
+                "--config FILE --flow ID [--sample N [--seed S] | --all] [--out FILE] [--repair]",
             .description =
                 "For each record the store says the flow delivered or withheld (or a random\n"
                 "sample of N of them), reads the source's current version, decides it as the\n"
@@ -482,8 +485,9 @@ const std::vector<command_spec>& commands() {
         {
             .name = "sandbox primero",
             .summary = "serve a simulated CPIMS+ (Primero v2) API with synthetic cases",
-            .usage = "[--listen ADDRESS:PORT] [--cases N | --population SEED --agency K "
-                     "[--population-children N]] [--seed S] [--fault KIND[:EVERY] ...]",
+            .usage =
+                "[--listen ADDRESS:PORT] [--cases N | --population SEED --agency K "
+                "[--population-children N]] [--seed S] [--legacy-jwt] [--fault KIND[:EVERY] ...]",
             .description =
                 "Serves the Primero v2 API as the reference describes it (Basic and session\n"
                 "auth, envelopes and errors, paging, filters, create/update/disable, referrals,\n"
@@ -527,7 +531,8 @@ const std::vector<command_spec>& commands() {
             .summary =
                 "serve a simulated UNHCR PING gateway (proGres v4) with synthetic interventions",
             .usage =
-                "[--listen ADDRESS:PORT] [--interventions N] [--seed S] [--fault KIND[:EVERY] ...]",
+                "[--listen ADDRESS:PORT] [--interventions N] [--seed S] [--token-lifetime SECONDS] "
+                "[--page-rows N] [--decide-after SECONDS] [--fault KIND[:EVERY] ...]",
             .description =
                 "Serves the PING gateway as the reference describes it: the Azure AD B2C token\n"
                 "endpoint (password grant, expiring tokens), API management's subscription-key\n"
@@ -600,6 +605,12 @@ std::string help_text(const command_spec& c) {
         s << '\n';
     }
     s << "  -h, --help" << std::string(width > 10 ? width - 10 + 2 : 2, ' ') << "show this help\n";
+    if (c.name == "reconcile") {
+        s << "\nExit codes: 0 ok, 1 error (also when a record could not be checked), 2 usage, 4 "
+             "divergences found (with --repair:\nrecords were left to a person or could not be "
+             "re-delivered).\n";
+        return s.str();
+    }
     s << "\nExit codes: 0 ok, 1 error, 2 usage";
     if (c.name == "mapping apply") {
         s << ", 3 record held";
@@ -607,9 +618,6 @@ std::string help_text(const command_spec& c) {
         s << ", 3 records held (dead-lettered)";
     } else if (c.name == "report audit") {
         s << ", 4 a withheld cell can be narrowed below k";
-    } else if (c.name == "reconcile") {
-        s << " (also when a record could not be checked), 4 divergences found (with --repair:\n"
-             "records were left to a person or could not be re-delivered)";
     }
     s << ".\n";
     return s.str();
@@ -674,23 +682,32 @@ int run(const std::vector<std::string>& args, command_io& io) {
         }
     }
     if (best == nullptr) {
-        // A group word alone ("mapping") or with an unknown second word: list the group.
-        std::vector<const command_spec*> group;
-        for (const auto& c : commands()) {
-            if (c.name.substr(0, c.name.find(' ')) == args[0] &&
-                c.name.find(' ') != std::string_view::npos) {
-                group.push_back(&c);
+        // A group alone ("mapping", "hub review") or with an unknown next word: list the
+        // group's commands, the longest group the words name first.
+        for (std::size_t k = args.size(); k >= 1; --k) {
+            std::string prefix;
+            for (std::size_t w = 0; w < k; ++w) {
+                prefix += (w == 0 ? "" : " ") + args[w];
             }
-        }
-        if (!group.empty()) {
-            if (args.size() >= 2 && args[1] != "-h" && args[1] != "--help") {
-                io.err << "casebridge: unknown command '" << args[0] << ' ' << args[1] << "'\n";
+            std::vector<const command_spec*> group;
+            for (const auto& c : commands()) {
+                if (c.name.size() > prefix.size() && c.name.starts_with(prefix) &&
+                    c.name[prefix.size()] == ' ') {
+                    group.push_back(&c);
+                }
             }
-            io.err << "casebridge " << args[0] << " needs one of:\n";
+            if (group.empty()) {
+                continue;
+            }
+            const bool asked = args.size() > k && (args[k] == "-h" || args[k] == "--help");
+            if (args.size() > k && !asked) {
+                io.err << "casebridge: unknown command '" << prefix << ' ' << args[k] << "'\n";
+            }
+            std::ostream& to = asked ? io.out : io.err;
+            to << "casebridge " << prefix << " needs one of:\n";
             for (const auto* c : group) {
-                io.err << "  " << c->name << "  " << c->summary << '\n';
+                to << "  " << c->name << "  " << c->summary << '\n';
             }
-            const bool asked = args.size() >= 2 && (args[1] == "-h" || args[1] == "--help");
             return asked ? exit_ok : exit_usage;
         }
         io.err << "casebridge: unknown command '" << args[0] << "' (run 'casebridge --help')\n";

@@ -95,7 +95,7 @@ int run_reconcile(const parsed_args& args, command_io& io) {
     if (args.has("sample")) {
         o.sample = static_cast<std::size_t>(args.number("sample", 1, 10'000'000, 0));
     }
-    o.seed = static_cast<std::uint64_t>(args.number("seed", 0, 1'000'000'000'000, 0));
+    o.seed = static_cast<std::uint64_t>(args.number("seed", 1, 1'000'000'000'000, 0));
     const bool repair = args.has("repair");
     const std::string flow_id = *args.get("flow");
     const std::filesystem::path file = *args.get("config");

@@ -184,15 +184,6 @@ std::optional<std::string> gunzip(std::string_view data, std::size_t limit) {
 
 namespace {
 
-bool is_loopback(const std::string& host) {
-    if (host == "localhost") {
-        return true;
-    }
-    boost::system::error_code ec;
-    const auto addr = net::ip::make_address(host, ec);
-    return !ec && addr.is_loopback();
-}
-
 std::string lower(std::string_view s) {
     std::string out(s);
     std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
@@ -581,7 +572,7 @@ struct http_client::impl {
                 errc::invalid_config, "URL refused: " + url.error().message()
             );
         }
-        if (!url->tls && !(settings.allow_plain_http_loopback && is_loopback(url->host))) {
+        if (!url->tls && !(settings.allow_plain_http_loopback && is_loopback_host(url->host))) {
             co_return make_remote_error(
                 errc::invalid_config, "plain http is allowed only to loopback when configured"
             );

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/grammar/lut_chars.hpp>
 #include <boost/url/parse.hpp>
@@ -88,6 +89,15 @@ const boost::system::error_category& url_category() noexcept {
 
 boost::system::error_code make_error_code(url_errc e) noexcept {
     return {static_cast<int>(e), url_category()};
+}
+
+bool is_loopback_host(const std::string& host) {
+    if (host == "localhost") {
+        return true;
+    }
+    boost::system::error_code ec;
+    const auto addr = boost::asio::ip::make_address(host, ec);
+    return !ec && addr.is_loopback();
 }
 
 result<http_url> parse_http_url(std::string_view text) {

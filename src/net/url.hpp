@@ -44,6 +44,10 @@ struct http_url {
 /// no_host, bad_host, bad_port.
 result<http_url> parse_http_url(std::string_view text);
 
+/// Whether `host` (an http_url's host) is this machine's loopback: "localhost", 127.0.0.0/8
+/// or ::1. The only hosts plain http may reach, and only when a system allows it.
+bool is_loopback_host(const std::string& host);
+
 /// Decoded name=value pairs in the order given; duplicates kept.
 using query_params = std::vector<std::pair<std::string, std::string>>;
 

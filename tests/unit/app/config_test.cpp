@@ -558,6 +558,95 @@ TEST_F(example_config, binary_checks_adapter_settings) {
     EXPECT_NE(ns_out.find("at /systems/progres/settings"), std::string::npos) << ns_out;
 }
 
+// `check` runs what each adapter checks beyond its schema, and parses every URL as a request
+// would: what used to be refused only when the daemon started (or at the first request) is
+// refused here, naming the file, line and setting, without repeating the value.
+TEST_F(example_config, check_refuses_what_the_adapters_and_their_urls_would_refuse) {
+    const auto check = [&](const std::string& from, const std::string& to) {
+        std::string text = example_;
+        const auto at = text.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        text.replace(at, from.size(), to);
+        const auto path = dir_.write("config/adapters.jsonc", text);
+        const std::string cmd =
+            std::string(CASEBRIDGE_BINARY) + " check --config " + path.string() + " 2>&1";
+        std::string out;
+        FILE* p = ::popen(cmd.c_str(), "r");
+        char buf[4096];
+        for (std::size_t n = 0; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
+            out.append(buf, n);
+        }
+        const int st = ::pclose(p);
+        return std::pair{WEXITSTATUS(st), out};
+    };
+    struct bad_case {
+        std::string from, to, where, says, not_echoed;
+    };
+    const std::vector<bad_case> cases = {
+        {R"("user_name": "casebridge-service", "password_file": "../secrets/cpims-password")",
+         R"("user_name": "casebridge-service")",
+         "adapters.jsonc:64:",  // where the system's settings begin
+         "at /systems/cpims-cxb/settings: primero: auth mode basic needs user_name and "
+         "password_env or password_file",
+         "casebridge-service"},
+        {R"("token_file": "../secrets/hub-token",)",
+         R"("token_file": "../secrets/hub-token", "token_env": "HUB_TOKEN",)",
+         "adapters.jsonc:",
+         "at /systems/imo-hub/settings: casebridge_hub: the agency's token comes from exactly one "
+         "of token_file or token_env",
+         "HUB_TOKEN"},
+        {R"("inbox_dir": "../state/dss/inbox")",
+         R"("inbox_dir": "../state/dss/outbox")",
+         "adapters.jsonc:",
+         "at /systems/dss/settings: dss_files: outbox_dir, inbox_dir and sent_register_dir "
+         "must differ",
+         "state/dss"},
+        {R"("base_url": "https://cpims.example.org")",
+         R"("base_url": "https://cpims example.org")",
+         "adapters.jsonc:65:",
+         "at /systems/cpims-cxb/settings/base_url: base_url is not a usable URL",
+         "cpims example"},
+        {R"("base_url": "https://ping.example.org")",
+         R"("base_url": "https://ping.example.org:99999")",
+         "adapters.jsonc:78:",
+         "at /systems/progres/settings/base_url: base_url is not a usable URL: the URL's port "
+         "is not a number from 1 to 65535",
+         "99999"},
+        {R"("base_url": "https://hub.example.org")",
+         R"("base_url": "http://hub.example.org")",
+         "adapters.jsonc:",
+         "at /systems/imo-hub/settings/base_url: base_url uses plain http",
+         "hub.example.org"},
+        {R"("token_url": "https://login.example.org/)",
+         R"("token_url": "http://127.0.0.1:8080/)",
+         "adapters.jsonc:79:",
+         "at /systems/progres/settings/token_url: token_url uses plain http",
+         "8080"},
+    };
+    for (const auto& c : cases) {
+        const auto [code, out] = check(c.from, c.to);
+        EXPECT_EQ(code, 1) << c.to << "\n" << out;
+        EXPECT_NE(out.find(c.says), std::string::npos) << out;
+        EXPECT_NE(out.find(c.where), std::string::npos) << out;
+        EXPECT_EQ(out.find(c.not_echoed), std::string::npos) << "the value is repeated: " << out;
+    }
+    // Plain http to a loopback host, where the system allows it: the sandboxes.
+    std::string loopback = example_;
+    const std::string cpims_limits =
+        R"("limits": {"max_connections": 20, "requests_per_second": 50, "timeout_seconds": 30})";
+    ASSERT_NE(loopback.find(cpims_limits), std::string::npos);
+    loopback.replace(
+        loopback.find(cpims_limits),
+        cpims_limits.size(),
+        R"("tls": {"allow_plain_http_on_loopback": true}, )" + cpims_limits
+    );
+    example_ = loopback;
+    const auto [code, out] = check(
+        R"("base_url": "https://cpims.example.org")", R"("base_url": "http://127.0.0.1:3000")"
+    );
+    EXPECT_EQ(code, 0) << out;
+}
+
 TEST_F(example_config, mutual_tls_needs_both_halves) {
     const auto msg = load_with(
         "\"limits\": {\"max_connections\": 4",

@@ -1,6 +1,7 @@
 #include "cli/cli.hpp"
 
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -43,6 +44,52 @@ TEST(cli, overview_lists_every_command) {
     }
     EXPECT_EQ(run_cli({}).code, exit_usage);
     EXPECT_EQ(run_cli({"help"}).code, exit_ok);
+}
+
+// A group of commands ("hub", "hub review") answers --help with its commands, on stdout;
+// an unknown word after it is a usage error that names both.
+TEST(cli, every_group_of_commands_lists_its_commands) {
+    std::set<std::string> groups;
+    for (const auto& c : commands()) {
+        const std::string name(c.name);
+        for (auto space = name.find(' '); space != std::string::npos;
+             space = name.find(' ', space + 1)) {
+            groups.insert(name.substr(0, space));
+        }
+    }
+    ASSERT_TRUE(groups.count("hub review")) << "the table has no group of three words";
+    for (const auto& g : groups) {
+        std::vector<std::string> args;
+        std::istringstream words(g);
+        for (std::string w; words >> w;) {
+            args.push_back(w);
+        }
+        args.emplace_back("--help");
+        const auto asked = run_cli(args);
+        EXPECT_EQ(asked.code, exit_ok) << g;
+        EXPECT_NE(asked.out.find("casebridge " + g + " needs one of"), std::string::npos) << g;
+        for (const auto& c : commands()) {
+            if (std::string(c.name).rfind(g + ' ', 0) == 0) {
+                EXPECT_NE(asked.out.find(std::string(c.name)), std::string::npos) << g;
+            }
+        }
+        args.back() = "frobnicate";
+        const auto wrong = run_cli(args);
+        EXPECT_EQ(wrong.code, exit_usage) << g;
+        EXPECT_NE(wrong.err.find("unknown command '" + g + " frobnicate'"), std::string::npos)
+            << wrong.err;
+    }
+}
+
+// The usage line and the option table are written by hand side by side: every option a
+// command takes is in its usage line.
+TEST(cli, every_option_is_in_its_commands_usage_line) {
+    for (const auto& c : commands()) {
+        for (const auto& o : c.options) {
+            EXPECT_NE(std::string(c.usage).find("--" + std::string(o.name)), std::string::npos)
+                << "casebridge " << c.name << ": --" << o.name << " is not in its usage line";
+        }
+    }
 }
 
 TEST(cli, unknown_command_and_option_are_usage_errors) {
