@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,9 @@ struct settings {
     std::size_t max_rows_per_page = 500;
     /// Files in `inbox/processed/` delivered longer ago than this are removed; 0: kept.
     unsigned processed_retention_days = 0;
+    /// The reason codes DSS's acknowledgements may carry that are kept as they are; any other
+    /// reason, however code-like ("2015-03-02", a surname), is recorded as free text only.
+    std::set<std::string, std::less<>> ack_reason_codes;
 };
 
 /// Parses and checks an adapter config block (already schema-validated). Throws

@@ -77,7 +77,10 @@ dss_files_adapter::impl::record_of(
     body.AddMember("exchange_id", s(ack->exchange_id), a);
     body.AddMember("status", s(ack->status), a);
     body.AddMember("dss_reference", s(ack->dss_reference), a);
-    body.AddMember("reason", s(ack->reason), a);
+    // Only a reason code the configuration lists is passed on: DSS's reason column is free
+    // text, and a date or a name looks like a code.
+    const bool listed = ack->reason.empty() || cfg.ack_reason_codes.contains(ack->reason);
+    body.AddMember("reason", s(listed ? ack->reason : std::string(files::free_text_reason)), a);
     body.AddMember("file", s(l.name), a);
     body.AddMember("line", static_cast<std::uint64_t>(ack->line), a);
     body.AddMember("known_exchange_id", known, a);

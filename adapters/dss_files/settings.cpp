@@ -26,7 +26,12 @@ std::string_view config_schema() {
     "max_rows_per_batch": {"type": "integer", "minimum": 1, "maximum": 100000},
     "max_file_bytes": {"type": "integer", "minimum": 1024, "maximum": 1073741824},
     "max_rows_per_page": {"type": "integer", "minimum": 1, "maximum": 100000},
-    "processed_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650}
+    "processed_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+    "ack_reason_codes": {
+      "type": "array",
+      "maxItems": 1000,
+      "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+    }
   }
 })";
 }
@@ -50,6 +55,11 @@ settings settings_from_json(const rapidjson::Value& config) {
     }
     if (config.HasMember("processed_retention_days")) {
         s.processed_retention_days = config["processed_retention_days"].GetUint();
+    }
+    if (config.HasMember("ack_reason_codes")) {
+        for (const auto& code : config["ack_reason_codes"].GetArray()) {
+            s.ack_reason_codes.emplace(code.GetString(), code.GetStringLength());
+        }
     }
     const auto same = [](const fs::path& a, const fs::path& b) {
         return a.lexically_normal() == b.lexically_normal();

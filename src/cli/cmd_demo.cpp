@@ -135,7 +135,8 @@ constexpr std::string_view demo_config_template = R"({
     "dss": {"kind": "dss_files", "description": "DSS exchange folder",
             "settings": {"outbox_dir": "state/dss/outbox", "inbox_dir": "state/dss/inbox",
                          "sent_register_dir": "state/dss/sent",
-                         "passphrase_file": "secrets/dss-zip-passphrase", "sender": "cpss-cxb"}}
+                         "passphrase_file": "secrets/dss-zip-passphrase", "sender": "cpss-cxb",
+                         "ack_reason_codes": ["missing_guardian_contact"]}}
   },
   "flows": [
     {"id": "cpims-referrals-to-unhcr",

@@ -158,6 +158,7 @@ protected:
         ds.sent_register = dir / "sent";
         ds.passphrase_file = dir.write("passphrase", std::string(passphrase) + "\n");
         ds.sender = "cpss-cxb";
+        ds.ack_reason_codes = {"missing_guardian_contact"};
         ds.max_rows_per_batch = 8;
         dss = std::make_unique<dss_files::dss_files_adapter>(ds, env());
 
@@ -521,6 +522,7 @@ TEST_F(dss_flow_test, reconciling_a_dss_target_reads_the_register_and_the_acknow
         ds.sent_register = dir / "sent";
         ds.passphrase_file = dir / "passphrase";
         ds.sender = "cpss-cxb";
+        ds.ack_reason_codes = {"missing_guardian_contact"};
         ds.max_rows_per_batch = 8;
         dss = std::make_unique<dss_files::dss_files_adapter>(ds, env());
         runner = events_runner();

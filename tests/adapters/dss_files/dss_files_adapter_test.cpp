@@ -174,6 +174,7 @@ protected:
         s.passphrase_file = dir.write("passphrase", std::string(passphrase) + "\n");
         s.sender = "cpss-cxb";
         s.max_rows_per_batch = max_rows;
+        s.ack_reason_codes = {"missing_guardian", "missing_guardian_contact"};
         return s;
     }
 
@@ -744,7 +745,9 @@ TEST_F(dss_files_adapter_test, a_file_replaced_part_way_is_read_again_from_its_s
 }
 
 TEST_F(dss_files_adapter_test, acknowledgements_reach_the_engine_typed) {
-    auto a = make(make_settings());
+    auto cfg = make_settings();
+    cfg.ack_reason_codes = {"format_error", "duplicate"};
+    auto a = make(cfg);
     const auto ida = push_ok(*a, event("f/s/a", "v1", event_row("a", "A", "r")));
     ASSERT_TRUE(run(a->flush()));
     const std::string stranger = "0b5e8c1a-1111-4a2b-9c3d-00000000beef";
@@ -753,12 +756,15 @@ TEST_F(dss_files_adapter_test, acknowledgements_reach_the_engine_typed) {
         ack_file(
             {{ida, "accepted", "DSS/CXB/7", ""},
              {stranger, "rejected", "", "\"the guardian, who said no\""},
-             {exchange_ids(1, 5)[0], "error", "", "format_error"}}
+             {exchange_ids(1, 5)[0], "error", "", "format_error"},
+             // Code-like, but not a code the configuration lists: a date, a surname.
+             {exchange_ids(3, 5)[1], "rejected", "", "2015-03-02"},
+             {exchange_ids(3, 5)[2], "rejected", "", "Begum"}}
         )
     );
     auto p = run(a->pull("acknowledgements", std::nullopt));
     ASSERT_TRUE(p) << p.error().describe();
-    ASSERT_EQ(p->records.size(), 3u);
+    ASSERT_EQ(p->records.size(), 5u);
     const auto first = a->acknowledgement_of(p->records[0]);
     ASSERT_TRUE(first);
     EXPECT_EQ(first->exchange_id, ida);
@@ -776,6 +782,15 @@ TEST_F(dss_files_adapter_test, acknowledgements_reach_the_engine_typed) {
     EXPECT_EQ(third->status, acknowledgement::verdict::error);
     EXPECT_EQ(third->reason_code, "format_error");
     EXPECT_FALSE(third->free_text_reason);
+    for (std::size_t i : {3U, 4U}) {
+        const auto unlisted = a->acknowledgement_of(p->records[i]);
+        ASSERT_TRUE(unlisted);
+        EXPECT_TRUE(unlisted->free_text_reason) << i;
+        EXPECT_EQ(unlisted->reason_code, "") << i;
+        EXPECT_EQ(
+            json::canonical(p->records[i].body).find(i == 3 ? "2015" : "Begum"), std::string::npos
+        );
+    }
     // A record that is not an acknowledgement is not read as one.
     auto other = event("f/s/a", "v1", event_row("a", "A", "r"));
     EXPECT_FALSE(a->acknowledgement_of(other));
