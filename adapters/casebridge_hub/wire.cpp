@@ -1,4 +1,6 @@
 // The hub's error answers and the checks of what it sends back (adapter_impl.hpp).
+#include <algorithm>
+
 #include "casebridge_hub/adapter_impl.hpp"
 
 namespace casebridge::casebridge_hub {
@@ -20,21 +22,44 @@ std::string str(const Value& v) {
     return {v.GetString(), v.GetStringLength()};
 }
 
-std::string pointer_in(std::string_view message) {
+/// The JSON pointer a hub message names ("... at /records/3/coarse"), each step kept only when
+/// it is an array index or a member name of our own request: the text after "at" is the
+/// hub's, and a step that is neither could be a value.
+std::string pointer_in(std::string_view message, const field_names& ours) {
     const auto at = message.find("at /");
     if (at == std::string_view::npos) {
         return {};
     }
     std::string out;
-    for (std::size_t i = at + 3; i < message.size() && out.size() < 200; ++i) {
+    std::string step;
+    const auto keep = [&]() {
+        const bool index = !step.empty() && std::all_of(step.begin(), step.end(), [](char c) {
+            return c >= '0' && c <= '9';
+        });
+        if (!index && !ours.contains(step)) {
+            return false;
+        }
+        out += '/' + step;
+        step.clear();
+        return true;
+    };
+    for (std::size_t i = at + 4; i < message.size() && out.size() < 200; ++i) {
         const char c = message[i];
         const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '/' || c == '_' || c == '-' || c == '~' ||
-                        c == '.';
+                        (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '~' || c == '.';
+        if (c == '/') {
+            if (!keep()) {
+                return out;
+            }
+            continue;
+        }
         if (!ok) {
             break;
         }
-        out += c;
+        step += c;
+    }
+    if (!step.empty()) {
+        (void)keep();
     }
     return out;
 }
@@ -87,12 +112,12 @@ remote_error hub_error(const http_response& r, std::string_view request_body) {
     if (!code.empty()) {
         e.detail += " " + code;
     }
-    if (const auto p = pointer_in(message); !p.empty()) {
-        e.detail += " at " + p;
-    }
     // Names of our own request's members the message mentions (a coarse field not allowed).
     field_names names;
     collect_field_names(request_body, {}, names);
+    if (const auto p = pointer_in(message, names); !p.empty()) {
+        e.detail += " at " + p;
+    }
     const std::string kept = allowed_remote_text(message, {}, names);
     if (const auto open = kept.find(" ["); open != std::string::npos) {
         e.detail += kept.substr(open);

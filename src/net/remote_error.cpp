@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "core/token_text.hpp"
+
 namespace casebridge {
 
 std::string remote_error::describe() const {
@@ -10,7 +12,8 @@ std::string remote_error::describe() const {
         out += " (HTTP " + std::to_string(http_status) + ")";
     }
     if (!record_id.empty()) {
-        out += " record " + record_id;
+        // The id came from a remote answer: one that is not id-shaped is not repeated.
+        out += " record " + (is_token_text(record_id) ? record_id : std::string(not_an_id));
     }
     if (!detail.empty()) {
         out += ": " + detail;

@@ -364,6 +364,22 @@ TEST_F(hub_adapter_test, refusals_401_413_400_are_permanent_and_name_no_value) {
     EXPECT_EQ(d.find("Nur"), std::string::npos) << d;
     EXPECT_EQ(d.find("Begum"), std::string::npos) << d;
     EXPECT_EQ(hub->records().size(), 0u) << "a refused batch stores nothing";
+    a->discard_pending();
+
+    // The pointer is the hub's text too: a step that is neither an index nor a member name of
+    // the request ends it.
+    hub->fail_next(
+        {.status = 400,
+         .code = "field_not_allowed",
+         .message = "at /records/0/coarse/Nur_Begum-2015-03-02: not accepted"}
+    );
+    push_all(*a, 1);
+    auto odd = run(a->flush());
+    ASSERT_FALSE(odd);
+    const std::string o = odd.error().describe();
+    EXPECT_NE(o.find("at /records/0/coarse"), std::string::npos) << o;
+    EXPECT_EQ(o.find("Begum"), std::string::npos) << o;
+    EXPECT_EQ(o.find("2015"), std::string::npos) << o;
 }
 
 TEST_F(hub_adapter_test, encodings_and_coarse_fields_the_hub_does_not_take_are_refused_first) {

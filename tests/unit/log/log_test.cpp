@@ -6,6 +6,7 @@
 #include "core/result.hpp"
 #include "core/time.hpp"
 #include "json/json.hpp"
+#include "net/remote_error.hpp"
 
 namespace casebridge {
 namespace {
@@ -134,6 +135,32 @@ TEST(record_ref, free_text_where_the_id_goes_is_not_shown) {
     EXPECT_EQ(record_ref::of("x", rec, "id").id, "#not-an-id");
     rec["id"] = "0b6f0d1e-case";
     EXPECT_EQ(record_ref::of("x", rec, "id").id, "0b6f0d1e-case");
+}
+
+// A reference made directly (an id read from a remote answer, a misconfigured id field) is
+// checked where the line is written, as record_ref::of checks what it reads.
+TEST(logger, an_id_that_is_not_id_shaped_is_not_written) {
+    memory_sink sink;
+    auto clock = test_clock();
+    const logger log(sink, clock, log_level::trace);
+    log.info("sync.record", "record processed", {.record = record_ref{"ping", "Nusrat Begum"}});
+    log.info("sync.record", "record processed", {.record = record_ref{"ping", "?"}});
+    log.info("sync.record", "record processed", {.record = record_ref{"ping", "INT-0042"}});
+    const auto text = sink.text();
+    EXPECT_EQ(text.find("Begum"), std::string::npos) << text;
+    EXPECT_NE(text.find("\"record_ref\":\"ping:#not-an-id\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"record_ref\":\"ping:?\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"record_ref\":\"ping:INT-0042\""), std::string::npos) << text;
+}
+
+TEST(remote_error, describe_repeats_only_an_id_shaped_record_id) {
+    remote_error e;
+    e.code = make_error_code(errc::remote_rejected);
+    e.record_id = "Nusrat Begum";
+    EXPECT_EQ(e.describe().find("Begum"), std::string::npos) << e.describe();
+    EXPECT_NE(e.describe().find("record #not-an-id"), std::string::npos) << e.describe();
+    e.record_id = "0b6f0d1e-case";
+    EXPECT_NE(e.describe().find("record 0b6f0d1e-case"), std::string::npos) << e.describe();
 }
 
 }  // namespace
