@@ -22,44 +22,47 @@ std::string str(const Value& v) {
     return {v.GetString(), v.GetStringLength()};
 }
 
-/// The JSON pointer a hub message names ("... at /records/3/coarse"), each step kept only when
-/// it is an array index or a member name of our own request: the text after "at" is the
-/// hub's, and a step that is neither could be a value.
-std::string pointer_in(std::string_view message, const field_names& ours) {
+/// The JSON pointer a hub message names ("... at /records/3/coarse"), as far as it is a path
+/// of our own request: a step is kept only while the request has that member or that index.
+/// The text after "at" is the hub's; a step our request does not hold (a value, a number that
+/// is no index of it) ends the pointer and is not repeated.
+std::string pointer_in(std::string_view message, std::string_view request_body) {
     const auto at = message.find("at /");
     if (at == std::string_view::npos) {
         return {};
     }
+    auto doc = json::parse(request_body);
+    if (!doc) {
+        return {};
+    }
+    const Value* here = &*doc;
     std::string out;
-    std::string step;
-    const auto keep = [&]() {
-        const bool index = !step.empty() && std::all_of(step.begin(), step.end(), [](char c) {
-            return c >= '0' && c <= '9';
-        });
-        if (!index && !ours.contains(step)) {
-            return false;
+    for (std::size_t i = at + 3; i < message.size() && message[i] == '/' && out.size() < 200;) {
+        std::size_t end = i + 1;
+        while (end < message.size() && message[end] != '/' && message[end] != ' ' &&
+               message[end] != ':' && message[end] != ',' && end - i <= 64) {
+            ++end;
         }
-        out += '/' + step;
-        step.clear();
-        return true;
-    };
-    for (std::size_t i = at + 4; i < message.size() && out.size() < 200; ++i) {
-        const char c = message[i];
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '~' || c == '.';
-        if (c == '/') {
-            if (!keep()) {
-                return out;
-            }
-            continue;
+        const std::string_view step = message.substr(i + 1, end - i - 1);
+        const Value* next = nullptr;
+        if (here->IsObject()) {
+            const auto m = here->FindMember(Value(
+                rapidjson::StringRef(step.data(), static_cast<rapidjson::SizeType>(step.size()))
+            ));
+            next = m != here->MemberEnd() ? &m->value : nullptr;
+        } else if (here->IsArray() && !step.empty() && step.size() <= 9 && (step.size() == 1 || step.front() != '0') && std::all_of(step.begin(), step.end(), [](char c) {
+                       return c >= '0' && c <= '9';
+                   })) {
+            const auto index = static_cast<rapidjson::SizeType>(std::stoul(std::string(step)));
+            next = index < here->Size() ? &(*here)[index] : nullptr;
         }
-        if (!ok) {
+        if (next == nullptr) {
             break;
         }
-        step += c;
-    }
-    if (!step.empty()) {
-        (void)keep();
+        out += '/';
+        out += step;
+        here = next;
+        i = end;
     }
     return out;
 }
@@ -115,7 +118,7 @@ remote_error hub_error(const http_response& r, std::string_view request_body) {
     // Names of our own request's members the message mentions (a coarse field not allowed).
     field_names names;
     collect_field_names(request_body, {}, names);
-    if (const auto p = pointer_in(message, names); !p.empty()) {
+    if (const auto p = pointer_in(message, request_body); !p.empty()) {
         e.detail += " at " + p;
     }
     const std::string kept = allowed_remote_text(message, {}, names);

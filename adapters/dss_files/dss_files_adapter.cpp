@@ -65,7 +65,8 @@ std::optional<acknowledgement> dss_files_adapter::acknowledgement_of(const exter
         return std::nullopt;
     }
     a.reference = text("dss_reference").value_or("");
-    // The reader keeps a reason code as it is and replaces free text by a marker.
+    // The record carries a reason code the configuration lists, or the free-text marker
+    // (inbound.cpp): the reason column's text itself never reaches the record.
     const std::string reason = text("reason").value_or("");
     a.free_text_reason = reason == files::free_text_reason;
     a.reason_code = a.free_text_reason ? std::string() : reason;

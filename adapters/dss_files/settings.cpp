@@ -30,7 +30,7 @@ std::string_view config_schema() {
     "ack_reason_codes": {
       "type": "array",
       "maxItems": 1000,
-      "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+      "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$"}
     }
   }
 })";

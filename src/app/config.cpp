@@ -525,7 +525,7 @@ void check_urls(const loader& l, const rapidjson::Value& system, const std::stri
         if (!sm.value.IsString() || !key.ends_with("_url")) {
             continue;
         }
-        const std::string where = at + "/settings/" + key;
+        const std::string where = at + "/settings/" + json::escape_pointer_token(key);
         const auto url = parse_http_url(str(sm.value));
         if (!url) {
             l.fail(
@@ -539,9 +539,8 @@ void check_urls(const loader& l, const rapidjson::Value& system, const std::stri
                 where,
                 key +
                     " uses plain http: casebridge sends case data only over https, except to a "
-                    "loopback host (localhost, 127.0.0.1, ::1) when "
-                    "tls.allow_plain_http_on_loopback "
-                    "is true"
+                    "loopback host (localhost, 127.0.0.0/8, ::1) when "
+                    "tls.allow_plain_http_on_loopback is true"
             );
         }
     }
@@ -891,6 +890,15 @@ void load_flow(
         load_duplicate_notice_flow(l, f, at, c, fc);
     } else if (fc.purpose == "acknowledgement") {
         check_acknowledgement_flow(l, f, at, fc);
+        const system_config* from = c.find_system(fc.from_system);
+        if (from != nullptr && from->kind == "dss_files" && from->settings.IsObject() &&
+            !from->settings.HasMember("ack_reason_codes")) {
+            c.notes.push_back(
+                "flow \"" + fc.id + "\": system \"" + fc.from_system +
+                "\" lists no ack_reason_codes, so every reason DSS gives is recorded as "
+                "free_text; list the codes agreed with DSS to keep them"
+            );
+        }
     } else if (!f.HasMember("profile") || !f.HasMember("mappings")) {
         l.fail(
             at + (f.HasMember("profile") ? "/mappings" : "/profile"),

@@ -30,7 +30,10 @@ const std::vector<command_spec>& commands() {
             .description =
                 "Loads the configuration as the daemon does and checks, without network\n"
                 "traffic: the schema; that flows name existing systems and DPISP profiles of the\n"
-                "same purpose; that the catalogue and policies load; that mapping files exist;\n"
+                "same purpose; that each system's adapter settings pass the adapter's own checks\n"
+                "(a password for basic auth, one token source, distinct folders) and that every\n"
+                "URL in them parses, plain http only to a loopback host where the system allows\n"
+                "it; that the catalogue and policies load; that mapping files exist;\n"
                 "that every secret file exists and is readable by its owner only, and every\n"
                 "secret environment variable is set; that the store's signing key is an Ed25519\n"
                 "private key (PEM) and its identifier key at least 32 bytes; that the store's\n"

@@ -148,7 +148,9 @@ void logger::log(log_level level, event_name event, static_text msg, const log_f
         // Every id is checked where it is written, however the reference was made: one read
         // from a remote answer or a misconfigured id field may hold a name.
         const std::string& id = f.record->id;
-        ref += id == "?" || is_token_text(id) ? std::string_view(id) : not_an_id;
+        ref += id.empty()                       ? std::string_view("?")
+               : id == "?" || is_token_text(id) ? std::string_view(id)
+                                                : not_an_id;
         str(ref);
     }
     if (f.error) {

@@ -613,12 +613,8 @@ TEST_F(flow_runner_test, consent_withdrawn_after_sharing_is_logged_and_raised_fo
 
 TEST_F(flow_runner_test, two_cases_with_one_unhcr_number_are_a_conflict_not_a_first_match) {
     start(60);
-    std::vector<std::string> ids;
-    for (const auto& id : from->case_ids()) {
-        if (eligible(source_case(id))) {
-            ids.push_back(id);
-        }
-    }
+    const auto eligible_set = eligible_ids();
+    const std::vector<std::string> ids(eligible_set.begin(), eligible_set.end());
     ASSERT_GE(ids.size(), 2u);
     patch_source(ids[0], R"({"unhcr_individual_no": "555-00099999"})");
     patch_source(ids[1], R"({"unhcr_individual_no": "555-00099999"})");
@@ -638,12 +634,8 @@ TEST_F(flow_runner_test, two_cases_with_one_unhcr_number_are_a_conflict_not_a_fi
 // cases with one national id and different UNHCR numbers are a conflict on the national id.
 TEST_F(flow_runner_test, two_cases_with_one_national_id_are_a_conflict_on_that_field) {
     start(60);
-    std::vector<std::string> ids;
-    for (const auto& id : from->case_ids()) {
-        if (eligible(source_case(id))) {
-            ids.push_back(id);
-        }
-    }
+    const auto eligible_set = eligible_ids();
+    const std::vector<std::string> ids(eligible_set.begin(), eligible_set.end());
     ASSERT_GE(ids.size(), 2u);
     patch_source(
         ids[0], R"({"unhcr_individual_no": "555-00011111", "national_id_no": "1990123456789"})"

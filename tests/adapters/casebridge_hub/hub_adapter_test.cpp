@@ -380,6 +380,22 @@ TEST_F(hub_adapter_test, refusals_401_413_400_are_permanent_and_name_no_value) {
     EXPECT_NE(o.find("at /records/0/coarse"), std::string::npos) << o;
     EXPECT_EQ(o.find("Begum"), std::string::npos) << o;
     EXPECT_EQ(o.find("2015"), std::string::npos) << o;
+    a->discard_pending();
+
+    // A number is kept only as an index the request has: a phone number or a date is not.
+    for (const std::string tail : {"/coarse/01712345678", "/19900101", "/0/coarse"}) {
+        hub->fail_next(
+            {.status = 400, .code = "field_not_allowed", .message = "at /records" + tail + ": no"}
+        );
+        push_all(*a, 1);
+        auto numbered = run(a->flush());
+        ASSERT_FALSE(numbered);
+        const std::string n = numbered.error().describe();
+        EXPECT_EQ(n.find("0171"), std::string::npos) << n;
+        EXPECT_EQ(n.find("1990"), std::string::npos) << n;
+        EXPECT_NE(n.find("at /records"), std::string::npos) << n;
+        a->discard_pending();
+    }
 }
 
 TEST_F(hub_adapter_test, encodings_and_coarse_fields_the_hub_does_not_take_are_refused_first) {

@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -80,6 +81,25 @@ protected:
                                              : msg;
         }
         return "ok";
+    }
+
+    // `casebridge check` on `text` written to config/NAME: its exit code and its output.
+    std::pair<int, std::string> check_binary(const std::string& text, const std::string& name) {
+        const auto path = dir_.write("config/" + name, text);
+        const std::string cmd =
+            std::string(CASEBRIDGE_BINARY) + " check --config " + path.string() + " 2>&1";
+        std::string out;
+        FILE* p = ::popen(cmd.c_str(), "r");
+        if (p == nullptr) {
+            ADD_FAILURE() << "popen failed";
+            return {-1, ""};
+        }
+        char buf[4096];
+        for (std::size_t n = 0; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
+            out.append(buf, n);
+        }
+        const int st = ::pclose(p);
+        return {WEXITSTATUS(st), out};
     }
 
     test::temp_dir dir_;
@@ -519,20 +539,7 @@ TEST_F(example_config, a_reconcile_schedule_is_off_by_default_bounded_and_only_w
 // against its adapter's schema, and kinds without an adapter yet are reported, not skipped
 // silently.
 TEST_F(example_config, binary_checks_adapter_settings) {
-    const auto run = [&](const std::string& text) {
-        const auto path = dir_.write("config/bin.jsonc", text);
-        const std::string cmd =
-            std::string(CASEBRIDGE_BINARY) + " check --config " + path.string() + " 2>&1";
-        std::string out;
-        FILE* p = ::popen(cmd.c_str(), "r");
-        char buf[4096];
-        std::size_t n = 0;
-        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-            out.append(buf, n);
-        }
-        const int st = ::pclose(p);
-        return std::pair{WEXITSTATUS(st), out};
-    };
+    const auto run = [&](const std::string& text) { return check_binary(text, "bin.jsonc"); };
     const auto [ok_code, ok_out] = run(example_);
     EXPECT_EQ(ok_code, 0) << ok_out;
     EXPECT_EQ(ok_out.find("\"cpims-cxb\": settings not checked"), std::string::npos) << ok_out;
@@ -567,17 +574,7 @@ TEST_F(example_config, check_refuses_what_the_adapters_and_their_urls_would_refu
         const auto at = text.find(from);
         EXPECT_NE(at, std::string::npos) << from;
         text.replace(at, from.size(), to);
-        const auto path = dir_.write("config/adapters.jsonc", text);
-        const std::string cmd =
-            std::string(CASEBRIDGE_BINARY) + " check --config " + path.string() + " 2>&1";
-        std::string out;
-        FILE* p = ::popen(cmd.c_str(), "r");
-        char buf[4096];
-        for (std::size_t n = 0; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
-            out.append(buf, n);
-        }
-        const int st = ::pclose(p);
-        return std::pair{WEXITSTATUS(st), out};
+        return check_binary(text, "adapters.jsonc");
     };
     struct bad_case {
         std::string from, to, where, says, not_echoed;
@@ -645,6 +642,36 @@ TEST_F(example_config, check_refuses_what_the_adapters_and_their_urls_would_refu
         R"("base_url": "https://cpims.example.org")", R"("base_url": "http://127.0.0.1:3000")"
     );
     EXPECT_EQ(code, 0) << out;
+    // ... and only to a loopback host.
+    const auto [far_code, far_out] = check(
+        R"("base_url": "https://cpims.example.org")", R"("base_url": "http://cpims.example.org")"
+    );
+    EXPECT_EQ(far_code, 1) << far_out;
+    EXPECT_NE(
+        far_out.find("at /systems/cpims-cxb/settings/base_url: base_url uses plain http"),
+        std::string::npos
+    ) << far_out;
+}
+
+// An acknowledgement flow from DSS without agreed reason codes records every reason as free
+// text: check says so, as a note.
+TEST_F(example_config, a_dss_acknowledgement_flow_without_reason_codes_is_noted) {
+    const auto has_note = [](const config& c) {
+        return std::any_of(c.notes.begin(), c.notes.end(), [](const std::string& n) {
+            return n.find("system \"dss\" lists no ack_reason_codes") != std::string::npos;
+        });
+    };
+    EXPECT_FALSE(has_note(load_config(dir_.write("config/c.jsonc", example_))));
+    std::string text = example_;
+    const std::string codes =
+        "\"max_rows_per_batch\": 1000,\n"
+        "        // reasons DSS's acknowledgements may give that are kept; any other is free text\n"
+        "        \"ack_reason_codes\": [\"missing_guardian_contact\", \"duplicate_referral\", "
+        "\"format_error\"]";
+    const auto at = text.find(codes);
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, codes.size(), "\"max_rows_per_batch\": 1000");
+    EXPECT_TRUE(has_note(load_config(dir_.write("config/c.jsonc", text))));
 }
 
 TEST_F(example_config, mutual_tls_needs_both_halves) {
