@@ -674,6 +674,31 @@ TEST_F(example_config, a_dss_acknowledgement_flow_without_reason_codes_is_noted)
     EXPECT_TRUE(has_note(load_config(dir_.write("config/c.jsonc", text))));
 }
 
+// One threshold alone is compared with the linkage schema's other one, by check as by the hub
+// when it starts (the shipped schema: upper 0.73, lower 0.65).
+TEST_F(example_config, check_compares_one_hub_threshold_with_the_schemas_other) {
+    const std::string line = R"(    "coarse_fields": [)";
+    ASSERT_NE(example_.find(line), std::string::npos);
+    const auto with = [&](const std::string& thresholds) {
+        std::string text = example_;
+        text.replace(text.find(line), 0, "    \"thresholds\": " + thresholds + ",\n");
+        return test::run_cli(
+            {"check", "--config", dir_.write("config/thresholds.jsonc", text).string()}
+        );
+    };
+    const auto above = with(R"({"lower": 0.9})");
+    EXPECT_EQ(above.code, 1) << above.out << above.err;
+    EXPECT_NE(
+        above.err.find("at /hub/thresholds/lower: the lower threshold is above the upper one"),
+        std::string::npos
+    ) << above.err;
+    const auto below = with(R"({"upper": 0.5})");
+    EXPECT_EQ(below.code, 1) << below.out << below.err;
+    EXPECT_NE(below.err.find("at /hub/thresholds/upper"), std::string::npos) << below.err;
+    const auto fine = with(R"({"lower": 0.7})");
+    EXPECT_EQ(fine.code, 0) << fine.err;
+}
+
 TEST_F(example_config, mutual_tls_needs_both_halves) {
     const auto msg = load_with(
         "\"limits\": {\"max_connections\": 4",
