@@ -15,7 +15,8 @@ std::string_view config_schema() {
   "additionalProperties": false,
   "required": ["base_url"],
   "properties": {
-    "base_url": {"type": "string", "pattern": "^https?://[^/]+$"},
+    "base_url": {"type": "string", "pattern": "^https?://[^/]+$",
+                 "description": "https://host or https://host:port, without a path or a trailing slash"},
     "token_file": {"type": "string", "minLength": 1},
     "token_env": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"},
     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000}

@@ -15,7 +15,8 @@ std::string_view config_schema() {
   "additionalProperties": false,
   "required": ["base_url", "auth"],
   "properties": {
-    "base_url": {"type": "string", "pattern": "^https?://[^/]+$"},
+    "base_url": {"type": "string", "pattern": "^https?://[^/]+$",
+                 "description": "https://host or https://host:port, without a path or a trailing slash"},
     "auth": {
       "type": "object",
       "additionalProperties": false,

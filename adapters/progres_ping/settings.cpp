@@ -87,8 +87,10 @@ std::string_view config_schema() {
     }
   },
   "properties": {
-    "base_url": {"type": "string", "pattern": "^https?://[^/?#]+(/[^?#]*)?$"},
-    "token_url": {"type": "string", "pattern": "^https?://[^/?#]+/[^#]*$"},
+    "base_url": {"type": "string", "pattern": "^https?://[^/?#]+(/[^?#]*)?$",
+                 "description": "https://host[:port] and the gateway's base path, without a query"},
+    "token_url": {"type": "string", "pattern": "^https?://[^/?#]+/[^#]*$",
+                  "description": "the token endpoint's full https URL, with its path"},
     "client_id": {"type": "string", "minLength": 1, "maxLength": 200},
     "client_secret_env": {"type": "string", "minLength": 1},
     "client_secret_file": {"type": "string", "minLength": 1},

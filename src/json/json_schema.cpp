@@ -143,6 +143,11 @@ schema_violation describe(
         }
     } else if (keyword == "pattern" && has("pattern")) {
         v.message = "string does not match the pattern " + literal(schema_node["pattern"]);
+        // A pattern says little to a person: the schema's description of the value, when it
+        // has one, says what is expected.
+        if (schema_node.HasMember("description") && schema_node["description"].IsString()) {
+            v.message += std::string(" (") + schema_node["description"].GetString() + ")";
+        }
     } else if (keyword == "minLength" && has("minLength")) {
         v.message = "string shorter than " + literal(schema_node["minLength"]) + " characters";
     } else if (keyword == "maxLength" && has("maxLength")) {

@@ -603,6 +603,13 @@ TEST_F(example_config, check_refuses_what_the_adapters_and_their_urls_would_refu
          "adapters.jsonc:65:",
          "at /systems/cpims-cxb/settings/base_url: base_url is not a usable URL",
          "cpims example"},
+        {R"("base_url": "https://cpims.example.org")",
+         R"("base_url": "https://cpims.example.org/")",
+         "adapters.jsonc:65:",
+         "at /systems/cpims-cxb/settings/base_url: string does not match the pattern "
+         "\"^https?://[^/]+$\" (https://host or https://host:port, without a path or a "
+         "trailing slash)",
+         "example.org/"},
         {R"("base_url": "https://ping.example.org")",
          R"("base_url": "https://ping.example.org:99999")",
          "adapters.jsonc:78:",
