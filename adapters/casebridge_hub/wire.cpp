@@ -26,16 +26,12 @@ std::string str(const Value& v) {
 /// of our own request: a step is kept only while the request has that member or that index.
 /// The text after "at" is the hub's; a step our request does not hold (a value, a number that
 /// is no index of it) ends the pointer and is not repeated.
-std::string pointer_in(std::string_view message, std::string_view request_body) {
+std::string pointer_in(std::string_view message, const Value& request) {
     const auto at = message.find("at /");
     if (at == std::string_view::npos) {
         return {};
     }
-    auto doc = json::parse(request_body);
-    if (!doc) {
-        return {};
-    }
-    const Value* here = &*doc;
+    const Value* here = &request;
     std::string out;
     for (std::size_t i = at + 3; i < message.size() && message[i] == '/' && out.size() < 200;) {
         std::size_t end = i + 1;
@@ -116,10 +112,13 @@ remote_error hub_error(const http_response& r, std::string_view request_body) {
         e.detail += " " + code;
     }
     // Names of our own request's members the message mentions (a coarse field not allowed).
+    // The request is parsed once for both (a batch can be megabytes).
     field_names names;
-    collect_field_names(request_body, {}, names);
-    if (const auto p = pointer_in(message, request_body); !p.empty()) {
-        e.detail += " at " + p;
+    if (const auto request = json::parse(request_body)) {
+        collect_field_names(*request, {}, names);
+        if (const auto p = pointer_in(message, *request); !p.empty()) {
+            e.detail += " at " + p;
+        }
     }
     const std::string kept = allowed_remote_text(message, {}, names);
     if (const auto open = kept.find(" ["); open != std::string::npos) {

@@ -350,6 +350,26 @@ protected:
         return out;
     }
 
+    // Two eligible cases patched with `first` and `second`, run once: the second is held as a
+    // conflict (multiple_matches) on `field`, never taken as a first match.
+    void expect_one_conflict(
+        const std::string& first, const std::string& second, const std::string& field
+    ) {
+        const auto eligible_set = eligible_ids();
+        const std::vector<std::string> ids(eligible_set.begin(), eligible_set.end());
+        ASSERT_GE(ids.size(), 2u);
+        patch_source(ids[0], first);
+        patch_source(ids[1], second);
+        auto report = run_flow();
+        ASSERT_FALSE(report.error) << *report.error;
+        auto dead =
+            *run(st->run([](store::store& s) { return s.dead_letters("agency-handover"); }));
+        ASSERT_EQ(dead.size(), 1u);
+        EXPECT_EQ(dead[0].reason.str(), "multiple_matches");
+        ASSERT_EQ(dead[0].field_names.size(), 1u);
+        EXPECT_EQ(dead[0].field_names[0].str(), field);
+    }
+
     /// Changes a source case through the API (so last_updated_at moves) and lets time pass.
     void patch_source(const std::string& id, const std::string& data_json) {
         external_record r;
@@ -613,18 +633,11 @@ TEST_F(flow_runner_test, consent_withdrawn_after_sharing_is_logged_and_raised_fo
 
 TEST_F(flow_runner_test, two_cases_with_one_unhcr_number_are_a_conflict_not_a_first_match) {
     start(60);
-    const auto eligible_set = eligible_ids();
-    const std::vector<std::string> ids(eligible_set.begin(), eligible_set.end());
-    ASSERT_GE(ids.size(), 2u);
-    patch_source(ids[0], R"({"unhcr_individual_no": "555-00099999"})");
-    patch_source(ids[1], R"({"unhcr_individual_no": "555-00099999"})");
-    auto report = run_flow();
-    ASSERT_FALSE(report.error) << *report.error;
-    auto dead = *run(st->run([](store::store& s) { return s.dead_letters("agency-handover"); }));
-    ASSERT_EQ(dead.size(), 1u);
-    EXPECT_EQ(dead[0].reason.str(), "multiple_matches");
-    ASSERT_EQ(dead[0].field_names.size(), 1u);
-    EXPECT_EQ(dead[0].field_names[0].str(), "/unhcr_individual_no");
+    ASSERT_NO_FATAL_FAILURE(expect_one_conflict(
+        R"({"unhcr_individual_no": "555-00099999"})",
+        R"({"unhcr_individual_no": "555-00099999"})",
+        "/unhcr_individual_no"
+    ));
     auto reviews = *run(st->run([](store::store& s) { return s.reviews(10); }));
     ASSERT_EQ(reviews.size(), 1u);
     EXPECT_EQ(reviews[0].kind.str(), "multiple_matches");
@@ -634,22 +647,11 @@ TEST_F(flow_runner_test, two_cases_with_one_unhcr_number_are_a_conflict_not_a_fi
 // cases with one national id and different UNHCR numbers are a conflict on the national id.
 TEST_F(flow_runner_test, two_cases_with_one_national_id_are_a_conflict_on_that_field) {
     start(60);
-    const auto eligible_set = eligible_ids();
-    const std::vector<std::string> ids(eligible_set.begin(), eligible_set.end());
-    ASSERT_GE(ids.size(), 2u);
-    patch_source(
-        ids[0], R"({"unhcr_individual_no": "555-00011111", "national_id_no": "1990123456789"})"
-    );
-    patch_source(
-        ids[1], R"({"unhcr_individual_no": "555-00022222", "national_id_no": "1990123456789"})"
-    );
-    auto report = run_flow();
-    ASSERT_FALSE(report.error) << *report.error;
-    auto dead = *run(st->run([](store::store& s) { return s.dead_letters("agency-handover"); }));
-    ASSERT_EQ(dead.size(), 1u);
-    EXPECT_EQ(dead[0].reason.str(), "multiple_matches");
-    ASSERT_EQ(dead[0].field_names.size(), 1u);
-    EXPECT_EQ(dead[0].field_names[0].str(), "/national_id_no");
+    ASSERT_NO_FATAL_FAILURE(expect_one_conflict(
+        R"({"unhcr_individual_no": "555-00011111", "national_id_no": "1990123456789"})",
+        R"({"unhcr_individual_no": "555-00022222", "national_id_no": "1990123456789"})",
+        "/national_id_no"
+    ));
 }
 
 TEST_F(flow_runner_test, an_unmapped_code_is_dead_lettered_with_its_field_name) {
