@@ -615,6 +615,10 @@ int daemon_cycle(std::size_t n) {
     for (std::size_t i = 0; i < ids.size(); i += 100) {
         changed += cpims.edit_case(ids[i], R"({"protection_concerns": ["unaccompanied"]})") ? 1 : 0;
     }
+    // The Primero adapter walks up to one second before a walk starts (a closed window, so that
+    // records stamped during the walk cannot shift its pages): a run asked for within that
+    // second finds none of the changes and measures an empty walk.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
     // The sandbox keeps its last_updated_at index and its query views in memory and builds
     // them again after a change, on the next read, over every case (a database maintains its
     // index as it writes). The full sync's last page read, asked again, does that now, so the
