@@ -87,8 +87,10 @@ inline constexpr std::string_view ping_phrases[] = {
     "Value '<value>' is not a valid option for <field>.",
 };
 
-// Members of a PING request whose string values are field names.
-inline constexpr std::string_view name_members[] = {"Name", "ParameterName"};
+// Where a PING request carries field names as values: its field list and its query
+// parameters. An attachment's "Name" is a file name, a value, and is not among them.
+inline constexpr name_list name_lists[] = {
+    {"Fields", "Name"}, {"QueryParameters", "ParameterName"}};
 
 // The OAuth error codes of a refused token request (RFC 6749 §5.2), the only ones kept.
 inline constexpr std::string_view oauth_errors[] = {
@@ -209,8 +211,10 @@ struct progres_ping_adapter::impl {
         config_names.erase(std::string{});
     }
 
-    // The configured names plus those of a request sent (member names, field-list names).
+    // The configured names plus those of a request sent (member names, field-list names):
+    // the only names a remote message may repeat.
     field_names names_in(std::string_view request_body) const;
+    field_names names_of(const Value& request) const;
 
     const stream_settings* stream(const std::string& name) const;
 
@@ -256,20 +260,22 @@ struct progres_ping_adapter::impl {
 
     // Writes -----------------------------------------------------------------------------------
 
-    // The outcome of the item written as `external_id` in a status answer.
+    // The outcome of the item written as `external_id` in a status answer. Its message may
+    // name the configured fields and those of `request` (the write it is about; none when
+    // null), which are collected only when there is a message.
     remote_result<write_outcome> outcome_of(
         const Value& answer,
         const push_settings& p,
         const std::string& external_id,
         const std::string& record_id,
-        const field_names& fields
+        const Value* request
     ) const;
 
     awaitable<remote_result<write_outcome>> check_status(
         const push_settings& p,
         const std::string& transaction,
         const std::string& record_id,
-        const field_names& fields
+        const Value* request
     );
 
     // The result id: from the status, else from the written fields.

@@ -12,7 +12,7 @@ remote_result<write_outcome> progres_ping_adapter::impl::outcome_of(
     const push_settings& p,
     const std::string& external_id,
     const std::string& record_id,
-    const field_names& fields
+    const Value* request
 ) const {
     const Value* data = member_ci(answer, "Data");
     if (data == nullptr || data->IsNull()) {
@@ -38,7 +38,11 @@ remote_result<write_outcome> progres_ping_adapter::impl::outcome_of(
     }
     write_outcome out;
     out.state = item->state;
-    out.message = allowed_remote_text(item->message, ping_phrases, fields);
+    if (!item->message.empty()) {
+        out.message = allowed_remote_text(
+            item->message, ping_phrases, request != nullptr ? names_of(*request) : config_names
+        );
+    }
     if (item->data.IsObject()) {
         out.id = text_of(member(item->data, p.result_id_field));
     }
@@ -49,7 +53,7 @@ awaitable<remote_result<write_outcome>> progres_ping_adapter::impl::check_status
     const push_settings& p,
     const std::string& transaction,
     const std::string& record_id,
-    const field_names& fields
+    const Value* request
 ) {
     Document body(rapidjson::kObjectType);
     auto& a = body.GetAllocator();
@@ -65,7 +69,7 @@ awaitable<remote_result<write_outcome>> progres_ping_adapter::impl::check_status
     if (!doc) {
         co_return doc.error();
     }
-    co_return outcome_of(*doc, p, {}, record_id, fields);
+    co_return outcome_of(*doc, p, {}, record_id, request);
 }
 
 // The result id: from the status, else from the written fields.
@@ -136,7 +140,7 @@ awaitable<remote_result<std::optional<std::string>>> progres_ping_adapter::impl:
         transaction = it->second.transaction;
     }
     if (!transaction.empty()) {
-        auto st = co_await check_status(p, transaction, key, config_names);
+        auto st = co_await check_status(p, transaction, key, nullptr);
         if (!st) {
             co_return st.error();
         }
@@ -294,7 +298,6 @@ awaitable<remote_result<std::string>> progres_ping_adapter::impl::push(
         "/api/ingestion/v2/" + cfg.partner_id + (async ? "/asyncdata" : "/data");
     const auto sent_at = env.clock->steady_now();
     const std::string payload_text = json::to_string(payload);
-    const field_names names = names_in(payload_text);
     auto r = co_await call(path, payload_text, record_id);
     if (!r) {
         if (create && r.error().http_status == 0 && r.error().transient()) {
@@ -314,7 +317,7 @@ awaitable<remote_result<std::string>> progres_ping_adapter::impl::push(
     const std::string transaction = text_of(member_ci(*doc, "SPHTransactionId"));
     write_outcome outcome;
     if (!async) {
-        auto o = outcome_of(*doc, p, external_id, record_id, names);
+        auto o = outcome_of(*doc, p, external_id, record_id, &payload);
         if (!o) {
             co_return o.error();
         }
@@ -341,7 +344,7 @@ awaitable<remote_result<std::string>> progres_ping_adapter::impl::push(
                 net::steady_timer timer(env.executor, cfg.status_interval);
                 co_await timer.async_wait(use_nothrow);
             }
-            auto st = co_await check_status(p, transaction, record_id, names);
+            auto st = co_await check_status(p, transaction, record_id, &payload);
             if (!st) {
                 if (create) {
                     pending[{stream_name, record.source_key}] = pending_write{transaction, sent_at};

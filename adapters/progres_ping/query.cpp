@@ -47,7 +47,7 @@ awaitable<remote_result<page_result>> progres_ping_adapter::impl::retrieve(
         co_return record_error(
             errc::remote_rejected,
             allowed_remote_text(
-                std::string_view(m->GetString(), m->GetStringLength()), ping_phrases, names_in(text)
+                std::string_view(m->GetString(), m->GetStringLength()), ping_phrases, names_of(body)
             ),
             record_id,
             r->status

@@ -7,7 +7,13 @@ namespace casebridge::progres_ping {
 // The configured names plus those of a request sent (member names, field-list names).
 field_names progres_ping_adapter::impl::names_in(std::string_view request_body) const {
     field_names out = config_names;
-    collect_field_names(request_body, name_members, out);
+    collect_field_names(request_body, name_lists, out);
+    return out;
+}
+
+field_names progres_ping_adapter::impl::names_of(const Value& request) const {
+    field_names out = config_names;
+    collect_field_names(request, name_lists, out);
     return out;
 }
 

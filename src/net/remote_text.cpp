@@ -174,30 +174,44 @@ std::string allowed_remote_text(
 }
 
 void collect_field_names(
-    const rapidjson::Value& v, std::span<const std::string_view> name_members, field_names& out
+    const rapidjson::Value& v, std::span<const name_list> lists, field_names& out
 ) {
     if (v.IsObject()) {
         for (const auto& m : v.GetObject()) {
             const std::string_view name(m.name.GetString(), m.name.GetStringLength());
             out.emplace(name);
-            if (m.value.IsString() &&
-                std::find(name_members.begin(), name_members.end(), name) != name_members.end()) {
-                out.emplace(m.value.GetString(), m.value.GetStringLength());
+            if (m.value.IsArray()) {
+                for (const auto& l : lists) {
+                    if (l.array != name) {
+                        continue;
+                    }
+                    for (const auto& item : m.value.GetArray()) {
+                        if (!item.IsObject()) {
+                            continue;
+                        }
+                        const auto it = item.FindMember(
+                            rapidjson::Value(rapidjson::StringRef(l.member.data(), l.member.size()))
+                        );
+                        if (it != item.MemberEnd() && it->value.IsString()) {
+                            out.emplace(it->value.GetString(), it->value.GetStringLength());
+                        }
+                    }
+                }
             }
-            collect_field_names(m.value, name_members, out);
+            collect_field_names(m.value, lists, out);
         }
     } else if (v.IsArray()) {
         for (const auto& item : v.GetArray()) {
-            collect_field_names(item, name_members, out);
+            collect_field_names(item, lists, out);
         }
     }
 }
 
 void collect_field_names(
-    std::string_view json_text, std::span<const std::string_view> name_members, field_names& out
+    std::string_view json_text, std::span<const name_list> lists, field_names& out
 ) {
     if (auto doc = json::parse(json_text)) {
-        collect_field_names(*doc, name_members, out);
+        collect_field_names(*doc, lists, out);
     }
 }
 

@@ -34,15 +34,23 @@ std::string allowed_remote_text(
     std::string_view message, std::span<const std::string_view> phrases, const field_names& fields
 );
 
-/// Adds to `out` every object member name in `v` (at any depth) and the string values of
-/// members named in `name_members` (field lists such as PING's {"Name": ..., "Value": ...}).
+/// Where a request carries field names as values: the string member `member` of each object
+/// in an array held by a member named `array` (PING's "Fields": [{"Name": ..., "Value": ...}]).
+struct name_list {
+    std::string_view array;
+    std::string_view member;
+};
+
+/// Adds to `out` every object member name in `v` (at any depth) and the names the lists in
+/// `lists` hold. A member named like a list's member elsewhere (an attachment's "Name", which
+/// is a file name) is a value and is not added.
 void collect_field_names(
-    const rapidjson::Value& v, std::span<const std::string_view> name_members, field_names& out
+    const rapidjson::Value& v, std::span<const name_list> lists, field_names& out
 );
 
 /// collect_field_names over a JSON text; nothing is added when it is not JSON.
 void collect_field_names(
-    std::string_view json_text, std::span<const std::string_view> name_members, field_names& out
+    std::string_view json_text, std::span<const name_list> lists, field_names& out
 );
 
 }  // namespace casebridge

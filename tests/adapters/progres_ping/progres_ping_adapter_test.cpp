@@ -845,6 +845,28 @@ TEST_F(ping_adapter_test, remote_messages_keep_known_phrases_and_withhold_anythi
         "progres_primerotransferstatus."
     );
 
+    // An attachment's "Name" is a file name, a value: a message naming it is withheld.
+    const std::string file_name = "Zarina_Sentinel-7731.pdf";
+    status_answer("Value 'x' is not a valid option for " + file_name + ".");
+    external_record attached;
+    attached.stream = "transfer_status";
+    attached.remote_id = "68b20e2a-4879-ee11-8179-000d3a43f6eb";
+    attached.body.CopyFrom(copy, attached.body.GetAllocator());
+    auto& aa = attached.body.GetAllocator();
+    Value file(rapidjson::kObjectType);
+    file.AddMember("Name", Value(file_name.c_str(), aa), aa);
+    file.AddMember("Content", "", aa);
+    Value files(rapidjson::kArrayType);
+    files.PushBack(file, aa);
+    attached.body.RemoveMember("Attachments");
+    attached.body.AddMember("Attachments", files, aa);
+    auto named = run(a->push(std::move(attached)));
+    ASSERT_FALSE(named);
+    expect_clean(named.error());
+    EXPECT_EQ(
+        named.error().detail, "PING reports the write as failed: remote message withheld [Value]"
+    );
+
     // An error code of a refused token request is kept only when it is an OAuth code.
     auto refused_settings = s;
     refused_settings.password.file = dir.write("refused-password", "refuse-me\n");
@@ -855,7 +877,7 @@ TEST_F(ping_adapter_test, remote_messages_keep_known_phrases_and_withhold_anythi
     EXPECT_EQ(refused.error().detail, "token request refused");
 
     EXPECT_EQ(sink.text().find("Zarina"), std::string::npos);
-    EXPECT_EQ(details.size(), 5u);
+    EXPECT_EQ(details.size(), 6u);
 }
 
 TEST_F(ping_adapter_test, a_field_list_with_the_correlation_field_or_not_a_field_list_is_refused) {

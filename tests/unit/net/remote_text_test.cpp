@@ -72,15 +72,19 @@ TEST(remote_text, the_phrase_must_match_all_of_the_message) {
 
 TEST(remote_text, field_names_are_collected_from_a_request) {
     field_names out;
-    constexpr std::string_view name_members[] = {"Name"};
+    constexpr name_list lists[] = {{"Fields", "Name"}};
     collect_field_names(
-        R"({"Data":[{"Fields":[{"Name":"progres_sex","Value":"Amina"}]}],"note":"Begum"})",
-        name_members,
+        R"({"Data":[{"Fields":[{"Name":"progres_sex","Value":"Amina"}],)"
+        R"("Attachments":[{"Name":"Begum_letter.pdf","Content":""}]}],"Name":"Karim"})",
+        lists,
         out
     );
-    EXPECT_EQ(out, (field_names{"Data", "Fields", "Name", "Value", "progres_sex", "note"}));
+    EXPECT_EQ(
+        out,
+        (field_names{"Data", "Fields", "Name", "Value", "progres_sex", "Attachments", "Content"})
+    );
     field_names none;
-    collect_field_names("not json", name_members, none);
+    collect_field_names("not json", lists, none);
     EXPECT_TRUE(none.empty());
 }
 
