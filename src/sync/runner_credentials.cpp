@@ -18,10 +18,13 @@ adapter* flow_runner::impl::adapter_of(const std::string& system) const {
     return system == b.target_system.str() ? b.target : nullptr;
 }
 
-/// What the store keeps of a fingerprint: keyed by the identifier key when there is one.
-std::string flow_runner::impl::refusal_key(const std::string& fingerprint) const {
-    return b.identities != nullptr ? b.identities->hmac_hex("credential-refusal", fingerprint)
-                                   : fingerprint;
+/// What the store keeps of a fingerprint: a hash keyed by the identifier key. Without that
+/// key nothing is kept (an unkeyed hash of a short password can be guessed from the store).
+std::optional<std::string> flow_runner::impl::refusal_key(const std::string& fingerprint) const {
+    if (b.identities == nullptr) {
+        return std::nullopt;
+    }
+    return b.identities->hmac_hex("credential-refusal", fingerprint);
 }
 
 /// Before a run: true (and the report says why) when a system of this flow refused the
@@ -34,7 +37,8 @@ awaitable<bool> flow_runner::impl::credentials_refused(run_report& report) {
     for (const auto& name : systems) {
         const adapter* a = adapter_of(name);
         const auto fp = a != nullptr ? a->credential_fingerprint() : std::nullopt;
-        if (!fp) {
+        const auto key = fp ? refusal_key(*fp) : std::nullopt;
+        if (!key) {
             continue;
         }
         const store::token system = token_or_hash(name);
@@ -43,7 +47,7 @@ awaitable<bool> flow_runner::impl::credentials_refused(run_report& report) {
         if (!stored || !*stored) {
             continue;
         }
-        if (**stored == refusal_key(*fp)) {
+        if (**stored == *key) {
             report.error = "credentials_refused: " + name +
                            " refused these credentials; nothing is sent to it until its "
                            "secret file or variable changes";
@@ -74,11 +78,12 @@ awaitable<void> flow_runner::impl::remember_refusals() {
     for (const auto& name : refused_now) {
         const adapter* a = adapter_of(name);
         const auto fp = a != nullptr ? a->credential_fingerprint() : std::nullopt;
-        if (!fp) {
+        const auto refused = fp ? refusal_key(*fp) : std::nullopt;
+        if (!refused) {
             continue;
         }
         const store::token system = token_or_hash(name);
-        const std::string key = refusal_key(*fp);
+        const std::string key = *refused;
         const auto now = clock->now();
         auto put = [system, key, now](store::store& s) {
             return store::record_refused_credentials(s, system, key, now);

@@ -182,7 +182,7 @@ struct flow_runner::impl {
     adapter* adapter_of(const std::string& system) const;
 
     /// What the store keeps of a fingerprint: keyed by the identifier key when there is one.
-    std::string refusal_key(const std::string& fingerprint) const;
+    std::optional<std::string> refusal_key(const std::string& fingerprint) const;
 
     /// Before a run: true (and the report says why) when a system of this flow refused the
     /// very credentials it would be sent again; a changed secret clears the refusal.

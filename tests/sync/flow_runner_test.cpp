@@ -772,6 +772,39 @@ TEST_F(flow_runner_test, a_stop_ends_a_long_retry_after_wait_and_settles_nothing
     EXPECT_EQ(count_log("sent"), static_cast<std::int64_t>(expected.size()));
 }
 
+// A refused credential is remembered by a hash keyed by the identifier key; without that
+// key nothing is kept, since an unkeyed hash of a short password can be guessed from the store.
+TEST_F(flow_runner_test, a_refused_credential_is_kept_only_as_a_keyed_hash) {
+    start(6, 25);
+    clock.advance(5s);
+    ASSERT_FALSE(eligible_ids().empty());
+    const auto refusals = [this] {
+        return run(st->run([](store::store& s) -> std::vector<std::string> {
+            std::vector<std::string> out;
+            auto q = s.database().prepare("SELECT fingerprint FROM credential_refusals");
+            for (auto row = q->step(); row && *row; row = q->step()) {
+                out.push_back(q->column_text(0));
+            }
+            return out;
+        }));
+    };
+    from->server().set_rules({{sandbox::fault::error(401), 1}});  // every request
+    rebind([](flow_binding& bnd) { bnd.identities = nullptr; });
+    (void)run_flow();
+    EXPECT_TRUE(refusals().empty()) << "a refusal was kept without the identifier key";
+    EXPECT_EQ(metrics.credentials_refused.load(), 0);
+
+    rebind([this](flow_binding& bnd) { bnd.identities = hasher.get(); });
+    (void)run_flow();
+    const auto kept = refusals();
+    ASSERT_EQ(kept.size(), 1u) << "the source's refusal was not kept";
+    const auto fp = source->credential_fingerprint();
+    ASSERT_TRUE(fp);
+    EXPECT_NE(kept.front(), *fp) << "the fingerprint was kept unkeyed";
+    EXPECT_EQ(kept.front(), hasher->hmac_hex("credential-refusal", *fp));
+    EXPECT_EQ(metrics.credentials_refused.load(), 1);
+}
+
 // A target that holds its answer for five minutes: a stop ends the request in flight at once
 // (not at its deadline), and nothing is settled from it; the next run sends every case once.
 TEST_F(flow_runner_test, a_stop_ends_a_request_in_flight_and_settles_nothing_from_it) {
