@@ -6,6 +6,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 #include "core/shipped_data.hpp"
 #include "core/thread_name.hpp"
 #include "hub/ingest_api.hpp"
+#include "json/json.hpp"
 #include "linkage/candidates.hpp"
 #include "linkage/link.hpp"
 #include "linkage/record_set.hpp"
@@ -30,15 +32,26 @@ constexpr std::size_t min_token_chars = 16;
 
 namespace {
 
-/// The default linkage schema: linkage_schema::default_path() when it exists (a source tree,
-/// or CASEBRIDGE_LINKAGE_SCHEMA), else the compiled-in copy, written with its variant table
-/// into "<store>.linkage/" beside the hub store so it can be read (and audited) as a file.
-std::filesystem::path default_schema_file(const app::hub_config& cfg) {
-    const auto path = linkage::linkage_schema::default_path();
+/// The file the hub reads its linkage schema from: hub.linkage_schema, else
+/// linkage_schema::default_path() when it exists (a source tree, or CASEBRIDGE_LINKAGE_SCHEMA);
+/// empty when neither, and the compiled-in copy is used.
+std::filesystem::path schema_file_on_disk(const app::hub_config& cfg) {
+    if (!cfg.linkage_schema.empty()) {
+        return cfg.linkage_schema;
+    }
+    auto path = linkage::linkage_schema::default_path();
     std::error_code ec;
-    if (std::filesystem::is_regular_file(path, ec)) {
+    return std::filesystem::is_regular_file(path, ec) ? path : std::filesystem::path{};
+}
+
+/// The schema file to load: schema_file_on_disk, else the compiled-in copy, written with its
+/// variant table into "<store>.linkage/" beside the hub store so it can be read (and audited)
+/// as a file.
+std::filesystem::path schema_file(const app::hub_config& cfg) {
+    if (auto path = schema_file_on_disk(cfg); !path.empty()) {
         return path;
     }
+    std::error_code ec;
     const auto dir = std::filesystem::path(cfg.store_path.string() + ".linkage");
     std::filesystem::create_directories(dir, ec);
     for (const char* name : {"linkage-schema.json", "linkage-variants.json"}) {
@@ -57,21 +70,72 @@ std::filesystem::path default_schema_file(const app::hub_config& cfg) {
 
 }  // namespace
 
-linkage::linkage_schema load_hub_schema(const app::hub_config& cfg) {
-    auto schema = linkage::linkage_schema::load(
-        cfg.linkage_schema.empty() ? default_schema_file(cfg) : cfg.linkage_schema
-    );
+linkage::threshold_spec apply_hub_thresholds(
+    const app::hub_config& cfg, linkage::threshold_spec own
+) {
+    const linkage::threshold_spec schema = own;
     if (cfg.upper_threshold) {
-        schema.thresholds.upper = *cfg.upper_threshold;
+        own.upper = *cfg.upper_threshold;
     }
     if (cfg.lower_threshold) {
-        schema.thresholds.lower = *cfg.lower_threshold;
+        own.lower = *cfg.lower_threshold;
     }
-    if (schema.thresholds.lower > schema.thresholds.upper) {
-        throw std::runtime_error(
-            "hub.thresholds: the lower threshold is above the upper one (with the schema's "
-            "defaults for the one not given)"
-        );
+    if (own.lower > own.upper) {
+        std::ostringstream msg;
+        msg << "the lower threshold is above the upper one";
+        if (cfg.upper_threshold.has_value() != cfg.lower_threshold.has_value()) {
+            msg << " (with the linkage schema's "
+                << (cfg.upper_threshold ? "lower threshold, " : "upper threshold, ")
+                << (cfg.upper_threshold ? schema.lower : schema.upper) << ")";
+        }
+        throw std::invalid_argument(msg.str());
+    }
+    return own;
+}
+
+std::optional<linkage::threshold_spec> hub_schema_thresholds(const app::hub_config& cfg) {
+    const auto path = schema_file_on_disk(cfg);
+    std::string text;
+    if (!path.empty()) {
+        std::ifstream in(path, std::ios::binary);
+        std::ostringstream all;
+        all << in.rdbuf();
+        text = all.str();
+    } else if (const auto shipped = find_shipped_file("mappings/linkage/linkage-schema.json")) {
+        text = std::string(*shipped);
+    }
+    const auto doc = json::parse(text, json::dialect::with_comments);
+    if (!doc || !doc->IsObject()) {
+        return std::nullopt;
+    }
+    const auto t = doc->FindMember("thresholds");
+    if (t == doc->MemberEnd() || !t->value.IsObject()) {
+        return std::nullopt;
+    }
+    const auto number = [&](const char* name) -> std::optional<double> {
+        const auto m = t->value.FindMember(name);
+        if (m == t->value.MemberEnd() || !m->value.IsNumber()) {
+            return std::nullopt;
+        }
+        return m->value.GetDouble();
+    };
+    const auto upper = number("upper");
+    const auto lower = number("lower");
+    if (!upper || !lower) {
+        return std::nullopt;
+    }
+    linkage::threshold_spec out;
+    out.upper = *upper;
+    out.lower = *lower;
+    return out;
+}
+
+linkage::linkage_schema load_hub_schema(const app::hub_config& cfg) {
+    auto schema = linkage::linkage_schema::load(schema_file(cfg));
+    try {
+        schema.thresholds = apply_hub_thresholds(cfg, schema.thresholds);
+    } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(std::string("hub.thresholds: ") + e.what());
     }
     return schema;
 }

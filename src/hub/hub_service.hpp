@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "app/config.hpp"
@@ -17,8 +18,21 @@
 namespace casebridge::hub {
 
 /// The linkage schema a hub configuration names (the shipped one by default), with the
-/// configuration's thresholds applied. Throws json::file_error (startup).
+/// configuration's thresholds applied. Throws json::file_error (startup), or
+/// std::runtime_error when the thresholds conflict (apply_hub_thresholds).
 linkage::linkage_schema load_hub_schema(const app::hub_config& cfg);
+
+/// The configuration's hub.thresholds over a linkage schema's own. Throws
+/// std::invalid_argument when the lower is then above the upper; its message says so and
+/// names the schema's threshold that took part ("the lower threshold is above the upper one
+/// (with the linkage schema's upper threshold, 0.73)").
+linkage::threshold_spec apply_hub_thresholds(
+    const app::hub_config& cfg, linkage::threshold_spec own
+);
+
+/// The own thresholds of the linkage schema load_hub_schema would load, read without writing
+/// the compiled-in copy out (for `casebridge check`); nullopt when it cannot be read.
+std::optional<linkage::threshold_spec> hub_schema_thresholds(const app::hub_config& cfg);
 
 /// Re-links every active record of the schema's version: reads them and the previous refs,
 /// finds candidates, scores, clusters, and saves refs, review items, duplicates and the log

@@ -238,6 +238,47 @@ protected:
 };
 
 // The hub's store thread and its linker are named, as top -H and /proc show them.
+// One threshold given is compared with the linkage schema's other one, by the hub as it
+// starts and by `check` (both through apply_hub_thresholds); the schema's own thresholds are
+// read without writing the compiled-in copy out.
+TEST(hub_thresholds, one_given_is_compared_with_the_schemas_other) {
+    test::temp_dir dir;
+    app::hub_config cfg;
+    cfg.store_path = dir / "hub.db";
+    cfg.linkage_schema = "";
+    const auto own = hub::hub_schema_thresholds(cfg);
+    ASSERT_TRUE(own);
+    EXPECT_LT(own->lower, own->upper);
+    EXPECT_FALSE(std::filesystem::exists(dir / "hub.db.linkage")) << "check wrote a file";
+    const auto loaded = hub::load_hub_schema(cfg);
+    EXPECT_EQ(loaded.thresholds.upper, own->upper);
+    EXPECT_EQ(loaded.thresholds.lower, own->lower);
+
+    cfg.lower_threshold = own->upper + 0.01;
+    try {
+        (void)hub::apply_hub_thresholds(cfg, *own);
+        ADD_FAILURE() << "a lower threshold above the schema's upper one was taken";
+    } catch (const std::invalid_argument& e) {
+        std::ostringstream upper;
+        upper << own->upper;
+        EXPECT_EQ(
+            std::string(e.what()),
+            "the lower threshold is above the upper one (with the linkage schema's upper "
+            "threshold, " +
+                upper.str() + ")"
+        );
+    }
+    EXPECT_THROW((void)hub::load_hub_schema(cfg), std::runtime_error);
+
+    cfg.lower_threshold.reset();
+    cfg.upper_threshold = own->lower - 0.01;
+    EXPECT_THROW((void)hub::apply_hub_thresholds(cfg, *own), std::invalid_argument);
+    cfg.upper_threshold = own->lower + 0.01;
+    const auto taken = hub::apply_hub_thresholds(cfg, *own);
+    EXPECT_EQ(taken.upper, own->lower + 0.01);
+    EXPECT_EQ(taken.lower, own->lower);
+}
+
 TEST_F(hub_fixture, its_store_and_linker_threads_are_named) {
     start();
     EXPECT_TRUE(test::has_thread_named("cb-hub-store"));
