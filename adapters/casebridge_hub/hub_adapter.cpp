@@ -4,17 +4,8 @@
 
 namespace casebridge::casebridge_hub {
 
-namespace {
-std::unique_ptr<adapter> create_adapter(const rapidjson::Value& config, adapter_env env) {
-    return std::make_unique<hub_adapter>(settings_from_json(config), std::move(env));
-}
-void check_settings(const rapidjson::Value& config) {
-    (void)settings_from_json(config);
-}
-}  // namespace
-
 adapter_factory make_factory() {
-    return adapter_factory{"casebridge_hub", config_schema(), &create_adapter, &check_settings};
+    return factory_of<hub_adapter, &settings_from_json>("casebridge_hub", config_schema());
 }
 
 hub_adapter::hub_adapter(settings s, adapter_env env)

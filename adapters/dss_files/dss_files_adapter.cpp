@@ -4,17 +4,8 @@
 
 namespace casebridge::dss_files {
 
-namespace {
-std::unique_ptr<adapter> create_adapter(const rapidjson::Value& config, adapter_env env) {
-    return std::make_unique<dss_files_adapter>(settings_from_json(config), std::move(env));
-}
-void check_settings(const rapidjson::Value& config) {
-    (void)settings_from_json(config);
-}
-}  // namespace
-
 adapter_factory make_factory() {
-    return adapter_factory{"dss_files", config_schema(), &create_adapter, &check_settings};
+    return factory_of<dss_files_adapter, &settings_from_json>("dss_files", config_schema());
 }
 
 dss_files_adapter::dss_files_adapter(settings s, adapter_env env)

@@ -4,17 +4,8 @@
 
 namespace casebridge::progres_ping {
 
-namespace {
-std::unique_ptr<adapter> create_adapter(const rapidjson::Value& config, adapter_env env) {
-    return std::make_unique<progres_ping_adapter>(settings_from_json(config), std::move(env));
-}
-void check_settings(const rapidjson::Value& config) {
-    (void)settings_from_json(config);
-}
-}  // namespace
-
 adapter_factory make_factory() {
-    return adapter_factory{"progres_ping", config_schema(), &create_adapter, &check_settings};
+    return factory_of<progres_ping_adapter, &settings_from_json>("progres_ping", config_schema());
 }
 
 progres_ping_adapter::progres_ping_adapter(settings s, adapter_env env)

@@ -236,4 +236,18 @@ struct adapter_factory {
     void (*check)(const rapidjson::Value& config) = nullptr;
 };
 
+/// The factory of adapter `A`, whose settings `read` takes from a configuration block (the
+/// adapter's settings_from_json): `create` builds an A from them, `check` reads them and
+/// drops them.
+template <typename A, auto read>
+adapter_factory factory_of(std::string_view system_id, std::string_view config_schema) {
+    return adapter_factory{
+        system_id,
+        config_schema,
+        [](const rapidjson::Value& config, adapter_env env) -> std::unique_ptr<adapter> {
+            return std::make_unique<A>(read(config), std::move(env));
+        },
+        [](const rapidjson::Value& config) { (void)read(config); }};
+}
+
 }  // namespace casebridge
