@@ -196,6 +196,7 @@ const std::vector<command_spec>& commands() {
                     {"now", "TIME", "RFC 3339 time used by transforms that need today's date"},
                     {"canonical", "FILE", "the canonical vocabulary file"},
                 },
+            .exit_codes = ", 3 record held",
             .run = run_mapping_apply,
         },
         {
@@ -282,6 +283,7 @@ const std::vector<command_spec>& commands() {
                   "where to write the receipt; refused if it exists (default REVIEW.receipt.json,\n"
                   "then REVIEW.receipt-2.json, ...)"},
                  {"actor", "ID", "the operator named in override log entries (default operator)"}},
+            .exit_codes = ", 3 records held (dead-lettered)",
             .run = run_caseload_execute,
         },
         {
@@ -324,6 +326,7 @@ const std::vector<command_spec>& commands() {
                  {"max-pages", "N", "stop after N pages, 1 to 1000000000"}},
             .min_positional = 1,
             .max_positional = 1,
+            .exit_codes = ", 3 records held (dead-lettered)",
             .run = run_flow_run,
         },
         {
@@ -362,6 +365,9 @@ const std::vector<command_spec>& commands() {
                  {"out", "FILE", "write the per-record CSV here"},
                  {"seed", "S", "seed of the sample, 1 to 1000000000000 (default: random)"},
                  {"repair", "", "then re-deliver stale and missing records, review the rest"}},
+            .exit_codes = "0 ok, 1 error (also when a record could not be checked), 2 usage, 4 "
+                          "divergences found (with --repair:\nrecords were left to a person or "
+                          "could not be re-delivered)",
             .run = run_reconcile,
         },
         {
@@ -407,6 +413,7 @@ const std::vector<command_spec>& commands() {
                 "cells (their categories and interval). See docs/reports.md.",
             .min_positional = 1,
             .max_positional = 1,
+            .exit_codes = ", 4 a withheld cell can be narrowed below k",
             .run = run_report_audit,
         },
         {
@@ -608,19 +615,11 @@ std::string help_text(const command_spec& c) {
         s << '\n';
     }
     s << "  -h, --help" << std::string(width > 10 ? width - 10 + 2 : 2, ' ') << "show this help\n";
-    if (c.name == "reconcile") {
-        s << "\nExit codes: 0 ok, 1 error (also when a record could not be checked), 2 usage, 4 "
-             "divergences found (with --repair:\nrecords were left to a person or could not be "
-             "re-delivered).\n";
-        return s.str();
-    }
-    s << "\nExit codes: 0 ok, 1 error, 2 usage";
-    if (c.name == "mapping apply") {
-        s << ", 3 record held";
-    } else if (c.name == "flow run" || c.name == "caseload-transfer execute") {
-        s << ", 3 records held (dead-lettered)";
-    } else if (c.name == "report audit") {
-        s << ", 4 a withheld cell can be narrowed below k";
+    s << "\nExit codes: ";
+    if (c.exit_codes.starts_with("0 ")) {
+        s << c.exit_codes;
+    } else {
+        s << "0 ok, 1 error, 2 usage" << c.exit_codes;
     }
     s << ".\n";
     return s.str();

@@ -33,6 +33,9 @@ struct command_spec {
     std::vector<option_spec> options;
     std::size_t min_positional = 0;
     std::size_t max_positional = 0;
+    /// Exit codes beyond "0 ok, 1 error, 2 usage" (", 3 record held"); or, starting with
+    /// "0 ", the whole list, for a command that gives 1 another meaning too.
+    std::string_view exit_codes;
     int (*run)(const parsed_args& args, command_io& io) = nullptr;
 };
 
