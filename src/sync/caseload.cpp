@@ -27,6 +27,17 @@ std::string caseload_row_check(
     const store::keyed_hasher& key,
     const std::string& flow,
     const std::string& id,
+    const std::string& decision,
+    const std::string& reason
+) {
+    return key.hmac_hex("caseload-review/v2", flow + "\n" + id + "\n" + decision + "\n" + reason)
+        .substr(0, 32);
+}
+
+std::string caseload_row_check_without_reason(
+    const store::keyed_hasher& key,
+    const std::string& flow,
+    const std::string& id,
     const std::string& decision
 ) {
     return key.hmac_hex("caseload-review", flow + "\n" + id + "\n" + decision).substr(0, 32);
@@ -77,7 +88,7 @@ caseload_plan make_caseload_plan(
              std::to_string(r.fields_sent.size()),
              "",
              "",
-             caseload_row_check(key, flow, r.source_id, decision)}
+             caseload_row_check(key, flow, r.source_id, decision, r.reason)}
         );
     }
     plan.records = report.records.size();
@@ -113,9 +124,16 @@ caseload_review read_caseload_review(
         const std::string& decision = row[1];
         const std::string& confirm = row[6];
         const std::string& reason = row[7];
-        if (caseload_row_check(key, flow, id, decision) != row[8]) {
+        // A plan's own reason code, or none: text written into the column of an older plan
+        // (whose check does not cover it) never reaches the receipt.
+        std::string plan_reason;
+        if (caseload_row_check(key, flow, id, decision, row[2]) == row[8]) {
+            plan_reason = row[2];
+        } else if (caseload_row_check_without_reason(key, flow, id, decision) != row[8]) {
             out.problems.push_back(
-                at + ": source_id or decision edited, or the row is not from a plan of this flow"
+                at +
+                ": source_id, decision or reason edited, or the row is not from a plan of this "
+                "flow"
             );
             continue;
         }
@@ -131,7 +149,7 @@ caseload_review read_caseload_review(
             if (decision != "already_transferred") {
                 ++out.not_confirmed;
                 out.left.push_back(
-                    {id, decision, row[2].empty() ? std::string("not_confirmed") : row[2]}
+                    {id, decision, plan_reason.empty() ? std::string("not_confirmed") : plan_reason}
                 );
             }
             continue;

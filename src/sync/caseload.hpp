@@ -26,8 +26,19 @@ namespace casebridge::sync {
 /// The caseload review's columns, in order.
 const exchange::csv_row& caseload_review_header();
 
-/// Binds a caseload row to its plan: a keyed hash of flow, record and decision.
+/// Binds a caseload row to its plan: a keyed hash of flow, record, decision and the plan's
+/// reason (the `reason` column, which the receipt repeats for a record not handed over).
 std::string caseload_row_check(
+    const store::keyed_hasher& key,
+    const std::string& flow,
+    const std::string& id,
+    const std::string& decision,
+    const std::string& reason
+);
+
+/// The check of plans written before the reason was bound (flow, record and decision only):
+/// still accepted, but the reason column of such a row is not repeated in the receipt.
+std::string caseload_row_check_without_reason(
     const store::keyed_hasher& key,
     const std::string& flow,
     const std::string& id,

@@ -2,7 +2,8 @@
 // fixed store key. Properties: a refused file or row is named by file and line and the message
 // holds no value a reviewer wrote (override reasons carry the sentinel in the seeds); an
 // accepted file confirms each record at most once; an override always has a written reason,
-// and only its hash is kept; nothing is both chosen and left.
+// and only its hash is kept; nothing is both chosen and left; the reason kept for a record not
+// handed over is never text a reviewer wrote (a plan's own code, bound by the row's check).
 #include <set>
 #include <string>
 
@@ -42,6 +43,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     for (const auto& l : r.left) {
         fuzz::require(ids.count(l.source_id) == 0, "nothing is both chosen and left");
+        if (sentinel) {
+            // The receipt repeats a left record's reason: only a plan's own code, bound by the
+            // row's check, never text written into the file.
+            fuzz::require_no_sentinel(l.reason, "reason of a record not handed over");
+        }
     }
     return 0;
 }

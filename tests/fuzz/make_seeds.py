@@ -218,7 +218,13 @@ for seed in range(6):
 ID_KEY = b"fuzz-identifier-key-0123456789abcdef"
 
 
-def caseload_check(flow, sid, decision):
+def caseload_check(flow, sid, decision, reason):
+    msg = b"caseload-review/v2\x00" + ("%s\n%s\n%s\n%s" % (flow, sid, decision, reason)).encode()
+    return hmac.new(ID_KEY, msg, hashlib.sha256).hexdigest()[:32]
+
+
+# A plan written before the reason was bound: still read, its reason column not trusted.
+def caseload_check_v1(flow, sid, decision):
     msg = b"caseload-review\x00" + ("%s\n%s\n%s" % (flow, sid, decision)).encode()
     return hmac.new(ID_KEY, msg, hashlib.sha256).hexdigest()[:32]
 
@@ -226,11 +232,12 @@ def caseload_check(flow, sid, decision):
 CL_HEADER = "source_id,decision,reason,basis,receiving_system,fields_sent,confirm,override_reason,check"
 
 
-def caseload(rows):
+def caseload(rows, v1=False):
     out = CL_HEADER + "\r\n"
     for sid, decision, reason, confirm, override in rows:
-        f = [sid, decision, reason, "consent", "cpims-b", "sex;age", confirm, override,
-             caseload_check("handover", sid, decision)]
+        check = (caseload_check_v1("handover", sid, decision) if v1
+                 else caseload_check("handover", sid, decision, reason))
+        f = [sid, decision, reason, "consent", "cpims-b", "sex;age", confirm, override, check]
         out += ",".join('"' + x.replace('"', '""') + '"' if any(c in x for c in ',"\r\n ') else x
                         for x in f) + "\r\n"
     return out
@@ -244,6 +251,9 @@ put("caseload_review", "review.csv", b"\xef\xbb\xbf" + caseload([
     ("case-5", "withheld", "consent_withdrawn", "", "")]).encode())
 put("caseload_review", "review-edited.csv", caseload([("case-1", "transfer", "", "maybe", "")])
     .replace("case-1,", "case-9,"))
+put("caseload_review", "review-v1-reason-written.csv", caseload([
+    ("case-1", "transfer", "", "yes", ""),
+    ("case-3", "needs_consent_confirmation", "Caregiver %s not reached" % S, "no", "")], v1=True))
 put("caseload_review", "review-twice.csv", caseload([("case-1", "transfer", "", "yes", "")] * 2))
 
 # hub_review: rows bound to the fuzz target's fixed review key.

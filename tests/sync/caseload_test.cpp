@@ -107,7 +107,8 @@ TEST_F(caseload_test, plan_review_execute_twice_and_refuse_edited_files) {
     write_table(plan, edited);
     r = execute();
     EXPECT_EQ(r.code, 1);
-    EXPECT_NE(r.err.find("review.csv:2: source_id or decision edited"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("review.csv:2: source_id, decision or reason edited"), std::string::npos)
+        << r.err;
     EXPECT_EQ(to->case_count(), 0u);
 
     // The reviewed file: transfers confirmed, one consent confirmed with a written reason.
