@@ -151,6 +151,7 @@ linkage_outcome compute_linkage(const linkage_work& work, const linkage::linkage
     linkage::prepare_scoring(*out.set, schema);
     auto scored =
         linkage::score_pairs(*out.set, schema, pairs, static_cast<float>(schema.thresholds.lower));
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> apart;
     if (!work.decisions.empty()) {
         std::unordered_map<std::string, std::uint32_t> index;
         for (std::uint32_t i = 0; i < out.set->size(); ++i) {
@@ -163,6 +164,11 @@ linkage_outcome compute_linkage(const linkage_work& work, const linkage::linkage
             const auto b = index.find(d.agency_b + '\0' + d.pseudonym_b);
             if (a != index.end() && b != index.end()) {
                 decided[std::minmax(a->second, b->second)] = d.same;
+            }
+        }
+        for (const auto& [pair, same] : decided) {
+            if (!same) {
+                apart.push_back(pair);
             }
         }
         const auto forced = static_cast<float>(schema.thresholds.upper + 1.0);
@@ -187,7 +193,11 @@ linkage_outcome compute_linkage(const linkage_work& work, const linkage::linkage
         scored = std::move(kept);
     }
     out.result = linkage::link_records(
-        *out.set, std::move(scored), schema.thresholds, work.refs.empty() ? nullptr : &work.refs
+        *out.set,
+        std::move(scored),
+        schema.thresholds,
+        work.refs.empty() ? nullptr : &work.refs,
+        apart
     );
     return out;
 }

@@ -177,9 +177,19 @@ linkage_result link_records(
     const record_set& records,
     std::vector<scored_pair> pairs,
     const threshold_spec& thresholds,
-    const previous_refs* previous
+    const previous_refs* previous,
+    std::span<const std::pair<std::uint32_t, std::uint32_t>> apart
 ) {
     const auto n = static_cast<std::uint32_t>(records.size());
+    // Records a person decided are not the same child: never in one cluster, whatever links
+    // through a third record would join them.
+    std::vector<std::vector<std::uint32_t>> kept_apart(n);
+    for (const auto& [a, b] : apart) {
+        if (a < n && b < n && a != b) {
+            kept_apart[a].push_back(b);
+            kept_apart[b].push_back(a);
+        }
+    }
     for (auto& p : pairs) {
         if (p.a > p.b) {
             std::swap(p.a, p.b);
@@ -244,6 +254,22 @@ linkage_result link_records(
                 auto y = sets.member_of(rb, agency, records);
                 duplicates.push_back({std::min(x, y), std::max(x, y), p.score});
             }
+            if (cross) {
+                result.review.push_back(p);
+            }
+            continue;
+        }
+        // A decision that two records are not the same child stops the merge of their
+        // clusters: the link goes to a person instead (it contradicts that decision).
+        const auto& smaller = sets.members(ra).size() <= sets.members(rb).size() ? sets.members(ra)
+                                                                                 : sets.members(rb);
+        const auto other = sets.members(ra).size() <= sets.members(rb).size() ? rb : ra;
+        const bool contradicts = std::any_of(smaller.begin(), smaller.end(), [&](std::uint32_t m) {
+            return std::any_of(kept_apart[m].begin(), kept_apart[m].end(), [&](std::uint32_t q) {
+                return sets.find(q) == other;
+            });
+        });
+        if (contradicts) {
             if (cross) {
                 result.review.push_back(p);
             }

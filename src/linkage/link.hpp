@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "linkage/candidates.hpp"
@@ -87,11 +88,15 @@ std::string ref_key(const record_set& records, std::uint32_t i);
 /// previous ref most of its members had (ties: the smaller ref); otherwise
 /// "C" + 16 hex digits of SHA-256 of its smallest member's key, so re-running gives the same
 /// refs. Deterministic for the same input in any order.
+/// `apart`: pairs of records a person decided are not the same child. No cluster ever holds
+/// both ends of one: a link that would merge their clusters (through a third record) is not
+/// applied and becomes a review item, as it contradicts the decision.
 linkage_result link_records(
     const record_set& records,
     std::vector<scored_pair> pairs,
     const threshold_spec& thresholds,
-    const previous_refs* previous = nullptr
+    const previous_refs* previous = nullptr,
+    std::span<const std::pair<std::uint32_t, std::uint32_t>> apart = {}
 );
 
 }  // namespace casebridge::linkage

@@ -45,6 +45,29 @@ TEST(linkage_link, thresholds_split_links_reviews_and_nothing) {
     EXPECT_EQ(r.auto_links, 2U);
 }
 
+// A person decided that x@a and y@b are not the same child: a third record z@c that links
+// to both above the upper threshold must not join them through itself. The weaker link goes
+// to review (it contradicts the decision); the stronger one stands.
+TEST(linkage_link, a_not_same_decision_is_not_undone_through_a_third_record) {
+    fixture f;
+    const auto x = f.add("a", "x");
+    const auto y = f.add("b", "y");
+    const auto z = f.add("c", "z");
+    const std::vector<scored_pair> pairs{{x, z, 0.95F}, {y, z, 0.93F}};
+    const std::pair<std::uint32_t, std::uint32_t> apart[] = {{x, y}};
+    const auto r = link_records(f.records, pairs, thresholds, nullptr, apart);
+    EXPECT_NE(r.cluster_of[x], r.cluster_of[y]) << "two records decided apart were merged";
+    EXPECT_EQ(members_with(r, x), (std::vector<std::uint32_t>{x, z}));
+    EXPECT_EQ(members_with(r, y), (std::vector<std::uint32_t>{y}));
+    ASSERT_EQ(r.review.size(), 1U);
+    EXPECT_EQ(r.review[0].a, y);
+    EXPECT_EQ(r.review[0].b, z);
+    EXPECT_EQ(r.auto_links, 1U);
+    // Without the decision the three are one child.
+    const auto merged = link_records(f.records, pairs, thresholds);
+    EXPECT_EQ(merged.cluster_of[x], merged.cluster_of[y]);
+}
+
 TEST(linkage_link, same_agency_records_are_reported_never_merged) {
     fixture f;
     const auto a1 = f.add("a", "1");
