@@ -215,7 +215,10 @@ public:
         for (std::size_t v = 0; v < value_.size(); ++v) {
             const int j = static_cast<int>(v) + 1;
             if (hidden[v]) {
-                glp_set_col_bnds(p, j, GLP_LO, 0.0, 0.0);
+                // Zeros are always published, so anyone reading a report knows a withheld
+                // count is at least 1 (a pattern that withholds a zero makes the programme
+                // infeasible, and the cell counts as exposed).
+                glp_set_col_bnds(p, j, GLP_LO, 1.0, 0.0);
             } else {
                 const auto x = static_cast<double>(value_[v]);
                 glp_set_col_bnds(p, j, GLP_FX, x, x);

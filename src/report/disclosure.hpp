@@ -92,7 +92,8 @@ struct exposure {
 suppression protect(const std::vector<table>& tables, int k);
 
 /// Every withheld cell whose feasible interval, given the published cells of all `tables`
-/// (non-negative integers, additive margins, multi-valued cells at most their margin), is
+/// (integers, a withheld one at least 1 since zeros are always published, additive margins,
+/// multi-valued cells at most their margin), is
 /// narrower than k; empty when the pattern protects them all. Also flags a withheld cell the
 /// published figures pin exactly (width 0).
 std::vector<exposure> audit(

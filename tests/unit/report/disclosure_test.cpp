@@ -105,6 +105,27 @@ TEST(report_audit, a_rectangle_of_small_partners_still_narrows_the_cell) {
     EXPECT_TRUE(audit({ok}, s2, 5).empty());
 }
 
+// Zeros are always published, so a reader knows every withheld count is at least 1. With all
+// four interior cells of a 2 × 2 table withheld and the margins published, the cell of 1 lies
+// in [1, 5] (width 4 < k = 5), not in [0, 6].
+TEST(report_audit, a_withheld_count_is_known_to_be_at_least_one) {
+    const table t = grid({{1, 5}, {5, 5}});
+    std::vector<std::vector<bool>> s(1, std::vector<bool>(t.size(), false));
+    for (const auto& [i, j] : {std::pair{0u, 0u}, {0u, 1u}, {1u, 0u}, {1u, 1u}}) {
+        s[0][at(t, i, j)] = true;
+    }
+    const auto found = audit({t}, s, 5);
+    ASSERT_EQ(found.size(), 4u) << "every cell of the square moves with the others";
+    for (const auto& e : found) {
+        EXPECT_DOUBLE_EQ(e.high - e.low, 4.0);
+        EXPECT_GE(e.low, 1.0);
+    }
+    // protect() withholds more (margins) until the audit, with the same knowledge, passes.
+    const auto p = protect({t}, 5);
+    EXPECT_GT(p.secondary_count, 3u);
+    EXPECT_TRUE(audit({t}, p.suppressed, 5).empty());
+}
+
 TEST(report_audit, a_cell_published_in_a_linked_table_counts_as_published) {
     // Children by sex appear in both tables; withholding F in one but not the other hides
     // nothing.
