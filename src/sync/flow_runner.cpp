@@ -103,6 +103,22 @@ awaitable<run_report> flow_runner::run_once(run_options options) {
             if (options.max_pages && report.counts.pages >= *options.max_pages) {
                 break;
             }
+            if (!may_read_ahead && report.counts.pages > 0 && !options.dry_run) {
+                // Pulling past a page changes the source (DSS moves the file read into
+                // processed/), so that page's settle, with its cursor, is on disk first: a
+                // crash or a failed commit must not leave a moved file the stored cursor
+                // has not passed.
+                const bool settled_first = co_await m.settled_before(report);
+                if (!settled_first) {
+                    break;
+                }
+                auto sync = [](store::store& s) { return s.sync_wal(); };
+                auto synced = co_await m.st->run(std::move(sync));
+                if (!synced) {
+                    report.error = "store: " + error_name(synced.error());
+                    break;
+                }
+            }
             auto page = co_await m.next_page(ahead, cursor, report.counts);
             if (!page && m.interrupted) {
                 report.stopped = true;  // a wait before a retry of the pull was cut short

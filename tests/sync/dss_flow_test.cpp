@@ -812,6 +812,79 @@ TEST_F(dss_flow_test, a_withdrawal_after_sharing_sends_dss_a_notice_row) {
     EXPECT_EQ(manifests(), after);
 }
 
+// Pulling past a DSS file moves it to processed/: before that, the page read from it is
+// settled and its cursor on disk. A settle that fails leaves the file in the inbox, and the
+// next run reads it again (its sent cases found, not sent twice).
+TEST_F(dss_flow_test, a_case_file_is_moved_only_after_its_page_is_settled_on_disk) {
+    const auto before = box->case_count();
+    const auto file_of = [](const std::string& reference) {
+        exchange::csv_writer w;
+        w.row(
+            {"dss_reference",
+             "updated_at",
+             "child_name",
+             "sex",
+             "date_of_birth",
+             "consent_for_services",
+             "consent_sharing",
+             "event_id",
+             "event_type",
+             "event_time",
+             "service_code",
+             "referral_reason",
+             "referring_agency"}
+        );
+        w.row(
+            {reference,
+             "2026-03-10 11:00",
+             "Test Child",
+             "F",
+             "15/09/2014",
+             "yes",
+             "authorities|other_organizations",
+             "EV-" + reference,
+             "transfer",
+             "2026-03-10 10:30",
+             "DSS-PSS",
+             "Follow-up",
+             "dss-ukhia"}
+        );
+        return w.text();
+    };
+    dir.write("inbox/case-20260310-a.csv", file_of("DSS-CXB-2026-000201"));
+    dir.write("inbox/case-20260310-b.csv", file_of("DSS-CXB-2026-000202"));
+    const auto refuse = [this](bool on) {
+        return run(st->run([on](store::store& s) {
+            return s.database().exec(
+                on ? "CREATE TEMP TRIGGER refuse_insert BEFORE INSERT ON main.cursors BEGIN"
+                     " SELECT RAISE(ABORT, 'test: the settle is refused'); END;"
+                     "CREATE TEMP TRIGGER refuse_update BEFORE UPDATE ON main.cursors BEGIN"
+                     " SELECT RAISE(ABORT, 'test: the settle is refused'); END"
+                   : "DROP TRIGGER temp.refuse_insert; DROP TRIGGER temp.refuse_update"
+            );
+        }));
+    };
+    ASSERT_TRUE(refuse(true));
+    auto runner = cases_runner();
+    const auto first = run_flow(*runner);
+    ASSERT_TRUE(first.error) << "the refused settle was not reported";
+    EXPECT_EQ(first.error->rfind("store: ", 0), 0u) << *first.error;
+    ASSERT_EQ(box->case_count(), before + 1) << "the first file's case was not sent";
+    EXPECT_TRUE(fs::exists(dir / "inbox/case-20260310-a.csv"))
+        << "a file was moved aside before its page's settle was on disk";
+    EXPECT_FALSE(fs::exists(dir / "inbox/processed/case-20260310-a.csv"));
+
+    ASSERT_TRUE(refuse(false));
+    clock.advance(1min);
+    for (int i = 0; i < 3; ++i) {
+        const auto r = run_flow(*runner);
+        ASSERT_FALSE(r.error) << *r.error;
+    }
+    EXPECT_EQ(box->case_count(), before + 2) << "a case was sent twice, or not at all";
+    EXPECT_TRUE(fs::exists(dir / "inbox/processed/case-20260310-a.csv"));
+    EXPECT_TRUE(fs::exists(dir / "inbox/processed/case-20260310-b.csv"));
+}
+
 TEST_F(dss_flow_test, dss_case_files_become_cpims_cases_and_move_on_when_settled) {
     const auto before = box->case_count();
     exchange::csv_writer w;
