@@ -106,6 +106,13 @@ void flow_runner::impl::prepare_record(
             it.identities = base.identities;
             it.closure = base.closure;
             if (uid == nullptr || !uid->IsString()) {
+                // Named by the record and the row's position: the dead letter, its log entry
+                // and its delivery are the row's own, and a retry reads the record again.
+                it.source = store::record_id{
+                    b.source_system,
+                    token_or_hash(
+                        base.case_source.id.str() + row_separator + "#" + std::to_string(i)
+                    )};
                 dead(std::move(it), "mapping_failed", {b.one_record_per_row_of + "/unique_id"});
                 continue;
             }

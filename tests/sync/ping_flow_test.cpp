@@ -18,6 +18,7 @@
 #include "sandbox/ping/ping_sandbox.hpp"
 #include "sandbox/primero/primero_sandbox.hpp"
 #include "store/store_thread.hpp"
+#include "support/forwarding_adapter.hpp"
 #include "support/temp_dir.hpp"
 #include "sync/flow_runner.hpp"
 
@@ -28,6 +29,39 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 const fs::path source_dir = CASEBRIDGE_SOURCE_DIR;
+
+/// The CPIMS+ source, except that the services rows of the first `cases` records that have
+/// any come without a unique_id (as from a source that gives its rows none).
+class rows_without_ids final : public test::forwarding_adapter {
+public:
+    rows_without_ids(adapter& inner, std::size_t cases) : forwarding_adapter(inner), left_(cases) {}
+    awaitable<remote_result<pull_page>> pull(std::string stream, std::optional<std::string> cursor)
+        override {
+        auto r = co_await inner_.pull(std::move(stream), std::move(cursor));
+        if (r) {
+            for (auto& rec : r->records) {
+                auto* rows = rec.body.IsObject() && rec.body.HasMember("services_section")
+                                 ? &rec.body["services_section"]
+                                 : nullptr;
+                if (left_ == 0 || rows == nullptr || !rows->IsArray() || rows->Empty()) {
+                    continue;
+                }
+                --left_;
+                for (auto& row : rows->GetArray()) {
+                    if (row.IsObject() && row.RemoveMember("unique_id")) {
+                        ++stripped_;
+                    }
+                }
+            }
+        }
+        co_return r;
+    }
+    std::size_t stripped() const { return stripped_; }
+
+private:
+    std::size_t left_;
+    std::size_t stripped_ = 0;
+};
 
 class ping_flow_test : public ::testing::Test {
 protected:
@@ -274,6 +308,28 @@ TEST_F(ping_flow_test, a_case_whose_referral_was_purged_is_found_not_referred_ag
     ASSERT_FALSE(second.error) << *second.error;
     EXPECT_EQ(ping->referral_count(), referrals) << "a purged referral was made again";
     expect_no_duplicate_referrals();
+}
+
+// A services row without a unique_id is dead-lettered under its record and its position:
+// each such row is a dead letter of its own, none replaces another's.
+TEST_F(ping_flow_test, a_row_without_an_id_is_dead_lettered_under_its_record_and_position) {
+    start({});
+    rows_without_ids stripped(*source, 3);
+    auto b = runner->binding();
+    b.source = &stripped;
+    runner = std::make_unique<flow_runner>(
+        std::move(b), *st, clock, logger(sink, clock, log_level::debug)
+    );
+    const auto report = run_flow();
+    ASSERT_FALSE(report.error) << *report.error;
+    ASSERT_GE(stripped.stripped(), 2u) << "the test shows nothing without two such rows";
+    EXPECT_EQ(
+        count_sql("SELECT count(*) FROM dead_letters WHERE reason = 'mapping_failed' AND "
+                  "source_id LIKE '%~#%'"),
+        static_cast<std::int64_t>(stripped.stripped())
+    );
+    EXPECT_EQ(count_sql("SELECT count(*) FROM dead_letters WHERE source_id = 'unset'"), 0);
+    EXPECT_EQ(count_sql("SELECT count(*) FROM transfer_log WHERE source_id = 'unset'"), 0);
 }
 
 TEST_F(ping_flow_test, only_rows_whose_implementing_agency_is_unhcr_are_referred) {
