@@ -143,9 +143,22 @@ awaitable<remote_result<pull_page>> primero_adapter::impl::pull(std::optional<st
     }
     if (total <= static_cast<std::uint64_t>(per) &&
         records.size() == static_cast<std::size_t>(total)) {
-        // The whole window fitted: the next run starts after it.
+        // The whole window fitted: the next run starts after it, but never after the newest
+        // change read. `end` is this machine's clock, which may run ahead of Primero's: a
+        // case Primero stamps later with a time before `end` would otherwise fall behind the
+        // cursor. With nothing read, the next walk starts where this one did.
         page.records = std::move(records);
-        const auto next = plus_seconds(c.end, std::chrono::seconds(1) - cfg.overlap);
+        std::string last = c.end;
+        if (page.records.empty()) {
+            last.clear();
+        } else if (const auto newest = second_of(page.records.back().updated_at); newest < last) {
+            last = newest;
+        }
+        const auto next = last.empty() ? std::optional<std::string>(c.from)
+                                       : plus_seconds(last, std::chrono::seconds(1) - cfg.overlap);
+        if (!next) {
+            co_return make_remote_error(errc::bad_payload, "unreadable last_updated_at", 200);
+        }
         page.next_cursor = encode(cursor_state{false, *next, {}, 1});
         page.has_more = false;
         co_return page;

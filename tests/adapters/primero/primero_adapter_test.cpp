@@ -25,6 +25,19 @@ namespace {
 using namespace std::chrono_literals;
 using sandbox::fault;
 
+/// Another machine's clock: `offset` from `base`, which the test moves.
+class offset_clock final : public clock_source {
+public:
+    offset_clock(const clock_source& base, std::chrono::seconds offset)
+        : base_(base), offset_(offset) {}
+    time_point now() const override { return base_.now() + offset_; }
+    std::chrono::steady_clock::time_point steady_now() const override { return base_.steady_now(); }
+
+private:
+    const clock_source& base_;
+    std::chrono::seconds offset_;
+};
+
 class primero_adapter_test : public ::testing::Test {
 protected:
     manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 1 / 10) + 9h};
@@ -265,6 +278,33 @@ TEST_F(primero_adapter_test, incremental_pull_sees_only_changes_after_the_cursor
     EXPECT_TRUE(seen[box->case_ids()[18]]);
     // A change inside the current second waits for the next window (no partial seconds).
     EXPECT_TRUE(walk(*a, cursor).empty());
+}
+
+// casebridge's clock runs five minutes ahead of Primero's, so a walk's window ends in
+// Primero's future. A case Primero changes afterwards carries Primero's earlier time, and the
+// next walk still reads it: the cursor never passes the newest change read.
+TEST_F(primero_adapter_test, a_clock_ahead_of_primeros_misses_no_change) {
+    start(0);
+    const offset_clock primero_time(clock, -5min);
+    sandbox::primero_settings s;
+    s.cases = 50;
+    s.seed = 7;
+    box = std::make_unique<sandbox::primero_sandbox>(s, primero_time);
+    auto a = make(basic_settings(100));
+    std::optional<std::string> cursor;
+    EXPECT_EQ(walk(*a, cursor).size(), 50u);
+    clock.advance(30s);
+    const auto id = box->case_ids()[17];
+    external_record change;
+    change.remote_id = id;
+    change.body = body(R"({"risk_level":"high"})");
+    auto pushed = run(a->push(std::move(change)));
+    ASSERT_TRUE(pushed) << pushed.error().describe();
+    clock.advance(5s);
+    const auto got = walk(*a, cursor);
+    ASSERT_EQ(got.size(), 1u) << "a change stamped before this machine's clock was missed";
+    EXPECT_EQ(got[0].remote_id, id);
+    EXPECT_TRUE(walk(*a, cursor).empty()) << "a walk with no change reads nothing again";
 }
 
 TEST_F(primero_adapter_test, create_retried_after_a_lost_response_makes_no_duplicate) {
