@@ -871,6 +871,26 @@ std::vector<child> children_from_hub(const fs::path& hub_store, const report_spe
             hub_store.string() + ": cannot be opened (" + db.error().message() + ")"
         );
     }
+    // The hub links the records of its current linkage schema only; a record of an older
+    // version (its agency has not sent it again since an upgrade) stands alone, and a child
+    // it shares with a current record would be counted twice.
+    {
+        auto versions = db->prepare(
+            "SELECT count(DISTINCT schema_version) FROM hub_records WHERE state = 'active'"
+        );
+        if (versions) {
+            auto row = versions->step();
+            if (row && *row && versions->column_int(0) > 1) {
+                throw std::runtime_error(
+                    hub_store.string() + ": active records of " +
+                    std::to_string(versions->column_int(0)) +
+                    " linkage schema versions; the hub links one version only, so a child "
+                    "would be counted once per version. Report once every agency has sent "
+                    "its records again under the current schema (docs/imo.md)"
+                );
+            }
+        }
+    }
     // Ordered so that within a cluster the most recently updated record comes last.
     auto q = db->prepare(
         "SELECT COALESCE(c.ref, 'record:' || r.agency || ':' || r.pseudonym), r.agency,"

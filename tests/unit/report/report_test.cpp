@@ -16,6 +16,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/clock.hpp"
+#include "hub/hub_store.hpp"
 #include "support/png_image.hpp"
 #include "support/report_population.hpp"
 #include "support/temp_dir.hpp"
@@ -259,6 +261,39 @@ TEST(report_children, a_bad_line_is_named_without_its_value) {
         EXPECT_NE(what.find("bad.jsonl:2"), std::string::npos) << what;
         EXPECT_NE(what.find("age_band"), std::string::npos) << what;
         EXPECT_EQ(what.find("12345"), std::string::npos) << what;
+    }
+}
+
+// The hub links the records of one linkage schema version: with active records of two, a
+// child held under both would be counted twice, so no figures are made.
+TEST(report_children, a_hub_holding_two_linkage_schema_versions_is_refused) {
+    test::temp_dir dir;
+    manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 3 / 1)};
+    const auto path = dir / "hub.sqlite";
+    const auto spec = load_report_specs(source_dir / "config/reports.json").front();
+    {
+        auto hub = hub::hub_store::open(path, clock);
+        ASSERT_TRUE(hub);
+        hub::incoming_record r{
+            "case-1", std::vector<std::uint64_t>(16, 1), {}, {{"sex", "female"}}};
+        ASSERT_TRUE(hub->upsert("agency_a", 1, {r}));
+        r.pseudonym = "case-2";
+        ASSERT_TRUE(hub->upsert("agency_b", 1, {r}));
+    }
+    EXPECT_EQ(children_from_hub(path, spec).size(), 2u);
+    {
+        auto hub = hub::hub_store::open(path, clock);
+        ASSERT_TRUE(hub);
+        hub::incoming_record r{
+            "case-1", std::vector<std::uint64_t>(16, 2), {}, {{"sex", "female"}}};
+        ASSERT_TRUE(hub->upsert("agency_a", 2, {r}));  // agency_b has not sent again
+    }
+    try {
+        (void)children_from_hub(path, spec);
+        FAIL() << "figures made over two linkage schema versions";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("2 linkage schema versions"), std::string::npos)
+            << e.what();
     }
 }
 
