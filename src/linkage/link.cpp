@@ -261,9 +261,9 @@ linkage_result link_records(
         }
         // A decision that two records are not the same child stops the merge of their
         // clusters: the link goes to a person instead (it contradicts that decision).
-        const auto& smaller = sets.members(ra).size() <= sets.members(rb).size() ? sets.members(ra)
-                                                                                 : sets.members(rb);
-        const auto other = sets.members(ra).size() <= sets.members(rb).size() ? rb : ra;
+        const bool a_smaller = sets.members(ra).size() <= sets.members(rb).size();
+        const auto& smaller = sets.members(a_smaller ? ra : rb);
+        const auto other = a_smaller ? rb : ra;
         const bool contradicts = std::any_of(smaller.begin(), smaller.end(), [&](std::uint32_t m) {
             return std::any_of(kept_apart[m].begin(), kept_apart[m].end(), [&](std::uint32_t q) {
                 return sets.find(q) == other;

@@ -812,6 +812,25 @@ TEST_F(dss_flow_test, a_withdrawal_after_sharing_sends_dss_a_notice_row) {
     EXPECT_EQ(manifests(), after);
 }
 
+/// The columns of a DSS case file.
+const exchange::csv_row& case_file_header() {
+    static const exchange::csv_row header = {
+        "dss_reference",
+        "updated_at",
+        "child_name",
+        "sex",
+        "date_of_birth",
+        "consent_for_services",
+        "consent_sharing",
+        "event_id",
+        "event_type",
+        "event_time",
+        "service_code",
+        "referral_reason",
+        "referring_agency"};
+    return header;
+}
+
 // Pulling past a DSS file moves it to processed/: before that, the page read from it is
 // settled and its cursor on disk. A settle that fails leaves the file in the inbox, and the
 // next run reads it again (its sent cases found, not sent twice).
@@ -819,21 +838,7 @@ TEST_F(dss_flow_test, a_case_file_is_moved_only_after_its_page_is_settled_on_dis
     const auto before = box->case_count();
     const auto file_of = [](const std::string& reference) {
         exchange::csv_writer w;
-        w.row(
-            {"dss_reference",
-             "updated_at",
-             "child_name",
-             "sex",
-             "date_of_birth",
-             "consent_for_services",
-             "consent_sharing",
-             "event_id",
-             "event_type",
-             "event_time",
-             "service_code",
-             "referral_reason",
-             "referring_agency"}
-        );
+        w.row(case_file_header());
         w.row(
             {reference,
              "2026-03-10 11:00",
@@ -888,21 +893,7 @@ TEST_F(dss_flow_test, a_case_file_is_moved_only_after_its_page_is_settled_on_dis
 TEST_F(dss_flow_test, dss_case_files_become_cpims_cases_and_move_on_when_settled) {
     const auto before = box->case_count();
     exchange::csv_writer w;
-    w.row(
-        {"dss_reference",
-         "updated_at",
-         "child_name",
-         "sex",
-         "date_of_birth",
-         "consent_for_services",
-         "consent_sharing",
-         "event_id",
-         "event_type",
-         "event_time",
-         "service_code",
-         "referral_reason",
-         "referring_agency"}
-    );
+    w.row(case_file_header());
     const std::vector<std::array<std::string, 4>> rows = {
         {"DSS-CXB-2026-000101", "মোঃ আরিফ হোসেন", "M", "yes"},
         {"DSS-CXB-2026-000102", "Nur Begum", "F", "yes"},

@@ -110,6 +110,15 @@ protected:
         }
     }
 
+    /// Changes one field of case `id` through the adapter (a new last_updated_at).
+    void raise_risk(primero_adapter& a, const std::string& id) {
+        external_record change;
+        change.remote_id = id;
+        change.body = body(R"({"risk_level":"high"})");
+        auto pushed = run(a.push(std::move(change)));
+        ASSERT_TRUE(pushed) << pushed.error().describe();
+    }
+
     static rapidjson::Document body(const std::string& text) {
         auto d = json::parse(text);
         EXPECT_TRUE(d);
@@ -258,11 +267,7 @@ TEST_F(primero_adapter_test, incremental_pull_sees_only_changes_after_the_cursor
     walk(*a, cursor);
     clock.advance(30s);
     const auto id = box->case_ids()[17];
-    external_record change;
-    change.remote_id = id;
-    change.body = body(R"({"risk_level":"high"})");
-    auto pushed = run(a->push(std::move(change)));
-    ASSERT_TRUE(pushed) << pushed.error().describe();
+    ASSERT_NO_FATAL_FAILURE(raise_risk(*a, id));
     auto disabled = run(a->disable(box->case_ids()[18]));
     ASSERT_TRUE(disabled);
     clock.advance(5s);
@@ -295,11 +300,7 @@ TEST_F(primero_adapter_test, a_clock_ahead_of_primeros_misses_no_change) {
     EXPECT_EQ(walk(*a, cursor).size(), 50u);
     clock.advance(30s);
     const auto id = box->case_ids()[17];
-    external_record change;
-    change.remote_id = id;
-    change.body = body(R"({"risk_level":"high"})");
-    auto pushed = run(a->push(std::move(change)));
-    ASSERT_TRUE(pushed) << pushed.error().describe();
+    ASSERT_NO_FATAL_FAILURE(raise_risk(*a, id));
     clock.advance(5s);
     const auto got = walk(*a, cursor);
     ASSERT_EQ(got.size(), 1u) << "a change stamped before this machine's clock was missed";
